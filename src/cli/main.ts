@@ -1,0 +1,114 @@
+import { TsnixError } from "../errors.js";
+import type { CliContext } from "./context.js";
+import { defaultCliContext } from "./context.js";
+
+/**
+ * The `tsnix` command. Each subcommand lives in its own module, loaded on
+ * demand so `tsnix hash` does not pay for the evaluator.
+ */
+type Command = (args: string[], ctx: CliContext) => Promise<number>;
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  hash: async () => (await import("./hash.js")).hashCommand,
+  store: async () => (await import("./store.js")).storeCommand,
+  instantiate: async () => (await import("./instantiate.js")).instantiateCommand,
+  eval: async () => (await import("./instantiate.js")).instantiateCommand,
+};
+
+const USAGE = `usage: tsnix [--store ROOT] [--option NAME VALUE] COMMAND ARGS...
+
+commands:
+  hash         compute hashes of paths and files (as nix-hash)
+  store        manipulate the store (as nix-store)
+  instantiate  evaluate Nix expressions and instantiate derivations (as nix-instantiate)
+`;
+
+/** Run the CLI; returns the exit status. Never throws for user errors. */
+export async function main(argv: string[], ctx: CliContext = defaultCliContext()): Promise<number> {
+  try {
+    const { command, rest } = splitGlobal(argv, ctx);
+    if (command === undefined || command === "--help" || command === "-h") {
+      ctx.stdout(USAGE);
+      return command === undefined ? 1 : 0;
+    }
+    if (command === "--version") {
+      ctx.stdout("tsnix 0.1.0\n");
+      return 0;
+    }
+    const load = COMMANDS[command];
+    if (load === undefined) {
+      ctx.stderr(`error: unknown command '${command}'\nTry 'tsnix --help' for more information.\n`);
+      return 1;
+    }
+    return await (await load())(rest, ctx);
+  } catch (e) {
+    return reportError(e, ctx);
+  }
+}
+
+/** Print an error the way Nix does (`error: …`) and give its exit status. */
+export function reportError(e: unknown, ctx: CliContext): number {
+  if (e instanceof TsnixError) {
+    ctx.stderr(`error: ${e.message}\n`);
+    return e.exitCode;
+  }
+  // A bug in tsnix, not a user error: still no raw stack unless asked for.
+  const msg = e instanceof Error ? e.message : String(e);
+  ctx.stderr(`error: internal error: ${msg}\n`);
+  if (ctx.env("TSNIX_DEBUG") !== undefined && e instanceof Error && e.stack !== undefined) ctx.stderr(`${e.stack}\n`);
+  return 1;
+}
+
+/**
+ * Global flags may stand before or after the subcommand (`tsnix --store R store
+ * --add P` and `tsnix store --add P --store R`), as Nix's do.
+ */
+function splitGlobal(argv: string[], ctx: CliContext): { command: string | undefined; rest: string[] } {
+  let command: string | undefined;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--store") {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageErrorLike("flag '--store' requires 1 argument");
+      ctx.settings.set("store", v);
+    } else if (a === "--option") {
+      const name = argv[++i];
+      const value = argv[++i];
+      if (name === undefined || value === undefined) throw new UsageErrorLike("flag '--option' requires 2 arguments");
+      ctx.settings.set(name, value);
+    } else if (command === undefined && !a.startsWith("-")) {
+      command = a;
+    } else if (command === undefined && (a === "--help" || a === "-h" || a === "--version")) {
+      command = a;
+    } else {
+      rest.push(a);
+    }
+  }
+  return { command, rest };
+}
+
+class UsageErrorLike extends TsnixError {
+  constructor(message: string) {
+    super("usage", message);
+  }
+}
+
+/**
+ * Entry point of the binary: run, flush, and exit with the status. Output to
+ * a closed pipe (`tsnix … | head`) ends quietly, as Nix does.
+ */
+export function run(argv: string[]): void {
+  process.stdout.on("error", (e: { code?: string }) => {
+    if (e.code === "EPIPE") process.exit(0);
+  });
+  main(argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`error: internal error: ${String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

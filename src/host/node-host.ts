@@ -1,0 +1,69 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import { spawn as nodeSpawn } from "node:child_process";
+import { HostError } from "../errors.js";
+import type { Host, HostProcess, SpawnOptions } from "./host.js";
+import { adaptNodeLikeFs, type NodeLikeFs } from "./node-like-fs.js";
+import { lockFile, tryLockFile } from "./lock-file.js";
+
+/**
+ * The Host of the real operating system: node:fs, child processes, /proc.
+ * @public
+ */
+export function nodeHost(): Host {
+  const hfs = adaptNodeLikeFs(fs as unknown as NodeLikeFs);
+  const host: Host = {
+    kind: "node",
+    fs: hfs,
+    pid: process.pid,
+    spawn: (command, args, options) => spawnNode(command, args, options ?? {}),
+    now: () => Date.now(),
+    env: (name) => process.env[name],
+    processAlive(pid) {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch (e) {
+        return (e as { code?: string }).code === "EPERM";
+      }
+    },
+    user() {
+      const u = os.userInfo();
+      return { name: u.username, uid: u.uid, gid: u.gid, home: process.env["HOME"] ?? u.homedir };
+    },
+    cpuCount: () => os.availableParallelism?.() ?? os.cpus().length,
+    tmpdir: () => os.tmpdir(),
+    lock: (path, o) => lockFile(host, path, o?.wait ?? true, (ms) => new Promise((r) => setTimeout(r, ms))),
+    tryLock: (path) => tryLockFile(host, path),
+  };
+  return host;
+}
+
+function spawnNode(command: string, args: readonly string[], o: SpawnOptions): HostProcess {
+  const stdinMode = o.stdin instanceof Uint8Array ? "pipe" : (o.stdin ?? "ignore");
+  const child = nodeSpawn(command, [...args], {
+    env: o.env === undefined ? process.env : { ...o.env },
+    cwd: o.cwd,
+    stdio: [stdinMode, o.stdout ?? "pipe", o.stderr ?? "pipe"],
+  });
+  const done = new Promise<{ code: number | null; signal: string | null }>((resolve, reject) => {
+    child.once("error", (e) => {
+      const code = (e as { code?: string }).code ?? "EIO";
+      reject(new HostError(code, "spawn", command, undefined, e));
+    });
+    child.once("close", (code, signal) => resolve({ code, signal }));
+  });
+  if (o.stdin instanceof Uint8Array && child.stdin !== null) {
+    child.stdin.on("error", () => {});
+    child.stdin.end(o.stdin);
+  }
+  return {
+    pid: child.pid ?? -1,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    wait: () => done,
+    kill: (signal) => {
+      child.kill((signal ?? "SIGTERM") as NodeJS.Signals);
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import { posix } from "node:path";
+import { isErrno } from "../errors.js";
+import type { Host, HostFs } from "./host.js";
+
+/** Small helpers over {@link HostFs} that every layer uses. */
+
+const decoder = new TextDecoder("utf-8");
+
+/** Read a file as UTF-8 text. @public */
+export function readText(fs: HostFs, path: string): string {
+  return decoder.decode(fs.readFile(path));
+}
+
+/** `mkdir -p`. @public */
+export function mkdirp(fs: HostFs, path: string, mode?: number): void {
+  fs.mkdir(path, mode === undefined ? { recursive: true } : { recursive: true, mode });
+}
+
+/** Whether anything (even a dangling symlink) is at `path`. @public */
+export function pathExists(fs: HostFs, path: string): boolean {
+  try {
+    fs.lstat(path);
+    return true;
+  } catch (e) {
+    if (isErrno(e, "ENOENT", "ENOTDIR")) return false;
+    throw e;
+  }
+}
+
+let tmpCounter = 0;
+
+/**
+ * Replace `path` atomically: write a temporary sibling, fsync it, rename it
+ * over the target, then fsync the directory so the rename itself is durable.
+ * A crash at any point leaves the old file or the new one, never half.
+ * @public
+ */
+export function writeFileAtomic(host: Pick<Host, "fs" | "pid">, path: string, data: Uint8Array | string, mode = 0o644): void {
+  const fs = host.fs;
+  const tmp = `${posix.dirname(path)}/.tmp-${posix.basename(path)}-${host.pid}-${++tmpCounter}`;
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const fd = fs.open(tmp, "wx", mode);
+  try {
+    let off = 0;
+    while (off < bytes.length) off += fs.write(fd, bytes, off, bytes.length - off, null);
+    fs.fsync(fd);
+  } catch (e) {
+    fs.close(fd);
+    try {
+      fs.unlink(tmp);
+    } catch {
+      /* the write error is the one to report */
+    }
+    throw e;
+  }
+  fs.close(fd);
+  try {
+    fs.rename(tmp, path);
+  } catch (e) {
+    try {
+      fs.unlink(tmp);
+    } catch {
+      /* the rename error is the one to report */
+    }
+    throw e;
+  }
+  syncDir(fs, posix.dirname(path));
+}
+
+/** fsync a directory, so renames and creations in it survive a power cut. @public */
+export function syncDir(fs: HostFs, dir: string): void {
+  let fd: number;
+  try {
+    fd = fs.open(dir, "r");
+  } catch (e) {
+    if (isErrno(e, "EISDIR", "ENOENT")) return; // memfs cannot open directories; nothing to sync there
+    throw e;
+  }
+  try {
+    fs.fsync(fd);
+  } catch (e) {
+    if (!isErrno(e, "EINVAL", "EISDIR", "EBADF")) throw e;
+  } finally {
+    fs.close(fd);
+  }
+}
+
+/** POSIX path helpers (pure; re-exported so upper layers need not import node:path). @public */
+export const joinPath: (...parts: string[]) => string = posix.join;
+/** @public */
+export const dirname: (p: string) => string = posix.dirname;
+/** @public */
+export const basename: (p: string) => string = posix.basename;
