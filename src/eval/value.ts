@@ -1,0 +1,287 @@
+/**
+ * The value model of the evaluator. Chosen for speed on the common cases:
+ *
+ * | Nix type  | representation                                                        |
+ * |-----------|-----------------------------------------------------------------------|
+ * | null      | `null`                                                                |
+ * | bool      | `true` / `false`                                                      |
+ * | int       | a JS `number` holding an integer while |n| ≤ 2^53, else a `bigint`   |
+ * |           | (always within signed 64 bits; arithmetic wraps as Nix 2.8 does)     |
+ * | float     | {@link NixFloat} (boxed, so ints — far more common — stay unboxed)    |
+ * | string    | a JS `string` without context, {@link NixString} with one             |
+ * | path      | {@link NixPath}                                                       |
+ * | list      | a JS array of lazy values ({@link NixList})                           |
+ * | set       | {@link NixAttrs}                                                      |
+ * | lambda    | {@link NixLambda}                                                     |
+ * | primop    | {@link PrimOp}; a partial application is {@link PrimOpApp}            |
+ *
+ * A lazy value is either a value or a {@link Thunk}. Lists and attribute sets
+ * hold lazy values; everything else holds values. An int is never a bigint
+ * when it fits in 2^53, so `typeof v === "number"` means "int" for every
+ * int a program is likely to see.
+ */
+import type { Pos } from "./ast.js";
+
+/** A float. Boxed so that unboxed JS numbers can mean "int". @public */
+export class NixFloat {
+  constructor(readonly value: number) {}
+}
+
+/**
+ * A string with a context: the store paths it refers to, in Nix's encodings —
+ * `/nix/store/x` (a plain path), `=/nix/store/x.drv` (a derivation and all its
+ * outputs), `!out!/nix/store/x.drv` (one output of a derivation).
+ * A string with an empty context is always a plain JS string.
+ * @public
+ */
+export class NixString {
+  constructor(
+    readonly s: string,
+    readonly context: ReadonlySet<string>,
+  ) {}
+}
+
+/** A path value: absolute and normalised. @public */
+export class NixPath {
+  constructor(readonly path: string) {}
+}
+
+/** An int: a number while safe, a bigint (within 64 bits) beyond. @public */
+export type NixInt = number | bigint;
+
+/** A list: lazy elements. Never mutated once built. @public */
+export type NixList = LazyValue[];
+
+/**
+ * An attribute set. `map` holds the lazy values; `positions` (optional)
+ * the position of each attribute's definition, for error traces.
+ * Never mutated once the evaluator hands it out.
+ * @public
+ */
+export class NixAttrs {
+  /** Cached sorted names (byte order), computed on first use. */
+  private sorted: string[] | undefined;
+  constructor(
+    readonly map: Map<string, LazyValue>,
+    readonly positions?: Map<string, Pos>,
+  ) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+  get(name: string): LazyValue | undefined {
+    return this.map.get(name);
+  }
+  has(name: string): boolean {
+    return this.map.has(name);
+  }
+  /** Attribute names in Nix's order (byte-lexicographic, i.e. by UTF-8 bytes). */
+  names(): string[] {
+    if (this.sorted === undefined) this.sorted = sortNames([...this.map.keys()]);
+    return this.sorted;
+  }
+  /** Position of an attribute's definition, when known. */
+  pos(name: string): Pos | undefined {
+    return this.positions?.get(name);
+  }
+  /** The empty set (shared). */
+  static readonly EMPTY = new NixAttrs(new Map());
+}
+
+/** Sort names the way Nix orders attributes (byte order of UTF-8, which for JS strings without surrogate issues equals code-point order). */
+export function sortNames(names: string[]): string[] {
+  return names.sort(compareStrings);
+}
+
+/** Byte-lexicographic comparison of two strings (as Nix compares std::string). @public */
+export function compareStrings(a: string, b: string): number {
+  // UTF-16 code unit order differs from UTF-8 byte order only for astral vs
+  // U+E000..U+FFFF; handle that rare case by comparing code points.
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) {
+      if (x >= 0xd800 && y >= 0xd800) {
+        const cx = a.codePointAt(i)!;
+        const cy = b.codePointAt(i)!;
+        return cx < cy ? -1 : 1;
+      }
+      return x < y ? -1 : 1;
+    }
+  }
+  return a.length < b.length ? -1 : a.length > b.length ? 1 : 0;
+}
+
+/**
+ * A user-defined function. `code` is the evaluator's compiled form (opaque
+ * here); `env` its captured environment. `name` is for traces.
+ * @public
+ */
+export class NixLambda {
+  constructor(
+    readonly code: unknown,
+    readonly env: unknown,
+    readonly pos: Pos,
+    readonly name: string | undefined,
+  ) {}
+}
+
+/**
+ * The implementation of a builtin. `args` has exactly `arity` lazy values
+ * (not forced: force what you need with `ctx.force…`, so builtins stay as
+ * lazy as Nix's). Returns a value (or a thunk, e.g. for lazy results).
+ * @public
+ */
+export type PrimOpImpl = (args: LazyValue[], ctx: import("./builtins/index.js").BuiltinContext) => LazyValue;
+
+/** A builtin function. @public */
+export class PrimOp {
+  constructor(
+    readonly name: string,
+    readonly arity: number,
+    readonly impl: PrimOpImpl,
+  ) {}
+}
+
+/** A builtin applied to fewer arguments than its arity. @public */
+export class PrimOpApp {
+  constructor(
+    readonly primop: PrimOp,
+    readonly args: LazyValue[],
+  ) {}
+}
+
+/** Any forced Nix value. @public */
+export type Value = null | boolean | NixInt | NixFloat | string | NixString | NixPath | NixList | NixAttrs | NixLambda | PrimOp | PrimOpApp;
+
+/**
+ * A delayed computation. The evaluator creates thunks with compiled code and
+ * an environment; builtins may create them with {@link Thunk.of} (a JS
+ * function run once on first force). States: pending (`code` set), running
+ * (`code === BLACKHOLE`: forcing again is infinite recursion), done (`value`).
+ * @public
+ */
+export class Thunk {
+  /** Compiled code `(env) => Value`, a native function, or null when done. */
+  code: ((env: any) => Value) | null;
+  env: unknown;
+  value: Value = null;
+  constructor(code: (env: any) => Value, env: unknown) {
+    this.code = code;
+    this.env = env;
+  }
+  /** A thunk computing `fn()` once, on first force. */
+  static of(fn: () => LazyValue): Thunk {
+    return new Thunk(nativeThunkCode, fn);
+  }
+  /** An already-evaluated thunk (useful where a thunk identity is needed). */
+  static done(v: Value): Thunk {
+    const t = new Thunk(nativeThunkCode, null);
+    t.code = null;
+    t.value = v;
+    return t;
+  }
+}
+
+function nativeThunkCode(fn: () => LazyValue): Value {
+  let v = fn();
+  // Native thunks may return thunks; forcing is the evaluator's job, done via
+  // the hook it installs (see setForceHook), so value.ts stays dependency-free.
+  if (v instanceof Thunk) v = forceHook(v);
+  return v;
+}
+
+let forceHook: (t: Thunk) => Value = () => {
+  throw new Error("evaluator not initialised");
+};
+/** @internal The evaluator installs its `force` here. */
+export function setForceHook(f: (t: Thunk) => Value): void {
+  forceHook = f;
+}
+
+/** A value or a thunk. @public */
+export type LazyValue = Value | Thunk;
+
+/** Nix's type name of a value, as `builtins.typeOf` returns it. @public */
+export function typeOf(v: Value): "null" | "bool" | "int" | "float" | "string" | "path" | "list" | "set" | "lambda" {
+  if (v === null) return "null";
+  switch (typeof v) {
+    case "boolean":
+      return "bool";
+    case "number":
+    case "bigint":
+      return "int";
+    case "string":
+      return "string";
+  }
+  if (v instanceof NixFloat) return "float";
+  if (v instanceof NixString) return "string";
+  if (v instanceof NixPath) return "path";
+  if (Array.isArray(v)) return "list";
+  if (v instanceof NixAttrs) return "set";
+  return "lambda";
+}
+
+/** How Nix 2.8 names a value's type in error messages ("value is a string while a set was expected"). @public */
+export function showType(v: Value): string {
+  if (v === null) return "null";
+  switch (typeof v) {
+    case "boolean":
+      return "a Boolean";
+    case "number":
+    case "bigint":
+      return "an integer";
+    case "string":
+      return "a string";
+  }
+  if (v instanceof NixFloat) return "a float";
+  if (v instanceof NixString) return "a string";
+  if (v instanceof NixPath) return "a path";
+  if (Array.isArray(v)) return "a list";
+  if (v instanceof NixAttrs) return "a set";
+  if (v instanceof NixLambda) return "a function";
+  if (v instanceof PrimOp) return "a built-in function";
+  return "a partially applied built-in function";
+}
+
+/** True for any callable value (lambda, primop, partial primop application). @public */
+export function isFunction(v: Value): v is NixLambda | PrimOp | PrimOpApp {
+  return v instanceof NixLambda || v instanceof PrimOp || v instanceof PrimOpApp;
+}
+
+/** True for strings with or without context. @public */
+export function isString(v: Value): v is string | NixString {
+  return typeof v === "string" || v instanceof NixString;
+}
+
+/** The characters of a string value (context dropped). @public */
+export function stringOf(v: string | NixString): string {
+  return typeof v === "string" ? v : v.s;
+}
+
+/** The context of a string value (empty for plain strings). @public */
+export function contextOf(v: string | NixString): ReadonlySet<string> {
+  return typeof v === "string" ? EMPTY_CONTEXT : v.context;
+}
+
+/** Build a string value: a plain string when the context is empty. @public */
+export function mkString(s: string, context?: ReadonlySet<string>): string | NixString {
+  return context === undefined || context.size === 0 ? s : new NixString(s, context);
+}
+
+const EMPTY_CONTEXT: ReadonlySet<string> = new Set();
+
+const MIN_SAFE = -Number.MAX_SAFE_INTEGER;
+/** Normalise a bigint result to Nix's 64-bit wrapping int, unboxed when safe. @public */
+export function mkInt(n: bigint): NixInt {
+  const w = BigInt.asIntN(64, n);
+  if (w >= BigInt(MIN_SAFE) && w <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(w);
+  return w;
+}
+
+/** Convert an int to a JS number (for indices and counts; loses precision beyond 2^53). @public */
+export function intToNumber(n: NixInt): number {
+  return typeof n === "number" ? n : Number(n);
+}
