@@ -1,0 +1,834 @@
+/**
+ * The local store on a Host: a physical root holding ROOT/nix/store (the
+ * logical `storeDir`, default /nix/store) and ROOT/nix/var/nix (state), with
+ * the meaning of Nix's `--store ROOT` chroot stores, so every path and hash
+ * equals a real Nix's.
+ *
+ * Crash safety: new contents are built in a temporary directory inside the
+ * store directory (`.tsnix-tmp-<pid>-…`), canonicalised and fsynced, then
+ * renamed to their final name under the path's lock, and only then is the
+ * path-info record written (atomically). A path is valid exactly when its
+ * record exists, so an interrupted add leaves nothing valid; whatever it left
+ * at the final name is removed by the next add of that path, and temporaries
+ * of dead processes are swept. Deletion runs the other way: record first.
+ *
+ * Concurrency: every add and delete of a path holds a per-path lock
+ * (`host.tryLock`) and re-checks validity under it, so two processes adding
+ * the same path both succeed and one copy is made. Operations are synchronous
+ * (the evaluator calls {@link LocalStore.addTextToStore} from inside a
+ * synchronous evaluation), so waiting for a lock sleeps the thread briefly.
+ */
+import { HostError, TsnixError, describeErrno, isErrno } from "../errors.js";
+import type { Host, HostLock } from "../host/host.js";
+import { mkdirp, syncDir } from "../host/util.js";
+import { type Hash, type HashAlgorithm, createHasher, hashBytes } from "./hash.js";
+import { NarRestorer, type NarSink, dumpPath } from "./nar.js";
+import { type ValidPathInfo, PathInfoDb } from "./path-info.js";
+import { ReferenceScanner, hashPartIndex, resolveHits } from "./references.js";
+import { DEFAULT_STORE_DIR, makeFixedOutputPath, makeTextPath, parseStorePath } from "./store-path.js";
+
+/** A store path is not valid (not registered in the store). @public */
+export class InvalidPathError extends TsnixError {
+  constructor(path: string) {
+    super("store.invalid-path", `path '${path}' is not valid`, { path });
+  }
+}
+
+/** `--delete` refused a path that something still needs. @public */
+export class PathAliveError extends TsnixError {
+  constructor(path: string, referrer: string | undefined) {
+    super("store.path-alive", `Cannot delete path '${path}' since it is still alive. To find out why, use: nix-store --query --roots`, { path, referrer });
+  }
+}
+
+/** Contents do not match the hash or size they were announced with. @public */
+export class HashMismatchError extends TsnixError {
+  constructor(path: string, what: "hash" | "size", specified: string, got: string) {
+    super(
+      "store.hash-mismatch",
+      what === "hash"
+        ? `hash mismatch importing path '${path}';\n  specified: ${specified}\n  got:       ${got}`
+        : `size mismatch importing path '${path}';\n  specified: ${specified}\n  got:       ${got}`,
+      { path, what, specified, got },
+    );
+  }
+}
+
+/** A file that cannot be in the store (socket, device, FIFO), or a flat add of a non-file. @public */
+export class UnsupportedFileError extends TsnixError {
+  constructor(path: string, message = `file '${path}' has an unsupported type`) {
+    super("store.unsupported-file", message, { path });
+  }
+}
+
+/** A per-path lock could not be taken in time. @public */
+export class StoreLockTimeoutError extends TsnixError {
+  constructor(path: string, ms: number) {
+    super("store.lock-timeout", `timed out after ${Math.round(ms / 1000)} seconds waiting for the lock on '${path}'`, { path, ms });
+  }
+}
+
+/** Options of {@link LocalStore}. @public */
+export interface LocalStoreOptions {
+  readonly host: Host;
+  /** The physical root directory (as Nix's `--store ROOT`). */
+  readonly root: string;
+  /** The logical store directory paths are computed for (default /nix/store). */
+  readonly storeDir?: string;
+  /** How long to wait for a path lock held by another live process (default 10 minutes). */
+  readonly lockTimeoutMs?: number;
+}
+
+/** How {@link LocalStore.addPath} ingests a file system object. @public */
+export interface AddPathOptions {
+  /** Store path name (default: the base name of the source). */
+  readonly name?: string;
+  /** `recursive` (NAR, the default) or `flat` (a single file's contents). */
+  readonly method?: "recursive" | "flat";
+  /** Hash algorithm of the content address (default sha256). */
+  readonly algorithm?: HashAlgorithm;
+  /** References to record (only allowed for recursive SHA-256 "source" paths). */
+  readonly references?: readonly string[];
+}
+
+/** Metadata that comes with a NAR to import, e.g. from a binary cache's narinfo. @public */
+export interface NarImportInfo {
+  readonly path: string;
+  /** When given, the NAR must hash to this (SHA-256). */
+  readonly narHash?: Hash;
+  readonly narSize?: number;
+  readonly references?: readonly string[];
+  readonly deriver?: string;
+  readonly sigs?: readonly string[];
+  readonly ca?: string;
+  readonly ultimate?: boolean;
+}
+
+/** The outcome of checking one path's contents. @public */
+export interface PathVerification {
+  readonly path: string;
+  readonly ok: boolean;
+  readonly expected: Hash;
+  /** Null when the contents are missing. */
+  readonly got: Hash | null;
+}
+
+/** Messages a long store operation reports as it goes (Nix prints them to stderr). @public */
+export type StoreLog = (line: string) => void;
+
+/** The report of {@link LocalStore.verifyStore}. @public */
+export interface StoreVerification {
+  /** True when problems remain (Nix: "not all store errors were fixed"). */
+  readonly errors: boolean;
+  readonly modified: readonly PathVerification[];
+  /** Valid paths whose contents had vanished and were dropped from the database. */
+  readonly disappeared: readonly string[];
+}
+
+const STAGING_PREFIX = ".tsnix-tmp-";
+const TRASH_PREFIX = ".tsnix-trash-";
+const STALE_RE = /^\.+tsnix-(?:tmp|trash)-(\d+)-/;
+const STALE_INFO_RE = /^\.tmp-[^-]+-(\d+)-\d+$/;
+const COPY_BUF_SIZE = 1 << 16;
+
+let trashCounter = 0;
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * A local store on a {@link Host}.
+ * @public
+ */
+export class LocalStore {
+  readonly host: Host;
+  /** The physical root. */
+  readonly root: string;
+  /** The logical store directory (default /nix/store). */
+  readonly storeDir: string;
+  /** Where store objects physically live: root + storeDir. */
+  readonly realStoreDir: string;
+  /** ROOT/nix/var/nix. */
+  readonly stateDir: string;
+  /** The path-info database. */
+  readonly db: PathInfoDb;
+  private readonly lockDir: string;
+  private readonly lockTimeoutMs: number;
+  private swept = false;
+  private copyBuf: Uint8Array | undefined;
+
+  constructor(options: LocalStoreOptions) {
+    this.host = options.host;
+    this.root = options.root === "/" ? "" : options.root.replace(/\/+$/, "");
+    this.storeDir = options.storeDir ?? DEFAULT_STORE_DIR;
+    this.realStoreDir = `${this.root}${this.storeDir}`;
+    this.stateDir = `${this.root}/nix/var/nix`;
+    const dbDir = `${this.stateDir}/tsnix-db`;
+    this.db = new PathInfoDb(this.host, dbDir, this.storeDir);
+    this.lockDir = `${dbDir}/locks`;
+    this.lockTimeoutMs = options.lockTimeoutMs ?? 10 * 60 * 1000;
+  }
+
+  // ---- paths -------------------------------------------------------------
+
+  /** The physical location of a logical store path (or of a file inside one). */
+  toRealPath(storePath: string): string {
+    return `${this.root}${storePath}`;
+  }
+
+  /** Check that `path` is a syntactically valid store path of this store (throws InvalidStorePathError). */
+  parseStorePath(path: string): { hashPart: string; name: string } {
+    return parseStorePath(path, this.storeDir);
+  }
+
+  // ---- queries -----------------------------------------------------------
+
+  /** Whether `path` is a valid store path here. */
+  isValidPath(path: string): boolean {
+    this.parseStorePath(path);
+    return this.db.has(path);
+  }
+
+  /** The path-info record of a valid path; throws {@link InvalidPathError} otherwise. */
+  queryPathInfo(path: string): ValidPathInfo {
+    this.parseStorePath(path);
+    const info = this.db.get(path);
+    if (info === undefined) throw new InvalidPathError(path);
+    return info;
+  }
+
+  /** Every valid path, sorted. */
+  queryAllValidPaths(): string[] {
+    return this.db.list();
+  }
+
+  /** References of a valid path, sorted. */
+  queryReferences(path: string): string[] {
+    return [...this.queryPathInfo(path).references];
+  }
+
+  /** Valid paths that refer to `path`, sorted. */
+  queryReferrers(path: string): string[] {
+    this.queryPathInfo(path);
+    return this.db.referrers(path);
+  }
+
+  /**
+   * The closure of `paths` under references (or referrers with
+   * `{ referrers: true }`), as a set. Every path must be valid.
+   */
+  computeClosure(paths: Iterable<string>, options: { referrers?: boolean } = {}): Set<string> {
+    const out = new Set<string>();
+    const todo = [...paths];
+    while (todo.length > 0) {
+      const p = todo.pop()!;
+      if (out.has(p)) continue;
+      out.add(p);
+      const next = options.referrers === true ? this.queryReferrers(p) : this.queryReferences(p);
+      for (const n of next) if (!out.has(n)) todo.push(n);
+    }
+    return out;
+  }
+
+  /**
+   * Sort paths so that every path comes before the paths it references
+   * (Nix's `topoSortPaths`: depth-first over the sorted set, references in
+   * sorted order, reversed post-order). Only references inside the set count.
+   */
+  topoSortPaths(paths: Iterable<string>): string[] {
+    const items = [...new Set(paths)].sort();
+    const inSet = new Set(items);
+    const visited = new Set<string>();
+    const postOrder: string[] = [];
+    for (const start of items) {
+      if (visited.has(start)) continue;
+      // Iterative DFS so deep closures cannot overflow the JS stack.
+      visited.add(start);
+      const stack: { path: string; refs: string[]; i: number }[] = [{ path: start, refs: this.queryReferences(start), i: 0 }];
+      while (stack.length > 0) {
+        const top = stack[stack.length - 1]!;
+        if (top.i < top.refs.length) {
+          const r = top.refs[top.i++]!;
+          if (r === top.path || !inSet.has(r) || visited.has(r)) continue;
+          visited.add(r);
+          stack.push({ path: r, refs: this.queryReferences(r), i: 0 });
+        } else {
+          postOrder.push(top.path);
+          stack.pop();
+        }
+      }
+    }
+    return postOrder.reverse();
+  }
+
+  /** The closure of `paths` in the order `nix-store --query --requisites` prints it (dependencies first). */
+  queryRequisites(paths: Iterable<string>): string[] {
+    return this.topoSortPaths(this.computeClosure(paths)).reverse();
+  }
+
+  // ---- adding ------------------------------------------------------------
+
+  /**
+   * Add the file system object at host path `src`: recursively (NAR, as
+   * `nix-store --add` with SHA-256, or `--add-fixed --recursive ALGO`) or flat
+   * (a regular file, as `--add-fixed ALGO`). Returns the store path.
+   */
+  addPath(src: string, options: AddPathOptions = {}): string {
+    const fs = this.host.fs;
+    const method = options.method ?? "recursive";
+    const algorithm = options.algorithm ?? "sha256";
+    const name = options.name ?? src.replace(/\/+$/, "").slice(src.replace(/\/+$/, "").lastIndexOf("/") + 1);
+    const references = [...new Set(options.references ?? [])].sort();
+    // Fail on a bad name or reference before touching anything.
+    for (const r of references) this.parseStorePath(r);
+    let stat;
+    try {
+      stat = method === "flat" ? fs.stat(src) : fs.lstat(src);
+    } catch (e) {
+      if (e instanceof HostError) throw new HostError(e.errno, "lstat", src, `getting status of '${src}': ${describeErrno(e.errno)}`, e);
+      throw e;
+    }
+    if (method === "flat" && stat.type !== "regular") throw new UnsupportedFileError(src, `'${src}' is not a regular file; only regular files can be added flat`);
+    this.sweepStale();
+    const staging = this.makeStaging();
+    try {
+      const staged = `${staging}/x`;
+      if (method === "flat") this.copyFile(src, staged, (stat.mode & 0o100) !== 0);
+      else this.copyTree(src, staged);
+      // Hash what is in the store, not the source: the source may change under us.
+      const nar = this.hashNar(staged, method === "recursive" && algorithm !== "sha256" ? algorithm : undefined);
+      let caHash: Hash;
+      if (method === "flat") {
+        const h = createHasher(algorithm);
+        this.readFileChunks(staged, (c) => h.update(c));
+        caHash = h.digest();
+      } else caHash = nar.extra ?? nar.hash;
+      const path = makeFixedOutputPath(name, method, caHash, references, false, this.storeDir);
+      const ca = `fixed:${method === "recursive" ? "r:" : ""}${algorithm}:${caHash.toNix32()}`;
+      this.commit(path, staged, { narHash: nar.hash, narSize: nar.size, references, ca });
+      return path;
+    } finally {
+      this.removeTree(staging);
+    }
+  }
+
+  /**
+   * Add a text file with the given references (Nix's `addTextToStore`: .drv
+   * files, `builtins.toFile`). Returns the `text` store path.
+   */
+  addTextToStore(name: string, text: string | Uint8Array, references: readonly string[] = []): string {
+    const bytes = typeof text === "string" ? new TextEncoder().encode(text) : text;
+    const refs = [...new Set(references)].sort();
+    const contentHash = hashBytes("sha256", bytes);
+    const path = makeTextPath(name, contentHash, refs, this.storeDir);
+    if (this.db.has(path)) return path;
+    this.sweepStale();
+    const staging = this.makeStaging();
+    try {
+      const staged = `${staging}/x`;
+      this.writeDurable(staged, bytes, 0o644);
+      const nar = this.hashNar(staged);
+      this.commit(path, staged, { narHash: nar.hash, narSize: nar.size, references: refs, ca: `text:sha256:${contentHash.toNix32()}` });
+      return path;
+    } finally {
+      this.removeTree(staging);
+    }
+  }
+
+  /**
+   * Import a NAR as `info.path` (from a binary cache, `nix-store --import`,
+   * a copy). The archive is validated while it is unpacked; when `narHash`
+   * or `narSize` are given they must match. Returns the path's info.
+   */
+  addFromNar(nar: Uint8Array | Iterable<Uint8Array>, info: NarImportInfo): ValidPathInfo {
+    this.parseStorePath(info.path);
+    const references = [...new Set(info.references ?? [])].sort();
+    for (const r of references) this.parseStorePath(r);
+    if (info.deriver !== undefined) this.parseStorePath(info.deriver);
+    const existing = this.db.get(info.path);
+    if (existing !== undefined) return existing;
+    this.sweepStale();
+    const staging = this.makeStaging();
+    try {
+      const staged = `${staging}/x`;
+      const hasher = createHasher("sha256");
+      const restorer = new NarRestorer(this.host.fs, staged);
+      try {
+        const feed = (c: Uint8Array) => {
+          hasher.update(c);
+          restorer.push(c);
+        };
+        if (nar instanceof Uint8Array) feed(nar);
+        else for (const c of nar) feed(c);
+      } catch (e) {
+        restorer.abort();
+        throw e;
+      }
+      const { size } = restorer.end();
+      const narHash = hasher.digest();
+      if (info.narHash !== undefined && !narHash.equals(info.narHash))
+        throw new HashMismatchError(info.path, "hash", info.narHash.toString("nix32"), narHash.toString("nix32"));
+      if (info.narSize !== undefined && info.narSize !== size) throw new HashMismatchError(info.path, "size", String(info.narSize), String(size));
+      this.fsyncTree(staged);
+      this.commit(info.path, staged, {
+        narHash,
+        narSize: size,
+        references,
+        deriver: info.deriver,
+        sigs: info.sigs,
+        ca: info.ca,
+        ultimate: info.ultimate,
+      });
+      return this.queryPathInfo(info.path);
+    } finally {
+      this.removeTree(staging);
+    }
+  }
+
+  /**
+   * Register a path whose contents a builder already put at its final place
+   * in the store: canonicalise, hash, scan for `referenceCandidates` when
+   * `references` is not given, and make it valid. Returns its info.
+   */
+  registerOutput(path: string, options: { references?: readonly string[]; referenceCandidates?: Iterable<string>; deriver?: string; ca?: string } = {}): ValidPathInfo {
+    this.parseStorePath(path);
+    const lock = this.lockPath(path);
+    try {
+      const real = this.toRealPath(path);
+      this.canonicalise(real);
+      this.fsyncTree(real);
+      const scanner = options.references === undefined ? this.makeScanner(options.referenceCandidates ?? [], path) : undefined;
+      const hasher = createHasher("sha256");
+      const size = dumpPath(this.host.fs, real, (c) => {
+        hasher.update(c);
+        scanner?.scanner.update(c);
+      });
+      const references = options.references !== undefined ? [...new Set(options.references)].sort() : resolveHits(scanner!.scanner, scanner!.byHash);
+      const info: ValidPathInfo = {
+        path,
+        narHash: hasher.digest(),
+        narSize: size,
+        references,
+        deriver: options.deriver,
+        registrationTime: Math.floor(this.host.now() / 1000),
+        ultimate: true,
+        sigs: [],
+        ca: options.ca,
+      };
+      this.db.register(info);
+      return info;
+    } finally {
+      lock.release();
+    }
+  }
+
+  // ---- reading -----------------------------------------------------------
+
+  /** Write the NAR of a store path (or any path under the store) to `sink`. Returns its size. */
+  dumpPath(path: string, sink: NarSink): number {
+    return dumpPath(this.host.fs, this.toRealPath(path), sink);
+  }
+
+  /**
+   * Which of `candidates` (store paths) does the tree at store path `path`
+   * mention? Searches the NAR for their hash parts. Sorted.
+   */
+  scanForReferences(path: string, candidates: Iterable<string>): string[] {
+    const s = this.makeScanner(candidates);
+    dumpPath(this.host.fs, this.toRealPath(path), (c) => s.scanner.update(c));
+    return resolveHits(s.scanner, s.byHash);
+  }
+
+  // ---- deleting ----------------------------------------------------------
+
+  /**
+   * Delete store paths, as `nix-store --delete`: a valid path is refused
+   * ({@link PathAliveError}) while a valid path outside the given set refers
+   * to it, or `isRoot` says it is a GC root; referrers inside the set are
+   * deleted first. Invalid leftovers are simply removed. `onDelete` hears of
+   * each path as it goes. Returns what was deleted and the bytes freed.
+   */
+  deletePaths(
+    paths: readonly string[],
+    options: { isRoot?: (path: string) => boolean; onDelete?: (path: string) => void } = {},
+  ): { deleted: string[]; bytesFreed: number } {
+    for (const p of paths) this.parseStorePath(p);
+    const wanted = new Set(paths);
+    const deleted: string[] = [];
+    const done = new Set<string>();
+    let bytesFreed = 0;
+    const visit = (p: string, chain: Set<string>): void => {
+      if (done.has(p) || chain.has(p)) return;
+      if (options.isRoot?.(p) === true) throw new PathAliveError(p, undefined);
+      chain.add(p);
+      if (this.db.has(p)) {
+        for (const r of this.db.referrers(p)) {
+          if (r === p) continue;
+          if (!wanted.has(r)) throw new PathAliveError(p, r);
+          visit(r, chain);
+        }
+      }
+      chain.delete(p);
+      options.onDelete?.(p);
+      bytesFreed += this.deleteOne(p);
+      done.add(p);
+      deleted.push(p);
+    };
+    this.sweepStale();
+    for (const p of paths) visit(p, new Set());
+    return { deleted, bytesFreed };
+  }
+
+  private deleteOne(path: string): number {
+    const lock = this.lockPath(path);
+    try {
+      // Referrers may have appeared since the caller looked.
+      for (const r of this.db.referrers(path)) if (r !== path && this.db.has(r)) throw new PathAliveError(path, r);
+      this.db.unregister(path);
+      const real = this.toRealPath(path);
+      const trash = `${this.realStoreDir}/${TRASH_PREFIX}${this.host.pid}-${++trashCounter}-${this.host.now()}`;
+      try {
+        this.host.fs.rename(real, trash);
+      } catch (e) {
+        if (isErrno(e, "ENOENT")) return 0;
+        throw e;
+      }
+      return this.removeTree(trash);
+    } finally {
+      lock.release();
+    }
+  }
+
+  // ---- verifying ---------------------------------------------------------
+
+  /** Recompute the NAR hash of a valid path and compare it with the recorded one. */
+  verifyPath(path: string): PathVerification {
+    const info = this.queryPathInfo(path);
+    let got: Hash | null;
+    try {
+      got = this.hashNar(this.toRealPath(path)).hash;
+    } catch (e) {
+      if (!isErrno(e, "ENOENT", "ENOTDIR")) throw e;
+      got = null;
+    }
+    return { path, ok: got !== null && got.equals(info.narHash), expected: info.narHash, got };
+  }
+
+  /**
+   * Check the whole store as `nix-store --verify [--check-contents]`: valid
+   * paths whose contents vanished are dropped from the database (unless a
+   * valid path still refers to them); with `checkContents`, every path's NAR
+   * hash is recomputed. Progress and problems go to `log` in Nix's words.
+   */
+  verifyStore(options: { checkContents?: boolean; log?: StoreLog } = {}): StoreVerification {
+    const log = options.log ?? (() => {});
+    log("reading the Nix store...");
+    const valid = this.db.list();
+    log("checking path existence...");
+    const disappeared: string[] = [];
+    let errors = false;
+    const present: string[] = [];
+    for (const p of valid) {
+      if (this.exists(this.toRealPath(p))) {
+        present.push(p);
+        continue;
+      }
+      const live = this.db.referrers(p).filter((r) => r !== p && this.exists(this.toRealPath(r)));
+      if (live.length > 0) {
+        log(`path '${p}' disappeared, but it still has valid referrers!`);
+        errors = true;
+        continue;
+      }
+      log(`path '${p}' disappeared, removing from database...`);
+      const lock = this.lockPath(p);
+      try {
+        this.db.unregister(p);
+      } finally {
+        lock.release();
+      }
+      disappeared.push(p);
+    }
+    const modified: PathVerification[] = [];
+    if (options.checkContents === true) {
+      log("checking link hashes...");
+      log("checking store hashes...");
+      for (const p of present) {
+        const v = this.verifyPath(p);
+        if (v.ok) continue;
+        modified.push(v);
+        errors = true;
+        log(modifiedMessage(v));
+      }
+    }
+    return { errors, modified, disappeared };
+  }
+
+  // ---- internals ---------------------------------------------------------
+
+  /**
+   * Move a fully written, canonical staged tree to `path` and make it valid,
+   * unless another process got there first (then the staged copy is dropped
+   * by the caller). Holds the path's lock throughout.
+   */
+  private commit(
+    path: string,
+    staged: string,
+    meta: { narHash: Hash; narSize: number; references: readonly string[]; ca?: string | undefined; deriver?: string | undefined; sigs?: readonly string[] | undefined; ultimate?: boolean | undefined },
+  ): void {
+    const fs = this.host.fs;
+    const lock = this.lockPath(path);
+    try {
+      if (this.db.has(path)) return;
+      const real = this.toRealPath(path);
+      // Leftover of an interrupted add or delete: never valid, safe to replace.
+      if (this.exists(real)) {
+        const trash = `${this.realStoreDir}/${TRASH_PREFIX}${this.host.pid}-${++trashCounter}-${this.host.now()}`;
+        fs.rename(real, trash);
+        this.removeTree(trash);
+      }
+      if (fs.lstat(staged).type === "symlink") {
+        // Creating a symlink is atomic already (and memfs cannot rename one).
+        fs.symlink(fs.readlink(staged), real);
+      } else fs.rename(staged, real);
+      // The top directory stays writable while staged, so that it can be moved.
+      this.canonicaliseOne(real);
+      syncDir(fs, this.realStoreDir);
+      this.db.register({
+        path,
+        narHash: meta.narHash,
+        narSize: meta.narSize,
+        references: meta.references,
+        deriver: meta.deriver,
+        registrationTime: Math.floor(this.host.now() / 1000),
+        ultimate: meta.ultimate ?? false,
+        sigs: meta.sigs ?? [],
+        ca: meta.ca,
+      });
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Take the per-path lock, waiting (synchronously) while a live process holds it. */
+  private lockPath(path: string): HostLock {
+    const { hashPart } = this.parseStorePath(path);
+    mkdirp(this.host.fs, this.lockDir);
+    const file = `${this.lockDir}/${hashPart}.lock`;
+    const start = this.host.now();
+    let delay = 1;
+    for (;;) {
+      const lock = this.host.tryLock(file);
+      if (lock !== null) return lock;
+      if (this.host.now() - start > this.lockTimeoutMs) throw new StoreLockTimeoutError(path, this.lockTimeoutMs);
+      Atomics.wait(sleepCell, 0, 0, delay);
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+
+  private makeStaging(): string {
+    mkdirp(this.host.fs, this.realStoreDir);
+    return this.host.fs.mkdtemp(`${this.realStoreDir}/${STAGING_PREFIX}${this.host.pid}-`);
+  }
+
+  /**
+   * Remove temporaries left by processes that died mid-operation. Done once
+   * per store object, before its first write; temporaries of live processes
+   * are left alone.
+   */
+  private sweepStale(): void {
+    if (this.swept) return;
+    this.swept = true;
+    const fs = this.host.fs;
+    const sweep = (dir: string, re: RegExp) => {
+      let names: string[];
+      try {
+        names = fs.readdir(dir);
+      } catch (e) {
+        if (isErrno(e, "ENOENT")) return;
+        throw e;
+      }
+      for (const n of names) {
+        const m = re.exec(n);
+        if (m === null) continue;
+        const pid = Number(m[1]);
+        if (pid === this.host.pid || this.host.processAlive(pid)) continue;
+        this.removeTree(`${dir}/${n}`);
+      }
+    };
+    sweep(this.realStoreDir, STALE_RE);
+    sweep(this.db.infoDir, STALE_INFO_RE);
+  }
+
+  private exists(p: string): boolean {
+    try {
+      this.host.fs.lstat(p);
+      return true;
+    } catch (e) {
+      if (isErrno(e, "ENOENT", "ENOTDIR")) return false;
+      throw e;
+    }
+  }
+
+  /** Remove a tree even when canonical (read-only) directories are in it; returns bytes freed. */
+  private removeTree(p: string): number {
+    const fs = this.host.fs;
+    let st;
+    try {
+      st = fs.lstat(p);
+    } catch (e) {
+      if (isErrno(e, "ENOENT")) return 0;
+      throw e;
+    }
+    if (st.type !== "directory") {
+      fs.unlink(p);
+      return st.size;
+    }
+    if ((st.mode & 0o700) !== 0o700) fs.chmod(p, st.mode | 0o700);
+    let freed = 0;
+    for (const n of fs.readdir(p)) freed += this.removeTree(`${p}/${n}`);
+    fs.rmdir(p);
+    return freed;
+  }
+
+  /** Copy `src` (host path, not following a final symlink) to `dst`, durably, and canonicalise below the top. */
+  private copyTree(src: string, dst: string): void {
+    const fs = this.host.fs;
+    const st = fs.lstat(src);
+    switch (st.type) {
+      case "regular":
+        this.copyFile(src, dst, (st.mode & 0o100) !== 0);
+        return;
+      case "symlink":
+        fs.symlink(fs.readlink(src), dst);
+        fs.lutimes(dst, 1, 1);
+        return;
+      case "directory": {
+        fs.mkdir(dst, { mode: 0o755 });
+        for (const n of fs.readdir(src)) {
+          this.copyTree(`${src}/${n}`, `${dst}/${n}`);
+          this.canonicaliseOne(`${dst}/${n}`);
+        }
+        syncDir(fs, dst);
+        return;
+      }
+      default:
+        throw new UnsupportedFileError(src);
+    }
+  }
+
+  private copyFile(src: string, dst: string, executable: boolean): void {
+    const fs = this.host.fs;
+    const buf = (this.copyBuf ??= new Uint8Array(COPY_BUF_SIZE));
+    const inFd = fs.open(src, "r");
+    try {
+      const outFd = fs.open(dst, "wx", executable ? 0o755 : 0o644);
+      try {
+        for (;;) {
+          const n = fs.read(inFd, buf, 0, buf.length, null);
+          if (n === 0) break;
+          let off = 0;
+          while (off < n) off += fs.write(outFd, buf, off, n - off, null);
+        }
+        fs.fsync(outFd);
+      } finally {
+        fs.close(outFd);
+      }
+    } finally {
+      fs.close(inFd);
+    }
+    if (executable) fs.chmod(dst, 0o755);
+  }
+
+  private writeDurable(dst: string, bytes: Uint8Array, mode: number): void {
+    const fs = this.host.fs;
+    const fd = fs.open(dst, "wx", mode);
+    try {
+      let off = 0;
+      while (off < bytes.length) off += fs.write(fd, bytes, off, bytes.length - off, null);
+      fs.fsync(fd);
+    } finally {
+      fs.close(fd);
+    }
+    this.canonicaliseOne(dst);
+  }
+
+  private readFileChunks(p: string, f: (c: Uint8Array) => void): void {
+    const fs = this.host.fs;
+    const buf = (this.copyBuf ??= new Uint8Array(COPY_BUF_SIZE));
+    const fd = fs.open(p, "r");
+    try {
+      for (;;) {
+        const n = fs.read(fd, buf, 0, buf.length, null);
+        if (n === 0) break;
+        f(buf.subarray(0, n));
+      }
+    } finally {
+      fs.close(fd);
+    }
+  }
+
+  /** SHA-256 NAR hash and size, plus the NAR hash under `extra` when asked. */
+  private hashNar(p: string, extra?: HashAlgorithm): { hash: Hash; size: number; extra?: Hash } {
+    const h = createHasher("sha256");
+    const x = extra === undefined ? undefined : createHasher(extra);
+    const size = dumpPath(this.host.fs, p, (c) => {
+      h.update(c);
+      x?.update(c);
+    });
+    return x === undefined ? { hash: h.digest(), size } : { hash: h.digest(), size, extra: x.digest() };
+  }
+
+  /** Nix's canonical metadata for one entry: files 0444/0555, directories 0555, mtime 1. */
+  private canonicaliseOne(p: string): void {
+    const fs = this.host.fs;
+    const st = fs.lstat(p);
+    if (st.type === "symlink") {
+      fs.lutimes(p, 1, 1);
+      return;
+    }
+    const mode = st.type === "directory" || (st.mode & 0o100) !== 0 ? 0o555 : 0o444;
+    if ((st.mode & 0o7777) !== mode) fs.chmod(p, mode);
+    fs.utimes(p, 1, 1);
+  }
+
+  /** Canonicalise a whole tree (for builder outputs and restored NARs). */
+  private canonicalise(p: string): void {
+    const fs = this.host.fs;
+    const st = fs.lstat(p);
+    if (st.type === "directory") {
+      if ((st.mode & 0o700) !== 0o700) fs.chmod(p, 0o755);
+      for (const n of fs.readdir(p)) this.canonicalise(`${p}/${n}`);
+    } else if (st.type === "other") throw new UnsupportedFileError(p);
+    this.canonicaliseOne(p);
+  }
+
+  /** fsync every file and directory of a tree, and canonicalise below its top. */
+  private fsyncTree(p: string): void {
+    const fs = this.host.fs;
+    const st = fs.lstat(p);
+    if (st.type === "regular") {
+      const fd = fs.open(p, "r");
+      try {
+        fs.fsync(fd);
+      } finally {
+        fs.close(fd);
+      }
+    } else if (st.type === "directory") {
+      for (const n of fs.readdir(p)) {
+        this.fsyncTree(`${p}/${n}`);
+        this.canonicaliseOne(`${p}/${n}`);
+      }
+      syncDir(fs, p);
+    }
+  }
+
+  private makeScanner(candidates: Iterable<string>, self?: string): { scanner: ReferenceScanner; byHash: Map<string, string[]> } {
+    const all = [...candidates];
+    if (self !== undefined) all.push(self);
+    const byHash = hashPartIndex(all);
+    return { scanner: new ReferenceScanner(byHash.keys()), byHash };
+  }
+}
+
+/** Nix's message for a path whose contents no longer match its hash. @public */
+export function modifiedMessage(v: PathVerification): string {
+  return `path '${v.path}' was modified! expected hash '${v.expected.toString("nix32")}', got '${v.got === null ? "<missing>" : v.got.toString("nix32")}'`;
+}

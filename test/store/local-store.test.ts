@@ -1,0 +1,160 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { HOSTS, type HostFixture } from "../helpers/hosts.js";
+import { LocalStore, InvalidPathError, PathAliveError, HashMismatchError } from "../../src/store/local-store.js";
+import { dumpPathToBytes, BadNarError, narOfBytes } from "../../src/store/nar.js";
+import { hashBytes } from "../../src/store/hash.js";
+import { makeTextPath } from "../../src/store/store-path.js";
+import { InvalidStorePathError } from "../../src/store/store-path.js";
+
+const te = new TextEncoder();
+const txt = (b: Uint8Array) => new TextDecoder().decode(b);
+
+function writeTree(fx: HostFixture, base: string): string {
+  const fs = fx.host.fs;
+  const src = `${base}/src`;
+  fs.mkdir(src);
+  fs.writeFile(`${src}/a`, "hello\n");
+  fs.mkdir(`${src}/sub`);
+  fs.writeFile(`${src}/sub/b`, "world\n", { mode: 0o755 });
+  fs.chmod(`${src}/sub/b`, 0o755);
+  fs.symlink("a", `${src}/link`);
+  return src;
+}
+
+describe.each(HOSTS)("LocalStore on $name host", ({ make }) => {
+  let fx: HostFixture;
+  let store: LocalStore;
+  beforeEach(() => {
+    fx = make();
+    store = new LocalStore({ host: fx.host, root: `${fx.dir}/root` });
+  });
+  afterEach(() => fx.dispose());
+
+  it("adds a tree as nix-store --add does (path and NAR hash known from Nix 2.8)", () => {
+    const src = writeTree(fx, fx.dir);
+    const p = store.addPath(src);
+    // Same tree added with nix-store 2.8 --add (see oracle tests for the live comparison).
+    expect(p).toBe("/nix/store/wwbcp53wdffllk7zyswd8x5zlrgkd1ds-src");
+    const info = store.queryPathInfo(p);
+    expect(info.narHash.toString("nix32")).toBe("sha256:1pj27m7inm0wga7g4249bplrrj1iwz4w6wilqa45qbcw0bjqnqrp");
+    expect(info.narSize).toBe(872);
+    expect(info.ca).toBe("fixed:r:sha256:1pj27m7inm0wga7g4249bplrrj1iwz4w6wilqa45qbcw0bjqnqrp");
+    expect(info.references).toEqual([]);
+    // Canonical metadata.
+    const fs = fx.host.fs;
+    const real = store.toRealPath(p);
+    expect(fs.lstat(real).mode & 0o7777).toBe(0o555);
+    expect(fs.lstat(`${real}/a`).mode & 0o7777).toBe(0o444);
+    expect(fs.lstat(`${real}/sub/b`).mode & 0o7777).toBe(0o555);
+    expect(fs.lstat(`${real}/sub`).mode & 0o7777).toBe(0o555);
+    for (const q of [real, `${real}/a`, `${real}/sub`, `${real}/sub/b`, `${real}/link`]) expect(Math.floor(fs.lstat(q).mtimeMs / 1000)).toBe(1);
+    expect(fs.readlink(`${real}/link`)).toBe("a");
+    // Same NAR as the source.
+    expect(Buffer.from(dumpPathToBytes(fs, real)).equals(Buffer.from(dumpPathToBytes(fs, src)))).toBe(true);
+    // Adding again is a no-op with the same answer.
+    expect(store.addPath(src)).toBe(p);
+    expect(store.queryAllValidPaths()).toEqual([p]);
+    // No temporaries left behind.
+    expect(fs.readdir(store.realStoreDir).filter((n) => n.startsWith("."))).toEqual([]);
+  });
+
+  it("adds fixed-output paths, flat and recursive", () => {
+    const src = writeTree(fx, fx.dir);
+    expect(store.addPath(`${src}/sub/b`, { method: "flat", algorithm: "sha256" })).toBe("/nix/store/qwi2i3zhcx5470pkna8ikbj9k0b2wxp7-b");
+    expect(store.queryPathInfo("/nix/store/qwi2i3zhcx5470pkna8ikbj9k0b2wxp7-b").ca).toBe("fixed:sha256:05xk3q8897awg6ngssx7y69bxz709r4w9xq76rsn6k59zm4d4n72");
+    expect(store.addPath(`${src}/a`, { method: "flat", algorithm: "sha1" })).toBe("/nix/store/awd4jy664saj3xm7fq51z1zmfqamqw25-a");
+    expect(store.addPath(src, { method: "recursive", algorithm: "sha256" })).toBe("/nix/store/wwbcp53wdffllk7zyswd8x5zlrgkd1ds-src");
+    const l = store.addPath(`${src}/link`);
+    expect(fx.host.fs.readlink(store.toRealPath(l))).toBe("a");
+    expect(store.queryPathInfo(l).narHash.equals(hashBytes("sha256", dumpPathToBytes(fx.host.fs, `${src}/link`)))).toBe(true);
+  });
+
+  it("adds text with references; queries references, referrers, requisites", () => {
+    const t1 = store.addTextToStore("t1", "x");
+    expect(t1).toBe(makeTextPath("t1", hashBytes("sha256", "x"), []));
+    expect(t1).toBe("/nix/store/mcwq4g9ndfn80ppwiplrqdypxj80cxll-t1");
+    const t2 = store.addTextToStore("t2", `${t1} y`, [t1]);
+    expect(t2).toBe("/nix/store/vrzgg9gc4gavzqkzd7wzfc2f3nrxkzfv-t2");
+    const t3 = store.addTextToStore("t3", `${t1}${t2}`, [t2, t1]);
+    expect(t3).toBe("/nix/store/yfqlxyrvspn6y1hpqjlg4w9fm54hv3mw-t3");
+    expect(store.queryReferences(t3)).toEqual([t1, t2].sort());
+    expect(store.queryReferrers(t1)).toEqual([t2, t3].sort());
+    expect(store.queryReferrers(t3)).toEqual([]);
+    expect(store.queryRequisites([t3])).toEqual([t1, t2, t3]);
+    expect(store.queryPathInfo(t1).ca).toBe(`text:sha256:${hashBytes("sha256", "x").toNix32()}`);
+    expect(txt(fx.host.fs.readFile(store.toRealPath(t2)))).toBe(`${t1} y`);
+    expect(fx.host.fs.lstat(store.toRealPath(t2)).mode & 0o7777).toBe(0o444);
+  });
+
+  it("refuses to delete a path with a valid referrer, deletes referrers given together", () => {
+    const t1 = store.addTextToStore("t1", "x");
+    const t2 = store.addTextToStore("t2", `${t1} y`, [t1]);
+    expect(() => store.deletePaths([t1])).toThrow(PathAliveError);
+    expect(() => store.deletePaths([t1])).toThrow(`Cannot delete path '${t1}' since it is still alive. To find out why, use: nix-store --query --roots`);
+    expect(store.isValidPath(t1)).toBe(true);
+    const seen: string[] = [];
+    const r = store.deletePaths([t1, t2], { onDelete: (p) => seen.push(p) });
+    expect(r.deleted).toEqual([t2, t1]);
+    expect(seen).toEqual([t2, t1]);
+    expect(store.isValidPath(t1)).toBe(false);
+    expect(store.isValidPath(t2)).toBe(false);
+    expect(fx.host.fs.readdir(store.realStoreDir)).toEqual([]);
+    expect(() => store.queryPathInfo(t1)).toThrow(InvalidPathError);
+  });
+
+  it("verifies: detects a modified file, drops vanished paths", () => {
+    const src = writeTree(fx, fx.dir);
+    const p = store.addPath(src);
+    expect(store.verifyPath(p).ok).toBe(true);
+    const real = store.toRealPath(p);
+    fx.host.fs.chmod(real, 0o755);
+    fx.host.fs.chmod(`${real}/a`, 0o644);
+    fx.host.fs.writeFile(`${real}/a`, "bad\n");
+    const v = store.verifyPath(p);
+    expect(v.ok).toBe(false);
+    const lines: string[] = [];
+    const report = store.verifyStore({ checkContents: true, log: (l) => lines.push(l) });
+    expect(report.errors).toBe(true);
+    expect(lines).toEqual([
+      "reading the Nix store...",
+      "checking path existence...",
+      "checking link hashes...",
+      "checking store hashes...",
+      `path '${p}' was modified! expected hash 'sha256:1pj27m7inm0wga7g4249bplrrj1iwz4w6wilqa45qbcw0bjqnqrp', got '${v.got!.toString("nix32")}'`,
+    ]);
+    const t = store.addTextToStore("gone", "x");
+    fx.host.fs.unlink(store.toRealPath(t));
+    const r2 = store.verifyStore({});
+    expect(r2.disappeared).toEqual([t]);
+    expect(store.isValidPath(t)).toBe(false);
+  });
+
+  it("imports a NAR, checking hash and size; bad NARs leave the store unchanged", () => {
+    const nar = narOfBytes(te.encode("hi"));
+    const narHash = hashBytes("sha256", nar);
+    const path = "/nix/store/00000000000000000000000000000000-imported";
+    expect(() => store.addFromNar(nar, { path, narHash: hashBytes("sha256", "other") })).toThrow(HashMismatchError);
+    expect(() => store.addFromNar(nar.subarray(0, nar.length - 8), { path })).toThrow(BadNarError);
+    expect(() => store.addFromNar(nar, { path: "/nix/store/bad" })).toThrow(InvalidStorePathError);
+    expect(store.isValidPath(path)).toBe(false);
+    expect(fx.host.fs.readdir(store.realStoreDir)).toEqual([]);
+    const info = store.addFromNar([nar.subarray(0, 10), nar.subarray(10)], { path, narHash, narSize: nar.length, references: [path] });
+    expect(info.narHash.equals(narHash)).toBe(true);
+    expect(info.references).toEqual([path]);
+    expect(store.queryReferrers(path)).toEqual([path]);
+    expect(txt(fx.host.fs.readFile(store.toRealPath(path)))).toBe("hi");
+    expect(store.verifyPath(path).ok).toBe(true);
+  });
+
+  it("registers a builder's output, scanning for references", () => {
+    const dep = store.addTextToStore("dep", "d");
+    const out = "/nix/store/11111111111111111111111111111111-out";
+    const real = store.toRealPath(out);
+    fx.host.fs.mkdir(real);
+    fx.host.fs.writeFile(`${real}/f`, `uses ${dep} and ${out}/bin`);
+    const info = store.registerOutput(out, { referenceCandidates: [dep, "/nix/store/22222222222222222222222222222222-other"] });
+    expect(info.references).toEqual([out, dep].sort());
+    expect(store.verifyPath(out).ok).toBe(true);
+    expect(fx.host.fs.lstat(`${real}/f`).mode & 0o7777).toBe(0o444);
+  });
+});
