@@ -1,7 +1,149 @@
 /**
- * Builtins the language core needs (arithmetic, comparison, type predicates,
- * throw/abort, import, …). Taken here by the evaluator engineer — other
- * builtin modules should not redefine them:
- * (list filled in as they are implemented; see the defineBuiltin calls below)
+ * Builtins the language core needs. Taken here (other builtin modules should
+ * not redefine them): add, sub, mul, div, lessThan, bitAnd, bitOr, bitXor,
+ * abort, throw, import, isNull, isInt, isFloat, isString, isBool, isList,
+ * isAttrs, isFunction, isPath, typeOf, seq, deepSeq, trace, findFile, and the
+ * constants true, false, null, nixVersion, langVersion, currentSystem,
+ * storeDir, nixPath, currentTime.
  */
-export {};
+import { EvalError } from "../errors.js";
+import { arith, deepForce, evalError } from "../evaluator.js";
+import { NixAttrs, NixFloat, NixLambda, NixPath, PrimOp, PrimOpApp, isString, mkInt, stringOf, typeOf, type LazyValue, type Value } from "../value.js";
+import { defineBuiltin, defineConstant } from "./index.js";
+
+defineBuiltin("add", 2, ([a, b], ctx) => arith("+", ctx.force(a!), ctx.force(b!), ctx.pos));
+defineBuiltin("sub", 2, ([a, b], ctx) => arith("-", ctx.force(a!), ctx.force(b!), ctx.pos));
+defineBuiltin("mul", 2, ([a, b], ctx) => arith("*", ctx.force(a!), ctx.force(b!), ctx.pos));
+defineBuiltin("div", 2, ([a, b], ctx) => arith("/", ctx.force(a!), ctx.force(b!), ctx.pos));
+defineBuiltin("lessThan", 2, ([a, b], ctx) => ctx.lessThan(a!, b!));
+
+function bitOp(f: (x: bigint, y: bigint) => bigint) {
+  return ([a, b]: LazyValue[], ctx: Parameters<Parameters<typeof defineBuiltin>[2]>[1]): Value => {
+    const x = ctx.forceInt(a!);
+    const y = ctx.forceInt(b!);
+    if (typeof x === "number" && typeof y === "number" && Math.abs(x) < 2 ** 31 && Math.abs(y) < 2 ** 31) return Number(f(BigInt(x), BigInt(y)));
+    return mkInt(f(BigInt(x), BigInt(y)));
+  };
+}
+defineBuiltin("bitAnd", 2, bitOp((x, y) => x & y));
+defineBuiltin("bitOr", 2, bitOp((x, y) => x | y));
+defineBuiltin("bitXor", 2, bitOp((x, y) => x ^ y));
+
+defineBuiltin(
+  "throw",
+  1,
+  ([m], ctx) => {
+    const s = stringOf(ctx.coerceToString(m!, { copyToStore: false }));
+    throw ctx.thrown(s);
+  },
+  { global: true },
+);
+defineBuiltin(
+  "abort",
+  1,
+  ([m], ctx) => {
+    const s = stringOf(ctx.coerceToString(m!, { copyToStore: false }));
+    throw new EvalError(`evaluation aborted with the following error message: '${s}'`, { code: "eval.abort" });
+  },
+  { global: true },
+);
+
+defineBuiltin(
+  "import",
+  1,
+  ([p], ctx) => {
+    const v = ctx.force(p!);
+    let path: string;
+    if (v instanceof NixPath) path = v.path;
+    else {
+      const s = stringOf(ctx.coerceToString(v, { copyToStore: false }));
+      if (!s.startsWith("/")) throw ctx.error(`string '${s}' doesn't represent an absolute path`);
+      path = s;
+    }
+    return ctx.state.importFile(path);
+  },
+  { global: true },
+);
+
+defineBuiltin("isNull", 1, ([v], ctx) => ctx.force(v!) === null, { global: true });
+defineBuiltin("isInt", 1, ([v], ctx) => {
+  const x = ctx.force(v!);
+  return typeof x === "number" || typeof x === "bigint";
+});
+defineBuiltin("isFloat", 1, ([v], ctx) => ctx.force(v!) instanceof NixFloat);
+defineBuiltin("isString", 1, ([v], ctx) => isString(ctx.force(v!)));
+defineBuiltin("isBool", 1, ([v], ctx) => typeof ctx.force(v!) === "boolean");
+defineBuiltin("isList", 1, ([v], ctx) => Array.isArray(ctx.force(v!)));
+defineBuiltin("isAttrs", 1, ([v], ctx) => ctx.force(v!) instanceof NixAttrs);
+defineBuiltin("isFunction", 1, ([v], ctx) => {
+  const x = ctx.force(v!);
+  return x instanceof NixLambda || x instanceof PrimOp || x instanceof PrimOpApp;
+});
+defineBuiltin("isPath", 1, ([v], ctx) => ctx.force(v!) instanceof NixPath);
+defineBuiltin("typeOf", 1, ([v], ctx) => typeOf(ctx.force(v!)));
+
+defineBuiltin("seq", 2, ([a, b], ctx) => {
+  ctx.force(a!);
+  return ctx.force(b!);
+});
+defineBuiltin("deepSeq", 2, ([a, b], ctx) => {
+  deepForce(a!, ctx.pos);
+  return ctx.force(b!);
+});
+defineBuiltin("trace", 2, ([m, b], ctx) => {
+  const v = ctx.force(m!);
+  const text = isString(v) ? stringOf(v) : ctx.state.extensions.has("printValue") ? (ctx.state.extensions.get("printValue") as (v: Value) => string)(v) : String(v);
+  const sink = ctx.state.extensions.get("traceSink") as ((s: string) => void) | undefined;
+  const line = `trace: ${text}\n`;
+  if (sink !== undefined) sink(line);
+  else process.stderr.write(line);
+  return ctx.force(b!);
+});
+
+defineBuiltin("findFile", 2, ([sp, name], ctx) => {
+  const entries = ctx.forceList(sp!);
+  const n = ctx.forceString(name!);
+  const fs = ctx.host.fs;
+  for (const e of entries) {
+    const a = ctx.forceAttrs(e);
+    const pv = a.get("path");
+    if (pv === undefined) throw ctx.error("attribute 'path' missing");
+    const path = stringOf(ctx.coerceToString(pv, { copyToStore: false }));
+    const prefixV = a.get("prefix");
+    const prefix = prefixV === undefined ? "" : ctx.forceString(prefixV);
+    let candidate: string;
+    if (prefix === "") candidate = `${path}/${n}`;
+    else if (n === prefix) candidate = path;
+    else if (n.startsWith(prefix + "/")) candidate = path + n.slice(prefix.length);
+    else continue;
+    try {
+      fs.stat(candidate);
+      return new NixPath(canon(candidate));
+    } catch {
+      /* not here: try the next entry */
+    }
+  }
+  throw ctx.error(`file '${n}' was not found in the Nix search path (add it using $NIX_PATH or -I)`);
+});
+
+function canon(p: string): string {
+  const out: string[] = [];
+  for (const part of p.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") out.pop();
+    else out.push(part);
+  }
+  return "/" + out.join("/");
+}
+
+defineConstant("true", true, { global: true });
+defineConstant("false", false, { global: true });
+defineConstant("null", null, { global: true });
+defineConstant("nixVersion", "2.8.0");
+defineConstant("langVersion", 6);
+defineConstant("currentSystem", "x86_64-linux");
+defineConstant("storeDir", "/nix/store");
+defineConstant("currentTime", () => Math.floor(Date.now() / 1000));
+
+/** @internal Used by the evaluator to build errors without importing EvalError twice. */
+export const coreError = evalError;

@@ -1,0 +1,1128 @@
+/**
+ * The evaluator: compiles the AST once into JS closures (variables resolved
+ * to environment slots ahead of time; a dynamic lookup only under `with`)
+ * and runs them lazily.
+ *
+ * Environments are JS arrays: `env[0]` is the enclosing environment, the
+ * slots follow. A `with` scope is an environment whose single slot holds the
+ * (lazy) attribute set. The outermost environment holds the global names
+ * (`builtins`, `true`, `map`, `__add`, …).
+ *
+ * Every compiled node has `ev(env)`, which returns a forced value, and
+ * `lazy(env)`, which returns a value or a thunk without evaluating (constants
+ * and variable references avoid allocating a thunk, as Nix's maybeThunk).
+ */
+import type { AttrDef, AttrName, DynamicAttrDef, Expr, Pos } from "./ast.js";
+import { EvalError, NixError } from "./errors.js";
+import {
+  NixAttrs,
+  NixFloat,
+  NixLambda,
+  NixPath,
+  NixString,
+  PrimOp,
+  PrimOpApp,
+  Thunk,
+  compareStrings,
+  mkInt,
+  setForceHook,
+  showType,
+  type LazyValue,
+  type NixInt,
+  type NixList,
+  type Value,
+} from "./value.js";
+
+/** An environment: `[parent, ...slots]`. */
+export type Env = any[];
+type Code = (env: Env) => Value;
+type LazyCode = (env: Env) => LazyValue;
+
+/** A compiled expression. */
+export interface Compiled {
+  readonly ev: Code;
+  readonly lazy: LazyCode;
+}
+
+/** A lexical scope at compile time. */
+export class Scope {
+  readonly names: Map<string, number>;
+  constructor(
+    readonly parent: Scope | null,
+    names: Map<string, number> | readonly string[],
+    readonly isWith = false,
+  ) {
+    if (Array.isArray(names)) {
+      this.names = new Map();
+      (names as readonly string[]).forEach((n, i) => this.names.set(n, i + 1));
+    } else this.names = names as Map<string, number>;
+  }
+}
+
+/** Compiled form of a lambda, stored in {@link NixLambda.code}. */
+export interface LambdaCode {
+  readonly size: number;
+  /** Slot of the plain argument or the `@` name, or 0. */
+  readonly argSlot: number;
+  readonly formals:
+    | {
+        readonly list: readonly { readonly name: string; readonly slot: number; readonly def: Compiled | undefined }[];
+        readonly names: ReadonlySet<string>;
+        readonly ellipsis: boolean;
+      }
+    | undefined;
+  readonly body: Compiled;
+}
+
+/**
+ * Hooks the evaluator needs from its owner (the EvalState in api.ts): the
+ * builtin context for primop calls and path copying.
+ */
+export interface Runtime {
+  callPrimOp(op: PrimOp, args: LazyValue[], pos: Pos | undefined): LazyValue;
+  /** Copy a path to the store for string interpolation; returns the store path and its context entry. */
+  copyPathToStore(path: string, pos: Pos | undefined): string | NixString;
+  /** Print an expression as Nix does (for assertion messages). */
+  printExpr(e: Expr): string;
+}
+
+let RT: Runtime;
+/** @internal Install the runtime (done by the EvalState before evaluating). */
+export function setRuntime(rt: Runtime): Runtime {
+  const prev = RT;
+  RT = rt;
+  return prev;
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/** Nix prints `«string»` positions inside messages as `(string)`. */
+export function showPos(pos: Pos): string {
+  const file = pos.file === "«string»" ? "(string)" : pos.file === "«stdin»" ? "(stdin)" : pos.file;
+  return `${file}:${pos.line}:${pos.column}`;
+}
+
+export function evalError(message: string, pos: Pos | undefined, code = "eval.error", data?: Record<string, unknown>): EvalError {
+  return new EvalError(message, { pos, code, ...(data === undefined ? {} : { data }) });
+}
+
+export function typeError(expected: string, got: Value, pos: Pos | undefined): EvalError {
+  return evalError(`value is ${showType(got)} while ${expected} was expected`, pos, "eval.type", { expected, got: showType(got) });
+}
+
+/** Levenshtein-based suggestions as Nix's Suggestions::bestMatches. */
+export function suggest(name: string, candidates: Iterable<string>): string[] {
+  const scored: { d: number; s: string }[] = [];
+  for (const c of candidates) {
+    const d = levenshtein(name, c);
+    if (d <= Math.max(2, Math.floor(name.length / 3)) || (d <= 3 && name.length > 3)) scored.push({ d, s: c });
+  }
+  scored.sort((a, b) => a.d - b.d || compareStrings(a.s, b.s));
+  return scored.slice(0, 10).map((x) => x.s);
+}
+
+function levenshtein(a: string, b: string): number {
+  const m = a.length;
+  const n = b.length;
+  let prev = new Array<number>(n + 1);
+  let cur = new Array<number>(n + 1);
+  for (let j = 0; j <= n; j++) prev[j] = j;
+  for (let i = 1; i <= m; i++) {
+    cur[0] = i;
+    for (let j = 1; j <= n; j++) {
+      const cost = a.charCodeAt(i - 1) === b.charCodeAt(j - 1) ? 0 : 1;
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
+    }
+    [prev, cur] = [cur, prev];
+  }
+  return prev[n]!;
+}
+
+// ---------------------------------------------------------------------------
+// Forcing
+
+function blackhole(_env: Env): Value {
+  throw evalError("infinite recursion encountered", undefined, "eval.infinite-recursion");
+}
+
+/** Force a lazy value. */
+export function force(v: LazyValue): Value {
+  return v instanceof Thunk ? forceThunk(v, undefined) : v;
+}
+
+export function forceThunk(t: Thunk, pos: Pos | undefined): Value {
+  const code = t.code;
+  if (code === null) return t.value;
+  if (code === blackhole) throw evalError("infinite recursion encountered", pos, "eval.infinite-recursion");
+  t.code = blackhole;
+  try {
+    const v = code(t.env);
+    t.value = v;
+    t.code = null;
+    t.env = null;
+    return v;
+  } catch (e) {
+    t.code = code;
+    if (e instanceof NixError && e.pos === undefined && pos !== undefined) e.pos = pos;
+    throw e;
+  }
+}
+setForceHook((t) => forceThunk(t, undefined));
+
+export function forceAt(v: LazyValue, pos: Pos | undefined): Value {
+  return v instanceof Thunk ? forceThunk(v, pos) : v;
+}
+
+export function forceAttrs(v: LazyValue, pos: Pos | undefined): NixAttrs {
+  const x = v instanceof Thunk ? forceThunk(v, pos) : v;
+  if (x instanceof NixAttrs) return x;
+  throw typeError("a set", x, pos);
+}
+export function forceList(v: LazyValue, pos: Pos | undefined): NixList {
+  const x = v instanceof Thunk ? forceThunk(v, pos) : v;
+  if (Array.isArray(x)) return x;
+  throw typeError("a list", x, pos);
+}
+export function forceBool(v: LazyValue, pos: Pos | undefined): boolean {
+  const x = v instanceof Thunk ? forceThunk(v, pos) : v;
+  if (typeof x === "boolean") return x;
+  throw typeError("a Boolean", x, pos);
+}
+export function forceInt(v: LazyValue, pos: Pos | undefined): NixInt {
+  const x = v instanceof Thunk ? forceThunk(v, pos) : v;
+  if (typeof x === "number" || typeof x === "bigint") return x;
+  throw typeError("an integer", x, pos);
+}
+export function forceFloat(v: LazyValue, pos: Pos | undefined): number {
+  const x = v instanceof Thunk ? forceThunk(v, pos) : v;
+  if (typeof x === "number") return x;
+  if (x instanceof NixFloat) return x.value;
+  if (typeof x === "bigint") return Number(x);
+  throw typeError("a float", x, pos);
+}
+export function forceStringValue(v: LazyValue, pos: Pos | undefined): string | NixString {
+  const x = v instanceof Thunk ? forceThunk(v, pos) : v;
+  if (typeof x === "string" || x instanceof NixString) return x;
+  throw typeError("a string", x, pos);
+}
+export function forceString(v: LazyValue, pos: Pos | undefined): string {
+  const x = v instanceof Thunk ? forceThunk(v, pos) : v;
+  if (typeof x === "string") return x;
+  if (x instanceof NixString) return x.s;
+  throw typeError("a string", x, pos);
+}
+
+/** Force deeply, as `--strict` and `deepSeq` (cycles through shared sets are visited once). */
+export function deepForce(v: LazyValue, pos?: Pos): Value {
+  const x = forceAt(v, pos);
+  if (x instanceof NixAttrs || Array.isArray(x)) {
+    const seen = new Set<object>();
+    deepForceInto(x, seen);
+  }
+  return x;
+}
+function deepForceInto(x: Value, seen: Set<object>): void {
+  if (x instanceof NixAttrs) {
+    if (seen.has(x)) return;
+    seen.add(x);
+    for (const [name, a] of x.map) {
+      let y: Value;
+      try {
+        y = force(a);
+      } catch (e) {
+        if (e instanceof NixError) e.addTrace(x.pos(name), `while evaluating the attribute '${name}'`);
+        throw e;
+      }
+      if (y instanceof NixAttrs || Array.isArray(y)) deepForceInto(y, seen);
+    }
+  } else if (Array.isArray(x)) {
+    if (seen.has(x)) return;
+    seen.add(x);
+    for (let i = 0; i < x.length; i++) {
+      const y = force(x[i]!);
+      if (y instanceof NixAttrs || Array.isArray(y)) deepForceInto(y, seen);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Calls
+
+export function callFunction(f: Value, args: LazyValue[], pos: Pos | undefined): Value {
+  let i = 0;
+  const n = args.length;
+  while (i < n) {
+    if (f instanceof NixLambda) {
+      f = callLambda(f, args[i]!, pos);
+      i++;
+    } else if (f instanceof PrimOp) {
+      const avail = n - i;
+      if (avail < f.arity) return new PrimOpApp(f, args.slice(i));
+      const op = f;
+      f = force(RT.callPrimOp(op, args.slice(i, i + op.arity), pos));
+      i += op.arity;
+    } else if (f instanceof PrimOpApp) {
+      const op = f.primop;
+      const have = f.args.length;
+      const need = op.arity - have;
+      if (n - i < need) return new PrimOpApp(op, f.args.concat(args.slice(i)));
+      f = force(RT.callPrimOp(op, f.args.concat(args.slice(i, i + need)), pos));
+      i += need;
+    } else if (f instanceof NixAttrs && f.map.has("__functor")) {
+      const functor = forceAt(f.map.get("__functor")!, pos);
+      f = callFunction(callFunction(functor, [f], pos), [args[i]!], pos);
+      i++;
+    } else {
+      throw evalError(`attempt to call something which is not a function but ${showType(f)}`, pos, "eval.type");
+    }
+  }
+  return f;
+}
+export function callFunction1(f: Value, arg: LazyValue, pos: Pos | undefined): Value {
+  if (f instanceof NixLambda) return callLambda(f, arg, pos);
+  return callFunction(f, [arg], pos);
+}
+
+function lambdaName(f: NixLambda): string {
+  return f.name === undefined ? `anonymous function at ${showPos(f.pos)}` : `'${f.name}' at ${showPos(f.pos)}`;
+}
+
+export function callLambda(f: NixLambda, arg: LazyValue, pos: Pos | undefined): Value {
+  const code = f.code as LambdaCode;
+  const env: Env = new Array(code.size + 1);
+  env[0] = f.env;
+  const formals = code.formals;
+  if (formals === undefined) {
+    env[1] = arg;
+  } else {
+    const attrs = forceAttrs(arg, pos);
+    if (code.argSlot !== 0) env[code.argSlot] = arg;
+    let used = 0;
+    const list = formals.list;
+    for (let k = 0; k < list.length; k++) {
+      const fm = list[k]!;
+      const v = attrs.map.get(fm.name);
+      if (v === undefined) {
+        if (fm.def === undefined) throw evalError(`${lambdaName(f)} called without required argument '${fm.name}'`, pos, "eval.missing-argument", { name: fm.name });
+        env[fm.slot] = fm.def.lazy(env);
+      } else {
+        env[fm.slot] = v;
+        used++;
+      }
+    }
+    if (!formals.ellipsis && used < attrs.map.size) {
+      for (const name of attrs.names()) {
+        if (!formals.names.has(name)) {
+          const e = evalError(`${lambdaName(f)} called with unexpected argument '${name}'`, pos, "eval.unexpected-argument", { name });
+          (e as { suggestions: readonly string[] }).suggestions = suggest(name, formals.names);
+          throw e;
+        }
+      }
+    }
+  }
+  try {
+    return code.body.ev(env);
+  } catch (e) {
+    if (e instanceof NixError) {
+      e.addTrace(f.pos, f.name === undefined ? "while evaluating anonymous function" : `while evaluating '${f.name}'`);
+      e.addTrace(pos, "from call site");
+    }
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Operators
+
+const BIG_MIN = -(2n ** 63n);
+
+function numOp(op: "+" | "-" | "*" | "/", a: Value, b: Value, pos: Pos | undefined): Value {
+  if (typeof a === "number" && typeof b === "number") {
+    let r: number;
+    switch (op) {
+      case "+":
+        r = a + b;
+        break;
+      case "-":
+        r = a - b;
+        break;
+      case "*":
+        r = a * b;
+        break;
+      case "/":
+        if (b === 0) throw evalError("division by zero", pos, "eval.division-by-zero");
+        r = Math.trunc(a / b);
+        if (Number.isSafeInteger(r) && Number.isSafeInteger(a / b) === Number.isInteger(a / b)) return r === 0 ? 0 : r;
+        return mkInt(BigInt(a) / BigInt(b));
+    }
+    if (Number.isSafeInteger(r)) return r;
+    return bigOp(op, BigInt(a), BigInt(b), pos);
+  }
+  if ((typeof a === "number" || typeof a === "bigint") && (typeof b === "number" || typeof b === "bigint")) return bigOp(op, BigInt(a), BigInt(b), pos);
+  const x = a instanceof NixFloat ? a.value : typeof a === "number" || typeof a === "bigint" ? Number(a) : undefined;
+  const y = b instanceof NixFloat ? b.value : typeof b === "number" || typeof b === "bigint" ? Number(b) : undefined;
+  if (x === undefined) throw typeError("an integer", a, pos);
+  if (y === undefined) throw typeError("an integer", b, pos);
+  switch (op) {
+    case "+":
+      return new NixFloat(x + y);
+    case "-":
+      return new NixFloat(x - y);
+    case "*":
+      return new NixFloat(x * y);
+    case "/":
+      if (y === 0) throw evalError("division by zero", pos, "eval.division-by-zero");
+      return new NixFloat(x / y);
+  }
+}
+
+function bigOp(op: "+" | "-" | "*" | "/", a: bigint, b: bigint, pos: Pos | undefined): NixInt {
+  switch (op) {
+    case "+":
+      return mkInt(a + b);
+    case "-":
+      return mkInt(a - b);
+    case "*":
+      return mkInt(a * b);
+    case "/":
+      if (b === 0n) throw evalError("division by zero", pos, "eval.division-by-zero");
+      // INT64_MIN / -1 is undefined behaviour in C++; Nix 2.8 traps. Wrap instead.
+      if (a === BIG_MIN && b === -1n) return mkInt(a);
+      return mkInt(a / b);
+  }
+}
+
+/** Nix's `+`, `-`, `*`, `/` on numbers (as builtins.add etc.). */
+export function arith(op: "+" | "-" | "*" | "/", a: Value, b: Value, pos: Pos | undefined): Value {
+  return numOp(op, a, b, pos);
+}
+
+/** Nix's `==`. */
+export function valuesEqual(a: Value, b: Value, pos: Pos | undefined): boolean {
+  if (a === b && !(a instanceof NixLambda || a instanceof PrimOp || a instanceof PrimOpApp)) return true;
+  switch (typeof a) {
+    case "number":
+      if (typeof b === "number") return a === b;
+      if (typeof b === "bigint") return false;
+      if (b instanceof NixFloat) return a === b.value;
+      return false;
+    case "bigint":
+      if (typeof b === "bigint") return a === b;
+      if (b instanceof NixFloat) return Number(a) === b.value;
+      return false;
+    case "string":
+      if (typeof b === "string") return a === b;
+      if (b instanceof NixString) return a === b.s;
+      return false;
+    case "boolean":
+      return a === b;
+  }
+  if (a === null) return b === null;
+  if (a instanceof NixFloat) {
+    if (b instanceof NixFloat) return a.value === b.value;
+    if (typeof b === "number" || typeof b === "bigint") return a.value === Number(b);
+    return false;
+  }
+  if (a instanceof NixString) {
+    if (typeof b === "string") return a.s === b;
+    if (b instanceof NixString) return a.s === b.s;
+    return false;
+  }
+  if (a instanceof NixPath) return b instanceof NixPath && a.path === b.path;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) {
+      const x = a[i]!;
+      const y = b[i]!;
+      if (x === y) continue; // Nix: the same value slot is equal to itself, even a function
+      if (!valuesEqual(forceAt(x, pos), forceAt(y, pos), pos)) return false;
+    }
+    return true;
+  }
+  if (a instanceof NixAttrs) {
+    if (!(b instanceof NixAttrs)) return false;
+    if (isDerivationSet(a, pos) && isDerivationSet(b, pos)) {
+      const oa = a.map.get("outPath");
+      const ob = b.map.get("outPath");
+      if (oa !== undefined && ob !== undefined) return valuesEqual(forceAt(oa, pos), forceAt(ob, pos), pos);
+    }
+    if (a.map.size !== b.map.size) return false;
+    for (const name of a.names()) {
+      const y = b.map.get(name);
+      if (y === undefined) return false;
+      const x = a.map.get(name)!;
+      if (x === y) continue;
+      if (!valuesEqual(forceAt(x, pos), forceAt(y, pos), pos)) return false;
+    }
+    return true;
+  }
+  return false;
+}
+
+function isDerivationSet(a: NixAttrs, pos: Pos | undefined): boolean {
+  const t = a.map.get("type");
+  if (t === undefined) return false;
+  const v = forceAt(t, pos);
+  return (typeof v === "string" && v === "derivation") || (v instanceof NixString && v.s === "derivation");
+}
+
+function cmpName(v: Value): string {
+  return showType(v);
+}
+
+/** Nix's `<` (compareValues). */
+export function lessThan(a: Value, b: Value, pos: Pos | undefined): boolean {
+  const ta = typeof a;
+  const tb = typeof b;
+  if (ta === "number" && tb === "number") return (a as number) < (b as number);
+  if ((ta === "number" || ta === "bigint") && (tb === "number" || tb === "bigint")) return BigInt(a as NixInt) < BigInt(b as NixInt);
+  const isNumA = ta === "number" || ta === "bigint" || a instanceof NixFloat;
+  const isNumB = tb === "number" || tb === "bigint" || b instanceof NixFloat;
+  if (isNumA && isNumB) {
+    const x = a instanceof NixFloat ? a.value : Number(a as NixInt);
+    const y = b instanceof NixFloat ? b.value : Number(b as NixInt);
+    return x < y;
+  }
+  if ((ta === "string" || a instanceof NixString) && (tb === "string" || b instanceof NixString)) {
+    return compareStrings(typeof a === "string" ? a : (a as NixString).s, typeof b === "string" ? b : (b as NixString).s) < 0;
+  }
+  if (a instanceof NixPath && b instanceof NixPath) return compareStrings(a.path, b.path) < 0;
+  if (Array.isArray(a) && Array.isArray(b)) {
+    for (let i = 0; ; i++) {
+      if (i === b.length) return false;
+      if (i === a.length) return true;
+      const x = forceAt(a[i]!, pos);
+      const y = forceAt(b[i]!, pos);
+      if (!valuesEqual(x, y, pos)) return lessThan(x, y, pos);
+    }
+  }
+  throw evalError(`cannot compare ${cmpName(a)} with ${cmpName(b)}`, pos, "eval.type");
+}
+
+/** Canonicalise an absolute path as Nix's canonPath (no symlink resolution). */
+export function canonPath(p: string): string {
+  const out: string[] = [];
+  for (const part of p.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") out.pop();
+    else out.push(part);
+  }
+  return "/" + out.join("/");
+}
+
+/** Nix's coerceToString. */
+export function coerceToString(v: LazyValue, pos: Pos | undefined, coerceMore: boolean, copyToStore: boolean): string | NixString {
+  const x = forceAt(v, pos);
+  if (typeof x === "string" || x instanceof NixString) return x;
+  if (x instanceof NixPath) return copyToStore ? RT.copyPathToStore(x.path, pos) : x.path;
+  if (x instanceof NixAttrs) {
+    const ts = x.map.get("__toString");
+    if (ts !== undefined) {
+      const r = callFunction(forceAt(ts, pos), [x], pos);
+      return coerceToString(r, pos, coerceMore, copyToStore);
+    }
+    const op = x.map.get("outPath");
+    if (op !== undefined) return coerceToString(op, pos, coerceMore, copyToStore);
+    throw evalError("cannot coerce a set to a string", pos, "eval.type");
+  }
+  if (coerceMore) {
+    if (x === null || x === false) return "";
+    if (x === true) return "1";
+    if (typeof x === "number" || typeof x === "bigint") return String(x);
+    if (x instanceof NixFloat) return floatToStringFixed(x.value);
+    if (Array.isArray(x)) {
+      let s = "";
+      let ctx: Set<string> | undefined;
+      for (let i = 0; i < x.length; i++) {
+        const el = forceAt(x[i]!, pos);
+        const part = coerceToString(el, pos, true, copyToStore);
+        if (typeof part === "string") s += part;
+        else {
+          s += part.s;
+          ctx ??= new Set();
+          for (const c of part.context) ctx.add(c);
+        }
+        if (i < x.length - 1 && !(Array.isArray(el) && el.length === 0)) s += " ";
+      }
+      return ctx === undefined ? s : new NixString(s, ctx);
+    }
+  }
+  throw evalError(`cannot coerce ${showType(x)} to a string`, pos, "eval.type");
+}
+
+/** std::to_string(double): fixed with 6 decimals. */
+export function floatToStringFixed(f: number): string {
+  if (Number.isNaN(f)) return f < 0 ? "-nan" : "nan";
+  if (!Number.isFinite(f)) return f < 0 ? "-inf" : "inf";
+  return f.toFixed(6);
+}
+
+// ---------------------------------------------------------------------------
+// Compilation
+
+const GLOBAL_OPS = new Set(["__sub", "__mul", "__div", "__lessThan"]);
+
+/** The global scope's names in slot order, set by the EvalState that owns the base environment. */
+export class Compiler {
+  constructor(readonly globalScope: Scope) {}
+
+  compile(e: Expr, scope: Scope): Compiled {
+    switch (e.type) {
+      case "Int": {
+        const v = mkInt(e.value);
+        return constant(v);
+      }
+      case "Float":
+        return constant(new NixFloat(e.value));
+      case "String":
+        return constant(e.value);
+      case "Path":
+        return constant(new NixPath(e.value));
+      case "Var":
+        return this.compileVar(e.name, e.pos, scope, -1);
+      case "Select":
+        return this.compileSelect(e, scope);
+      case "HasAttr":
+        return this.compileHasAttr(e, scope);
+      case "Attrs":
+        return e.rec ? this.compileRecAttrs(e, scope) : this.compileAttrs(e, scope);
+      case "List": {
+        const elems = e.elems.map((x) => this.compile(x, scope).lazy);
+        const n = elems.length;
+        if (n === 0) return withThunk((_env) => []);
+        return withThunk((env) => {
+          const out = new Array<LazyValue>(n);
+          for (let i = 0; i < n; i++) out[i] = elems[i]!(env);
+          return out;
+        });
+      }
+      case "Lambda":
+        return this.compileLambda(e, scope);
+      case "Call":
+        return this.compileCall(e, scope);
+      case "Let":
+        return this.compileLet(e, scope);
+      case "With": {
+        const attrs = this.compile(e.attrs, scope).lazy;
+        const inner = new Scope(scope, new Map(), true);
+        const body = this.compile(e.body, inner).ev;
+        return withThunk((env) => body([env, attrs(env)]));
+      }
+      case "If": {
+        const c = this.compile(e.cond, scope).ev;
+        const t = this.compile(e.then, scope).ev;
+        const f = this.compile(e.else, scope).ev;
+        const pos = e.pos;
+        return withThunk((env) => {
+          const b = c(env);
+          if (b === true) return t(env);
+          if (b === false) return f(env);
+          throw typeError("a Boolean", b, pos);
+        });
+      }
+      case "Assert": {
+        const c = this.compile(e.cond, scope).ev;
+        const body = this.compile(e.body, scope).ev;
+        const pos = e.pos;
+        const cond = e.cond;
+        return withThunk((env) => {
+          const b = c(env);
+          if (b === true) return body(env);
+          if (b === false) throw evalError(`assertion '${RT.printExpr(cond)}' failed`, pos, "eval.assert");
+          throw typeError("a Boolean", b, pos);
+        });
+      }
+      case "Not": {
+        const x = this.compile(e.expr, scope).ev;
+        const pos = e.pos;
+        return withThunk((env) => {
+          const b = x(env);
+          if (typeof b !== "boolean") throw typeError("a Boolean", b, pos);
+          return !b;
+        });
+      }
+      case "BinOp":
+        return this.compileBinOp(e, scope);
+      case "ConcatStrings":
+        return this.compileConcat(e, scope);
+      case "CurPos": {
+        const p = e.pos;
+        return withThunk(
+          () =>
+            new NixAttrs(
+              new Map<string, LazyValue>([
+                ["column", p.column],
+                ["file", p.file],
+                ["line", p.line],
+              ]),
+            ),
+        );
+      }
+    }
+  }
+
+  /** Resolve a name; `selfSlot` ≥ 0 marks a binding in the scope being built (may not be filled yet). */
+  private compileVar(name: string, pos: Pos, scope: Scope, selfSlot: number): Compiled {
+    let level = 0;
+    const withLevels: number[] = [];
+    for (let s: Scope | null = scope; s !== null; s = s.parent, level++) {
+      if (s.isWith) {
+        withLevels.push(level);
+        continue;
+      }
+      const idx = s.names.get(name);
+      if (idx !== undefined) return varAt(level, idx, pos, level === 0 && selfSlot >= 0 && idx >= selfSlot);
+    }
+    if (withLevels.length === 0) throw evalError(`undefined variable '${name}'`, pos, "eval.undefined-variable", { name });
+    const levels = withLevels;
+    const ev: Code = (env) => {
+      for (let k = 0; k < levels.length; k++) {
+        let e = env;
+        for (let l = levels[k]!; l > 0; l--) e = e[0];
+        const attrs = forceAttrs(e[1], pos);
+        const v = attrs.map.get(name);
+        if (v !== undefined) return forceAt(v, pos);
+      }
+      throw evalError(`undefined variable '${name}'`, pos, "eval.undefined-variable", { name });
+    };
+    return { ev, lazy: (env) => new Thunk(ev, env) };
+  }
+
+  private attrPathParts(path: readonly AttrName[], scope: Scope): (string | Code)[] {
+    return path.map((p) => (p.name !== undefined ? p.name : this.compile(p.expr!, scope).ev));
+  }
+
+  private compileSelect(e: Extract<Expr, { type: "Select" }>, scope: Scope): Compiled {
+    const base = this.compile(e.expr, scope).ev;
+    const parts = this.attrPathParts(e.path, scope);
+    const def = e.default === undefined ? undefined : this.compile(e.default, scope).ev;
+    const pos = e.pos;
+    if (parts.length === 1 && typeof parts[0] === "string" && def === undefined) {
+      const name = parts[0];
+      return withThunk((env) => {
+        const v = base(env);
+        if (!(v instanceof NixAttrs)) throw typeError("a set", v, pos);
+        const a = v.map.get(name);
+        if (a === undefined) throw missingAttr(name, v, pos);
+        return a instanceof Thunk ? forceAttr(a, v, name, pos) : a;
+      });
+    }
+    return withThunk((env) => {
+      let v = base(env);
+      for (let i = 0; i < parts.length; i++) {
+        const p = parts[i]!;
+        const name = typeof p === "string" ? p : forceString(p(env), pos);
+        if (!(v instanceof NixAttrs)) {
+          if (def !== undefined) return def(env);
+          throw typeError("a set", v, pos);
+        }
+        const a = v.map.get(name);
+        if (a === undefined) {
+          if (def !== undefined) return def(env);
+          throw missingAttr(name, v, pos);
+        }
+        v = a instanceof Thunk ? forceAttr(a, v, name, pos) : a;
+      }
+      return v;
+    });
+  }
+
+  private compileHasAttr(e: Extract<Expr, { type: "HasAttr" }>, scope: Scope): Compiled {
+    const base = this.compile(e.expr, scope).ev;
+    const parts = this.attrPathParts(e.path, scope);
+    const pos = e.pos;
+    return withThunk((env) => {
+      let v = base(env);
+      for (let i = 0; i < parts.length; i++) {
+        const p = parts[i]!;
+        if (!(v instanceof NixAttrs)) return false;
+        const name = typeof p === "string" ? p : forceString(p(env), pos);
+        const a = v.map.get(name);
+        if (a === undefined) return false;
+        if (i < parts.length - 1) v = forceAt(a, pos);
+      }
+      return true;
+    });
+  }
+
+  private positionsOf(attrs: readonly AttrDef[]): Map<string, Pos> {
+    const m = new Map<string, Pos>();
+    for (const a of attrs) m.set(a.name, a.pos);
+    return m;
+  }
+
+  private compileDynamic(dyn: readonly DynamicAttrDef[], scope: Scope): { name: Code; value: LazyCode; pos: Pos }[] {
+    return dyn.map((d) => ({ name: this.compile(d.name, scope).ev, value: this.compile(d.value, scope).lazy, pos: d.pos }));
+  }
+
+  private compileAttrs(e: Extract<Expr, { type: "Attrs" }>, scope: Scope): Compiled {
+    const names = e.attrs.map((a) => a.name);
+    const values = e.attrs.map((a) => this.compile(a.value, scope).lazy);
+    const positions = this.positionsOf(e.attrs);
+    const dyn = this.compileDynamic(e.dynamic, scope);
+    const n = names.length;
+    if (n === 0 && dyn.length === 0) return withThunk(() => NixAttrs.EMPTY);
+    return withThunk((env) => {
+      const m = new Map<string, LazyValue>();
+      for (let i = 0; i < n; i++) m.set(names[i]!, values[i]!(env));
+      if (dyn.length > 0) return addDynamic(m, positions, dyn, env);
+      return new NixAttrs(m, positions);
+    });
+  }
+
+  private compileRecAttrs(e: Extract<Expr, { type: "Attrs" }>, scope: Scope): Compiled {
+    const inner = new Scope(
+      scope,
+      e.attrs.map((a) => a.name),
+    );
+    const names = e.attrs.map((a) => a.name);
+    const values = e.attrs.map((a, i) => (a.inherited ? { outer: true, code: this.compile(a.value, scope).lazy } : { outer: false, code: this.compileBinding(a.value, inner, i + 1) }));
+    const positions = this.positionsOf(e.attrs);
+    const dyn = this.compileDynamic(e.dynamic, inner);
+    const n = names.length;
+    return withThunk((env) => {
+      const inEnv: Env = new Array(n + 1);
+      inEnv[0] = env;
+      for (let i = 0; i < n; i++) {
+        const v = values[i]!;
+        inEnv[i + 1] = v.outer ? v.code(env) : v.code(inEnv);
+      }
+      const m = new Map<string, LazyValue>();
+      for (let i = 0; i < n; i++) m.set(names[i]!, inEnv[i + 1]);
+      if (dyn.length > 0) return addDynamic(m, positions, dyn, inEnv);
+      return new NixAttrs(m, positions);
+    });
+  }
+
+  /** A binding's lazy code in a scope being built: references to not-yet-filled slots must be thunked. */
+  private compileBinding(e: Expr, inner: Scope, slot: number): LazyCode {
+    if (e.type === "Var") {
+      const c = this.compileVar(e.name, e.pos, inner, slot);
+      return c.lazy;
+    }
+    return this.compile(e, inner).lazy;
+  }
+
+  private compileLet(e: Extract<Expr, { type: "Let" }>, scope: Scope): Compiled {
+    const inner = new Scope(
+      scope,
+      e.attrs.map((a) => a.name),
+    );
+    const values = e.attrs.map((a, i) => (a.inherited ? { outer: true, code: this.compile(a.value, scope).lazy } : { outer: false, code: this.compileBinding(a.value, inner, i + 1) }));
+    const body = this.compile(e.body, inner).ev;
+    const n = values.length;
+    return withThunk((env) => {
+      const inEnv: Env = new Array(n + 1);
+      inEnv[0] = env;
+      for (let i = 0; i < n; i++) {
+        const v = values[i]!;
+        inEnv[i + 1] = v.outer ? v.code(env) : v.code(inEnv);
+      }
+      return body(inEnv);
+    });
+  }
+
+  private compileLambda(e: Extract<Expr, { type: "Lambda" }>, scope: Scope): Compiled {
+    const names: string[] = [];
+    let argSlot = 0;
+    if (e.arg !== undefined) {
+      names.push(e.arg);
+      argSlot = 1;
+    }
+    if (e.formals !== undefined) for (const f of e.formals.formals) names.push(f.name);
+    const inner = new Scope(scope, names);
+    const formals =
+      e.formals === undefined
+        ? undefined
+        : {
+            list: e.formals.formals.map((f, i) => ({
+              name: f.name,
+              slot: i + 1 + argSlot,
+              def: f.default === undefined ? undefined : this.compile(f.default, inner),
+            })),
+            names: new Set(e.formals.formals.map((f) => f.name)),
+            ellipsis: e.formals.ellipsis,
+          };
+    const code: LambdaCode = { size: names.length, argSlot, formals, body: this.compile(e.body, inner) };
+    const pos = e.pos;
+    const name = e.name;
+    return withThunk((env) => new NixLambda(code, env, pos, name));
+  }
+
+  private compileCall(e: Extract<Expr, { type: "Call" }>, scope: Scope): Compiled {
+    const pos = e.pos;
+    if (e.fn.type === "Var" && e.args.length === 2 && GLOBAL_OPS.has(e.fn.name) && this.isGlobal(e.fn.name, scope)) {
+      const a = this.compile(e.args[0]!, scope).ev;
+      const b = this.compile(e.args[1]!, scope).ev;
+      switch (e.fn.name) {
+        case "__sub":
+          return withThunk((env) => {
+            const x = a(env);
+            const y = b(env);
+            if (typeof x === "number" && typeof y === "number") {
+              const r = x - y;
+              if (Number.isSafeInteger(r)) return r;
+            }
+            return numOp("-", x, y, pos);
+          });
+        case "__mul":
+          return withThunk((env) => numOp("*", a(env), b(env), pos));
+        case "__div":
+          return withThunk((env) => numOp("/", a(env), b(env), pos));
+        case "__lessThan":
+          return withThunk((env) => {
+            const x = a(env);
+            const y = b(env);
+            if (typeof x === "number" && typeof y === "number") return x < y;
+            return lessThan(x, y, pos);
+          });
+      }
+    }
+    const fn = this.compile(e.fn, scope).ev;
+    const args = e.args.map((a) => this.compile(a, scope).lazy);
+    if (args.length === 1) {
+      const a0 = args[0]!;
+      return withThunk((env) => {
+        const f = fn(env);
+        if (f instanceof NixLambda) return callLambda(f, a0(env), pos);
+        return callFunction(f, [a0(env)], pos);
+      });
+    }
+    const n = args.length;
+    return withThunk((env) => {
+      const f = fn(env);
+      const vs = new Array<LazyValue>(n);
+      for (let i = 0; i < n; i++) vs[i] = args[i]!(env);
+      return callFunction(f, vs, pos);
+    });
+  }
+
+  private isGlobal(name: string, scope: Scope): boolean {
+    for (let s: Scope | null = scope; s !== null; s = s.parent) {
+      if (s === this.globalScope) return s.names.has(name);
+      if (!s.isWith && s.names.has(name)) return false;
+    }
+    return false;
+  }
+
+  private compileBinOp(e: Extract<Expr, { type: "BinOp" }>, scope: Scope): Compiled {
+    const l = this.compile(e.left, scope).ev;
+    const r = this.compile(e.right, scope).ev;
+    const pos = e.pos;
+    switch (e.op) {
+      case "==":
+        return withThunk((env) => valuesEqual(l(env), r(env), pos));
+      case "!=":
+        return withThunk((env) => !valuesEqual(l(env), r(env), pos));
+      case "&&":
+        return withThunk((env) => {
+          const a = l(env);
+          if (typeof a !== "boolean") throw typeError("a Boolean", a, pos);
+          if (!a) return false;
+          const b = r(env);
+          if (typeof b !== "boolean") throw typeError("a Boolean", b, pos);
+          return b;
+        });
+      case "||":
+        return withThunk((env) => {
+          const a = l(env);
+          if (typeof a !== "boolean") throw typeError("a Boolean", a, pos);
+          if (a) return true;
+          const b = r(env);
+          if (typeof b !== "boolean") throw typeError("a Boolean", b, pos);
+          return b;
+        });
+      case "->":
+        return withThunk((env) => {
+          const a = l(env);
+          if (typeof a !== "boolean") throw typeError("a Boolean", a, pos);
+          if (!a) return true;
+          const b = r(env);
+          if (typeof b !== "boolean") throw typeError("a Boolean", b, pos);
+          return b;
+        });
+      case "//":
+        return withThunk((env) => {
+          const a = l(env);
+          if (!(a instanceof NixAttrs)) throw typeError("a set", a, pos);
+          const b = r(env);
+          if (!(b instanceof NixAttrs)) throw typeError("a set", b, pos);
+          return updateAttrs(a, b);
+        });
+      case "++":
+        return withThunk((env) => {
+          const a = l(env);
+          if (!Array.isArray(a)) throw typeError("a list", a, pos);
+          const b = r(env);
+          if (!Array.isArray(b)) throw typeError("a list", b, pos);
+          if (a.length === 0) return b;
+          if (b.length === 0) return a;
+          return a.concat(b);
+        });
+    }
+  }
+
+  private compileConcat(e: Extract<Expr, { type: "ConcatStrings" }>, scope: Scope): Compiled {
+    const parts = e.parts.map((p) => this.compile(p, scope).ev);
+    const pos = e.pos;
+    const partPos = e.parts.map((p) => p.pos);
+    if (e.forceString) {
+      return withThunk((env) => {
+        let s = "";
+        let ctx: Set<string> | undefined;
+        for (let i = 0; i < parts.length; i++) {
+          const v = parts[i]!(env);
+          if (typeof v === "string") {
+            s += v;
+            continue;
+          }
+          const c = coerceToString(v, partPos[i], false, true);
+          if (typeof c === "string") s += c;
+          else {
+            s += c.s;
+            ctx ??= new Set();
+            for (const x of c.context) ctx.add(x);
+          }
+        }
+        return ctx === undefined ? s : new NixString(s, ctx);
+      });
+    }
+    if (parts.length === 2) {
+      const a = parts[0]!;
+      const b = parts[1]!;
+      return withThunk((env) => {
+        const x = a(env);
+        const y = b(env);
+        if (typeof x === "number" && typeof y === "number") {
+          const r = x + y;
+          if (Number.isSafeInteger(r)) return r;
+        } else if (typeof x === "string" && typeof y === "string") return x + y;
+        return concatValues([x, y], pos, partPos);
+      });
+    }
+    return withThunk((env) => {
+      const vs: Value[] = new Array(parts.length);
+      for (let i = 0; i < parts.length; i++) vs[i] = parts[i]!(env);
+      return concatValues(vs, pos, partPos);
+    });
+  }
+}
+
+/** Nix's ExprConcatStrings without forceString (`+`). */
+function concatValues(vs: Value[], pos: Pos, partPos: Pos[]): Value {
+  const first = vs[0]!;
+  if (typeof first === "number" || typeof first === "bigint" || first instanceof NixFloat) {
+    let acc: Value = first;
+    for (let i = 1; i < vs.length; i++) {
+      const v = vs[i]!;
+      if (typeof v === "number" || typeof v === "bigint" || v instanceof NixFloat) acc = numOp("+", acc, v, pos);
+      else throw evalError(`cannot add ${showType(v)} to ${acc instanceof NixFloat ? "a float" : "an integer"}`, partPos[i], "eval.type");
+    }
+    return acc;
+  }
+  if (first instanceof NixPath) {
+    let s = first.path;
+    for (let i = 1; i < vs.length; i++) {
+      const v = vs[i]!;
+      const c = coerceToString(v, partPos[i], false, false);
+      if (c instanceof NixString && c.context.size > 0)
+        throw evalError(`a string that refers to a store path cannot be appended to a path`, pos, "eval.path-context");
+      s += typeof c === "string" ? c : c.s;
+    }
+    return new NixPath(canonPath(s));
+  }
+  let s = "";
+  let ctx: Set<string> | undefined;
+  for (let i = 0; i < vs.length; i++) {
+    const c = coerceToString(vs[i]!, partPos[i], false, true);
+    if (typeof c === "string") s += c;
+    else {
+      s += c.s;
+      ctx ??= new Set();
+      for (const x of c.context) ctx.add(x);
+    }
+  }
+  return ctx === undefined ? s : new NixString(s, ctx);
+}
+
+/** `a // b`. */
+export function updateAttrs(a: NixAttrs, b: NixAttrs): NixAttrs {
+  if (b.map.size === 0) return a;
+  if (a.map.size === 0) return b;
+  const m = new Map(a.map);
+  for (const [k, v] of b.map) m.set(k, v);
+  let positions: Map<string, Pos> | undefined;
+  if (a.positions !== undefined || b.positions !== undefined) {
+    positions = new Map(a.positions);
+    if (b.positions !== undefined) for (const [k, p] of b.positions) positions.set(k, p);
+  }
+  return new NixAttrs(m, positions);
+}
+
+function addDynamic(m: Map<string, LazyValue>, staticPositions: Map<string, Pos>, dyn: { name: Code; value: LazyCode; pos: Pos }[], env: Env): NixAttrs {
+  let positions = staticPositions;
+  for (const d of dyn) {
+    const nv = d.name(env);
+    if (nv === null) continue;
+    const name = typeof nv === "string" ? nv : nv instanceof NixString ? nv.s : undefined;
+    if (name === undefined) throw typeError("a string", nv, d.pos);
+    if (m.has(name)) {
+      const prev = positions.get(name);
+      throw evalError(`dynamic attribute '${name}' already defined at ${prev === undefined ? "undefined position" : showPos(prev)}`, d.pos, "eval.duplicate-attribute");
+    }
+    m.set(name, d.value(env));
+    if (positions === staticPositions) positions = new Map(staticPositions);
+    positions.set(name, d.pos);
+  }
+  return new NixAttrs(m, positions);
+}
+
+function missingAttr(name: string, attrs: NixAttrs, pos: Pos): EvalError {
+  const e = evalError(`attribute '${name}' missing`, pos, "eval.missing-attribute", { name });
+  (e as { suggestions: readonly string[] }).suggestions = suggest(name, attrs.map.keys());
+  return e;
+}
+
+function forceAttr(t: Thunk, _attrs: NixAttrs, _name: string, pos: Pos): Value {
+  return forceThunk(t, pos);
+}
+
+function constant(v: Value): Compiled {
+  return { ev: () => v, lazy: () => v };
+}
+
+function withThunk(ev: Code): Compiled {
+  return { ev, lazy: (env) => new Thunk(ev, env) };
+}
+
+function varAt(level: number, idx: number, pos: Pos, mustThunk: boolean): Compiled {
+  let lazy: LazyCode;
+  switch (level) {
+    case 0:
+      lazy = (env) => env[idx];
+      break;
+    case 1:
+      lazy = (env) => env[0][idx];
+      break;
+    case 2:
+      lazy = (env) => env[0][0][idx];
+      break;
+    case 3:
+      lazy = (env) => env[0][0][0][idx];
+      break;
+    default:
+      lazy = (env) => {
+        let e = env;
+        for (let l = level; l > 0; l--) e = e[0];
+        return e[idx];
+      };
+  }
+  const get = lazy;
+  const ev: Code = (env) => {
+    const v = get(env);
+    return v instanceof Thunk ? forceThunk(v, pos) : v;
+  };
+  if (mustThunk) return { ev, lazy: (env) => new Thunk(ev, env) };
+  return { ev, lazy };
+}

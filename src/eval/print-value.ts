@@ -1,0 +1,204 @@
+/**
+ * Printing values exactly as Nix 2.8 does: `nix-instantiate --eval` output
+ * (printValue: `<CODE>` for unevaluated thunks, `«repeated»` for a set or list
+ * already printed, names unquoted in byte order), floats as C++ streams print
+ * doubles (`%g`, 6 significant digits), and values as JSON (`--json`, toJSON).
+ */
+import { EvalError } from "./errors.js";
+import { coerceToString, forceAt } from "./evaluator.js";
+import { NixAttrs, NixFloat, NixLambda, NixPath, NixString, PrimOp, PrimOpApp, Thunk, type LazyValue, type Value } from "./value.js";
+
+/** A double as `std::ostream << double` prints it (`%g`, precision 6). @public */
+export function formatFloat(v: number): string {
+  if (Number.isNaN(v)) return "nan";
+  if (!Number.isFinite(v)) return v < 0 ? "-inf" : "inf";
+  if (v === 0) return Object.is(v, -0) ? "-0" : "0";
+  const exp = v.toExponential(5);
+  const e = exp.indexOf("e");
+  const x = parseInt(exp.slice(e + 1), 10);
+  if (x < -4 || x >= 6) {
+    let m = exp.slice(0, e);
+    if (m.includes(".")) m = m.replace(/0+$/, "").replace(/\.$/, "");
+    const sign = x < 0 ? "-" : "+";
+    const ax = Math.abs(x);
+    return `${m}e${sign}${ax < 10 ? "0" : ""}${ax}`;
+  }
+  let f = v.toFixed(5 - x);
+  if (f.includes(".")) f = f.replace(/0+$/, "").replace(/\.$/, "");
+  return f;
+}
+
+/** A string literal as Nix prints it (`"a\n\${b}"`). @public */
+export function quoteString(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    switch (c) {
+      case '"':
+        out += '\\"';
+        break;
+      case "\\":
+        out += "\\\\";
+        break;
+      case "\n":
+        out += "\\n";
+        break;
+      case "\r":
+        out += "\\r";
+        break;
+      case "\t":
+        out += "\\t";
+        break;
+      case "$":
+        out += s[i + 1] === "{" ? "\\$" : "$";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out + '"';
+}
+
+/**
+ * Print a value as `nix-instantiate --eval` does. Nothing is forced: pending
+ * thunks print as `<CODE>` (force deeply first for `--strict`).
+ * @public
+ */
+export function printValue(v: LazyValue): string {
+  const out: string[] = [];
+  printInto(v, out, new Set());
+  return out.join("");
+}
+
+function printInto(lv: LazyValue, out: string[], seen: Set<object>): void {
+  let v: Value;
+  if (lv instanceof Thunk) {
+    if (lv.code !== null) {
+      out.push("<CODE>");
+      return;
+    }
+    v = lv.value;
+  } else v = lv;
+  if (v === null) {
+    out.push("null");
+    return;
+  }
+  switch (typeof v) {
+    case "boolean":
+      out.push(v ? "true" : "false");
+      return;
+    case "number":
+    case "bigint":
+      out.push(String(v));
+      return;
+    case "string":
+      out.push(quoteString(v));
+      return;
+  }
+  if (v instanceof NixString) out.push(quoteString(v.s));
+  else if (v instanceof NixFloat) out.push(formatFloat(v.value));
+  else if (v instanceof NixPath) out.push(v.path);
+  else if (v instanceof NixAttrs) {
+    if (v.map.size > 0) {
+      if (seen.has(v)) {
+        out.push("«repeated»");
+        return;
+      }
+      seen.add(v);
+    }
+    out.push("{ ");
+    for (const name of v.names()) {
+      out.push(name, " = ");
+      printInto(v.map.get(name)!, out, seen);
+      out.push("; ");
+    }
+    out.push("}");
+  } else if (Array.isArray(v)) {
+    if (v.length > 0) {
+      if (seen.has(v)) {
+        out.push("«repeated»");
+        return;
+      }
+      seen.add(v);
+    }
+    out.push("[ ");
+    for (const x of v) {
+      printInto(x, out, seen);
+      out.push(" ");
+    }
+    out.push("]");
+  } else if (v instanceof NixLambda) out.push("<LAMBDA>");
+  else if (v instanceof PrimOp) out.push("<PRIMOP>");
+  else if (v instanceof PrimOpApp) out.push("<PRIMOP-APP>");
+  else out.push("<UNKNOWN>");
+}
+
+/** A string as a JSON string literal, as Nix escapes it. @public */
+export function jsonString(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 34) out += '\\"';
+    else if (c === 92) out += "\\\\";
+    else if (c === 10) out += "\\n";
+    else if (c === 13) out += "\\r";
+    else if (c === 9) out += "\\t";
+    else if (c === 8) out += "\\b";
+    else if (c === 12) out += "\\f";
+    else if (c < 0x20) out += "\\u" + c.toString(16).padStart(4, "0");
+    else out += s[i];
+  }
+  return out + '"';
+}
+
+/**
+ * A value as JSON, as `builtins.toJSON` and `--json` (forces as it goes;
+ * paths are copied to the store via the evaluator's runtime).
+ * @public
+ */
+export function valueToJSON(lv: LazyValue): string {
+  const out: string[] = [];
+  jsonInto(lv, out);
+  return out.join("");
+}
+
+function jsonInto(lv: LazyValue, out: string[]): void {
+  const v = forceAt(lv, undefined);
+  if (v === null) out.push("null");
+  else if (typeof v === "boolean") out.push(v ? "true" : "false");
+  else if (typeof v === "number" || typeof v === "bigint") out.push(String(v));
+  else if (typeof v === "string") out.push(jsonString(v));
+  else if (v instanceof NixString) out.push(jsonString(v.s));
+  else if (v instanceof NixFloat) out.push(formatFloat(v.value));
+  else if (v instanceof NixPath) {
+    const s = coerceToString(v, undefined, false, true);
+    out.push(jsonString(typeof s === "string" ? s : s.s));
+  } else if (v instanceof NixAttrs) {
+    if (v.map.has("__toString")) {
+      const s = coerceToString(v, undefined, false, true);
+      out.push(jsonString(typeof s === "string" ? s : s.s));
+      return;
+    }
+    const outPath = v.map.get("outPath");
+    if (outPath !== undefined) {
+      jsonInto(outPath, out);
+      return;
+    }
+    out.push("{");
+    let first = true;
+    for (const name of v.names()) {
+      if (!first) out.push(",");
+      first = false;
+      out.push(jsonString(name), ":");
+      jsonInto(v.map.get(name)!, out);
+    }
+    out.push("}");
+  } else if (Array.isArray(v)) {
+    out.push("[");
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) out.push(",");
+      jsonInto(v[i]!, out);
+    }
+    out.push("]");
+  } else throw new EvalError("cannot convert a function to JSON", { code: "eval.json" });
+}
