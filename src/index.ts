@@ -6,3 +6,58 @@
 
 /** The version of tsnix. @public */
 export const version = "0.1.0";
+
+// --- store formats: hashes, Nix base-32, store paths, derivations ---
+export { encodeNix32, decodeNix32, nix32EncodedLength, NIX32_ALPHABET, InvalidNix32Error } from "./store/nix32.js";
+export {
+  Hash,
+  type HashAlgorithm,
+  type HashFormat,
+  type Hasher,
+  HASH_SIZES,
+  hashBytes,
+  createHasher,
+  parseHash,
+  parsePrefixedHash,
+  parseHashAlgorithm,
+  compressHash,
+  BadHashError,
+  UnknownHashAlgorithmError,
+} from "./store/hash.js";
+export {
+  DEFAULT_STORE_DIR,
+  STORE_PATH_HASH_LENGTH,
+  MAX_STORE_PATH_NAME_LENGTH,
+  type StorePath,
+  InvalidStorePathError,
+  parseStorePath,
+  parseStorePathBaseName,
+  isStorePath,
+  printStorePath,
+  storePathBaseName,
+  validateStorePathName,
+  makeStorePath,
+  makeTextPath,
+  makeFixedOutputPath,
+  makeSourcePath,
+  makeOutputPath,
+  outputPathName,
+  compareCodePoints,
+} from "./store/store-path.js";
+export {
+  type Derivation,
+  type DerivationOutput,
+  type DerivationDraft,
+  DerivationParseError,
+  InvalidDerivationError,
+  parseDerivation,
+  printDerivation,
+  hashDerivationModulo,
+  finalizeDerivation,
+  checkDerivationOutputs,
+  isFixedOutputDerivation,
+  derivationStorePath,
+  derivationReferences,
+  derivationToJSON,
+  derivationsToJSON,
+} from "./store/derivation.js";
