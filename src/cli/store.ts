@@ -1,6 +1,385 @@
-import { TsnixError } from "../errors.js";
+/**
+ * `tsnix store`: the operations of `nix-store` 2.8 on the local store, with
+ * its flags, output and messages.
+ */
+import { posix } from "node:path";
+import { HostError, TsnixError, UsageError, describeErrno, isErrno } from "../errors.js";
+import { parseHashAlgorithm } from "../store/hash.js";
+import { LocalStore, modifiedMessage } from "../store/local-store.js";
+import { NarRestorer, dumpPath } from "../store/nar.js";
+import { parseStorePath } from "../store/store-path.js";
+import { resolveStoreRoot } from "../store/store-root.js";
 import type { CliContext } from "./context.js";
 
-export async function storeCommand(_args: string[], _ctx: CliContext): Promise<number> {
-  throw new TsnixError("unimplemented", "'tsnix store' is not implemented yet");
+/**
+ * Open the local store the CLI context points at: `--store`/`--option store`,
+ * else `TSNIX_STORE`, else the user's data directory. Other commands use this too.
+ * @public
+ */
+export function storeFromContext(ctx: CliContext): LocalStore {
+  const root = resolveStoreRoot({
+    store: ctx.settings.get("store"),
+    env: (n) => ctx.env(n),
+    home: ctx.env("HOME") ?? ctx.host.user().home,
+    cwd: ctx.cwd,
+    allowSystemRoot: ctx.settings.get("tsnix-allow-system-store") === "true",
+  });
+  return new LocalStore({ host: ctx.host, root });
+}
+
+/** A usage error in the words of nix-store, followed by its "Try … --help" hint. */
+class StoreUsageError extends UsageError {
+  constructor(message: string) {
+    super(message);
+  }
+}
+
+const HINT = "Try 'tsnix store --help' for more information.\n";
+
+const HELP = `Usage: tsnix store OPERATION [OPTIONS...] [ARGUMENTS...]
+
+Operations (as nix-store 2.8):
+  --add PATHS                 add paths to the store (recursive, SHA-256)
+  --add-fixed [--recursive] ALGO PATHS
+                              add paths as fixed-output paths
+  --dump PATH                 write the NAR of PATH to standard output
+  --restore PATH              unpack a NAR from standard input to PATH
+  --query, -q [--references | --requisites/-R | --referrers | --referrers-closure
+              | --hash | --size | --deriver/-d] PATHS
+  --verify [--check-contents] check the consistency of the store
+  --verify-path PATHS         check that the contents of PATHS are unchanged
+  --delete PATHS              delete PATHS if nothing refers to them
+
+Global options: --store ROOT, --option NAME VALUE
+`;
+
+type Operation = "add" | "add-fixed" | "dump" | "restore" | "query" | "verify" | "verify-path" | "delete" | "help";
+
+const OPERATIONS: Record<string, Operation> = {
+  "--add": "add",
+  "-A": "add",
+  "--add-fixed": "add-fixed",
+  "--dump": "dump",
+  "--restore": "restore",
+  "--query": "query",
+  "-q": "query",
+  "--verify": "verify",
+  "--verify-path": "verify-path",
+  "--delete": "delete",
+  "--help": "help",
+};
+
+/** Expand `-qR` into `-q -R`, as Nix's argument parser does. */
+function expandShortFlags(args: readonly string[]): string[] {
+  const out: string[] = [];
+  let literal = false;
+  for (const a of args) {
+    if (literal) out.push(a);
+    else if (a === "--") {
+      literal = true;
+      out.push(a);
+    } else if (a.length > 2 && a[0] === "-" && a[1] !== "-" && /^[a-zA-Z]+$/.test(a.slice(1))) for (const c of a.slice(1)) out.push(`-${c}`);
+    else out.push(a);
+  }
+  return out;
+}
+
+/** Run `tsnix store ARGS`. @public */
+export async function storeCommand(rawArgs: string[], ctx: CliContext): Promise<number> {
+  try {
+    return await run(expandShortFlags(rawArgs), ctx);
+  } catch (e) {
+    if (e instanceof StoreUsageError || (e instanceof UsageError && e.code === "usage")) {
+      ctx.stderr(`error: ${e.message}\n${HINT}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+async function run(args: string[], ctx: CliContext): Promise<number> {
+  let op: Operation | undefined;
+  const opFlags: string[] = [];
+  const opArgs: string[] = [];
+  let literal = false;
+  for (const a of args) {
+    if (!literal && a === "--") {
+      literal = true;
+      continue;
+    }
+    const o = literal ? undefined : OPERATIONS[a];
+    if (o !== undefined) {
+      if (op !== undefined && op !== o) throw new StoreUsageError("only one operation may be specified");
+      op = o;
+    } else if (!literal && a.startsWith("-") && a.length > 1) opFlags.push(a);
+    else opArgs.push(a);
+  }
+  if (op === undefined) throw new StoreUsageError("no operation specified");
+  switch (op) {
+    case "help":
+      ctx.stdout(HELP);
+      return 0;
+    case "add":
+      return opAdd(ctx, opFlags, opArgs);
+    case "add-fixed":
+      return opAddFixed(ctx, opFlags, opArgs);
+    case "dump":
+      return opDump(ctx, opFlags, opArgs);
+    case "restore":
+      return opRestore(ctx, opFlags, opArgs);
+    case "query":
+      return opQuery(ctx, opFlags, opArgs);
+    case "verify":
+      return opVerify(ctx, opFlags, opArgs);
+    case "verify-path":
+      return opVerifyPath(ctx, opFlags, opArgs);
+    case "delete":
+      return opDelete(ctx, opFlags, opArgs);
+  }
+}
+
+function noFlags(flags: readonly string[]): void {
+  if (flags.length > 0) throw new StoreUsageError(`unknown flag '${flags[0]}'`);
+}
+
+function hostPath(ctx: CliContext, p: string): string {
+  return posix.resolve(ctx.cwd, p);
+}
+
+/**
+ * Nix's `followLinksToStorePath`: make the argument absolute, follow
+ * symlinks outside the store (e.g. `./result`) until it lands in the store,
+ * and cut it down to the store path (`/nix/store/…-x/bin/y` → `/nix/store/…-x`).
+ */
+function followLinksToStorePath(store: LocalStore, ctx: CliContext, arg: string): string {
+  let p = hostPath(ctx, arg);
+  const prefix = `${store.storeDir}/`;
+  for (let hops = 0; hops < 40; hops++) {
+    if (p.startsWith(prefix)) break;
+    // A physical path into the store's root is accepted too.
+    if (store.root !== "" && p.startsWith(`${store.realStoreDir}/`)) {
+      p = p.slice(store.root.length);
+      break;
+    }
+    let target: string;
+    try {
+      if (ctx.host.fs.lstat(p).type !== "symlink") break;
+      target = ctx.host.fs.readlink(p);
+    } catch (e) {
+      if (isErrno(e, "ENOENT", "ENOTDIR", "EINVAL")) break;
+      throw e;
+    }
+    p = posix.resolve(posix.dirname(p), target);
+  }
+  if (!p.startsWith(prefix)) {
+    parseStorePath(p, store.storeDir); // throws "path '…' is not in the Nix store"
+  }
+  const rest = p.slice(prefix.length);
+  const slash = rest.indexOf("/");
+  const storePath = slash < 0 ? p : p.slice(0, prefix.length + slash);
+  parseStorePath(storePath, store.storeDir);
+  return storePath;
+}
+
+function opAdd(ctx: CliContext, flags: string[], args: string[]): number {
+  noFlags(flags);
+  const store = storeFromContext(ctx);
+  for (const a of args) ctx.stdout(`${store.addPath(hostPath(ctx, a))}\n`);
+  return 0;
+}
+
+function opAddFixed(ctx: CliContext, flags: string[], args: string[]): number {
+  let recursive = false;
+  for (const f of flags) {
+    if (f === "--recursive") recursive = true;
+    else throw new StoreUsageError(`unknown flag '${f}'`);
+  }
+  if (args.length === 0) throw new StoreUsageError("first argument must be hash algorithm");
+  let algorithm;
+  try {
+    algorithm = parseHashAlgorithm(args[0]!);
+  } catch (e) {
+    if (e instanceof TsnixError) throw new StoreUsageError(e.message);
+    throw e;
+  }
+  const store = storeFromContext(ctx);
+  for (const a of args.slice(1)) ctx.stdout(`${store.addPath(hostPath(ctx, a), { method: recursive ? "recursive" : "flat", algorithm })}\n`);
+  return 0;
+}
+
+function opDump(ctx: CliContext, flags: string[], args: string[]): number {
+  noFlags(flags);
+  if (args.length !== 1) throw new StoreUsageError("only one argument allowed");
+  const store = storeFromContext(ctx);
+  const p = hostPath(ctx, args[0]!);
+  // Paths in the logical store are read from the store's root; others from the host as they are.
+  const real = p === store.storeDir || p.startsWith(`${store.storeDir}/`) ? store.toRealPath(p) : p;
+  try {
+    ctx.host.fs.lstat(real);
+  } catch (e) {
+    if (e instanceof HostError) throw new HostError(e.errno, "lstat", p, `getting status of '${p}': ${describeErrno(e.errno)}`, e);
+    throw e;
+  }
+  // The dump buffer is reused between chunks, and stdout may keep what it is given.
+  let pending: Uint8Array[] = [];
+  let pendingLen = 0;
+  const flush = () => {
+    if (pendingLen === 0) return;
+    const out = new Uint8Array(pendingLen);
+    let off = 0;
+    for (const c of pending) {
+      out.set(c, off);
+      off += c.length;
+    }
+    ctx.stdout(out);
+    pending = [];
+    pendingLen = 0;
+  };
+  dumpPath(ctx.host.fs, real, (c) => {
+    pending.push(c.slice());
+    pendingLen += c.length;
+    if (pendingLen >= 1 << 20) flush();
+  });
+  flush();
+  return 0;
+}
+
+async function opRestore(ctx: CliContext, flags: string[], args: string[]): Promise<number> {
+  noFlags(flags);
+  if (args.length !== 1) throw new StoreUsageError("only one argument allowed");
+  const target = hostPath(ctx, args[0]!);
+  const restorer = new NarRestorer(ctx.host.fs, target);
+  try {
+    for await (const chunk of ctx.stdinChunks()) restorer.push(chunk);
+  } catch (e) {
+    restorer.abort();
+    throw e;
+  }
+  restorer.end();
+  return 0;
+}
+
+type QueryType = "outputs" | "requisites" | "references" | "referrers" | "referrers-closure" | "hash" | "size" | "deriver";
+
+const QUERY_FLAGS: Record<string, QueryType> = {
+  "--outputs": "outputs",
+  "--requisites": "requisites",
+  "-R": "requisites",
+  "--references": "references",
+  "--referrers": "referrers",
+  "--referers": "referrers",
+  "--referrers-closure": "referrers-closure",
+  "--referers-closure": "referrers-closure",
+  "--hash": "hash",
+  "--size": "size",
+  "--deriver": "deriver",
+  "-d": "deriver",
+};
+
+function opQuery(ctx: CliContext, flags: string[], args: string[]): number {
+  let query: QueryType = "outputs";
+  let set = false;
+  for (const f of flags) {
+    const q = QUERY_FLAGS[f];
+    if (q !== undefined) {
+      if (set && q !== query) throw new StoreUsageError(`query type '${f}' conflicts with earlier flag`);
+      query = q;
+      set = true;
+    } else if (f === "--include-outputs" || f === "--use-output" || f === "-u" || f === "--force-realise" || f === "--force-realize" || f === "-f") {
+      throw new TsnixError("store.unsupported-flag", `flag '${f}' is not supported by 'tsnix store' yet (it needs derivation outputs)`, { flag: f });
+    } else throw new StoreUsageError(`unknown flag '${f}'`);
+  }
+  const store = storeFromContext(ctx);
+  const paths = args.map((a) => followLinksToStorePath(store, ctx, a));
+  const out: string[] = [];
+  switch (query) {
+    case "outputs":
+      for (const p of paths) {
+        store.queryPathInfo(p);
+        out.push(p);
+      }
+      break;
+    case "requisites":
+    case "references":
+    case "referrers":
+    case "referrers-closure": {
+      const set = new Set<string>();
+      for (const p of paths) {
+        if (query === "requisites") for (const x of store.computeClosure([p])) set.add(x);
+        else if (query === "references") for (const x of store.queryReferences(p)) set.add(x);
+        else if (query === "referrers") for (const x of store.queryReferrers(p)) set.add(x);
+        else for (const x of store.computeClosure([p], { referrers: true })) set.add(x);
+      }
+      // As nix-store: topologically sorted, printed dependencies first.
+      out.push(...store.topoSortPaths(set).reverse());
+      break;
+    }
+    case "hash":
+      for (const p of paths) out.push(store.queryPathInfo(p).narHash.toString("nix32"));
+      break;
+    case "size":
+      for (const p of paths) out.push(String(store.queryPathInfo(p).narSize));
+      break;
+    case "deriver":
+      for (const p of paths) out.push(store.queryPathInfo(p).deriver ?? "unknown-deriver");
+      break;
+  }
+  if (out.length > 0) ctx.stdout(out.map((l) => `${l}\n`).join(""));
+  return 0;
+}
+
+function opVerify(ctx: CliContext, flags: string[], args: string[]): number {
+  let checkContents = false;
+  for (const f of flags) {
+    if (f === "--check-contents") checkContents = true;
+    else if (f === "--repair") throw new TsnixError("store.unsupported-flag", "'--repair' is not supported by 'tsnix store' yet (there are no substituters to repair from)", { flag: f });
+    else throw new StoreUsageError(`unknown flag '${f}'`);
+  }
+  if (args.length > 0) throw new StoreUsageError("no arguments expected");
+  const store = storeFromContext(ctx);
+  const r = store.verifyStore({ checkContents, log: (l) => ctx.stderr(`${l}\n`) });
+  if (r.errors) {
+    ctx.stderr("warning: not all store errors were fixed\n");
+    return 1;
+  }
+  return 0;
+}
+
+function opVerifyPath(ctx: CliContext, flags: string[], args: string[]): number {
+  noFlags(flags);
+  const store = storeFromContext(ctx);
+  let status = 0;
+  for (const a of args) {
+    const v = store.verifyPath(followLinksToStorePath(store, ctx, a));
+    if (!v.ok) {
+      ctx.stderr(`${modifiedMessage(v)}\n`);
+      status = 1;
+    }
+  }
+  return status;
+}
+
+function opDelete(ctx: CliContext, flags: string[], args: string[]): number {
+  noFlags(flags);
+  const store = storeFromContext(ctx);
+  const paths = args.map((a) => followLinksToStorePath(store, ctx, a));
+  ctx.stderr("finding garbage collector roots...\n");
+  let deleted = 0;
+  let freed = 0;
+  const summary = () => ctx.stdout(`${deleted} store paths deleted, ${(freed / (1024 * 1024)).toFixed(2)} MiB freed\n`);
+  try {
+    const r = store.deletePaths(paths, {
+      onDelete: (p) => {
+        ctx.stderr(`deleting '${p}'\n`);
+        deleted++;
+      },
+    });
+    freed = r.bytesFreed;
+  } catch (e) {
+    summary();
+    throw e;
+  }
+  ctx.stderr("deleting unused links...\n");
+  summary();
+  return 0;
 }

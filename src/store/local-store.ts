@@ -127,8 +127,8 @@ export interface StoreVerification {
 
 const STAGING_PREFIX = ".tsnix-tmp-";
 const TRASH_PREFIX = ".tsnix-trash-";
-const STALE_RE = /^\.+tsnix-(?:tmp|trash)-(\d+)-/;
-const STALE_INFO_RE = /^\.tmp-[^-]+-(\d+)-\d+$/;
+const STALE_RE = /^\.+tsnix-(tmp|trash)-(\d+)-/;
+const STALE_INFO_RE = /^\.tmp-[^-]+-()(\d+)-\d+$/;
 const COPY_BUF_SIZE = 1 << 16;
 
 let trashCounter = 0;
@@ -319,8 +319,8 @@ export class LocalStore {
     const refs = [...new Set(references)].sort();
     const contentHash = hashBytes("sha256", bytes);
     const path = makeTextPath(name, contentHash, refs, this.storeDir);
-    if (this.db.has(path)) return path;
     this.sweepStale();
+    if (this.db.has(path)) return path;
     const staging = this.makeStaging();
     try {
       const staged = `${staging}/x`;
@@ -343,9 +343,9 @@ export class LocalStore {
     const references = [...new Set(info.references ?? [])].sort();
     for (const r of references) this.parseStorePath(r);
     if (info.deriver !== undefined) this.parseStorePath(info.deriver);
+    this.sweepStale();
     const existing = this.db.get(info.path);
     if (existing !== undefined) return existing;
-    this.sweepStale();
     const staging = this.makeStaging();
     try {
       const staged = `${staging}/x`;
@@ -648,8 +648,9 @@ export class LocalStore {
       for (const n of names) {
         const m = re.exec(n);
         if (m === null) continue;
-        const pid = Number(m[1]);
-        if (pid === this.host.pid || this.host.processAlive(pid)) continue;
+        // Trash is never used again once renamed; staging only while its process lives.
+        const pid = Number(m[m.length - 1]);
+        if (m[1] !== "trash" && (pid === this.host.pid || this.host.processAlive(pid))) continue;
         this.removeTree(`${dir}/${n}`);
       }
     };
@@ -677,15 +678,21 @@ export class LocalStore {
       if (isErrno(e, "ENOENT")) return 0;
       throw e;
     }
-    if (st.type !== "directory") {
-      fs.unlink(p);
-      return st.size;
+    // Another process may be sweeping the same trash: a vanished entry is fine.
+    try {
+      if (st.type !== "directory") {
+        fs.unlink(p);
+        return st.size;
+      }
+      if ((st.mode & 0o700) !== 0o700) fs.chmod(p, st.mode | 0o700);
+      let freed = 0;
+      for (const n of fs.readdir(p)) freed += this.removeTree(`${p}/${n}`);
+      fs.rmdir(p);
+      return freed;
+    } catch (e) {
+      if (isErrno(e, "ENOENT")) return 0;
+      throw e;
     }
-    if ((st.mode & 0o700) !== 0o700) fs.chmod(p, st.mode | 0o700);
-    let freed = 0;
-    for (const n of fs.readdir(p)) freed += this.removeTree(`${p}/${n}`);
-    fs.rmdir(p);
-    return freed;
   }
 
   /** Copy `src` (host path, not following a final symlink) to `dst`, durably, and canonicalise below the top. */

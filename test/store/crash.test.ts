@@ -1,0 +1,184 @@
+import { describe, expect, it } from "vitest";
+import { SimulatedCrash, HostError } from "../../src/errors.js";
+import { faultHost } from "../../src/host/fault-host.js";
+import { memoryHost, type MemoryHost } from "../../src/host/memory-host.js";
+import { LocalStore } from "../../src/store/local-store.js";
+import { dumpPathToBytes, narOfBytes } from "../../src/store/nar.js";
+import { hashBytes } from "../../src/store/hash.js";
+
+/**
+ * Fault injection: run each store operation with the "process" dying right
+ * after its k-th filesystem call (and, separately, with the k-th call failing
+ * with EIO), for every k until the operation completes. After each run the
+ * store is reopened by another process on the same memory filesystem, which
+ * must find every path either valid with correct contents or not valid, every
+ * valid path's references valid, and must be able to retry successfully,
+ * after which no temporaries remain.
+ */
+
+const ROOT = "/r";
+const txt = (b: Uint8Array) => new TextDecoder().decode(b);
+
+function freshHost(): MemoryHost {
+  return memoryHost({
+    files: {
+      "/src/a": "hello\n",
+      "/src/sub/b": "world\n",
+      "/src/sub/c": "x".repeat(100_000),
+      "/src/empty": null,
+    },
+  });
+}
+
+/** Check the store as a fresh process sees it. */
+function checkConsistent(store: LocalStore, expected: Map<string, Uint8Array>): void {
+  for (const p of store.queryAllValidPaths()) {
+    const v = store.verifyPath(p);
+    expect(v.ok, `${p} valid but its contents do not match its hash`).toBe(true);
+    const want = expected.get(p);
+    if (want !== undefined) expect(Buffer.from(dumpPathToBytes(store.host.fs, store.toRealPath(p))).equals(Buffer.from(want))).toBe(true);
+    for (const r of store.queryReferences(p)) expect(store.isValidPath(r), `${p} valid but its reference ${r} is not`).toBe(true);
+  }
+}
+
+function leftovers(store: LocalStore): string[] {
+  const fs = store.host.fs;
+  const out: string[] = [];
+  for (const n of fs.readdir(store.realStoreDir)) if (n.startsWith(".")) out.push(n);
+  try {
+    for (const n of fs.readdir(store.db.infoDir)) if (n.startsWith(".")) out.push(`info/${n}`);
+  } catch {
+    /* no database yet */
+  }
+  return out;
+}
+
+interface Scenario {
+  name: string;
+  /** Prepare the store (on the plain host) before the faulty run; returns the expected NARs of paths the run makes valid. */
+  setup(store: LocalStore): void;
+  /** The operation under test; returns nothing, but must be retryable. */
+  run(store: LocalStore): void;
+  /** After a successful run (or retry): check the outcome. */
+  after(store: LocalStore): void;
+  /** Paths whose NAR is known, for content checks. */
+  expected(): Map<string, Uint8Array>;
+}
+
+const srcNar = (() => {
+  const h = freshHost();
+  return dumpPathToBytes(h.fs, "/src");
+})();
+const SRC_PATH = (() => new LocalStore({ host: freshHost(), root: ROOT }).addPath("/src"))();
+
+const textNar = narOfBytes(new TextEncoder().encode(`ref to ${SRC_PATH}`));
+let textPath = "";
+
+const SCENARIOS: Scenario[] = [
+  {
+    name: "addPath (recursive tree)",
+    setup: () => {},
+    run: (s) => void s.addPath("/src"),
+    after: (s) => expect(s.isValidPath(SRC_PATH)).toBe(true),
+    expected: () => new Map([[SRC_PATH, srcNar]]),
+  },
+  {
+    name: "addPath (flat, sha1)",
+    setup: () => {},
+    run: (s) => void s.addPath("/src/sub/c", { method: "flat", algorithm: "sha1" }),
+    after: (s) => expect(s.queryAllValidPaths().length).toBe(1),
+    expected: () => new Map(),
+  },
+  {
+    name: "addTextToStore with a reference",
+    setup: (s) => void s.addPath("/src"),
+    run: (s) => {
+      textPath = s.addTextToStore("t", `ref to ${SRC_PATH}`, [SRC_PATH]);
+    },
+    after: (s) => {
+      expect(s.queryReferrers(SRC_PATH)).toEqual([textPath]);
+      expect(txt(s.host.fs.readFile(s.toRealPath(textPath)))).toBe(`ref to ${SRC_PATH}`);
+    },
+    expected: () => new Map([[SRC_PATH, srcNar], [textPath, textNar]]),
+  },
+  {
+    name: "addFromNar",
+    setup: () => {},
+    run: (s) =>
+      void s.addFromNar(srcNar, { path: SRC_PATH, narHash: hashBytes("sha256", srcNar), narSize: srcNar.length, references: [] }),
+    after: (s) => expect(s.isValidPath(SRC_PATH)).toBe(true),
+    expected: () => new Map([[SRC_PATH, srcNar]]),
+  },
+  {
+    name: "deletePaths (a path and its referrer)",
+    setup: (s) => {
+      s.addPath("/src");
+      textPath = s.addTextToStore("t", `ref to ${SRC_PATH}`, [SRC_PATH]);
+    },
+    run: (s) => void s.deletePaths([SRC_PATH, textPath]),
+    after: (s) => {
+      expect(s.queryAllValidPaths()).toEqual([]);
+      expect(s.host.fs.readdir(s.realStoreDir)).toEqual([]);
+    },
+    expected: () => new Map([[SRC_PATH, srcNar], [textPath, textNar]]),
+  },
+];
+
+describe.each(SCENARIOS)("crash safety: $name", (sc) => {
+  for (const mode of ["crash", "fail"] as const) {
+    it(`${mode === "crash" ? "dies after" : "gets EIO at"} every k-th filesystem call and recovers`, () => {
+      let completedAt = -1;
+      for (let k = 1; k < 2000; k++) {
+        const mem = freshHost();
+        sc.setup(new LocalStore({ host: mem, root: ROOT }));
+        const fh = faultHost(mem, mode === "crash" ? { crashAfter: k } : { failAt: k });
+        let threw = false;
+        try {
+          sc.run(new LocalStore({ host: fh, root: ROOT }));
+        } catch (e) {
+          threw = true;
+          if (mode === "crash") expect(e).toBeInstanceOf(SimulatedCrash);
+          else expect(e instanceof HostError || e instanceof SimulatedCrash).toBe(true);
+        }
+        if (mode === "fail") {
+          // The process lives on: the store is consistent and a retry in it succeeds.
+          const same = new LocalStore({ host: mem, root: ROOT });
+          checkConsistent(same, sc.expected());
+          sc.run(same);
+          sc.after(same);
+          checkConsistent(same, sc.expected());
+        }
+        // The first process is gone; another one opens the store, retries, and sweeps what the dead one left.
+        mem.exitProcess(mem.pid);
+        const reopened = new LocalStore({ host: mem.fork(), root: ROOT });
+        checkConsistent(reopened, sc.expected());
+        sc.run(reopened);
+        sc.after(reopened);
+        checkConsistent(reopened, sc.expected());
+        expect(leftovers(reopened), `temporaries left after a retry (k=${k})`).toEqual([]);
+        if (!threw) {
+          completedAt = k;
+          break;
+        }
+      }
+      // The operation really was interrupted at every earlier call.
+      expect(completedAt).toBeGreaterThan(3);
+    });
+  }
+});
+
+describe("crash safety: stale locks and temporaries", () => {
+  it("a lock and a staging directory left by a dead process do not block a retry", () => {
+    const mem = freshHost();
+    const store = new LocalStore({ host: mem, root: ROOT });
+    const dead = mem.fork();
+    // A process that took the lock, staged half a copy, and died.
+    mem.fs.mkdir(`${ROOT}/nix/var/nix/tsnix-db/locks`, { recursive: true });
+    expect(dead.tryLock(`${ROOT}/nix/var/nix/tsnix-db/locks/${SRC_PATH.slice(11, 43)}.lock`)).not.toBeNull();
+    mem.fs.mkdir(`${ROOT}/nix/store/.tsnix-tmp-${dead.pid}-abc/x`, { recursive: true });
+    mem.fs.writeFile(`${ROOT}/nix/store/.tsnix-tmp-${dead.pid}-abc/x/half`, "par");
+    mem.exitProcess(dead.pid);
+    expect(store.addPath("/src")).toBe(SRC_PATH);
+    expect(leftovers(store)).toEqual([]);
+  });
+});
