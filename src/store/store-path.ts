@@ -120,7 +120,8 @@ function canonPath(path: string): string {
  * @public
  */
 export function parseStorePath(path: string, storeDir: string = DEFAULT_STORE_DIR): StorePath {
-  const p = path.startsWith("/") ? canonPath(path) : path;
+  // Canonicalising is only needed when the path has `//`, `.` or `..` parts or a trailing slash.
+  const p = path.startsWith("/") && (path.includes("//") || path.includes("/.") || path.endsWith("/")) ? canonPath(path) : path;
   const slash = p.lastIndexOf("/");
   if (slash < 0 || p.slice(0, slash) !== storeDir)
     throw new InvalidStorePathError(`path '${p}' is not in the Nix store`, { path, reason: "not-in-store", storeDir });

@@ -279,3 +279,30 @@ describeOracle("derivations vs Nix 2.8 (live)", () => {
     }
   });
 });
+
+describeOracle("a relocated store directory vs Nix 2.8 (NIX_STORE_DIR)", () => {
+  it("computes .drv, output and text paths under another store dir", () => {
+    const { root, dispose } = oracleRoot();
+    try {
+      const storeDir = join(root, "s");
+      const env = { NIX_STORE_DIR: storeDir, NIX_STATE_DIR: join(root, "state"), NIX_LOG_DIR: join(root, "log") };
+      const r = runNix(
+        "nix-instantiate",
+        ["-E", 'let f = derivation { name = "f"; system = "x"; builder = "/b"; outputHash = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="; }; in derivation { name = "d"; system = "x"; builder = "/b"; outputs = ["out" "dev"]; src = builtins.toFile "x" "x"; inherit f; }'],
+        { env },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      const drvPath = r.stdout.toString().trim();
+      expect(drvPath.startsWith(storeDir + "/")).toBe(true);
+      const load = (p: string) => parseDerivation(readFileSync(p), storeDir, { name: p.slice(storeDir.length + 34, -4) });
+      const drv = load(drvPath);
+      expect(derivationStorePath(drv, storeDir)).toBe(drvPath);
+      expect(checkDerivationOutputs(drv, load, new Map(), storeDir)).toEqual([]);
+      // Its references lie outside /nix/store, so they cannot be hashed as /nix/store paths.
+      expect(() => derivationStorePath(drv)).toThrow(/is not in the Nix store/);
+      expect(() => parseDerivation(readFileSync(drvPath))).toThrow(DerivationParseError);
+    } finally {
+      dispose();
+    }
+  });
+});
