@@ -4,3 +4,12 @@
  * later registration of the same name wins, so keep names unique).
  */
 import "./core.js";
+import "./lists.js";
+import "./attrs.js";
+import "./strings.js";
+import "./versions.js";
+import "./json.js";
+import "./xml.js";
+import "./toml.js";
+import "./control.js";
+import "./math.js";

@@ -1,0 +1,547 @@
+/**
+ * toJSON and fromJSON as Nix 2.8: floats printed like a C++ ostream (six
+ * significant digits, `%g` style), control characters escaped as `\u00XX`,
+ * sets with `__toString` or `outPath` printed as those, keys in byte order.
+ * fromJSON follows nlohmann::json, which Nix 2.8 uses: integers beyond int64
+ * but within uint64 wrap, larger ones become floats, duplicate keys keep the
+ * last value, and errors carry nlohmann's messages and positions.
+ */
+import { defineBuiltin } from "./index.js";
+import type { BuiltinContext } from "./index.js";
+import { NixAttrs, NixFloat, NixLambda, NixPath, NixString, PrimOp, PrimOpApp, mkInt } from "../value.js";
+import type { LazyValue, NixList, Value } from "../value.js";
+import { TsnixError } from "../../errors.js";
+
+/**
+ * A double as a C++ ostream prints it with default flags: `%g` with
+ * precision 6 (`0.1`, `1e+20`, `1.5e-07`, `1.23457e+08`, `inf`, `-nan`).
+ * @public
+ */
+export function formatFloatG(x: number): string {
+  if (Number.isNaN(x)) return nanIsNegative(x) ? "-nan" : "nan";
+  if (x === Infinity) return "inf";
+  if (x === -Infinity) return "-inf";
+  if (x === 0) return Object.is(x, -0) ? "-0" : "0";
+  const e = x.toExponential(5); // d.ddddde±X, rounded to 6 significant digits
+  const ePos = e.indexOf("e");
+  const exp = Number(e.slice(ePos + 1));
+  if (exp < -4 || exp >= 6) {
+    let mant = e.slice(0, ePos);
+    if (mant.includes(".")) mant = mant.replace(/\.?0+$/, "");
+    const sign = exp < 0 ? "-" : "+";
+    const digits = String(Math.abs(exp)).padStart(2, "0");
+    return `${mant}e${sign}${digits}`;
+  }
+  let f = x.toFixed(5 - exp);
+  if (f.includes(".")) f = f.replace(/\.?0+$/, "");
+  return f;
+}
+
+const f64 = new Float64Array(1);
+const u8 = new Uint8Array(f64.buffer);
+function nanIsNegative(x: number): boolean {
+  f64[0] = x;
+  return (u8[7]! & 0x80) !== 0;
+}
+
+const HEX = "0123456789abcdef";
+
+/** A JSON string literal as Nix writes it. @public */
+export function jsonString(s: string): string {
+  let out = '"';
+  let start = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x20 && c !== 0x22 && c !== 0x5c) continue;
+    if (start < i) out += s.slice(start, i);
+    start = i + 1;
+    switch (c) {
+      case 0x22:
+        out += '\\"';
+        break;
+      case 0x5c:
+        out += "\\\\";
+        break;
+      case 0x0a:
+        out += "\\n";
+        break;
+      case 0x0d:
+        out += "\\r";
+        break;
+      case 0x09:
+        out += "\\t";
+        break;
+      default:
+        out += "\\u00" + HEX[c >> 4] + HEX[c & 15];
+    }
+  }
+  if (start === 0) return '"' + s + '"';
+  if (start < s.length) out += s.slice(start);
+  return out + '"';
+}
+
+/** Serialise a Nix value to JSON text, collecting string contexts. @public */
+export function toJSON(ctx: BuiltinContext, v: LazyValue, context: Set<string>): string {
+  const parts: string[] = [];
+  write(ctx, v, context, parts);
+  return parts.join("");
+}
+
+function addContext(context: Set<string>, s: string | NixString): string {
+  if (typeof s === "string") return s;
+  for (const c of s.context) context.add(c);
+  return s.s;
+}
+
+function write(ctx: BuiltinContext, lv: LazyValue, context: Set<string>, out: string[]): void {
+  const v = ctx.force(lv);
+  if (v === null) {
+    out.push("null");
+    return;
+  }
+  switch (typeof v) {
+    case "boolean":
+      out.push(v ? "true" : "false");
+      return;
+    case "number":
+    case "bigint":
+      out.push(String(v));
+      return;
+    case "string":
+      out.push(jsonString(v));
+      return;
+  }
+  if (v instanceof NixString) {
+    out.push(jsonString(addContext(context, v)));
+    return;
+  }
+  if (v instanceof NixFloat) {
+    out.push(formatFloatG(v.value));
+    return;
+  }
+  if (v instanceof NixPath) {
+    // Paths are copied to the store, as in string interpolation.
+    out.push(jsonString(addContext(context, ctx.coerceToString(v))));
+    return;
+  }
+  if (Array.isArray(v)) {
+    out.push("[");
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) out.push(",");
+      write(ctx, v[i]!, context, out);
+    }
+    out.push("]");
+    return;
+  }
+  if (v instanceof NixAttrs) {
+    if (v.has("__toString")) {
+      out.push(jsonString(addContext(context, ctx.coerceToString(v, { copyToStore: false }))));
+      return;
+    }
+    const outPath = v.get("outPath");
+    if (outPath !== undefined) {
+      write(ctx, outPath, context, out);
+      return;
+    }
+    out.push("{");
+    const names = v.names();
+    for (let i = 0; i < names.length; i++) {
+      if (i > 0) out.push(",");
+      out.push(jsonString(names[i]!), ":");
+      write(ctx, v.get(names[i]!)!, context, out);
+    }
+    out.push("}");
+    return;
+  }
+  if (v instanceof NixLambda || v instanceof PrimOp || v instanceof PrimOpApp) throw ctx.error("cannot convert a function to JSON");
+  throw ctx.error("cannot convert this value to JSON");
+}
+
+defineBuiltin("toJSON", 1, ([v], ctx) => {
+  const context = new Set<string>();
+  const s = toJSON(ctx, v!, context);
+  return context.size === 0 ? s : new NixString(s, context);
+});
+
+/** Malformed JSON given to fromJSON, with nlohmann::json's message. @public */
+export class JsonParseError extends TsnixError {
+  constructor(message: string, data: Readonly<Record<string, unknown>>) {
+    super("eval.json-parse", message, data);
+  }
+}
+
+type Tok = "[" | "]" | "{" | "}" | ":" | "," | "str" | "num" | "true" | "false" | "null" | "eof" | "error";
+
+const TOKEN_NAME: Record<Tok, string> = {
+  "[": "'['",
+  "]": "']'",
+  "{": "'{'",
+  "}": "'}'",
+  ":": "':'",
+  ",": "','",
+  str: "string literal",
+  num: "number literal",
+  true: "true literal",
+  false: "false literal",
+  null: "null literal",
+  eof: "end of input",
+  error: "<parse error>",
+};
+
+const INT64_MAX = 9223372036854775807n;
+const UINT64_MAX = 18446744073709551615n;
+
+/**
+ * A JSON parser producing Nix values directly, with nlohmann's lexer rules
+ * and error texts (Nix 2.8 reports them verbatim).
+ */
+class JsonParser {
+  private i = 0;
+  private line = 0;
+  private lineStart = 0;
+  private tokStart = 0;
+  private tok: Tok = "eof";
+  private strVal = "";
+  private numVal: Value = 0;
+  private lexError = "";
+
+  constructor(private readonly s: string) {}
+
+  parse(): Value {
+    this.next();
+    const v = this.value();
+    this.next();
+    if (this.cur() !== "eof") this.fail("value", "eof");
+    return v;
+  }
+
+  private value(): Value {
+    switch (this.cur()) {
+      case "{": {
+        const map = new Map<string, LazyValue>();
+        this.next();
+        if (this.cur() === "}") return new NixAttrs(map);
+        for (;;) {
+          if (this.cur() !== "str") this.fail("object key", "str");
+          const key = this.strVal;
+          this.next();
+          if (this.cur() !== ":") this.fail("object separator", ":");
+          this.next();
+          map.set(key, this.value());
+          this.next();
+          if (this.cur() === ",") {
+            this.next();
+            continue;
+          }
+          if (this.cur() === "}") return new NixAttrs(map);
+          this.fail("object", "}");
+        }
+      }
+      case "[": {
+        const list: NixList = [];
+        this.next();
+        if (this.cur() === "]") return list;
+        for (;;) {
+          list.push(this.value());
+          this.next();
+          if (this.cur() === ",") {
+            this.next();
+            continue;
+          }
+          if (this.cur() === "]") return list;
+          this.fail("array", "]");
+        }
+      }
+      case "str":
+        return this.strVal;
+      case "num":
+        return this.numVal;
+      case "true":
+        return true;
+      case "false":
+        return false;
+      case "null":
+        return null;
+      default:
+        return this.fail("value", "literal");
+    }
+  }
+
+  /** The current token (a method, so TypeScript does not narrow it across next()). */
+  private cur(): Tok {
+    return this.tok;
+  }
+
+  private position(): string {
+    return `line ${this.line + 1}, column ${this.i - this.lineStart}`;
+  }
+
+  private lastRead(): string {
+    let t = "";
+    for (const ch of this.s.slice(this.tokStart, this.i)) {
+      const c = ch.codePointAt(0)!;
+      t += c <= 0x1f ? `<U+${c.toString(16).toUpperCase().padStart(4, "0")}>` : ch;
+    }
+    return t;
+  }
+
+  private fail(context: string, expected: Tok | "literal"): never {
+    let msg = `[json.exception.parse_error.101] parse error at ${this.position()}: syntax error while parsing ${context} - `;
+    if (this.tok === "error") msg += `${this.lexError}; last read: '${this.lastRead()}'`;
+    else msg += `unexpected ${TOKEN_NAME[this.tok]}`;
+    msg += "; expected " + (expected === "literal" ? "'[', '{', or a literal" : TOKEN_NAME[expected]);
+    throw new JsonParseError(msg, { line: this.line + 1, column: this.i - this.lineStart });
+  }
+
+  private lexFail(message: string): void {
+    this.tok = "error";
+    this.lexError = message;
+  }
+
+  private next(): void {
+    const s = this.s;
+    const n = s.length;
+    let i = this.i;
+    for (;;) {
+      const c = s.charCodeAt(i);
+      if (c === 0x20 || c === 0x09 || c === 0x0d) i++;
+      else if (c === 0x0a) {
+        i++;
+        this.line++;
+        this.lineStart = i;
+      } else break;
+    }
+    this.tokStart = i;
+    if (i >= n) {
+      this.i = i;
+      this.tok = "eof";
+      return;
+    }
+    const c = s[i]!;
+    switch (c) {
+      case "[":
+      case "]":
+      case "{":
+      case "}":
+      case ":":
+      case ",":
+        this.i = i + 1;
+        this.tok = c;
+        return;
+      case '"':
+        this.i = i + 1;
+        this.string();
+        return;
+      case "t":
+        return this.literal(i, "true");
+      case "f":
+        return this.literal(i, "false");
+      case "n":
+        return this.literal(i, "null");
+      default:
+        if (c === "-" || (c >= "0" && c <= "9")) {
+          this.number(i);
+          return;
+        }
+        this.i = i + 1;
+        this.lexFail("invalid literal");
+    }
+  }
+
+  private literal(i: number, word: "true" | "false" | "null"): void {
+    for (let k = 0; k < word.length; k++) {
+      if (this.s[i + k] !== word[k]) {
+        this.i = Math.min(this.s.length, i + k + 1);
+        this.lexFail("invalid literal");
+        return;
+      }
+    }
+    this.i = i + word.length;
+    this.tok = word;
+  }
+
+  private number(start: number): void {
+    const s = this.s;
+    let i = start;
+    const digit = (k: number) => s.charCodeAt(k) >= 48 && s.charCodeAt(k) <= 57;
+    let isFloat = false;
+    if (s[i] === "-") {
+      i++;
+      if (!digit(i)) {
+        this.i = Math.min(s.length, i + 1);
+        return this.lexFail("invalid number; expected digit after '-'");
+      }
+    }
+    if (s[i] === "0") i++;
+    else while (digit(i)) i++;
+    if (s[i] === ".") {
+      isFloat = true;
+      i++;
+      if (!digit(i)) {
+        this.i = Math.min(s.length, i + 1);
+        return this.lexFail("invalid number; expected digit after '.'");
+      }
+      while (digit(i)) i++;
+    }
+    if (s[i] === "e" || s[i] === "E") {
+      isFloat = true;
+      i++;
+      if (s[i] === "+" || s[i] === "-") {
+        i++;
+        if (!digit(i)) {
+          this.i = Math.min(s.length, i + 1);
+          return this.lexFail("invalid number; expected digit after exponent sign");
+        }
+      } else if (!digit(i)) {
+        this.i = Math.min(s.length, i + 1);
+        return this.lexFail("invalid number; expected '+', '-', or digit after exponent");
+      }
+      while (digit(i)) i++;
+    }
+    this.i = i;
+    this.tok = "num";
+    const text = s.slice(start, i);
+    if (!isFloat) {
+      if (text.length < 16) {
+        this.numVal = Number(text);
+        if (Object.is(this.numVal, -0)) this.numVal = 0;
+        return;
+      }
+      const b = BigInt(text);
+      if (b >= -INT64_MAX - 1n && b <= UINT64_MAX) {
+        // nlohmann keeps values up to 2^64-1 as unsigned; Nix stores them in an int64.
+        this.numVal = mkInt(b > INT64_MAX ? BigInt.asIntN(64, b) : b);
+        return;
+      }
+    }
+    const x = Number(text);
+    if (!Number.isFinite(x)) throw new JsonParseError(`[json.exception.out_of_range.406] number overflow parsing '${text}'`, { text });
+    this.numVal = new NixFloat(x);
+  }
+
+  private string(): void {
+    const s = this.s;
+    let i = this.i;
+    let out = "";
+    let start = i;
+    for (;;) {
+      if (i >= s.length) {
+        this.i = i;
+        return this.lexFail("invalid string: missing closing quote");
+      }
+      const c = s.charCodeAt(i);
+      if (c === 0x22) {
+        out += s.slice(start, i);
+        this.i = i + 1;
+        this.tok = "str";
+        this.strVal = out;
+        return;
+      }
+      if (c < 0x20) {
+        this.i = i + 1;
+        const name = CONTROL_NAMES[c];
+        const hex = c.toString(16).toUpperCase().padStart(4, "0");
+        const alt = CONTROL_ESCAPES[c];
+        return this.lexFail(
+          `invalid string: control character U+${hex} (${name}) must be escaped to \\u${hex}${alt === undefined ? "" : ` or ${alt}`}`,
+        );
+      }
+      if (c !== 0x5c) {
+        i++;
+        continue;
+      }
+      out += s.slice(start, i);
+      const e = s[i + 1];
+      i += 2;
+      switch (e) {
+        case '"':
+          out += '"';
+          break;
+        case "\\":
+          out += "\\";
+          break;
+        case "/":
+          out += "/";
+          break;
+        case "b":
+          out += "\b";
+          break;
+        case "f":
+          out += "\f";
+          break;
+        case "n":
+          out += "\n";
+          break;
+        case "r":
+          out += "\r";
+          break;
+        case "t":
+          out += "\t";
+          break;
+        case "u": {
+          const cp = this.hex4(i);
+          if (cp < 0) return;
+          i += 4;
+          if (cp >= 0xd800 && cp <= 0xdbff) {
+            if (s[i] !== "\\" || s[i + 1] !== "u") {
+              this.i = Math.min(s.length, i + 1);
+              return this.lexFail("invalid string: surrogate U+D800..U+DBFF must be followed by U+DC00..U+DFFF");
+            }
+            const lo = this.hex4(i + 2);
+            if (lo < 0) return;
+            if (lo < 0xdc00 || lo > 0xdfff) {
+              this.i = i + 6;
+              return this.lexFail("invalid string: surrogate U+D800..U+DBFF must be followed by U+DC00..U+DFFF");
+            }
+            i += 6;
+            out += String.fromCharCode(cp, lo);
+          } else if (cp >= 0xdc00 && cp <= 0xdfff) {
+            this.i = i;
+            return this.lexFail("invalid string: surrogate U+DC00..U+DFFF must follow U+D800..U+DBFF");
+          } else out += String.fromCharCode(cp);
+          break;
+        }
+        default:
+          this.i = Math.min(s.length, i);
+          return this.lexFail("invalid string: forbidden character after backslash");
+      }
+      start = i;
+    }
+  }
+
+  private hex4(i: number): number {
+    let v = 0;
+    for (let k = 0; k < 4; k++) {
+      const h = parseInt(this.s[i + k] ?? "", 16);
+      if (Number.isNaN(h) || !/[0-9a-fA-F]/.test(this.s[i + k] ?? "")) {
+        this.i = Math.min(this.s.length, i + k + 1);
+        this.lexFail("invalid string: '\\u' must be followed by 4 hex digits");
+        return -1;
+      }
+      v = v * 16 + h;
+    }
+    return v;
+  }
+}
+
+const CONTROL_NAMES = [
+  "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "HT", "LF", "VT", "FF", "CR", "SO", "SI",
+  "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB", "ESC", "FS", "GS", "RS", "US",
+];
+const CONTROL_ESCAPES: Record<number, string> = { 8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r" };
+
+/** Parse JSON text into a Nix value (throws {@link JsonParseError}). @public */
+export function fromJSON(text: string): Value {
+  return new JsonParser(text).parse();
+}
+
+defineBuiltin("fromJSON", 1, ([s], ctx) => {
+  const text = ctx.forceString(s!);
+  try {
+    return fromJSON(text);
+  } catch (e) {
+    if (e instanceof JsonParseError) throw ctx.error(e.message, e.data);
+    throw e;
+  }
+});
+

@@ -1,0 +1,216 @@
+/**
+ * List builtins: length, head, tail, elemAt, elem, filter, map, concatLists,
+ * concatMap, foldl', genList, sort, partition, groupBy, all, any.
+ * Laziness follows Nix 2.8: `map` and `genList` build thunks, `filter`,
+ * `all`, `any`, `partition` and `groupBy` force the predicate results but
+ * not the elements, `foldl'` forces each accumulator.
+ */
+import { defineBuiltin } from "./index.js";
+import type { BuiltinContext } from "./index.js";
+import { NixAttrs, Thunk, intToNumber } from "../value.js";
+import type { LazyValue, NixList, Value } from "../value.js";
+
+function outOfBounds(ctx: BuiltinContext, n: number | bigint): Error {
+  return ctx.error(`list index ${n} is out of bounds`, { index: String(n) });
+}
+
+defineBuiltin("length", 1, ([xs], ctx) => ctx.forceList(xs!).length);
+
+defineBuiltin("head", 1, ([xs], ctx) => {
+  const l = ctx.forceList(xs!);
+  if (l.length === 0) throw outOfBounds(ctx, 0);
+  return ctx.force(l[0]!);
+});
+
+defineBuiltin("tail", 1, ([xs], ctx) => {
+  const l = ctx.forceList(xs!);
+  if (l.length === 0) throw ctx.error("'tail' called on an empty list");
+  return l.slice(1);
+});
+
+defineBuiltin("elemAt", 2, ([xs, n], ctx) => {
+  const l = ctx.forceList(xs!);
+  const i = ctx.forceInt(n!);
+  const k = intToNumber(i);
+  if (k < 0 || k >= l.length || !Number.isInteger(k)) throw outOfBounds(ctx, i);
+  return ctx.force(l[k]!);
+});
+
+defineBuiltin("elem", 2, ([x, xs], ctx) => {
+  const l = ctx.forceList(xs!);
+  for (const y of l) if (ctx.equals(x!, y)) return true;
+  return false;
+});
+
+defineBuiltin(
+  "map",
+  2,
+  ([f, xs], ctx) => {
+    const l = ctx.forceList(xs!);
+    const fn = f!;
+    const out: NixList = new Array(l.length);
+    for (let i = 0; i < l.length; i++) {
+      const x = l[i]!;
+      out[i] = Thunk.of(() => ctx.callFunction(fn, [x]));
+    }
+    return out;
+  },
+  { global: true },
+);
+
+defineBuiltin("filter", 2, ([f, xs], ctx) => {
+  ctx.forceFunction(f!);
+  const l = ctx.forceList(xs!);
+  const out: NixList = [];
+  let same = true;
+  for (const x of l) {
+    if (ctx.forceBool(ctx.callFunction(f!, [x]))) out.push(x);
+    else same = false;
+  }
+  return same ? l : out;
+});
+
+defineBuiltin("concatLists", 1, ([xss], ctx) => {
+  const l = ctx.forceList(xss!);
+  const out: NixList = [];
+  for (const xs of l) {
+    const inner = ctx.forceList(xs);
+    for (let i = 0; i < inner.length; i++) out.push(inner[i]!);
+  }
+  return out;
+});
+
+defineBuiltin("concatMap", 2, ([f, xs], ctx) => {
+  ctx.forceFunction(f!);
+  const l = ctx.forceList(xs!);
+  const out: NixList = [];
+  for (const x of l) {
+    const inner = ctx.forceList(ctx.callFunction(f!, [x]));
+    for (let i = 0; i < inner.length; i++) out.push(inner[i]!);
+  }
+  return out;
+});
+
+defineBuiltin("foldl'", 3, ([op, nul, xs], ctx) => {
+  ctx.forceFunction(op!);
+  const l = ctx.forceList(xs!);
+  let acc: Value = ctx.force(nul!);
+  for (let i = 0; i < l.length; i++) acc = ctx.callFunction(op!, [acc, l[i]!]);
+  return acc;
+});
+
+defineBuiltin("genList", 2, ([f, n], ctx) => {
+  const len = ctx.forceInt(n!);
+  if (len < 0) throw ctx.error(`cannot create list of size ${len}`, { size: String(len) });
+  const count = intToNumber(len);
+  const fn = f!;
+  const out: NixList = new Array(count);
+  for (let i = 0; i < count; i++) out[i] = Thunk.of(() => ctx.callFunction(fn, [i]));
+  return out;
+});
+
+/**
+ * Stable merge sort asking only "is b less than a?" once per comparison, as
+ * std::stable_sort does, so a user comparator is called about as often as in
+ * Nix and ties keep their order.
+ */
+export function stableSort<T>(items: T[], less: (a: T, b: T) => boolean): T[] {
+  const n = items.length;
+  if (n < 2) return items;
+  let src = items;
+  // Insertion-sort runs of RUN elements, then merge bottom-up.
+  const RUN = 8;
+  for (let lo = 0; lo < n; lo += RUN) {
+    const hi = Math.min(lo + RUN, n);
+    for (let i = lo + 1; i < hi; i++) {
+      const x = src[i]!;
+      let j = i - 1;
+      while (j >= lo && less(x, src[j]!)) {
+        src[j + 1] = src[j]!;
+        j--;
+      }
+      src[j + 1] = x;
+    }
+  }
+  let dst: T[] = new Array(n);
+  for (let width = RUN; width < n; width *= 2) {
+    for (let lo = 0; lo < n; lo += 2 * width) {
+      const mid = Math.min(lo + width, n);
+      const hi = Math.min(lo + 2 * width, n);
+      let i = lo;
+      let j = mid;
+      let k = lo;
+      if (mid < hi && !less(src[mid]!, src[mid - 1]!)) {
+        // Already in order: copy through.
+        while (i < hi) dst[k++] = src[i++]!;
+        continue;
+      }
+      while (i < mid && j < hi) {
+        if (less(src[j]!, src[i]!)) dst[k++] = src[j++]!;
+        else dst[k++] = src[i++]!;
+      }
+      while (i < mid) dst[k++] = src[i++]!;
+      while (j < hi) dst[k++] = src[j++]!;
+    }
+    const t = src;
+    src = dst;
+    dst = t;
+  }
+  return src;
+}
+
+defineBuiltin("sort", 2, ([cmp, xs], ctx) => {
+  const l = ctx.forceList(xs!);
+  const items: Value[] = new Array(l.length);
+  for (let i = 0; i < l.length; i++) items[i] = ctx.force(l[i]!);
+  if (items.length === 0) return [];
+  const f = ctx.forceFunction(cmp!);
+  // Nix short-cuts the common `builtins.lessThan` comparator.
+  const fast = (f as { name?: string }).name === "lessThan" && !("args" in f);
+  const less = fast ? (a: Value, b: Value) => ctx.lessThan(a, b) : (a: Value, b: Value) => ctx.forceBool(ctx.callFunction(f, [a, b]));
+  return stableSort(items.slice(), less);
+});
+
+defineBuiltin("partition", 2, ([f, xs], ctx) => {
+  ctx.forceFunction(f!);
+  const l = ctx.forceList(xs!);
+  const right: NixList = [];
+  const wrong: NixList = [];
+  for (const x of l) {
+    ctx.force(x);
+    (ctx.forceBool(ctx.callFunction(f!, [x])) ? right : wrong).push(x);
+  }
+  return new NixAttrs(
+    new Map<string, LazyValue>([
+      ["right", right],
+      ["wrong", wrong],
+    ]),
+  );
+});
+
+defineBuiltin("groupBy", 2, ([f, xs], ctx) => {
+  ctx.forceFunction(f!);
+  const l = ctx.forceList(xs!);
+  const groups = new Map<string, LazyValue>();
+  for (const x of l) {
+    const k = ctx.forceString(ctx.callFunction(f!, [x]));
+    const g = groups.get(k) as NixList | undefined;
+    if (g === undefined) groups.set(k, [x]);
+    else g.push(x);
+  }
+  return new NixAttrs(groups);
+});
+
+defineBuiltin("all", 2, ([f, xs], ctx) => {
+  ctx.forceFunction(f!);
+  const l = ctx.forceList(xs!);
+  for (const x of l) if (!ctx.forceBool(ctx.callFunction(f!, [x]))) return false;
+  return true;
+});
+
+defineBuiltin("any", 2, ([f, xs], ctx) => {
+  ctx.forceFunction(f!);
+  const l = ctx.forceList(xs!);
+  for (const x of l) if (ctx.forceBool(ctx.callFunction(f!, [x]))) return true;
+  return false;
+});

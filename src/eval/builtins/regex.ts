@@ -1,0 +1,406 @@
+/**
+ * POSIX extended regular expressions as Nix 2.8 runs them: `std::regex` with
+ * the `extended` grammar of libstdc++, over the bytes of the string.
+ *
+ * The pattern is translated once into a JavaScript RegExp (cached per pattern
+ * text). Differences from JavaScript that the translation has to respect:
+ *
+ * - Matching is on bytes: `.` and bracket expressions match one byte, so a
+ *   string or pattern with non-ASCII characters is matched in its "binary"
+ *   (latin1-per-byte) form and the results are decoded back.
+ * - Only `\` followed by one of `.[\()*+?{|^$` is a valid escape; `\d`, `\w`,
+ *   `\n`, `\/`, back-references and so on are errors, as are `{` not starting a
+ *   valid interval, a quantifier with nothing to repeat and `(?:`.
+ * - Quantifiers stack (`a**`, `a+?` = `(a+)?`, never lazy).
+ * - `.` matches newlines; inside brackets `\` is an ordinary character;
+ *   `[:class:]`, `[.coll.]` and `[=equiv=]` are supported.
+ * - `regex_search` (used by `split`) picks, at the leftmost position, the
+ *   longest match among the alternatives of `|` (libstdc++ explores both sides
+ *   of an alternation in POSIX mode), with the submatches of the first path in
+ *   backtracking order that reaches that length. Greedy repetition does not
+ *   backtrack to a shorter repetition once a match was found, which is exactly
+ *   what a backtracking engine does, so only alternation needs extra work.
+ */
+import { TsnixError } from "../../errors.js";
+
+/** A pattern Nix (std::regex) rejects. @public */
+export class InvalidRegexError extends TsnixError {
+  constructor(
+    readonly pattern: string,
+    reason: string,
+  ) {
+    super("eval.invalid-regex", `invalid regular expression '${pattern}'`, { pattern, reason });
+  }
+}
+
+/** A compiled Nix regular expression. @public */
+export interface CompiledRegex {
+  /** The Nix pattern text. */
+  readonly pattern: string;
+  /** JavaScript source of the translated pattern (over binary strings when `binary`). */
+  readonly source: string;
+  /** Number of capture groups. */
+  readonly groups: number;
+  /** True when the pattern has an alternation, so searches must look for longer matches. */
+  readonly hasAlternation: boolean;
+  /** `^(?:…)$` for whole-string matching. */
+  readonly whole: RegExp;
+  /** Global search regex for `split`. */
+  readonly search: RegExp;
+  /** Lazily built sticky regexes requiring an end at or past an index (see {@link searchLongest}). */
+  readonly longer: Map<number, RegExp>;
+}
+
+const SPECIAL_ESCAPES = new Set([".", "[", "\\", "(", ")", "*", "+", "?", "{", "|", "^", "$"]);
+
+/** Character classes as libstdc++'s regex_traits names them, over bytes 0..255 in the C locale. */
+const CLASSES: Record<string, string> = {
+  alnum: "0-9A-Za-z",
+  alpha: "A-Za-z",
+  blank: " \\t",
+  cntrl: "\\x00-\\x1f\\x7f",
+  digit: "0-9",
+  d: "0-9",
+  graph: "\\x21-\\x7e",
+  lower: "a-z",
+  print: "\\x20-\\x7e",
+  punct: "\\x21-\\x2f\\x3a-\\x40\\x5b-\\x60\\x7b-\\x7e",
+  space: " \\t\\n\\v\\f\\r",
+  s: " \\t\\n\\v\\f\\r",
+  upper: "A-Z",
+  w: "0-9A-Za-z_",
+  xdigit: "0-9A-Fa-f",
+};
+
+/** POSIX collating-element names (the portable character set) that `[[.name.]]` accepts. */
+const COLLATING_NAMES: Record<string, string> = {
+  NUL: "\0", tab: "\t", newline: "\n", "vertical-tab": "\v", "form-feed": "\f", "carriage-return": "\r",
+  space: " ", "exclamation-mark": "!", "quotation-mark": '"', "number-sign": "#", "dollar-sign": "$",
+  "percent-sign": "%", ampersand: "&", apostrophe: "'", "left-parenthesis": "(", "right-parenthesis": ")",
+  asterisk: "*", "plus-sign": "+", comma: ",", hyphen: "-", "hyphen-minus": "-", period: ".", "full-stop": ".",
+  slash: "/", solidus: "/", zero: "0", one: "1", two: "2", three: "3", four: "4", five: "5", six: "6",
+  seven: "7", eight: "8", nine: "9", colon: ":", semicolon: ";", "less-than-sign": "<", "equals-sign": "=",
+  "greater-than-sign": ">", "question-mark": "?", "commercial-at": "@", "left-square-bracket": "[",
+  backslash: "\\", "reverse-solidus": "\\", "right-square-bracket": "]", circumflex: "^",
+  "circumflex-accent": "^", underscore: "_", "low-line": "_", "grave-accent": "`", "left-brace": "{",
+  "left-curly-bracket": "{", "vertical-line": "|", "right-brace": "}", "right-curly-bracket": "}", tilde: "~",
+  DEL: "\x7f",
+};
+
+/** Largest repetition count accepted (libstdc++ runs out of its NFA state budget far below this). */
+const MAX_REPEAT = 10000;
+
+function escapeClassChar(code: number): string {
+  return "\\x" + code.toString(16).padStart(2, "0");
+}
+function escapeChar(code: number): string {
+  if (code < 0x80 && /[0-9A-Za-z_ ]/.test(String.fromCharCode(code))) return String.fromCharCode(code);
+  return "\\x" + code.toString(16).padStart(2, "0");
+}
+
+/**
+ * Translate a binary-form ERE (one char per byte) to JavaScript regex source.
+ * Throws {@link InvalidRegexError} (reported with the original pattern text).
+ */
+function translate(p: string, original: string): { source: string; groups: number; hasAlternation: boolean } {
+  let i = 0;
+  let groups = 0;
+  let hasAlternation = false;
+  const fail = (why: string): never => {
+    throw new InvalidRegexError(original, why);
+  };
+
+  // Returns the source of an alternation, stopping at `)` (depth > 0) or end.
+  function alternation(depth: number): string {
+    const branches: string[] = [branch(depth)];
+    while (i < p.length && p[i] === "|") {
+      i++;
+      hasAlternation = true;
+      branches.push(branch(depth));
+    }
+    return branches.join("|");
+  }
+
+  function branch(depth: number): string {
+    let out = "";
+    while (i < p.length) {
+      const c = p[i]!;
+      if (c === "|") break;
+      if (c === ")") {
+        if (depth === 0) fail("unmatched )");
+        break;
+      }
+      let atom = "";
+      let repeatable = true;
+      if (c === "(") {
+        i++;
+        if (p[i] === "*" || p[i] === "+" || p[i] === "?" || p[i] === "{") fail("nothing to repeat");
+        groups++;
+        const inner = alternation(depth + 1);
+        if (p[i] !== ")") fail("unmatched (");
+        i++;
+        atom = "(" + inner + ")";
+      } else if (c === "*" || c === "+" || c === "?") {
+        fail("nothing to repeat");
+      } else if (c === "{") {
+        fail("nothing to repeat");
+      } else if (c === "^") {
+        i++;
+        atom = "^";
+        repeatable = false;
+      } else if (c === "$") {
+        i++;
+        atom = "$";
+        repeatable = false;
+      } else if (c === ".") {
+        i++;
+        atom = "[^]";
+      } else if (c === "[") {
+        atom = bracket();
+      } else if (c === "\\") {
+        const n = p[i + 1];
+        if (n === undefined || !SPECIAL_ESCAPES.has(n)) fail("invalid escape");
+        i += 2;
+        atom = escapeChar(n!.charCodeAt(0));
+      } else {
+        i++;
+        atom = escapeChar(c.charCodeAt(0));
+      }
+      // Quantifiers; each one after the first applies to the whole previous piece.
+      let quantified = false;
+      for (;;) {
+        const q = p[i];
+        let qs: string;
+        if (q === "*" || q === "+" || q === "?") {
+          i++;
+          qs = q;
+        } else if (q === "{") {
+          qs = interval();
+        } else break;
+        if (!repeatable) fail("nothing to repeat");
+        atom = (quantified ? "(?:" + atom + ")" : atom) + qs;
+        quantified = true;
+      }
+      out += atom;
+    }
+    return out;
+  }
+
+  function interval(): string {
+    // p[i] === "{"
+    i++;
+    const start = i;
+    while (i < p.length && p[i]! >= "0" && p[i]! <= "9") i++;
+    if (i === start) fail("invalid interval");
+    const min = Number(p.slice(start, i));
+    let max: number | undefined = min;
+    if (p[i] === ",") {
+      i++;
+      const s2 = i;
+      while (i < p.length && p[i]! >= "0" && p[i]! <= "9") i++;
+      max = i === s2 ? undefined : Number(p.slice(s2, i));
+    }
+    if (p[i] !== "}") fail("invalid interval");
+    i++;
+    if (max !== undefined && max < min) fail("invalid interval");
+    if (min > MAX_REPEAT || (max ?? 0) > MAX_REPEAT) fail("interval too large");
+    return max === min ? `{${min}}` : max === undefined ? `{${min},}` : `{${min},${max}}`;
+  }
+
+  function bracket(): string {
+    // p[i] === "["
+    i++;
+    let negate = false;
+    if (p[i] === "^") {
+      negate = true;
+      i++;
+    }
+    let out = "";
+    let first = true;
+    // The previous item was a single character that may start a range.
+    let prevChar: number | undefined;
+    for (;;) {
+      if (i >= p.length) fail("unterminated bracket");
+      const c = p[i]!;
+      if (c === "]" && !first) {
+        i++;
+        break;
+      }
+      first = false;
+      let single: number | undefined;
+      if (c === "[" && (p[i + 1] === ":" || p[i + 1] === "." || p[i + 1] === "=")) {
+        const kind = p[i + 1]!;
+        const end = p.indexOf(kind + "]", i + 2);
+        if (end < 0) fail("unterminated bracket element");
+        const name = p.slice(i + 2, end);
+        i = end + 2;
+        if (kind === ":") {
+          const cls = CLASSES[name];
+          if (cls === undefined) fail("unknown class");
+          if (p[i] === "-" && p[i + 1] !== "]") fail("range from class");
+          out += cls;
+          prevChar = undefined;
+          continue;
+        }
+        // Collating element or equivalence class: one character in the C locale.
+        const ch = name.length === 1 && /[0-9A-Za-z]/.test(name) ? name : COLLATING_NAMES[name];
+        if (ch === undefined) fail("unknown collating element");
+        single = ch!.charCodeAt(0);
+      } else if (c === "-" && prevChar !== undefined && p[i + 1] !== "]") {
+        // A range prevChar-next.
+        i++;
+        let hi: number;
+        const n = p[i]!;
+        if (n === "[" && p[i + 1] === ".") {
+          const end = p.indexOf(".]", i + 2);
+          if (end < 0) fail("unterminated bracket element");
+          const name = p.slice(i + 2, end);
+          const ch = name.length === 1 && /[0-9A-Za-z]/.test(name) ? name : COLLATING_NAMES[name];
+          if (ch === undefined) fail("unknown collating element");
+          hi = ch!.charCodeAt(0);
+          i = end + 2;
+        } else {
+          hi = n.charCodeAt(0);
+          i++;
+        }
+        if (hi < prevChar) fail("invalid range");
+        out += "-" + escapeClassChar(hi);
+        prevChar = undefined;
+        // A range may not be followed directly by another '-' that starts a range.
+        if (p[i] === "-" && p[i + 1] !== "]") fail("invalid range");
+        continue;
+      } else {
+        single = c.charCodeAt(0);
+        i++;
+      }
+      out += escapeClassChar(single!);
+      prevChar = single;
+    }
+    if (out === "") return negate ? "[^]" : "[]";
+    return (negate ? "[^" : "[") + out + "]";
+  }
+
+  const source = alternation(0);
+  if (i < p.length) fail("unmatched )");
+  return { source, groups, hasAlternation };
+}
+
+const cache = new Map<string, CompiledRegex>();
+
+/** True when the string has a character outside ASCII (so byte and code-unit views differ). */
+export function hasNonAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return true;
+  return false;
+}
+
+/** UTF-8 bytes of `s`, one char per byte. */
+export function toBinary(s: string): string {
+  return Buffer.from(s, "utf8").toString("latin1");
+}
+
+/** Inverse of {@link toBinary}. */
+export function fromBinary(s: string): string {
+  return Buffer.from(s, "latin1").toString("utf8");
+}
+
+/** Compile (or fetch from the cache) a Nix regular expression. @public */
+export function compileRegex(pattern: string): CompiledRegex {
+  let r = cache.get(pattern);
+  if (r !== undefined) return r;
+  const bin = hasNonAscii(pattern) ? toBinary(pattern) : pattern;
+  const { source, groups, hasAlternation } = translate(bin, pattern);
+  let whole: RegExp;
+  let search: RegExp;
+  try {
+    whole = new RegExp("^(?:" + source + ")$");
+    search = new RegExp(source, "g");
+  } catch (e) {
+    throw new InvalidRegexError(pattern, String(e));
+  }
+  r = { pattern, source, groups, hasAlternation, whole, search, longer: new Map() };
+  if (cache.size > 1000) cache.clear();
+  cache.set(pattern, r);
+  return r;
+}
+
+/**
+ * `builtins.match`: the capture groups (undefined for a group that did not
+ * take part) when the regex matches the whole string, else null.
+ */
+export function regexMatch(re: CompiledRegex, s: string): (string | undefined)[] | null {
+  const binary = hasNonAscii(s);
+  const m = re.whole.exec(binary ? toBinary(s) : s);
+  if (m === null) return null;
+  const out: (string | undefined)[] = new Array(re.groups);
+  for (let g = 0; g < re.groups; g++) {
+    const x = m[g + 1];
+    out[g] = x === undefined || !binary ? x : fromBinary(x);
+  }
+  return out;
+}
+
+/** One piece of `builtins.split`: a string between matches, or a match's groups. */
+export type SplitPiece = string | (string | undefined)[];
+
+/** A match found by {@link searchLongest}: start, end and the groups' matches. */
+interface Found {
+  index: number;
+  end: number;
+  m: RegExpExecArray;
+}
+
+/** The regex requiring the match to end at or after `minEnd` (lookbehind over the prefix length). */
+function longerThan(re: CompiledRegex, minEnd: number): RegExp {
+  let r = re.longer.get(minEnd);
+  if (r === undefined) {
+    r = new RegExp("(?:" + re.source + ")(?<=^[^]{" + minEnd + ",})", "y");
+    if (re.longer.size > 256) re.longer.clear();
+    re.longer.set(minEnd, r);
+  }
+  return r;
+}
+
+function searchLongest(re: CompiledRegex, s: string, from: number): Found | null {
+  re.search.lastIndex = from;
+  let m = re.search.exec(s);
+  if (m === null) return null;
+  const index = m.index;
+  let end = index + m[0].length;
+  if (re.hasAlternation) {
+    for (;;) {
+      if (end >= s.length) break;
+      const r = longerThan(re, end + 1);
+      r.lastIndex = index;
+      const m2 = r.exec(s);
+      if (m2 === null) break;
+      m = m2;
+      end = index + m2[0].length;
+    }
+  }
+  return { index, end, m };
+}
+
+/** `builtins.split`: the pieces between matches interleaved with the matches' groups. */
+export function regexSplit(re: CompiledRegex, s: string): SplitPiece[] {
+  const binary = hasNonAscii(s);
+  const str = binary ? toBinary(s) : s;
+  const dec = binary ? fromBinary : (x: string) => x;
+  const out: SplitPiece[] = [];
+  let pos = 0; // where the next search starts
+  let last = 0; // end of the previous match
+  while (pos <= str.length) {
+    const f = searchLongest(re, str, pos);
+    if (f === null) break;
+    out.push(dec(str.slice(last, f.index)));
+    const groups: (string | undefined)[] = new Array(re.groups);
+    for (let g = 0; g < re.groups; g++) {
+      const x = f.m[g + 1];
+      groups[g] = x === undefined ? undefined : dec(x);
+    }
+    out.push(groups);
+    last = f.end;
+    pos = f.end === f.index ? f.end + 1 : f.end;
+  }
+  out.push(dec(str.slice(last)));
+  return out;
+}

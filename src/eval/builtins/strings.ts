@@ -1,0 +1,256 @@
+/**
+ * String builtins: stringLength, substring, replaceStrings, concatStringsSep,
+ * toString, baseNameOf, dirOf, toPath, hashString, match, split.
+ *
+ * Nix strings are byte strings; tsnix holds them as JS strings. Lengths and
+ * offsets are therefore computed on the UTF-8 encoding (stringLength "é" is
+ * 2, as in Nix); the ASCII case, by far the most common, needs no encoding.
+ */
+import { createHash } from "node:crypto";
+import { defineBuiltin } from "./index.js";
+import type { BuiltinContext } from "./index.js";
+import { NixPath, NixString, contextOf, intToNumber, mkString, stringOf } from "../value.js";
+import type { LazyValue, NixList, Value } from "../value.js";
+import { InvalidRegexError, compileRegex, fromBinary, regexMatch, regexSplit, toBinary } from "./regex.js";
+import type { CompiledRegex } from "./regex.js";
+
+/** Union of the contexts of several strings (undefined when all are empty). */
+function mergeContexts(into: Set<string> | undefined, v: string | NixString): Set<string> | undefined {
+  if (typeof v === "string") return into;
+  for (const c of v.context) (into ??= new Set()).add(c);
+  return into;
+}
+
+/** UTF-8 byte length of a JS string. */
+export function byteLength(s: string): number {
+  return Buffer.byteLength(s, "utf8");
+}
+
+defineBuiltin("stringLength", 1, ([s], ctx) => byteLength(stringOf(ctx.coerceToString(s!))));
+
+defineBuiltin("substring", 3, ([start, len, s], ctx) => {
+  const st = ctx.forceInt(start!);
+  const ln = ctx.forceInt(len!);
+  const str = ctx.coerceToString(s!);
+  if (st < 0) throw ctx.error("negative start position in 'substring'");
+  const text = stringOf(str);
+  const from = intToNumber(st);
+  const count = ln < 0 ? Infinity : intToNumber(ln);
+  let out: string;
+  if (byteLength(text) === text.length) {
+    out = from >= text.length ? "" : text.substring(from, count === Infinity ? text.length : Math.min(text.length, from + count));
+  } else {
+    const bytes = Buffer.from(text, "utf8");
+    out = from >= bytes.length ? "" : bytes.subarray(from, count === Infinity ? bytes.length : Math.min(bytes.length, from + count)).toString("utf8");
+  }
+  return typeof str === "string" || out === "" ? out : new NixString(out, str.context);
+});
+
+/** A `replaceStrings` plan: patterns indexed by first character for a fast scan. */
+interface ReplacePlan {
+  readonly from: string[];
+  readonly to: (string | NixString)[];
+  /** For each first char code, the indices of candidate patterns in order (empty patterns included). */
+  readonly byChar: Map<number, number[]>;
+  /** Indices of empty patterns (they match everywhere). */
+  readonly empties: number[];
+}
+
+function plan(from: string[], to: (string | NixString)[]): ReplacePlan {
+  const empties: number[] = [];
+  const byChar = new Map<number, number[]>();
+  for (let i = 0; i < from.length; i++) if (from[i] === "") empties.push(i);
+  for (let i = 0; i < from.length; i++) {
+    const f = from[i]!;
+    if (f === "") continue;
+    const c = f.charCodeAt(0);
+    if (!byChar.has(c)) {
+      // Candidates for this first char: the patterns starting with it plus the empty ones, in order.
+      const list: number[] = [];
+      for (let j = 0; j < from.length; j++) if (from[j] === "" || from[j]!.charCodeAt(0) === c) list.push(j);
+      byChar.set(c, list);
+    }
+  }
+  return { from, to, byChar, empties };
+}
+
+function replace(p: ReplacePlan, s: string): { out: string; context: Set<string> | undefined } {
+  let out = "";
+  let context: Set<string> | undefined;
+  let runStart = 0;
+  const n = s.length;
+  const { from, to, byChar, empties } = p;
+  const firstEmpty = empties.length > 0 ? empties[0]! : -1;
+  let pos = 0;
+  while (pos <= n) {
+    const cands = pos < n ? byChar.get(s.charCodeAt(pos)) : undefined;
+    let hit = -1;
+    if (cands !== undefined) {
+      for (const k of cands) {
+        const f = from[k]!;
+        if (f === "" || s.startsWith(f, pos)) {
+          hit = k;
+          break;
+        }
+      }
+    } else hit = firstEmpty;
+    if (hit < 0) {
+      pos++;
+      continue;
+    }
+    if (runStart < pos) out += s.slice(runStart, pos);
+    const t = to[hit]!;
+    out += stringOf(t);
+    context = mergeContexts(context, t);
+    const f = from[hit]!;
+    if (f === "") {
+      if (pos < n) out += s[pos];
+      pos++;
+    } else pos += f.length;
+    runStart = pos;
+  }
+  if (runStart < n) out += s.slice(runStart);
+  return { out, context };
+}
+
+defineBuiltin("replaceStrings", 3, ([fromList, toList, s], ctx) => {
+  const fl = ctx.forceList(fromList!);
+  const tl = ctx.forceList(toList!);
+  if (fl.length !== tl.length) throw ctx.error("'from' and 'to' arguments to 'replaceStrings' have different lengths");
+  const from = fl.map((x) => ctx.forceString(x));
+  const to = tl.map((x) => ctx.forceStringValue(x));
+  const sv = ctx.forceStringValue(s!);
+  let text = stringOf(sv);
+  // An empty pattern inserts between bytes, so non-ASCII text is then scanned byte-wise.
+  const binary = from.includes("") && byteLength(text) !== text.length;
+  let p: ReplacePlan;
+  if (binary) {
+    text = toBinary(text);
+    p = plan(
+      from.map(toBinary),
+      to.map((t) => (typeof t === "string" ? toBinary(t) : new NixString(toBinary(t.s), t.context))),
+    );
+  } else p = plan(from, to);
+  const r = replace(p, text);
+  let ctxSet = r.context;
+  ctxSet = mergeContexts(ctxSet, sv);
+  return mkString(binary ? fromBinary(r.out) : r.out, ctxSet);
+});
+
+defineBuiltin("concatStringsSep", 2, ([sep, xs], ctx) => {
+  const sepv = ctx.forceStringValue(sep!);
+  const l = ctx.forceList(xs!);
+  const sepStr = stringOf(sepv);
+  let context = mergeContexts(undefined, sepv);
+  const parts: string[] = new Array(l.length);
+  for (let i = 0; i < l.length; i++) {
+    const v = ctx.coerceToString(l[i]!);
+    parts[i] = stringOf(v);
+    context = mergeContexts(context, v);
+  }
+  return mkString(parts.join(sepStr), context);
+});
+
+defineBuiltin("toString", 1, ([v], ctx) => ctx.coerceToString(v!, { coerceMore: true, copyToStore: false }), { global: true });
+
+/** Nix's baseNameOf on a string. */
+export function baseName(path: string): string {
+  if (path === "") return "";
+  let last = path.length - 1;
+  if (path[last] === "/" && last > 0) last--;
+  const slash = path.lastIndexOf("/", last);
+  const start = slash < 0 ? 0 : slash + 1;
+  return path.substring(start, last + 1);
+}
+
+/** Nix's dirOf on a string. */
+export function dirName(path: string): string {
+  const slash = path.lastIndexOf("/");
+  if (slash < 0) return ".";
+  if (slash === 0) return "/";
+  return path.substring(0, slash);
+}
+
+defineBuiltin(
+  "baseNameOf",
+  1,
+  ([p], ctx) => {
+    const s = ctx.coerceToString(p!, { copyToStore: false });
+    return mkString(baseName(stringOf(s)), contextOf(s));
+  },
+  { global: true },
+);
+
+defineBuiltin(
+  "dirOf",
+  1,
+  ([p], ctx) => {
+    const v = ctx.force(p!);
+    if (v instanceof NixPath) return new NixPath(dirName(v.path));
+    const s = ctx.coerceToString(v, { copyToStore: false });
+    return mkString(dirName(stringOf(s)), contextOf(s));
+  },
+  { global: true },
+);
+
+/** Nix's canonPath: absolute, no `.`/`..`/empty components, no trailing slash. */
+export function canonPath(path: string): string {
+  const out: string[] = [];
+  for (const c of path.split("/")) {
+    if (c === "" || c === ".") continue;
+    if (c === "..") out.pop();
+    else out.push(c);
+  }
+  return "/" + out.join("/");
+}
+
+defineBuiltin("toPath", 1, ([p], ctx) => {
+  const s = ctx.coerceToString(p!, { copyToStore: false });
+  const text = stringOf(s);
+  if (!text.startsWith("/")) throw ctx.error(`string '${text}' doesn't represent an absolute path`);
+  return mkString(canonPath(text), contextOf(s));
+});
+
+const HASH_ALGOS = new Set(["md5", "sha1", "sha256", "sha512"]);
+
+defineBuiltin("hashString", 2, ([t, s], ctx) => {
+  const type = ctx.forceString(t!);
+  if (!HASH_ALGOS.has(type)) throw ctx.error(`unknown hash algorithm '${type}'`, { algorithm: type });
+  const text = ctx.forceString(s!);
+  return createHash(type).update(text, "utf8").digest("hex");
+});
+
+function regex(ctx: BuiltinContext, re: LazyValue): CompiledRegex {
+  const pattern = ctx.forceString(re);
+  try {
+    return compileRegex(pattern);
+  } catch (e) {
+    if (e instanceof InvalidRegexError) throw ctx.error(e.message, e.data);
+    throw e;
+  }
+}
+
+defineBuiltin("match", 2, ([re, s], ctx) => {
+  const r = regex(ctx, re!);
+  const m = regexMatch(r, ctx.forceString(s!));
+  if (m === null) return null;
+  const out: NixList = new Array(m.length);
+  for (let i = 0; i < m.length; i++) out[i] = m[i] ?? null;
+  return out;
+});
+
+defineBuiltin("split", 2, ([re, s], ctx) => {
+  const r = regex(ctx, re!);
+  const pieces = regexSplit(r, ctx.forceString(s!));
+  const out: NixList = new Array(pieces.length);
+  for (let i = 0; i < pieces.length; i++) {
+    const p = pieces[i]!;
+    if (typeof p === "string") out[i] = p;
+    else {
+      const g: Value[] = new Array(p.length);
+      for (let j = 0; j < p.length; j++) g[j] = p[j] ?? null;
+      out[i] = g;
+    }
+  }
+  return out;
+});
