@@ -1,0 +1,108 @@
+import { describe, expect, it } from "vitest";
+import { formatNixError, ParseError } from "../../src/eval/errors.js";
+import { parse } from "../../src/eval/parser.js";
+import { printExpr } from "../../src/eval/print-expr.js";
+import { describeOracle } from "../helpers/oracle.js";
+import { BASE, HOME, oracleParse } from "./oracle-parse.js";
+
+function ours(src: string): { ok: boolean; out: string } {
+  try {
+    return { ok: true, out: printExpr(parse(src, { baseDir: BASE, home: HOME })) };
+  } catch (e) {
+    if (!(e instanceof ParseError)) throw e;
+    return { ok: false, out: formatNixError(e, { showTrace: false, readSource: () => src }) };
+  }
+}
+
+/** Closed expressions (Nix's --parse also rejects free variables) covering the grammar. */
+const CASES: string[] = [
+  "1", "0", "007", "9223372036854775807", "1.5", ".5", "0.25", "1.", "1.5e3", "1.5E-2", "1.0e20", "0.00001", "123456789.0",
+  "x: 1e3", "x: 1.e", '""', '"abc"', '"a\\nb\\tc\\r\\\\\\"\\$"', '"$"', '"a$"', '"$$"', '"$${x}"', "x: \"a${x}b\"", "x: \"${x}\"",
+  "x: \"${x}${x}\"", '"\\${x}"', '"a\nb"', '"a\r\nb"', "''''", "''abc''", "''\n  a\n   b\n  ''", "''  a\n  b''",
+  "''\n  a\n\n  b\n''", "''\n\ta\n''", "''a''$b'''c''\\nd''\\te''", "x: ''\n  ${x}\n  a\n''", "x: ''${x}''", "''$''", "''a'b''",
+  "''\n    a\n  b\n    ''", "''   \n  a''", "'' \n''", "''\n  a\n  ''", "x: ''\n  a ${x}\n    b''",
+  "./a", "./a/b/../c", "a/b", "/abs/path", "/.", "../..", "~/foo", "~/foo/../bar", "<nixpkgs>", "<nixpkgs/lib>", "x: ./a/${x}", "x: ./a/${x}/b",
+  "x: ./${x}", "x: ~/${x}", "x: /a/${x}${x}", "http://example.org/a?b=c", "x:x", "a:b",
+  "[ ]", "[ 1 2 3 ]", "[ (x: x) ]", "{ }", "{ a = 1; }", "{ b = 2; a = 1; }", "rec { a = 1; b = a; }", "{ a.b.c = 1; }",
+  "{ a.b = 1; a.c = 2; }", "{ a = { b = 1; }; a.c = 2; }", "{ a.c = 2; a = { b = 1; }; }", "{ a = { b = 1; }; a = { c = 2; }; }",
+  '{ "a b" = 1; "" = 2; "if" = 3; "1a" = 4; "a\\nb" = 5; }', '{ ${"a"} = 1; }', 'x: { ${x} = 1; }', 'x: { "${x}" = 1; }',
+  'x: { a.${x}.c = 1; }', "let a = 1; in a", "let b = 1; a = 2; in a", "let a = 1; b = a; in b", "let { body = 1; }",
+  "let { a = 1; body = a; }", "{ inherit ({ a = 1; }) a; }", "let a = 1; in { inherit a; }", "let a = 1; b = 2; in { inherit a b; c = 3; }",
+  "let inherit ({ a = 1; }) a b; in a", "x: with x; y", "assert true; 1", "if true then 1 else 2", "x: y: x y", "f: f 1 2 3",
+  "f: (f 1) 2", "f: f (f 1)", "x: -x", "x: - -x", "x: -x - -x", "1 - 2 - 3", "1 + 2 * 3", "(1 + 2) * 3", "1 / 2 / 3",
+  "a: b: a < b", "a: b: a > b", "a: b: a <= b", "a: b: a >= b", "a: b: a == b", "a: b: a != b", "a: b: a && b || a",
+  "a: b: a -> b -> a", "a: b: a // b // a", "a: b: a ++ b ++ a", "a: b: !a", "a: b: !a && b", "a: b: !a == b", "a: b: ! a + b",
+  "a: a ? b", "a: a ? b.c", "a: a ? \"b\"", "a: a ? ${\"b\"}", "a: b: a ? ${b}", "a: a ? b ? c", "a: a.b", "a: a.b.c or 1",
+  "a: a.\"b c\"", "a: b: a.${b}", "a: a.or", "a: a or", "a: b: a or b", "a: -a.b", "a: a.b or -1", "a: b: a ++ b ? c",
+  "a: -a ? b", "a: b: a + b ? c", "({ a, b ? 1 }: a)", "({ a, b ? 1, ... }: a)", "({ ... }: 1)", "({ }: 1)", "({ a, }: a)",
+  "(args @ { a, ... }: a)", "({ a } @ args: a)", "({ z, y, x }: x)", "({ b, a }: a)",
+  "__curPos", "x: x.__curPos", "let f = x: x; in f", "{ f = x: x; }", "a: b: a - b * a / b + a", "a: b: (a - b) (a)",
+  "# comment\n1", "/* c */ 1 /* d */", "1 # x", "/**/1", "/***/1", "1 /* a * / b */",
+  "x: x.a.b or x.c", "builtins.map (x: x) [ 1 ]", "true && false", "null", "[ 1 \"a\" ./p { } [ ] ]",
+  "{ a = 1; inherit ({ }) b; }", "let a = { x = 1; }; in rec { inherit (a) x; }", "x: { or = 1; }.or",
+  // syntax errors
+  "{ a = 1 }", "{ a = 1", "{ a = 1; } }", "let a = 1", "if 1 then 2", "[1 2", "{ a }", "x: ", "(1", '"abc', "''abc", "x: x.",
+  "x: x ?", "{ inherit a = 1; }", "1 +", "let in 1 2 )", "assert 1 2", "{a, b c}: 1", "x: x..b", ".", "then", "= 1",
+  "{ a = 1; b }", '{ "a" }', "with a", "rec", "rec 1", "{ ${a} }", "x: x.${x", "./a/", "./a/ ", "~", "<a", "%", "1 == 2 == 3",
+  "1 < 2 < 3", "f x: x", "x @ { a }: a", "{ a, a }: a", "a @ { a }: a", "{ b, a, b, a }: 1", "{ a = 1; a = 2; }", "{ a.b = 1; a.b = 2; }",
+  "{ a = 1; a.b = 2; }", "{ a = { b = 1; }; a = { b = 2; }; }", "{ inherit ({}) a; a = 1; }", "{ a = 1; inherit ({}) a; }",
+  "let ${\"a\"} = 1; in 1", "x: let ${x} = 1; in 1", "x: { inherit ${x}; }", "{ inherit \"a\"; }", "9223372036854775808", "1.0e999",
+  "1.0e-400", "~/a/../b//c", "./a//b", "{ x = 1; } @ x: 1", "{a, ..., b}: 1", "{..., a}: 1", "{,}: 1", "x @ { 1 }: 1", "{ a, b = 1; }",
+  "let a = 1; b", "{ a.\"${x}\".b = 1; a.\"${x}\".b = 2; }", "\"${\"", "\"${1\"", "''${", "$", "'", "ä", "\"ä\" + ä", "{ a = 1; } { b = 2;",
+  "x: x.a or", "[ let ]", "f let a = 1; in a", "if", "let", "a: b: a &&", "(a: a) 1 == 2 == 3", "1 2 3 ]", "{ inherit (1; }",
+];
+
+describeOracle("parser vs nix-instantiate --parse (Nix 2.8)", () => {
+  it.each(CASES.map((c) => [JSON.stringify(c), c]))("%s", (_name, src) => {
+    const expected = oracleParse(src);
+    const got = ours(src);
+    if (!expected.ok && /undefined variable/.test(expected.out)) {
+      // Nix's --parse also binds variables; we only parse, so only require success.
+      expect(got.ok).toBe(true);
+      return;
+    }
+    expect(got).toEqual(expected);
+  });
+});
+
+describe("parser", () => {
+  it("records positions of the first token", () => {
+    const e = parse("let\n  f = x:\n    x + 1;\nin f 2", { baseDir: "/", file: "/a.nix" });
+    expect(e.type).toBe("Let");
+    if (e.type !== "Let") return;
+    expect(e.pos).toEqual({ file: "/a.nix", line: 1, column: 1 });
+    const f = e.attrs[0]!;
+    expect(f.pos).toEqual({ file: "/a.nix", line: 2, column: 3 });
+    expect(f.value.type).toBe("Lambda");
+    if (f.value.type === "Lambda") {
+      expect(f.value.pos).toEqual({ file: "/a.nix", line: 2, column: 7 });
+      expect(f.value.name).toBe("f");
+      expect(f.value.body.pos).toEqual({ file: "/a.nix", line: 3, column: 5 });
+    }
+    expect(e.body.pos).toEqual({ file: "/a.nix", line: 4, column: 4 });
+  });
+
+  it("lexes 1e3 as the integer 1 applied to the variable e3, as Nix 2.8 does", () => {
+    expect(printExpr(parse("1e3", { baseDir: "/" }))).toBe("(1 e3)");
+  });
+
+  it("counts columns in UTF-8 bytes like flex", () => {
+    const e = parse('"ä" + x', { baseDir: "/" });
+    if (e.type !== "ConcatStrings") throw new Error("expected +");
+    expect(e.parts[1]!.pos.column).toBe(8);
+  });
+
+  it("resolves paths against baseDir and home", () => {
+    expect(printExpr(parse("./a/../b", { baseDir: "/x/y" }))).toBe("/x/y/b");
+    expect(printExpr(parse("~/c", { baseDir: "/", home: "/home/u" }))).toBe("/home/u/c");
+  });
+
+  it("parses a large file quickly", () => {
+    const body = Array.from({ length: 5000 }, (_, i) => `  a${i} = { x = ${i}; y = "s\${toString ${i}}"; f = { a, b ? 2 }: a + b; l = [ 1 2 3 ]; };`).join("\n");
+    const src = `{ toString }: rec {\n${body}\n}`;
+    const t0 = performance.now();
+    parse(src, { baseDir: "/" });
+    const ms = performance.now() - t0;
+    expect(ms).toBeLessThan(1000);
+  });
+});
