@@ -61,3 +61,23 @@ export {
   derivationToJSON,
   derivationsToJSON,
 } from "./store/derivation.js";
+
+// --- local store: the store on a Host, path-info database, reference scanning, store root ---
+export {
+  LocalStore,
+  type LocalStoreOptions,
+  type AddPathOptions,
+  type NarImportInfo,
+  type PathVerification,
+  type StoreVerification,
+  type StoreLog,
+  InvalidPathError,
+  PathAliveError,
+  HashMismatchError,
+  UnsupportedFileError,
+  StoreLockTimeoutError,
+  modifiedMessage,
+} from "./store/local-store.js";
+export { PathInfoDb, type ValidPathInfo, CorruptPathInfoError } from "./store/path-info.js";
+export { ReferenceScanner, scanBytesForReferences, hashPartIndex, resolveHits } from "./store/references.js";
+export { resolveStoreRoot, type StoreRootInputs, StoreRootError } from "./store/store-root.js";

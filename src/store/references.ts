@@ -112,7 +112,7 @@ export function scanBytesForReferences(data: Uint8Array | Iterable<Uint8Array>, 
   return resolveHits(scanner, byHash);
 }
 
-/** Map hash part → candidate paths (two names may share a hash part in theory). */
+/** Map hash part → candidate paths (two names may share a hash part in theory). @public */
 export function hashPartIndex(candidatePaths: Iterable<string>): Map<string, string[]> {
   const byHash = new Map<string, string[]>();
   for (const p of candidatePaths) {
@@ -125,7 +125,7 @@ export function hashPartIndex(candidatePaths: Iterable<string>): Map<string, str
   return byHash;
 }
 
-/** The candidate paths whose hash parts the scanner found, sorted. */
+/** The candidate paths whose hash parts the scanner found, sorted. @public */
 export function resolveHits(scanner: ReferenceScanner, byHash: ReadonlyMap<string, readonly string[]>): string[] {
   const out: string[] = [];
   for (const h of scanner.found()) out.push(...(byHash.get(h) ?? []));
