@@ -62,6 +62,52 @@ export {
   derivationsToJSON,
 } from "./store/derivation.js";
 
+// --- store formats: NAR, narinfo, signatures ---
+export {
+  BadNarError,
+  NarDumpError,
+  type NarSink,
+  type NarVisitor,
+  NarParser,
+  NarRestorer,
+  dumpPath,
+  dumpPathToBytes,
+  narHashPath,
+  narOfBytes,
+  narOfSymlink,
+  parseNar,
+  restoreNar,
+  hashNarBytes,
+  compareNames,
+} from "./store/nar.js";
+export {
+  type NarInfo,
+  NarInfoError,
+  parseNarInfo,
+  renderNarInfo,
+  narInfoFieldsCodec,
+  narInfoFingerprint,
+  narInfoFileName,
+  signNarInfo,
+  countNarInfoSignatures,
+} from "./store/narinfo.js";
+export {
+  type SecretKey,
+  type PublicKey,
+  BadKeyError,
+  parseSecretKey,
+  parsePublicKey,
+  parsePublicKeys,
+  formatSecretKey,
+  formatPublicKey,
+  toPublicKey,
+  generateKeyPair,
+  signDetached,
+  verifyDetached,
+  countValidSignatures,
+  fingerprintPath,
+} from "./store/signature.js";
+
 // --- local store: the store on a Host, path-info database, reference scanning, store root ---
 export {
   LocalStore,

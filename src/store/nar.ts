@@ -107,6 +107,7 @@ function concat(...parts: Uint8Array[]): Uint8Array {
  * Compare two names by their UTF-8 bytes, as Nix sorts directory entries.
  * UTF-16 code-unit order (JS's default) differs from it only when astral
  * characters meet characters in U+E000..U+FFFF, so compare by code point.
+ * @public
  */
 export function compareNames(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
