@@ -19,7 +19,7 @@
  * synchronous evaluation), so waiting for a lock sleeps the thread briefly.
  */
 import { HostError, TsnixError, describeErrno, isErrno } from "../errors.js";
-import type { Host, HostLock } from "../host/host.js";
+import type { FileType, Host, HostLock } from "../host/host.js";
 import { mkdirp, syncDir } from "../host/util.js";
 import { type Hash, type HashAlgorithm, createHasher, hashBytes } from "./hash.js";
 import { NarRestorer, type NarSink, dumpPath } from "./nar.js";
@@ -89,6 +89,11 @@ export interface AddPathOptions {
   readonly algorithm?: HashAlgorithm;
   /** References to record (only allowed for recursive SHA-256 "source" paths). */
   readonly references?: readonly string[];
+  /**
+   * Which entries below the top to include (`builtins.path`'s / `builtins.filterSource`'s
+   * filter): called with the entry's host path and type; false leaves it (and what is under it) out.
+   */
+  readonly filter?: (path: string, type: FileType) => boolean;
 }
 
 /** Metadata that comes with a NAR to import, e.g. from a binary cache's narinfo. @public */
@@ -292,7 +297,7 @@ export class LocalStore {
     try {
       const staged = `${staging}/x`;
       if (method === "flat") this.copyFile(src, staged, (stat.mode & 0o100) !== 0);
-      else this.copyTree(src, staged);
+      else this.copyTree(src, staged, options.filter);
       // Hash what is in the store, not the source: the source may change under us.
       const nar = this.hashNar(staged, method === "recursive" && algorithm !== "sha256" ? algorithm : undefined);
       let caHash: Hash;
@@ -696,7 +701,7 @@ export class LocalStore {
   }
 
   /** Copy `src` (host path, not following a final symlink) to `dst`, durably, and canonicalise below the top. */
-  private copyTree(src: string, dst: string): void {
+  private copyTree(src: string, dst: string, filter?: (path: string, type: FileType) => boolean): void {
     const fs = this.host.fs;
     const st = fs.lstat(src);
     switch (st.type) {
@@ -710,7 +715,9 @@ export class LocalStore {
       case "directory": {
         fs.mkdir(dst, { mode: 0o755 });
         for (const n of fs.readdir(src)) {
-          this.copyTree(`${src}/${n}`, `${dst}/${n}`);
+          const child = `${src}/${n}`;
+          if (filter !== undefined && !filter(child, fs.lstat(child).type)) continue;
+          this.copyTree(child, `${dst}/${n}`, filter);
           this.canonicaliseOne(`${dst}/${n}`);
         }
         syncDir(fs, dst);

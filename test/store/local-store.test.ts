@@ -69,6 +69,23 @@ describe.each(HOSTS)("LocalStore on $name host", ({ make }) => {
     expect(store.queryPathInfo(l).narHash.equals(hashBytes("sha256", dumpPathToBytes(fx.host.fs, `${src}/link`)))).toBe(true);
   });
 
+  it("applies a filter to entries below the top, as builtins.path does", () => {
+    const src = writeTree(fx, fx.dir);
+    const seen: string[] = [];
+    const p = store.addPath(src, {
+      name: "filtered",
+      filter: (path, type) => {
+        seen.push(`${path.slice(src.length)}:${type}`);
+        return !path.endsWith("/sub");
+      },
+    });
+    expect(seen.sort()).toEqual(["/a:regular", "/link:symlink", "/sub:directory"]);
+    expect(fx.host.fs.readdir(store.toRealPath(p)).sort()).toEqual(["a", "link"]);
+    fx.host.fs.rm(`${src}/sub`, { recursive: true });
+    expect(store.queryPathInfo(p).narHash.equals(hashBytes("sha256", dumpPathToBytes(fx.host.fs, src)))).toBe(true);
+    expect(p.endsWith("-filtered")).toBe(true);
+  });
+
   it("adds text with references; queries references, referrers, requisites", () => {
     const t1 = store.addTextToStore("t1", "x");
     expect(t1).toBe(makeTextPath("t1", hashBytes("sha256", "x"), []));
