@@ -1,6 +1,182 @@
-import { TsnixError } from "../errors.js";
+/**
+ * `tsnix instantiate` (and `tsnix eval`): nix-instantiate's evaluation half.
+ *
+ * Evaluation runs on a worker thread with a large stack when the CLI runs on
+ * the real OS, so recursion as deep as Nix 2.8 allows works (Node's default
+ * stack is far smaller); stack exhaustion becomes Nix's "stack overflow"
+ * error, never a crash.
+ */
+import { Worker, isMainThread, workerData, parentPort } from "node:worker_threads";
+import { TsnixError, UsageError } from "../errors.js";
+import type { Host } from "../host/host.js";
+import { nodeHost } from "../host/node-host.js";
 import type { CliContext } from "./context.js";
 
-export async function instantiateCommand(_args: string[], _ctx: CliContext): Promise<number> {
-  throw new TsnixError("unimplemented", "'tsnix instantiate' is not implemented yet");
+/** Parsed nix-instantiate options. */
+export interface InstantiateOptions {
+  eval: boolean;
+  strict: boolean;
+  json: boolean;
+  xml: boolean;
+  parse: boolean;
+  expr: boolean;
+  showTrace: boolean;
+  files: string[];
+  attrPaths: string[];
+  args: Record<string, { expr: string } | { str: string }>;
+  includes: string[];
 }
+
+export function parseInstantiateArgs(argv: string[]): InstantiateOptions {
+  const o: InstantiateOptions = { eval: false, strict: false, json: false, xml: false, parse: false, expr: false, showTrace: false, files: [], attrPaths: [], args: {}, includes: [] };
+  const need = (i: number, n: number, flag: string): void => {
+    if (i + n >= argv.length) throw new UsageError(`flag '${flag}' requires ${n} argument${n === 1 ? "" : "s"}`);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    switch (a) {
+      case "--eval":
+      case "--eval-only":
+        o.eval = true;
+        break;
+      case "--strict":
+        o.strict = true;
+        break;
+      case "--json":
+        o.json = true;
+        break;
+      case "--xml":
+        o.xml = true;
+        break;
+      case "--parse":
+      case "--parse-only":
+        o.parse = true;
+        break;
+      case "-E":
+      case "--expr":
+        o.expr = true;
+        break;
+      case "--show-trace":
+        o.showTrace = true;
+        break;
+      case "--read-write-mode":
+      case "--readonly-mode":
+      case "--no-location":
+        break;
+      case "-A":
+      case "--attr":
+        need(i, 1, a);
+        o.attrPaths.push(argv[++i]!);
+        break;
+      case "--arg":
+        need(i, 2, a);
+        o.args[argv[i + 1]!] = { expr: argv[i + 2]! };
+        i += 2;
+        break;
+      case "--argstr":
+        need(i, 2, a);
+        o.args[argv[i + 1]!] = { str: argv[i + 2]! };
+        i += 2;
+        break;
+      case "-I":
+      case "--include":
+        need(i, 1, a);
+        o.includes.push(argv[++i]!);
+        break;
+      case "--add-root":
+      case "--indirect":
+        if (a === "--add-root") i++;
+        break;
+      default:
+        if (a.startsWith("-I") && a.length > 2) o.includes.push(a.slice(2));
+        else if (a.startsWith("-") && a !== "-") throw new UsageError(`unrecognised flag '${a}'`);
+        else o.files.push(a);
+    }
+  }
+  return o;
+}
+
+/** What an evaluation run produces: text for stdout and stderr and the exit status. */
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+  /** The JavaScript stack ran out (the evaluation may succeed on a larger stack). */
+  stackOverflow?: boolean;
+}
+
+/** The stack size of the evaluation thread, in MB (about as deep as Nix 2.8 on an 8 MB C++ stack). */
+export const EVAL_STACK_MB = Number(process.env["TSNIX_EVAL_STACK_MB"] ?? 128);
+
+export async function instantiateCommand(args: string[], ctx: CliContext): Promise<number> {
+  const opts = parseInstantiateArgs(args);
+  const env = { NIX_PATH: ctx.env("NIX_PATH") ?? "" };
+  // Most evaluations fit Node's own stack: try on this thread first (no
+  // thread start-up cost), and only when the stack runs out evaluate again
+  // on a thread with a Nix-sized stack. Evaluation has no side effects
+  // (read-only store mode), so running it twice is safe; output of the
+  // first attempt is discarded.
+  const { runInstantiate } = await import("./instantiate-run.js");
+  let result: RunResult = runInstantiate(opts, ctx.host, ctx.cwd, env);
+  if (result.stackOverflow === true && ctx.host.kind === "node" && canUseWorker()) {
+    result = await runInWorker({ opts, cwd: ctx.cwd, env });
+  }
+  if (result.stdout !== "") ctx.stdout(result.stdout);
+  if (result.stderr !== "") ctx.stderr(result.stderr);
+  return result.code;
+}
+
+function canUseWorker(): boolean {
+  // Under the TypeScript sources (tests) the module is a .ts file a worker cannot load.
+  return import.meta.url.endsWith(".js") || import.meta.url.endsWith(".mjs");
+}
+
+interface WorkerJob {
+  tsnixInstantiate: true;
+  opts: InstantiateOptions;
+  cwd: string;
+  env: { NIX_PATH: string };
+}
+
+function runInWorker(job: Omit<WorkerJob, "tsnixInstantiate">): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const w = new Worker(new URL(import.meta.url), {
+      workerData: { tsnixInstantiate: true, ...job } satisfies WorkerJob,
+      resourceLimits: { stackSizeMb: EVAL_STACK_MB },
+      stdout: false,
+      stderr: false,
+    });
+    let done = false;
+    w.on("message", (r: RunResult) => {
+      done = true;
+      resolve(r);
+    });
+    w.on("error", (e) => {
+      if (done) return;
+      done = true;
+      const msg = e instanceof RangeError ? "stack overflow (possible infinite recursion)" : `internal error: ${e instanceof Error ? e.message : String(e)}`;
+      resolve({ stdout: "", stderr: `error: ${msg}\n`, code: 1 });
+    });
+    w.on("exit", (code) => {
+      if (!done) {
+        done = true;
+        resolve({ stdout: "", stderr: `error: internal error: evaluation thread exited with status ${code}\n`, code: 1 });
+      }
+    });
+  });
+}
+
+// The worker side: this same module, loaded by the Worker above.
+if (!isMainThread && parentPort !== null && (workerData as WorkerJob | undefined)?.tsnixInstantiate === true) {
+  const job = workerData as WorkerJob;
+  const port = parentPort;
+  void import("./instantiate-run.js").then(
+    ({ runInstantiate }) => {
+      const host: Host = nodeHost();
+      port.postMessage(runInstantiate(job.opts, host, job.cwd, job.env));
+    },
+    (e: unknown) => port.postMessage({ stdout: "", stderr: `error: internal error: ${String(e)}\n`, code: 1 }),
+  );
+}
+
+export { TsnixError };

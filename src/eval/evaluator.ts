@@ -497,7 +497,8 @@ export function lessThan(a: Value, b: Value, pos: Pos | undefined): boolean {
       if (!valuesEqual(x, y, pos)) return lessThan(x, y, pos);
     }
   }
-  throw evalError(`cannot compare ${cmpName(a)} with ${cmpName(b)}`, pos, "eval.type");
+  // Nix reports comparison errors without a position.
+  throw evalError(`cannot compare ${cmpName(a)} with ${cmpName(b)}`, undefined, "eval.type");
 }
 
 /** Canonicalise an absolute path as Nix's canonPath (no symlink resolution). */
@@ -638,7 +639,8 @@ export class Compiler {
         const pos = e.pos;
         return withThunk((env) => {
           const b = x(env);
-          if (typeof b !== "boolean") throw typeError("a Boolean", b, pos);
+          // Nix 2.8 reports this one without a position.
+          if (typeof b !== "boolean") throw typeError("a Boolean", b, undefined);
           return !b;
         });
       }
@@ -653,7 +655,8 @@ export class Compiler {
             new NixAttrs(
               new Map<string, LazyValue>([
                 ["column", p.column],
-                ["file", p.file],
+                // Nix 2.8 has no file symbol for string sources and shows this.
+                ["file", p.file === "«string»" || p.file === "«stdin»" ? "__curPos" : p.file],
                 ["line", p.line],
               ]),
             ),
@@ -680,7 +683,7 @@ export class Compiler {
       for (let k = 0; k < levels.length; k++) {
         let e = env;
         for (let l = levels[k]!; l > 0; l--) e = e[0];
-        const attrs = forceAttrs(e[1], pos);
+        const attrs = forceAttrs(e[1], undefined);
         const v = attrs.map.get(name);
         if (v !== undefined) return forceAt(v, pos);
       }
@@ -698,6 +701,7 @@ export class Compiler {
     const parts = this.attrPathParts(e.path, scope);
     const def = e.default === undefined ? undefined : this.compile(e.default, scope).ev;
     const pos = e.pos;
+    const shown = e.path.map((p) => (p.name !== undefined ? p.name : '"${...}"')).join(".");
     if (parts.length === 1 && typeof parts[0] === "string" && def === undefined) {
       const name = parts[0];
       return withThunk((env) => {
@@ -705,24 +709,39 @@ export class Compiler {
         if (!(v instanceof NixAttrs)) throw typeError("a set", v, pos);
         const a = v.map.get(name);
         if (a === undefined) throw missingAttr(name, v, pos);
-        return a instanceof Thunk ? forceAttr(a, v, name, pos) : a;
+        if (!(a instanceof Thunk)) return a;
+        try {
+          return forceThunk(a, v.pos(name) ?? pos);
+        } catch (err) {
+          if (err instanceof NixError) err.addTrace(v.pos(name), `while evaluating the attribute '${shown}'`);
+          throw err;
+        }
       });
     }
     return withThunk((env) => {
       let v = base(env);
-      for (let i = 0; i < parts.length; i++) {
-        const p = parts[i]!;
-        const name = typeof p === "string" ? p : forceString(p(env), pos);
-        if (!(v instanceof NixAttrs)) {
-          if (def !== undefined) return def(env);
-          throw typeError("a set", v, pos);
+      let found: Pos | undefined;
+      let foundAny = false;
+      try {
+        for (let i = 0; i < parts.length; i++) {
+          const p = parts[i]!;
+          const name = typeof p === "string" ? p : forceString(p(env), pos);
+          if (!(v instanceof NixAttrs)) {
+            if (def !== undefined) return def(env);
+            throw typeError("a set", v, pos);
+          }
+          const a = v.map.get(name);
+          if (a === undefined) {
+            if (def !== undefined) return def(env);
+            throw missingAttr(name, v, pos);
+          }
+          found = v.pos(name);
+          foundAny = true;
+          v = a instanceof Thunk ? forceThunk(a, found ?? pos) : a;
         }
-        const a = v.map.get(name);
-        if (a === undefined) {
-          if (def !== undefined) return def(env);
-          throw missingAttr(name, v, pos);
-        }
-        v = a instanceof Thunk ? forceAttr(a, v, name, pos) : a;
+      } catch (err) {
+        if (foundAny && err instanceof NixError) err.addTrace(found, `while evaluating the attribute '${shown}'`);
+        throw err;
       }
       return v;
     });
@@ -993,29 +1012,39 @@ export class Compiler {
       const b = parts[1]!;
       return withThunk((env) => {
         const x = a(env);
-        const y = b(env);
-        if (typeof x === "number" && typeof y === "number") {
-          const r = x + y;
-          if (Number.isSafeInteger(r)) return r;
-        } else if (typeof x === "string" && typeof y === "string") return x + y;
-        return concatValues([x, y], pos, partPos);
+        if (typeof x === "number") {
+          const y = b(env);
+          if (typeof y === "number") {
+            const r = x + y;
+            if (Number.isSafeInteger(r)) return r;
+          }
+          return concatValues(x, parts, env, pos, partPos, y);
+        }
+        if (typeof x === "string") {
+          const y = b(env);
+          if (typeof y === "string") return x + y;
+          return concatValues(x, parts, env, pos, partPos, y);
+        }
+        return concatValues(x, parts, env, pos, partPos, undefined);
       });
     }
-    return withThunk((env) => {
-      const vs: Value[] = new Array(parts.length);
-      for (let i = 0; i < parts.length; i++) vs[i] = parts[i]!(env);
-      return concatValues(vs, pos, partPos);
-    });
+    return withThunk((env) => concatValues(parts[0]!(env), parts, env, pos, partPos, undefined));
   }
 }
 
-/** Nix's ExprConcatStrings without forceString (`+`). */
-function concatValues(vs: Value[], pos: Pos, partPos: Pos[]): Value {
-  const first = vs[0]!;
+/**
+ * Nix's ExprConcatStrings without forceString (`+`): the first operand
+ * decides between numbers, paths and strings; later operands are evaluated
+ * one at a time, in order (errors come in Nix's order). `second` is the
+ * already evaluated second operand, if any.
+ */
+function concatValues(first: Value, parts: Code[], env: Env, pos: Pos, partPos: Pos[], second: Value | undefined): Value {
+  const at = (i: number): Value => (i === 1 && second !== undefined ? second : parts[i]!(env));
+  const n = parts.length;
   if (typeof first === "number" || typeof first === "bigint" || first instanceof NixFloat) {
     let acc: Value = first;
-    for (let i = 1; i < vs.length; i++) {
-      const v = vs[i]!;
+    for (let i = 1; i < n; i++) {
+      const v = at(i);
       if (typeof v === "number" || typeof v === "bigint" || v instanceof NixFloat) acc = numOp("+", acc, v, pos);
       else throw evalError(`cannot add ${showType(v)} to ${acc instanceof NixFloat ? "a float" : "an integer"}`, partPos[i], "eval.type");
     }
@@ -1023,9 +1052,8 @@ function concatValues(vs: Value[], pos: Pos, partPos: Pos[]): Value {
   }
   if (first instanceof NixPath) {
     let s = first.path;
-    for (let i = 1; i < vs.length; i++) {
-      const v = vs[i]!;
-      const c = coerceToString(v, partPos[i], false, false);
+    for (let i = 1; i < n; i++) {
+      const c = coerceToString(at(i), partPos[i], false, false);
       if (c instanceof NixString && c.context.size > 0)
         throw evalError(`a string that refers to a store path cannot be appended to a path`, pos, "eval.path-context");
       s += typeof c === "string" ? c : c.s;
@@ -1034,8 +1062,8 @@ function concatValues(vs: Value[], pos: Pos, partPos: Pos[]): Value {
   }
   let s = "";
   let ctx: Set<string> | undefined;
-  for (let i = 0; i < vs.length; i++) {
-    const c = coerceToString(vs[i]!, partPos[i], false, true);
+  for (let i = 0; i < n; i++) {
+    const c = coerceToString(i === 0 ? first : at(i), partPos[i], false, true);
     if (typeof c === "string") s += c;
     else {
       s += c.s;
@@ -1084,9 +1112,6 @@ function missingAttr(name: string, attrs: NixAttrs, pos: Pos): EvalError {
   return e;
 }
 
-function forceAttr(t: Thunk, _attrs: NixAttrs, _name: string, pos: Pos): Value {
-  return forceThunk(t, pos);
-}
 
 function constant(v: Value): Compiled {
   return { ev: () => v, lazy: () => v };

@@ -108,7 +108,7 @@ function printInto(lv: LazyValue, out: string[], seen: Set<object>): void {
     }
     out.push("{ ");
     for (const name of v.names()) {
-      out.push(name, " = ");
+      out.push(isPlainName(name) ? name : quoteString(name), " = ");
       printInto(v.map.get(name)!, out, seen);
       out.push("; ");
     }
@@ -131,6 +131,13 @@ function printInto(lv: LazyValue, out: string[], seen: Set<object>): void {
   else if (v instanceof PrimOp) out.push("<PRIMOP>");
   else if (v instanceof PrimOpApp) out.push("<PRIMOP-APP>");
   else out.push("<UNKNOWN>");
+}
+
+const KEYWORDS = new Set(["if", "then", "else", "assert", "with", "let", "in", "rec", "inherit"]);
+const IDENT = /^[a-zA-Z_][a-zA-Z0-9_'-]*$/;
+/** Whether an attribute name prints bare (an identifier that is not a keyword; `or` is allowed as in Nix). */
+function isPlainName(name: string): boolean {
+  return IDENT.test(name) && !KEYWORDS.has(name);
 }
 
 /** A string as a JSON string literal, as Nix escapes it. @public */

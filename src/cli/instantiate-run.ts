@@ -1,0 +1,95 @@
+/**
+ * The synchronous body of `tsnix instantiate`: evaluate, print as
+ * nix-instantiate, render errors as Nix. Runs on the evaluation thread.
+ */
+import { TsnixError } from "../errors.js";
+import type { Host } from "../host/host.js";
+import { Evaluator, normaliseError } from "../eval/api.js";
+import { EvalError, NixError, formatNixError } from "../eval/errors.js";
+import { parse } from "../eval/parser.js";
+import { printExpr } from "../eval/print-expr.js";
+import { printValue, valueToJSON } from "../eval/print-value.js";
+import { lookupBuiltin } from "../eval/builtins/index.js";
+import { PrimOp } from "../eval/value.js";
+import { NixAttrs, Thunk, type Value } from "../eval/value.js";
+import type { InstantiateOptions, RunResult } from "./instantiate.js";
+
+export function runInstantiate(opts: InstantiateOptions, host: Host, cwd: string, env: { NIX_PATH: string }): RunResult {
+  let stdout = "";
+  let stderr = "";
+  const ev = new Evaluator({ host, searchPath: opts.includes, nixPath: env.NIX_PATH, trace: (l) => (stderr += l) });
+  const inputs: { expr?: string; file?: string }[] = [];
+  if (opts.expr) for (const e of opts.files) inputs.push({ expr: e });
+  else if (opts.files.length === 0) inputs.push({ file: "./default.nix" });
+  else for (const f of opts.files) inputs.push(f === "-" ? { expr: "" } : { file: f });
+  try {
+    for (const input of inputs) {
+      const file = input.file === undefined ? undefined : absolute(input.file, cwd);
+      if (opts.parse) {
+        const source = input.expr ?? new TextDecoder().decode(host.fs.readFile(file!));
+        const expr = parse(source, { file: file ?? "«string»", baseDir: file === undefined ? cwd : file.slice(0, file.lastIndexOf("/")) || "/" });
+        ev.run(() => ev.bind(expr));
+        stdout += printExpr(expr) + "\n";
+        continue;
+      }
+      const attrPaths = opts.attrPaths.length === 0 ? [""] : opts.attrPaths;
+      for (const attrPath of attrPaths) {
+        const v = ev.evaluate(input.expr !== undefined ? input.expr : { file: file! }, { baseDir: cwd, args: opts.args, attrPath, strict: opts.strict });
+        if (!opts.eval) {
+          if (isDerivation(v) || v instanceof NixAttrs || Array.isArray(v))
+            throw new TsnixError("eval.instantiate-unsupported", "instantiating derivations is not supported yet; use --eval");
+          throw new EvalError("expression does not evaluate to a derivation (or a set or list of those)");
+        }
+        if (opts.xml) stdout += ev.run(() => xmlOf(ev, v)) + "\n";
+        else if (opts.json) stdout += ev.run(() => jsonOf(v, opts.strict)) + "\n";
+        else stdout += printValue(v) + "\n";
+      }
+    }
+    return { stdout, stderr, code: 0 };
+  } catch (e0) {
+    const e = normaliseError(e0);
+    const stackOverflow = e instanceof TsnixError && e.code === "eval.stack-overflow";
+    if (e instanceof NixError) {
+      let text = formatNixError(e, { showTrace: opts.showTrace, readSource: (f) => ev.readSource(f) });
+      if (!opts.showTrace && e.trace.length > 0 && !text.includes("--show-trace")) text += "\n(use '--show-trace' to show detailed location information)";
+      stderr += text + "\n";
+      return { stdout, stderr, code: e.exitCode, ...(stackOverflow ? { stackOverflow } : {}) };
+    }
+    if (e instanceof TsnixError) return { stdout, stderr: stderr + `error: ${e.message}\n`, code: e.exitCode };
+    return { stdout, stderr: stderr + `error: internal error: ${e instanceof Error ? e.message : String(e)}\n`, code: 1 };
+  }
+}
+
+function xmlOf(ev: Evaluator, v: Value): string {
+  const b = lookupBuiltin("toXML");
+  if (b === undefined || !(b.value instanceof PrimOp)) throw new TsnixError("eval.unsupported", "--xml output is not available (builtins.toXML is not registered)");
+  const r = ev.callPrimOp(b.value, [v], undefined);
+  const s = r instanceof Thunk ? r.value : r;
+  return (typeof s === "string" ? s : String((s as { s?: string }).s)).replace(/\n$/, "");
+}
+
+function jsonOf(v: Value, strict: boolean): string {
+  if (!strict) assertNoThunks(v);
+  return valueToJSON(v);
+}
+
+function assertNoThunks(v: Value): void {
+  const walk = (x: unknown): void => {
+    if (x instanceof Thunk) {
+      if (x.code !== null) throw new EvalError("cannot convert a thunk to JSON");
+      walk(x.value);
+    } else if (x instanceof NixAttrs) for (const y of x.map.values()) walk(y);
+    else if (Array.isArray(x)) for (const y of x) walk(y);
+  };
+  walk(v);
+}
+
+function isDerivation(v: Value): boolean {
+  if (!(v instanceof NixAttrs)) return false;
+  const t = v.map.get("type");
+  return t === "derivation";
+}
+
+function absolute(p: string, cwd: string): string {
+  return p.startsWith("/") ? p : `${cwd}/${p}`;
+}

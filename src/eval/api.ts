@@ -1,0 +1,458 @@
+/**
+ * The embedding API: `evaluate(source | { file }, options)` and the reusable
+ * {@link Evaluator}, which owns the base environment, the builtins and the
+ * per-evaluator parse and import caches.
+ */
+import type { Host } from "../host/host.js";
+import { nodeHost } from "../host/node-host.js";
+import { narHashPath } from "../store/nar.js";
+import { makeSourcePath } from "../store/store-path.js";
+import type { Expr, Pos } from "./ast.js";
+import { EvalError, NixError } from "./errors.js";
+import {
+  Compiler,
+  Scope,
+  callFunction,
+  coerceToString,
+  deepForce,
+  evalError,
+  force,
+  forceAt,
+  forceAttrs,
+  forceBool,
+  forceFloat,
+  forceInt,
+  forceList,
+  forceString,
+  forceStringValue,
+  lessThan,
+  setRuntime,
+  typeError,
+  valuesEqual,
+  type Env,
+  type Runtime,
+} from "./evaluator.js";
+import "./builtins/all.js";
+import { registeredBuiltins, registryVersion, type BuiltinContext, type CoerceOptions, type EvalStateLike } from "./builtins/index.js";
+import { parse } from "./parser.js";
+import { printExpr } from "./print-expr.js";
+import { printValue } from "./print-value.js";
+import { NixAttrs, NixFloat, NixLambda, NixPath, NixString, PrimOp, PrimOpApp, Thunk, type LazyValue, type Value } from "./value.js";
+
+/** One search path entry (`-I prefix=path` or `-I path`). @public */
+export interface SearchPathEntry {
+  readonly prefix: string;
+  readonly path: string;
+}
+
+/** Options of an {@link Evaluator}. @public */
+export interface EvaluatorOptions {
+  /** The host files are read through (default: the real OS). */
+  readonly host?: Host;
+  /** Search path entries (`-I`), searched before `nixPath`. */
+  readonly searchPath?: readonly (SearchPathEntry | string)[];
+  /** NIX_PATH-style value (`a=/x:/y`); default none. */
+  readonly nixPath?: string;
+  /** The store directory (default /nix/store). */
+  readonly storeDir?: string;
+  /** Copies a path to the store for `"${./p}"`; without it such interpolation fails. */
+  readonly copyPathToStore?: (path: string) => string;
+  /** Where `builtins.trace` writes (default process.stderr). */
+  readonly trace?: (line: string) => void;
+  /** Home directory for `~/` paths (default the host user's). */
+  readonly home?: string;
+}
+
+/** Options of one evaluation. @public */
+export interface EvaluateOptions {
+  /** Directory relative paths in a source string resolve against (default the host's cwd, "/" on memory hosts). */
+  readonly baseDir?: string;
+  /** Force the result deeply and return a plain JSON-like value. */
+  readonly strict?: boolean;
+  /** Auto-call a function result with these arguments (`--arg`: lazy Nix sources; `--argstr`: strings). */
+  readonly args?: Readonly<Record<string, { readonly expr: string } | { readonly str: string }>>;
+  /** Select an attribute path (`-A a.b.0`) from the (auto-called) result. */
+  readonly attrPath?: string;
+}
+
+/** The plain JavaScript form of a strict Nix value. @public */
+export type PlainValue = null | boolean | number | bigint | string | PlainValue[] | { [name: string]: PlainValue } | { readonly path: string } | { readonly function: true };
+
+export function parseSearchPath(entries: readonly (SearchPathEntry | string)[]): SearchPathEntry[] {
+  return entries.map((e) => {
+    if (typeof e !== "string") return e;
+    const eq = e.indexOf("=");
+    return eq < 0 ? { prefix: "", path: e } : { prefix: e.slice(0, eq), path: e.slice(eq + 1) };
+  });
+}
+
+/**
+ * A reusable evaluator: values it returns stay valid and lazy; files are
+ * parsed and imported once per evaluator.
+ * @public
+ */
+export class Evaluator implements EvalStateLike, Runtime {
+  readonly host: Host;
+  readonly searchPath: SearchPathEntry[];
+  readonly storeDir: string;
+  readonly extensions = new Map<string, unknown>();
+  private readonly globalScope: Scope;
+  private readonly baseEnv: Env;
+  private readonly compiler: Compiler;
+  private readonly importCache = new Map<string, Value>();
+  private readonly copiedPaths = new Map<string, string>();
+  private readonly sources = new Map<string, string>();
+  private readonly ctx: MutableContext;
+  private readonly options: EvaluatorOptions;
+  private builtinsVersion: number;
+
+  constructor(options: EvaluatorOptions = {}) {
+    this.options = options;
+    this.host = options.host ?? nodeHost();
+    this.searchPath = parseSearchPath([...(options.searchPath ?? []), ...(options.nixPath === undefined ? [] : options.nixPath.split(":").filter((s) => s !== ""))]);
+    this.storeDir = options.storeDir ?? "/nix/store";
+    if (options.trace !== undefined) this.extensions.set("traceSink", options.trace);
+    this.extensions.set("printValue", (v: Value) => printValue(v));
+    this.ctx = new MutableContext(this);
+    const { scope, env } = this.buildBase();
+    this.globalScope = scope;
+    this.baseEnv = env;
+    this.compiler = new Compiler(scope);
+    this.builtinsVersion = registryVersion();
+  }
+
+  private buildBase(): { scope: Scope; env: Env } {
+    const builtinsMap = new Map<string, LazyValue>();
+    const globals = new Map<string, LazyValue>();
+    for (const b of registeredBuiltins()) {
+      const v: LazyValue = typeof b.value === "function" ? Thunk.of(b.value as () => Value) : b.value;
+      builtinsMap.set(b.name, v);
+      if (b.global) globals.set(b.name, v);
+      globals.set(`__${b.name}`, v);
+    }
+    const nixPath: LazyValue[] = this.searchPath.map((e) => new NixAttrs(new Map<string, LazyValue>([["path", e.path], ["prefix", e.prefix]])));
+    builtinsMap.set("nixPath", nixPath);
+    globals.set("__nixPath", nixPath);
+    builtinsMap.set("storeDir", this.storeDir);
+    globals.set("__storeDir", this.storeDir);
+    const builtins = new NixAttrs(builtinsMap);
+    builtinsMap.set("builtins", builtins);
+    globals.set("builtins", builtins);
+    const names = [...globals.keys()];
+    const env: Env = [null, ...names.map((n) => globals.get(n))];
+    return { scope: new Scope(null, names), env };
+  }
+
+  /** Parse and compile a source; `file` is the absolute path or "«string»". */
+  private compileSource(source: string, file: string, baseDir: string): (env: Env) => Value {
+    this.sources.set(file, source);
+    const expr = parse(source, { file, baseDir, home: this.options.home ?? safeHome(this.host) });
+    return this.compiler.compile(expr, this.globalScope).ev;
+  }
+
+  /** Resolve names in a parsed expression (throws "undefined variable" as `nix-instantiate --parse` does). */
+  bind(expr: Expr): void {
+    this.compiler.compile(expr, this.globalScope);
+  }
+
+  /** The text of a source for error rendering. */
+  readSource(file: string): string | undefined {
+    const s = this.sources.get(file);
+    if (s !== undefined) return s;
+    try {
+      return new TextDecoder().decode(this.host.fs.readFile(file));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Run `fn` with this evaluator installed as the runtime; converts stack exhaustion into Nix's error. */
+  run<T>(fn: () => T): T {
+    const prev = setRuntime(this);
+    try {
+      return fn();
+    } catch (e) {
+      throw normaliseError(e);
+    } finally {
+      if (prev !== undefined) setRuntime(prev);
+    }
+  }
+
+  /** Evaluate a source string to a (lazy) value, forced to weak head normal form. */
+  evalString(source: string, baseDir = "/"): Value {
+    return this.run(() => this.compileSource(source, "«string»", baseDir)(this.baseEnv));
+  }
+
+  /** Evaluate a file (a directory means its default.nix). */
+  evalFile(path: string): Value {
+    return this.run(() => this.importFile(path));
+  }
+
+  /** Import a file (cached), as `import`. */
+  importFile(path: string): Value {
+    let p = canonical(path);
+    let st;
+    try {
+      st = this.host.fs.stat(p);
+    } catch {
+      throw new EvalError(`getting status of '${p}': No such file or directory`, { code: "eval.import" });
+    }
+    if (st.type === "directory") p = `${p}/default.nix`;
+    const cached = this.importCache.get(p);
+    if (cached !== undefined) return cached;
+    let text: string;
+    try {
+      text = new TextDecoder().decode(this.host.fs.readFile(p));
+    } catch {
+      throw new EvalError(`opening file '${p}': No such file or directory`, { code: "eval.import" });
+    }
+    const code = this.compileSource(text, p, p.slice(0, p.lastIndexOf("/")) || "/");
+    const v = code(this.baseEnv);
+    this.importCache.set(p, v);
+    return v;
+  }
+
+  /** Evaluate `source` (or `{ file }`) with auto-calling and attribute selection. */
+  evaluate(input: string | { readonly file: string }, options: EvaluateOptions = {}): Value {
+    return this.run(() => {
+      let v = typeof input === "string" ? this.compileSource(input, "«string»", options.baseDir ?? "/")(this.baseEnv) : this.importFile(input.file);
+      v = this.autoCall(v, options.args);
+      if (options.attrPath !== undefined && options.attrPath !== "") {
+        v = this.selectAttrPath(v, options.attrPath, options.args);
+      }
+      if (options.strict) deepForce(v);
+      return v;
+    });
+  }
+
+  /** `--arg`/`--argstr` auto-calling, as nix-instantiate (functions with formals only). */
+  autoCall(v: Value, args: EvaluateOptions["args"]): Value {
+    if (v instanceof NixLambda && (v.code as { formals?: unknown }).formals !== undefined) {
+      const code = v.code as { formals: { list: { name: string; def: unknown }[]; ellipsis: boolean } };
+      const m = new Map<string, LazyValue>();
+      const given = args ?? {};
+      for (const f of code.formals.list) {
+        const a = given[f.name];
+        if (a !== undefined) m.set(f.name, "str" in a ? a.str : Thunk.of(() => this.compileSource(a.expr, "«string»", "/")(this.baseEnv)));
+      }
+      if (code.formals.ellipsis) {
+        for (const [name, a] of Object.entries(given)) if (!m.has(name)) m.set(name, "str" in a ? a.str : Thunk.of(() => this.compileSource(a.expr, "«string»", "/")(this.baseEnv)));
+      }
+      return callFunction(v, [new NixAttrs(m)], undefined);
+    }
+    if (v instanceof NixAttrs && v.map.has("__functor")) {
+      return v;
+    }
+    return v;
+  }
+
+  private selectAttrPath(v: Value, path: string, args: EvaluateOptions["args"]): Value {
+    for (const part of splitAttrPath(path)) {
+      const idx = /^[0-9]+$/.test(part) ? Number(part) : undefined;
+      if (idx !== undefined && Array.isArray(v)) {
+        if (idx >= v.length) throw new EvalError(`list index ${idx} in selection path '${path}' is out of range`, { code: "eval.attr-path" });
+        v = force(v[idx]!);
+      } else {
+        if (!(v instanceof NixAttrs)) throw new EvalError(`the expression selected by the selection path '${path}' should be a set but is ${describe(v)}`, { code: "eval.attr-path" });
+        const a = v.map.get(part);
+        if (a === undefined) throw new EvalError(`attribute '${part}' in selection path '${path}' not found`, { code: "eval.attr-path" });
+        v = force(a);
+      }
+      v = this.autoCall(v, args);
+    }
+    return v;
+  }
+
+  // Runtime
+  callPrimOp(op: PrimOp, args: LazyValue[], pos: Pos | undefined): LazyValue {
+    const ctx = this.ctx;
+    const saved = ctx.pos;
+    ctx.pos = pos;
+    try {
+      return op.impl(args, ctx);
+    } finally {
+      ctx.pos = saved;
+    }
+  }
+
+  copyPathToStore(path: string, pos: Pos | undefined): string | NixString {
+    const copy = this.options.copyPathToStore ?? (this.extensions.get("copyPathToStore") as ((p: string) => string) | undefined);
+    let sp = this.copiedPaths.get(path);
+    if (sp === undefined) {
+      sp = copy === undefined ? this.sourcePathOf(path, pos) : copy(path);
+      this.copiedPaths.set(path, sp);
+    }
+    return new NixString(sp, new Set([sp]));
+  }
+
+  /** Read-only mode (as `nix-instantiate --eval`): the store path the file would get, without writing it. */
+  private sourcePathOf(path: string, pos: Pos | undefined): string {
+    let hash;
+    try {
+      hash = narHashPath(this.host.fs, path).hash;
+    } catch {
+      throw evalError(`getting status of '${path}': No such file or directory`, undefined, "eval.path");
+    }
+    const name = path.slice(path.lastIndexOf("/") + 1);
+    return makeSourcePath(name, hash, [], false, this.storeDir);
+  }
+
+  printExpr(e: Expr): string {
+    return printExpr(e);
+  }
+
+  /** Whether builtins registered after construction are missing from this evaluator. */
+  get stale(): boolean {
+    return this.builtinsVersion !== registryVersion();
+  }
+}
+
+function describe(v: Value): string {
+  return v === null ? "null" : (typeOfName(v) as string);
+}
+function typeOfName(v: Value): string {
+  if (v instanceof NixAttrs) return "a set";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "number" || typeof v === "bigint") return "an integer";
+  if (typeof v === "string" || v instanceof NixString) return "a string";
+  if (typeof v === "boolean") return "a Boolean";
+  if (v instanceof NixFloat) return "a float";
+  if (v instanceof NixPath) return "a path";
+  return "a function";
+}
+
+function splitAttrPath(p: string): string[] {
+  const out: string[] = [];
+  let cur = "";
+  let quoted = false;
+  for (const c of p) {
+    if (c === '"') quoted = !quoted;
+    else if (c === "." && !quoted) {
+      out.push(cur);
+      cur = "";
+    } else cur += c;
+  }
+  out.push(cur);
+  return out;
+}
+
+function canonical(p: string): string {
+  const out: string[] = [];
+  for (const part of p.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") out.pop();
+    else out.push(part);
+  }
+  return "/" + out.join("/");
+}
+
+function safeHome(host: Host): string {
+  try {
+    return host.env("HOME") ?? host.user().home;
+  } catch {
+    return "/";
+  }
+}
+
+/** Turn JS stack exhaustion into Nix's error; pass Nix errors through. */
+export function normaliseError(e: unknown): unknown {
+  if (e instanceof RangeError && /call stack/i.test(e.message)) return new EvalError("stack overflow (possible infinite recursion)", { code: "eval.stack-overflow" });
+  return e;
+}
+
+class MutableContext implements BuiltinContext {
+  pos: Pos | undefined = undefined;
+  constructor(readonly state: Evaluator) {}
+  get host(): Host {
+    return this.state.host;
+  }
+  force(v: LazyValue): Value {
+    return forceAt(v, this.pos);
+  }
+  deepForce(v: LazyValue): Value {
+    return deepForce(v, this.pos);
+  }
+  forceInt(v: LazyValue) {
+    return forceInt(v, this.pos);
+  }
+  forceFloat(v: LazyValue): number {
+    return forceFloat(v, this.pos);
+  }
+  forceBool(v: LazyValue): boolean {
+    return forceBool(v, this.pos);
+  }
+  forceString(v: LazyValue): string {
+    return forceString(v, this.pos);
+  }
+  forceStringValue(v: LazyValue): string | NixString {
+    return forceStringValue(v, this.pos);
+  }
+  forceList(v: LazyValue) {
+    return forceList(v, this.pos);
+  }
+  forceAttrs(v: LazyValue): NixAttrs {
+    return forceAttrs(v, this.pos);
+  }
+  forceFunction(v: LazyValue): NixLambda | PrimOp | PrimOpApp {
+    const x = forceAt(v, this.pos);
+    if (x instanceof NixLambda || x instanceof PrimOp || x instanceof PrimOpApp) return x;
+    if (x instanceof NixAttrs && x.map.has("__functor")) return x as unknown as NixLambda;
+    throw typeError("a function", x, this.pos);
+  }
+  coerceToString(v: LazyValue, options: CoerceOptions = {}): string | NixString {
+    return coerceToString(v, this.pos, options.coerceMore ?? false, options.copyToStore ?? true);
+  }
+  callFunction(f: LazyValue, args: LazyValue[]): Value {
+    return callFunction(forceAt(f, this.pos), args, this.pos);
+  }
+  equals(a: LazyValue, b: LazyValue): boolean {
+    return valuesEqual(forceAt(a, this.pos), forceAt(b, this.pos), this.pos);
+  }
+  lessThan(a: LazyValue, b: LazyValue): boolean {
+    return lessThan(forceAt(a, this.pos), forceAt(b, this.pos), this.pos);
+  }
+  error(message: string, data?: Readonly<Record<string, unknown>>): Error {
+    return new EvalError(message, { pos: this.pos, ...(data === undefined ? {} : { data }) });
+  }
+  thrown(message: string): Error {
+    return new EvalError(message, { code: "eval.throw" });
+  }
+  isCatchable(e: unknown): boolean {
+    return e instanceof NixError && (e.code === "eval.throw" || e.code === "eval.assert");
+  }
+  typeError(expected: string, got: Value): Error {
+    return typeError(expected, got, this.pos);
+  }
+}
+
+/**
+ * Convert a forced value to plain JavaScript (forcing deeply): ints stay
+ * numbers (bigints beyond 2^53), floats become numbers, paths `{ path }`,
+ * functions `{ function: true }`.
+ * @public
+ */
+export function toPlain(v: LazyValue): PlainValue {
+  const x = force(v);
+  if (x === null || typeof x === "boolean" || typeof x === "number" || typeof x === "bigint" || typeof x === "string") return x;
+  if (x instanceof NixString) return x.s;
+  if (x instanceof NixFloat) return x.value;
+  if (x instanceof NixPath) return { path: x.path };
+  if (Array.isArray(x)) return x.map(toPlain);
+  if (x instanceof NixAttrs) {
+    const o: { [name: string]: PlainValue } = {};
+    for (const n of x.names()) o[n] = toPlain(x.map.get(n)!);
+    return o;
+  }
+  return { function: true };
+}
+
+/**
+ * Evaluate a Nix expression (source text, or `{ file }`) and return its value
+ * (lazy inside), or with `strict: true` a plain JavaScript value. Throws an
+ * {@link EvalError} / `ParseError` with positions on failure.
+ * @public
+ */
+export function evaluate(input: string | { readonly file: string }, options: EvaluateOptions & EvaluatorOptions & { readonly evaluator?: Evaluator } = {}): Value {
+  const ev = options.evaluator ?? new Evaluator(options);
+  return ev.evaluate(input, options);
+}
