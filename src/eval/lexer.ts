@@ -359,6 +359,31 @@ export class Lexer {
         this.advance(j);
         continue;
       }
+      // Fast paths: identifiers and integers that no longer rule (path, URI, float) could extend, and punctuation.
+      if (c < 128 && ID_START[c] === 1) {
+        let j = i + 1;
+        while (j < n) {
+          const d = s.charCodeAt(j);
+          if (d < 128 && ID_CHAR[d] === 1) j++;
+          else break;
+        }
+        const d = j < n ? s.charCodeAt(j) : -1;
+        if (d !== 47 && d !== 58 && d !== 46 && d !== 43) {
+          const text = s.slice(i, j);
+          return this.tok(KEYWORDS.get(text) ?? "ID", j, text);
+        }
+      } else if (isDigit(c)) {
+        let j = i + 1;
+        while (j < n && isDigit(s.charCodeAt(j))) j++;
+        const d = j < n ? s.charCodeAt(j) : -1;
+        if (d !== 47 && !isPathChar(d)) {
+          const text = s.slice(i, j);
+          if (j - i >= 19 && BigInt(text) > 9223372036854775807n) throw new LexError(`invalid integer '${text}'`, this.line, this.col);
+          return this.tok("INT", j, text);
+        }
+      } else if (c === 59 || c === 40 || c === 41 || c === 91 || c === 93 || c === 44 || c === 64 || c === 63 || c === 58) {
+        return this.tok(s[i] as TokenKind, i + 1);
+      }
       // Longest match over the rules that can start with c; ties go to the earlier rule.
       let best = -1;
       let kind = "INVALID" as TokenKind;

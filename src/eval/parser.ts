@@ -35,11 +35,19 @@ type AttrsNode = Mutable<Extract<Expr, { type: "Attrs" }>> & { attrs: AttrDef[];
  * in the order measured on Nix 2.8; the others follow in creation order.
  * The parser records the resulting order per node here.
  */
-const nixOrderOf = new WeakMap<object, readonly string[]>();
+const nixOrderOf = new WeakMap<object, { rank(name: string): number }>();
 
 /** The names of a `let` node's attributes or a lambda's formals in the order Nix 2.8 prints them, if known. @public */
 export function nixOrder(node: Expr): readonly string[] | undefined {
-  return nixOrderOf.get(node);
+  const symbols = nixOrderOf.get(node);
+  if (symbols === undefined) return undefined;
+  if (node.type === "Let") return node.attrs.map((a) => a.name).sort((a, b) => symbols.rank(a) - symbols.rank(b));
+  if (node.type === "Lambda" && node.formals !== undefined)
+    return node.formals.formals
+      .map((f, i) => ({ f, i, r: symbols.rank(f.name) }))
+      .sort((a, b) => a.r - b.r || a.f.pos.line - b.f.pos.line || a.f.pos.column - b.f.pos.column || a.i - b.i)
+      .map((x) => x.f.name);
+  return undefined;
 }
 
 /**
@@ -283,8 +291,10 @@ const INITIAL_SYMBOLS: readonly string[] = [
 /** Pre-existing symbols (from corepkgs' derivation.nix) that sort after symbols created later. */
 const LATE_SYMBOLS: readonly string[] = ["x", "drvAttrs", "strict", "commonAttrs", "outputToAttrListElement", "outputsList"];
 
-const INITIAL_RANK: ReadonlyMap<string, number> = new Map(INITIAL_SYMBOLS.map((s, i) => [s, i]));
-const LATE_RANK: ReadonlyMap<string, number> = new Map(LATE_SYMBOLS.map((s, i) => [s, 2e9 + i]));
+const PREEXISTING_RANK: ReadonlyMap<string, number> = new Map([
+  ...INITIAL_SYMBOLS.map((s, i): [string, number] => [s, i]),
+  ...LATE_SYMBOLS.map((s, i): [string, number] => [s, 2e9 + i]),
+]);
 
 const TOKEN_NAMES: Partial<Record<TokenKind, string>> = { EOF: "end of file", INVALID: "invalid token" };
 function tokenName(k: TokenKind): string {
@@ -345,12 +355,16 @@ class Parser {
   private readonly baseDir: string;
   private readonly home: string;
   private readonly newSymbols = new Map<string, number>();
+  /** What `nixOrder` needs from this parse, without keeping the parser alive. */
+  private readonly symbols: { rank(name: string): number };
 
   constructor(src: string, options: ParseOptions) {
     this.lx = new Lexer(src);
     this.file = options.file ?? (options.stdin === true ? "«stdin»" : "«string»");
     this.baseDir = options.baseDir;
     this.home = options.home ?? "";
+    const newSymbols = this.newSymbols;
+    this.symbols = { rank: (name) => PREEXISTING_RANK.get(name) ?? newSymbols.get(name) ?? 1.5e9 };
     this.tok = this.lex();
   }
 
@@ -407,12 +421,12 @@ class Parser {
   }
 
   private intern(name: string): void {
-    if (INITIAL_RANK.has(name) || LATE_RANK.has(name) || this.newSymbols.has(name)) return;
+    if (PREEXISTING_RANK.has(name) || this.newSymbols.has(name)) return;
     this.newSymbols.set(name, 1e6 + this.newSymbols.size);
   }
 
-  private rank(name: string): number {
-    return INITIAL_RANK.get(name) ?? this.newSymbols.get(name) ?? LATE_RANK.get(name) ?? 1.5e9;
+  rank(name: string): number {
+    return PREEXISTING_RANK.get(name) ?? this.newSymbols.get(name) ?? 1.5e9;
   }
 
   private showPos(p: Pos): string {
@@ -493,10 +507,7 @@ class Parser {
         const body = this.parseExpr();
         if (binds.dynamic.length > 0) throw new ParseError("dynamic attributes not allowed in let", { pos: this.posOf(t) });
         const node: Expr = { type: "Let", pos: this.posOf(t), attrs: binds.attrs, body };
-        nixOrderOf.set(
-          node,
-          binds.attrs.map((a) => a.name).sort((a, b) => this.rank(a) - this.rank(b)),
-        );
+        nixOrderOf.set(node, this.symbols);
         return node;
       }
       case "IF": {
@@ -549,22 +560,29 @@ class Parser {
   }
 
   private makeLambda(start: Token, arg: string | undefined, f: { formals: Formal[]; ellipsis: boolean }, body: Expr): Expr {
-    const sorted = f.formals
-      .map((x, i) => ({ x, i, r: this.rank(x.name) }))
-      .sort((a, b) => a.r - b.r || a.x.pos.line - b.x.pos.line || a.x.pos.column - b.x.pos.column || a.i - b.i);
-    let dup: { r: number; f: Formal } | undefined;
-    for (let k = 0; k + 1 < sorted.length; k++) {
-      if (sorted[k]!.x.name !== sorted[k + 1]!.x.name) continue;
-      if (dup === undefined || sorted[k]!.r < dup.r) dup = { r: sorted[k]!.r, f: sorted[k + 1]!.x };
+    const fs = f.formals;
+    let hasDup = false;
+    if (fs.length > 1) {
+      const seen = new Set<string>();
+      for (const x of fs) {
+        if (seen.has(x.name)) hasDup = true;
+        seen.add(x.name);
+      }
     }
-    if (dup !== undefined) throw new ParseError(`duplicate formal function argument '${dup.f.name}'`, { pos: dup.f.pos });
-    if (arg !== undefined && f.formals.some((x) => x.name === arg))
+    if (hasDup) {
+      // Nix sorts formals by (symbol, position) and reports the duplicate with the smallest symbol, at its later position.
+      const sorted = fs.map((x, i) => ({ x, i, r: this.rank(x.name) })).sort((a, b) => a.r - b.r || a.i - b.i);
+      let dup: { r: number; f: Formal } | undefined;
+      for (let k = 0; k + 1 < sorted.length; k++) {
+        if (sorted[k]!.x.name !== sorted[k + 1]!.x.name) continue;
+        if (dup === undefined || sorted[k]!.r < dup.r) dup = { r: sorted[k]!.r, f: sorted[k + 1]!.x };
+      }
+      throw new ParseError(`duplicate formal function argument '${dup!.f.name}'`, { pos: dup!.f.pos });
+    }
+    if (arg !== undefined && fs.some((x) => x.name === arg))
       throw new ParseError(`duplicate formal function argument '${arg}'`, { pos: this.posOf(start) });
-    const node: Expr = { type: "Lambda", pos: this.posOf(start), arg, formals: { formals: f.formals, ellipsis: f.ellipsis }, body };
-    nixOrderOf.set(
-      node,
-      sorted.map((s) => s.x.name),
-    );
+    const node: Expr = { type: "Lambda", pos: this.posOf(start), arg, formals: { formals: fs, ellipsis: f.ellipsis }, body };
+    nixOrderOf.set(node, this.symbols);
     return node;
   }
 
