@@ -13,3 +13,5 @@ import "./xml.js";
 import "./toml.js";
 import "./control.js";
 import "./math.js";
+import "./context.js";
+import "./derivation.js";

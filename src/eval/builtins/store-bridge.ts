@@ -1,0 +1,344 @@
+/**
+ * How the evaluator reaches the store: copying sources in (path
+ * interpolation, `builtins.path`, `toFile`), writing `.drv` files, and
+ * remembering the derivations it instantiated so hashing and closures never
+ * have to re-read them.
+ *
+ * Without an attached store the evaluator is in Nix's read-only mode (as
+ * `nix-instantiate --eval`): every store path is computed exactly as it
+ * would be, but nothing is written.
+ */
+import { TsnixError } from "../../errors.js";
+import type { HostFs } from "../../host/host.js";
+import { compareNames } from "../../store/nar.js";
+import { parseDerivation, printDerivation, derivationStorePath, type Derivation } from "../../store/derivation.js";
+import { createHasher, hashBytes, type Hash } from "../../store/hash.js";
+import { makeFixedOutputPath, makeTextPath, isStorePath } from "../../store/store-path.js";
+import type { EvalStateLike } from "./index.js";
+
+/**
+ * The slice of a store the evaluator writes through ({@link LocalStore}
+ * satisfies it).
+ * @public
+ */
+export interface EvalStoreBackend {
+  readonly storeDir: string;
+  /** Where a logical store path lives on the host (differs for chroot stores). */
+  toRealPath(storePath: string): string;
+  isValidPath(path: string): boolean;
+  queryReferences(path: string): string[];
+  addTextToStore(name: string, text: string | Uint8Array, references?: readonly string[]): string;
+  addFromNar(nar: Uint8Array, info: { readonly path: string; readonly narHash?: Hash; readonly references?: readonly string[]; readonly ca?: string }): unknown;
+}
+
+/**
+ * Builds derivation outputs during evaluation (import from derivation).
+ * Called with the `.drv` path and the outputs needed; must leave them valid.
+ * @public
+ */
+export type EvalRealiser = (drvPath: string, outputs: readonly string[]) => void;
+
+/** Raised when evaluation needs a derivation built and no builder is configured. @public */
+export class ImportFromDerivationError extends TsnixError {
+  constructor(drvPath: string, outputs: readonly string[]) {
+    super(
+      "eval.ifd-unavailable",
+      `cannot build '${drvPath}' (output${outputs.length === 1 ? "" : "s"} ${outputs.map((o) => `'${o}'`).join(", ")}) during evaluation: import from derivation needs a builder, and none is configured`,
+      { drvPath, outputs: [...outputs] },
+    );
+  }
+}
+
+/** A filter on the paths added to the store: called for everything below the root. */
+export type PathFilter = (path: string, type: "regular" | "directory" | "symlink" | "unknown") => boolean;
+
+const KEY = "tsnix.evalStore";
+
+/**
+ * The evaluator's view of the store: the backend (none in read-only mode),
+ * the derivations instantiated so far and the references of what was added.
+ * @public
+ */
+export class EvalStore {
+  /** drv path → derivation, for everything instantiated by this evaluator. */
+  readonly drvs = new Map<string, Derivation>();
+  /** Hash modulo cache shared by every derivation of this evaluator. */
+  readonly hashCache = new Map<string, Hash>();
+  private readonly refs = new Map<string, readonly string[]>();
+  readonly storeDir: string;
+
+  constructor(
+    readonly fs: HostFs,
+    readonly backend: EvalStoreBackend | undefined,
+    storeDir: string,
+    public realiser: EvalRealiser | undefined,
+  ) {
+    this.storeDir = backend?.storeDir ?? storeDir;
+  }
+
+  get readOnly(): boolean {
+    return this.backend === undefined;
+  }
+
+  isStorePath(p: string): boolean {
+    return isStorePath(p, this.storeDir);
+  }
+
+  /** Whether `p` lies in the store directory (a store path or a file inside one). */
+  isInStore(p: string): boolean {
+    return p.startsWith(this.storeDir + "/") && p.length > this.storeDir.length + 1;
+  }
+
+  /** The store path `p` lies in. */
+  toStorePath(p: string): string {
+    const rest = p.slice(this.storeDir.length + 1);
+    const slash = rest.indexOf("/");
+    return `${this.storeDir}/${slash < 0 ? rest : rest.slice(0, slash)}`;
+  }
+
+  /** Where a logical path is on the host. */
+  realPath(p: string): string {
+    return this.backend !== undefined && this.isInStore(p) ? this.backend.toRealPath(p) : p;
+  }
+
+  isValidPath(p: string): boolean {
+    if (this.refs.has(p) || this.drvs.has(p)) return true;
+    return this.backend !== undefined && this.backend.isValidPath(p);
+  }
+
+  /** References of a store path (what this evaluator added, else the store's record). */
+  references(p: string): readonly string[] {
+    const r = this.refs.get(p);
+    if (r !== undefined) return r;
+    const d = this.drvs.get(p);
+    if (d !== undefined) return [...d.inputSrcs, ...d.inputDrvs.keys()];
+    if (this.backend !== undefined && this.backend.isValidPath(p)) return this.backend.queryReferences(p);
+    return [];
+  }
+
+  /** The closure of `p` under references (Nix's computeFSClosure), `p` included. */
+  closure(p: string): Set<string> {
+    const out = new Set<string>();
+    const todo = [p];
+    while (todo.length > 0) {
+      const x = todo.pop()!;
+      if (out.has(x)) continue;
+      out.add(x);
+      for (const r of this.references(x)) if (!out.has(r)) todo.push(r);
+    }
+    return out;
+  }
+
+  /** A derivation by path: instantiated here, or read from the store. */
+  readDerivation(drvPath: string): Derivation {
+    const d = this.drvs.get(drvPath);
+    if (d !== undefined) return d;
+    const bytes = this.fs.readFile(this.realPath(drvPath));
+    const drv = parseDerivation(bytes, this.storeDir, { path: drvPath });
+    this.drvs.set(drvPath, drv);
+    return drv;
+  }
+
+  /** Add a text file (`toFile`); returns its path. */
+  addText(name: string, text: string, references: readonly string[]): string {
+    const refs = [...new Set(references)].sort();
+    const path =
+      this.backend === undefined
+        ? makeTextPath(name, hashBytes("sha256", text), refs, this.storeDir)
+        : this.backend.addTextToStore(name, text, refs);
+    this.refs.set(path, refs);
+    return path;
+  }
+
+  /** Write a derivation; returns its `.drv` path. */
+  writeDerivation(drv: Derivation): string {
+    const path =
+      this.backend === undefined
+        ? derivationStorePath(drv, this.storeDir)
+        : this.backend.addTextToStore(`${drv.name}.drv`, printDerivation(drv), [...drv.inputSrcs, ...drv.inputDrvs.keys()]);
+    this.drvs.set(path, drv);
+    return path;
+  }
+
+  /**
+   * Add the file system object at host path `src` as `name`: recursively
+   * (NAR, SHA-256: a `source` path) or flat (a regular file). `filter`
+   * decides, for everything below the root, what is kept.
+   */
+  addPath(src: string, name: string, recursive: boolean, filter: PathFilter | undefined, references: readonly string[] = []): string {
+    let nar: Uint8Array;
+    let caHash: Hash;
+    if (recursive) {
+      nar = narOfTree(this.fs, src, filter);
+      caHash = hashBytes("sha256", nar);
+    } else {
+      const st = this.fs.stat(src);
+      if (st.type !== "regular") throw new TsnixError("eval.add-path", `file '${src}' has an unsupported type`, { path: src });
+      const contents = this.fs.readFile(src);
+      nar = narWriter().file(contents, (st.mode & 0o100) !== 0).done();
+      const h = createHasher("sha256");
+      h.update(contents);
+      caHash = h.digest();
+    }
+    const refs = recursive ? [...new Set(references)].sort() : [];
+    const path = makeFixedOutputPath(name, recursive ? "recursive" : "flat", caHash, refs, false, this.storeDir);
+    if (this.backend !== undefined && !this.backend.isValidPath(path))
+      this.backend.addFromNar(nar, { path, narHash: hashBytes("sha256", nar), references: refs, ca: `fixed:${recursive ? "r:" : ""}sha256:${caHash.toNix32()}` });
+    if (!this.refs.has(path)) this.refs.set(path, refs);
+    return path;
+  }
+
+  /** Make sure these outputs of a derivation exist (import from derivation). */
+  realise(drvPath: string, outputs: readonly string[]): void {
+    const drv = this.readDerivation(drvPath);
+    const missing = outputs.filter((o) => {
+      const p = drv.outputs.get(o)?.path;
+      return p === undefined || p === "" || this.backend === undefined || !this.backend.isValidPath(p);
+    });
+    if (missing.length === 0) return;
+    if (this.realiser === undefined) throw new ImportFromDerivationError(drvPath, missing);
+    this.realiser(drvPath, missing);
+  }
+}
+
+/**
+ * The evaluator's store state, created read-only on first use when no store
+ * was attached.
+ * @public
+ */
+export function evalStoreOf(state: EvalStateLike): EvalStore {
+  let s = state.extensions.get(KEY) as EvalStore | undefined;
+  if (s === undefined) {
+    s = new EvalStore(state.host.fs, undefined, state.storeDir, undefined);
+    (state.extensions as Map<string, unknown>).set(KEY, s);
+  }
+  return s;
+}
+
+/**
+ * Connect an evaluator to a store: `.drv` files, `toFile` results and
+ * copied sources are written there, and `"${./p}"` copies into it. Call
+ * before evaluating. `realiser` builds derivations for import from
+ * derivation.
+ * @public
+ */
+export function attachStore(state: EvalStateLike, backend: EvalStoreBackend, options: { realiser?: EvalRealiser } = {}): EvalStore {
+  const s = new EvalStore(state.host.fs, backend, backend.storeDir, options.realiser);
+  const ext = state.extensions as Map<string, unknown>;
+  ext.set(KEY, s);
+  ext.set("copyPathToStore", (p: string) => s.addPath(p, baseNameOf(p), true, undefined));
+  return s;
+}
+
+/** The last component of a path, as Nix's baseNameOf. */
+export function baseNameOf(p: string): string {
+  let end = p.length;
+  if (end > 0 && p[end - 1] === "/") end--;
+  const slash = p.lastIndexOf("/", end - 1);
+  return p.slice(slash + 1, end);
+}
+
+// ---------------------------------------------------------------------------
+// NAR serialisation with a filter (the store's own dumper has none).
+
+interface NarWriter {
+  file(contents: Uint8Array, executable: boolean): NarWriter;
+  done(): Uint8Array;
+}
+
+const enc = new TextEncoder();
+
+class Chunks {
+  parts: Uint8Array[] = [];
+  size = 0;
+  str(s: string | Uint8Array): void {
+    const b = typeof s === "string" ? enc.encode(s) : s;
+    const len = new Uint8Array(8);
+    new DataView(len.buffer).setUint32(0, b.length, true);
+    new DataView(len.buffer).setUint32(4, Math.floor(b.length / 2 ** 32), true);
+    this.parts.push(len, b);
+    this.size += 8 + b.length;
+    const pad = (8 - (b.length % 8)) % 8;
+    if (pad > 0) {
+      this.parts.push(new Uint8Array(pad));
+      this.size += pad;
+    }
+  }
+  bytes(): Uint8Array {
+    const out = new Uint8Array(this.size);
+    let o = 0;
+    for (const p of this.parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  }
+}
+
+function narWriter(): NarWriter {
+  const c = new Chunks();
+  c.str("nix-archive-1");
+  return {
+    file(contents, executable) {
+      writeFile(c, contents, executable);
+      return this;
+    },
+    done: () => c.bytes(),
+  };
+}
+
+function writeFile(c: Chunks, contents: Uint8Array, executable: boolean): void {
+  c.str("(");
+  c.str("type");
+  c.str("regular");
+  if (executable) {
+    c.str("executable");
+    c.str("");
+  }
+  c.str("contents");
+  c.str(contents);
+  c.str(")");
+}
+
+/** The NAR of the tree at `path`, keeping below the root only what `filter` accepts. */
+export function narOfTree(fs: HostFs, path: string, filter: PathFilter | undefined): Uint8Array {
+  const c = new Chunks();
+  c.str("nix-archive-1");
+  const dump = (p: string): void => {
+    const st = fs.lstat(p);
+    if (st.type === "regular") writeFile(c, fs.readFile(p), (st.mode & 0o100) !== 0);
+    else if (st.type === "symlink") {
+      c.str("(");
+      c.str("type");
+      c.str("symlink");
+      c.str("target");
+      c.str(fs.readlink(p));
+      c.str(")");
+    } else if (st.type === "directory") {
+      c.str("(");
+      c.str("type");
+      c.str("directory");
+      const names = fs.readdir(p).sort(compareNames);
+      for (const n of names) {
+        const child = `${p}/${n}`;
+        if (filter !== undefined && !filter(child, fileType(fs, child))) continue;
+        c.str("entry");
+        c.str("(");
+        c.str("name");
+        c.str(n);
+        c.str("node");
+        dump(child);
+        c.str(")");
+      }
+      c.str(")");
+    } else throw new TsnixError("eval.add-path", `file '${p}' has an unsupported type`, { path: p });
+  };
+  dump(path);
+  return c.bytes();
+}
+
+/** Nix's name for the type of a file, as `readDir` and path filters see it. */
+export function fileType(fs: HostFs, p: string): "regular" | "directory" | "symlink" | "unknown" {
+  const t = fs.lstat(p).type;
+  return t === "other" ? "unknown" : t;
+}
