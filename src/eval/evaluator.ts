@@ -971,9 +971,10 @@ export class Compiler {
         });
       case "++":
         return withThunk((env) => {
+          // Nix evaluates both operands before checking either is a list.
           const a = l(env);
-          if (!Array.isArray(a)) throw typeError("a list", a, pos);
           const b = r(env);
+          if (!Array.isArray(a)) throw typeError("a list", a, pos);
           if (!Array.isArray(b)) throw typeError("a list", b, pos);
           if (a.length === 0) return b;
           if (b.length === 0) return a;
