@@ -41,6 +41,8 @@ export interface CompiledRegex {
   readonly source: string;
   /** Number of capture groups. */
   readonly groups: number;
+  /** For each group, the JavaScript groups standing for it (see Emitter). */
+  readonly groupMap: readonly (readonly number[])[];
   /** True when the pattern has an alternation, so searches must look for longer matches. */
   readonly hasAlternation: boolean;
   /** `^(?:…)$` for whole-string matching. */
@@ -98,11 +100,20 @@ function escapeChar(code: number): string {
   return "\\x" + code.toString(16).padStart(2, "0");
 }
 
+/** The parsed form of an ERE. `src` of a leaf is JavaScript source matching one byte (or an anchor). */
+type Node =
+  | { readonly t: "char"; readonly src: string }
+  | { readonly t: "anchor"; readonly src: "^" | "$" }
+  | { readonly t: "group"; readonly index: number; readonly body: Node }
+  | { readonly t: "alt"; readonly branches: readonly Node[] }
+  | { readonly t: "cat"; readonly items: readonly Node[] }
+  | { readonly t: "rep"; readonly body: Node; readonly min: number; readonly max: number | undefined };
+
 /**
- * Translate a binary-form ERE (one char per byte) to JavaScript regex source.
- * Throws {@link InvalidRegexError} (reported with the original pattern text).
+ * Parse a binary-form ERE (one char per byte). Throws
+ * {@link InvalidRegexError} (reported with the original pattern text).
  */
-function translate(p: string, original: string): { source: string; groups: number; hasAlternation: boolean } {
+function parseEre(p: string, original: string): { node: Node; groups: number; hasAlternation: boolean } {
   let i = 0;
   let groups = 0;
   let hasAlternation = false;
@@ -110,19 +121,19 @@ function translate(p: string, original: string): { source: string; groups: numbe
     throw new InvalidRegexError(original, why);
   };
 
-  // Returns the source of an alternation, stopping at `)` (depth > 0) or end.
-  function alternation(depth: number): string {
-    const branches: string[] = [branch(depth)];
+  // An alternation, stopping at `)` (depth > 0) or the end.
+  function alternation(depth: number): Node {
+    const branches: Node[] = [branch(depth)];
     while (i < p.length && p[i] === "|") {
       i++;
       hasAlternation = true;
       branches.push(branch(depth));
     }
-    return branches.join("|");
+    return branches.length === 1 ? branches[0]! : { t: "alt", branches };
   }
 
-  function branch(depth: number): string {
-    let out = "";
+  function branch(depth: number): Node {
+    const items: Node[] = [];
     while (i < p.length) {
       const c = p[i]!;
       if (c === "|") break;
@@ -130,63 +141,58 @@ function translate(p: string, original: string): { source: string; groups: numbe
         if (depth === 0) fail("unmatched )");
         break;
       }
-      let atom = "";
+      let atom: Node;
       let repeatable = true;
       if (c === "(") {
         i++;
         if (p[i] === "*" || p[i] === "+" || p[i] === "?" || p[i] === "{") fail("nothing to repeat");
-        groups++;
-        const inner = alternation(depth + 1);
+        const index = groups++;
+        const body = alternation(depth + 1);
         if (p[i] !== ")") fail("unmatched (");
         i++;
-        atom = "(" + inner + ")";
-      } else if (c === "*" || c === "+" || c === "?") {
-        fail("nothing to repeat");
-      } else if (c === "{") {
-        fail("nothing to repeat");
-      } else if (c === "^") {
+        atom = { t: "group", index, body };
+      } else if (c === "*" || c === "+" || c === "?" || c === "{") {
+        return fail("nothing to repeat");
+      } else if (c === "^" || c === "$") {
         i++;
-        atom = "^";
-        repeatable = false;
-      } else if (c === "$") {
-        i++;
-        atom = "$";
+        atom = { t: "anchor", src: c };
         repeatable = false;
       } else if (c === ".") {
         i++;
-        atom = "[^]";
+        atom = { t: "char", src: "[^]" };
       } else if (c === "[") {
-        atom = bracket();
+        atom = { t: "char", src: bracket() };
       } else if (c === "\\") {
         const n = p[i + 1];
         if (n === undefined || !SPECIAL_ESCAPES.has(n)) fail("invalid escape");
         i += 2;
-        atom = escapeChar(n!.charCodeAt(0));
+        atom = { t: "char", src: escapeChar(n!.charCodeAt(0)) };
       } else {
         i++;
-        atom = escapeChar(c.charCodeAt(0));
+        atom = { t: "char", src: escapeChar(c.charCodeAt(0)) };
       }
-      // Quantifiers; each one after the first applies to the whole previous piece.
-      let quantified = false;
+      // Quantifiers stack: each applies to the whole previous piece.
       for (;;) {
         const q = p[i];
-        let qs: string;
-        if (q === "*" || q === "+" || q === "?") {
-          i++;
-          qs = q;
-        } else if (q === "{") {
-          qs = interval();
+        let min: number;
+        let max: number | undefined;
+        if (q === "*") [min, max] = [0, undefined];
+        else if (q === "+") [min, max] = [1, undefined];
+        else if (q === "?") [min, max] = [0, 1];
+        else if (q === "{") {
+          [min, max] = interval();
+          i--; // interval() consumed through '}'; the shared i++ below re-advances
         } else break;
+        i++;
         if (!repeatable) fail("nothing to repeat");
-        atom = (quantified ? "(?:" + atom + ")" : atom) + qs;
-        quantified = true;
+        atom = { t: "rep", body: atom, min, max };
       }
-      out += atom;
+      items.push(atom);
     }
-    return out;
+    return items.length === 1 ? items[0]! : { t: "cat", items };
   }
 
-  function interval(): string {
+  function interval(): [number, number | undefined] {
     // p[i] === "{"
     i++;
     const start = i;
@@ -204,7 +210,7 @@ function translate(p: string, original: string): { source: string; groups: numbe
     i++;
     if (max !== undefined && max < min) fail("invalid interval");
     if (min > MAX_REPEAT || (max ?? 0) > MAX_REPEAT) fail("interval too large");
-    return max === min ? `{${min}}` : max === undefined ? `{${min},}` : `{${min},${max}}`;
+    return [min, max];
   }
 
   function bracket(): string {
@@ -280,9 +286,153 @@ function translate(p: string, original: string): { source: string; groups: numbe
     return (negate ? "[^" : "[") + out + "]";
   }
 
-  const source = alternation(0);
+  const node = alternation(0);
   if (i < p.length) fail("unmatched )");
-  return { source, groups, hasAlternation };
+  return { node, groups, hasAlternation };
+}
+
+function hasGroup(n: Node): boolean {
+  switch (n.t) {
+    case "group":
+      return true;
+    case "alt":
+      return n.branches.some(hasGroup);
+    case "cat":
+      return n.items.some(hasGroup);
+    case "rep":
+      return hasGroup(n.body);
+    default:
+      return false;
+  }
+}
+
+function canBeEmpty(n: Node): boolean {
+  switch (n.t) {
+    case "char":
+      return false;
+    case "anchor":
+      return true;
+    case "group":
+      return canBeEmpty(n.body);
+    case "alt":
+      return n.branches.some(canBeEmpty);
+    case "cat":
+      return n.items.every(canBeEmpty);
+    case "rep":
+      return n.min === 0 || canBeEmpty(n.body);
+  }
+}
+
+function quantifier(min: number, max: number | undefined): string {
+  if (max === undefined) return min === 0 ? "*" : min === 1 ? "+" : `{${min},}`;
+  if (min === 0 && max === 1) return "?";
+  return min === max ? `{${min}}` : `{${min},${max}}`;
+}
+
+/**
+ * Emits JavaScript source for the parsed ERE, reproducing libstdc++'s
+ * captures where JavaScript's repetition rules differ:
+ *
+ * - JavaScript rejects an optional iteration that matches the empty string
+ *   (its groups stay unset); libstdc++ takes it (groups = ""). `X*` with
+ *   groups in X becomes `(?:X+|)`, whose first iteration may be empty.
+ * - After an unbounded repetition stops, libstdc++ takes one more iteration
+ *   if the body can match the empty string there, updating the captures.
+ *   That iteration is emitted as a copy of the body restricted to the empty
+ *   match; its groups are extra JavaScript groups mapped to the same Nix
+ *   group, later copies overriding earlier ones when they took part.
+ */
+class Emitter {
+  /** For each Nix group, the JavaScript group numbers that stand for it, in source order. */
+  readonly groupMap: number[][];
+  private js = 0;
+  constructor(groups: number) {
+    this.groupMap = Array.from({ length: groups }, () => []);
+  }
+
+  /** A capturing group; its number is taken before the body's (JavaScript numbers groups by their opening parenthesis). */
+  private group(index: number, body: () => string): string {
+    this.groupMap[index]!.push(++this.js);
+    return "(" + body() + ")";
+  }
+
+  /** Source usable as a quantifier operand. */
+  private atom(n: Node, empty: boolean): string {
+    const s = empty ? this.emitEmpty(n) : this.emit(n);
+    return n.t === "char" || n.t === "group" ? s : "(?:" + s + ")";
+  }
+
+  emit(n: Node): string {
+    switch (n.t) {
+      case "char":
+      case "anchor":
+        return n.src;
+      case "group":
+        return this.group(n.index, () => this.emit(n.body));
+      case "alt":
+        return "(?:" + n.branches.map((b) => this.emit(b)).join("|") + ")";
+      case "cat":
+        return n.items.map((x) => this.emit(x)).join("");
+      case "rep": {
+        const groups = hasGroup(n.body);
+        if (groups && n.max !== undefined && n.max <= 32) {
+          // libstdc++ expands a bounded repetition into copies, the optional
+          // ones nested, each able to match the empty string: do the same.
+          let out = "";
+          for (let k = 0; k < n.min; k++) out += this.atom(n.body, false);
+          let tail = "";
+          let opens = 0;
+          for (let k = n.min; k < n.max; k++) {
+            tail += "(?:" + this.atom(n.body, false);
+            opens++;
+          }
+          for (let k = 0; k < opens; k++) tail += "|)";
+          return out + tail;
+        }
+        const body = this.atom(n.body, false);
+        let out: string;
+        if (groups && n.min === 0 && n.max !== 0) out = "(?:" + body + (n.max === 1 ? "" : quantifier(1, n.max)) + "|)";
+        else out = body + quantifier(n.min, n.max);
+        if (groups && n.max === undefined && canBeEmpty(n.body)) out += "(?:" + this.atom(n.body, true) + "|)";
+        return out;
+      }
+    }
+  }
+
+  /** The node restricted to matching the empty string, with the captures libstdc++ would set. */
+  emitEmpty(n: Node): string {
+    switch (n.t) {
+      case "char":
+        return "(?!)";
+      case "anchor":
+        return n.src;
+      case "group":
+        return this.group(n.index, () => this.emitEmpty(n.body));
+      case "alt":
+        return "(?:" + n.branches.map((b) => this.emitEmpty(b)).join("|") + ")";
+      case "cat":
+        return n.items.map((x) => this.emitEmpty(x)).join("");
+      case "rep":
+        return n.min === 0 ? "(?:" + this.atom(n.body, true) + "|)" : this.atom(n.body, true);
+    }
+  }
+}
+
+function translate(p: string, original: string): { source: string; groups: number; groupMap: number[][]; hasAlternation: boolean } {
+  const { node, groups, hasAlternation } = parseEre(p, original);
+  const em = new Emitter(groups);
+  const source = em.emit(node);
+  return { source, groups, groupMap: em.groupMap, hasAlternation };
+}
+
+/** The value of Nix group `g`: the last of its JavaScript groups that took part. */
+function groupValue(re: CompiledRegex, m: RegExpExecArray, g: number): string | undefined {
+  const js = re.groupMap[g]!;
+  for (let k = js.length - 1; k >= 0; k--) {
+    const x = m[js[k]!];
+    if (x !== undefined) return x;
+  }
+  return undefined;
 }
 
 const cache = new Map<string, CompiledRegex>();
@@ -308,7 +458,7 @@ export function compileRegex(pattern: string): CompiledRegex {
   let r = cache.get(pattern);
   if (r !== undefined) return r;
   const bin = hasNonAscii(pattern) ? toBinary(pattern) : pattern;
-  const { source, groups, hasAlternation } = translate(bin, pattern);
+  const { source, groups, groupMap, hasAlternation } = translate(bin, pattern);
   let whole: RegExp;
   let search: RegExp;
   try {
@@ -317,7 +467,7 @@ export function compileRegex(pattern: string): CompiledRegex {
   } catch (e) {
     throw new InvalidRegexError(pattern, String(e));
   }
-  r = { pattern, source, groups, hasAlternation, whole, search, longer: new Map() };
+  r = { pattern, source, groups, groupMap, hasAlternation, whole, search, longer: new Map() };
   if (cache.size > 1000) cache.clear();
   cache.set(pattern, r);
   return r;
@@ -333,7 +483,7 @@ export function regexMatch(re: CompiledRegex, s: string): (string | undefined)[]
   if (m === null) return null;
   const out: (string | undefined)[] = new Array(re.groups);
   for (let g = 0; g < re.groups; g++) {
-    const x = m[g + 1];
+    const x = groupValue(re, m, g);
     out[g] = x === undefined || !binary ? x : fromBinary(x);
   }
   return out;
@@ -394,7 +544,7 @@ export function regexSplit(re: CompiledRegex, s: string): SplitPiece[] {
     out.push(dec(str.slice(last, f.index)));
     const groups: (string | undefined)[] = new Array(re.groups);
     for (let g = 0; g < re.groups; g++) {
-      const x = f.m[g + 1];
+      const x = groupValue(re, f.m, g);
       groups[g] = x === undefined ? undefined : dec(x);
     }
     out.push(groups);
