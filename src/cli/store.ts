@@ -24,7 +24,8 @@ export function storeFromContext(ctx: CliContext): LocalStore {
     cwd: ctx.cwd,
     allowSystemRoot: ctx.settings.get("tsnix-allow-system-store") === "true",
   });
-  return new LocalStore({ host: ctx.host, root });
+  const fsync = ctx.settings.get("fsync-store-paths");
+  return new LocalStore({ host: ctx.host, root, fsyncStorePaths: fsync === undefined ? true : fsync === "true" });
 }
 
 /** A usage error in the words of nix-store, followed by its "Try … --help" hint. */

@@ -22,10 +22,10 @@ import { HostError, TsnixError, describeErrno, isErrno } from "../errors.js";
 import type { FileType, Host, HostLock } from "../host/host.js";
 import { mkdirp, syncDir } from "../host/util.js";
 import { type Hash, type HashAlgorithm, createHasher, hashBytes } from "./hash.js";
-import { NarRestorer, type NarSink, dumpPath } from "./nar.js";
+import { NarRestorer, type NarSink, dumpPath, narHashPath } from "./nar.js";
 import { type ValidPathInfo, PathInfoDb } from "./path-info.js";
 import { ReferenceScanner, hashPartIndex, resolveHits } from "./references.js";
-import { DEFAULT_STORE_DIR, makeFixedOutputPath, makeTextPath, parseStorePath } from "./store-path.js";
+import { DEFAULT_STORE_DIR, makeFixedOutputPath, makeTextPath, parseStorePath, validateStorePathName } from "./store-path.js";
 
 /** A store path is not valid (not registered in the store). @public */
 export class InvalidPathError extends TsnixError {
@@ -77,6 +77,12 @@ export interface LocalStoreOptions {
   readonly storeDir?: string;
   /** How long to wait for a path lock held by another live process (default 10 minutes). */
   readonly lockTimeoutMs?: number;
+  /**
+   * fsync the contents of new store paths before making them valid (default
+   * true; Nix's `fsync-store-paths`). Off trades durability across power loss
+   * for speed on trees of many small files; path-info records are always fsynced.
+   */
+  readonly fsyncStorePaths?: boolean;
 }
 
 /** How {@link LocalStore.addPath} ingests a file system object. @public */
@@ -158,6 +164,7 @@ export class LocalStore {
   private readonly lockDir: string;
   private readonly lockTimeoutMs: number;
   private swept = false;
+  private readonly fsyncContents: boolean;
   private copyBuf: Uint8Array | undefined;
 
   constructor(options: LocalStoreOptions) {
@@ -170,6 +177,7 @@ export class LocalStore {
     this.db = new PathInfoDb(this.host, dbDir, this.storeDir);
     this.lockDir = `${dbDir}/locks`;
     this.lockTimeoutMs = options.lockTimeoutMs ?? 10 * 60 * 1000;
+    this.fsyncContents = options.fsyncStorePaths ?? true;
   }
 
   // ---- paths -------------------------------------------------------------
@@ -292,6 +300,11 @@ export class LocalStore {
       throw e;
     }
     if (method === "flat" && stat.type !== "regular") throw new UnsupportedFileError(src, `'${src}' is not a regular file; only regular files can be added flat`);
+    if (!isValidName(name)) {
+      // Fail before copying anything, with Nix's message (which shows the would-be hash part).
+      const caHash = method === "flat" ? this.hashFile(src, algorithm) : narHashPath(fs, src, algorithm).hash;
+      makeFixedOutputPath(name, method, caHash, references, false, this.storeDir);
+    }
     this.sweepStale();
     const staging = this.makeStaging();
     try {
@@ -301,11 +314,8 @@ export class LocalStore {
       // Hash what is in the store, not the source: the source may change under us.
       const nar = this.hashNar(staged, method === "recursive" && algorithm !== "sha256" ? algorithm : undefined);
       let caHash: Hash;
-      if (method === "flat") {
-        const h = createHasher(algorithm);
-        this.readFileChunks(staged, (c) => h.update(c));
-        caHash = h.digest();
-      } else caHash = nar.extra ?? nar.hash;
+      if (method === "flat") caHash = this.hashFile(staged, algorithm);
+      else caHash = nar.extra ?? nar.hash;
       const path = makeFixedOutputPath(name, method, caHash, references, false, this.storeDir);
       const ca = `fixed:${method === "recursive" ? "r:" : ""}${algorithm}:${caHash.toNix32()}`;
       this.commit(path, staged, { narHash: nar.hash, narSize: nar.size, references, ca });
@@ -720,7 +730,7 @@ export class LocalStore {
           this.copyTree(child, `${dst}/${n}`, filter);
           this.canonicaliseOne(`${dst}/${n}`);
         }
-        syncDir(fs, dst);
+        if (this.fsyncContents) syncDir(fs, dst);
         return;
       }
       default:
@@ -741,7 +751,7 @@ export class LocalStore {
           let off = 0;
           while (off < n) off += fs.write(outFd, buf, off, n - off, null);
         }
-        fs.fsync(outFd);
+        if (this.fsyncContents) fs.fsync(outFd);
       } finally {
         fs.close(outFd);
       }
@@ -757,11 +767,17 @@ export class LocalStore {
     try {
       let off = 0;
       while (off < bytes.length) off += fs.write(fd, bytes, off, bytes.length - off, null);
-      fs.fsync(fd);
+      if (this.fsyncContents) fs.fsync(fd);
     } finally {
       fs.close(fd);
     }
     this.canonicaliseOne(dst);
+  }
+
+  private hashFile(p: string, algorithm: HashAlgorithm): Hash {
+    const h = createHasher(algorithm);
+    this.readFileChunks(p, (c) => h.update(c));
+    return h.digest();
   }
 
   private readFileChunks(p: string, f: (c: Uint8Array) => void): void {
@@ -818,7 +834,7 @@ export class LocalStore {
   private fsyncTree(p: string): void {
     const fs = this.host.fs;
     const st = fs.lstat(p);
-    if (st.type === "regular") {
+    if (st.type === "regular" && this.fsyncContents) {
       const fd = fs.open(p, "r");
       try {
         fs.fsync(fd);
@@ -830,7 +846,7 @@ export class LocalStore {
         this.fsyncTree(`${p}/${n}`);
         this.canonicaliseOne(`${p}/${n}`);
       }
-      syncDir(fs, p);
+      if (this.fsyncContents) syncDir(fs, p);
     }
   }
 
@@ -839,6 +855,15 @@ export class LocalStore {
     if (self !== undefined) all.push(self);
     const byHash = hashPartIndex(all);
     return { scanner: new ReferenceScanner(byHash.keys()), byHash };
+  }
+}
+
+function isValidName(name: string): boolean {
+  try {
+    validateStorePathName(name);
+    return true;
+  } catch {
+    return false;
   }
 }
 

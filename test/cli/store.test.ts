@@ -149,9 +149,13 @@ describe.each(HOSTS)("tsnix store on the $name host", ({ make }) => {
 
   it("bad input gets a typed message, exit 1, no stack trace, store unchanged", async () => {
     const p = (await store("--add", "src")).stdout.trim();
+    fx.host.fs.mkdir(`${fx.dir}/sp ace`);
+    fx.host.fs.writeFile(`${fx.dir}/sp ace/f`, "x\n");
     const before = fx.host.fs.readdir(`${root}/nix/store`).sort();
     const cases: [string[], string][] = [
       [["-q", "--hash", "/nix/store/xxx"], "error: 'xxx' is too short to be a valid store path\n"],
+      // nix-store 2.8 says exactly this for a directory "sp ace" holding a file "f" with "x\n".
+      [["--add", "sp ace"], "error: store path 'xz64761g2xxpfbalwpw265rf87fd8jdl-sp ace' contains illegal character ' '\n"],
       [["-q", "--hash", "/tmp"], "error: path '/tmp' is not in the Nix store\n"],
       [["-q", "--hash", "/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-x"], "error: store path 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-x' contains illegal base-32 character 'e'\n"],
       [["--add", "/nonexistent"], "error: getting status of '/nonexistent': No such file or directory\n"],
