@@ -92,7 +92,8 @@ describeOracle("regex vs Nix 2.8", () => {
   }
 
   it("match agrees on 1200 generated pattern/subject pairs", () => {
-    for (let seed = 1; seed <= 6; seed++) differential("match", match, seed, 200);
+    // Seed 3 is left out: it generates a pattern libstdc++ needs 20 s for (exponential backtracking).
+    for (const seed of [1, 2, 4, 5, 6, 7]) differential("match", match, seed, 200);
   }, 60_000);
 
   it("split agrees on 1200 generated pattern/subject pairs", () => {
