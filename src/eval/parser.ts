@@ -778,6 +778,7 @@ class Parser {
   private parseStringParts(): Expr {
     const parts: Expr[] = [];
     let first: Pos | undefined;
+    let interpolated = false;
     for (;;) {
       const t = this.tok;
       if (t.kind === "STR") {
@@ -787,13 +788,15 @@ class Parser {
       } else if (t.kind === "DOLLAR_CURLY") {
         this.advance();
         first ??= this.posOf(t);
+        interpolated = true;
         parts.push(this.parseExpr());
         this.expect("}");
       } else break;
     }
     this.expect('"');
     if (parts.length === 0) return { type: "String", pos: this.posOf(this.tok), value: "" };
-    if (parts.length === 1 && parts[0]!.type === "String") return parts[0]!;
+    // Only a lone literal is a plain string; `"${e}"` stays a concatenation (and a dynamic attribute name).
+    if (!interpolated) return parts[0]!;
     return { type: "ConcatStrings", pos: first!, forceString: true, parts };
   }
 
