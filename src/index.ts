@@ -122,6 +122,7 @@ export {
   HashMismatchError,
   UnsupportedFileError,
   StoreLockTimeoutError,
+  MissingReferenceError,
   modifiedMessage,
 } from "./store/local-store.js";
 export { PathInfoDb, type ValidPathInfo, CorruptPathInfoError } from "./store/path-info.js";

@@ -61,6 +61,13 @@ export class UnsupportedFileError extends TsnixError {
   }
 }
 
+/** A new path would reference a path that is not valid (the store keeps closures complete). @public */
+export class MissingReferenceError extends TsnixError {
+  constructor(path: string, reference: string) {
+    super("store.missing-reference", `cannot add path '${path}' because it references path '${reference}', which is not valid`, { path, reference });
+  }
+}
+
 /** A per-path lock could not be taken in time. @public */
 export class StoreLockTimeoutError extends TsnixError {
   constructor(path: string, ms: number) {
@@ -428,6 +435,8 @@ export class LocalStore {
         sigs: [],
         ca: options.ca,
       };
+      // Outputs of one build may refer to each other and are registered one by one,
+      // so their references are not required to be valid yet.
       this.db.register(info);
       return info;
     } finally {
@@ -495,8 +504,19 @@ export class LocalStore {
   private deleteOne(path: string): number {
     const lock = this.lockPath(path);
     try {
-      // Referrers may have appeared since the caller looked.
-      for (const r of this.db.referrers(path)) if (r !== path && this.db.has(r)) throw new PathAliveError(path, r);
+      // Referrers may have appeared since the caller looked, or be on their way:
+      // a marker whose referrer is not valid but whose lock is held is an add in progress.
+      for (const r of this.db.referrerMarkers(path)) {
+        if (r === path) continue;
+        const info = this.db.get(r);
+        if (info !== undefined) {
+          if (info.references.includes(path)) throw new PathAliveError(path, r);
+          continue;
+        }
+        const other = this.tryLockPath(r);
+        if (other === null) throw new PathAliveError(path, r);
+        other.release();
+      }
       this.db.unregister(path);
       const real = this.toRealPath(path);
       const trash = `${this.realStoreDir}/${TRASH_PREFIX}${this.host.pid}-${++trashCounter}-${this.host.now()}`;
@@ -606,7 +626,8 @@ export class LocalStore {
       // The top directory stays writable while staged, so that it can be moved.
       this.canonicaliseOne(real);
       syncDir(fs, this.realStoreDir);
-      this.db.register({
+      this.addReferrerMarkers(path, meta.references);
+      this.db.writeRecord({
         path,
         narHash: meta.narHash,
         narSize: meta.narSize,
@@ -619,6 +640,28 @@ export class LocalStore {
       });
     } finally {
       lock.release();
+    }
+  }
+
+  /**
+   * Put referrer markers on every reference, each under the reference's lock
+   * after checking it is valid. With deletion checking markers under the same
+   * lock (and treating a marker whose referrer is still being added as live),
+   * a path can never become valid while a reference of it is being deleted.
+   */
+  private addReferrerMarkers(path: string, references: readonly string[]): void {
+    for (const ref of references) {
+      if (ref === path) {
+        this.db.addReferrerMarker(ref, path);
+        continue;
+      }
+      const lock = this.lockPath(ref);
+      try {
+        if (!this.db.has(ref)) throw new MissingReferenceError(path, ref);
+        this.db.addReferrerMarker(ref, path);
+      } finally {
+        lock.release();
+      }
     }
   }
 
@@ -636,6 +679,12 @@ export class LocalStore {
       Atomics.wait(sleepCell, 0, 0, delay);
       delay = Math.min(delay * 2, 100);
     }
+  }
+
+  private tryLockPath(path: string): HostLock | null {
+    const { hashPart } = this.parseStorePath(path);
+    mkdirp(this.host.fs, this.lockDir);
+    return this.host.tryLock(`${this.lockDir}/${hashPart}.lock`);
   }
 
   private makeStaging(): string {

@@ -146,21 +146,40 @@ export class PathInfoDb {
    * the contents durable. Referrer markers go first; the record is the commit.
    */
   register(info: ValidPathInfo): void {
+    for (const ref of info.references) this.addReferrerMarker(ref, info.path);
+    this.writeRecord(info);
+  }
+
+  /** Durably note that `referrer` (about to become valid) references `ref`. */
+  addReferrerMarker(ref: string, referrer: string): void {
     this.prepare();
     const fs = this.host.fs;
-    const self = baseName(info.path);
-    for (const ref of info.references) {
-      const dir = `${this.referrersDir}/${parseStorePath(ref, this.storeDir).hashPart}`;
-      mkdirp(fs, dir);
-      try {
-        fs.writeFile(`${dir}/${self}`, "", { exclusive: true });
-      } catch (e) {
-        if (!isErrno(e, "EEXIST")) throw e;
-      }
-      syncDir(fs, dir);
+    const dir = `${this.referrersDir}/${parseStorePath(ref, this.storeDir).hashPart}`;
+    mkdirp(fs, dir);
+    try {
+      fs.writeFile(`${dir}/${baseName(referrer)}`, "", { exclusive: true });
+    } catch (e) {
+      if (!isErrno(e, "EEXIST")) throw e;
     }
+    syncDir(fs, dir);
     syncDir(fs, this.referrersDir);
+  }
+
+  /** Write the record: the commit point that makes `info.path` valid. Markers must be in place. */
+  writeRecord(info: ValidPathInfo): void {
+    this.prepare();
     writeFileAtomic(this.host, this.recordFile(info.path), encodeRecord(info));
+  }
+
+  /** Paths that have put a referrer marker on `path`, valid or not (for deletion's liveness check). */
+  referrerMarkers(path: string): string[] {
+    const dir = `${this.referrersDir}/${parseStorePath(path, this.storeDir).hashPart}`;
+    try {
+      return this.host.fs.readdir(dir).map((n) => `${this.storeDir}/${n}`);
+    } catch (e) {
+      if (isErrno(e, "ENOENT")) return [];
+      throw e;
+    }
   }
 
   /**

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HOSTS, type HostFixture } from "../helpers/hosts.js";
-import { LocalStore, InvalidPathError, PathAliveError, HashMismatchError } from "../../src/store/local-store.js";
+import { LocalStore, InvalidPathError, PathAliveError, HashMismatchError, MissingReferenceError } from "../../src/store/local-store.js";
 import { dumpPathToBytes, BadNarError, narOfBytes } from "../../src/store/nar.js";
 import { hashBytes } from "../../src/store/hash.js";
 import { makeTextPath } from "../../src/store/store-path.js";
@@ -117,6 +117,24 @@ describe.each(HOSTS)("LocalStore on $name host", ({ make }) => {
     expect(store.isValidPath(t2)).toBe(false);
     expect(fx.host.fs.readdir(store.realStoreDir)).toEqual([]);
     expect(() => store.queryPathInfo(t1)).toThrow(InvalidPathError);
+  });
+
+  it("keeps closures complete: no reference to an invalid path, no deletion under an add in progress", () => {
+    const ghost = "/nix/store/00000000000000000000000000000000-ghost";
+    expect(() => store.addTextToStore("t", `${ghost}`, [ghost])).toThrow(MissingReferenceError);
+    expect(store.queryAllValidPaths()).toEqual([]);
+    const t1 = store.addTextToStore("t1", "x");
+    // Another process is adding t2 (which refers to t1): its marker is on t1 and it holds t2's lock.
+    const t2 = makeTextPath("t2", hashBytes("sha256", `${t1}`), [t1]);
+    store.db.addReferrerMarker(t1, t2);
+    const other = (fx.host as { fork?: () => typeof fx.host }).fork?.() ?? fx.host;
+    const lock = other.tryLock(`${store.stateDir}/tsnix-db/locks/${t2.slice(11, 43)}.lock`)!;
+    expect(lock).not.toBeNull();
+    expect(() => store.deletePaths([t1])).toThrow(PathAliveError);
+    expect(store.isValidPath(t1)).toBe(true);
+    // Once that add has died (lock gone, record never written) the marker is stale.
+    lock.release();
+    expect(store.deletePaths([t1]).deleted).toEqual([t1]);
   });
 
   it("verifies: detects a modified file, drops vanished paths", () => {
