@@ -665,11 +665,19 @@ export class LocalStore {
     }
   }
 
-  /** Take the per-path lock, waiting (synchronously) while a live process holds it. */
-  private lockPath(path: string): HostLock {
-    const { hashPart } = this.parseStorePath(path);
+  /** The lock file that guards adds and deletes of store path `path`. */
+  pathLockFile(path: string): string {
+    return `${this.lockDir}/${this.parseStorePath(path).hashPart}.lock`;
+  }
+
+  /**
+   * Take the per-path lock that every add and delete of `path` holds,
+   * waiting (synchronously) while another live process has it. Not
+   * reentrant: do not call store operations on `path` while holding it.
+   */
+  lockPath(path: string): HostLock {
     mkdirp(this.host.fs, this.lockDir);
-    const file = `${this.lockDir}/${hashPart}.lock`;
+    const file = this.pathLockFile(path);
     const start = this.host.now();
     let delay = 1;
     for (;;) {
@@ -682,9 +690,8 @@ export class LocalStore {
   }
 
   private tryLockPath(path: string): HostLock | null {
-    const { hashPart } = this.parseStorePath(path);
     mkdirp(this.host.fs, this.lockDir);
-    return this.host.tryLock(`${this.lockDir}/${hashPart}.lock`);
+    return this.host.tryLock(this.pathLockFile(path));
   }
 
   private makeStaging(): string {
