@@ -177,14 +177,21 @@ defineBuiltin("unsafeGetAttrPos", 2, ([n, s], ctx) => {
   const a = ctx.forceAttrs(s!);
   const p = a.pos(name);
   if (p === undefined) return null;
-  return posToAttrs(p);
+  return posToAttrs(p, (ctx.state as { readSource?: (file: string) => string | undefined }).readSource?.bind(ctx.state));
 });
 
-/** A position as the set `{ column; file; line; }` Nix gives `unsafeGetAttrPos` and `__curPos`. @public */
-export function posToAttrs(p: Pos): Value {
+/**
+ * A position as the set `{ column; file; line; }` Nix gives
+ * `unsafeGetAttrPos` and `__curPos`. For an expression given as a string
+ * (`-E`, stdin), Nix 2.8 puts the expression's text in `file`: pass
+ * `readSource` to reproduce that.
+ * @public
+ */
+export function posToAttrs(p: Pos, readSource?: (file: string) => string | undefined): Value {
+  const file = p.file === "«string»" || p.file === "«stdin»" ? (readSource?.(p.file) ?? p.file) : p.file;
   return new NixAttrs(
     new Map<string, LazyValue>([
-      ["file", p.file],
+      ["file", file],
       ["line", p.line],
       ["column", p.column],
     ]),
