@@ -15,3 +15,4 @@ import "./control.js";
 import "./math.js";
 import "./context.js";
 import "./derivation.js";
+import "./paths.js";

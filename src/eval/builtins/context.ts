@@ -74,13 +74,13 @@ defineBuiltin("appendContext", 2, ([s, c], ctx) => {
     if (p !== undefined && ctx.forceBool(p)) context.add(name);
     const all = info.get("allOutputs");
     if (all !== undefined && ctx.forceBool(all)) {
-      if (!isDrv) throw ctx.error(`Tried to add all-outputs context of ${name}, which is not a derivation, to a string`);
+      if (!isDrv) throw ctx.error(`Tried to add all-outputs context of "${name}", which is not a derivation, to a string`);
       context.add("=" + name);
     }
     const outs = info.get("outputs");
     if (outs !== undefined) {
       const list = ctx.forceList(outs);
-      if (list.length > 0 && !isDrv) throw ctx.error(`Tried to add derivation output context of ${name}, which is not a derivation, to a string`);
+      if (list.length > 0 && !isDrv) throw ctx.error(`Tried to add derivation output context of "${name}", which is not a derivation, to a string`);
       for (const o of list) context.add(`!${forceStringNoCtx(ctx, o)}!${name}`);
     }
   }
@@ -93,7 +93,7 @@ export function forceStringNoCtx(ctx: import("./index.js").BuiltinContext, v: La
   const c = contextOf(s);
   if (c.size > 0) {
     const first = [...c].sort(compareStrings)[0]!;
-    throw ctx.error(`the string '${stringOf(s)}' is not allowed to refer to a store path (such as '${decodeContextElement(first).path}')`);
+    throw ctx.error(`the string '${stringOf(s)}' is not allowed to refer to a store path (such as '${first}')`);
   }
   return stringOf(s);
 }

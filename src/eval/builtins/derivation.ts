@@ -9,7 +9,7 @@ import { TsnixError } from "../../errors.js";
 import { finalizeDerivation, type Derivation, type DerivationDraft } from "../../store/derivation.js";
 import { HASH_SIZES, Hash, hashBytes, parseHash, parseHashAlgorithm, type HashAlgorithm } from "../../store/hash.js";
 import { validateStorePathName } from "../../store/store-path.js";
-import { NixAttrs, NixString, Thunk, compareStrings, stringOf, type LazyValue, type Value } from "../value.js";
+import { NixAttrs, NixString, PrimOp, Thunk, compareStrings, stringOf, type LazyValue, type Value } from "../value.js";
 import { defineBuiltin, type BuiltinContext } from "./index.js";
 import { decodeContextElement, forceStringNoCtx } from "./context.js";
 import { evalStoreOf } from "./store-bridge.js";
@@ -49,7 +49,7 @@ function tokenize(s: string): string[] {
  */
 export function derivationStrict(ctx: BuiltinContext, attrs: NixAttrs): NixAttrs {
   const nameV = attrs.get("name");
-  if (nameV === undefined) throw ctx.error("required attribute 'name' missing");
+  if (nameV === undefined) throw ctx.error("attribute 'name' missing for call to 'derivationStrict'");
   const posDrvName = attrs.pos("name") ?? ctx.pos;
   let drvName: string;
   try {
@@ -323,4 +323,26 @@ function isDerivation(ctx: BuiltinContext, x: Value): boolean {
 /** The store the derivations of an evaluation went to (for tests and the CLI). @public */
 export function derivationsOf(ctx: BuiltinContext): ReadonlyMap<string, Derivation> {
   return evalStoreOf(ctx.state).drvs;
+}
+
+/** What {@link instantiateDerivations} needs of an evaluator ({@link Evaluator} has it). @public */
+export interface InstantiatingEvaluator {
+  run<T>(fn: () => T): T;
+  callPrimOp(op: PrimOp, args: LazyValue[], pos: undefined): LazyValue;
+}
+
+/**
+ * `nix-instantiate` without `--eval`: walk `v` as {@link instantiateValue}
+ * does, instantiating (and, with a store attached, writing) every
+ * derivation found; returns the lines nix-instantiate prints.
+ * @public
+ */
+export function instantiateDerivations(ev: InstantiatingEvaluator, v: Value): string[] {
+  let lines: string[] = [];
+  const op = new PrimOp("«instantiate»", 1, (_args, ctx) => {
+    lines = instantiateValue(ctx, v);
+    return null;
+  });
+  ev.run(() => ev.callPrimOp(op, [v], undefined));
+  return lines;
 }

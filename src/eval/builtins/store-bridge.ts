@@ -101,8 +101,8 @@ export class EvalStore {
     return this.backend !== undefined && this.isInStore(p) ? this.backend.toRealPath(p) : p;
   }
 
+  /** Whether `p` is valid in the store (never in read-only mode: nothing was written). */
   isValidPath(p: string): boolean {
-    if (this.refs.has(p) || this.drvs.has(p)) return true;
     return this.backend !== undefined && this.backend.isValidPath(p);
   }
 

@@ -1,0 +1,221 @@
+/**
+ * Derivations against Nix 2.8: every file of the corpus under
+ * fixtures/drv is instantiated by `nix-instantiate --store ROOT` and by
+ * tsnix into its own store root; the printed lines, the set of store paths
+ * written and the bytes of every .drv must be identical. Evaluation-level
+ * behaviour (`derivation` attributes, contexts, errors) is compared with
+ * `nix-instantiate --eval --strict`.
+ */
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { Evaluator } from "../../../src/eval/api.js";
+import { instantiateDerivations } from "../../../src/eval/builtins/derivation.js";
+import { attachStore } from "../../../src/eval/builtins/store-bridge.js";
+import { formatNixError } from "../../../src/eval/errors.js";
+import { printValue } from "../../../src/eval/print-value.js";
+import { nodeHost } from "../../../src/host/node-host.js";
+import { LocalStore } from "../../../src/store/local-store.js";
+import { parseDerivation } from "../../../src/store/derivation.js";
+import { HOSTS } from "../../helpers/hosts.js";
+import { describeOracle, oracleRoot, runNix } from "../../helpers/oracle.js";
+import { agreeAll } from "./harness.js";
+
+const FIXTURES = join(import.meta.dirname, "../fixtures/drv");
+const corpus = readdirSync(FIXTURES).filter((f) => f.endsWith(".nix"));
+
+interface Outcome {
+  ok: boolean;
+  out: string;
+  err: string;
+}
+
+function tsnixInstantiate(file: string, root: string): Outcome {
+  const host = nodeHost();
+  const ev = new Evaluator({ host });
+  attachStore(ev, new LocalStore({ host, root }));
+  try {
+    const v = ev.evaluate({ file });
+    const lines = instantiateDerivations(ev, v);
+    return { ok: true, out: lines.map((l) => l + "\n").join(""), err: "" };
+  } catch (e) {
+    if (!(e instanceof Error) || e instanceof TypeError || e instanceof RangeError) throw e;
+    return { ok: false, out: "", err: formatNixError(e, { showTrace: false, readSource: (f) => ev.readSource(f) }).split("\n")[0]! };
+  }
+}
+
+function nixInstantiate(file: string, root: string): Outcome {
+  const r = runNix("nix-instantiate", [file], { root });
+  return { ok: r.status === 0, out: r.status === 0 ? r.stdout.toString("utf8") : "", err: r.status === 0 ? "" : r.stderr.split("\n")[0]! };
+}
+
+/** Store objects (hash-name entries) under a root. */
+function storeEntries(root: string): string[] {
+  const dir = join(root, "nix/store");
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((n) => /^[0-9a-z]{32}-/.test(n))
+    .sort();
+}
+
+const roots: { dispose(): void }[] = [];
+afterAll(() => {
+  for (const r of roots) r.dispose();
+});
+function freshRoot(): string {
+  const r = oracleRoot();
+  roots.push(r);
+  return r.root;
+}
+
+describeOracle("derivations: corpus vs nix-instantiate", () => {
+  it.each(corpus)("%s: same .drv paths, same store objects, byte-identical .drv files", (name) => {
+    const file = join(FIXTURES, name);
+    const nixRoot = freshRoot();
+    const tsRoot = freshRoot();
+    const want = nixInstantiate(file, nixRoot);
+    const got = tsnixInstantiate(file, tsRoot);
+    expect(got).toEqual(want);
+    expect(want.ok).toBe(true);
+    const nixObjects = storeEntries(nixRoot);
+    expect(storeEntries(tsRoot)).toEqual(nixObjects);
+    const drvs = nixObjects.filter((n) => n.endsWith(".drv"));
+    expect(drvs.length).toBeGreaterThan(0);
+    for (const d of drvs) {
+      const a = readFileSync(join(nixRoot, "nix/store", d));
+      const b = readFileSync(join(tsRoot, "nix/store", d));
+      expect(b.toString("utf8"), d).toBe(a.toString("utf8"));
+    }
+    // Sources copied into the store: same NAR contents.
+    for (const s of nixObjects.filter((n) => !n.endsWith(".drv"))) {
+      const a = runNix("nix-store", ["--dump", `/nix/store/${s}`], { root: nixRoot }).stdout;
+      const b = runNix("nix-store", ["--dump", `/nix/store/${s}`], { root: tsRoot }).stdout;
+      expect(b.equals(a), s).toBe(true);
+    }
+  });
+
+  it("a 50-derivation chain: every .drv identical", () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsnix-chain-"));
+    try {
+      const file = join(dir, "chain.nix");
+      writeFileSync(
+        file,
+        `let step = prev: i: derivation { name = "step-\${toString i}"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo \${prev} > $out" ]; inherit prev; };
+         in builtins.foldl' step "" (builtins.genList (i: i) 50)`,
+      );
+      const nixRoot = freshRoot();
+      const tsRoot = freshRoot();
+      const want = nixInstantiate(file, nixRoot);
+      expect(tsnixInstantiate(file, tsRoot)).toEqual(want);
+      const drvs = storeEntries(nixRoot);
+      expect(drvs.length).toBe(50);
+      expect(storeEntries(tsRoot)).toEqual(drvs);
+      for (const d of drvs) expect(readFileSync(join(tsRoot, "nix/store", d)).equals(readFileSync(join(nixRoot, "nix/store", d)))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+const D = `derivation { name = "d"; system = "x86_64-linux"; builder = "/bin/sh"; }`;
+const M = `derivation { name = "m"; system = "x86_64-linux"; builder = "/bin/sh"; outputs = [ "out" "dev" ]; }`;
+
+describeOracle("derivation values vs nix-instantiate --eval --strict", () => {
+  it("attributes of derivation results", () => {
+    agreeAll([
+      `builtins.attrNames (${D})`,
+      `builtins.attrNames (${M})`,
+      `builtins.attrNames (${M}).dev`,
+      `(${M}).outPath`,
+      `(${M}).dev.outPath`,
+      `(${M}).out.outputName`,
+      `(${M}).dev.outputName`,
+      `(${M}).drvPath`,
+      `map (o: o.outPath) (${M}).all`,
+      `(${M}).drvAttrs`,
+      `(${D}).type`,
+      `builtins.typeOf derivation`,
+      `(derivation { name = "lazy"; }).type`,
+      `builtins.attrNames (derivation { name = "lazy"; })`,
+      `builtins.attrNames (builtins.derivationStrict { name = "s"; system = "x"; builder = "y"; outputs = [ "a" "b" ]; })`,
+      `builtins.derivationStrict { name = "s"; system = "x"; builder = "y"; outputs = "a  b\tc"; }`,
+      `(derivation { name = "fod"; system = "x"; builder = "y"; outputHash = "sha256-n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="; }).outPath`,
+      `(derivation { name = "fod"; system = "x"; builder = "y"; outputHashAlgo = "sha256"; outputHash = ""; }).outPath`,
+      `builtins.placeholder "out"`,
+      `builtins.placeholder "dev"`,
+      `"\${${D}}"`,
+      `toString (${M}).dev`,
+    ]);
+  });
+
+  it("contexts", () => {
+    agreeAll([
+      `builtins.getContext "\${${M}}"`,
+      `builtins.getContext (${M}).drvPath`,
+      `builtins.getContext "\${(${M}).dev}\${(${M}).out}\${(${M}).drvPath}"`,
+      `builtins.getContext (builtins.toFile "x" "y")`,
+      `builtins.getContext (builtins.toFile "x" "\${${D}}")`,
+      `builtins.getContext (builtins.unsafeDiscardOutputDependency (${D}).drvPath)`,
+      `builtins.hasContext "\${${D}}"`,
+      `builtins.hasContext "plain"`,
+      `builtins.hasContext (builtins.unsafeDiscardStringContext "\${${D}}")`,
+      `builtins.unsafeDiscardStringContext "\${${D}}"`,
+      `builtins.getContext (builtins.appendContext "x" { "\${builtins.unsafeDiscardStringContext (${M}).drvPath}" = { outputs = [ "dev" "out" ]; allOutputs = true; path = true; }; })`,
+      `builtins.getContext (builtins.appendContext "" { })`,
+      `builtins.getContext (builtins.substring 0 3 "\${${D}}")`,
+      `builtins.getContext (builtins.toJSON { a = ${D}; })`,
+      `builtins.toJSON { a = ${D}; b = (${M}).dev; }`,
+      `builtins.getContext (builtins.replaceStrings [ "a" ] [ "\${${D}}" ] "xay")`,
+      `builtins.getContext (builtins.concatStringsSep "/" [ "\${${D}}" "\${(${M}).dev}" ])`,
+      `builtins.appendContext "x" { "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-foo" = { allOutputs = true; }; }`,
+      `builtins.appendContext "x" { "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-foo" = { outputs = [ "out" ]; }; }`,
+      `builtins.appendContext "x" { "notapath" = { path = true; }; }`,
+      `builtins.getContext ./.`,
+    ]);
+  });
+
+  it("errors", () => {
+    agreeAll([
+      `derivation { name = "x"; }`,
+      `derivation { name = "x"; builder = "b"; }`,
+      `derivation { system = "x"; builder = "b"; }`,
+      `(derivation { name = "x.drv"; system = "s"; builder = "b"; }).outPath`,
+      `(derivation { name = "x"; system = "s"; builder = "b"; outputHash = "abc"; }).outPath`,
+      `(derivation { name = "x"; system = "s"; builder = "b"; outputHash = "abc"; outputHashAlgo = "sha256"; }).outPath`,
+      `(derivation { name = "x"; system = "s"; builder = "b"; outputHashMode = "text"; }).outPath`,
+      `(derivation { name = "x"; system = "s"; builder = "b"; outputs = [ "out" "out" ]; }).outPath`,
+      `(derivation { name = "x"; system = "s"; builder = "b"; outputs = [ "drv" ]; }).outPath`,
+      `(derivation { name = "x"; system = "s"; builder = "b"; outputs = [ ]; }).outPath`,
+      `(derivation { name = "x"; system = "s"; builder = "b"; outputs = [ "out" "dev" ]; outputHash = "sha256-n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="; }).outPath`,
+      `(derivation { name = "x"; system = "s"; builder = "b"; f = x: x; }).outPath`,
+      `(derivation { name = "\${${D}}"; system = "s"; builder = "b"; }).outPath`,
+      `builtins.toFile "x" (${D}).drvPath`,
+      `builtins.toFile "x" "\${${D}}"`,
+    ]);
+  });
+});
+
+describe.each(HOSTS)("derivations on the $name host", ({ make }) => {
+  it("writes the .drv with its references and gives the same paths as read-only mode", () => {
+    const fx = make();
+    try {
+      const expr = `let a = ${D}; in derivation { name = "b"; system = "x86_64-linux"; builder = "/bin/sh"; a = a; f = builtins.toFile "f" "text"; }`;
+      const readOnly = new Evaluator({ host: fx.host }).evaluate(`(${expr}).drvPath`, { strict: true });
+      const ev = new Evaluator({ host: fx.host });
+      const store = new LocalStore({ host: fx.host, root: `${fx.dir}/root` });
+      attachStore(ev, store);
+      const lines = instantiateDerivations(ev, ev.evaluate(expr));
+      expect(printValue(readOnly)).toBe(JSON.stringify(lines[0]));
+      const drvPath = lines[0]!;
+      expect(store.isValidPath(drvPath)).toBe(true);
+      const drv = parseDerivation(fx.host.fs.readFile(store.toRealPath(drvPath)), "/nix/store");
+      expect([...drv.inputDrvs.keys()].length).toBe(1);
+      expect(drv.inputSrcs.length).toBe(1);
+      expect(store.queryReferences(drvPath)).toEqual([...drv.inputSrcs, ...drv.inputDrvs.keys()].sort());
+      expect(new TextDecoder().decode(fx.host.fs.readFile(store.toRealPath(drv.inputSrcs[0]!)))).toBe("text");
+    } finally {
+      fx.dispose();
+    }
+  });
+});
