@@ -1,0 +1,120 @@
+/**
+ * String builtins against Nix 2.8, with generated strings full of unicode
+ * and regex metacharacters (lengths and offsets are in bytes, as in Nix).
+ */
+import fc from "fast-check";
+import { it } from "vitest";
+import { describeOracle } from "../../helpers/oracle.js";
+import { agree, agreeAll, lit } from "./harness.js";
+
+const VALUES = [
+  'builtins.stringLength "abc"',
+  'builtins.stringLength "é😀"',
+  'builtins.stringLength ""',
+  'builtins.substring 1 2 "abcdef"',
+  'builtins.substring 1 (-1) "abc"',
+  'builtins.substring 10 2 "abc"',
+  'builtins.substring 0 100 "abc"',
+  'builtins.substring 2 0 "abc"',
+  'builtins.substring 0 2 "é"',
+  'builtins.replaceStrings [ "a" ] [ "b" ] "banana"',
+  'builtins.replaceStrings [ "" ] [ "-" ] "abc"',
+  'builtins.replaceStrings [ "a" "" ] [ "A" "-" ] "bab"',
+  'builtins.replaceStrings [ "" "a" ] [ "-" "A" ] "bab"',
+  'builtins.replaceStrings [ "ab" "a" ] [ "X" "Y" ] "aab"',
+  'builtins.replaceStrings [ "a" "ab" ] [ "X" "Y" ] "aab"',
+  'builtins.replaceStrings [ ] [ ] "abc"',
+  'builtins.replaceStrings [ "é" ] [ "e" ] "café é"',
+  'builtins.replaceStrings [ "${" ] [ "$" ] "a${b"',
+  'builtins.concatStringsSep ", " [ "a" "b" "c" ]',
+  'builtins.concatStringsSep "," [ ]',
+  'toString [ 1 [ 2 null ] true false 1.5 "a" ]',
+  "toString 0.1",
+  "toString 1.0e20",
+  "toString 1.0e-7",
+  "toString (-2.5)",
+  "toString null",
+  "toString true",
+  "toString false",
+  "toString 42",
+  "toString /tmp/x",
+  'toString { __toString = self: "ts"; }',
+  'toString { outPath = "/out"; }',
+  'toString { __toString = self: self.x; x = "y"; }',
+  "toString [ ]",
+  "toString [ [ ] [ ] ]",
+  'builtins.baseNameOf "/a/b/c"',
+  'baseNameOf "a/b/"',
+  'baseNameOf ""',
+  'baseNameOf "/"',
+  "baseNameOf /a/b",
+  'dirOf "/a/b/c"',
+  'dirOf "a/b/"',
+  'dirOf ""',
+  'dirOf "foo"',
+  'dirOf "/"',
+  'dirOf "//a//b//"',
+  "dirOf /a/b",
+  'builtins.toPath "/a/../b//c/."',
+  'builtins.hashString "md5" ""',
+  'builtins.hashString "sha1" "abc"',
+  'builtins.hashString "sha256" "é"',
+  'builtins.hashString "sha512" "hello"',
+  'builtins.match "a(b)?c" "ac"',
+  'builtins.match "([[:alpha:]]+)-([0-9.]+)" "hello-2.10"',
+  'builtins.split "[[:space:]]+" " a  b c "',
+  'builtins.split "(,)" "a,b,,c"',
+];
+
+const ERRORS = [
+  'builtins.substring (-1) 2 "abc"',
+  "builtins.substring 0 1 1",
+  'builtins.replaceStrings [ "a" ] [ ] "a"',
+  'builtins.replaceStrings [ 1 ] [ "a" ] "a"',
+  'builtins.concatStringsSep "," [ 1 ]',
+  "toString { }",
+  "toString (x: x)",
+  'toString { __toString = self: 1; }',
+  'builtins.toPath "a"',
+  'builtins.hashString "md4" "a"',
+  'builtins.hashString "sha256" 1',
+  'builtins.match "(" "a"',
+  'builtins.split "\\\\d" "a"',
+  'builtins.match "a" 1',
+  "builtins.stringLength 1",
+];
+
+describeOracle("string builtins vs Nix 2.8", () => {
+  it(`agree on ${VALUES.length} values`, () => agreeAll(VALUES));
+  it(`agree on ${ERRORS.length} errors`, () => {
+    for (const e of ERRORS) agree(e);
+  });
+
+  const unit = fc.constantFrom("a", "b", "é", "😀", " ", "\n", ".", "*", "(", ")", "[", "]", "\\", "$", "{", "|", "^", "\"", "-", "/", "1");
+  const str = fc.string({ unit, maxLength: 10 });
+
+  it("stringLength and substring agree on 200 generated strings and offsets", () => {
+    const cases = fc.sample(fc.tuple(str, fc.integer({ min: 0, max: 12 }), fc.integer({ min: -1, max: 12 })), { numRuns: 200, seed: 3 });
+    agreeAll(cases.map(([s, a, b]) => `[ (builtins.stringLength ${lit(s)}) (builtins.substring ${a} (${b}) ${lit(s)}) ]`));
+  });
+
+  it("replaceStrings agrees on 200 generated cases (overlapping and empty patterns)", () => {
+    const pat = fc.string({ unit: fc.constantFrom("a", "b", "é", "$", "{"), maxLength: 2 });
+    const cases = fc.sample(fc.tuple(fc.array(fc.tuple(pat, str), { maxLength: 3 }), fc.string({ unit: fc.constantFrom("a", "b", "é", "$", "{", "c"), maxLength: 10 })), {
+      numRuns: 200,
+      seed: 4,
+    });
+    agreeAll(cases.map(([pairs, s]) => `builtins.replaceStrings [ ${pairs.map(([f]) => lit(f)).join(" ")} ] [ ${pairs.map(([, t]) => lit(t)).join(" ")} ] ${lit(s)}`));
+  });
+
+  it("baseNameOf, dirOf, concatStringsSep and hashString agree on generated strings", () => {
+    const pathish = fc.string({ unit: fc.constantFrom("a", "/", "é", ".", "b"), maxLength: 8 });
+    const cases = fc.sample(fc.tuple(pathish, fc.array(str, { maxLength: 4 }), str), { numRuns: 150, seed: 8 });
+    agreeAll(
+      cases.map(
+        ([p, xs, sep]) =>
+          `[ (baseNameOf ${lit(p)}) (dirOf ${lit(p)}) (builtins.concatStringsSep ${lit(sep)} [ ${xs.map(lit).join(" ")} ]) (builtins.hashString "sha256" ${lit(sep)}) (builtins.hashString "md5" ${lit(p)}) ]`,
+      ),
+    );
+  });
+});
