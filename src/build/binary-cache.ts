@@ -1,0 +1,391 @@
+/**
+ * Binary caches in Nix's layout: `nix-cache-info`, `<hashPart>.narinfo`,
+ * `nar/<fileHash>.nar[.xz|.bz2|.zst]`, `log/<drv>`, on a `file://` directory
+ * (through the Host) or an `http(s)://` server (through `fetch`). Reading
+ * substitutes paths into a local store; writing is what `tsnix copy --to`
+ * does. Everything read is checked before anything is added: signatures
+ * against the trusted keys, the file hash and size, the NAR hash and size,
+ * the URL (it may not leave the cache), and the NAR itself (names may not
+ * escape their directory).
+ */
+import { isErrno } from "../errors.js";
+import type { Host } from "../host/host.js";
+import { mkdirp, pathExists, writeFileAtomic } from "../host/util.js";
+import { createHasher, hashBytes } from "../store/hash.js";
+import type { LocalStore } from "../store/local-store.js";
+import { type NarInfo, NarInfoError, countNarInfoSignatures, narInfoFileName, parseNarInfo, renderNarInfo, signNarInfo } from "../store/narinfo.js";
+import type { PublicKey, SecretKey } from "../store/signature.js";
+import { DEFAULT_STORE_DIR } from "../store/store-path.js";
+import { compress, compressionExtension, decompress } from "./compression.js";
+import { SubstituteError } from "./errors.js";
+
+/** A `fetch` function (the global one by default); injected so tests and embedders can route requests. @public */
+export type FetchLike = (url: string, init?: { signal?: AbortSignal }) => Promise<{ ok: boolean; status: number; statusText?: string; arrayBuffer(): Promise<ArrayBuffer> }>;
+
+/** What `nix-cache-info` says. @public */
+export interface CacheInfo {
+  readonly storeDir: string;
+  readonly wantMassQuery: boolean;
+  readonly priority: number;
+}
+
+/** Progress of one download, for the event stream. @public */
+export type DownloadProgress = (done: number, total: number | undefined) => void;
+
+const decoder = new TextDecoder();
+
+/**
+ * One binary cache, by URL: `file:///dir` or `http(s)://host/path`
+ * (query parameters such as `?priority=10` or `?compression=none` are read).
+ * @public
+ */
+export class BinaryCache {
+  readonly url: string;
+  readonly base: string;
+  readonly params: URLSearchParams;
+  private readonly host: Host;
+  private readonly fetchFn: FetchLike | undefined;
+  private infoCache: CacheInfo | undefined;
+
+  constructor(url: string, options: { host: Host; fetch?: FetchLike | undefined }) {
+    this.url = url;
+    const q = url.indexOf("?");
+    this.base = (q < 0 ? url : url.slice(0, q)).replace(/\/+$/, "");
+    this.params = new URLSearchParams(q < 0 ? "" : url.slice(q + 1));
+    this.host = options.host;
+    this.fetchFn = options.fetch;
+    if (!this.isFile && !/^https?:\/\//.test(this.base))
+      throw new SubstituteError("cache.unsupported-uri", `don't know how to open Nix store '${url}'`, { url });
+  }
+
+  /** Whether this is a `file://` cache. */
+  get isFile(): boolean {
+    return this.base.startsWith("file://");
+  }
+
+  /** The cache directory of a `file://` cache. */
+  get dir(): string {
+    return decodeURIComponent(this.base.slice("file://".length)) || "/";
+  }
+
+  /** Read a file of the cache; undefined when it does not exist (404). */
+  async getFile(rel: string, progress?: DownloadProgress): Promise<Uint8Array | undefined> {
+    if (this.isFile) {
+      try {
+        const data = this.host.fs.readFile(`${this.dir}/${rel}`);
+        progress?.(data.length, data.length);
+        return data;
+      } catch (e) {
+        if (isErrno(e, "ENOENT", "ENOTDIR")) return undefined;
+        throw e;
+      }
+    }
+    const f = this.fetchFn ?? (globalThis.fetch as unknown as FetchLike | undefined);
+    if (f === undefined) throw new SubstituteError("cache.no-fetch", `cannot download from '${this.url}': no fetch function available`, { url: this.url });
+    const url = `${this.base}/${rel}`;
+    let res;
+    try {
+      res = await f(url);
+    } catch (e) {
+      throw new SubstituteError("cache.unreachable", `unable to download '${url}': ${e instanceof Error ? e.message : String(e)}`, { url }, e);
+    }
+    if (res.status === 404 || res.status === 403) return undefined;
+    if (!res.ok) throw new SubstituteError("cache.http-error", `unable to download '${url}': HTTP error ${res.status}${res.statusText ? ` (${res.statusText})` : ""}`, { url, status: res.status });
+    let body: Uint8Array;
+    try {
+      body = new Uint8Array(await res.arrayBuffer());
+    } catch (e) {
+      throw new SubstituteError("cache.truncated", `unable to download '${url}': ${e instanceof Error ? e.message : String(e)}`, { url }, e);
+    }
+    progress?.(body.length, body.length);
+    return body;
+  }
+
+  /** Write a file of a `file://` cache atomically. */
+  putFile(rel: string, data: Uint8Array | string): void {
+    if (!this.isFile) throw new SubstituteError("cache.read-only", `cannot write to '${this.url}': only file:// caches can be written`, { url: this.url });
+    const p = `${this.dir}/${rel}`;
+    mkdirp(this.host.fs, p.slice(0, p.lastIndexOf("/")));
+    writeFileAtomic(this.host, p, data);
+  }
+
+  /** `nix-cache-info` (defaults when absent, as Nix assumes). */
+  async info(): Promise<CacheInfo> {
+    if (this.infoCache !== undefined) return this.infoCache;
+    const data = await this.getFile("nix-cache-info");
+    let storeDir = DEFAULT_STORE_DIR;
+    let wantMassQuery = false;
+    let priority = 50;
+    if (data !== undefined) {
+      for (const line of decoder.decode(data).split("\n")) {
+        const m = /^([A-Za-z]+): *(.*)$/.exec(line);
+        if (m === null) continue;
+        if (m[1] === "StoreDir") storeDir = m[2]!;
+        else if (m[1] === "WantMassQuery") wantMassQuery = m[2] === "1";
+        else if (m[1] === "Priority" && /^\d+$/.test(m[2]!)) priority = Number(m[2]);
+      }
+    }
+    const p = this.params.get("priority");
+    if (p !== null && /^\d+$/.test(p)) priority = Number(p);
+    this.infoCache = { storeDir, wantMassQuery, priority };
+    return this.infoCache;
+  }
+
+  /** The narinfo of `storePath`, or undefined when the cache does not have it. */
+  async narInfo(storePath: string): Promise<NarInfo | undefined> {
+    const rel = narInfoFileName(storePath);
+    const data = await this.getFile(rel);
+    if (data === undefined) return undefined;
+    const ni = parseNarInfo(decoder.decode(data), { source: `${this.base}/${rel}` });
+    if (ni.storePath !== storePath)
+      throw new NarInfoError(`it describes '${ni.storePath}', not '${storePath}'`, { source: `${this.base}/${rel}`, field: "StorePath" });
+    return ni;
+  }
+
+  /** Whether the cache has `storePath` (a narinfo exists). */
+  async has(storePath: string): Promise<boolean> {
+    if (this.isFile) return pathExists(this.host.fs, `${this.dir}/${narInfoFileName(storePath)}`);
+    return (await this.getFile(narInfoFileName(storePath))) !== undefined;
+  }
+
+  /**
+   * Download, check and decompress the NAR a narinfo points at. The URL must
+   * stay inside the cache; FileSize/FileHash are checked when given.
+   */
+  async fetchNar(ni: NarInfo, progress?: DownloadProgress): Promise<Uint8Array> {
+    checkRelativeUrl(ni.url, ni.storePath);
+    const data = await this.getFile(ni.url, progress);
+    if (data === undefined)
+      throw new SubstituteError("cache.missing-nar", `file '${ni.url}' does not exist in binary cache '${this.base}'`, { url: ni.url, path: ni.storePath });
+    if (ni.fileSize !== undefined && data.length !== ni.fileSize)
+      throw new SubstituteError("cache.truncated", `NAR '${ni.url}' of '${ni.storePath}' from '${this.base}' has ${data.length} bytes, expected ${ni.fileSize}`, { url: ni.url, path: ni.storePath, got: data.length, expected: ni.fileSize });
+    if (ni.fileHash !== undefined) {
+      const got = hashBytes(ni.fileHash.algorithm, data);
+      if (!got.equals(ni.fileHash))
+        throw new SubstituteError(
+          "cache.hash-mismatch",
+          `hash mismatch in file '${ni.url}' downloaded for '${ni.storePath}':\n  specified: ${ni.fileHash.toString("nix32", true)}\n  got:       ${got.toString("nix32", true)}`,
+          { url: ni.url, path: ni.storePath, specified: ni.fileHash.toString("nix32", true), got: got.toString("nix32", true) },
+        );
+    }
+    return decompress(ni.compression, data, `${this.base}/${ni.url}`);
+  }
+}
+
+/** A narinfo URL must be a plain relative path inside the cache. */
+function checkRelativeUrl(url: string, storePath: string): void {
+  const segments = url.split("/");
+  if (url === "" || url.startsWith("/") || /^[a-z][a-z0-9+.-]*:/i.test(url) || segments.some((s) => s === ".." || s === "." || s === "") || url.includes("\\"))
+    throw new SubstituteError("cache.bad-url", `NAR URL '${url}' of '${storePath}' escapes the binary cache`, { url, path: storePath });
+}
+
+/** Options of {@link substitutePaths}. @public */
+export interface SubstituteOptions {
+  readonly store: LocalStore;
+  /** Caches in the order given; they are tried by priority (lower first), then this order. */
+  readonly caches: readonly BinaryCache[];
+  readonly trustedPublicKeys: readonly PublicKey[];
+  readonly requireSigs: boolean;
+  readonly onStart?: (path: string, cache: string) => void;
+  readonly onProgress?: (path: string, done: number, total: number | undefined) => void;
+  readonly onDone?: (path: string, cache: string, narSize: number) => void;
+}
+
+/** Order caches by `Priority` (stable). @public */
+export async function sortCaches(caches: readonly BinaryCache[]): Promise<BinaryCache[]> {
+  const infos = await Promise.all(caches.map(async (c) => ({ c, p: (await c.info().catch(() => ({ priority: 1000 }))).priority })));
+  return infos.map((x, i) => ({ ...x, i })).sort((a, b) => a.p - b.p || a.i - b.i).map((x) => x.c);
+}
+
+/** A path could not be substituted from any cache. @public */
+export class NoSubstituteError extends SubstituteError {
+  constructor(path: string, reasons: readonly string[]) {
+    super(
+      "cache.no-substitute",
+      reasons.length === 0 ? `path '${path}' is not available from any substituter` : `cannot substitute path '${path}':\n${reasons.map((r) => `  ${r.replace(/\n/g, "\n  ")}`).join("\n")}`,
+      { path, reasons },
+    );
+  }
+}
+
+/**
+ * Find which of `paths` the caches can provide, with their closures: a map
+ * from each substitutable path (closure included) to its narinfo and cache.
+ * Paths already valid are skipped. Paths no cache has are returned in `missing`.
+ * @public
+ */
+export async function querySubstitutes(
+  o: Pick<SubstituteOptions, "store" | "caches" | "trustedPublicKeys" | "requireSigs">,
+  paths: readonly string[],
+): Promise<{ found: Map<string, { info: NarInfo; cache: BinaryCache }>; missing: string[]; errors: Map<string, string[]> }> {
+  const caches = await sortCaches(o.caches);
+  const found = new Map<string, { info: NarInfo; cache: BinaryCache }>();
+  const missing: string[] = [];
+  const errors = new Map<string, string[]>();
+  const seen = new Set<string>();
+  const todo = [...paths];
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    if (seen.has(p)) continue;
+    seen.add(p);
+    if (o.store.isValidPath(p)) continue;
+    let hit: { info: NarInfo; cache: BinaryCache } | undefined;
+    const reasons: string[] = [];
+    for (const c of caches) {
+      try {
+        const info = await c.info();
+        if (info.storeDir !== o.store.storeDir) {
+          reasons.push(`binary cache '${c.base}' is for Nix stores with prefix '${info.storeDir}', not '${o.store.storeDir}'`);
+          continue;
+        }
+        const ni = await c.narInfo(p);
+        if (ni === undefined) continue;
+        if (o.requireSigs && countNarInfoSignatures(ni, o.trustedPublicKeys) === 0) {
+          reasons.push(`cannot add path '${p}' because it lacks a signature by a trusted key (from '${c.base}')`);
+          continue;
+        }
+        hit = { info: ni, cache: c };
+        break;
+      } catch (e) {
+        reasons.push(e instanceof Error ? e.message : String(e));
+      }
+    }
+    if (hit === undefined) {
+      missing.push(p);
+      if (reasons.length > 0) errors.set(p, reasons);
+      continue;
+    }
+    found.set(p, hit);
+    for (const r of hit.info.references) if (r !== p) todo.push(r);
+  }
+  return { found, missing, errors };
+}
+
+/**
+ * Substitute `paths` and their closures from the caches into the store,
+ * references first. Throws {@link NoSubstituteError} (or the verification
+ * error) when a path cannot be had; what was fully verified stays added.
+ * @public
+ */
+export async function substitutePaths(o: SubstituteOptions, paths: readonly string[]): Promise<string[]> {
+  const { found, missing, errors } = await querySubstitutes(o, paths);
+  // Only closures entirely available are attempted.
+  const blocked = new Set(missing);
+  if (blocked.size > 0) {
+    const p = missing[0]!;
+    throw new NoSubstituteError(p, errors.get(p) ?? []);
+  }
+  const added: string[] = [];
+  const order = topoOrder(found);
+  for (const p of order) {
+    const { info, cache } = found.get(p)!;
+    if (o.store.isValidPath(p)) continue;
+    o.onStart?.(p, cache.base);
+    const nar = await cache.fetchNar(info, (d, t) => o.onProgress?.(p, d, t));
+    o.store.addFromNar(nar, {
+      path: p,
+      narHash: info.narHash,
+      narSize: info.narSize,
+      references: info.references,
+      deriver: info.deriver,
+      sigs: info.sigs,
+      ca: info.ca,
+    });
+    o.onDone?.(p, cache.base, info.narSize);
+    added.push(p);
+  }
+  return added;
+}
+
+/** References before referrers. */
+function topoOrder(found: ReadonlyMap<string, { info: NarInfo }>): string[] {
+  const out: string[] = [];
+  const state = new Map<string, number>();
+  for (const start of [...found.keys()].sort()) {
+    if (state.has(start)) continue;
+    const stack: { p: string; refs: string[]; i: number }[] = [{ p: start, refs: [...found.get(start)!.info.references], i: 0 }];
+    state.set(start, 1);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      if (top.i < top.refs.length) {
+        const r = top.refs[top.i++]!;
+        if (r === top.p || !found.has(r) || state.has(r)) continue;
+        state.set(r, 1);
+        stack.push({ p: r, refs: [...found.get(r)!.info.references], i: 0 });
+      } else {
+        out.push(top.p);
+        stack.pop();
+      }
+    }
+  }
+  return out;
+}
+
+/** Options of {@link copyToCache}. @public */
+export interface CopyToCacheOptions {
+  readonly store: LocalStore;
+  readonly cache: BinaryCache;
+  /** Default: the cache URL's `compression` parameter, else xz (Nix's default). */
+  readonly compression?: string;
+  readonly secretKeys?: readonly SecretKey[];
+  readonly onCopy?: (path: string) => void;
+}
+
+/**
+ * Write the closures of `paths` into a `file://` cache in Nix's layout: for
+ * each path, the compressed NAR first and then its narinfo, so a reader
+ * never sees a narinfo without its NAR. Paths the cache has already are
+ * skipped. Returns the paths written.
+ * @public
+ */
+export async function copyToCache(o: CopyToCacheOptions, paths: readonly string[]): Promise<string[]> {
+  const store = o.store;
+  const cache = o.cache;
+  const method = o.compression ?? cache.params.get("compression") ?? "xz";
+  compressionExtension(method);
+  if (!pathExists(store.host.fs, `${cache.dir}/nix-cache-info`)) cache.putFile("nix-cache-info", `StoreDir: ${store.storeDir}\n`);
+  const written: string[] = [];
+  for (const p of store.topoSortPaths(store.computeClosure(paths)).reverse()) {
+    if (await cache.has(p)) continue;
+    const info = store.queryPathInfo(p);
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    store.dumpPath(p, (c) => {
+      chunks.push(c.slice());
+      size += c.length;
+    });
+    const nar = new Uint8Array(size);
+    let off = 0;
+    for (const c of chunks) {
+      nar.set(c, off);
+      off += c.length;
+    }
+    const h = createHasher("sha256");
+    h.update(nar);
+    const narHash = h.digest();
+    if (!narHash.equals(info.narHash))
+      throw new SubstituteError("cache.corrupt-source", `path '${p}' was modified! expected hash '${info.narHash.toString("nix32", true)}', got '${narHash.toString("nix32", true)}'`, { path: p });
+    const file = compress(method, nar);
+    const fileHash = hashBytes("sha256", file);
+    const url = `nar/${fileHash.toNix32()}.nar${compressionExtension(method)}`;
+    cache.putFile(url, file);
+    let ni: NarInfo = {
+      storePath: p,
+      url,
+      compression: method,
+      fileHash,
+      fileSize: file.length,
+      narHash: info.narHash,
+      narSize: info.narSize,
+      references: info.references,
+      deriver: info.deriver,
+      sigs: info.sigs,
+      ca: info.ca,
+    };
+    for (const k of o.secretKeys ?? []) ni = signNarInfo(ni, k);
+    cache.putFile(narInfoFileName(p, store.storeDir), renderNarInfo(ni));
+    o.onCopy?.(p);
+    written.push(p);
+  }
+  return written;
+}

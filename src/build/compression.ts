@@ -1,0 +1,87 @@
+/**
+ * The compression methods of binary caches (narinfo `Compression:`). xz is
+ * Nix's default for `nix copy --to file://…`, bzip2 the default of a narinfo
+ * that names none; zstd and bzip2 are read (bzip2 is not written: no
+ * maintained pure-JS bzip2 compressor exists, and Nix writes xz by default).
+ */
+import { createRequire } from "node:module";
+import { gunzipSync, gzipSync, brotliCompressSync, brotliDecompressSync } from "node:zlib";
+import { decompress as zstdDecompress } from "fzstd";
+import { SubstituteError } from "./errors.js";
+
+const require = createRequire(import.meta.url);
+
+interface Lzma {
+  xz: { compressSync(data: Uint8Array | string, options?: unknown): Buffer; decompressSync(data: Uint8Array | string): Buffer };
+}
+interface SeekBzip {
+  decode(data: Uint8Array): Uint8Array;
+}
+
+let lzma: Lzma | undefined;
+let bzip: SeekBzip | undefined;
+
+/** The methods tsnix can read. @public */
+export const READABLE_COMPRESSIONS: readonly string[] = ["none", "xz", "bzip2", "zstd", "gzip", "br"];
+/** The methods tsnix can write. @public */
+export const WRITABLE_COMPRESSIONS: readonly string[] = ["none", "xz", "gzip", "br"];
+
+/** File name extension Nix uses for a NAR compressed with `method` (`nar/<hash>.nar<ext>`). @public */
+export function compressionExtension(method: string): string {
+  switch (method) {
+    case "none":
+      return "";
+    case "xz":
+      return ".xz";
+    case "bzip2":
+      return ".bz2";
+    case "zstd":
+      return ".zst";
+    case "gzip":
+      return ".gz";
+    case "br":
+      return ".br";
+    default:
+      throw new SubstituteError("cache.unknown-compression", `unknown compression method '${method}'`, { method });
+  }
+}
+
+/** Compress `data` with `method`. @public */
+export function compress(method: string, data: Uint8Array): Uint8Array {
+  switch (method) {
+    case "none":
+      return data;
+    case "xz":
+      return new Uint8Array((lzma ??= require("@napi-rs/lzma") as Lzma).xz.compressSync(data));
+    case "gzip":
+      return new Uint8Array(gzipSync(data));
+    case "br":
+      return new Uint8Array(brotliCompressSync(data));
+    default:
+      throw new SubstituteError("cache.unknown-compression", `compression method '${method}' is not supported for writing (use one of ${WRITABLE_COMPRESSIONS.join(", ")})`, { method });
+  }
+}
+
+/** Decompress `data` compressed with `method`; a corrupt or truncated stream is a {@link SubstituteError}. @public */
+export function decompress(method: string, data: Uint8Array, source = "?"): Uint8Array {
+  try {
+    switch (method) {
+      case "none":
+      case "":
+        return data;
+      case "xz":
+        return new Uint8Array((lzma ??= require("@napi-rs/lzma") as Lzma).xz.decompressSync(data));
+      case "bzip2":
+        return (bzip ??= require("seek-bzip") as SeekBzip).decode(data);
+      case "zstd":
+        return zstdDecompress(data);
+      case "gzip":
+        return new Uint8Array(gunzipSync(data));
+      case "br":
+        return new Uint8Array(brotliDecompressSync(data));
+    }
+  } catch (e) {
+    throw new SubstituteError("cache.bad-compression", `error while decompressing ${method} data from '${source}': ${e instanceof Error ? e.message : String(e)}`, { method, source }, e);
+  }
+  throw new SubstituteError("cache.unknown-compression", `unknown compression method '${method}' in '${source}'`, { method, source });
+}

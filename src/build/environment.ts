@@ -1,0 +1,122 @@
+/**
+ * The environment a builder starts with, exactly as Nix 2.8 sets it up
+ * (`DerivationGoal::initEnv`): every derivation attribute, then the fixed
+ * variables (NIX_BUILD_TOP, TMPDIR…, PWD, HOME=/homeless-shelter,
+ * PATH=/path-not-set, NIX_STORE, NIX_BUILD_CORES, NIX_LOG_FD, TERM), with
+ * `passAsFile` attributes moved into files and structured attributes written
+ * as `.attrs.json`/`.attrs.sh`. Nothing of the caller's environment leaks in,
+ * except `impureEnvVars` of fixed-output derivations.
+ */
+import { hashBytes } from "../store/hash.js";
+import type { Derivation } from "../store/derivation.js";
+import { isFixedOutputDerivation } from "../store/derivation.js";
+
+/** A file the builder finds in its build directory. @public */
+export interface BuildDirFile {
+  /** Name relative to the build directory. */
+  readonly name: string;
+  readonly contents: string;
+}
+
+/** What {@link builderEnvironment} produces. @public */
+export interface BuilderEnvironment {
+  readonly env: Record<string, string>;
+  readonly files: readonly BuildDirFile[];
+}
+
+/** Inputs of {@link builderEnvironment}. @public */
+export interface BuilderEnvironmentOptions {
+  /** The build directory as the builder sees it (`/build` in the sandbox). */
+  readonly buildDir: string;
+  readonly storeDir: string;
+  /** `NIX_BUILD_CORES`. */
+  readonly cores: number;
+  /** Values of the caller's environment, for a fixed-output derivation's `impureEnvVars`. */
+  readonly impureEnv?: (name: string) => string | undefined;
+}
+
+/** Name of the file a `passAsFile` attribute goes to: `.attr-<nix32 sha256(name)>`. @public */
+export function passAsFileName(attr: string): string {
+  return `.attr-${hashBytes("sha256", attr).toNix32()}`;
+}
+
+/** The builder's environment and the files to put in its build directory. @public */
+export function builderEnvironment(drv: Derivation, o: BuilderEnvironmentOptions): BuilderEnvironment {
+  const env: Record<string, string> = {};
+  const files: BuildDirFile[] = [];
+  env["PATH"] = "/path-not-set";
+  env["HOME"] = "/homeless-shelter";
+  env["NIX_STORE"] = o.storeDir;
+  env["NIX_BUILD_CORES"] = String(o.cores);
+  const json = drv.env.get("__json");
+  if (json !== undefined) {
+    const attrs = structuredAttrs(drv, json);
+    files.push({ name: ".attrs.json", contents: JSON.stringify(attrs) });
+    files.push({ name: ".attrs.sh", contents: attrsToBash(attrs) });
+    env["NIX_ATTRS_JSON_FILE"] = `${o.buildDir}/.attrs.json`;
+    env["NIX_ATTRS_SH_FILE"] = `${o.buildDir}/.attrs.sh`;
+  } else {
+    const passAsFile = new Set((drv.env.get("passAsFile") ?? "").split(/[ \t\n\r]+/).filter((s) => s !== ""));
+    for (const [k, v] of drv.env) {
+      if (passAsFile.has(k)) {
+        const name = passAsFileName(k);
+        files.push({ name, contents: v });
+        env[`${k}Path`] = `${o.buildDir}/${name}`;
+      } else env[k] = v;
+    }
+  }
+  env["NIX_BUILD_TOP"] = o.buildDir;
+  env["TMPDIR"] = env["TEMPDIR"] = env["TMP"] = env["TEMP"] = o.buildDir;
+  env["PWD"] = o.buildDir;
+  if (isFixedOutputDerivation(drv)) {
+    env["NIX_OUTPUT_CHECKED"] = "1";
+    for (const name of (drv.env.get("impureEnvVars") ?? "").split(/\s+/).filter((s) => s !== "")) {
+      const v = o.impureEnv?.(name);
+      if (v !== undefined) env[name] = v;
+    }
+  }
+  env["NIX_LOG_FD"] = "2";
+  env["TERM"] = "xterm-256color";
+  return { env, files };
+}
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+function structuredAttrs(drv: Derivation, json: string): { [k: string]: Json } {
+  const attrs = JSON.parse(json) as { [k: string]: Json };
+  const outputs: { [k: string]: Json } = {};
+  for (const [name, o] of drv.outputs) outputs[name] = o.path;
+  attrs["outputs"] = outputs;
+  return attrs;
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, "'\\''")}'`;
+}
+
+function bashScalar(v: Json): string | undefined {
+  if (typeof v === "string") return shellQuote(v);
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : undefined;
+  if (typeof v === "boolean") return v ? "1" : "''";
+  if (v === null) return "''";
+  return undefined;
+}
+
+/** `.attrs.sh`: the bash-representable attributes, as Nix writes them. */
+function attrsToBash(attrs: { [k: string]: Json }): string {
+  let out = "";
+  for (const k of Object.keys(attrs).sort()) {
+    if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k)) continue;
+    const v = attrs[k]!;
+    const scalar = bashScalar(v);
+    if (scalar !== undefined) out += `declare ${k}=${scalar}\n`;
+    else if (Array.isArray(v)) {
+      const items = v.map(bashScalar);
+      if (items.every((i) => i !== undefined && typeof v[0] !== "object")) out += `declare -a ${k}=(${items.map((i) => `${i} `).join("")})\n`;
+    } else if (typeof v === "object") {
+      const entries = Object.entries(v).map(([ek, ev]) => [ek, typeof ev === "string" ? shellQuote(ev) : bashScalar(ev)] as const);
+      if (entries.every(([, ev]) => ev !== undefined)) out += `declare -A ${k}=(${entries.map(([ek, ev]) => `[${shellQuote(ek)}]=${ev} `).join("")})\n`;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,110 @@
+/**
+ * Errors of the builder and the binary-cache substituters. Exit statuses
+ * follow Nix's: 100 a builder failed, 101 a build timed out, 102 a
+ * fixed-output hash mismatch, 104 a non-deterministic `--check`; with
+ * `--keep-going` they are OR-ed (Nix's `failingExitStatus`).
+ */
+import { TsnixError } from "../errors.js";
+
+/** A build (or the realisation of a derivation) failed. @public */
+export class BuildError extends TsnixError {
+  constructor(code: string, message: string, data: Readonly<Record<string, unknown>> = {}, exitCode = 1, cause?: unknown) {
+    super(code, message, data, { exitCode, cause });
+  }
+}
+
+/** The builder exited non-zero or was killed: `builder for '…drv' failed with exit code N`. @public */
+export class BuilderFailedError extends BuildError {
+  constructor(drvPath: string, status: string, logTail: readonly string[], keptDir?: string) {
+    const tail = logTail.length === 0 ? "" : `;\n       last ${logTail.length} log lines:\n${logTail.map((l) => `       > ${l}`).join("\n")}`;
+    super("build.builder-failed", `builder for '${drvPath}' failed with ${status}${tail}`, { drvPath, status, logTail, keptDir }, 100);
+  }
+}
+
+/** `--timeout` or `--max-silent-time` ran out. @public */
+export class BuildTimeoutError extends BuildError {
+  constructor(drvPath: string, seconds: number, silent: boolean) {
+    super("build.timeout", `builder for '${drvPath}' ${silent ? `timed out after ${seconds} seconds of silence` : `timed out after ${seconds} seconds`}`, { drvPath, seconds, silent }, 101);
+  }
+}
+
+/** A fixed-output derivation produced something else than it declared. @public */
+export class FixedOutputHashMismatchError extends BuildError {
+  constructor(drvPath: string, specified: string, got: string) {
+    super("build.hash-mismatch", `hash mismatch in fixed-output derivation '${drvPath}':\n         specified: ${specified}\n            got:    ${got}`, { drvPath, specified, got }, 102);
+  }
+}
+
+/** `--check` found a different output. @public */
+export class NotDeterministicError extends BuildError {
+  constructor(drvPath: string, output: string, keptPath?: string) {
+    super(
+      "build.not-deterministic",
+      keptPath === undefined
+        ? `derivation '${drvPath}' may not be deterministic: output '${output}' differs`
+        : `derivation '${drvPath}' may not be deterministic: output '${output}' differs from '${keptPath}'`,
+      { drvPath, output, keptPath },
+      104,
+    );
+  }
+}
+
+/** The derivation is for another platform. @public */
+export class WrongSystemError extends BuildError {
+  constructor(drvPath: string, wanted: string, have: string) {
+    super("build.wrong-system", `a '${wanted}' with features {} is required to build '${drvPath}', but I am a '${have}' with features {}`, { drvPath, wanted, have });
+  }
+}
+
+/** A builder finished but did not produce an output. @public */
+export class MissingOutputError extends BuildError {
+  constructor(drvPath: string, output: string) {
+    super("build.missing-output", `builder for '${drvPath}' failed to produce output path for output '${output}' at '${output}'`, { drvPath, output }, 1);
+  }
+}
+
+/** `allowedReferences` and friends rejected an output. @public */
+export class ReferenceCheckError extends BuildError {
+  constructor(drvPath: string, output: string, attribute: string, offending: string) {
+    super(
+      "build.reference-check",
+      `output '${output}' of '${drvPath}' is not allowed to refer to the following paths:\n  ${offending}`,
+      { drvPath, output, attribute, offending },
+    );
+  }
+}
+
+/** Several builds failed under `--keep-going`; `exitCode` ORs their statuses as Nix does. @public */
+export class BuildsFailedError extends BuildError {
+  constructor(failed: readonly string[], exitCode: number) {
+    super("build.failed", `build of ${failed.map((d) => `'${d}'`).join(", ")} failed`, { failed }, exitCode);
+  }
+}
+
+/** A dependency of a derivation failed, so it was not attempted. @public */
+export class DependencyFailedError extends BuildError {
+  constructor(drvPath: string, dep: string) {
+    super("build.dependency-failed", `1 dependencies of derivation '${drvPath}' failed to build`, { drvPath, dep }, 1);
+  }
+}
+
+/** `--max-jobs 0` and nothing can substitute a path. @public */
+export class CannotBuildError extends BuildError {
+  constructor(drvPath: string) {
+    super("build.no-jobs", `unable to start any build; either increase '--max-jobs' or enable remote builds.\nhttps://nixos.org/manual/nix/stable/advanced-topics/distributed-builds.html`, { drvPath });
+  }
+}
+
+/** The sandbox cannot be set up (or is required and missing). @public */
+export class SandboxError extends BuildError {
+  constructor(message: string, data: Readonly<Record<string, unknown>> = {}) {
+    super("build.sandbox", message, data);
+  }
+}
+
+/** A binary cache is unreachable, malformed, or served something wrong. @public */
+export class SubstituteError extends TsnixError {
+  constructor(code: string, message: string, data: Readonly<Record<string, unknown>> = {}, cause?: unknown) {
+    super(code, message, data, { cause });
+  }
+}

@@ -1,0 +1,754 @@
+/**
+ * Realisation: make the outputs of derivations valid, by substituting them
+ * from binary caches or by building them (inputs first, up to `max-jobs` at
+ * once), as `nix-store --realise` and `nix-build` do.
+ *
+ * One build: the builder runs with Nix's exact environment in a fresh build
+ * directory, sandboxed with bubblewrap on the node host (or in-process for
+ * builtin and embedder-registered JavaScript builders). Its outputs are then
+ * checked (fixed-output hashes, reference constraints), canonicalised,
+ * scanned for references among the input closure and the outputs
+ * themselves, and registered. A failure leaves no valid path behind: outputs
+ * are written to a private area (or at their final name while invalid) and
+ * removed again unless registration completes.
+ *
+ * Two realisers of one derivation (two processes, or two calls) build it
+ * once: each build holds a lock on the derivation and re-checks validity
+ * once it has it.
+ */
+import { TsnixError, isErrno } from "../errors.js";
+import type { Host, HostFs, HostProcess } from "../host/host.js";
+import { mkdirp } from "../host/util.js";
+import { type Derivation, isFixedOutputDerivation, parseDerivation } from "../store/derivation.js";
+import { type Hash, createHasher, parseHash, parseHashAlgorithm } from "../store/hash.js";
+import type { LocalStore } from "../store/local-store.js";
+import { dumpPath } from "../store/nar.js";
+import { ReferenceScanner, hashPartIndex, resolveHits } from "../store/references.js";
+import { parseStorePath } from "../store/store-path.js";
+import { BinaryCache, type FetchLike, querySubstitutes, substitutePaths } from "./binary-cache.js";
+import { BuildLogWriter, buildLogPath } from "./build-log.js";
+import { BUILTIN_BUILDERS, type BuiltinBuilderContext } from "./builtins.js";
+import { builderEnvironment } from "./environment.js";
+import {
+  BuildError,
+  BuildTimeoutError,
+  BuilderFailedError,
+  BuildsFailedError,
+  CannotBuildError,
+  DependencyFailedError,
+  FixedOutputHashMismatchError,
+  MissingOutputError,
+  NotDeterministicError,
+  ReferenceCheckError,
+  SandboxError,
+  WrongSystemError,
+} from "./errors.js";
+import { SANDBOX_ETC, bubblewrapArgs, findBubblewrap, findSandboxShell, parseSandboxPath } from "./sandbox.js";
+import { type BuildSettings, DEFAULT_BUILD_SETTINGS } from "./settings.js";
+
+/** What a realisation reports as it goes. @public */
+export type BuildEvent =
+  | { readonly type: "plan"; readonly toBuild: readonly string[]; readonly toSubstitute: readonly string[]; readonly downloadSize: number; readonly narSize: number }
+  | { readonly type: "build-started"; readonly drvPath: string; readonly logPath: string | undefined }
+  | { readonly type: "build-finished"; readonly drvPath: string; readonly outputs: Readonly<Record<string, string>> }
+  | { readonly type: "build-failed"; readonly drvPath: string; readonly error: TsnixError }
+  | { readonly type: "log"; readonly drvPath: string; readonly line: string }
+  | { readonly type: "substitute-started"; readonly path: string; readonly cache: string }
+  | { readonly type: "substitute-finished"; readonly path: string; readonly cache: string; readonly narSize: number }
+  | { readonly type: "download-progress"; readonly path: string; readonly done: number; readonly total: number | undefined }
+  | { readonly type: "warning"; readonly message: string }
+  | { readonly type: "kept-build-dir"; readonly drvPath: string; readonly dir: string };
+
+/** What an embedder-registered JavaScript builder receives. @public */
+export interface JsBuilderContext {
+  readonly drvPath: string;
+  readonly drv: Derivation;
+  /** The builder's environment (Nix's exact set). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly args: readonly string[];
+  /** The host's filesystem, with the store directory mapped to where the store (and the outputs) physically are. */
+  readonly fs: HostFs;
+  /** The build directory (also `env.NIX_BUILD_TOP`). */
+  readonly buildDir: string;
+  log(line: string): void;
+  readonly signal: AbortSignal;
+}
+
+/** An in-process builder: resolves to its exit status. @public */
+export type JsBuilder = (ctx: JsBuilderContext) => Promise<number> | number;
+
+/** Options of {@link realise}. @public */
+export interface RealiseOptions {
+  readonly store: LocalStore;
+  readonly settings?: Partial<BuildSettings>;
+  readonly onEvent?: (e: BuildEvent) => void;
+  /** JavaScript builders by builder path (a derivation whose `builder` is a key runs in-process). */
+  readonly builders?: Readonly<Record<string, JsBuilder>>;
+  /** Rebuild the (valid) outputs of the requested derivations and compare (`--check`). */
+  readonly check?: boolean;
+  /** For http(s) substituters and `builtin:fetchurl` (default: the global fetch). */
+  readonly fetch?: FetchLike;
+}
+
+/** The outputs a requested derivation ended up with. @public */
+export interface Realisation {
+  readonly drvPath: string;
+  /** Output name → store path (for a plain path request: `out` → the path). */
+  readonly outputs: ReadonlyMap<string, string>;
+}
+
+interface Goal {
+  readonly drvPath: string;
+  readonly drv: Derivation;
+  promise?: Promise<void>;
+}
+
+const CANCELLED = new TsnixError("build.cancelled", "build cancelled");
+
+class Semaphore {
+  private queue: (() => void)[] = [];
+  constructor(private free: number) {}
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((r) => this.queue.push(r));
+  }
+  release(): void {
+    const next = this.queue.shift();
+    if (next !== undefined) next();
+    else this.free++;
+  }
+}
+
+let buildCounter = 0;
+
+/**
+ * Realise derivations (`/nix/store/…drv`, optionally `!out,dev` to name
+ * outputs) or plain store paths (made valid by substitution). Resolves with
+ * each request's outputs; rejects with a {@link BuildError} (or a
+ * substitution error) when something could not be realised.
+ * @public
+ */
+export async function realise(requests: readonly string[], options: RealiseOptions): Promise<Realisation[]> {
+  return new Realiser(options).run(requests);
+}
+
+class Realiser {
+  private readonly store: LocalStore;
+  private readonly host: Host;
+  private readonly s: BuildSettings;
+  private readonly emit: (e: BuildEvent) => void;
+  private readonly goals = new Map<string, Goal>();
+  private readonly slots: Semaphore;
+  private readonly caches: BinaryCache[];
+  private readonly failures: BuildError[] = [];
+  private readonly checkSet = new Set<string>();
+  private stopped = false;
+
+  constructor(private readonly o: RealiseOptions) {
+    this.store = o.store;
+    this.host = o.store.host;
+    this.s = { ...DEFAULT_BUILD_SETTINGS, ...(o.settings ?? {}) };
+    this.emit = o.onEvent ?? (() => {});
+    this.slots = new Semaphore(Math.max(1, this.s.maxJobs));
+    this.caches = this.s.substitute ? this.s.substituters.map((u) => new BinaryCache(u, { host: this.host, fetch: o.fetch })) : [];
+  }
+
+  async run(requests: readonly string[]): Promise<Realisation[]> {
+    const parsed = requests.map((r) => {
+      const bang = r.indexOf("!");
+      return bang < 0 ? { path: r, outputs: undefined } : { path: r.slice(0, bang), outputs: r.slice(bang + 1).split(",") };
+    });
+    for (const r of parsed) parseStorePath(r.path, this.store.storeDir);
+    // Plain paths: substitute what is missing.
+    const plain = parsed.filter((r) => !r.path.endsWith(".drv")).map((r) => r.path);
+    const missingPlain = plain.filter((p) => !this.store.isValidPath(p));
+    const tops: Goal[] = [];
+    for (const r of parsed) if (r.path.endsWith(".drv")) tops.push(this.goal(r.path));
+    if (this.o.check === true) for (const g of tops) this.checkSet.add(g.drvPath);
+    await this.plan(tops, missingPlain);
+    if (missingPlain.length > 0) await this.substitute(missingPlain);
+    const settled = await Promise.allSettled(tops.map((g) => this.realiseGoal(g)));
+    if (this.failures.length > 0) {
+      if (this.failures.length === 1 || !this.s.keepGoing) throw this.failures[0]!;
+      let status = 0x60;
+      for (const f of this.failures) if (f.exitCode >= 100 && f.exitCode < 0x80) status |= f.exitCode - 0x60;
+      throw new BuildsFailedError(this.failures.map((f) => String(f.data["drvPath"] ?? "?")), status === 0x60 ? 1 : status);
+    }
+    for (const st of settled) if (st.status === "rejected") throw st.reason;
+    const out: Realisation[] = [];
+    for (const r of parsed) {
+      if (!r.path.endsWith(".drv")) {
+        out.push({ drvPath: r.path, outputs: new Map([["out", r.path]]) });
+        continue;
+      }
+      const g = this.goal(r.path);
+      const names = r.outputs ?? [...g.drv.outputs.keys()];
+      const m = new Map<string, string>();
+      for (const n of names) {
+        const o = g.drv.outputs.get(n);
+        if (o === undefined) throw new BuildError("build.no-output", `derivation '${r.path}' does not have an output named '${n}'`, { drvPath: r.path, output: n });
+        m.set(n, o.path);
+      }
+      out.push({ drvPath: r.path, outputs: m });
+    }
+    return out;
+  }
+
+  private goal(drvPath: string): Goal {
+    let g = this.goals.get(drvPath);
+    if (g === undefined) {
+      this.store.queryPathInfo(drvPath);
+      const name = parseStorePath(drvPath, this.store.storeDir).name.replace(/\.drv$/, "");
+      const drv = parseDerivation(this.host.fs.readFile(this.store.toRealPath(drvPath)), this.store.storeDir, { name, path: drvPath });
+      g = { drvPath, drv };
+      this.goals.set(drvPath, g);
+    }
+    return g;
+  }
+
+  private missingOutputs(g: Goal): string[] {
+    const out: string[] = [];
+    for (const o of g.drv.outputs.values()) if (!this.store.isValidPath(o.path)) out.push(o.path);
+    return out;
+  }
+
+  /** Nix's `queryMissing`: what will be built and what fetched, for the announcement. */
+  private async plan(tops: readonly Goal[], plain: readonly string[]): Promise<void> {
+    const toBuild: string[] = [];
+    const toSubstitute = new Set<string>();
+    let downloadSize = 0;
+    let narSize = 0;
+    const seen = new Set<string>();
+    const visit = async (g: Goal): Promise<void> => {
+      if (seen.has(g.drvPath)) return;
+      seen.add(g.drvPath);
+      const missing = this.missingOutputs(g);
+      if (missing.length === 0 && !this.checkSet.has(g.drvPath)) return;
+      if (missing.length > 0 && this.caches.length > 0 && g.drv.env.get("allowSubstitutes") !== "") {
+        const q = await querySubstitutes(this.subOpts(), missing);
+        if (q.missing.length === 0) {
+          for (const [p, { info }] of q.found) {
+            if (toSubstitute.has(p)) continue;
+            toSubstitute.add(p);
+            downloadSize += info.fileSize ?? 0;
+            narSize += info.narSize;
+          }
+          return;
+        }
+      }
+      toBuild.push(g.drvPath);
+      for (const d of g.drv.inputDrvs.keys()) await visit(this.goal(d));
+    };
+    for (const g of tops) await visit(g);
+    if (plain.length > 0 && this.caches.length > 0) {
+      const q = await querySubstitutes(this.subOpts(), plain);
+      for (const [p, { info }] of q.found) {
+        if (toSubstitute.has(p)) continue;
+        toSubstitute.add(p);
+        downloadSize += info.fileSize ?? 0;
+        narSize += info.narSize;
+      }
+    }
+    if (toBuild.length > 0 || toSubstitute.size > 0) this.emit({ type: "plan", toBuild: toBuild.sort(), toSubstitute: [...toSubstitute].sort(), downloadSize, narSize });
+  }
+
+  private subOpts() {
+    return { store: this.store, caches: this.caches, trustedPublicKeys: this.s.trustedPublicKeys, requireSigs: this.s.requireSigs };
+  }
+
+  private async substitute(paths: readonly string[]): Promise<void> {
+    await substitutePaths(
+      {
+        ...this.subOpts(),
+        onStart: (path, cache) => this.emit({ type: "substitute-started", path, cache }),
+        onProgress: (path, done, total) => this.emit({ type: "download-progress", path, done, total }),
+        onDone: (path, cache, narSize) => this.emit({ type: "substitute-finished", path, cache, narSize }),
+      },
+      paths,
+    );
+  }
+
+  private realiseGoal(g: Goal): Promise<void> {
+    g.promise ??= this.doGoal(g).catch((e: unknown) => {
+      if (e === CANCELLED) throw e;
+      const err = e instanceof BuildError ? e : e instanceof TsnixError ? new BuildError(e.code, e.message, { ...e.data, drvPath: g.drvPath }, e.exitCode, e) : e;
+      if (err instanceof BuildError && !(err instanceof DependencyFailedError)) {
+        this.failures.push(err);
+        this.emit({ type: "build-failed", drvPath: g.drvPath, error: err });
+        if (!this.s.keepGoing) this.stopped = true;
+      }
+      throw err;
+    });
+    return g.promise;
+  }
+
+  private async doGoal(g: Goal): Promise<void> {
+    const check = this.checkSet.has(g.drvPath);
+    let missing = this.missingOutputs(g);
+    if (missing.length === 0 && !check) return;
+    if (check && missing.length > 0) throw new BuildError("build.check-invalid", `some outputs of '${g.drvPath}' are not valid, so checking is not possible`, { drvPath: g.drvPath });
+    if (!check && this.caches.length > 0 && g.drv.env.get("allowSubstitutes") !== "") {
+      try {
+        await this.substitute(missing);
+        return;
+      } catch (e) {
+        const q = await querySubstitutes(this.subOpts(), missing).catch(() => undefined);
+        // Nothing to substitute from: build. Substitution that failed midway: only with --fallback.
+        if (q !== undefined && q.missing.length > 0 && q.found.size === 0) {
+          /* not substitutable */
+        } else if (!this.s.fallback) throw e;
+        else this.emit({ type: "warning", message: `${e instanceof Error ? e.message : String(e)}; falling back to building` });
+      }
+    }
+    const deps = [...g.drv.inputDrvs.keys()].map((d) => this.goal(d));
+    const results = await Promise.allSettled(deps.map((d) => this.realiseGoal(d)));
+    const failed = results.findIndex((r) => r.status === "rejected");
+    if (failed >= 0) {
+      const reason = (results[failed] as PromiseRejectedResult).reason;
+      if (reason === CANCELLED) throw CANCELLED;
+      throw new DependencyFailedError(g.drvPath, deps[failed]!.drvPath);
+    }
+    if (this.stopped) throw CANCELLED;
+    if (this.s.maxJobs === 0) throw new CannotBuildError(g.drvPath);
+    await this.slots.acquire();
+    try {
+      if (this.stopped) throw CANCELLED;
+      const lockDir = `${this.store.stateDir}/tsnix-build-locks`;
+      mkdirp(this.host.fs, lockDir);
+      const lock = await this.host.lock(`${lockDir}/${parseStorePath(g.drvPath, this.store.storeDir).hashPart}.lock`);
+      try {
+        missing = this.missingOutputs(g);
+        if (missing.length === 0 && !check) return;
+        await this.build(g, check);
+      } finally {
+        lock?.release();
+      }
+    } finally {
+      this.slots.release();
+    }
+  }
+
+  // ---- one build -----------------------------------------------------------
+
+  private async build(g: Goal, check: boolean): Promise<void> {
+    const { drv, drvPath } = g;
+    const fs = this.host.fs;
+    const store = this.store;
+    const isBuiltin = drv.builder.startsWith("builtin:");
+    if (drv.system !== this.s.system && !this.s.extraPlatforms.includes(drv.system) && !isBuiltin) throw new WrongSystemError(drvPath, drv.system, this.s.system);
+
+    // The input closure: input sources and the used outputs of input derivations.
+    const inputRoots: string[] = [...drv.inputSrcs];
+    for (const [d, outs] of drv.inputDrvs) {
+      const dd = this.goal(d).drv;
+      for (const o of outs) {
+        const p = dd.outputs.get(o)?.path;
+        if (p === undefined) throw new BuildError("build.no-output", `derivation '${d}' does not have an output named '${o}'`, { drvPath: d, output: o });
+        inputRoots.push(p);
+      }
+    }
+    const inputClosure = store.computeClosure(inputRoots);
+    const outputPaths = [...drv.outputs.values()].map((o) => o.path);
+
+    // Where the builder runs and where its outputs physically go.
+    const jsBuilder = this.o.builders?.[drv.builder];
+    const builtin = isBuiltin ? BUILTIN_BUILDERS[drv.builder] : undefined;
+    if (isBuiltin && builtin === undefined) throw new BuildError("build.unsupported-builtin", `unsupported builtin builder '${drv.builder.slice(8)}'`, { drvPath, builder: drv.builder });
+    const inProcess = jsBuilder !== undefined || builtin !== undefined;
+    let bwrap: string | undefined;
+    if (!inProcess && this.host.kind === "node" && this.s.sandbox !== "false") {
+      bwrap = findBubblewrap(fs, this.host.env("PATH"));
+      if (bwrap === undefined) this.emit({ type: "warning", message: "bubblewrap (bwrap) is not installed: building without a sandbox" });
+    } else if (!inProcess && this.s.sandbox === "false") this.emit({ type: "warning", message: `building '${drvPath}' without a sandbox (sandbox = false)` });
+    const direct = !inProcess && bwrap === undefined;
+    if (direct && store.root !== "")
+      throw new SandboxError(
+        `cannot build '${drvPath}' without a sandbox: the store at '${store.root}' is a chroot store, whose logical ${store.storeDir} is not where its files are; install bubblewrap (Debian: apt-get install bubblewrap)`,
+        { drvPath, root: store.root },
+      );
+    if (direct && check) throw new SandboxError(`cannot check '${drvPath}' without a sandbox`, { drvPath });
+
+    mkdirp(fs, store.realStoreDir);
+    const name = drv.name;
+    const tmp = this.host.tmpdir();
+    const buildDir = fs.mkdtemp(`${tmp}/nix-build-${name}.drv-`);
+    fs.chmod(buildDir, 0o700);
+    // Outputs go to a private area in the store's file system (so they can be renamed into place) unless the builder writes in place.
+    const outArea = direct ? undefined : fs.mkdtemp(`${store.realStoreDir}/.tsnix-tmp-${this.host.pid}-build-${++buildCounter}-`);
+    const physOut = (p: string) => (outArea === undefined ? store.toRealPath(p) : `${outArea}/${p.slice(store.storeDir.length + 1)}`);
+    let etcDir: string | undefined;
+    const moved: string[] = [];
+    let keep = false;
+    const logPath = this.s.keepBuildLog ? buildLogPath(store.stateDir, drvPath) : undefined;
+    const log = logPath === undefined ? undefined : new BuildLogWriter(this.host, logPath);
+    const tail: string[] = [];
+    let partial = "";
+    const decoder = new TextDecoder();
+    const activity = { touch: () => {} };
+    const onOutput = (chunk: Uint8Array) => {
+      activity.touch();
+      log?.write(chunk);
+      const text = partial + decoder.decode(chunk, { stream: true });
+      const lines = text.split("\n");
+      partial = lines.pop()!;
+      for (const line of lines) {
+        tail.push(line);
+        if (tail.length > this.s.logLines) tail.shift();
+        this.emit({ type: "log", drvPath, line });
+      }
+    };
+    const logLine = (line: string) => onOutput(new TextEncoder().encode(`${line}\n`));
+    this.emit({ type: "build-started", drvPath, logPath });
+    try {
+      // Leftovers of an interrupted build at the final names are never valid: clear them.
+      if (!check) for (const p of outputPaths) if (!store.isValidPath(p)) removeTree(fs, store.toRealPath(p));
+      const inside = bwrap !== undefined ? "/build" : buildDir;
+      const { env, files } = builderEnvironment(drv, { buildDir: inside, storeDir: store.storeDir, cores: this.s.cores === 0 ? this.host.cpuCount() : this.s.cores, impureEnv: (n) => this.host.env(n) });
+      for (const f of files) fs.writeFile(`${buildDir}/${f.name}`, f.contents, { mode: 0o644 });
+
+      let status: { code: number | null; signal: string | null; timedOut?: "total" | "silent" };
+      if (builtin !== undefined) {
+        const ctx: BuiltinBuilderContext = { drvPath, env, fs, phys: (p) => (p.startsWith(`${store.storeDir}/`) && outputPaths.includes(firstPath(p, store.storeDir)) ? physOut(p) : store.toRealPath(p)), log: logLine, fetch: this.o.fetch };
+        try {
+          await builtin(ctx);
+          status = { code: 0, signal: null };
+        } catch (e) {
+          logLine(`error: ${e instanceof Error ? e.message : String(e)}`);
+          status = { code: 1, signal: null };
+        }
+      } else if (jsBuilder !== undefined) {
+        const ac = new AbortController();
+        const mapped = mapFs(fs, (p) => {
+          if (p !== store.storeDir && !p.startsWith(`${store.storeDir}/`)) return p;
+          if (p === store.storeDir) return outArea ?? store.realStoreDir;
+          return outputPaths.includes(firstPath(p, store.storeDir)) ? physOut(p) : store.toRealPath(p);
+        });
+        status = await this.withTimeouts(
+          (async () => {
+            try {
+              const code = await jsBuilder({ drvPath, drv, env, args: drv.args, fs: mapped, buildDir, log: logLine, signal: ac.signal });
+              return { code, signal: null };
+            } catch (e) {
+              logLine(e instanceof Error ? e.message : String(e));
+              return { code: 1, signal: null };
+            }
+          })(),
+          () => ac.abort("timeout"),
+          activity,
+        );
+      } else {
+        let proc: HostProcess;
+        if (bwrap !== undefined) {
+          etcDir = fs.mkdtemp(`${tmp}/tsnix-sandbox-etc-`);
+          const fod = isFixedOutputDerivation(drv);
+          for (const [f, text] of Object.entries(SANDBOX_ETC)) fs.writeFile(`${etcDir}/${f}`, text);
+          if (fod) fs.writeFile(`${etcDir}/nsswitch.conf`, "hosts: files dns\nservices: files\n");
+          const extra = [...this.s.sandboxPaths];
+          if (!extra.some((e) => parseSandboxPath(e).inside === "/bin/sh")) {
+            const sh = findSandboxShell(fs);
+            if (sh !== undefined) extra.push(`/bin/sh=${sh}`);
+          }
+          const args = bubblewrapArgs({
+            storeDir: store.storeDir,
+            outputDir: outArea!,
+            inputs: [...inputClosure].sort().map((p) => ({ logical: p, physical: store.toRealPath(p) })),
+            buildDir,
+            buildDirInside: "/build",
+            etcDir,
+            network: fod,
+            extraPaths: extra,
+            builder: drv.builder,
+            args: drv.args,
+          });
+          proc = this.host.spawn(bwrap, args, { env, cwd: buildDir, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+        } else {
+          try {
+            proc = this.host.spawn(drv.builder, drv.args, { env, cwd: buildDir, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+          } catch (e) {
+            throw new BuilderFailedError(drvPath, `an error: executing '${drv.builder}': ${e instanceof Error ? e.message : String(e)}`, [], undefined);
+          }
+        }
+        const pump = async (s: AsyncIterable<Uint8Array> | null) => {
+          if (s !== null) for await (const c of s) onOutput(c instanceof Uint8Array ? c : new Uint8Array(c));
+        };
+        const pumping = Promise.all([pump(proc.stdout), pump(proc.stderr)]);
+        status = await this.withTimeouts(
+          (async () => {
+            let r: { code: number | null; signal: string | null };
+            try {
+              r = await proc.wait();
+            } catch (e) {
+              if (isErrno(e, "ENOENT", "EACCES")) logLine(`error: executing '${drv.builder}': ${e instanceof Error ? e.message : String(e)}`);
+              r = { code: 1, signal: null };
+            }
+            await pumping.catch(() => {});
+            return r;
+          })(),
+          () => proc.kill("SIGKILL"),
+          activity,
+        );
+      }
+      if (partial !== "") onOutput(new TextEncoder().encode("\n"));
+      if (status.timedOut !== undefined) throw new BuildTimeoutError(drvPath, status.timedOut === "total" ? this.s.timeout : this.s.maxSilentTime, status.timedOut === "silent");
+      if (status.code !== 0) {
+        keep = this.s.keepFailed;
+        const how = status.signal !== null ? `signal ${signalNumber(status.signal)}` : `exit code ${status.code}`;
+        throw new BuilderFailedError(drvPath, how, tail.filter((l, i) => !(i === tail.length - 1 && l === "")), keep ? buildDir : undefined);
+      }
+
+      // ---- outputs ----------------------------------------------------------
+      for (const [oname, o] of drv.outputs) {
+        try {
+          fs.lstat(physOut(o.path));
+        } catch (e) {
+          if (isErrno(e, "ENOENT", "ENOTDIR")) throw new MissingOutputError(drvPath, oname);
+          throw e;
+        }
+      }
+      const candidates = [...inputClosure, ...outputPaths];
+      const refsOf = new Map<string, string[]>();
+      const narOf = new Map<string, Hash>();
+      for (const [oname, o] of drv.outputs) {
+        const p = physOut(o.path);
+        canonicaliseTree(fs, p);
+        const byHash = hashPartIndex(candidates);
+        const scanner = new ReferenceScanner(byHash.keys());
+        const h = createHasher("sha256");
+        dumpPath(fs, p, (c) => {
+          h.update(c);
+          scanner.update(c);
+        });
+        refsOf.set(o.path, resolveHits(scanner, byHash));
+        narOf.set(o.path, h.digest());
+        if (o.hashAlgo !== "") this.checkFixedOutput(drvPath, o.hashAlgo, o.hash, p, refsOf.get(o.path)!);
+        void oname;
+      }
+      this.checkReferences(g, refsOf, inputClosure);
+      if (check) {
+        for (const [oname, o] of drv.outputs) {
+          if (!narOf.get(o.path)!.equals(store.queryPathInfo(o.path).narHash)) {
+            let kept: string | undefined;
+            if (this.s.keepFailed) {
+              kept = `${store.toRealPath(o.path)}.check`;
+              removeTree(fs, kept);
+              fs.rename(physOut(o.path), kept);
+            }
+            throw new NotDeterministicError(drvPath, o.path, kept === undefined ? undefined : `${o.path}.check`);
+          }
+          void oname;
+        }
+      } else {
+        for (const o of drv.outputs.values()) {
+          if (outArea !== undefined) {
+            removeTree(fs, store.toRealPath(o.path));
+            fs.rename(physOut(o.path), store.toRealPath(o.path));
+          }
+          moved.push(o.path);
+        }
+        for (const o of drv.outputs.values()) {
+          store.registerOutput(o.path, { references: refsOf.get(o.path)!, deriver: drvPath, ca: fixedCa(o.hashAlgo, o.hash) });
+        }
+        moved.length = 0;
+      }
+      const outputs: Record<string, string> = {};
+      for (const [n, o] of drv.outputs) outputs[n] = o.path;
+      this.emit({ type: "build-finished", drvPath, outputs });
+    } finally {
+      log?.close();
+      for (const p of moved) if (!store.isValidPath(p)) removeTree(fs, store.toRealPath(p));
+      if (outArea !== undefined) removeTree(fs, outArea);
+      if (etcDir !== undefined) removeTree(fs, etcDir);
+      if (keep) this.emit({ type: "kept-build-dir", drvPath, dir: buildDir });
+      else removeTree(fs, buildDir);
+    }
+  }
+
+  /** Run a builder with `--timeout` and `--max-silent-time`; `activity.touch` is called on every output chunk. */
+  private async withTimeouts(
+    done: Promise<{ code: number | null; signal: string | null }>,
+    kill: () => void,
+    activity: { touch: () => void },
+  ): Promise<{ code: number | null; signal: string | null; timedOut?: "total" | "silent" }> {
+    let timedOut: "total" | "silent" | undefined;
+    let total: ReturnType<typeof setTimeout> | undefined;
+    let silent: ReturnType<typeof setTimeout> | undefined;
+    if (this.s.timeout > 0)
+      total = setTimeout(() => {
+        timedOut ??= "total";
+        kill();
+      }, this.s.timeout * 1000);
+    if (this.s.maxSilentTime > 0) {
+      const arm = () => {
+        if (silent !== undefined) clearTimeout(silent);
+        silent = setTimeout(() => {
+          timedOut ??= "silent";
+          kill();
+        }, this.s.maxSilentTime * 1000);
+      };
+      arm();
+      activity.touch = arm;
+    }
+    try {
+      const r = await done;
+      return timedOut === undefined ? r : { ...r, timedOut };
+    } finally {
+      activity.touch = () => {};
+      if (silent !== undefined) clearTimeout(silent);
+      if (total !== undefined) clearTimeout(total);
+    }
+  }
+
+  private checkFixedOutput(drvPath: string, hashAlgo: string, hashHex: string, phys: string, refs: readonly string[]): void {
+    const fs = this.host.fs;
+    let algo = hashAlgo;
+    let recursive = false;
+    if (algo.startsWith("r:")) {
+      recursive = true;
+      algo = algo.slice(2);
+    }
+    const algorithm = parseHashAlgorithm(algo);
+    const specified = parseHash(hashHex, algorithm);
+    let got: Hash;
+    if (recursive) {
+      const h = createHasher(algorithm);
+      dumpPath(fs, phys, (c) => h.update(c));
+      got = h.digest();
+    } else {
+      const st = fs.lstat(phys);
+      if (st.type !== "regular") throw new BuildError("build.fod-not-file", `output path '${phys}' should be a non-executable regular file since recursive hashing is not enabled (outputHashMode=flat)`, { drvPath });
+      const h = createHasher(algorithm);
+      h.update(fs.readFile(phys));
+      got = h.digest();
+    }
+    if (!got.equals(specified)) throw new FixedOutputHashMismatchError(drvPath, specified.toString("sri"), got.toString("sri"));
+    if (refs.length > 0) throw new BuildError("build.fod-references", `illegal path references in fixed-output derivation '${drvPath}'`, { drvPath, references: refs });
+  }
+
+  /** `allowedReferences`, `disallowedReferences`, `allowedRequisites`, `disallowedRequisites`. */
+  private checkReferences(g: Goal, refsOf: ReadonlyMap<string, string[]>, inputClosure: ReadonlySet<string>): void {
+    const { drv, drvPath } = g;
+    const resolve = (v: string): Set<string> => {
+      const out = new Set<string>();
+      for (const w of v.split(/\s+/).filter((x) => x !== "")) {
+        const o = drv.outputs.get(w);
+        if (o !== undefined) out.add(o.path);
+        else out.add(w);
+      }
+      return out;
+    };
+    const requisites = (p: string): Set<string> => {
+      const seen = new Set<string>();
+      const todo = [p];
+      while (todo.length > 0) {
+        const x = todo.pop()!;
+        if (seen.has(x)) continue;
+        seen.add(x);
+        const r = refsOf.get(x) ?? (inputClosure.has(x) ? this.store.queryReferences(x) : []);
+        todo.push(...r);
+      }
+      return seen;
+    };
+    for (const [oname, o] of drv.outputs) {
+      const refs = refsOf.get(o.path)!;
+      const checks: [string, boolean, boolean][] = [
+        ["allowedReferences", true, false],
+        ["disallowedReferences", false, false],
+        ["allowedRequisites", true, true],
+        ["disallowedRequisites", false, true],
+      ];
+      for (const [attr, allowed, closure] of checks) {
+        const v = drv.env.get(attr);
+        if (v === undefined) continue;
+        const spec = resolve(v);
+        const used = closure ? requisites(o.path) : new Set(refs);
+        for (const p of [...used].sort()) {
+          if (p === o.path && closure) continue;
+          if (allowed ? !spec.has(p) : spec.has(p)) throw new ReferenceCheckError(drvPath, oname, attr, p);
+        }
+      }
+    }
+  }
+}
+
+function firstPath(p: string, storeDir: string): string {
+  const rest = p.slice(storeDir.length + 1);
+  const slash = rest.indexOf("/");
+  return `${storeDir}/${slash < 0 ? rest : rest.slice(0, slash)}`;
+}
+
+function fixedCa(hashAlgo: string, hashHex: string): string | undefined {
+  if (hashAlgo === "") return undefined;
+  const recursive = hashAlgo.startsWith("r:");
+  const algo = parseHashAlgorithm(recursive ? hashAlgo.slice(2) : hashAlgo);
+  return `fixed:${recursive ? "r:" : ""}${algo}:${parseHash(hashHex, algo).toNix32()}`;
+}
+
+const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
+function signalNumber(s: string): string {
+  return String(SIGNALS[s] ?? s);
+}
+
+/** Remove a tree, making read-only directories writable first; a missing path is fine. */
+function removeTree(fs: HostFs, p: string): void {
+  let st;
+  try {
+    st = fs.lstat(p);
+  } catch (e) {
+    if (isErrno(e, "ENOENT", "ENOTDIR")) return;
+    throw e;
+  }
+  if (st.type === "directory") {
+    if ((st.mode & 0o700) !== 0o700) fs.chmod(p, 0o755);
+    for (const n of fs.readdir(p)) removeTree(fs, `${p}/${n}`);
+    fs.rmdir(p);
+  } else fs.unlink(p);
+}
+
+/** Nix's canonical metadata below and at `p`: no write bits, no setuid/setgid, 0444/0555, mtime 1. */
+function canonicaliseTree(fs: HostFs, p: string): void {
+  const st = fs.lstat(p);
+  if (st.type === "symlink") {
+    fs.lutimes(p, 1, 1);
+    return;
+  }
+  if (st.type === "directory") {
+    if ((st.mode & 0o700) !== 0o700) fs.chmod(p, 0o755);
+    for (const n of fs.readdir(p)) canonicaliseTree(fs, `${p}/${n}`);
+  } else if (st.type !== "regular") throw new BuildError("build.unsupported-file", `file '${p}' has an unsupported type`, { path: p });
+  const mode = st.type === "directory" || (st.mode & 0o100) !== 0 ? 0o555 : 0o444;
+  fs.chmod(p, mode);
+  fs.utimes(p, 1, 1);
+}
+
+/** A view of `fs` with every path argument passed through `map`. */
+function mapFs(fs: HostFs, map: (p: string) => string): HostFs {
+  return {
+    readFile: (p) => fs.readFile(map(p)),
+    writeFile: (p, d, o) => fs.writeFile(map(p), d, o),
+    open: (p, f, m) => fs.open(map(p), f, m),
+    read: (fd, b, o, l, pos) => fs.read(fd, b, o, l, pos),
+    write: (fd, b, o, l, pos) => fs.write(fd, b, o, l, pos),
+    close: (fd) => fs.close(fd),
+    fsync: (fd) => fs.fsync(fd),
+    fstat: (fd) => fs.fstat(fd),
+    mkdir: (p, o) => fs.mkdir(map(p), o),
+    readdir: (p) => fs.readdir(map(p)),
+    lstat: (p) => fs.lstat(map(p)),
+    stat: (p) => fs.stat(map(p)),
+    symlink: (t, p) => fs.symlink(t, map(p)),
+    readlink: (p) => fs.readlink(map(p)),
+    rename: (a, b) => fs.rename(map(a), map(b)),
+    link: (a, b) => fs.link(map(a), map(b)),
+    unlink: (p) => fs.unlink(map(p)),
+    rmdir: (p) => fs.rmdir(map(p)),
+    rm: (p, o) => fs.rm(map(p), o),
+    chmod: (p, m) => fs.chmod(map(p), m),
+    lutimes: (p, a, m) => fs.lutimes(map(p), a, m),
+    utimes: (p, a, m) => fs.utimes(map(p), a, m),
+    realpath: (p) => fs.realpath(map(p)),
+    mkdtemp: (p) => fs.mkdtemp(map(p)),
+  };
+}

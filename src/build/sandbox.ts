@@ -1,0 +1,99 @@
+/**
+ * The Linux build sandbox, set up with bubblewrap as Nix sets up its own
+ * (`DerivationGoal::startBuilder`): new user, mount, pid, ipc and uts
+ * namespaces (and network, except for fixed-output derivations), uid 1000
+ * `nixbld` / gid 100, hostname `localhost`, a fresh /dev and /proc, /tmp, a
+ * minimal /etc, the build directory at /build, and under the store directory
+ * only the input closure (read-only) plus a writable place for the outputs.
+ * The store appears at its logical directory, so chroot stores build the
+ * same paths as /nix/store.
+ */
+import type { HostFs } from "../host/host.js";
+import { isErrno } from "../errors.js";
+
+/** Where bubblewrap is looked for. */
+const BWRAP_CANDIDATES = ["/usr/bin/bwrap", "/bin/bwrap", "/usr/local/bin/bwrap"];
+/** Static shells that can serve as the sandbox's /bin/sh without any library. */
+const SANDBOX_SHELLS = ["/bin/busybox", "/usr/bin/busybox", "/usr/lib/busybox/busybox", "/usr/bin/busybox-static"];
+
+function exists(fs: HostFs, p: string): boolean {
+  try {
+    fs.stat(p);
+    return true;
+  } catch (e) {
+    if (isErrno(e, "ENOENT", "ENOTDIR", "EACCES")) return false;
+    throw e;
+  }
+}
+
+/** The bubblewrap binary, if installed: `$PATH` is searched after the usual places. @public */
+export function findBubblewrap(fs: HostFs, path: string | undefined): string | undefined {
+  const dirs = (path ?? "").split(":").filter((d) => d.startsWith("/"));
+  for (const c of [...BWRAP_CANDIDATES, ...dirs.map((d) => `${d}/bwrap`)]) if (exists(fs, c)) return c;
+  return undefined;
+}
+
+/** A statically linked shell to put at /bin/sh in the sandbox, if one is installed. @public */
+export function findSandboxShell(fs: HostFs): string | undefined {
+  for (const c of SANDBOX_SHELLS) if (exists(fs, c)) return c;
+  return undefined;
+}
+
+/** Contents of the sandbox's /etc files (Nix 2.8's, byte for byte). @public */
+export const SANDBOX_ETC: Readonly<Record<string, string>> = {
+  passwd: "root:x:0:0:Nix build user:/build:/noshell\nnixbld:x:1000:100:Nix build user:/build:/noshell\nnobody:x:65534:65534:Nobody:/:/noshell\n",
+  group: "root:x:0:\nnixbld:!:100:\nnogroup:x:65534:\n",
+  hosts: "127.0.0.1 localhost\n::1 localhost\n",
+};
+
+/** What {@link bubblewrapArgs} needs. @public */
+export interface SandboxSpec {
+  /** Logical store directory. */
+  readonly storeDir: string;
+  /** Physical directory that appears (writable) as the store directory; outputs land here. */
+  readonly outputDir: string;
+  /** Logical store paths of the input closure and where each physically is. */
+  readonly inputs: readonly { readonly logical: string; readonly physical: string }[];
+  /** Physical build directory, seen as `buildDirInside`. */
+  readonly buildDir: string;
+  readonly buildDirInside: string;
+  /** Physical directory holding passwd, group, hosts (and for FODs resolv.conf etc.). */
+  readonly etcDir: string;
+  /** Fixed-output derivation: network and the host's resolver configuration. */
+  readonly network: boolean;
+  /** `sandbox-paths`: `inside=outside`, `path`, optional with a trailing `?`. */
+  readonly extraPaths: readonly string[];
+  readonly builder: string;
+  readonly args: readonly string[];
+}
+
+/** Parse a `sandbox-paths` entry. @public */
+export function parseSandboxPath(entry: string): { inside: string; outside: string; optional: boolean } {
+  let e = entry;
+  const optional = e.endsWith("?");
+  if (optional) e = e.slice(0, -1);
+  const eq = e.indexOf("=");
+  return eq < 0 ? { inside: e, outside: e, optional } : { inside: e.slice(0, eq), outside: e.slice(eq + 1), optional };
+}
+
+/** The arguments of `bwrap` that run the builder in the sandbox. @public */
+export function bubblewrapArgs(s: SandboxSpec): string[] {
+  const a: string[] = ["--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"];
+  if (!s.network) a.push("--unshare-net");
+  a.push("--uid", "1000", "--gid", "100", "--hostname", "localhost", "--die-with-parent", "--new-session");
+  a.push("--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp");
+  a.push("--bind", s.outputDir, s.storeDir);
+  for (const i of s.inputs) a.push("--ro-bind", i.physical, i.logical);
+  a.push("--bind", s.buildDir, s.buildDirInside);
+  for (const f of ["passwd", "group", "hosts"]) a.push("--ro-bind", `${s.etcDir}/${f}`, `/etc/${f}`);
+  if (s.network) {
+    a.push("--ro-bind", `${s.etcDir}/nsswitch.conf`, "/etc/nsswitch.conf");
+    a.push("--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf", "--ro-bind-try", "/etc/services", "/etc/services");
+  }
+  for (const e of s.extraPaths) {
+    const p = parseSandboxPath(e);
+    a.push(p.optional ? "--ro-bind-try" : "--ro-bind", p.outside, p.inside);
+  }
+  a.push("--chdir", s.buildDirInside, "--", s.builder, ...s.args);
+  return a;
+}

@@ -1,0 +1,167 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { HOSTS, type HostFixture } from "../helpers/hosts.js";
+import { LocalStore } from "../../src/store/local-store.js";
+import { realise, type BuildEvent, type JsBuilder } from "../../src/build/realise.js";
+import { addDerivation } from "./helpers.js";
+
+const enc = new TextEncoder();
+
+/** A JavaScript builder standing in for `sh -c 'echo $text > $out'`, honouring the env it is given. */
+const writeText: JsBuilder = (ctx) => {
+  const deps = (ctx.env["deps"] ?? "").split(" ").filter((s) => s !== "");
+  const parts = [ctx.env["text"] ?? ""];
+  for (const d of deps) parts.push(new TextDecoder().decode(ctx.fs.readFile(d)));
+  ctx.fs.writeFile(ctx.env["out"]!, enc.encode(parts.join("\n")));
+  ctx.log(`wrote ${ctx.env["out"]}`);
+  return 0;
+};
+
+describe.each(HOSTS)("realise with in-process builders ($name host)", ({ make }) => {
+  let fx: HostFixture;
+  let store: LocalStore;
+  beforeEach(() => {
+    fx = make();
+    store = new LocalStore({ host: fx.host, root: `${fx.dir}/store` });
+  });
+  afterEach(() => fx.dispose());
+
+  it("builds a chain in dependency order, registers outputs with scanned references", async () => {
+    const a = addDerivation(store, { name: "a", builder: "js:write", env: { text: "hello" } });
+    const b = addDerivation(store, { name: "b", builder: "js:write", env: { text: "world", deps: a.out }, inputDrvs: { [a.drvPath]: ["out"] } });
+    const events: BuildEvent[] = [];
+    const r = await realise([b.drvPath], { store, builders: { "js:write": writeText }, onEvent: (e) => events.push(e) });
+    expect(r[0]!.outputs.get("out")).toBe(b.out);
+    expect(store.isValidPath(a.out)).toBe(true);
+    expect(store.queryPathInfo(b.out).references).toEqual([]);
+    expect(new TextDecoder().decode(fx.host.fs.readFile(store.toRealPath(b.out)))).toBe("world\nhello");
+    const started = events.filter((e) => e.type === "build-started").map((e) => (e as { drvPath: string }).drvPath);
+    expect(started).toEqual([a.drvPath, b.drvPath]);
+    expect(store.queryPathInfo(b.out).deriver).toBe(b.drvPath);
+    const st = fx.host.fs.lstat(store.toRealPath(b.out));
+    expect(st.mode & 0o7777).toBe(0o444);
+  });
+
+  it("finds references to inputs and to itself by scanning", async () => {
+    const a = addDerivation(store, { name: "a", builder: "js:write", env: { text: "x" } });
+    const b = addDerivation(store, { name: "b", builder: "js:refs", env: { dep: a.out }, inputDrvs: { [a.drvPath]: ["out"] } });
+    const refs: JsBuilder = (ctx) => {
+      ctx.fs.writeFile(ctx.env["out"]!, `${ctx.env["dep"]} ${ctx.env["out"]}`);
+      return 0;
+    };
+    await realise([b.drvPath], { store, builders: { "js:write": writeText, "js:refs": refs } });
+    expect(store.queryPathInfo(b.out).references).toEqual([a.out, b.out].sort());
+  });
+
+  it("a failing builder leaves no valid path and reports the log tail", async () => {
+    const bad: JsBuilder = (ctx) => {
+      ctx.fs.writeFile(ctx.env["out"]!, "partial");
+      ctx.log("about to fail");
+      return 3;
+    };
+    const d = addDerivation(store, { name: "bad", builder: "js:bad" });
+    const err = await realise([d.drvPath], { store, builders: { "js:bad": bad } }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "build.builder-failed", exitCode: 100 });
+    expect((err as Error).message).toContain(`builder for '${d.drvPath}' failed with exit code 3`);
+    expect((err as Error).message).toContain("about to fail");
+    expect(store.isValidPath(d.out)).toBe(false);
+    expect(() => fx.host.fs.lstat(store.toRealPath(d.out))).toThrow();
+  });
+
+  it("a builder that produces nothing fails", async () => {
+    const d = addDerivation(store, { name: "empty", builder: "js:nothing" });
+    await expect(realise([d.drvPath], { store, builders: { "js:nothing": () => 0 } })).rejects.toMatchObject({ code: "build.missing-output" });
+    expect(store.isValidPath(d.out)).toBe(false);
+  });
+
+  it("refuses a derivation for another system", async () => {
+    const d = addDerivation(store, { name: "darwin", builder: "js:write", system: "aarch64-darwin" });
+    await expect(realise([d.drvPath], { store, builders: { "js:write": writeText } })).rejects.toMatchObject({ code: "build.wrong-system" });
+  });
+
+  it("enforces disallowedReferences and allowedReferences", async () => {
+    const a = addDerivation(store, { name: "a", builder: "js:write", env: { text: "x" } });
+    const refs: JsBuilder = (ctx) => {
+      ctx.fs.writeFile(ctx.env["out"]!, `${ctx.env["dep"]}`);
+      return 0;
+    };
+    const b = addDerivation(store, { name: "b", builder: "js:refs", env: { dep: a.out, disallowedReferences: a.out }, inputDrvs: { [a.drvPath]: ["out"] } });
+    await expect(realise([b.drvPath], { store, builders: { "js:write": writeText, "js:refs": refs } })).rejects.toMatchObject({ code: "build.reference-check" });
+    expect(store.isValidPath(b.out)).toBe(false);
+    const c = addDerivation(store, { name: "c", builder: "js:refs", env: { dep: a.out, allowedReferences: "" }, inputDrvs: { [a.drvPath]: ["out"] } });
+    await expect(realise([c.drvPath], { store, builders: { "js:write": writeText, "js:refs": refs } })).rejects.toMatchObject({ code: "build.reference-check" });
+    const ok = addDerivation(store, { name: "ok", builder: "js:refs", env: { dep: a.out, allowedReferences: a.out }, inputDrvs: { [a.drvPath]: ["out"] } });
+    await realise([ok.drvPath], { store, builders: { "js:write": writeText, "js:refs": refs } });
+    expect(store.isValidPath(ok.out)).toBe(true);
+  });
+
+  it("verifies fixed-output hashes", async () => {
+    const { hashBytes } = await import("../../src/store/hash.js");
+    const good = hashBytes("sha256", "fixed!").toString("base16");
+    const d = addDerivation(store, { name: "fod", builder: "js:write", env: { text: "fixed!" }, fixed: { hashAlgo: "sha256", hash: good } });
+    await realise([d.drvPath], { store, builders: { "js:write": writeText } });
+    expect(store.queryPathInfo(d.out).ca).toBe(`fixed:sha256:${hashBytes("sha256", "fixed!").toNix32()}`);
+    const wrong = addDerivation(store, { name: "fod2", builder: "js:write", env: { text: "other" }, fixed: { hashAlgo: "sha256", hash: good } });
+    const e = await realise([wrong.drvPath], { store, builders: { "js:write": writeText } }).catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: "build.hash-mismatch", exitCode: 102 });
+    expect((e as Error).message).toContain(`specified: ${hashBytes("sha256", "fixed!").toString("sri")}`);
+    expect((e as Error).message).toContain(`got:    ${hashBytes("sha256", "other").toString("sri")}`);
+    expect(store.isValidPath(wrong.out)).toBe(false);
+  });
+
+  it("two concurrent realisations build once and both get the result", async () => {
+    let runs = 0;
+    const slow: JsBuilder = async (ctx) => {
+      runs++;
+      await new Promise((r) => setTimeout(r, 30));
+      ctx.fs.writeFile(ctx.env["out"]!, "x");
+      return 0;
+    };
+    const d = addDerivation(store, { name: "once", builder: "js:slow" });
+    const [r1, r2] = await Promise.all([realise([d.drvPath], { store, builders: { "js:slow": slow } }), realise([d.drvPath], { store, builders: { "js:slow": slow } })]);
+    expect(runs).toBe(1);
+    expect(r1[0]!.outputs.get("out")).toBe(d.out);
+    expect(r2[0]!.outputs.get("out")).toBe(d.out);
+  });
+
+  it("--keep-going builds what it can and ORs failure statuses", async () => {
+    const bad = addDerivation(store, { name: "bad", builder: "js:bad" });
+    const good = addDerivation(store, { name: "good", builder: "js:write", env: { text: "g" } });
+    const builders = { "js:bad": () => 1, "js:write": writeText };
+    await expect(realise([bad.drvPath, good.drvPath], { store, builders, settings: { keepGoing: true } })).rejects.toMatchObject({ exitCode: 100 });
+    expect(store.isValidPath(good.out)).toBe(true);
+  });
+
+  it("--max-jobs 0 refuses to build", async () => {
+    const d = addDerivation(store, { name: "x", builder: "js:write" });
+    await expect(realise([d.drvPath], { store, builders: { "js:write": writeText }, settings: { maxJobs: 0 } })).rejects.toMatchObject({ code: "build.no-jobs" });
+  });
+
+  it("--check rebuilds and detects a non-deterministic builder", async () => {
+    let n = 0;
+    const random: JsBuilder = (ctx) => {
+      ctx.fs.writeFile(ctx.env["out"]!, String(n++));
+      return 0;
+    };
+    const d = addDerivation(store, { name: "rnd", builder: "js:rnd" });
+    await realise([d.drvPath], { store, builders: { "js:rnd": random } });
+    const before = store.queryPathInfo(d.out).narHash;
+    await expect(realise([d.drvPath], { store, builders: { "js:rnd": random }, check: true })).rejects.toMatchObject({ code: "build.not-deterministic", exitCode: 104 });
+    expect(store.queryPathInfo(d.out).narHash.equals(before)).toBe(true);
+    const det = addDerivation(store, { name: "det", builder: "js:write", env: { text: "same" } });
+    await realise([det.drvPath], { store, builders: { "js:write": writeText } });
+    await realise([det.drvPath], { store, builders: { "js:write": writeText }, check: true });
+  });
+
+  it("--timeout kills a builder", async () => {
+    const hang: JsBuilder = (ctx) => new Promise((r) => ctx.signal.addEventListener("abort", () => r(1)));
+    const d = addDerivation(store, { name: "hang", builder: "js:hang" });
+    await expect(realise([d.drvPath], { store, builders: { "js:hang": hang }, settings: { timeout: 1 } })).rejects.toMatchObject({ code: "build.timeout", exitCode: 101 });
+  });
+
+  it("keeps a per-derivation log", async () => {
+    const d = addDerivation(store, { name: "logged", builder: "js:write", env: { text: "t" } });
+    await realise([d.drvPath], { store, builders: { "js:write": writeText } });
+    const { readBuildLog } = await import("../../src/build/build-log.js");
+    expect(new TextDecoder().decode(readBuildLog(fx.host, store.stateDir, d.drvPath))).toBe(`wrote ${d.out}\n`);
+  });
+});
