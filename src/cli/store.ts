@@ -46,7 +46,8 @@ Operations (as nix-store 2.8):
   --dump PATH                 write the NAR of PATH to standard output
   --restore PATH              unpack a NAR from standard input to PATH
   --query, -q [--references | --requisites/-R | --referrers | --referrers-closure
-              | --hash | --size | --deriver/-d] PATHS
+              | --hash | --size | --deriver/-d | --tree | --graph] PATHS
+  --dump-db [PATHS]           print the registration of (all) valid paths
   --verify [--check-contents] check the consistency of the store
   --verify-path PATHS         check that the contents of PATHS are unchanged
   --delete PATHS              delete PATHS if nothing refers to them
@@ -54,7 +55,7 @@ Operations (as nix-store 2.8):
 Global options: --store ROOT, --option NAME VALUE
 `;
 
-type Operation = "add" | "add-fixed" | "dump" | "restore" | "query" | "verify" | "verify-path" | "delete" | "help";
+type Operation = "add" | "add-fixed" | "dump" | "restore" | "query" | "verify" | "verify-path" | "delete" | "dump-db" | "help";
 
 const OPERATIONS: Record<string, Operation> = {
   "--add": "add",
@@ -67,6 +68,7 @@ const OPERATIONS: Record<string, Operation> = {
   "--verify": "verify",
   "--verify-path": "verify-path",
   "--delete": "delete",
+  "--dump-db": "dump-db",
   "--help": "help",
 };
 
@@ -136,6 +138,8 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
       return opVerifyPath(ctx, opFlags, opArgs);
     case "delete":
       return opDelete(ctx, opFlags, opArgs);
+    case "dump-db":
+      return opDumpDb(ctx, opFlags, opArgs);
   }
 }
 
@@ -260,7 +264,7 @@ async function opRestore(ctx: CliContext, flags: string[], args: string[]): Prom
   return 0;
 }
 
-type QueryType = "outputs" | "requisites" | "references" | "referrers" | "referrers-closure" | "hash" | "size" | "deriver";
+type QueryType = "outputs" | "requisites" | "references" | "referrers" | "referrers-closure" | "hash" | "size" | "deriver" | "tree" | "graph";
 
 const QUERY_FLAGS: Record<string, QueryType> = {
   "--outputs": "outputs",
@@ -275,6 +279,8 @@ const QUERY_FLAGS: Record<string, QueryType> = {
   "--size": "size",
   "--deriver": "deriver",
   "-d": "deriver",
+  "--tree": "tree",
+  "--graph": "graph",
 };
 
 function opQuery(ctx: CliContext, flags: string[], args: string[]): number {
@@ -324,6 +330,77 @@ function opQuery(ctx: CliContext, flags: string[], args: string[]): number {
     case "deriver":
       for (const p of paths) out.push(store.queryPathInfo(p).deriver ?? "unknown-deriver");
       break;
+    case "tree": {
+      const done = new Set<string>();
+      for (const p of paths) printTree(store, p, "", "", done, out);
+      break;
+    }
+    case "graph":
+      printDotGraph(store, paths, out);
+      break;
+  }
+  if (out.length > 0) ctx.stdout(out.map((l) => `${l}\n`).join(""));
+  return 0;
+}
+
+const TREE_CONN = "├───";
+const TREE_LAST = "└───";
+const TREE_LINE = "│   ";
+const TREE_NULL = "    ";
+
+/**
+ * `--tree`: each path's references, dependencies first among siblings
+ * (which flattens the tree, as Nix does); a path already shown gets `[...]`.
+ */
+function printTree(store: LocalStore, path: string, firstPad: string, tailPad: string, done: Set<string>, out: string[]): void {
+  if (done.has(path)) {
+    out.push(`${firstPad}${path} [...]`);
+    return;
+  }
+  done.add(path);
+  out.push(`${firstPad}${path}`);
+  const sorted = store.topoSortPaths(store.queryReferences(path)).reverse();
+  sorted.forEach((ref, n) => {
+    const last = n + 1 === sorted.length;
+    printTree(store, ref, tailPad + (last ? TREE_LAST : TREE_CONN), tailPad + (last ? TREE_NULL : TREE_LINE), done, out);
+  });
+}
+
+const GRAPH_COLOURS = ["black", "red", "green", "blue", "magenta", "burlywood"];
+
+/** `--graph`: the closure as a GraphViz graph, in nix-store's node and edge order and colours. */
+function printDotGraph(store: LocalStore, roots: readonly string[], out: string[]): void {
+  const work = new Set(roots);
+  const done = new Set<string>();
+  let colour = 0;
+  const base = (p: string) => p.slice(store.storeDir.length + 1);
+  out.push("digraph G {");
+  while (work.size > 0) {
+    // Nix's work list is an ordered set: always take the smallest path.
+    let path = "";
+    for (const w of work) if (path === "" || w < path) path = w;
+    work.delete(path);
+    if (done.has(path)) continue;
+    done.add(path);
+    out.push(`"${base(path)}" [label = "${base(path).slice(33)}", shape = box, style = filled, fillcolor = "#ff0000"];`);
+    for (const ref of store.queryReferences(path)) {
+      if (ref === path) continue;
+      work.add(ref);
+      out.push(`"${base(ref)}" -> "${base(path)}" [color = "${GRAPH_COLOURS[colour++ % GRAPH_COLOURS.length]}"];`);
+    }
+  }
+  out.push("}");
+}
+
+function opDumpDb(ctx: CliContext, flags: string[], args: string[]): number {
+  noFlags(flags);
+  const store = storeFromContext(ctx);
+  const paths = args.length > 0 ? args.map((a) => followLinksToStorePath(store, ctx, a)) : store.queryAllValidPaths();
+  const out: string[] = [];
+  // The registration format of `nix-store --load-db` and exportReferencesGraph.
+  for (const p of paths) {
+    const info = store.queryPathInfo(p);
+    out.push(p, info.narHash.toBase16(), String(info.narSize), info.deriver ?? "", String(info.references.length), ...info.references);
   }
   if (out.length > 0) ctx.stdout(out.map((l) => `${l}\n`).join(""));
   return 0;

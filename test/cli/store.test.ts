@@ -267,6 +267,10 @@ describeOracle("tsnix store vs nix-store 2.8", () => {
             expect(await run(["-q", ...q, p]), `${q[0]} ${p}`).toBe(nix(["-q", ...q, p]).stdout);
         }
         expect(await run(["-qR", ...paths])).toBe(nix(["-qR", ...paths]).stdout);
+        for (const q of [["-q", "--tree"], ["-q", "--graph"], ["--dump-db"]]) {
+          expect(await run([...q, paths[paths.length - 1]!]), q.join(" ")).toBe(nix([...q, paths[paths.length - 1]!]).stdout);
+          expect(await run([...q, ...paths]), q.join(" ")).toBe(nix([...q, ...paths]).stdout);
+        }
       }),
       { numRuns: 15 },
     );
