@@ -13,16 +13,21 @@ import { lookupBuiltin } from "../eval/builtins/index.js";
 import { PrimOp } from "../eval/value.js";
 import { NixAttrs, Thunk, type Value } from "../eval/value.js";
 import type { InstantiateOptions, RunResult } from "./instantiate.js";
+import { attachCliStore, GC_WARNING } from "./instantiate-store.js";
+import { instantiateDerivations } from "../eval/builtins/derivation.js";
 
-export function runInstantiate(opts: InstantiateOptions, host: Host, cwd: string, env: { NIX_PATH: string }): RunResult {
+export function runInstantiate(opts: InstantiateOptions, host: Host, cwd: string, env: { NIX_PATH: string; store?: string | undefined }): RunResult {
   let stdout = "";
   let stderr = "";
   const ev = new Evaluator({ host, searchPath: opts.includes, nixPath: env.NIX_PATH, trace: (l) => (stderr += l) });
+  let warned = false;
   const inputs: { expr?: string; file?: string }[] = [];
   if (opts.expr) for (const e of opts.files) inputs.push({ expr: e });
   else if (opts.files.length === 0) inputs.push({ file: "./default.nix" });
   else for (const f of opts.files) inputs.push(f === "-" ? { expr: "" } : { file: f });
   try {
+    // Instantiation writes .drv files and sources into the store (engineer G: src/cli/instantiate-store.ts).
+    if (!opts.eval && !opts.parse) attachCliStore(ev, host, cwd, env.store);
     for (const input of inputs) {
       const file = input.file === undefined ? undefined : absolute(input.file, cwd);
       if (opts.parse) {
@@ -36,9 +41,12 @@ export function runInstantiate(opts: InstantiateOptions, host: Host, cwd: string
       for (const attrPath of attrPaths) {
         const v = ev.evaluate(input.expr !== undefined ? input.expr : { file: file! }, { baseDir: cwd, args: opts.args, attrPath, strict: opts.strict });
         if (!opts.eval) {
-          if (isDerivation(v) || v instanceof NixAttrs || Array.isArray(v))
-            throw new TsnixError("eval.instantiate-unsupported", "instantiating derivations is not supported yet; use --eval");
-          throw new EvalError("expression does not evaluate to a derivation (or a set or list of those)");
+          for (const line of instantiateDerivations(ev, v)) {
+            if (!warned) stderr += GC_WARNING;
+            warned = true;
+            stdout += line + "\n";
+          }
+          continue;
         }
         if (opts.xml) stdout += ev.run(() => xmlOf(ev, v)) + "\n";
         else if (opts.json) stdout += ev.run(() => jsonOf(v, opts.strict)) + "\n";

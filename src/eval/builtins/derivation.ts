@@ -8,7 +8,6 @@ import { NixError, EvalError } from "../errors.js";
 import { TsnixError } from "../../errors.js";
 import { finalizeDerivation, type Derivation, type DerivationDraft } from "../../store/derivation.js";
 import { HASH_SIZES, Hash, hashBytes, parseHash, parseHashAlgorithm, type HashAlgorithm } from "../../store/hash.js";
-import { validateStorePathName } from "../../store/store-path.js";
 import { NixAttrs, NixString, PrimOp, Thunk, compareStrings, stringOf, type LazyValue, type Value } from "../value.js";
 import { defineBuiltin, type BuiltinContext } from "./index.js";
 import { decodeContextElement, forceStringNoCtx } from "./context.js";
@@ -156,12 +155,6 @@ export function derivationStrict(ctx: BuiltinContext, attrs: NixAttrs): NixAttrs
   if (builder === "") throw errAt("required attribute 'builder' missing");
   if (system === "") throw errAt("required attribute 'system' missing");
   if (drvName.endsWith(".drv")) throw errAt("derivation names are not allowed to end in '.drv'");
-  try {
-    validateStorePathName(`${drvName}.drv`);
-  } catch (e) {
-    if (e instanceof TsnixError && !(e instanceof NixError)) throw errAt(e.message);
-    throw e;
-  }
 
   const draftOutputs = new Map<string, { hashAlgo?: string; hash?: string }>();
   if (outputHash !== undefined) {
@@ -184,7 +177,8 @@ export function derivationStrict(ctx: BuiltinContext, attrs: NixAttrs): NixAttrs
   try {
     drv = finalizeDerivation(draft, (p) => store.readDerivation(p), store.hashCache, store.storeDir);
   } catch (e) {
-    if (e instanceof TsnixError && !(e instanceof NixError)) throw errAt(e.message);
+    // Nix reports these (bad names) from the store layer, without a position.
+    if (e instanceof TsnixError && !(e instanceof NixError)) throw new EvalError(e.message, { code: e.code, cause: e });
     throw e;
   }
   const drvPath = store.writeDerivation(drv);
