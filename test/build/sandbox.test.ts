@@ -1,0 +1,115 @@
+import { mkdtempSync, readFileSync, rmSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describeOracle, oracleAvailable, oracleRoot, runNix } from "../helpers/oracle.js";
+import { nodeHost } from "../../src/host/node-host.js";
+import { LocalStore } from "../../src/store/local-store.js";
+import { derivationReferences, parseDerivation } from "../../src/store/derivation.js";
+import { realise } from "../../src/build/realise.js";
+import { findBubblewrap, findSandboxShell } from "../../src/build/sandbox.js";
+
+const host = nodeHost();
+const haveSandbox = findBubblewrap(host.fs, process.env["PATH"]) !== undefined && findSandboxShell(host.fs) !== undefined;
+const SH = findSandboxShell(host.fs) ?? "/bin/busybox";
+
+/** Instantiate `expr` with Nix into `nixRoot` and copy the .drv closure into the tsnix store. */
+function instantiate(expr: string, nixRoot: string, store: LocalStore): string[] {
+  const r = runNix("nix-instantiate", ["-E", expr], { root: nixRoot });
+  if (r.status !== 0) throw new Error(r.stderr);
+  const drvs = r.stdout.toString().trim().split("\n");
+  const copy = (p: string) => {
+    if (store.isValidPath(p)) return;
+    const text = readFileSync(join(nixRoot, p), "utf8");
+    const drv = parseDerivation(text, "/nix/store", { name: p.slice(44, -4), path: p });
+    for (const d of drv.inputDrvs.keys()) copy(d);
+    const got = store.addTextToStore(p.slice(44), text, derivationReferences(drv));
+    expect(got).toBe(p);
+  };
+  for (const d of drvs) copy(d);
+  return drvs;
+}
+
+const EXPR = `
+let
+  sh = "/bin/sh";
+  a = derivation { name = "leaf"; system = "x86_64-linux"; builder = sh; args = [ "-c" "echo leaf > $out" ]; };
+  b = derivation { name = "env-probe"; system = "x86_64-linux"; builder = sh; passAsFile = [ "big" ]; big = "passed as a file";
+    outputs = [ "out" "dev" ];
+    args = [ "-c" ''
+      mkdir -p $out/bin $dev
+      echo "$PATH $HOME $NIX_STORE $TMPDIR $TEMP $TMP $TEMPDIR $NIX_BUILD_TOP $NIX_LOG_FD $TERM $PWD" > $out/env
+      read line < $bigPath; echo "$line" >> $out/env
+      read l < ${"$"}{a}; echo "$l $a" > $out/leaf
+      read p < /etc/passwd; echo "$p" >> $out/env
+      hostname >> $out/env 2>/dev/null || true
+      echo '#!/bin/sh' > $out/bin/tool; chmod +x $out/bin/tool
+      ln -s $out/leaf $dev/link
+      echo built
+    '' ];
+    inherit a;
+  };
+in [ a b ]`;
+
+describeOracle("sandboxed builds agree with nix-build (Nix 2.8)", () => {
+  let nix: { root: string; dispose(): void };
+  let dir: string;
+  let store: LocalStore;
+  beforeAll(() => {
+    nix = oracleRoot();
+    dir = mkdtempSync(join(tmpdir(), "tsnix-build-"));
+    store = new LocalStore({ host, root: dir });
+  });
+  afterAll(() => {
+    nix?.dispose();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.runIf(haveSandbox)("same output paths, NAR hashes and references as nix-build", async () => {
+    const drvs = instantiate(EXPR, nix.root, store);
+    const nb = runNix("nix-store", ["--realise", ...drvs, "--option", "sandbox-paths", `/bin/sh=${SH}`, "--option", "substituters", ""], { root: nix.root });
+    expect(nb.status, nb.stderr).toBe(0);
+    const nixOuts = nb.stdout.toString().trim().split("\n").sort();
+    const r = await realise(drvs, { store });
+    const ours = r.flatMap((x) => [...x.outputs.values()]).sort();
+    expect(ours).toEqual(nixOuts);
+    for (const p of ours) {
+      const h = runNix("nix-store", ["-q", "--hash", p], { root: nix.root }).stdout.toString().trim();
+      expect(store.queryPathInfo(p).narHash.toString("nix32", true)).toBe(h);
+      const refs = runNix("nix-store", ["-q", "--references", p], { root: nix.root }).stdout.toString().trim().split("\n").filter((s) => s !== "").sort();
+      expect([...store.queryPathInfo(p).references].sort()).toEqual(refs);
+    }
+    const out = ours.find((p) => p.endsWith("-env-probe"))!;
+    const env = readFileSync(join(dir, out, "env"), "utf8");
+    expect(env).toContain("/path-not-set /homeless-shelter /nix/store /build /build /build /build /build 2 xterm-256color /build\npassed as a file\nroot:x:0:0:Nix build user:/build:/noshell\nlocalhost\n");
+  });
+
+  it.runIf(haveSandbox)("a builder cannot see store paths outside its input closure", async () => {
+    const drvs = instantiate(`derivation { name = "peek"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "ls /nix/store > $out" ]; }`, nix.root, store);
+    const [r] = await realise(drvs, { store });
+    const seen = readFileSync(join(dir, r!.outputs.get("out")!), "utf8").trim().split("\n").filter((s) => s !== "");
+    expect(seen.every((n) => n.endsWith("-peek"))).toBe(true);
+    expect(readdirSync(join(dir, "nix/store")).some((n) => n.endsWith(".drv"))).toBe(true);
+  });
+
+  it.runIf(haveSandbox)("no network without a fixed output", async () => {
+    const drvs = instantiate(`derivation { name = "net"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "cat /proc/net/dev > $out" ]; }`, nix.root, store);
+    const [r] = await realise(drvs, { store });
+    const ifaces = readFileSync(join(dir, r!.outputs.get("out")!), "utf8").split("\n").slice(2).filter((l) => l.includes(":")).map((l) => l.split(":")[0]!.trim());
+    expect(ifaces).toEqual(["lo"]);
+  });
+
+  it.runIf(haveSandbox)("a missing builder fails cleanly and leaves the store as it was", async () => {
+    const drvs = instantiate(`derivation { name = "nobuilder"; system = "x86_64-linux"; builder = "/no/such/builder"; }`, nix.root, store);
+    const before = store.queryAllValidPaths();
+    await expect(realise(drvs, { store })).rejects.toMatchObject({ code: "build.builder-failed" });
+    expect(store.queryAllValidPaths()).toEqual(before);
+  });
+});
+
+describe("sandbox availability", () => {
+  it("reports whether bubblewrap and a static shell are here", () => {
+    expect(typeof haveSandbox).toBe("boolean");
+    if (oracleAvailable && process.env["TSNIX_REQUIRE_ORACLE"] === "1") expect(haveSandbox).toBe(true);
+  });
+});
