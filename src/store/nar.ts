@@ -17,6 +17,8 @@ import { createHash } from "node:crypto";
 import { FormatError, HostError, TsnixError, describeErrno } from "../errors.js";
 import type { HostFs } from "../host/host.js";
 import { Hash, type HashAlgorithm } from "./hash.js";
+// A cycle, harmless: each module uses the other's exports only inside functions.
+import { narHashPathParallel } from "./nar-hasher.js";
 
 /**
  * A NAR is malformed: `reason` says what is wrong and `offset` at which byte
@@ -122,34 +124,42 @@ export function compareNames(a: string, b: string): number {
   return a.length - b.length;
 }
 
-/** Buffers NAR output into large chunks for a sink. */
-class NarWriter {
+/**
+ * Buffers NAR output into large chunks. `emit(buf, len)` hands over the
+ * first `len` bytes of the current buffer and returns the buffer to continue
+ * in (the same one for a plain sink, a fresh ring slot for the parallel hasher).
+ */
+export class NarWriter {
   pos = 0;
   total = 0;
   constructor(
-    readonly buf: Uint8Array,
-    readonly sink: NarSink,
+    public buf: Uint8Array,
+    private readonly emit: (buf: Uint8Array, len: number) => Uint8Array,
   ) {}
 
   flush(): void {
     if (this.pos > 0) {
-      this.sink(this.buf.subarray(0, this.pos));
-      this.total += this.pos;
+      const n = this.pos;
       this.pos = 0;
+      this.total += n;
+      this.buf = this.emit(this.buf, n);
     }
   }
 
   raw(b: Uint8Array): void {
-    if (this.pos + b.length > this.buf.length) {
-      this.flush();
-      if (b.length > this.buf.length) {
-        this.sink(b);
-        this.total += b.length;
-        return;
-      }
+    if (this.pos + b.length <= this.buf.length) {
+      this.buf.set(b, this.pos);
+      this.pos += b.length;
+      return;
     }
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
+    let off = 0;
+    while (off < b.length) {
+      if (this.pos === this.buf.length) this.flush();
+      const n = Math.min(b.length - off, this.buf.length - this.pos);
+      this.buf.set(b.subarray(off, off + n), this.pos);
+      this.pos += n;
+      off += n;
+    }
   }
 
   u64(n: number): void {
@@ -163,11 +173,22 @@ class NarWriter {
     if (p > 0) this.raw(ZEROS.subarray(0, p));
   }
 
+  /** A NAR string, UTF-8 encoded straight into the buffer when it fits. */
   str(s: string): void {
-    const b = te.encode(s);
-    this.u64(b.length);
-    this.raw(b);
-    this.pad(b.length);
+    const worst = s.length * 3 + 16;
+    if (worst > this.buf.length) {
+      const b = te.encode(s);
+      this.u64(b.length);
+      this.raw(b);
+      this.pad(b.length);
+      return;
+    }
+    if (this.pos + worst > this.buf.length) this.flush();
+    const { written } = te.encodeInto(s, this.buf.subarray(this.pos + 8));
+    writeU64(this.buf, this.pos, written);
+    this.pos += 8 + written;
+    const p = (8 - (written % 8)) % 8;
+    for (let i = 0; i < p; i++) this.buf[this.pos++] = 0;
   }
 }
 
@@ -240,12 +261,11 @@ function dumpContents(fs: HostFs, path: string, size: number, w: NarWriter): voi
       hostFail(e, "opening file", path);
     }
     try {
-      const buf = w.buf;
       let left = size;
       while (left > 0) {
-        if (w.pos === buf.length) w.flush();
-        const want = Math.min(left, buf.length - w.pos);
-        const n = fs.read(fd, buf, w.pos, want, null);
+        if (w.pos === w.buf.length) w.flush();
+        const want = Math.min(left, w.buf.length - w.pos);
+        const n = fs.read(fd, w.buf, w.pos, want, null);
         if (n === 0) throw new NarDumpError("store.nar-file-changed", `file '${path}' changed size while it was being read`, path);
         w.pos += n;
         left -= n;
@@ -278,13 +298,24 @@ function withBuffer<T>(f: (buf: Uint8Array) => T): T {
  * @public
  */
 export function dumpPath(fs: HostFs, path: string, sink: NarSink): number {
-  return withBuffer((buf) => {
-    const w = new NarWriter(buf, sink);
-    w.raw(T_MAGIC);
-    dumpInto(fs, path, w);
-    w.flush();
-    return w.total;
-  });
+  return withBuffer((buf) =>
+    dumpPathInto(
+      fs,
+      path,
+      new NarWriter(buf, (b, n) => {
+        sink(b.subarray(0, n));
+        return b;
+      }),
+    ),
+  );
+}
+
+/** Write the NAR of `path` through a writer and flush it; returns the NAR size. */
+export function dumpPathInto(fs: HostFs, path: string, w: NarWriter): number {
+  w.raw(T_MAGIC);
+  dumpInto(fs, path, w);
+  w.flush();
+  return w.total;
 }
 
 /**
@@ -301,9 +332,15 @@ export function dumpPathToBytes(fs: HostFs, path: string): Uint8Array {
 /**
  * Hash the NAR serialisation of `path` without materialising it: what
  * `nix-hash --type <algorithm> path` and the store's `narHash` compute.
+ * With `parallel` (the default), the hashing
+ * runs on a helper thread while this one reads the files.
  * @public
  */
-export function narHashPath(fs: HostFs, path: string, algorithm: HashAlgorithm = "sha256"): { hash: Hash; size: number } {
+export function narHashPath(fs: HostFs, path: string, algorithm: HashAlgorithm = "sha256", options: { parallel?: boolean } = {}): { hash: Hash; size: number } {
+  if (options.parallel !== false) {
+    const r = narHashPathParallel(fs, path, algorithm);
+    if (r !== undefined) return r;
+  }
   const h = createHash(algorithm);
   const size = dumpPath(fs, path, (c) => {
     h.update(c);

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { HostError } from "../../src/errors.js";
+import { faultHost } from "../../src/host/fault-host.js";
 import { memoryHost } from "../../src/host/memory-host.js";
 import { nodeHost } from "../../src/host/node-host.js";
 import { createHasher } from "../../src/store/hash.js";
@@ -249,6 +250,52 @@ describe.each(HOSTS)("NAR on the $name host", ({ make }) => {
         expect((e as BadNarError).data).toMatchObject({ offset: off });
       }
     });
+  });
+});
+
+describe("parallel NAR hashing (helper thread)", () => {
+  it("agrees with single-threaded hashing on random trees, every algorithm", () => {
+    const host = memoryHost({ files: { "/w": null } });
+    let n = 0;
+    fc.assert(
+      fc.property(treeArb, fc.constantFrom("md5", "sha1", "sha256", "sha512" as const), (tree, algo) => {
+        const p = `/w/t${n++}`;
+        materialise(host.fs, p, tree);
+        const seq = narHashPath(host.fs, p, algo, { parallel: false });
+        const par = narHashPath(host.fs, p, algo);
+        expect(par.hash.toString()).toBe(seq.hash.toString());
+        expect(par.size).toBe(seq.size);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it("handles NARs much larger than its ring, and a failure in the middle leaves it usable", () => {
+    const { host, dir, dispose } = HOSTS.find((h) => h.name === "node")!.make();
+    try {
+      const fs = host.fs;
+      fs.mkdir(`${dir}/big`);
+      const chunk = new Uint8Array(3 << 20).map((_, i) => (i * 2654435761) >>> 24);
+      for (let i = 0; i < 20; i++) fs.writeFile(`${dir}/big/f${String(i).padStart(2, "0")}`, chunk.subarray(i, chunk.length - i));
+      const h = createHasher("sha256");
+      const size = dumpPath(fs, `${dir}/big`, (c) => h.update(c));
+      const expected = h.digest().toString();
+      for (let round = 0; round < 3; round++) {
+        const par = narHashPath(fs, `${dir}/big`);
+        expect(par.hash.toString()).toBe(expected);
+        expect(par.size).toBe(size);
+      }
+      // An I/O error halfway through (after the helper has taken the job) aborts it...
+      for (const failAt of [2, 11, 20]) {
+        const faulty = faultHost(host, { failAt, pathFilter: (p) => p.startsWith(`${dir}/big/`) });
+        expect(() => narHashPath(faulty.fs, `${dir}/big`)).toThrow(HostError);
+      }
+      expect(() => narHashPath(fs, `${dir}/missing/deep`)).toThrow(HostError);
+      // ...and the next job is still right.
+      expect(narHashPath(fs, `${dir}/big`).hash.toString()).toBe(expected);
+    } finally {
+      dispose();
+    }
   });
 });
 
