@@ -1,6 +1,6 @@
 import { Volume, createFsFromVolume } from "memfs";
 import { HostError } from "../errors.js";
-import type { Host, HostFs, HostProcess, SpawnOptions } from "./host.js";
+import type { FileStat, Host, HostFs, HostProcess, SpawnOptions } from "./host.js";
 import { adaptNodeLikeFs, type NodeLikeFs } from "./node-like-fs.js";
 import { lockFile, tryLockFile } from "./lock-file.js";
 
@@ -61,7 +61,7 @@ interface Shared {
 /** The in-memory Host (memfs). @public */
 export function memoryHost(options: MemoryHostOptions = {}): MemoryHost {
   const volume = Volume.fromJSON({ "/tmp": null, ...(options.files ?? {}) });
-  const fs = adaptNodeLikeFs(createFsFromVolume(volume) as unknown as NodeLikeFs);
+  const fs = withSymlinkRename(adaptNodeLikeFs(createFsFromVolume(volume) as unknown as NodeLikeFs));
   const shared: Shared = {
     volume,
     fs,
@@ -171,5 +171,33 @@ function spawnMemory(shared: Shared, command: string, args: readonly string[], o
     stderr: err,
     wait: () => done,
     kill: (signal) => abort.abort(signal ?? "SIGTERM"),
+  };
+}
+
+/**
+ * memfs follows a symlink given as the source of rename (and fails on a
+ * dangling one); POSIX renames the link itself. Emulated as one call, so it
+ * stays atomic for the fault injector: profiles switch generations this way.
+ */
+function withSymlinkRename(fs: HostFs): HostFs {
+  const rename = fs.rename;
+  return {
+    ...fs,
+    rename(from, to) {
+      const st = fs.lstat(from);
+      if (st.type !== "symlink") return rename(from, to);
+      const target = fs.readlink(from);
+      let dst: FileStat | undefined;
+      try {
+        dst = fs.lstat(to);
+      } catch (e) {
+        if (!(e instanceof HostError && e.errno === "ENOENT")) throw e;
+      }
+      if (dst?.type === "directory") throw new HostError("EISDIR", "rename", to);
+      if (dst !== undefined) fs.unlink(to);
+      fs.symlink(target, to);
+      fs.lutimes(to, st.mtimeMs / 1000, st.mtimeMs / 1000);
+      fs.unlink(from);
+    },
   };
 }

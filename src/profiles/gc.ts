@@ -1,0 +1,318 @@
+/**
+ * The garbage collector. A path is live when it is reachable from a root
+ * (permanent, temporary or runtime) by references — plus, as in Nix, the
+ * valid deriver of a live path with `keep-derivations` (default on) and the
+ * valid outputs of a live derivation with `keep-outputs` (default off).
+ * Everything else valid is dead, and so is anything in the store directory
+ * that is not valid (leftovers of interrupted adds or deletions).
+ *
+ * Deletion is crash-safe and safe against concurrent operations: one
+ * collector at a time (`STATE/gc.lock`); dead paths go referrers first;
+ * each is deleted under the store's lock on the path, after re-reading the
+ * temporary roots and re-checking that no valid path refers to it; its
+ * record goes first (the path is invalid from then on), then its files
+ * are moved to a trash name and removed. A collection interrupted anywhere
+ * leaves every remaining valid path complete, and the next one finishes.
+ */
+import { isErrno } from "../errors.js";
+import type { Host, HostLock } from "../host/host.js";
+import { mkdirp } from "../host/util.js";
+import type { LocalStore } from "../store/local-store.js";
+import { PathLiveError, ProfileError } from "./errors.js";
+import { type Roots, findRoots } from "./roots.js";
+import { storeLockFile } from "./store-locks.js";
+import { readTempRoots, tempRootsDir } from "./temp-roots.js";
+
+/** What {@link collectGarbage} does. @public */
+export type GcAction = "delete-dead" | "return-live" | "return-dead" | "delete-specific";
+
+/** Options of {@link collectGarbage}. @public */
+export interface GcOptions {
+  readonly action?: GcAction;
+  /** For `delete-specific`: the paths to delete (each must be dead). */
+  readonly paths?: readonly string[];
+  /** Stop after freeing at least this many bytes. */
+  readonly maxFreed?: number;
+  readonly keepOutputs?: boolean;
+  /** Default true, as Nix. */
+  readonly keepDerivations?: boolean;
+  /** Include runtime roots from /proc (node host; default true). */
+  readonly runtimeRoots?: boolean;
+  /** Progress lines in Nix's words (`finding garbage collector roots...`, `deleting '…'`). */
+  readonly log?: (line: string) => void;
+}
+
+/** The outcome: the paths deleted (or, for `return-*`, listed) and the bytes freed. @public */
+export interface GcResult {
+  readonly paths: string[];
+  readonly bytesFreed: number;
+}
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+let trashCounter = 0;
+
+function takeGcLock(host: Host, file: string): HostLock {
+  let delay = 1;
+  for (;;) {
+    const l = host.tryLock(file);
+    if (l !== null) return l;
+    Atomics.wait(sleepCell, 0, 0, delay);
+    delay = Math.min(delay * 2, 100);
+  }
+}
+
+/**
+ * The live set: the closure of `roots` under references, deriver links
+ * (keep-derivations) and output links (keep-outputs).
+ * @public
+ */
+export function computeLive(store: LocalStore, roots: Iterable<string>, options: { keepOutputs?: boolean; keepDerivations?: boolean } = {}): Set<string> {
+  const keepDerivations = options.keepDerivations ?? true;
+  const keepOutputs = options.keepOutputs ?? false;
+  let outputsOf: Map<string, string[]> | undefined;
+  if (keepOutputs) {
+    outputsOf = new Map();
+    for (const p of store.db.list()) {
+      const d = store.db.get(p)?.deriver;
+      if (d === undefined) continue;
+      const l = outputsOf.get(d);
+      if (l === undefined) outputsOf.set(d, [p]);
+      else l.push(p);
+    }
+  }
+  const live = new Set<string>();
+  const todo: string[] = [];
+  for (const r of roots) if (store.db.has(r)) todo.push(r);
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    if (live.has(p)) continue;
+    const info = store.db.get(p);
+    if (info === undefined) continue;
+    live.add(p);
+    for (const r of info.references) if (!live.has(r)) todo.push(r);
+    if (keepDerivations && info.deriver !== undefined && !live.has(info.deriver) && store.db.has(info.deriver)) todo.push(info.deriver);
+    if (outputsOf !== undefined && p.endsWith(".drv")) for (const o of outputsOf.get(p) ?? []) if (!live.has(o)) todo.push(o);
+  }
+  return live;
+}
+
+/** Re-reads temporary roots only when some process's file changed. */
+class TempRootWatcher {
+  private stamp = "";
+  private roots = new Set<string>();
+  constructor(private readonly store: LocalStore) {}
+  current(): Set<string> {
+    const fs = this.store.host.fs;
+    const dir = tempRootsDir(this.store);
+    let stamp = "";
+    try {
+      for (const n of fs.readdir(dir)) {
+        try {
+          const st = fs.lstat(`${dir}/${n}`);
+          stamp += `${n}:${st.size}:${st.mtimeMs};`;
+        } catch (e) {
+          if (!isErrno(e, "ENOENT")) throw e;
+        }
+      }
+    } catch (e) {
+      if (!isErrno(e, "ENOENT")) throw e;
+    }
+    if (stamp !== this.stamp) {
+      this.stamp = stamp;
+      this.roots = new Set(readTempRoots(this.store).keys());
+    }
+    return this.roots;
+  }
+}
+
+/** Remove a tree whose directories may be read-only; returns bytes of files freed. */
+function removeTree(host: Host, p: string): number {
+  const fs = host.fs;
+  let st;
+  try {
+    st = fs.lstat(p);
+  } catch (e) {
+    if (isErrno(e, "ENOENT")) return 0;
+    throw e;
+  }
+  if (st.type !== "directory") {
+    try {
+      fs.unlink(p);
+    } catch (e) {
+      if (isErrno(e, "ENOENT")) return 0;
+      throw e;
+    }
+    return st.nlink <= 1 ? st.size : 0;
+  }
+  if ((st.mode & 0o700) !== 0o700) fs.chmod(p, (st.mode & 0o7777) | 0o700);
+  let freed = 0;
+  for (const n of fs.readdir(p)) freed += removeTree(host, `${p}/${n}`);
+  try {
+    fs.rmdir(p);
+  } catch (e) {
+    if (!isErrno(e, "ENOENT")) throw e;
+  }
+  return freed;
+}
+
+/**
+ * Find a root that keeps `path` alive: walk referrers back to a root.
+ * @public
+ */
+export function whyAlive(store: LocalStore, path: string, roots: Roots): string | undefined {
+  const seen = new Set<string>();
+  const todo = [path];
+  while (todo.length > 0) {
+    const p = todo.shift()!;
+    if (seen.has(p)) continue;
+    seen.add(p);
+    const names = roots.get(p);
+    if (names !== undefined) return [...names].sort()[0];
+    for (const r of store.db.referrers(p)) if (!seen.has(r)) todo.push(r);
+    const d = store.db.get(p)?.deriver;
+    void d;
+  }
+  return undefined;
+}
+
+/**
+ * Collect garbage as `nix-store --gc` / `--delete` / `--print-live` /
+ * `--print-dead` do. Returns the paths deleted or listed, sorted for the
+ * `return-*` actions, in deletion order otherwise.
+ * @public
+ */
+export function collectGarbage(store: LocalStore, options: GcOptions = {}): GcResult {
+  const host = store.host;
+  const fs = host.fs;
+  const action = options.action ?? "delete-dead";
+  const log = options.log ?? (() => {});
+  mkdirp(fs, store.stateDir);
+  const gcLock = takeGcLock(host, `${store.stateDir}/gc.lock`);
+  try {
+    log("finding garbage collector roots...");
+    const roots = findRoots(store, { removeStale: action !== "return-live" && action !== "return-dead", log, runtime: options.runtimeRoots ?? true });
+    const live = computeLive(store, roots.keys(), options);
+    const valid = store.db.list();
+    if (action === "return-live") return { paths: [...live].sort(), bytesFreed: 0 };
+    let dead: string[];
+    if (action === "delete-specific") {
+      const wanted = [...new Set(options.paths ?? [])];
+      for (const p of wanted) {
+        store.parseStorePath(p);
+        if (live.has(p)) throw new PathLiveError(p, whyAlive(store, p, roots));
+      }
+      dead = wanted;
+    } else dead = valid.filter((p) => !live.has(p));
+    if (action === "return-dead") return { paths: dead.sort(), bytesFreed: 0 };
+
+    const deadSet = new Set(dead);
+    // Referrers first, so no valid path ever refers to a deleted one.
+    const validDead = dead.filter((p) => store.db.has(p));
+    const order = store.topoSortPaths(validDead);
+    for (const p of dead) if (!store.db.has(p)) order.push(p);
+    const watcher = new TempRootWatcher(store);
+    const deleted: string[] = [];
+    let bytesFreed = 0;
+    const limit = options.maxFreed;
+    if (action === "delete-dead") log("deleting garbage...");
+    for (const p of order) {
+      if (limit !== undefined && bytesFreed >= limit) break;
+      const freed = deleteUnderLock(store, p, deadSet, watcher, action === "delete-specific", log);
+      if (freed === undefined) continue;
+      bytesFreed += freed;
+      deleted.push(p);
+    }
+    // Leftovers in the store directory that were never (or are no longer) valid.
+    if (action === "delete-dead" && (limit === undefined || bytesFreed < limit)) {
+      let names: string[] = [];
+      try {
+        names = fs.readdir(store.realStoreDir);
+      } catch (e) {
+        if (!isErrno(e, "ENOENT")) throw e;
+      }
+      for (const n of names.sort()) {
+        // Trash of an interrupted deletion: already invalid, finish removing it.
+        if (n.startsWith(".tsnix-trash-")) {
+          bytesFreed += removeTree(host, `${store.realStoreDir}/${n}`);
+          continue;
+        }
+        if (n.startsWith(".")) continue;
+        const p = `${store.storeDir}/${n}`;
+        try {
+          store.parseStorePath(p);
+        } catch {
+          continue;
+        }
+        if (deadSet.has(p) || store.db.has(p)) continue;
+        const freed = deleteUnderLock(store, p, deadSet, watcher, false, log);
+        if (freed === undefined) continue;
+        bytesFreed += freed;
+        deleted.push(p);
+        if (limit !== undefined && bytesFreed >= limit) break;
+      }
+    }
+    log("deleting unused links...");
+    return { paths: deleted, bytesFreed };
+  } finally {
+    gcLock.release();
+  }
+}
+
+/**
+ * Delete one path under its store lock; undefined when it must be kept
+ * (locked by an add in progress, temporarily rooted, or referred to by a
+ * valid path that is not being deleted).
+ */
+function deleteUnderLock(store: LocalStore, p: string, deadSet: Set<string>, watcher: TempRootWatcher, strict: boolean, log: (line: string) => void): number | undefined {
+  const host = store.host;
+  const fs = host.fs;
+  const lockFile = storeLockFile(store, p);
+  mkdirp(fs, lockFile.slice(0, lockFile.lastIndexOf("/")));
+  const lock = host.tryLock(lockFile);
+  if (lock === null) {
+    if (strict) throw new ProfileError("path-busy", `path '${p}' is being added or deleted by another process`, { path: p });
+    return undefined;
+  }
+  try {
+    if (watcher.current().has(p)) {
+      if (strict) throw new PathLiveError(p, "{temp}");
+      return undefined;
+    }
+    const wasValid = store.db.has(p);
+    if (wasValid) {
+      for (const r of store.db.referrers(p)) {
+        if (r === p) continue;
+        if (strict) throw new PathLiveError(p, undefined);
+        void deadSet;
+        return undefined;
+      }
+    }
+    const real = store.toRealPath(p);
+    let exists = true;
+    try {
+      fs.lstat(real);
+    } catch (e) {
+      if (!isErrno(e, "ENOENT")) throw e;
+      exists = false;
+    }
+    if (!wasValid && !exists) return undefined;
+    log(`deleting '${p}'`);
+    if (wasValid) store.db.unregister(p);
+    if (!exists) return 0;
+    const trash = `${store.realStoreDir}/.tsnix-trash-${host.pid}-${++trashCounter}-${host.now()}`;
+    try {
+      fs.rename(real, trash);
+    } catch (e) {
+      if (isErrno(e, "ENOENT")) return 0;
+      throw e;
+    }
+    return removeTree(host, trash);
+  } finally {
+    lock.release();
+  }
+}
+
+/** Nix's `showBytes`: `N.NN MiB`. @public */
+export function showBytes(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(2)} MiB`;
+}

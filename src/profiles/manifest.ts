@@ -1,0 +1,168 @@
+/**
+ * The manifest of a user environment (`manifest.nix`), in the form Nix 2.8
+ * writes it: a Nix list with one attribute set per installed element,
+ * printed as Nix prints values (attributes sorted, `{ a = 1; }`, `[ x ]`),
+ * stored as `env-manifest.nix` with the elements' outputs as references.
+ * Reading goes through the evaluator, as Nix's does.
+ */
+import { type PlainValue, evaluate, toPlain } from "../eval/api.js";
+import type { Host } from "../host/host.js";
+import { ProfileError } from "./errors.js";
+
+/** A value allowed in `meta` (what Nix keeps: no functions). @public */
+export type MetaValue = string | number | bigint | boolean | null | readonly MetaValue[] | { readonly [name: string]: MetaValue };
+
+/** One installed element of a profile. @public */
+export interface ManifestElement {
+  /** The derivation name, e.g. `hello-2.10`. */
+  readonly name: string;
+  /** Path of the first output (the one `outPath` names). */
+  readonly outPath: string;
+  /** Output names in order, and their paths. */
+  readonly outputs: readonly { readonly name: string; readonly path: string }[];
+  readonly system: string;
+  readonly drvPath?: string | undefined;
+  readonly meta: { readonly [name: string]: MetaValue };
+}
+
+function escapeString(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (c === '"' || c === "\\") out += `\\${c}`;
+    else if (c === "\n") out += "\\n";
+    else if (c === "\r") out += "\\r";
+    else if (c === "\t") out += "\\t";
+    else if (c === "$" && s[i + 1] === "{") out += "\\$";
+    else out += c;
+  }
+  return `${out}"`;
+}
+
+/** Print a value as Nix 2.8's `Value::print` (the manifest's syntax). @public */
+export function printMetaValue(v: MetaValue): string {
+  if (v === null) return "null";
+  if (typeof v === "string") return escapeString(v);
+  if (typeof v === "boolean") return v ? "true" : "false";
+  if (typeof v === "bigint") return v.toString();
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : formatFloat(v);
+  if (Array.isArray(v)) {
+    let out = "[ ";
+    for (const x of v as readonly MetaValue[]) out += `${printMetaValue(x)} `;
+    return `${out}]`;
+  }
+  const attrs = v as { readonly [name: string]: MetaValue };
+  let out = "{ ";
+  for (const k of Object.keys(attrs).sort(byBytes)) out += `${k} = ${printMetaValue(attrs[k]!)}; `;
+  return `${out}}`;
+}
+
+/** C++ ostream's default float formatting (`%g`, 6 significant digits). */
+function formatFloat(x: number): string {
+  if (!Number.isFinite(x)) return Number.isNaN(x) ? "nan" : x > 0 ? "inf" : "-inf";
+  const exp = x === 0 ? 0 : Math.floor(Math.log10(Math.abs(x)));
+  if (exp < -5 || exp >= 6) {
+    const [m, e] = x.toExponential(5).split("e");
+    const mant = m!.includes(".") ? m!.replace(/0+$/, "").replace(/\.$/, "") : m!;
+    const n = Number(e);
+    return `${mant}e${n < 0 ? "-" : "+"}${String(Math.abs(n)).padStart(2, "0")}`;
+  }
+  const s = x.toPrecision(6);
+  return s.includes(".") ? s.replace(/0+$/, "").replace(/\.$/, "") : s;
+}
+
+function byBytes(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The attribute set Nix writes for one element. */
+function elementValue(e: ManifestElement): { [name: string]: MetaValue } {
+  const v: { [name: string]: MetaValue } = {
+    meta: e.meta,
+    name: e.name,
+    outPath: e.outPath,
+    outputs: e.outputs.map((o) => o.name),
+    type: "derivation",
+  };
+  if (e.system !== "") v["system"] = e.system;
+  for (const o of e.outputs) v[o.name] = { outPath: o.path };
+  if (e.drvPath !== undefined) v["drvPath"] = e.drvPath;
+  return v;
+}
+
+/** The text of `manifest.nix` for `elements`. @public */
+export function printManifest(elements: readonly ManifestElement[]): string {
+  return printMetaValue(elements.map(elementValue));
+}
+
+/** The references the manifest is stored with: every output (and the derivation when kept). @public */
+export function manifestReferences(elements: readonly ManifestElement[], keepDerivations: boolean): string[] {
+  const refs = new Set<string>();
+  for (const e of elements) {
+    for (const o of e.outputs) refs.add(o.path);
+    if (keepDerivations && e.drvPath !== undefined) refs.add(e.drvPath);
+  }
+  return [...refs].sort();
+}
+
+function toMeta(v: PlainValue): MetaValue | undefined {
+  if (v === null || typeof v === "string" || typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") return v;
+  if (Array.isArray(v)) {
+    const out: MetaValue[] = [];
+    for (const x of v) {
+      const m = toMeta(x);
+      if (m !== undefined) out.push(m);
+    }
+    return out;
+  }
+  if (typeof v === "object") {
+    if ("function" in v && (v as { function?: unknown }).function === true) return undefined;
+    if ("path" in v && Object.keys(v).length === 1 && typeof (v as { path: unknown }).path === "string") return (v as { path: string }).path;
+    const out: { [name: string]: MetaValue } = {};
+    for (const [k, x] of Object.entries(v as Record<string, PlainValue>)) {
+      const m = toMeta(x);
+      if (m !== undefined) out[k] = m;
+    }
+    return out;
+  }
+  return undefined;
+}
+
+/**
+ * Parse manifest text (as {@link printManifest} or Nix writes it) back into
+ * elements. `where` names the file for error messages.
+ * @public
+ */
+export function parseManifest(host: Host, text: string, where: string): ManifestElement[] {
+  let v: PlainValue;
+  try {
+    v = toPlain(evaluate(text, { host, baseDir: "/" }));
+  } catch (e) {
+    throw new ProfileError("bad-manifest", `cannot read manifest '${where}': ${(e as Error).message}`, { where });
+  }
+  if (!Array.isArray(v)) throw new ProfileError("bad-manifest", `manifest '${where}' is not a list`, { where });
+  const out: ManifestElement[] = [];
+  for (const item of v) {
+    if (item === null || typeof item !== "object" || Array.isArray(item)) continue;
+    const a = item as Record<string, PlainValue>;
+    const name = typeof a["name"] === "string" ? a["name"] : undefined;
+    const outPath = typeof a["outPath"] === "string" ? a["outPath"] : undefined;
+    if (name === undefined || outPath === undefined) throw new ProfileError("bad-manifest", `manifest '${where}' has an element without 'name' or 'outPath'`, { where });
+    const names = Array.isArray(a["outputs"]) ? (a["outputs"] as PlainValue[]).filter((x): x is string => typeof x === "string") : ["out"];
+    const outputs = names.map((n) => {
+      const o = a[n];
+      const p = o !== null && typeof o === "object" && !Array.isArray(o) && typeof (o as Record<string, PlainValue>)["outPath"] === "string" ? ((o as Record<string, PlainValue>)["outPath"] as string) : n === names[0] ? outPath : "";
+      return { name: n, path: p };
+    });
+    const meta = toMeta(a["meta"] ?? {});
+    out.push({
+      name,
+      outPath,
+      outputs,
+      system: typeof a["system"] === "string" ? a["system"] : "",
+      drvPath: typeof a["drvPath"] === "string" ? a["drvPath"] : undefined,
+      meta: meta !== null && typeof meta === "object" && !Array.isArray(meta) ? (meta as { [name: string]: MetaValue }) : {},
+    });
+  }
+  return out;
+}

@@ -1,0 +1,252 @@
+/**
+ * Settings with Nix's names, read from a `nix.conf`-style file
+ * (`name = value`, `#` comments, `include`/`!include`, `extra-NAME`
+ * appending), and the trust rules Nix applies to users: who may connect
+ * (`allowed-users`), who is trusted (`trusted-users`), and what an
+ * untrusted user may not do.
+ */
+import { isErrno } from "../errors.js";
+import type { Host } from "../host/host.js";
+import { dirname } from "../host/util.js";
+import { ProfileError, TrustError } from "./errors.js";
+
+/** The settings tsnix understands, with Nix's defaults. @public */
+export interface Settings {
+  readonly trustedUsers: readonly string[];
+  readonly allowedUsers: readonly string[];
+  readonly substituters: readonly string[];
+  readonly trustedSubstituters: readonly string[];
+  readonly trustedPublicKeys: readonly string[];
+  readonly requireSigs: boolean;
+  /** `true`, `false` or `relaxed`. */
+  readonly sandbox: "true" | "false" | "relaxed";
+  /** A number, or `auto`. */
+  readonly maxJobs: number | "auto";
+  readonly keepOutputs: boolean;
+  readonly keepDerivations: boolean;
+  /** Every setting as written (including ones not modelled above). */
+  readonly raw: ReadonlyMap<string, string>;
+}
+
+const DEFAULTS: Readonly<Record<string, string>> = {
+  "trusted-users": "root",
+  "allowed-users": "*",
+  substituters: "https://cache.nixos.org/",
+  "trusted-substituters": "",
+  "trusted-public-keys": "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=",
+  "require-sigs": "true",
+  sandbox: "true",
+  "max-jobs": "1",
+  "keep-outputs": "false",
+  "keep-derivations": "true",
+};
+
+/** Settings whose values are lists (`extra-` appends to them). */
+const LIST_SETTINGS = new Set(["trusted-users", "allowed-users", "substituters", "trusted-substituters", "trusted-public-keys"]);
+
+/** Settings an untrusted user may set (Nix's daemon allows these). */
+const UNRESTRICTED = new Set(["timeout", "max-silent-time", "build-poll-interval", "connect-timeout"]);
+
+function parseBool(name: string, v: string): boolean {
+  if (v === "true" || v === "1" || v === "yes") return true;
+  if (v === "false" || v === "0" || v === "no") return false;
+  throw new ProfileError("bad-setting", `invalid Boolean value '${v}' for setting '${name}'`, { name, value: v });
+}
+
+/**
+ * Parse configuration text into raw `name → value` (later lines win;
+ * `extra-NAME` appends). `include FILE` reads another file through
+ * `readInclude` (missing is fine); `!include` likewise but silent.
+ * @public
+ */
+export function parseConfig(text: string, where: string, readInclude?: (path: string) => string | undefined, into: Map<string, string> = new Map()): Map<string, string> {
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    let line = lines[i]!;
+    const hash = line.indexOf("#");
+    if (hash >= 0) line = line.slice(0, hash);
+    const tokens = line.split(/[ \t\r]+/).filter((t) => t !== "");
+    if (tokens.length === 0) continue;
+    if (tokens[0] === "include" || tokens[0] === "!include") {
+      if (tokens.length !== 2) throw new ProfileError("bad-config", `illegal configuration line '${lines[i]}' in '${where}'`, { where, line: i + 1 });
+      const p = tokens[1]!.startsWith("/") ? tokens[1]! : `${dirname(where)}/${tokens[1]}`;
+      const sub = readInclude?.(p);
+      if (sub === undefined) {
+        if (tokens[0] === "include") throw new ProfileError("bad-config", `file '${p}' included from '${where}' not found`, { where, file: p });
+        continue;
+      }
+      parseConfig(sub, p, readInclude, into);
+      continue;
+    }
+    if (tokens.length < 2 || tokens[1] !== "=") throw new ProfileError("bad-config", `illegal configuration line '${lines[i]}' in '${where}'`, { where, line: i + 1 });
+    let name = tokens[0]!;
+    const value = tokens.slice(2).join(" ");
+    if (name.startsWith("extra-")) {
+      name = name.slice(6);
+      const prev = into.get(name) ?? DEFAULTS[name] ?? "";
+      into.set(name, prev === "" ? value : `${prev} ${value}`);
+    } else into.set(name, value);
+  }
+  return into;
+}
+
+/** Build {@link Settings} from raw values (Nix's defaults for what is missing). @public */
+export function makeSettings(raw: ReadonlyMap<string, string> = new Map()): Settings {
+  const get = (n: string) => raw.get(n) ?? DEFAULTS[n] ?? "";
+  const list = (n: string) => get(n).split(/\s+/).filter((s) => s !== "");
+  const sandbox = get("sandbox");
+  if (sandbox !== "true" && sandbox !== "false" && sandbox !== "relaxed") parseBool("sandbox", sandbox);
+  const mj = get("max-jobs");
+  let maxJobs: number | "auto";
+  if (mj === "auto") maxJobs = "auto";
+  else {
+    if (!/^[0-9]+$/.test(mj)) throw new ProfileError("bad-setting", `configuration setting 'max-jobs' should be 'auto' or an integer`, { value: mj });
+    maxJobs = Number(mj);
+  }
+  return {
+    trustedUsers: list("trusted-users"),
+    allowedUsers: list("allowed-users"),
+    substituters: list("substituters"),
+    trustedSubstituters: list("trusted-substituters"),
+    trustedPublicKeys: list("trusted-public-keys"),
+    requireSigs: parseBool("require-sigs", get("require-sigs")),
+    sandbox: sandbox === "true" || sandbox === "1" || sandbox === "yes" ? "true" : sandbox === "relaxed" ? "relaxed" : "false",
+    maxJobs,
+    keepOutputs: parseBool("keep-outputs", get("keep-outputs")),
+    keepDerivations: parseBool("keep-derivations", get("keep-derivations")),
+    raw,
+  };
+}
+
+/**
+ * Load `nix.conf` from `file` on the host (missing file: defaults), then
+ * apply `overrides` (`--option NAME VALUE`).
+ * @public
+ */
+export function loadSettings(host: Host, file: string | undefined, overrides: ReadonlyMap<string, string> = new Map()): Settings {
+  const read = (p: string): string | undefined => {
+    try {
+      return new TextDecoder().decode(host.fs.readFile(p));
+    } catch (e) {
+      if (isErrno(e, "ENOENT", "ENOTDIR")) return undefined;
+      throw e;
+    }
+  };
+  const raw = new Map<string, string>();
+  if (file !== undefined) {
+    const text = read(file);
+    if (text !== undefined) parseConfig(text, file, read, raw);
+  }
+  for (const [k, v] of overrides) {
+    if (LIST_SETTINGS.has(k.replace(/^extra-/, "")) && k.startsWith("extra-")) parseConfig(`${k} = ${v}`, "--option", undefined, raw);
+    else raw.set(k, v);
+  }
+  return makeSettings(raw);
+}
+
+/** Who is asking: a user name and the groups they are in. @public */
+export interface UserIdentity {
+  readonly name: string;
+  readonly groups?: readonly string[];
+}
+
+function matchesUserList(list: readonly string[], user: UserIdentity): boolean {
+  for (const e of list) {
+    if (e === "*" || e === user.name) return true;
+    if (e.startsWith("@") && (user.groups ?? []).includes(e.slice(1))) return true;
+  }
+  return false;
+}
+
+/** Whether `user` is trusted (`trusted-users`; root always is). @public */
+export function isTrusted(settings: Settings, user: UserIdentity): boolean {
+  return user.name === "root" || matchesUserList(settings.trustedUsers, user);
+}
+
+/** Whether `user` may use the store at all (`allowed-users`, or trusted). @public */
+export function isAllowed(settings: Settings, user: UserIdentity): boolean {
+  return isTrusted(settings, user) || matchesUserList(settings.allowedUsers, user);
+}
+
+/** Refuse a user who is not in `allowed-users` (Nix's daemon message). @public */
+export function checkAllowed(settings: Settings, user: UserIdentity): void {
+  if (!isAllowed(settings, user)) throw new TrustError(`user '${user.name}' is not allowed to connect to the Nix daemon`, { user: user.name });
+}
+
+/**
+ * The settings a client asked for, filtered as Nix's daemon does for an
+ * untrusted user: restricted settings are dropped with Nix's warning;
+ * `substituters` only if each is in `trusted-substituters` (or already
+ * configured). A trusted user gets everything.
+ * @public
+ */
+export function applyClientSettings(settings: Settings, user: UserIdentity, requested: ReadonlyMap<string, string>, warn: (message: string) => void = () => {}): Settings {
+  const trusted = isTrusted(settings, user);
+  const raw = new Map(settings.raw);
+  for (const [name, value] of requested) {
+    const base = name.replace(/^extra-/, "");
+    let ok = trusted || UNRESTRICTED.has(base) || (base === "builders" && value === "");
+    if (!ok && base === "substituters") {
+      const allowed = new Set([...settings.trustedSubstituters, ...settings.substituters]);
+      ok = value
+        .split(/\s+/)
+        .filter((s) => s !== "")
+        .every((s) => allowed.has(s));
+      if (!ok) warn(`ignoring untrusted substituter '${value}', you are not a trusted user.\nRun \`man nix.conf\` for more information on the \`substituters\` configuration option.`);
+      else if (name.startsWith("extra-")) parseConfig(`${name} = ${value}`, "client", undefined, raw);
+      else raw.set(base, value);
+      continue;
+    }
+    if (!ok) {
+      warn(`ignoring the client-specified setting '${name}', because it is a restricted setting and you are not a trusted user`);
+      continue;
+    }
+    if (name.startsWith("extra-")) parseConfig(`${name} = ${value}`, "client", undefined, raw);
+    else raw.set(name, value);
+  }
+  return makeSettings(raw);
+}
+
+/**
+ * Nix's rule for importing a path: unless the user is trusted or
+ * `require-sigs` is off, the path must carry a signature by a trusted key
+ * (`hasValidSig` decides, e.g. with the store's signature checker).
+ * @public
+ */
+export function checkMayAddPath(settings: Settings, user: UserIdentity, path: string, hasValidSig: boolean): void {
+  if (isTrusted(settings, user) || !settings.requireSigs || hasValidSig) return;
+  throw new TrustError(`cannot add path '${path}' because it lacks a signature by a trusted key`, { path, user: user.name });
+}
+
+/** Whether `user` may use substituter `uri` (configured, or listed as trusted). @public */
+export function checkMaySubstituteFrom(settings: Settings, user: UserIdentity, uri: string): void {
+  if (isTrusted(settings, user) || settings.substituters.includes(uri) || settings.trustedSubstituters.includes(uri)) return;
+  throw new TrustError(`substituter '${uri}' is not trusted; only trusted users may use it (add it to 'trusted-substituters')`, { uri, user: user.name });
+}
+
+/** Whether `user` may build with the sandbox setting `sandbox` (only trusted users may turn it off). @public */
+export function checkMaySetSandbox(settings: Settings, user: UserIdentity, sandbox: string): void {
+  if (isTrusted(settings, user) || sandbox === settings.sandbox || sandbox === "true") return;
+  throw new TrustError(`only trusted users may set 'sandbox' to '${sandbox}'`, { user: user.name, sandbox });
+}
+
+/**
+ * The owner a per-user path belongs to (`…/per-user/USER/…`), if any.
+ * @public
+ */
+export function perUserOwner(path: string): string | undefined {
+  const m = /\/per-user\/([^/]+)(\/|$)/.exec(path);
+  return m === null ? undefined : m[1];
+}
+
+/**
+ * Refuse to let `user` change a per-user profile or root directory that
+ * belongs to someone else (trusted users may). On the node host the OS's
+ * permissions decide too; on the memory host this is the whole rule.
+ * @public
+ */
+export function checkOwnsPath(settings: Settings, user: UserIdentity, path: string): void {
+  const owner = perUserOwner(path);
+  if (owner === undefined || owner === user.name || isTrusted(settings, user)) return;
+  throw new TrustError(`user '${user.name}' may not change '${path}', which belongs to user '${owner}'`, { user: user.name, path, owner });
+}

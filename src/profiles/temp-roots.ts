@@ -1,0 +1,136 @@
+/**
+ * Temporary GC roots: store paths a running process (an evaluation, a
+ * build, an add) needs, kept in `STATE/temproots/<pid>` as NUL-terminated
+ * paths for as long as the process lives, as Nix does.
+ *
+ * Ordering with the collector: {@link TempRoots.add} makes the root durable
+ * and then passes through the path's store lock (take and release). The
+ * collector deletes a path only while holding that lock, after re-reading
+ * the temporary roots. So either the collector saw the new root, or it had
+ * finished with the path before `add` returned; a caller that checks
+ * validity after `add` (and re-adds when invalid) can never lose the path.
+ */
+import { isErrno } from "../errors.js";
+import type { Host } from "../host/host.js";
+import { mkdirp } from "../host/util.js";
+import type { LocalStore } from "../store/local-store.js";
+import { storeLockFile } from "./store-locks.js";
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The directory of temporary roots of a store. @public */
+export function tempRootsDir(store: LocalStore): string {
+  return `${store.stateDir}/temproots`;
+}
+
+/**
+ * The temporary roots of this process (`host.pid`) in one store.
+ * @public
+ */
+export class TempRoots {
+  private readonly file: string;
+  private readonly held = new Set<string>();
+  private fd: number | undefined;
+
+  constructor(readonly store: LocalStore) {
+    this.file = `${tempRootsDir(store)}/${store.host.pid}`;
+  }
+
+  /** Whether this process holds `path` as a temporary root. */
+  has(path: string): boolean {
+    return this.held.has(path);
+  }
+
+  /** Make `path` a temporary root of this process (see the module comment for the guarantee). */
+  add(path: string): void {
+    if (this.held.has(path)) return;
+    const fs = this.store.host.fs;
+    if (this.fd === undefined) {
+      mkdirp(fs, tempRootsDir(this.store));
+      this.fd = fs.open(this.file, "a", 0o644);
+    }
+    const bytes = encoder.encode(`${path}\0`);
+    let off = 0;
+    while (off < bytes.length) off += fs.write(this.fd, bytes, off, bytes.length - off, null);
+    fs.fsync(this.fd);
+    this.held.add(path);
+    // The barrier: wait until no collector is in the middle of deleting the path.
+    const host = this.store.host;
+    const lockFile = storeLockFile(this.store, path);
+    mkdirp(fs, lockFile.slice(0, lockFile.lastIndexOf("/")));
+    let delay = 1;
+    for (;;) {
+      const l = host.tryLock(lockFile);
+      if (l !== null) {
+        l.release();
+        break;
+      }
+      Atomics.wait(sleepCell, 0, 0, delay);
+      delay = Math.min(delay * 2, 50);
+    }
+  }
+
+  /** Drop every temporary root of this process (at its end). */
+  release(): void {
+    const fs = this.store.host.fs;
+    if (this.fd !== undefined) {
+      fs.close(this.fd);
+      this.fd = undefined;
+    }
+    this.held.clear();
+    try {
+      fs.unlink(this.file);
+    } catch (e) {
+      if (!isErrno(e, "ENOENT")) throw e;
+    }
+  }
+}
+
+/**
+ * Every temporary root of live processes, by path → the pids holding it.
+ * Files of dead processes are removed (`removeStale`), as Nix's collector does.
+ * @public
+ */
+export function readTempRoots(store: LocalStore, options: { removeStale?: boolean } = {}): Map<string, number[]> {
+  const host: Host = store.host;
+  const dir = tempRootsDir(store);
+  const out = new Map<string, number[]>();
+  let names: string[];
+  try {
+    names = host.fs.readdir(dir);
+  } catch (e) {
+    if (isErrno(e, "ENOENT")) return out;
+    throw e;
+  }
+  for (const n of names) {
+    if (!/^[0-9]+$/.test(n)) continue;
+    const pid = Number(n);
+    const file = `${dir}/${n}`;
+    if (pid !== host.pid && !host.processAlive(pid)) {
+      if (options.removeStale === true) {
+        try {
+          host.fs.unlink(file);
+        } catch (e) {
+          if (!isErrno(e, "ENOENT")) throw e;
+        }
+      }
+      continue;
+    }
+    let text: string;
+    try {
+      text = decoder.decode(host.fs.readFile(file));
+    } catch (e) {
+      if (isErrno(e, "ENOENT")) continue;
+      throw e;
+    }
+    for (const p of text.split("\0")) {
+      if (p === "") continue;
+      const pids = out.get(p);
+      if (pids === undefined) out.set(p, [pid]);
+      else if (!pids.includes(pid)) pids.push(pid);
+    }
+  }
+  return out;
+}

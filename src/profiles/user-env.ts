@@ -1,0 +1,124 @@
+/**
+ * User environments: the store object a profile generation points at. Made
+ * as Nix 2.8's `createUserEnv` makes it: the manifest is written to the
+ * store as `env-manifest.nix`, then a `user-environment` derivation with
+ * `builder = "builtin:buildenv"` (the same derivation Nix's buildenv.nix
+ * produces, so the paths are Nix's) is written and realised in-process.
+ */
+import { isErrno } from "../errors.js";
+import { derivationReferences, derivationStorePath, finalizeDerivation, printDerivation } from "../store/derivation.js";
+import type { LocalStore } from "../store/local-store.js";
+import { buildenvBuiltin } from "./buildenv.js";
+import { type ManifestElement, type MetaValue, manifestReferences, parseManifest, printManifest } from "./manifest.js";
+import type { TempRoots } from "./temp-roots.js";
+
+/** The result of {@link createUserEnv}. @public */
+export interface UserEnv {
+  readonly path: string;
+  readonly drvPath: string;
+  readonly manifestPath: string;
+}
+
+/** Nix coerces a meta value inside a list to a string this way. */
+function coerce(v: MetaValue | undefined, dflt: string): string {
+  if (v === undefined) return dflt;
+  if (typeof v === "string") return v;
+  if (typeof v === "number" || typeof v === "bigint") return String(v);
+  if (v === true) return "1";
+  if (v === false || v === null) return "";
+  if (Array.isArray(v)) return (v as MetaValue[]).map((x) => coerce(x, "")).join(" ");
+  return dflt;
+}
+
+/** The `derivations` attribute buildenv.nix computes: `active priority N out1 … outN` per element. @public */
+export function buildEnvDerivationsAttr(elements: readonly ManifestElement[]): string {
+  const parts: string[] = [];
+  for (const e of elements) {
+    parts.push(coerce(e.meta["active"], "true"), coerce(e.meta["priority"], "5"), String(e.outputs.length));
+    for (const o of e.outputs) parts.push(o.path);
+  }
+  return parts.join(" ");
+}
+
+/** Remove a leftover tree whose directories may be read-only. */
+function removeLeftover(store: LocalStore, real: string): void {
+  const fs = store.host.fs;
+  let st;
+  try {
+    st = fs.lstat(real);
+  } catch (e) {
+    if (isErrno(e, "ENOENT")) return;
+    throw e;
+  }
+  if (st.type === "directory") {
+    fs.chmod(real, 0o755);
+    for (const n of fs.readdir(real)) removeLeftover(store, `${real}/${n}`);
+    fs.rmdir(real);
+  } else fs.unlink(real);
+}
+
+/**
+ * Write the manifest and the user-environment derivation for `elements`
+ * and build it (unless its output is valid already). Every element's
+ * outputs must be valid. Temporary roots are taken on what is made, when
+ * `tempRoots` is given, so a concurrent collection cannot take it before
+ * a generation link points at it.
+ * @public
+ */
+export function createUserEnv(store: LocalStore, elements: readonly ManifestElement[], options: { tempRoots?: TempRoots; keepDerivations?: boolean; system?: string } = {}): UserEnv {
+  const text = printManifest(elements);
+  const refs = manifestReferences(elements, options.keepDerivations ?? false);
+  for (const r of refs) options.tempRoots?.add(r);
+  for (const r of refs) store.queryPathInfo(r); // every output must be there
+  const manifestPath = store.addTextToStore("env-manifest.nix", text, refs);
+  options.tempRoots?.add(manifestPath);
+  const env = new Map<string, string>([
+    ["allowSubstitutes", ""],
+    ["builder", "builtin:buildenv"],
+    ["derivations", buildEnvDerivationsAttr(elements)],
+    ["manifest", manifestPath],
+    ["name", "user-environment"],
+    ["preferLocalBuild", "1"],
+    ["system", "builtin"],
+  ]);
+  const drv = finalizeDerivation(
+    { name: "user-environment", outputs: new Map([["out", {}]]), inputDrvs: new Map(), inputSrcs: [manifestPath], system: "builtin", builder: "builtin:buildenv", args: [], env },
+    () => {
+      throw new Error("a user environment has no input derivations");
+    },
+    new Map(),
+    store.storeDir,
+  );
+  const out = drv.outputs.get("out")!.path;
+  const drvPath = derivationStorePath(drv, store.storeDir);
+  options.tempRoots?.add(drvPath);
+  options.tempRoots?.add(out);
+  store.addTextToStore("user-environment.drv", printDerivation(drv), derivationReferences(drv));
+  if (!store.isValidPath(out)) {
+    const real = store.toRealPath(out);
+    removeLeftover(store, real);
+    buildenvBuiltin({ fs: store.host.fs, env: drv.env, out: real, toReal: (p) => store.toRealPath(p) });
+    store.registerOutput(out, { referenceCandidates: [...refs, manifestPath], deriver: drvPath });
+  }
+  return { path: out, drvPath, manifestPath };
+}
+
+/**
+ * The elements installed in the user environment (or package) at store
+ * path `userEnv`: its `manifest.nix`, or nothing when it has none.
+ * @public
+ */
+export function readUserEnvManifest(store: LocalStore, userEnv: string): ManifestElement[] {
+  const fs = store.host.fs;
+  const file = `${store.toRealPath(userEnv)}/manifest.nix`;
+  let bytes: Uint8Array;
+  try {
+    const target = fs.readlink(file);
+    bytes = fs.readFile(target.startsWith(`${store.storeDir}/`) ? store.toRealPath(target) : target);
+  } catch (e) {
+    if (isErrno(e, "EINVAL")) bytes = fs.readFile(file);
+    else if (isErrno(e, "ENOENT", "ENOTDIR")) return [];
+    else throw e;
+  }
+  return parseManifest(store.host, new TextDecoder().decode(bytes), `${userEnv}/manifest.nix`);
+}
