@@ -153,7 +153,9 @@ function write(ctx: BuiltinContext, lv: LazyValue, context: Set<string>, out: st
     out.push("}");
     return;
   }
-  if (v instanceof NixLambda || v instanceof PrimOp || v instanceof PrimOpApp) throw ctx.error("cannot convert a function to JSON");
+  if (v instanceof NixLambda) throw ctx.error("cannot convert a function to JSON");
+  if (v instanceof PrimOp) throw ctx.error(`cannot convert the built-in function '${v.name}' to JSON`);
+  if (v instanceof PrimOpApp) throw ctx.error(`cannot convert the partially applied built-in function '${v.primop.name}' to JSON`);
   throw ctx.error("cannot convert this value to JSON");
 }
 
@@ -197,8 +199,6 @@ const UINT64_MAX = 18446744073709551615n;
  */
 class JsonParser {
   private i = 0;
-  private line = 0;
-  private lineStart = 0;
   private tokStart = 0;
   private tok: Tok = "eof";
   private strVal = "";
@@ -263,7 +263,8 @@ class JsonParser {
       case "null":
         return null;
       default:
-        return this.fail("value", "literal");
+        // nlohmann names what it expected, except for a lexical error where a value should start.
+        return this.fail("value", this.cur() === "error" ? undefined : "literal");
     }
   }
 
@@ -272,8 +273,16 @@ class JsonParser {
     return this.tok;
   }
 
-  private position(): string {
-    return `line ${this.line + 1}, column ${this.i - this.lineStart}`;
+  /** nlohmann's position: every character read counts (the end of input too), a newline starts a line at column 0. */
+  private where(): { line: number; column: number } {
+    const read = this.s.slice(0, this.i);
+    let line = 1;
+    let last = -1;
+    for (let k = read.indexOf("\n"); k >= 0; k = read.indexOf("\n", k + 1)) {
+      line++;
+      last = k;
+    }
+    return { line, column: this.i - (last + 1) };
   }
 
   private lastRead(): string {
@@ -285,12 +294,13 @@ class JsonParser {
     return t;
   }
 
-  private fail(context: string, expected: Tok | "literal"): never {
-    let msg = `[json.exception.parse_error.101] parse error at ${this.position()}: syntax error while parsing ${context} - `;
+  private fail(context: string, expected: Tok | "literal" | undefined): never {
+    const { line, column } = this.where();
+    let msg = `[json.exception.parse_error.101] parse error at line ${line}, column ${column}: syntax error while parsing ${context} - `;
     if (this.tok === "error") msg += `${this.lexError}; last read: '${this.lastRead()}'`;
     else msg += `unexpected ${TOKEN_NAME[this.tok]}`;
-    msg += "; expected " + (expected === "literal" ? "'[', '{', or a literal" : TOKEN_NAME[expected]);
-    throw new JsonParseError(msg, { line: this.line + 1, column: this.i - this.lineStart });
+    if (expected !== undefined) msg += "; expected " + (expected === "literal" ? "'[', '{', or a literal" : TOKEN_NAME[expected]);
+    throw new JsonParseError(msg, { line, column });
   }
 
   private lexFail(message: string): void {
@@ -304,16 +314,13 @@ class JsonParser {
     let i = this.i;
     for (;;) {
       const c = s.charCodeAt(i);
-      if (c === 0x20 || c === 0x09 || c === 0x0d) i++;
-      else if (c === 0x0a) {
-        i++;
-        this.line++;
-        this.lineStart = i;
-      } else break;
+      if (c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a) i++;
+      else break;
     }
     this.tokStart = i;
     if (i >= n) {
-      this.i = i;
+      // nlohmann counts reading the end of input as a character.
+      this.i = i + 1;
       this.tok = "eof";
       return;
     }
@@ -351,7 +358,7 @@ class JsonParser {
   private literal(i: number, word: "true" | "false" | "null"): void {
     for (let k = 0; k < word.length; k++) {
       if (this.s[i + k] !== word[k]) {
-        this.i = Math.min(this.s.length, i + k + 1);
+        this.i = i + k + 1;
         this.lexFail("invalid literal");
         return;
       }
@@ -368,7 +375,7 @@ class JsonParser {
     if (s[i] === "-") {
       i++;
       if (!digit(i)) {
-        this.i = Math.min(s.length, i + 1);
+        this.i = i + 1;
         return this.lexFail("invalid number; expected digit after '-'");
       }
     }
@@ -378,7 +385,7 @@ class JsonParser {
       isFloat = true;
       i++;
       if (!digit(i)) {
-        this.i = Math.min(s.length, i + 1);
+        this.i = i + 1;
         return this.lexFail("invalid number; expected digit after '.'");
       }
       while (digit(i)) i++;
@@ -389,11 +396,11 @@ class JsonParser {
       if (s[i] === "+" || s[i] === "-") {
         i++;
         if (!digit(i)) {
-          this.i = Math.min(s.length, i + 1);
+          this.i = i + 1;
           return this.lexFail("invalid number; expected digit after exponent sign");
         }
       } else if (!digit(i)) {
-        this.i = Math.min(s.length, i + 1);
+        this.i = i + 1;
         return this.lexFail("invalid number; expected '+', '-', or digit after exponent");
       }
       while (digit(i)) i++;
@@ -426,7 +433,7 @@ class JsonParser {
     let start = i;
     for (;;) {
       if (i >= s.length) {
-        this.i = i;
+        this.i = i + 1;
         return this.lexFail("invalid string: missing closing quote");
       }
       const c = s.charCodeAt(i);
@@ -484,7 +491,7 @@ class JsonParser {
           i += 4;
           if (cp >= 0xd800 && cp <= 0xdbff) {
             if (s[i] !== "\\" || s[i + 1] !== "u") {
-              this.i = Math.min(s.length, i + 1);
+              this.i = i + 1;
               return this.lexFail("invalid string: surrogate U+D800..U+DBFF must be followed by U+DC00..U+DFFF");
             }
             const lo = this.hex4(i + 2);
@@ -502,7 +509,7 @@ class JsonParser {
           break;
         }
         default:
-          this.i = Math.min(s.length, i);
+          this.i = i;
           return this.lexFail("invalid string: forbidden character after backslash");
       }
       start = i;
@@ -514,7 +521,7 @@ class JsonParser {
     for (let k = 0; k < 4; k++) {
       const h = parseInt(this.s[i + k] ?? "", 16);
       if (Number.isNaN(h) || !/[0-9a-fA-F]/.test(this.s[i + k] ?? "")) {
-        this.i = Math.min(this.s.length, i + k + 1);
+        this.i = i + k + 1;
         this.lexFail("invalid string: '\\u' must be followed by 4 hex digits");
         return -1;
       }

@@ -1,0 +1,106 @@
+/**
+ * toJSON and fromJSON against Nix 2.8: float formatting, escaping, unicode,
+ * `__toString`/`outPath`, nlohmann's number rules and error messages, and
+ * round trips of generated nested JSON.
+ */
+import fc from "fast-check";
+import { expect, it } from "vitest";
+import { formatFloatG, fromJSON, jsonString } from "../../../src/eval/builtins/json.js";
+import { describeOracle } from "../../helpers/oracle.js";
+import { agree, agreeAll, lit } from "./harness.js";
+
+it("formats floats like a C++ ostream", () => {
+  expect([0.1, 1e20, 1.5e-7, 123456789, 1, 1e-5, 1 / 3, 100000, 1e15, 0.0001, 999999.5].map(formatFloatG)).toEqual([
+    "0.1", "1e+20", "1.5e-07", "1.23457e+08", "1", "1e-05", "0.333333", "100000", "1e+15", "0.0001", "1e+06",
+  ]);
+  expect([Infinity, -Infinity, NaN].map(formatFloatG)).toEqual(["inf", "-inf", "nan"]);
+  expect(jsonString('a"\\\n\u0001\u007f')).toBe('"a\\"\\\\\\n\\u0001\u007f"');
+  expect(fromJSON("[1, 2.5, {\"a\": null}]")).toBeTruthy();
+});
+
+const VALUES = [
+  "builtins.toJSON [ 0.1 1.0e20 1.5e-7 123456789.0 1.0 3.14159265358979 1.0e21 100000.0 1234567.0 0.000001 1.0e-5 (1.0 / 3.0) 1.0e300 0.30000000000000004 ]",
+  "builtins.toJSON (1.0e308 * 10.0)",
+  "builtins.toJSON (0.0 - 1.0e308 * 10.0)",
+  "builtins.toJSON ((1.0e308 * 10.0) - (1.0e308 * 10.0))",
+  'builtins.toJSON { b = 1; a = { outPath = "x"; }; c = { __toString = s: "ts"; }; d = null; e = true; f = false; }',
+  'builtins.toJSON { a = { outPath = 1; }; }',
+  'builtins.toJSON { a = { outPath = { outPath = [ 1 ]; }; }; }',
+  'builtins.toJSON { __toString = s: "x"; outPath = "y"; }',
+  'builtins.toJSON "a\\"\\\\\\n\\r\\té/😀${"\\u0001"}"',
+  "builtins.toJSON [ ]",
+  "builtins.toJSON { }",
+  "builtins.toJSON [ [ ] { } [ { } ] ]",
+  "builtins.toJSON (-9223372036854775807 - 1)",
+  'builtins.toJSON { "é" = 1; "" = 2; "a b" = 3; B = 4; }',
+  'builtins.fromJSON "[1e2, 0.5, 1.0, -0, 12345678901234567890, \\"\\\\u00e9\\\\ud83d\\\\ude00\\"]"',
+  'builtins.fromJSON "{\\"a\\":1,\\"a\\":2}"',
+  'builtins.fromJSON " { \\"x\\" : [ true , false , null ] } "',
+  'builtins.fromJSON "\\"\\\\u0001\\\\b\\\\f\\\\n\\\\r\\\\t\\\\/\\\\\\\\\\""',
+  'builtins.fromJSON "-1.5e-3"',
+  'builtins.fromJSON "9223372036854775807"',
+  'builtins.fromJSON "-9223372036854775808"',
+  'builtins.fromJSON "-9223372036854775809"',
+  'builtins.fromJSON "18446744073709551615"',
+  'builtins.fromJSON "18446744073709551616"',
+  'builtins.fromJSON "1E400" == null || true',
+  'builtins.toJSON (builtins.fromJSON "[\\"\\\\u001f\\\\u007f\\\\u0080\\"]")',
+];
+
+const ERRORS = [
+  "builtins.toJSON (x: x)",
+  "builtins.toJSON builtins.map",
+  "builtins.toJSON (builtins.map (x: x))",
+  'builtins.toJSON { a = { __toString = s: 1; }; }',
+  "builtins.toJSON [ (throw \"inner\") ]",
+  'builtins.fromJSON "1e400"',
+  'builtins.fromJSON "[1,]"',
+  'builtins.fromJSON " 1 2"',
+  'builtins.fromJSON ""',
+  'builtins.fromJSON "tru"',
+  'builtins.fromJSON "trux"',
+  'builtins.fromJSON "{1:2}"',
+  'builtins.fromJSON "{\\"a\\" 2}"',
+  'builtins.fromJSON "{\\"a\\":2 \\"b\\":3}"',
+  'builtins.fromJSON "[1 2]"',
+  'builtins.fromJSON "-"',
+  'builtins.fromJSON "1."',
+  'builtins.fromJSON "1e"',
+  'builtins.fromJSON "1e+"',
+  'builtins.fromJSON "01"',
+  'builtins.fromJSON "\\"abc"',
+  'builtins.fromJSON "\\"\\\\x\\""',
+  'builtins.fromJSON "\\"\\\\u12\\""',
+  'builtins.fromJSON "\\"\\\\ud800\\""',
+  'builtins.fromJSON "\\"\\\\udc00\\""',
+  'builtins.fromJSON "\\"a\\nb\\""',
+  'builtins.fromJSON "[\\n1,\\n]"',
+  'builtins.fromJSON "@"',
+  "builtins.fromJSON 1",
+];
+
+/** Generated JSON documents (as JS values) with unicode strings, ints, floats and nesting. */
+const jsonValue: fc.Arbitrary<unknown> = fc.letrec<{ v: unknown }>((tie) => ({
+  v: fc.oneof(
+    { depthSize: "small", withCrossShrink: true },
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer({ min: -1e9, max: 1e9 }),
+    fc.constantFrom(0.5, -2.25, 1e-7, 123456.789, 1e300),
+    fc.string({ unit: fc.constantFrom("a", "é", "😀", "\"", "\\", "\n", "\u0001", "/", " ", "$", "{"), maxLength: 6 }),
+    fc.array(tie("v"), { maxLength: 4 }),
+    fc.dictionary(fc.string({ unit: fc.constantFrom("a", "b", "é", "_", " "), maxLength: 3 }), tie("v"), { maxKeys: 4 }),
+  ),
+})).v;
+
+describeOracle("JSON builtins vs Nix 2.8", () => {
+  it(`agree on ${VALUES.length} values`, () => agreeAll(VALUES));
+  it(`agree on ${ERRORS.length} errors (nlohmann's messages and positions)`, () => {
+    for (const e of ERRORS) agree(e);
+  });
+  it("fromJSON and toJSON (fromJSON x) agree on 200 generated nested documents", () => {
+    const docs = fc.sample(jsonValue, { numRuns: 200, seed: 77 }).map((d) => JSON.stringify(d, null, d !== null && typeof d === "object" ? 1 : undefined));
+    agreeAll(docs.map((d) => `builtins.fromJSON ${lit(d)}`));
+    agreeAll(docs.map((d) => `builtins.toJSON (builtins.fromJSON ${lit(d)})`));
+  });
+});
