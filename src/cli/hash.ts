@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { HostError, TsnixError, describeErrno } from "../errors.js";
 import type { HostFs } from "../host/host.js";
 import { compressHash, parseHash, parseHashAlgorithm, type HashAlgorithm } from "../store/hash.js";
-import { dumpPath } from "../store/nar.js";
+import { narHashPath } from "../store/nar.js";
 import { encodeNix32 } from "../store/nix32.js";
 import type { CliContext } from "./context.js";
 
@@ -171,13 +171,7 @@ export async function hashCommand(args: string[], ctx: CliContext): Promise<numb
     let digest: Uint8Array;
     try {
       if (flat) digest = hashFlat(fs, abs, algorithm);
-      else {
-        const h = createHash(algorithm);
-        dumpPath(fs, abs, (c) => {
-          h.update(c);
-        });
-        digest = new Uint8Array(h.digest());
-      }
+      else digest = narHashPath(fs, abs, algorithm).hash.bytes;
     } catch (e) {
       throw asTyped(e, abs, typed);
     }

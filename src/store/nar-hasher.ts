@@ -91,6 +91,12 @@ interface Ring {
 
 let ring: Ring | undefined;
 let busy = false;
+const stats = { jobs: 0, helperJobs: 0, takenOver: 0 };
+
+/** How many jobs ran, how many the helper hashed, how many the caller took over from a full ring (for tests and tuning). */
+export function narHasherStats(): Readonly<typeof stats> {
+  return { ...stats };
+}
 
 function getRing(): Ring {
   if (ring !== undefined) return ring;
@@ -133,6 +139,7 @@ export function narHashPathParallel(fs: HostFs, path: string, algorithm: HashAlg
 
 function run(r: Ring, fs: HostFs, path: string, algorithm: HashAlgorithm): { hash: Hash; size: number } {
   const { ctl, lens, slots } = r;
+  stats.jobs++;
   const start = Atomics.load(ctl, PRODUCED);
   if (Atomics.load(ctl, CONSUMED) !== start) throw new HelperError();
   Atomics.store(ctl, ALG, ALGS.indexOf(algorithm));
@@ -159,7 +166,10 @@ function run(r: Ring, fs: HostFs, path: string, algorithm: HashAlgorithm): { has
       const c = Atomics.load(ctl, CONSUMED);
       if (produced - c < SLOTS) return;
       const owner = Atomics.load(ctl, OWNER);
-      if (owner === 0 && (waited >= CLAIM_PATIENCE_MS || !helperAlive()) && claim()) return;
+      if (owner === 0 && (waited >= CLAIM_PATIENCE_MS || !helperAlive()) && claim()) {
+        stats.takenOver++;
+        return;
+      }
       if (owner === 1 && !helperAlive()) throw new HelperError();
       const t0 = Date.now();
       Atomics.wait(ctl, CONSUMED, c, 50);
@@ -204,6 +214,7 @@ function run(r: Ring, fs: HostFs, path: string, algorithm: HashAlgorithm): { has
     if (!helperAlive()) throw new HelperError();
     Atomics.wait(ctl, OWNER, o, 50);
   }
+  stats.helperJobs++;
   return { hash: new Hash(algorithm, r.digest.slice(0, HASH_SIZES[algorithm])), size };
 }
 
