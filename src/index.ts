@@ -128,3 +128,37 @@ export {
 export { PathInfoDb, type ValidPathInfo, CorruptPathInfoError } from "./store/path-info.js";
 export { ReferenceScanner, scanBytesForReferences, hashPartIndex, resolveHits } from "./store/references.js";
 export { resolveStoreRoot, type StoreRootInputs, StoreRootError } from "./store/store-root.js";
+export { exportPaths, importPaths, BadExportError } from "./store/export-import.js";
+
+// --- eval ---
+export { evaluate, Evaluator, toPlain, type EvaluatorOptions, type EvaluateOptions, type SearchPathEntry, type PlainValue } from "./eval/api.js";
+export {
+  NixAttrs,
+  NixFloat,
+  NixString,
+  NixPath,
+  NixLambda,
+  PrimOp,
+  PrimOpApp,
+  Thunk,
+  typeOf,
+  showType,
+  type Value,
+  type LazyValue,
+  type NixInt,
+  type NixList,
+  type PrimOpImpl,
+} from "./eval/value.js";
+export { printValue, valueToJSON, formatFloat } from "./eval/print-value.js";
+export { EvalError } from "./eval/errors.js";
+export {
+  defineBuiltin,
+  defineConstant,
+  registeredBuiltins,
+  lookupBuiltin,
+  type BuiltinContext,
+  type BuiltinEntry,
+  type BuiltinOptions,
+  type CoerceOptions,
+  type EvalStateLike,
+} from "./eval/builtins/index.js";

@@ -6,6 +6,7 @@ import { posix } from "node:path";
 import { HostError, TsnixError, UsageError, describeErrno, isErrno } from "../errors.js";
 import { parseHashAlgorithm } from "../store/hash.js";
 import { LocalStore, modifiedMessage } from "../store/local-store.js";
+import { exportPaths, importPaths } from "../store/export-import.js";
 import { NarRestorer, dumpPath } from "../store/nar.js";
 import { parseStorePath } from "../store/store-path.js";
 import { resolveStoreRoot } from "../store/store-root.js";
@@ -48,6 +49,8 @@ Operations (as nix-store 2.8):
   --query, -q [--references | --requisites/-R | --referrers | --referrers-closure
               | --hash | --size | --deriver/-d | --tree | --graph] PATHS
   --dump-db [PATHS]           print the registration of (all) valid paths
+  --export PATHS              write PATHS (NARs and metadata) to standard output
+  --import                    add the paths of an export stream from standard input
   --verify [--check-contents] check the consistency of the store
   --verify-path PATHS         check that the contents of PATHS are unchanged
   --delete PATHS              delete PATHS if nothing refers to them
@@ -55,7 +58,7 @@ Operations (as nix-store 2.8):
 Global options: --store ROOT, --option NAME VALUE
 `;
 
-type Operation = "add" | "add-fixed" | "dump" | "restore" | "query" | "verify" | "verify-path" | "delete" | "dump-db" | "help";
+type Operation = "add" | "add-fixed" | "dump" | "restore" | "query" | "verify" | "verify-path" | "delete" | "dump-db" | "export" | "import" | "help";
 
 const OPERATIONS: Record<string, Operation> = {
   "--add": "add",
@@ -69,6 +72,8 @@ const OPERATIONS: Record<string, Operation> = {
   "--verify-path": "verify-path",
   "--delete": "delete",
   "--dump-db": "dump-db",
+  "--export": "export",
+  "--import": "import",
   "--help": "help",
 };
 
@@ -101,6 +106,7 @@ export async function storeCommand(rawArgs: string[], ctx: CliContext): Promise<
 }
 
 async function run(args: string[], ctx: CliContext): Promise<number> {
+  if (args.includes("--realise") || args.includes("-r")) return (await import("./realise.js")).realiseCommand(args.filter((a) => a !== "--realise" && a !== "-r"), ctx);
   let op: Operation | undefined;
   const opFlags: string[] = [];
   const opArgs: string[] = [];
@@ -140,6 +146,10 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
       return opDelete(ctx, opFlags, opArgs);
     case "dump-db":
       return opDumpDb(ctx, opFlags, opArgs);
+    case "export":
+      return opExport(ctx, opFlags, opArgs);
+    case "import":
+      return opImport(ctx, opFlags, opArgs);
   }
 }
 
@@ -226,26 +236,9 @@ function opDump(ctx: CliContext, flags: string[], args: string[]): number {
     throw e;
   }
   // The dump buffer is reused between chunks, and stdout may keep what it is given.
-  let pending: Uint8Array[] = [];
-  let pendingLen = 0;
-  const flush = () => {
-    if (pendingLen === 0) return;
-    const out = new Uint8Array(pendingLen);
-    let off = 0;
-    for (const c of pending) {
-      out.set(c, off);
-      off += c.length;
-    }
-    ctx.stdout(out);
-    pending = [];
-    pendingLen = 0;
-  };
-  dumpPath(ctx.host.fs, real, (c) => {
-    pending.push(c.slice());
-    pendingLen += c.length;
-    if (pendingLen >= 1 << 20) flush();
-  });
-  flush();
+  const out = new BufferedOut(ctx);
+  dumpPath(ctx.host.fs, real, (c) => out.push(c));
+  out.flush();
   return 0;
 }
 
@@ -404,6 +397,50 @@ function opDumpDb(ctx: CliContext, flags: string[], args: string[]): number {
   }
   if (out.length > 0) ctx.stdout(out.map((l) => `${l}\n`).join(""));
   return 0;
+}
+
+function opExport(ctx: CliContext, flags: string[], args: string[]): number {
+  noFlags(flags);
+  const store = storeFromContext(ctx);
+  const paths = args.map((a) => followLinksToStorePath(store, ctx, a));
+  const out = new BufferedOut(ctx);
+  exportPaths(store, paths, (c) => out.push(c));
+  out.flush();
+  return 0;
+}
+
+async function opImport(ctx: CliContext, flags: string[], args: string[]): Promise<number> {
+  noFlags(flags);
+  if (args.length > 0) throw new StoreUsageError("no arguments expected");
+  const store = storeFromContext(ctx);
+  const data = await ctx.readStdin();
+  const paths = importPaths(store, data);
+  if (paths.length > 0) ctx.stdout(paths.map((p) => `${p}\n`).join(""));
+  return 0;
+}
+
+/** Collects chunks from a reused buffer into writes of about 1 MiB. */
+class BufferedOut {
+  private pending: Uint8Array[] = [];
+  private len = 0;
+  constructor(private readonly ctx: CliContext) {}
+  push(c: Uint8Array): void {
+    this.pending.push(c.slice());
+    this.len += c.length;
+    if (this.len >= 1 << 20) this.flush();
+  }
+  flush(): void {
+    if (this.len === 0) return;
+    const out = new Uint8Array(this.len);
+    let off = 0;
+    for (const c of this.pending) {
+      out.set(c, off);
+      off += c.length;
+    }
+    this.ctx.stdout(out);
+    this.pending = [];
+    this.len = 0;
+  }
 }
 
 function opVerify(ctx: CliContext, flags: string[], args: string[]): number {
