@@ -782,6 +782,8 @@ class Parser {
     for (;;) {
       const t = this.tok;
       if (t.kind === "STR") {
+        // A leading STR may only be followed by ${…}; a second STR (Nix's EOF `\` or `$`) is unexpected.
+        if (parts.length === 1 && !interpolated) this.syntaxError(['"']);
         this.advance();
         first ??= this.posOf(t);
         parts.push({ type: "String", pos: this.posOf(t), value: t.value });
