@@ -130,6 +130,13 @@ export { ReferenceScanner, scanBytesForReferences, hashPartIndex, resolveHits } 
 export { resolveStoreRoot, type StoreRootInputs, StoreRootError } from "./store/store-root.js";
 export { exportPaths, importPaths, BadExportError } from "./store/export-import.js";
 
+// --- eval: syntax (parser, --parse printer, Nix-style errors) ---
+export type { Expr, ExprType, Pos, AttrName, AttrDef, DynamicAttrDef, Formal } from "./eval/ast.js";
+export { parse, nixOrder, type ParseOptions } from "./eval/parser.js";
+export { printExpr, showString, showId, showAttrPath } from "./eval/print-expr.js";
+export { Lexer, type Token, type TokenKind } from "./eval/lexer.js";
+export { NixError, ParseError, formatNixError, type TraceFrame, type NixErrorOptions, type FormatNixErrorOptions } from "./eval/errors.js";
+
 // --- eval ---
 export { evaluate, Evaluator, toPlain, type EvaluatorOptions, type EvaluateOptions, type SearchPathEntry, type PlainValue } from "./eval/api.js";
 export {

@@ -138,6 +138,7 @@ const isDigit = (c: number): boolean => c >= 48 && c <= 57;
  * Scans a source on demand. `next()` returns the next token; the parser
  * never needs to push tokens back because the scanner's start conditions
  * (like flex's) decide what a character means.
+ * @public
  */
 export class Lexer {
   private readonly src: string;
