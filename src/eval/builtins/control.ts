@@ -63,9 +63,9 @@ function primitiveKey(v: Value): string {
 defineBuiltin("genericClosure", 1, ([args], ctx) => {
   const a = ctx.forceAttrs(args!);
   const startSet = a.get("startSet");
-  if (startSet === undefined) throw ctx.error("attribute 'startSet' required");
+  if (startSet === undefined) throw ctx.error("attribute 'startSet' missing for call to 'genericClosure'");
   const op = a.get("operator");
-  if (op === undefined) throw ctx.error("attribute 'operator' required");
+  if (op === undefined) throw ctx.error("attribute 'operator' missing for call to 'genericClosure'");
   // A work list consumed from the front; appended to by the operator's results.
   const work: LazyValue[] = ctx.forceList(startSet).slice();
   const res: NixList = [];
