@@ -124,6 +124,17 @@ export function compareNames(a: string, b: string): number {
   return a.length - b.length;
 }
 
+/** Sort entry names in NAR order; JS's default order agrees with it unless surrogates are present. */
+function sortNames(names: string[]): void {
+  for (const n of names)
+    for (let i = 0; i < n.length; i++)
+      if (n.charCodeAt(i) >= 0xd800) {
+        names.sort(compareNames);
+        return;
+      }
+  names.sort();
+}
+
 /**
  * Buffers NAR output into large chunks. `emit(buf, len)` hands over the
  * first `len` bytes of the current buffer and returns the buffer to continue
@@ -232,7 +243,7 @@ function dumpInto(fs: HostFs, path: string, w: NarWriter): void {
       } catch (e) {
         hostFail(e, "opening directory", path);
       }
-      names.sort(compareNames);
+      sortNames(names);
       w.raw(T_DIRECTORY);
       const prefix = path.endsWith("/") ? path : `${path}/`;
       for (const name of names) {
