@@ -384,6 +384,17 @@ export class Lexer {
         }
       } else if (c === 59 || c === 40 || c === 41 || c === 91 || c === 93 || c === 44 || c === 64 || c === 63 || c === 58) {
         return this.tok(s[i] as TokenKind, i + 1);
+      } else if (c === 123) {
+        this.push(St.DEFAULT);
+        return this.tok("{", i + 1);
+      } else if (c === 125) {
+        if (this.state !== St.INITIAL) this.pop();
+        return this.tok("}", i + 1);
+      } else if (c === 34) {
+        this.push(St.STRING);
+        return this.tok('"', i + 1);
+      } else if (c === 61 && s.charCodeAt(i + 1) !== 61) {
+        return this.tok("=", i + 1);
       }
       // Longest match over the rules that can start with c; ties go to the earlier rule.
       let best = -1;

@@ -562,13 +562,8 @@ class Parser {
   private makeLambda(start: Token, arg: string | undefined, f: { formals: Formal[]; ellipsis: boolean }, body: Expr): Expr {
     const fs = f.formals;
     let hasDup = false;
-    if (fs.length > 1) {
-      const seen = new Set<string>();
-      for (const x of fs) {
-        if (seen.has(x.name)) hasDup = true;
-        seen.add(x.name);
-      }
-    }
+    if (fs.length > 16) hasDup = new Set(fs.map((x) => x.name)).size !== fs.length;
+    else for (let i = 1; i < fs.length && !hasDup; i++) for (let j = 0; j < i; j++) if (fs[i]!.name === fs[j]!.name) hasDup = true;
     if (hasDup) {
       // Nix sorts formals by (symbol, position) and reports the duplicate with the smallest symbol, at its later position.
       const sorted = fs.map((x, i) => ({ x, i, r: this.rank(x.name) })).sort((a, b) => a.r - b.r || a.i - b.i);
@@ -901,8 +896,6 @@ class Parser {
    */
   private parseBinds(open: Token, close: "}" | "IN"): AttrsNode {
     const node: AttrsNode = { type: "Attrs", pos: this.posOf(open), rec: false, attrs: [], dynamic: [] };
-    const index = new Map<string, number>();
-    indexes.set(node, index);
     const bindsPos = this.endPosOf(open);
     for (;;) {
       const t = this.tok;
@@ -929,10 +922,10 @@ class Parser {
             name = e.value;
           } else break;
           this.intern(name);
-          const prev = index.get(name);
+          const prev = findAttr(node, name);
           if (prev !== undefined) throw new ParseError(`attribute '${showName(name)}' already defined at ${this.showPos(node.attrs[prev]!.pos)}`, { pos });
-          index.set(name, node.attrs.length);
-          node.attrs.push(
+          pushAttr(
+            node,
             from === undefined
               ? { name, value: { type: "Var", pos: bindsPos, name }, inherited: true, pos }
               : { name, value: { type: "Select", pos: bindsPos, expr: from, path: [{ name }], default: undefined }, inherited: false, pos },
@@ -963,16 +956,14 @@ class Parser {
     for (let k = 0; k + 1 < path.length; k++) {
       const a = path[k]!;
       if (a.name !== undefined) {
-        const index = indexes.get(attrs)!;
-        const j = index.get(a.name);
+        const j = findAttr(attrs, a.name);
         if (j !== undefined) {
           const def = attrs.attrs[j]!;
           if (def.inherited || def.value.type !== "Attrs") dup(def.pos);
           attrs = def.value as AttrsNode;
         } else {
           const nested = newAttrs(pos);
-          index.set(a.name, attrs.attrs.length);
-          attrs.attrs.push({ name: a.name, value: nested, inherited: false, pos });
+          pushAttr(attrs, { name: a.name, value: nested, inherited: false, pos });
           attrs = nested;
         }
       } else {
@@ -986,37 +977,55 @@ class Parser {
       attrs.dynamic.push({ name: last.expr, value, pos });
       return;
     }
-    const index = indexes.get(attrs)!;
-    const j = index.get(last.name);
+    const j = findAttr(attrs, last.name);
     if (j !== undefined) {
       const def = attrs.attrs[j]!;
       // Two set literals for the same name merge (their static attributes only, as in Nix 2.8).
       if (value.type === "Attrs" && def.value.type === "Attrs" && !def.inherited) {
         const target = def.value as AttrsNode;
-        const tIndex = indexes.get(target)!;
         for (const ad of value.attrs) {
-          const j2 = tIndex.get(ad.name);
+          const j2 = findAttr(target, ad.name);
           if (j2 !== undefined)
             throw new ParseError(`attribute '${showName(ad.name)}' already defined at ${this.showPos(ad.pos)}`, { pos: target.attrs[j2]!.pos });
-          tIndex.set(ad.name, target.attrs.length);
-          target.attrs.push(ad);
+          pushAttr(target, ad);
         }
       } else dup(def.pos);
       return;
     }
-    index.set(last.name, attrs.attrs.length);
-    attrs.attrs.push({ name: last.name, value, inherited: false, pos });
+    pushAttr(attrs, { name: last.name, value, inherited: false, pos });
     if (value.type === "Lambda") value.name = last.name;
   }
 }
 
-/** Name lookup tables of the attribute sets being built (sets stay extendable until the parse ends). */
-const indexes = new WeakMap<object, Map<string, number>>();
+/**
+ * Name lookup in an attribute set being built (sets stay extendable until the parse ends): a scan for
+ * small sets, a Map built on demand for large ones.
+ */
+const largeIndexes = new WeakMap<object, Map<string, number>>();
+const LARGE = 12;
+
+function findAttr(node: AttrsNode, name: string): number | undefined {
+  const attrs = node.attrs;
+  if (attrs.length <= LARGE) {
+    for (let i = 0; i < attrs.length; i++) if (attrs[i]!.name === name) return i;
+    return undefined;
+  }
+  let index = largeIndexes.get(node);
+  if (index === undefined) {
+    index = new Map();
+    for (let i = 0; i < attrs.length; i++) index.set(attrs[i]!.name, i);
+    largeIndexes.set(node, index);
+  }
+  return index.get(name);
+}
+
+function pushAttr(node: AttrsNode, def: AttrDef): void {
+  largeIndexes.get(node)?.set(def.name, node.attrs.length);
+  node.attrs.push(def);
+}
 
 function newAttrs(pos: Pos): AttrsNode {
-  const node: AttrsNode = { type: "Attrs", pos, rec: false, attrs: [], dynamic: [] };
-  indexes.set(node, new Map());
-  return node;
+  return { type: "Attrs", pos, rec: false, attrs: [], dynamic: [] };
 }
 
 function showName(name: string): string {
