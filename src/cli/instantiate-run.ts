@@ -8,10 +8,11 @@ import { Evaluator, normaliseError } from "../eval/api.js";
 import { EvalError, NixError, formatNixError } from "../eval/errors.js";
 import { parse } from "../eval/parser.js";
 import { printExpr } from "../eval/print-expr.js";
-import { printValue, valueToJSON } from "../eval/print-value.js";
+import { jsonString, printValue, valueToJSON } from "../eval/print-value.js";
+import type { Pos } from "../eval/ast.js";
 import { lookupBuiltin } from "../eval/builtins/index.js";
 import { PrimOp } from "../eval/value.js";
-import { NixAttrs, Thunk, type Value } from "../eval/value.js";
+import { NixAttrs, Thunk, type LazyValue, type Value } from "../eval/value.js";
 import type { InstantiateOptions, RunResult } from "./instantiate.js";
 import { attachCliStore, GC_WARNING } from "./instantiate-store.js";
 import { instantiateDerivations } from "../eval/builtins/derivation.js";
@@ -32,6 +33,7 @@ export function runInstantiate(opts: InstantiateOptions, host: Host, cwd: string
       const file = input.file === undefined ? undefined : absolute(input.file, cwd);
       if (opts.parse) {
         const source = input.expr ?? new TextDecoder().decode(host.fs.readFile(file!));
+        ev.rememberSource(file ?? "«string»", source);
         const expr = parse(source, { file: file ?? "«string»", baseDir: file === undefined ? cwd : file.slice(0, file.lastIndexOf("/")) || "/" });
         ev.run(() => ev.bind(expr));
         stdout += printExpr(expr) + "\n";
@@ -49,7 +51,15 @@ export function runInstantiate(opts: InstantiateOptions, host: Host, cwd: string
           continue;
         }
         if (opts.xml) stdout += ev.run(() => xmlOf(ev, v)) + "\n";
-        else if (opts.json) stdout += ev.run(() => jsonOf(v, opts.strict)) + "\n";
+        else if (opts.json) {
+          // Nix streams JSON without a final newline; a pending thunk (no --strict) fails midway.
+          const out: string[] = [];
+          try {
+            ev.run(() => (opts.strict ? out.push(valueToJSON(v)) : lazyJSON(v, out)));
+          } finally {
+            stdout += out.join("");
+          }
+        }
         else stdout += printValue(v) + "\n";
       }
     }
@@ -76,26 +86,40 @@ function xmlOf(ev: Evaluator, v: Value): string {
   return (typeof s === "string" ? s : String((s as { s?: string }).s)).replace(/\n$/, "");
 }
 
-function jsonOf(v: Value, strict: boolean): string {
-  if (!strict) assertNoThunks(v);
-  return valueToJSON(v);
-}
-
-function assertNoThunks(v: Value): void {
-  const walk = (x: unknown): void => {
-    if (x instanceof Thunk) {
-      if (x.code !== null) throw new EvalError("cannot convert a thunk to JSON");
-      walk(x.value);
-    } else if (x instanceof NixAttrs) for (const y of x.map.values()) walk(y);
-    else if (Array.isArray(x)) for (const y of x) walk(y);
-  };
-  walk(v);
-}
-
-function isDerivation(v: Value): boolean {
-  if (!(v instanceof NixAttrs)) return false;
-  const t = v.map.get("type");
-  return t === "derivation";
+/** `--json` without `--strict`: what is evaluated prints, a pending thunk is an error (as Nix 2.8). */
+function lazyJSON(v: LazyValue, out: string[], pos?: Pos): void {
+  if (v instanceof Thunk) {
+    if (v.code !== null) throw new EvalError("cannot convert a thunk to JSON", { pos });
+    v = v.value;
+  }
+  if (v instanceof NixAttrs && !v.map.has("__toString") && !v.map.has("outPath")) {
+    out.push("{");
+    let first = true;
+    for (const name of v.names()) {
+      if (!first) out.push(",");
+      first = false;
+      out.push(jsonString(name), ":");
+      try {
+        lazyJSON(v.map.get(name)!, out, v.pos(name));
+      } catch (e) {
+        if (e instanceof NixError) e.addTrace(undefined, `while evaluating attribute '${name}'`);
+        // Nix's JSON writer still closes the object while the error unwinds.
+        out.push("}");
+        throw e;
+      }
+    }
+    out.push("}");
+  } else if (Array.isArray(v)) {
+    out.push("[");
+    try {
+      for (let i = 0; i < v.length; i++) {
+        if (i > 0) out.push(",");
+        lazyJSON(v[i]!, out);
+      }
+    } finally {
+      out.push("]");
+    }
+  } else out.push(valueToJSON(v));
 }
 
 function absolute(p: string, cwd: string): string {

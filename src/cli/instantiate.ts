@@ -6,6 +6,7 @@
  * stack is far smaller); stack exhaustion becomes Nix's "stack overflow"
  * error, never a crash.
  */
+import { setFlagsFromString } from "node:v8";
 import { Worker, isMainThread, workerData, parentPort } from "node:worker_threads";
 import { TsnixError, UsageError } from "../errors.js";
 import type { Host } from "../host/host.js";
@@ -108,9 +109,15 @@ export interface RunResult {
 /** The stack size of the evaluation thread, in MB (about as deep as Nix 2.8 on an 8 MB C++ stack). */
 export const EVAL_STACK_MB = Number(process.env["TSNIX_EVAL_STACK_MB"] ?? 128);
 
+/** Young-generation semi-space size for CLI evaluations (MB): evaluation allocates many short-lived thunks and environments. */
+const SEMI_SPACE_MB = Number(process.env["TSNIX_EVAL_SEMI_SPACE_MB"] ?? 32);
+
 export async function instantiateCommand(args: string[], ctx: CliContext): Promise<number> {
   const opts = parseInstantiateArgs(args);
-  const env = { NIX_PATH: ctx.env("NIX_PATH") ?? "" };
+  // The CLI process is ours: a larger young generation (as `--max-semi-space-size`)
+  // cuts scavenge time by about half on evaluation workloads. Takes effect at runtime.
+  if (SEMI_SPACE_MB > 0) setFlagsFromString(`--max-semi-space-size=${SEMI_SPACE_MB}`);
+  const env = { NIX_PATH: ctx.env("NIX_PATH") ?? "", store: ctx.settings.get("store") };
   // Most evaluations fit Node's own stack: try on this thread first (no
   // thread start-up cost), and only when the stack runs out evaluate again
   // on a thread with a Nix-sized stack. Evaluation has no side effects
@@ -135,14 +142,14 @@ interface WorkerJob {
   tsnixInstantiate: true;
   opts: InstantiateOptions;
   cwd: string;
-  env: { NIX_PATH: string };
+  env: { NIX_PATH: string; store?: string | undefined };
 }
 
 function runInWorker(job: Omit<WorkerJob, "tsnixInstantiate">): Promise<RunResult> {
   return new Promise((resolve) => {
     const w = new Worker(new URL(import.meta.url), {
       workerData: { tsnixInstantiate: true, ...job } satisfies WorkerJob,
-      resourceLimits: { stackSizeMb: EVAL_STACK_MB },
+      resourceLimits: { stackSizeMb: EVAL_STACK_MB, ...(SEMI_SPACE_MB > 0 ? { maxYoungGenerationSizeMb: SEMI_SPACE_MB * 3 } : {}) },
       stdout: false,
       stderr: false,
     });

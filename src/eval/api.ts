@@ -30,6 +30,7 @@ import {
   typeError,
   valuesEqual,
   type Env,
+  type LambdaCode,
   type Runtime,
 } from "./evaluator.js";
 import "./builtins/all.js";
@@ -78,6 +79,7 @@ export interface EvaluateOptions {
 /** The plain JavaScript form of a strict Nix value. @public */
 export type PlainValue = null | boolean | number | bigint | string | PlainValue[] | { [name: string]: PlainValue } | { readonly path: string } | { readonly function: true };
 
+/** Parse `-I`/NIX_PATH entries (`prefix=path` or `path`). @public */
 export function parseSearchPath(entries: readonly (SearchPathEntry | string)[]): SearchPathEntry[] {
   return entries.map((e) => {
     if (typeof e !== "string") return e;
@@ -155,6 +157,11 @@ export class Evaluator implements EvalStateLike, Runtime {
     this.compiler.compile(expr, this.globalScope);
   }
 
+  /** Record a source text so errors can show its lines (for sources parsed outside the evaluator). */
+  rememberSource(file: string, text: string): void {
+    this.sources.set(file, text);
+  }
+
   /** The text of a source for error rendering. */
   readSource(file: string): string | undefined {
     const s = this.sources.get(file);
@@ -212,7 +219,10 @@ export class Evaluator implements EvalStateLike, Runtime {
     return v;
   }
 
-  /** Evaluate `source` (or `{ file }`) with auto-calling and attribute selection. */
+  /**
+   * Evaluate `source` (or `{ file }`) with auto-calling and attribute
+   * selection; with `strict` the value is forced deeply.
+   */
   evaluate(input: string | { readonly file: string }, options: EvaluateOptions = {}): Value {
     return this.run(() => {
       let v = typeof input === "string" ? this.compileSource(input, "«string»", options.baseDir ?? "/")(this.baseEnv) : this.importFile(input.file);
@@ -225,25 +235,41 @@ export class Evaluator implements EvalStateLike, Runtime {
     });
   }
 
-  /** `--arg`/`--argstr` auto-calling, as nix-instantiate (functions with formals only). */
+  /**
+   * `--arg`/`--argstr` auto-calling, as nix-instantiate: only when arguments
+   * are given; functors are unwrapped; only functions with formals are called.
+   */
   autoCall(v: Value, args: EvaluateOptions["args"]): Value {
-    if (v instanceof NixLambda && (v.code as { formals?: unknown }).formals !== undefined) {
-      const code = v.code as { formals: { list: { name: string; def: unknown }[]; ellipsis: boolean } };
-      const m = new Map<string, LazyValue>();
-      const given = args ?? {};
+    if (args === undefined || Object.keys(args).length === 0) return v;
+    if (v instanceof NixAttrs) {
+      const functor = v.map.get("__functor");
+      if (functor === undefined) return v;
+      return this.autoCall(callFunction(force(functor), [v], undefined), args);
+    }
+    if (!(v instanceof NixLambda)) return v;
+    const code = v.code as LambdaCode;
+    if (code.formals === undefined) return v;
+    const lazyArg = (a: { readonly expr: string } | { readonly str: string }): LazyValue =>
+      "str" in a ? a.str : Thunk.of(() => this.compileSource(a.expr, "«string»", "/")(this.baseEnv));
+    const m = new Map<string, LazyValue>();
+    if (code.formals.ellipsis) {
+      for (const [name, a] of Object.entries(args)) m.set(name, lazyArg(a));
+    } else {
       for (const f of code.formals.list) {
-        const a = given[f.name];
-        if (a !== undefined) m.set(f.name, "str" in a ? a.str : Thunk.of(() => this.compileSource(a.expr, "«string»", "/")(this.baseEnv)));
+        const a = args[f.name];
+        if (a !== undefined) m.set(f.name, lazyArg(a));
+        else if (f.def === undefined)
+          throw new EvalError(
+            `cannot evaluate a function that has an argument without a value ('${f.name}')\n\n` +
+              "Nix attempted to evaluate a function as a top level expression; in\n" +
+              "this case it must have its arguments supplied either by default\n" +
+              "values, or passed explicitly with '--arg' or '--argstr'. See\n" +
+              "https://nixos.org/manual/nix/stable/#ss-functions.",
+            { pos: f.pos, code: "eval.missing-argument" },
+          );
       }
-      if (code.formals.ellipsis) {
-        for (const [name, a] of Object.entries(given)) if (!m.has(name)) m.set(name, "str" in a ? a.str : Thunk.of(() => this.compileSource(a.expr, "«string»", "/")(this.baseEnv)));
-      }
-      return callFunction(v, [new NixAttrs(m)], undefined);
     }
-    if (v instanceof NixAttrs && v.map.has("__functor")) {
-      return v;
-    }
-    return v;
+    return callFunction(v, [new NixAttrs(m)], undefined);
   }
 
   private selectAttrPath(v: Value, path: string, args: EvaluateOptions["args"]): Value {
@@ -354,7 +380,7 @@ function safeHome(host: Host): string {
   }
 }
 
-/** Turn JS stack exhaustion into Nix's error; pass Nix errors through. */
+/** Turn JS stack exhaustion into Nix's error; pass Nix errors through. @public */
 export function normaliseError(e: unknown): unknown {
   if (e instanceof RangeError && /call stack/i.test(e.message)) return new EvalError("stack overflow (possible infinite recursion)", { code: "eval.stack-overflow" });
   return e;

@@ -66,7 +66,7 @@ export interface LambdaCode {
   readonly argSlot: number;
   readonly formals:
     | {
-        readonly list: readonly { readonly name: string; readonly slot: number; readonly def: Compiled | undefined }[];
+        readonly list: readonly { readonly name: string; readonly slot: number; readonly def: Compiled | undefined; readonly pos: Pos }[];
         readonly names: ReadonlySet<string>;
         readonly ellipsis: boolean;
       }
@@ -858,6 +858,7 @@ export class Compiler {
             list: e.formals.formals.map((f, i) => ({
               name: f.name,
               slot: i + 1 + argSlot,
+              pos: f.pos,
               def: f.default === undefined ? undefined : this.compile(f.default, inner),
             })),
             names: new Set(e.formals.formals.map((f) => f.name)),

@@ -66,11 +66,17 @@ export function quoteString(s: string): string {
  */
 export function printValue(v: LazyValue): string {
   const out: string[] = [];
-  printInto(v, out, new Set());
+  printInto(v, out, new Set(), true);
   return out.join("");
 }
 
-function printInto(lv: LazyValue, out: string[], seen: Set<object>): void {
+/**
+ * `«repeated»` follows Nix's identities: a set is its bindings (shared by
+ * copies), a list of more than two elements its element array, but a list of
+ * one or two elements is stored inside its Value in Nix 2.8, so its identity is
+ * the slot holding it (the thunk), and the top-level result is a fresh copy.
+ */
+function printInto(lv: LazyValue, out: string[], seen: Set<object>, top = false): void {
   let v: Value;
   if (lv instanceof Thunk) {
     if (lv.code !== null) {
@@ -115,11 +121,14 @@ function printInto(lv: LazyValue, out: string[], seen: Set<object>): void {
     out.push("}");
   } else if (Array.isArray(v)) {
     if (v.length > 0) {
-      if (seen.has(v)) {
-        out.push("«repeated»");
-        return;
+      const key: object | undefined = v.length > 2 ? v : top ? undefined : lv instanceof Thunk ? lv : v;
+      if (key !== undefined) {
+        if (seen.has(key)) {
+          out.push("«repeated»");
+          return;
+        }
+        seen.add(key);
       }
-      seen.add(v);
     }
     out.push("[ ");
     for (const x of v) {

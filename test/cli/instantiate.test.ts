@@ -1,0 +1,120 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CliContext } from "../../src/cli/context.js";
+import { main } from "../../src/cli/main.js";
+import { memoryHost } from "../../src/host/memory-host.js";
+import { nodeHost } from "../../src/host/node-host.js";
+import type { Host } from "../../src/host/host.js";
+import { describeOracle, oracleRoot, runNix } from "../helpers/oracle.js";
+
+async function tsnix(args: string[], options: { cwd: string; host?: Host; env?: Record<string, string> }): Promise<{ status: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const ctx: CliContext = {
+    host: options.host ?? nodeHost(),
+    settings: new Map(),
+    stdout: (t) => void (stdout += typeof t === "string" ? t : Buffer.from(t).toString("utf8")),
+    stderr: (t) => void (stderr += typeof t === "string" ? t : Buffer.from(t).toString("utf8")),
+    readStdin: async () => new Uint8Array(),
+    stdinChunks: async function* () {},
+    env: (n) => options.env?.[n],
+    cwd: options.cwd,
+  };
+  const status = await main(["instantiate", ...args], ctx);
+  return { status, stdout, stderr };
+}
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "tsnix-inst-"));
+  mkdirSync(join(dir, "a"));
+  writeFileSync(join(dir, "a/f.nix"), '{ x ? 1, y }: { sum = x + y; s = "${toString x}-${y}"; }\n');
+  writeFileSync(join(dir, "a/default.nix"), 'import ./f.nix { y = "q"; }\n');
+  writeFileSync(join(dir, "d.nix"), "{ x ? 1 }: x\n");
+  writeFileSync(join(dir, "default.nix"), "{ attr = { inner = [ 1 2 ]; }; }\n");
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Command lines compared byte for byte with nix-instantiate 2.8 (stdout, stderr, status). */
+const CASES: { name: string; args: (dir: string) => string[]; env?: (dir: string) => Record<string, string>; messageOnly?: true }[] = [
+  { name: "-I prefix=path and <prefix/file>", args: (d) => ["--eval", "--strict", "-I", `foo=${d}/a`, "-E", "(import <foo/f.nix> { y = 2; }).sum"] },
+  { name: "NIX_PATH lookup", args: () => ["--eval", "--strict", "-E", "<foo>"], env: (d) => ({ NIX_PATH: `foo=${d}/a` }) },
+  { name: "missing search path entry", args: () => ["--eval", "-E", "<nope>"] },
+  { name: "import of a directory", args: () => ["--eval", "--strict", "-E", "import ./a"] },
+  // Nix points at the `${` of an interpolation, a position the AST does not carry yet: compare the message only.
+  { name: "--arg auto-calls a file", args: () => ["--eval", "--strict", "--arg", "y", "5", "a/f.nix"], messageOnly: true },
+  { name: "--argstr with -A", args: () => ["--eval", "--strict", "--argstr", "y", "5", "-A", "s", "a/f.nix"] },
+  { name: "no auto-call without arguments", args: () => ["--eval", "d.nix"] },
+  { name: "auto-call ignores unknown arguments", args: () => ["--eval", "--arg", "z", "1", "d.nix"] },
+  { name: "ellipsis receives all arguments", args: () => ["--eval", "--strict", "--arg", "z", "2", "-E", "{ x ? 1, ... }@a: a"] },
+  { name: "missing auto-call argument", args: () => ["--eval", "--arg", "z", "1", "-E", "{y}: y"] },
+  { name: "functor auto-call", args: () => ["--eval", "--arg", "z", "1", "-E", "{ __functor = self: {x ? 2}: x; }"] },
+  { name: "default.nix and -A into a list", args: () => ["--eval", "-A", "attr.inner.1"] },
+  { name: "-A missing attribute", args: () => ["--eval", "-A", "attr.nope"] },
+  { name: "--json --strict", args: () => ["--eval", "--strict", "--json", "-E", '{ a = [ 1 2.5 "x\\ty" null true ]; b.c = "é"; }'] },
+  { name: "--json without --strict on thunks", args: () => ["--eval", "--json", "-E", "{ a = 1 + 1; }"] },
+  { name: "non-strict prints <CODE>", args: () => ["--eval", "-E", "{ a = 1 + 1; b = [ (1 + 1) 2 ]; c = {}; d = 1; }"] },
+  { name: "several expressions", args: () => ["--eval", "-E", "1", "2"] },
+  { name: "without --eval: not a derivation", args: () => ["-E", "1"] },
+  { name: "without --eval: a set of non-derivations", args: () => ["-E", "{ a = 1; }"] },
+  { name: "path interpolation (read-only store path)", args: () => ["--eval", "--strict", "-E", '"${./a/f.nix}"'] },
+  { name: "--show-trace frames", args: () => ["--eval", "--strict", "--show-trace", "-E", "let f = x: x.y; in f {}"] },
+  { name: "trace hint without --show-trace", args: () => ["--eval", "--strict", "-E", "{ x = { y = 1 + 2.5 + \"a\"; }; }"], messageOnly: true },
+  { name: "trace hint on a nested throw", args: () => ["--eval", "--strict", "-E", '{ x = { y = throw "deep"; }; }'] },
+  { name: "missing file", args: () => ["--eval", "nonexist.nix"] },
+  { name: "builtins.trace", args: () => ["--eval", "--strict", "-E", 'let x = builtins.trace "hi" 1; in x'] },
+  { name: "--parse", args: () => ["--parse", "-E", "let x = 1; in x + 2"] },
+  { name: "--parse undefined variable", args: () => ["--parse", "-E", "x: y"] },
+  { name: "error inside an imported file", args: () => ["--eval", "--strict", "-E", "import ./a"] },
+];
+
+describeOracle("tsnix instantiate vs nix-instantiate 2.8", () => {
+  const store = oracleRoot();
+  afterAll(() => store.dispose());
+  it.each(CASES)("$name", async (c) => {
+    const env = c.env?.(dir) ?? {};
+    const nix = runNix("nix-instantiate", c.args(dir), { root: store.root, cwd: dir, env });
+    const ts = await tsnix(c.args(dir), { cwd: dir, env });
+    if (c.messageOnly) {
+      expect([ts.status, ts.stdout, ts.stderr.split("\n")[0]]).toEqual([nix.status, nix.stdout.toString("utf8"), nix.stderr.split("\n")[0]]);
+      return;
+    }
+    expect({ status: ts.status, stdout: ts.stdout, stderr: ts.stderr }).toEqual({ status: nix.status, stdout: nix.stdout.toString("utf8"), stderr: nix.stderr });
+  });
+});
+
+describe("tsnix instantiate on the memory host", () => {
+  it("evaluates files read through the host", async () => {
+    const host = memoryHost({ files: { "/p/default.nix": "{ x = import ./x.nix; }", "/p/x.nix": "40 + 2" } });
+    const r = await tsnix(["--eval", "--strict", "-A", "x"], { cwd: "/p", host });
+    expect(r).toEqual({ status: 0, stdout: "42\n", stderr: "" });
+  });
+  it("rejects unknown flags", async () => {
+    const r = await tsnix(["--bogus"], { cwd: "/", host: memoryHost() });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("unrecognised flag '--bogus'");
+  });
+});
+
+// Depth as Nix 2.8: through the built CLI (the evaluation thread needs the compiled module).
+const BIN = join(import.meta.dirname, "../../bin/tsnix.mjs");
+const built = existsSync(join(import.meta.dirname, "../../dist/cli.js"));
+describe.skipIf(!built)("built CLI: recursion depth", () => {
+  const run = (expr: string) => spawnSync(process.execPath, [BIN, "instantiate", "--eval", "--strict", "-E", expr], { encoding: "utf8" });
+  it("evaluates 40000 nested non-tail calls", () => {
+    const r = run("let f = n: if n == 0 then 0 else 1 + f (n - 1); in f 40000");
+    expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 0, stdout: "40000\n", stderr: "" });
+  });
+  it("reports stack overflow as Nix for 1000000", () => {
+    const r = run("let f = n: if n == 0 then 0 else 1 + f (n - 1); in f 1000000");
+    expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 1, stdout: "", stderr: "error: stack overflow (possible infinite recursion)\n" });
+  });
+  it("turns runaway recursion into the same error", () => {
+    const r = run("let f = x: f x + 1; in f 1");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("error: stack overflow (possible infinite recursion)\n");
+  });
+});
