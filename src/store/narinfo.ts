@@ -204,7 +204,8 @@ export function parseNarInfo(text: string, options: { storeDir?: string; source?
     const colon = line.indexOf(":");
     if (colon <= 0) throw new NarInfoError(`expected 'Key: value', got '${line.slice(0, 80)}'`, { source, line: n });
     const key = line.slice(0, colon);
-    if (line[colon + 1] !== " ") throw new NarInfoError(`expected a space after '${key}:'`, { source, line: n, field: key });
+    // "Key:" alone is an empty value (some writers drop the space of "References: ").
+    if (colon + 1 < line.length && line[colon + 1] !== " ") throw new NarInfoError(`expected a space after '${key}:'`, { source, line: n, field: key });
     const value = line.slice(colon + 2);
     if (!KNOWN.has(key)) return; // as Nix: newer writers may add fields
     if (key === "Sig") {

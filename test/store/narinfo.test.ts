@@ -95,6 +95,7 @@ describe("narinfo parse/render", () => {
     expect(info.references).toEqual([]);
     expect(info.sigs).toEqual([]);
     expect(parseNarInfo(text.trimEnd()).storePath).toBe(A);
+    expect(parseNarInfo(`${text}References:\n`).references).toEqual([]);
   });
 
   describe("refuses malformed narinfos, naming the line and field", () => {
