@@ -20,7 +20,7 @@ export function attachCliStore(ev: EvalStateLike, host: Host, cwd: string, store
     home: host.env("HOME") ?? host.user().home,
     cwd,
   });
-  const s = new LocalStore({ host, root });
+  const s = new LocalStore({ host, root, fsyncStorePaths: false });
   attachStore(ev, s);
   return s;
 }
