@@ -25,8 +25,11 @@ export function storeFromContext(ctx: CliContext): LocalStore {
     cwd: ctx.cwd,
     allowSystemRoot: ctx.settings.get("tsnix-allow-system-store") === "true",
   });
-  const fsync = ctx.settings.get("fsync-store-paths");
-  return new LocalStore({ host: ctx.host, root, fsyncStorePaths: fsync === undefined ? true : fsync === "true" });
+  const flag = (name: string) => {
+    const v = ctx.settings.get(name);
+    return v === undefined ? true : v === "true";
+  };
+  return new LocalStore({ host: ctx.host, root, fsyncStorePaths: flag("fsync-store-paths"), fsyncMetadata: flag("fsync-metadata") });
 }
 
 /** A usage error in the words of nix-store, followed by its "Try … --help" hint. */
@@ -54,11 +57,13 @@ Operations (as nix-store 2.8):
   --verify [--check-contents] check the consistency of the store
   --verify-path PATHS         check that the contents of PATHS are unchanged
   --delete PATHS              delete PATHS if nothing refers to them
+  --gc [--print-roots | --print-live | --print-dead | --max-freed N]
+                              collect garbage, or show roots, live or dead paths
 
 Global options: --store ROOT, --option NAME VALUE
 `;
 
-type Operation = "add" | "add-fixed" | "dump" | "restore" | "query" | "verify" | "verify-path" | "delete" | "dump-db" | "export" | "import" | "help";
+type Operation = "add" | "add-fixed" | "dump" | "restore" | "query" | "verify" | "verify-path" | "delete" | "dump-db" | "export" | "import" | "help" | "gc";
 
 const OPERATIONS: Record<string, Operation> = {
   "--add": "add",
@@ -71,6 +76,7 @@ const OPERATIONS: Record<string, Operation> = {
   "--verify": "verify",
   "--verify-path": "verify-path",
   "--delete": "delete",
+  "--gc": "gc",
   "--dump-db": "dump-db",
   "--export": "export",
   "--import": "import",
@@ -144,6 +150,8 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
       return opVerifyPath(ctx, opFlags, opArgs);
     case "delete":
       return opDelete(ctx, opFlags, opArgs);
+    case "gc": // the collector lives in profiles (src/cli/collect-garbage.ts)
+      return (await import("./collect-garbage.js")).storeGcOperation(ctx, opFlags, opArgs);
     case "dump-db":
       return opDumpDb(ctx, opFlags, opArgs);
     case "export":
@@ -474,10 +482,12 @@ function opVerifyPath(ctx: CliContext, flags: string[], args: string[]): number 
   return status;
 }
 
-function opDelete(ctx: CliContext, flags: string[], args: string[]): number {
+async function opDelete(ctx: CliContext, flags: string[], args: string[]): Promise<number> {
   noFlags(flags);
   const store = storeFromContext(ctx);
   const paths = args.map((a) => followLinksToStorePath(store, ctx, a));
+  // GC-aware: refuses paths reachable from a root, and names the root.
+  if (ctx.settings.get("tsnix-delete-ignore-roots") !== "true") return (await import("./collect-garbage.js")).storeDeleteOperation(ctx, store, paths);
   ctx.stderr("finding garbage collector roots...\n");
   let deleted = 0;
   let freed = 0;

@@ -17,11 +17,13 @@ export class BuildEnvCollisionError extends TsnixError {
     readonly fileA: string,
     readonly fileB: string,
     readonly priority: number,
+    /** The user-environment derivation being built, when known. */
+    readonly drvPath?: string,
   ) {
     super(
       "profiles.collision",
       `packages '${fileA}' and '${fileB}' have the same priority ${priority}; use 'nix-env --set-flag priority NUMBER INSTALLED_PKGNAME' to change the priority of one of the conflicting packages (0 being the highest priority)`,
-      { fileA, fileB, priority },
+      drvPath === undefined ? { fileA, fileB, priority } : { fileA, fileB, priority, drvPath },
     );
   }
 }

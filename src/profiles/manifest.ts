@@ -159,7 +159,7 @@ export function parseManifest(host: Host, text: string, where: string): Manifest
       name,
       outPath,
       outputs,
-      system: typeof a["system"] === "string" ? a["system"] : "",
+      system: typeof a["system"] === "string" ? a["system"] : "unknown", // as Nix's DrvInfo::querySystem
       drvPath: typeof a["drvPath"] === "string" ? a["drvPath"] : undefined,
       meta: meta !== null && typeof meta === "object" && !Array.isArray(meta) ? (meta as { [name: string]: MetaValue }) : {},
     });

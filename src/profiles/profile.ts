@@ -133,7 +133,7 @@ function modify(ctx: ProfileContext, compute: (installed: ManifestElement[]) => 
       const next = compute(installed);
       if (next === null || ctx.dryRun === true) return null;
       ensureRealised(ctx, next, roots);
-      const env = createUserEnv(ctx.store, next, { tempRoots: roots, keepDerivations: ctx.settings?.keepDerivations ?? false });
+      const env = createUserEnv(ctx.store, next, { tempRoots: roots, keepDerivations: false, ...(ctx.log === undefined ? {} : { log: ctx.log }) });
       const lock = lockProfile(ctx.store.host, profile);
       try {
         if (profileTarget(ctx) !== before && attempt < 10) continue;
@@ -282,6 +282,22 @@ export function setProfile(ctx: ProfileContext, element: ManifestElement): numbe
       lock.release();
     }
   });
+}
+
+/**
+ * Set meta attribute `name` to the string `value` on the installed
+ * elements matching `selectors` (`nix-env --set-flag`).
+ * @public
+ */
+export function setFlag(ctx: ProfileContext, name: string, value: string, selectors: readonly string[]): number | null {
+  const log = ctx.log ?? (() => {});
+  return modify(ctx, (installed) =>
+    installed.map((i) => {
+      if (!selectors.some((s) => selectorMatches(s, i, ctx.store.storeDir))) return i;
+      log(`setting flag on '${i.name}'`);
+      return { ...i, meta: { ...i.meta, [name]: value } };
+    }),
+  );
 }
 
 /** Generations of the profile, oldest first, and the current number. @public */

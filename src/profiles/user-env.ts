@@ -9,6 +9,7 @@ import { isErrno } from "../errors.js";
 import { derivationReferences, derivationStorePath, finalizeDerivation, printDerivation } from "../store/derivation.js";
 import type { LocalStore } from "../store/local-store.js";
 import { buildenvBuiltin } from "./buildenv.js";
+import { BuildEnvCollisionError } from "./errors.js";
 import { type ManifestElement, type MetaValue, manifestReferences, parseManifest, printManifest } from "./manifest.js";
 import type { TempRoots } from "./temp-roots.js";
 
@@ -65,7 +66,7 @@ function removeLeftover(store: LocalStore, real: string): void {
  * a generation link points at it.
  * @public
  */
-export function createUserEnv(store: LocalStore, elements: readonly ManifestElement[], options: { tempRoots?: TempRoots; keepDerivations?: boolean; system?: string } = {}): UserEnv {
+export function createUserEnv(store: LocalStore, elements: readonly ManifestElement[], options: { tempRoots?: TempRoots; keepDerivations?: boolean; log?: (line: string) => void } = {}): UserEnv {
   const text = printManifest(elements);
   const refs = manifestReferences(elements, options.keepDerivations ?? false);
   for (const r of refs) options.tempRoots?.add(r);
@@ -97,7 +98,14 @@ export function createUserEnv(store: LocalStore, elements: readonly ManifestElem
   if (!store.isValidPath(out)) {
     const real = store.toRealPath(out);
     removeLeftover(store, real);
-    buildenvBuiltin({ fs: store.host.fs, env: drv.env, out: real, toReal: (p) => store.toRealPath(p) });
+    options.log?.(`building '${drvPath}'...`);
+    try {
+      buildenvBuiltin({ fs: store.host.fs, env: drv.env, out: real, toReal: (p) => store.toRealPath(p) });
+    } catch (e) {
+      removeLeftover(store, real);
+      if (e instanceof BuildEnvCollisionError) throw new BuildEnvCollisionError(e.fileA, e.fileB, e.priority, drvPath);
+      throw e;
+    }
     store.registerOutput(out, { referenceCandidates: [...refs, manifestPath], deriver: drvPath });
   }
   return { path: out, drvPath, manifestPath };

@@ -1,0 +1,351 @@
+/**
+ * `tsnix env`: the operations of `nix-env` 2.8 on profiles, with its flags,
+ * output and messages.
+ */
+import { posix } from "node:path";
+import { TsnixError, UsageError } from "../errors.js";
+import { type AvailableElement, elementOfStorePath, loadAvailable, selectNewest } from "../profiles/available.js";
+import { BuildEnvCollisionError } from "../profiles/errors.js";
+import { formatGenerations, parseGenerationSelector } from "../profiles/generations.js";
+import type { ManifestElement } from "../profiles/manifest.js";
+import * as profiles from "../profiles/profile.js";
+import { loadSettings } from "../profiles/settings.js";
+import { storeFromContext } from "./store.js";
+import type { CliContext } from "./context.js";
+
+class EnvUsageError extends UsageError {}
+
+const HINT = "Try 'tsnix env --help' for more information.\n";
+
+const HELP = `Usage: tsnix env OPERATION [OPTIONS...] [ARGUMENTS...]
+
+Operations (as nix-env 2.8):
+  --install, -i [-A] ARGS     install packages (names with -f FILE, attribute paths with -A, or store paths)
+  --uninstall, -e NAMES       remove packages
+  --upgrade, -u [NAMES]       upgrade packages to newer versions (--lt, --leq, --eq, --always)
+  --set PKG                   make the profile point at one package
+  --set-flag NAME VALUE NAMES set a meta attribute of installed packages
+  --query, -q [--installed | --available/-a] [--out-path] [--drv-path] [--attr-path/-P]
+              [--system] [--description] [--no-name] [NAMES]
+  --rollback                  switch to the previous generation
+  --list-generations          list the profile's generations
+  --switch-generation, -G N   switch to generation N
+  --delete-generations GENS   delete generations: numbers, +N, Nd or old
+
+Options: --profile/-p PROFILE, --file/-f FILE, --attr/-A, --dry-run,
+         --preserve-installed, --remove-all/-r, --arg NAME EXPR, --argstr NAME STR
+`;
+
+type Op = "install" | "uninstall" | "upgrade" | "set" | "set-flag" | "query" | "rollback" | "list-generations" | "switch-generation" | "delete-generations" | "help";
+
+const OPS: Record<string, Op> = {
+  "--install": "install",
+  "-i": "install",
+  "--uninstall": "uninstall",
+  "-e": "uninstall",
+  "--upgrade": "upgrade",
+  "-u": "upgrade",
+  "--set": "set",
+  "--set-flag": "set-flag",
+  "--query": "query",
+  "-q": "query",
+  "--rollback": "rollback",
+  "--list-generations": "list-generations",
+  "--switch-generation": "switch-generation",
+  "-G": "switch-generation",
+  "--delete-generations": "delete-generations",
+  "--help": "help",
+};
+
+function expandShortFlags(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const a of args) {
+    if (a.length > 2 && a[0] === "-" && a[1] !== "-" && /^[a-zA-Z]+$/.test(a.slice(1))) for (const c of a.slice(1)) out.push(`-${c}`);
+    else out.push(a);
+  }
+  return out;
+}
+
+/** Run `tsnix env ARGS`. @public */
+export async function envCommand(rawArgs: string[], ctx: CliContext): Promise<number> {
+  try {
+    return run(expandShortFlags(rawArgs), ctx);
+  } catch (e) {
+    if (e instanceof EnvUsageError) {
+      ctx.stderr(`error: ${e.message}\n${HINT}`);
+      return 1;
+    }
+    if (e instanceof BuildEnvCollisionError) {
+      ctx.stderr(`error: ${e.message}\n`);
+      const drv = (e.data as { drvPath?: string }).drvPath;
+      if (drv !== undefined) ctx.stderr(`error: builder for '${drv}' failed with exit code 1\n`);
+      return 100;
+    }
+    throw e;
+  }
+}
+
+function run(args: string[], ctx: CliContext): number {
+  let op: Op | undefined;
+  const opArgs: string[] = [];
+  const flags: string[] = [];
+  let profile: string | undefined;
+  let file: string | undefined;
+  let dryRun = false;
+  let byAttr = false;
+  let preserve = false;
+  let removeAll = false;
+  let upgradeType: profiles.UpgradeType = "lt";
+  const evalArgs: Record<string, { expr: string } | { str: string }> = {};
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const need = (n: number) => {
+      if (i + n >= args.length) throw new EnvUsageError(`flag '${a}' requires ${n} argument${n === 1 ? "" : "s"}`);
+    };
+    const o = OPS[a];
+    if (o !== undefined) {
+      if (op !== undefined && op !== o) throw new EnvUsageError("only one operation may be specified");
+      op = o;
+      continue;
+    }
+    switch (a) {
+      case "--profile":
+      case "-p":
+        need(1);
+        profile = posix.resolve(ctx.cwd, args[++i]!);
+        break;
+      case "--file":
+      case "-f":
+        need(1);
+        file = posix.resolve(ctx.cwd, args[++i]!);
+        break;
+      case "--dry-run":
+        dryRun = true;
+        break;
+      case "--attr":
+      case "-A":
+        byAttr = true;
+        break;
+      case "--preserve-installed":
+        preserve = true;
+        break;
+      case "--remove-all":
+      case "-r":
+        removeAll = true;
+        break;
+      case "--lt":
+      case "--leq":
+      case "--eq":
+      case "--always":
+        upgradeType = a.slice(2) as profiles.UpgradeType;
+        break;
+      case "--arg":
+        need(2);
+        evalArgs[args[i + 1]!] = { expr: args[i + 2]! };
+        i += 2;
+        break;
+      case "--argstr":
+        need(2);
+        evalArgs[args[i + 1]!] = { str: args[i + 2]! };
+        i += 2;
+        break;
+      case "--show-trace":
+      case "-v":
+      case "--verbose":
+      case "-Q":
+      case "--no-build-output":
+        break;
+      case "-P":
+        // --preserve-installed for -i, --attr-path for -q
+        flags.push(a);
+        break;
+      default:
+        if (a.startsWith("-") && a.length > 1 && !/^-[0-9]/.test(a)) flags.push(a);
+        else opArgs.push(a);
+    }
+  }
+  if (op === undefined) throw new EnvUsageError("no operation specified");
+  if (op === "help") {
+    ctx.stdout(HELP);
+    return 0;
+  }
+  if (op !== "query" && op !== "install") for (const f of flags) throw new EnvUsageError(`unknown flag '${f}'`);
+  const store = storeFromContext(ctx);
+  const settings = loadSettings(ctx.host, ctx.env("NIX_CONF_DIR") === undefined ? undefined : `${ctx.env("NIX_CONF_DIR")}/nix.conf`, ctx.settings);
+  const log = (l: string) => ctx.stderr(`${l}\n`);
+  const pctx: profiles.ProfileContext = { store, settings, log, dryRun, ...(profile === undefined ? {} : { profile }) };
+  if (dryRun && op !== "query" && op !== "list-generations") log("(dry run; not doing anything)");
+  const available = (attrPaths?: readonly string[]): AvailableElement[] => {
+    if (file === undefined) throw new TsnixError("profiles.no-file", "no expression given; use '--file FILE' (tsnix has no ~/.nix-defexpr)");
+    return loadAvailable(ctx.host, file, { storeDir: store.storeDir, args: evalArgs, copyPathToStore: (p) => store.addPath(p), ...(attrPaths === undefined ? {} : { attrPaths }) });
+  };
+  const thisSystem = "x86_64-linux";
+  const resolveElements = (argv: readonly string[]): ManifestElement[] => {
+    if (byAttr) return available(argv).map((a) => a.element);
+    const paths = argv.filter((a) => a.startsWith("/") || a.startsWith("./"));
+    const names = argv.filter((a) => !(a.startsWith("/") || a.startsWith("./")));
+    const out: ManifestElement[] = [];
+    for (const p of paths) out.push(elementOfStorePath(store, followToStorePath(ctx, store.storeDir, store.root, p)));
+    if (names.length > 0) out.push(...selectNewest(available(), names, thisSystem, log).map((a) => a.element));
+    return out;
+  };
+
+  switch (op) {
+    case "install": {
+      for (const f of flags) if (f !== "-P") throw new EnvUsageError(`unknown flag '${f}'`);
+      const elements = resolveElements(opArgs);
+      profiles.install(pctx, elements, { preserveInstalled: preserve || flags.includes("-P"), removeAll });
+      return 0;
+    }
+    case "uninstall":
+      profiles.uninstall(pctx, opArgs);
+      return 0;
+    case "upgrade": {
+      const avail = available().map((a) => a.element);
+      profiles.upgrade(pctx, avail, { selectors: opArgs, upgradeType });
+      return 0;
+    }
+    case "set": {
+      const elements = resolveElements(opArgs);
+      if (elements.length !== 1) throw new TsnixError("profiles.set-one", "--set requires exactly one derivation");
+      profiles.setProfile(pctx, elements[0]!);
+      return 0;
+    }
+    case "set-flag": {
+      if (opArgs.length < 2) throw new EnvUsageError("not enough arguments to '--set-flag'");
+      const [name, value, ...sels] = opArgs as [string, string, ...string[]];
+      profiles.setFlag(pctx, name, value, sels);
+      return 0;
+    }
+    case "query":
+      return query(ctx, pctx, flags, opArgs, available);
+    case "rollback":
+      if (opArgs.length > 0) throw new EnvUsageError("'--rollback' takes no arguments");
+      profiles.rollback(pctx);
+      return 0;
+    case "list-generations": {
+      if (opArgs.length > 0) throw new EnvUsageError("'--list-generations' takes no arguments");
+      ctx.stdout(formatGenerations(profiles.listGenerations(pctx)));
+      return 0;
+    }
+    case "switch-generation": {
+      if (opArgs.length !== 1) throw new EnvUsageError("exactly one argument expected");
+      if (!/^[0-9]+$/.test(opArgs[0]!)) throw new EnvUsageError("expected a generation number");
+      profiles.switchGeneration(pctx, Number(opArgs[0]));
+      return 0;
+    }
+    case "delete-generations":
+      profiles.deleteGenerations(pctx, parseGenerationSelector(opArgs));
+      return 0;
+  }
+}
+
+function followToStorePath(ctx: CliContext, storeDir: string, root: string, arg: string): string {
+  let p = posix.resolve(ctx.cwd, arg);
+  for (let hops = 0; hops < 40 && !p.startsWith(`${storeDir}/`); hops++) {
+    if (root !== "" && p.startsWith(`${root}${storeDir}/`)) {
+      p = p.slice(root.length);
+      break;
+    }
+    try {
+      if (ctx.host.fs.lstat(p).type !== "symlink") break;
+      p = posix.resolve(posix.dirname(p), ctx.host.fs.readlink(p));
+    } catch {
+      break;
+    }
+  }
+  const rest = p.slice(storeDir.length + 1);
+  const slash = rest.indexOf("/");
+  return slash < 0 ? p : p.slice(0, storeDir.length + 1 + slash);
+}
+
+/** Nix's `printTable`: columns padded to their widest cell plus two spaces, the last unpadded. */
+function printTable(rows: string[][]): string {
+  if (rows.length === 0) return "";
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  let out = "";
+  for (const r of rows) {
+    r.forEach((cell, c) => {
+      out += cell.replace(/\n/g, " ");
+      if (c < r.length - 1) out += " ".repeat(widths[c]! - cell.length + 2);
+    });
+    out += "\n";
+  }
+  return out;
+}
+
+function cmpName(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a[i]!.toUpperCase();
+    const y = b[i]!.toUpperCase();
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return a.length - b.length;
+}
+
+function query(ctx: CliContext, pctx: profiles.ProfileContext, flags: readonly string[], args: readonly string[], available: () => AvailableElement[]): number {
+  let source: "installed" | "available" = "installed";
+  let outPath = false;
+  let drvPath = false;
+  let attrPath = false;
+  let printName = true;
+  let system = false;
+  let description = false;
+  for (const f of flags) {
+    switch (f) {
+      case "--installed":
+        source = "installed";
+        break;
+      case "--available":
+      case "-a":
+        source = "available";
+        break;
+      case "--out-path":
+        outPath = true;
+        break;
+      case "--drv-path":
+        drvPath = true;
+        break;
+      case "--attr-path":
+      case "-P":
+        attrPath = true;
+        break;
+      case "--no-name":
+        printName = false;
+        break;
+      case "--system":
+        system = true;
+        break;
+      case "--description":
+        description = true;
+        break;
+      default:
+        throw new EnvUsageError(`unknown flag '${f}'`);
+    }
+  }
+  if (attrPath && source !== "available") throw new EnvUsageError("--attr-path(-P) only works with --available");
+  let elems: { attrPath: string; element: ManifestElement }[] =
+    source === "installed" ? profiles.queryInstalled(pctx).map((e) => ({ attrPath: "", element: e })) : available();
+  if (args.length > 0) {
+    elems = elems.filter((x) => args.some((s) => profiles.selectorMatches(s, x.element, pctx.store.storeDir)));
+    for (const s of args) if (!elems.some((x) => profiles.selectorMatches(s, x.element, pctx.store.storeDir))) throw new TsnixError("profiles.no-match", `selector '${s}' matches no derivations`, { selector: s });
+  }
+  elems.sort((a, b) => cmpName(a.element.name, b.element.name));
+  const rows: string[][] = [];
+  for (const { attrPath: ap, element: e } of elems) {
+    const row: string[] = [];
+    if (attrPath) row.push(ap);
+    if (printName) row.push(e.name);
+    if (system) row.push(e.system);
+    if (outPath) row.push(e.outputs.map((o) => (o.name === "out" ? o.path : `${o.name}=${o.path}`)).join(";"));
+    if (drvPath) row.push(e.drvPath ?? "-");
+    if (description) {
+      const d = e.meta["description"];
+      row.push(typeof d === "string" ? d : "");
+    }
+    rows.push(row);
+  }
+  ctx.stdout(printTable(rows));
+  return 0;
+}
