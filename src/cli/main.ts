@@ -13,6 +13,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   store: async () => (await import("./store.js")).storeCommand,
   instantiate: async () => (await import("./instantiate.js")).instantiateCommand,
   eval: async () => (await import("./instantiate.js")).instantiateCommand,
+  env: async () => (await import("./env.js")).envCommand,
+  "collect-garbage": async () => (await import("./collect-garbage.js")).collectGarbageCommand,
 };
 
 const USAGE = `usage: tsnix [--store ROOT] [--option NAME VALUE] COMMAND ARGS...
@@ -21,6 +23,8 @@ commands:
   hash         compute hashes of paths and files (as nix-hash)
   store        manipulate the store (as nix-store)
   instantiate  evaluate Nix expressions and instantiate derivations (as nix-instantiate)
+  env          manage profiles: install, upgrade, rollback (as nix-env)
+  collect-garbage  delete old generations and unreachable store paths (as nix-collect-garbage)
 `;
 
 /** Run the CLI; returns the exit status. Never throws for user errors. */
