@@ -98,7 +98,17 @@ export type Expr =
       readonly left: Expr;
       readonly right: Expr;
     }
-  | { readonly type: "ConcatStrings"; readonly pos: Pos; readonly forceString: boolean; readonly parts: readonly Expr[] }
+  | {
+      readonly type: "ConcatStrings";
+      readonly pos: Pos;
+      readonly forceString: boolean;
+      readonly parts: readonly Expr[];
+      /**
+       * The position Nix reports for each part's coercion errors when it differs from the part's own:
+       * the `${` of an interpolation, the `(` of a parenthesised `+` operand. Added by the parser.
+       */
+      readonly partPos?: readonly Pos[];
+    }
   | { readonly type: "CurPos"; readonly pos: Pos };
 
 /** The node type names. @public */

@@ -584,6 +584,8 @@ class Parser {
   /** expr_op: precedence climbing with Bison's precedences and associativities. */
   private parseOp(minPrec: number): Expr {
     const t = this.tok;
+    // Nix's CUR_POS for an operator is its left operand's first token, a parenthesis included.
+    const pos = this.posOf(t);
     let left: Expr;
     if (t.kind === "!") {
       this.advance();
@@ -604,20 +606,20 @@ class Parser {
       if (info === undefined || info.prec < minPrec) return left;
       if (info.prec === lastNonAssoc && op !== "?") this.syntaxError();
       this.advance();
-      const pos: Pos = left.pos;
       if (op === "?") {
         const path = this.parseAttrPath();
         left = { type: "HasAttr", pos, expr: left, path };
         lastNonAssoc = -1;
         continue;
       }
+      const rightPos = this.posOf(this.tok);
       const right = this.parseOp(info.assoc === Assoc.Right ? info.prec : info.prec + 1);
       lastNonAssoc = info.assoc === Assoc.Non ? info.prec : -1;
-      left = this.binary(op, pos, left, right);
+      left = this.binary(op, pos, left, right, rightPos);
     }
   }
 
-  private binary(op: TokenKind, pos: Pos, l: Expr, r: Expr): Expr {
+  private binary(op: TokenKind, pos: Pos, l: Expr, r: Expr, rightPos: Pos): Expr {
     const call = (name: string, a: Expr, b: Expr): Expr => ({ type: "Call", pos, fn: { type: "Var", pos, name }, args: [a, b] });
     switch (op) {
       case "EQ":
@@ -643,7 +645,7 @@ class Parser {
       case "GEQ":
         return { type: "Not", pos, expr: call("__lessThan", l, r) };
       case "+":
-        return { type: "ConcatStrings", pos, forceString: false, parts: [l, r] };
+        return { type: "ConcatStrings", pos, forceString: false, parts: [l, r], partPos: [pos, rightPos] };
       case "-":
         return call("__sub", l, r);
       case "*":
@@ -656,11 +658,12 @@ class Parser {
 
   /** expr_app: arguments are appended to an existing call, even a parenthesised one, as Nix does. */
   private parseApp(): Expr {
+    const start = this.tok;
     let fn = this.parseSelect();
     while (SELECT_START.has(this.kind())) {
       const arg = this.parseSelect();
       if (fn.type === "Call") fn = { type: "Call", pos: fn.pos, fn: fn.fn, args: [...fn.args, arg] };
-      else fn = { type: "Call", pos: fn.pos, fn, args: [arg] };
+      else fn = { type: "Call", pos: this.posOf(start), fn, args: [arg] };
     }
     return fn;
   }
@@ -772,7 +775,7 @@ class Parser {
   /** After the opening quote: string_parts '"'. */
   private parseStringParts(): Expr {
     const parts: Expr[] = [];
-    let first: Pos | undefined;
+    const partPos: Pos[] = [];
     let interpolated = false;
     for (;;) {
       const t = this.tok;
@@ -780,12 +783,13 @@ class Parser {
         // A leading STR may only be followed by ${…}; a second STR (Nix's EOF `\` or `$`) is unexpected.
         if (parts.length === 1 && !interpolated) this.syntaxError(['"']);
         this.advance();
-        first ??= this.posOf(t);
-        parts.push({ type: "String", pos: this.posOf(t), value: t.value });
+        const pos = this.posOf(t);
+        parts.push({ type: "String", pos, value: t.value });
+        partPos.push(pos);
       } else if (t.kind === "DOLLAR_CURLY") {
         this.advance();
-        first ??= this.posOf(t);
         interpolated = true;
+        partPos.push(this.posOf(t));
         parts.push(this.parseExpr());
         this.expect("}");
       } else break;
@@ -794,11 +798,11 @@ class Parser {
     if (parts.length === 0) return { type: "String", pos: this.posOf(this.tok), value: "" };
     // Only a lone literal is a plain string; `"${e}"` stays a concatenation (and a dynamic attribute name).
     if (!interpolated) return parts[0]!;
-    return { type: "ConcatStrings", pos: first!, forceString: true, parts };
+    return { type: "ConcatStrings", pos: partPos[0]!, forceString: true, parts, partPos };
   }
 
   private parseIndString(pos: Pos): Expr {
-    const es: ({ s: string; indent: boolean; pos: Pos } | Expr)[] = [];
+    const es: IndPart[] = [];
     for (;;) {
       const t = this.tok;
       if (t.kind === "IND_STR") {
@@ -806,7 +810,7 @@ class Parser {
         es.push({ s: t.value, indent: t.indent, pos: this.posOf(t) });
       } else if (t.kind === "DOLLAR_CURLY") {
         this.advance();
-        es.push(this.parseExpr());
+        es.push({ e: this.parseExpr(), pos: this.posOf(t) });
         this.expect("}");
       } else break;
     }
@@ -830,22 +834,25 @@ class Parser {
       return head;
     }
     const parts: Expr[] = [head];
+    const partPos: Pos[] = [pos];
     // string_parts_interpolated: only its first STR must be followed by ${…}
     for (let n = 0; ; n++) {
       const s = this.tok;
       if (s.kind === "STR") {
         this.advance();
         parts.push({ type: "String", pos: this.posOf(s), value: s.value });
+        partPos.push(this.posOf(s));
         if (n === 0 && this.kind() !== "DOLLAR_CURLY") this.syntaxError(["DOLLAR_CURLY"]);
       } else if (s.kind === "DOLLAR_CURLY") {
         this.advance();
+        partPos.push(this.posOf(s));
         parts.push(this.parseExpr());
         this.expect("}");
       } else if (s.kind === "PATH_END" && n > 0) break;
       else this.syntaxError();
     }
     this.advance();
-    return { type: "ConcatStrings", pos, forceString: false, parts };
+    return { type: "ConcatStrings", pos, forceString: false, parts, partPos };
   }
 
   /** attrpath: attr ('.' attr)* where attr is ID, `or`, a string or ${…}. */
@@ -1032,12 +1039,13 @@ function showName(name: string): string {
   return showAttrPath([{ name }]);
 }
 
-type IndPart = { s: string; indent: boolean; pos: Pos } | Expr;
+type IndPart = { s: string; indent: boolean; pos: Pos } | { e: Expr; pos: Pos };
 
 /** Nix's stripIndentation for indented strings ('' … ''). */
 function stripIndentation(pos: Pos, es: readonly IndPart[]): Expr {
   if (es.length === 0) return { type: "String", pos, value: "" };
   const isStr = (p: IndPart): p is { s: string; indent: boolean; pos: Pos } => "s" in p;
+  const partPos: Pos[] = [];
   // The minimum indentation; whitespace-only lines do not count.
   let atStartOfLine = true;
   let minIndent = 1000000;
@@ -1071,10 +1079,11 @@ function stripIndentation(pos: Pos, es: readonly IndPart[]): Expr {
   let curDropped = 0;
   for (let k = 0; k < es.length; k++) {
     const p = es[k]!;
+    partPos.push(p.pos);
     if (!isStr(p)) {
       atStartOfLine = false;
       curDropped = 0;
-      out.push(p);
+      out.push(p.e);
       continue;
     }
     const s = p.s;
@@ -1105,7 +1114,7 @@ function stripIndentation(pos: Pos, es: readonly IndPart[]): Expr {
     out.push({ type: "String", pos: p.pos, value: s2 });
   }
   if (out.length === 1 && out[0]!.type === "String") return out[0]!;
-  return { type: "ConcatStrings", pos, forceString: true, parts: out };
+  return { type: "ConcatStrings", pos, forceString: true, parts: out, partPos };
 }
 
 /**

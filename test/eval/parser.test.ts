@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import type { Expr, Pos } from "../../src/eval/ast.js";
 import { formatNixError, ParseError } from "../../src/eval/errors.js";
 import { parse } from "../../src/eval/parser.js";
 import { printExpr } from "../../src/eval/print-expr.js";
@@ -151,5 +152,39 @@ describeOracle("parse corpus vs a fresh run of Nix 2.8", () => {
     const file = join(CORPUS, f);
     const r = runNix("nix-instantiate", ["--parse", file], { root: "/tmp/tsnix-parse-store", env: { HOME: CORPUS_HOME } });
     expect(oursFile(file)).toBe(r.status === 0 ? r.stdout.toString("utf8") : r.stderr);
+  });
+});
+
+type AnyExpr = Expr & Record<string, unknown>;
+/** Positions the evaluator reports come from the parser: compare with where Nix 2.8's evaluation errors point. */
+const POSITION_CASES: [string, (e: AnyExpr) => Pos | undefined][] = [
+  ["(x: x) { } 1", (e) => e.pos],
+  ["(let a = 1; in a) 2", (e) => e.pos],
+  ["1 + (\"a\")", (e) => (e as Extract<Expr, { type: "ConcatStrings" }>).partPos?.[1]],
+  ['"a" + (1)', (e) => (e as Extract<Expr, { type: "ConcatStrings" }>).partPos?.[1]],
+  ['"a${{}}"', (e) => (e as Extract<Expr, { type: "ConcatStrings" }>).partPos?.[1]],
+  ['"${{}}"', (e) => (e as Extract<Expr, { type: "ConcatStrings" }>).partPos?.[0]],
+  ["''\n  a ${{}}''", (e) => (e as Extract<Expr, { type: "ConcatStrings" }>).partPos?.[1]],
+  ["./a/${{}}", (e) => (e as Extract<Expr, { type: "ConcatStrings" }>).partPos?.[1]],
+  ["({ a = 1; }).b", (e) => e.pos],
+  ["(x: x.a) {}", (e) => ((e as Extract<Expr, { type: "Call" }>).fn as Extract<Expr, { type: "Lambda" }>).body.pos],
+  ["(1 == 1) && 2", (e) => e.pos],
+  ["[1] ++ 2", (e) => e.pos],
+  ["(1) - \"a\"", (e) => e.pos],
+  ["if 1 then 2 else 3", (e) => e.pos],
+  ["assert false; 1", (e) => e.pos],
+  ["let s = { inherit x; }; in s.x", (e) => ((e as Extract<Expr, { type: "Let" }>).attrs[0]!.value as Extract<Expr, { type: "Attrs" }>).attrs[0]!.value.pos],
+  ["let s = rec {  inherit x; }; in s.x", (e) => ((e as Extract<Expr, { type: "Let" }>).attrs[0]!.value as Extract<Expr, { type: "Attrs" }>).attrs[0]!.value.pos],
+  ["let\n  f = { a }: a;\nin\n  f { }", (e) => (e as Extract<Expr, { type: "Let" }>).body.pos],
+  ["let a = 1; b = x; in b", (e) => (e as Extract<Expr, { type: "Let" }>).attrs[1]!.value.pos],
+];
+
+describeOracle("node positions agree with Nix 2.8's evaluation errors", () => {
+  it.each(POSITION_CASES.map(([src, sel]) => [JSON.stringify(src), src, sel] as const))("%s", (_n, src, sel) => {
+    const r = runNix("nix-instantiate", ["--eval", "-E", src], { root: "/tmp/tsnix-parse-store", cwd: BASE });
+    const m = /at «string»:(\d+):(\d+):/.exec(r.stderr);
+    expect(m, r.stderr).not.toBeNull();
+    const pos = sel(parse(src, { baseDir: BASE }) as AnyExpr);
+    expect(pos && [pos.line, pos.column]).toEqual([Number(m![1]), Number(m![2])]);
   });
 });
