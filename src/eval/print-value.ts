@@ -13,19 +13,41 @@ export function formatFloat(v: number): string {
   if (Number.isNaN(v)) return "nan";
   if (!Number.isFinite(v)) return v < 0 ? "-inf" : "inf";
   if (v === 0) return Object.is(v, -0) ? "-0" : "0";
-  const exp = v.toExponential(5);
-  const e = exp.indexOf("e");
-  const x = parseInt(exp.slice(e + 1), 10);
-  if (x < -4 || x >= 6) {
-    let m = exp.slice(0, e);
-    if (m.includes(".")) m = m.replace(/0+$/, "").replace(/\.$/, "");
-    const sign = x < 0 ? "-" : "+";
-    const ax = Math.abs(x);
-    return `${m}e${sign}${ax < 10 ? "0" : ""}${ax}`;
+  const sign = v < 0 ? "-" : "";
+  const a = Math.abs(v);
+  // JS rounds exact ties away from zero, C to even: detect exact ties from
+  // a longer (still exact for a tie) expansion and truncate when the kept
+  // digit is even.
+  let digits: string;
+  let exp: number;
+  const full = a.toExponential(24);
+  const fe = full.indexOf("e");
+  const fm = full.slice(0, fe).replace(".", "");
+  if (fm[6] === "5" && /^0*$/.test(fm.slice(7)) && Number(fm[5]) % 2 === 0) {
+    digits = fm.slice(0, 6);
+    exp = parseInt(full.slice(fe + 1), 10);
+  } else {
+    const r = a.toExponential(5);
+    const re = r.indexOf("e");
+    digits = r.slice(0, re).replace(".", "");
+    exp = parseInt(r.slice(re + 1), 10);
   }
-  let f = v.toFixed(5 - x);
-  if (f.includes(".")) f = f.replace(/0+$/, "").replace(/\.$/, "");
-  return f;
+  if (exp < -4 || exp >= 6) {
+    const frac = digits.slice(1).replace(/0+$/, "");
+    const ax = Math.abs(exp);
+    return `${sign}${digits[0]}${frac === "" ? "" : "." + frac}e${exp < 0 ? "-" : "+"}${ax < 10 ? "0" : ""}${ax}`;
+  }
+  let int: string;
+  let frac: string;
+  if (exp >= 0) {
+    int = digits.slice(0, exp + 1);
+    frac = digits.slice(exp + 1);
+  } else {
+    int = "0";
+    frac = "0".repeat(-exp - 1) + digits;
+  }
+  frac = frac.replace(/0+$/, "");
+  return `${sign}${int}${frac === "" ? "" : "." + frac}`;
 }
 
 /** A string literal as Nix prints it (`"a\n\${b}"`). @public */
