@@ -39,6 +39,8 @@ export interface CompiledRegex {
   readonly pattern: string;
   /** JavaScript source of the translated pattern (over binary strings when `binary`). */
   readonly source: string;
+  /** The same with `^` never matching, for matching at the start of a suffix of the subject. */
+  readonly suffixSource: string;
   /** Number of capture groups. */
   readonly groups: number;
   /** For each group, the JavaScript groups standing for it (see Emitter). */
@@ -49,7 +51,7 @@ export interface CompiledRegex {
   readonly whole: RegExp;
   /** Global search regex for `split`. */
   readonly search: RegExp;
-  /** Lazily built sticky regexes requiring an end at or past an index (see {@link searchLongest}). */
+  /** Lazily built regexes matching a prefix of at least N characters of a suffix (see {@link searchLongest}). */
   readonly longer: Map<number, RegExp>;
 }
 
@@ -346,8 +348,16 @@ class Emitter {
   /** For each Nix group, the JavaScript group numbers that stand for it, in source order. */
   readonly groupMap: number[][];
   private js = 0;
-  constructor(groups: number) {
+  /** `noStart`: emit `^` as a never-matching assertion, for matching inside a suffix of the subject. */
+  constructor(
+    groups: number,
+    private readonly noStart = false,
+  ) {
     this.groupMap = Array.from({ length: groups }, () => []);
+  }
+
+  private anchor(src: "^" | "$"): string {
+    return src === "^" && this.noStart ? "(?!)" : src;
   }
 
   /** A capturing group; its number is taken before the body's (JavaScript numbers groups by their opening parenthesis). */
@@ -365,8 +375,9 @@ class Emitter {
   emit(n: Node): string {
     switch (n.t) {
       case "char":
-      case "anchor":
         return n.src;
+      case "anchor":
+        return this.anchor(n.src);
       case "group":
         return this.group(n.index, () => this.emit(n.body));
       case "alt":
@@ -405,7 +416,7 @@ class Emitter {
       case "char":
         return "(?!)";
       case "anchor":
-        return n.src;
+        return this.anchor(n.src);
       case "group":
         return this.group(n.index, () => this.emitEmpty(n.body));
       case "alt":
@@ -418,11 +429,13 @@ class Emitter {
   }
 }
 
-function translate(p: string, original: string): { source: string; groups: number; groupMap: number[][]; hasAlternation: boolean } {
+function translate(p: string, original: string): { source: string; suffixSource: string; groups: number; groupMap: number[][]; hasAlternation: boolean } {
   const { node, groups, hasAlternation } = parseEre(p, original);
   const em = new Emitter(groups);
   const source = em.emit(node);
-  return { source, groups, groupMap: em.groupMap, hasAlternation };
+  // Same group numbering: the emitter is deterministic.
+  const suffixSource = hasAlternation ? new Emitter(groups, true).emit(node) : source;
+  return { source, suffixSource, groups, groupMap: em.groupMap, hasAlternation };
 }
 
 /** The value of Nix group `g`: the last of its JavaScript groups that took part. */
@@ -439,9 +452,9 @@ const cache = new Map<string, CompiledRegex>();
 
 /** True when the string has a character outside ASCII (so byte and code-unit views differ). */
 export function hasNonAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return true;
-  return false;
+  return NON_ASCII.test(s);
 }
+const NON_ASCII = /[^\x00-\x7f]/;
 
 /** UTF-8 bytes of `s`, one char per byte. */
 export function toBinary(s: string): string {
@@ -458,7 +471,7 @@ export function compileRegex(pattern: string): CompiledRegex {
   let r = cache.get(pattern);
   if (r !== undefined) return r;
   const bin = hasNonAscii(pattern) ? toBinary(pattern) : pattern;
-  const { source, groups, groupMap, hasAlternation } = translate(bin, pattern);
+  const { source, suffixSource, groups, groupMap, hasAlternation } = translate(bin, pattern);
   let whole: RegExp;
   let search: RegExp;
   try {
@@ -467,7 +480,7 @@ export function compileRegex(pattern: string): CompiledRegex {
   } catch (e) {
     throw new InvalidRegexError(pattern, String(e));
   }
-  r = { pattern, source, groups, groupMap, hasAlternation, whole, search, longer: new Map() };
+  r = { pattern, source, suffixSource, groups, groupMap, hasAlternation, whole, search, longer: new Map() };
   if (cache.size > 1000) cache.clear();
   cache.set(pattern, r);
   return r;
@@ -489,68 +502,78 @@ export function regexMatch(re: CompiledRegex, s: string): (string | undefined)[]
   return out;
 }
 
-/** One piece of `builtins.split`: a string between matches, or a match's groups. */
-export type SplitPiece = string | (string | undefined)[];
+/** One piece of `builtins.split`: a string between matches, or a match's groups (null when a group did not take part). */
+export type SplitPiece = string | (string | null)[];
 
-/** A match found by {@link searchLongest}: start, end and the groups' matches. */
-interface Found {
-  index: number;
-  end: number;
-  m: RegExpExecArray;
-}
+/** Shared result for matches of a pattern without groups (results are never mutated). */
+const NO_GROUPS: (string | null)[] = [];
 
-/** The regex requiring the match to end at or after `minEnd` (lookbehind over the prefix length). */
-function longerThan(re: CompiledRegex, minEnd: number): RegExp {
-  let r = re.longer.get(minEnd);
+/**
+ * The regex matching, at the start of a suffix of the subject, a match at
+ * least `minLength` long (a lookbehind counting from the suffix's start).
+ */
+function atLeast(re: CompiledRegex, minLength: number): RegExp {
+  let r = re.longer.get(minLength);
   if (r === undefined) {
-    r = new RegExp("(?:" + re.source + ")(?<=^[^]{" + minEnd + ",})", "y");
+    r = new RegExp("^(?:" + re.suffixSource + ")(?<=^[^]{" + minLength + ",})");
     if (re.longer.size > 256) re.longer.clear();
-    re.longer.set(minEnd, r);
+    re.longer.set(minLength, r);
   }
   return r;
 }
 
-function searchLongest(re: CompiledRegex, s: string, from: number): Found | null {
+/**
+ * The leftmost match from `from`, and among the matches starting there the
+ * longest when the pattern has alternatives (libstdc++'s POSIX rule).
+ * Returns the match (indices relative to `base`) or null.
+ */
+function searchLongest(re: CompiledRegex, s: string, from: number): { m: RegExpExecArray; index: number; end: number } | null {
   re.search.lastIndex = from;
   let m = re.search.exec(s);
   if (m === null) return null;
   const index = m.index;
-  let end = index + m[0].length;
-  if (re.hasAlternation) {
+  let len = m[0].length;
+  if (re.hasAlternation && index + len < s.length) {
+    // A suffix string is a cheap slice; `^` of the pattern is disabled in it unless it starts the subject.
+    const suffix = s.slice(index);
     for (;;) {
-      if (end >= s.length) break;
-      const r = longerThan(re, end + 1);
-      r.lastIndex = index;
-      const m2 = r.exec(s);
+      if (index + len >= s.length) break;
+      const r = index === 0 ? new RegExp("^(?:" + re.source + ")(?<=^[^]{" + (len + 1) + ",})") : atLeast(re, len + 1);
+      const m2 = r.exec(suffix);
       if (m2 === null) break;
       m = m2;
-      end = index + m2[0].length;
+      len = m2[0].length;
     }
   }
-  return { index, end, m };
+  return { m, index, end: index + len };
 }
 
 /** `builtins.split`: the pieces between matches interleaved with the matches' groups. */
 export function regexSplit(re: CompiledRegex, s: string): SplitPiece[] {
   const binary = hasNonAscii(s);
   const str = binary ? toBinary(s) : s;
-  const dec = binary ? fromBinary : (x: string) => x;
   const out: SplitPiece[] = [];
+  const ng = re.groups;
   let pos = 0; // where the next search starts
   let last = 0; // end of the previous match
   while (pos <= str.length) {
     const f = searchLongest(re, str, pos);
     if (f === null) break;
-    out.push(dec(str.slice(last, f.index)));
-    const groups: (string | undefined)[] = new Array(re.groups);
-    for (let g = 0; g < re.groups; g++) {
-      const x = groupValue(re, f.m, g);
-      groups[g] = x === undefined ? undefined : dec(x);
+    const before = str.slice(last, f.index);
+    out.push(binary ? fromBinary(before) : before);
+    if (ng === 0) out.push(NO_GROUPS);
+    else {
+      const groups: (string | null)[] = new Array(ng);
+      for (let g = 0; g < ng; g++) {
+        const x = groupValue(re, f.m, g);
+        groups[g] = x === undefined ? null : binary ? fromBinary(x) : x;
+      }
+      out.push(groups);
     }
-    out.push(groups);
     last = f.end;
     pos = f.end === f.index ? f.end + 1 : f.end;
   }
-  out.push(dec(str.slice(last)));
+  const rest = str.slice(last);
+  out.push(binary ? fromBinary(rest) : rest);
   return out;
 }

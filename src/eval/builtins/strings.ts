@@ -113,6 +113,39 @@ function replace(p: ReplacePlan, s: string): { out: string; context: Set<string>
   return { out, context };
 }
 
+/**
+ * Without empty patterns, Nix's scan (at each position the first pattern
+ * that matches wins) is exactly a JavaScript alternation of the patterns in
+ * order, which V8 runs natively.
+ */
+const alternations = new Map<string, { re: RegExp; index: Map<string, number> }>();
+
+function replaceByRegex(from: string[], to: (string | NixString)[], s: string): { out: string; context: Set<string> | undefined } {
+  const key = from.join("\0");
+  let alt = alternations.get(key);
+  if (alt === undefined) {
+    const index = new Map<string, number>();
+    from.forEach((f, i) => {
+      if (!index.has(f)) index.set(f, i);
+    });
+    alt = { re: new RegExp(from.map((f) => f.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&")).join("|"), "g"), index };
+    if (alternations.size > 256) alternations.clear();
+    alternations.set(key, alt);
+  }
+  const re = alt.re;
+  re.lastIndex = 0;
+  let out = "";
+  let last = 0;
+  let context: Set<string> | undefined;
+  for (let m = re.exec(s); m !== null; m = re.exec(s)) {
+    const t = to[alt.index.get(m[0])!]!;
+    out += s.slice(last, m.index) + stringOf(t);
+    context = mergeContexts(context, t);
+    last = m.index + m[0].length;
+  }
+  return { out: last === 0 ? s : out + s.slice(last), context };
+}
+
 defineBuiltin("replaceStrings", 3, ([fromList, toList, s], ctx) => {
   const fl = ctx.forceList(fromList!);
   const tl = ctx.forceList(toList!);
@@ -131,7 +164,7 @@ defineBuiltin("replaceStrings", 3, ([fromList, toList, s], ctx) => {
       to.map((t) => (typeof t === "string" ? toBinary(t) : new NixString(toBinary(t.s), t.context))),
     );
   } else p = plan(from, to);
-  const r = replace(p, text);
+  const r = from.length > 0 && p.empties.length === 0 ? replaceByRegex(from, to, text) : replace(p, text);
   let ctxSet = r.context;
   ctxSet = mergeContexts(ctxSet, sv);
   return mkString(binary ? fromBinary(r.out) : r.out, ctxSet);
@@ -241,16 +274,6 @@ defineBuiltin("match", 2, ([re, s], ctx) => {
 
 defineBuiltin("split", 2, ([re, s], ctx) => {
   const r = regex(ctx, re!);
-  const pieces = regexSplit(r, ctx.forceString(s!));
-  const out: NixList = new Array(pieces.length);
-  for (let i = 0; i < pieces.length; i++) {
-    const p = pieces[i]!;
-    if (typeof p === "string") out[i] = p;
-    else {
-      const g: Value[] = new Array(p.length);
-      for (let j = 0; j < p.length; j++) g[j] = p[j] ?? null;
-      out[i] = g;
-    }
-  }
-  return out;
+  // regexSplit's pieces are already Nix values (strings, lists of strings and nulls).
+  return regexSplit(r, ctx.forceString(s!)) as NixList;
 });

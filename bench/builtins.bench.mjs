@@ -1,0 +1,72 @@
+/**
+ * Builtin-heavy workloads: `tsnix instantiate --eval --strict -E …` against
+ * `nix-instantiate --eval --strict -E …` (Nix 2.8, temporary chroot store),
+ * wall time including process start (median of ctx.runs). Outputs must be
+ * byte-identical.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const WORKLOADS = [
+  [
+    "regex match 20000 strings",
+    `let xs = builtins.genList (i: "pkg-\${toString i}.\${toString (i * 7)}-rc\${toString (i / 3)}") 20000;
+         ms = map (s: builtins.match "([a-z]+)-([0-9]+)\\\\.([0-9]+)(-rc([0-9]+))?" s) xs;
+     in builtins.length (builtins.filter (m: m != null && builtins.elemAt m 4 != null) ms)`,
+  ],
+  [
+    "regex split 5000 strings",
+    `let xs = builtins.genList (i: "a \${toString i}  b,c;\${toString (i * 3)} d") 5000;
+     in builtins.foldl' (n: s: n + builtins.length (builtins.split "[ ,;]+" s)) 0 xs`,
+  ],
+  [
+    "replaceStrings 20000 strings",
+    `let xs = builtins.genList (i: "hello \${toString i} world & <tag> \\"quoted\\" \${toString (i * 31)}") 20000;
+     in builtins.stringLength (builtins.concatStringsSep "" (map (builtins.replaceStrings [ "&" "<" ">" "\\"" "o" ] [ "&amp;" "&lt;" "&gt;" "&quot;" "0" ]) xs))`,
+  ],
+  [
+    "toJSON/fromJSON nested",
+    `let v = builtins.genList (i: { name = "n\${toString i}"; vals = [ i (i * 2) 1.5 true null ]; sub = { s = "é\\n\${toString i}"; l = builtins.genList (j: j) 10; }; }) 10000;
+         s = builtins.toJSON v;
+     in builtins.stringLength s + builtins.length (builtins.fromJSON s)`,
+  ],
+  [
+    "sort 20000 with comparator",
+    `let xs = builtins.genList (i: { k = (i * 7919) - ((i * 7919) / 1000) * 1000; v = i; }) 20000;
+         s = builtins.sort (a: b: a.k < b.k || (a.k == b.k && a.v > b.v)) xs;
+     in (builtins.elemAt s 10000).v`,
+  ],
+  [
+    "genericClosure 30000 nodes",
+    `builtins.length (builtins.genericClosure {
+       startSet = [ { key = 0; } ];
+       operator = x: builtins.genList (i: { key = builtins.bitAnd (x.key * 7 + i * 13 + 1) 32767; }) 3;
+     })`,
+  ],
+];
+
+export default async function run(ctx) {
+  const store = mkdtempSync(join(tmpdir(), "tsnix-bench-builtins-"));
+  const rows = [];
+  try {
+    for (const [name, expr] of WORKLOADS) {
+      const nixArgs = ["--eval", "--strict", "-E", expr, "--store", store];
+      const tsArgs = [...ctx.tsnix.slice(1), "instantiate", "--eval", "--strict", "-E", expr];
+      const nix = ctx.time("nix-instantiate", nixArgs, { env: ctx.nixEnv });
+      const ts = ctx.time(ctx.tsnix[0], tsArgs, { env: { ...process.env, NIX_PATH: "" } });
+      const same = nix.stdout === ts.stdout;
+      rows.push({
+        workload: name,
+        tsnixMs: ts.ms,
+        nixMs: nix.ms,
+        ratio: ts.ms / nix.ms,
+        note: same ? "same output" : `OUTPUT DIFFERS: ${JSON.stringify(ts.stdout.slice(0, 40))} vs ${JSON.stringify(nix.stdout.slice(0, 40))}`,
+      });
+      if (!same) throw new Error(`builtins bench '${name}': output differs from Nix`);
+    }
+  } finally {
+    rmSync(store, { recursive: true, force: true });
+  }
+  return rows;
+}
