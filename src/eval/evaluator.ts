@@ -987,7 +987,7 @@ export class Compiler {
   private compileConcat(e: Extract<Expr, { type: "ConcatStrings" }>, scope: Scope): Compiled {
     const parts = e.parts.map((p) => this.compile(p, scope).ev);
     const pos = e.pos;
-    const partPos = e.parts.map((p) => p.pos);
+    const partPos = e.partPos !== undefined && e.partPos.length === e.parts.length ? e.partPos : e.parts.map((p) => p.pos);
     if (e.forceString) {
       return withThunk((env) => {
         let s = "";
