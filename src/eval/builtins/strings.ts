@@ -133,12 +133,18 @@ function replaceByRegex(from: string[], to: (string | NixString)[], s: string): 
     alternations.set(key, alt);
   }
   const re = alt.re;
+  const index = alt.index;
+  if (to.every((t) => typeof t === "string")) {
+    // No contexts to collect: let the engine do the whole replacement.
+    const ts = to as string[];
+    return { out: s.replace(re, (m) => ts[index.get(m)!]!), context: undefined };
+  }
   re.lastIndex = 0;
   let out = "";
   let last = 0;
   let context: Set<string> | undefined;
   for (let m = re.exec(s); m !== null; m = re.exec(s)) {
-    const t = to[alt.index.get(m[0])!]!;
+    const t = to[index.get(m[0])!]!;
     out += s.slice(last, m.index) + stringOf(t);
     context = mergeContexts(context, t);
     last = m.index + m[0].length;
