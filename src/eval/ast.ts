@@ -15,7 +15,7 @@
  * - `./a/${b}`   → ConcatStrings(forceString=false, [Path "/abs/a/", b])
  * - URIs         → String
  * - `a.b.c = 1;` inside a set → nested non-recursive Attrs
- * - `let { body = e; … }` → Select(Attrs(rec), ["body"])
+ * - `let { body = e; … }` → Select(Attrs(rec), ["body"]) whose pos has line 0 (Nix's noPos)
  * - `__curPos`   → Pos
  *
  * Every node has the position of its first token (Nix's CUR_POS rules for
@@ -37,6 +37,10 @@ export interface AttrDef {
   readonly name: string;
   /** For `inherit x;` a Var x (resolved in the *enclosing* scope); for `inherit (e) x;` a Select(e, [x]). */
   readonly value: Expr;
+  /**
+   * True only for `inherit x;`. Nix 2.8 records `inherit (e) x;` as an ordinary definition `x = e.x;`,
+   * so in `rec { … }` and `let` the expression `e` sees the new bindings.
+   */
   readonly inherited: boolean;
   readonly pos: Pos;
 }
