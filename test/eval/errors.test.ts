@@ -98,6 +98,15 @@ describeOracle("formatNixError vs Nix 2.8 stderr", () => {
     expect(got).toBe(r.stderr.replace(/\n$/, ""));
   });
 
+  it("renders frames without a position and multi-line frame messages like Nix", () => {
+    const src = '{ a = builtins.addErrorContext "ctx\\nline2" (throw "x"); }';
+    const r = runNix("nix-instantiate", ["--eval", "--strict", "--show-trace", "-E", src], { root: ROOT });
+    const e = parse(src, { baseDir: dir });
+    if (e.type !== "Attrs") throw new Error("expected a set");
+    const err = new EvalError("x", { code: "eval.throw" }).addTrace(undefined, "ctx\nline2").addTrace(e.attrs[0]!.pos, "while evaluating the attribute 'a'");
+    expect(formatNixError(err, { showTrace: true, readSource: () => src })).toBe(r.stderr.replace(/\n$/, ""));
+  });
+
   it("renders --show-trace frames like Nix (error built from our parse of the same source)", () => {
     const file = join(dir, "trace.nix");
     const src = "let\n  f = x:\n    x + 1;\nin\n  f \"a\"\n";
