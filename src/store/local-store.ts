@@ -22,7 +22,7 @@ import { HostError, TsnixError, describeErrno, isErrno } from "../errors.js";
 import type { FileType, Host, HostLock } from "../host/host.js";
 import { mkdirp, syncDir } from "../host/util.js";
 import { type Hash, type HashAlgorithm, createHasher, hashBytes } from "./hash.js";
-import { NarRestorer, type NarSink, dumpPath, narHashPath } from "./nar.js";
+import { NarRestorer, type NarSink, dumpPath, narHashPath, narOfBytes } from "./nar.js";
 import { type ValidPathInfo, PathInfoDb } from "./path-info.js";
 import { ReferenceScanner, hashPartIndex, resolveHits } from "./references.js";
 import { DEFAULT_STORE_DIR, makeFixedOutputPath, makeTextPath, parseStorePath, validateStorePathName } from "./store-path.js";
@@ -90,6 +90,12 @@ export interface LocalStoreOptions {
    * for speed on trees of many small files; path-info records are always fsynced.
    */
   readonly fsyncStorePaths?: boolean;
+  /**
+   * fsync path-info records and referrer markers before the next step
+   * (default true; Nix's `fsync-metadata`). Off keeps the store consistent
+   * across process crashes but not across power loss or a kernel crash.
+   */
+  readonly fsyncMetadata?: boolean;
 }
 
 /** How {@link LocalStore.addPath} ingests a file system object. @public */
@@ -171,6 +177,7 @@ export class LocalStore {
   private readonly lockDir: string;
   private readonly lockTimeoutMs: number;
   private swept = false;
+  private dirsReady = false;
   private readonly fsyncContents: boolean;
   private copyBuf: Uint8Array | undefined;
 
@@ -181,7 +188,7 @@ export class LocalStore {
     this.realStoreDir = `${this.root}${this.storeDir}`;
     this.stateDir = `${this.root}/nix/var/nix`;
     const dbDir = `${this.stateDir}/tsnix-db`;
-    this.db = new PathInfoDb(this.host, dbDir, this.storeDir);
+    this.db = new PathInfoDb(this.host, dbDir, this.storeDir, { fsync: options.fsyncMetadata ?? true });
     this.lockDir = `${dbDir}/locks`;
     this.lockTimeoutMs = options.lockTimeoutMs ?? 10 * 60 * 1000;
     this.fsyncContents = options.fsyncStorePaths ?? true;
@@ -343,15 +350,16 @@ export class LocalStore {
     const path = makeTextPath(name, contentHash, refs, this.storeDir);
     this.sweepStale();
     if (this.db.has(path)) return path;
-    const staging = this.makeStaging();
+    this.ensureDirs();
+    // A single file needs no staging directory: an exclusive, pid-tagged temporary name will do.
+    const staged = `${this.realStoreDir}/${STAGING_PREFIX}${this.host.pid}-${++trashCounter}-${Math.random().toString(36).slice(2, 10)}`;
     try {
-      const staged = `${staging}/x`;
       this.writeDurable(staged, bytes, 0o644);
-      const nar = this.hashNar(staged);
+      const nar = narOfTextHash(bytes);
       this.commit(path, staged, { narHash: nar.hash, narSize: nar.size, references: refs, ca: `text:sha256:${contentHash.toNix32()}` });
       return path;
     } finally {
-      this.removeTree(staging);
+      this.removeTree(staged);
     }
   }
 
@@ -625,7 +633,7 @@ export class LocalStore {
       } else fs.rename(staged, real);
       // The top directory stays writable while staged, so that it can be moved.
       this.canonicaliseOne(real);
-      syncDir(fs, this.realStoreDir);
+      if (this.fsyncContents) syncDir(fs, this.realStoreDir);
       this.addReferrerMarkers(path, meta.references);
       this.db.writeRecord({
         path,
@@ -676,7 +684,7 @@ export class LocalStore {
    * reentrant: do not call store operations on `path` while holding it.
    */
   lockPath(path: string): HostLock {
-    mkdirp(this.host.fs, this.lockDir);
+    this.ensureDirs();
     const file = this.pathLockFile(path);
     const start = this.host.now();
     let delay = 1;
@@ -690,12 +698,20 @@ export class LocalStore {
   }
 
   private tryLockPath(path: string): HostLock | null {
-    mkdirp(this.host.fs, this.lockDir);
+    this.ensureDirs();
     return this.host.tryLock(this.pathLockFile(path));
   }
 
-  private makeStaging(): string {
+  /** Create the store and lock directories once per store object (they are never removed). */
+  private ensureDirs(): void {
+    if (this.dirsReady) return;
     mkdirp(this.host.fs, this.realStoreDir);
+    mkdirp(this.host.fs, this.lockDir);
+    this.dirsReady = true;
+  }
+
+  private makeStaging(): string {
+    this.ensureDirs();
     return this.host.fs.mkdtemp(`${this.realStoreDir}/${STAGING_PREFIX}${this.host.pid}-`);
   }
 
@@ -913,6 +929,27 @@ export class LocalStore {
     return { scanner: new ReferenceScanner(byHash.keys()), byHash };
   }
 }
+
+/** The NAR hash and size of a non-executable regular file, without building the NAR. */
+function narOfTextHash(contents: Uint8Array): { hash: Hash; size: number } {
+  const h = createHasher("sha256");
+  const head = narOfBytes(new Uint8Array(0));
+  // narOfBytes(empty) = header + u64 0 + trailer; splice the real length and contents in.
+  const headerLen = head.length - 8 - NAR_TRAILER_LEN;
+  h.update(head.subarray(0, headerLen));
+  const len = new Uint8Array(8);
+  new DataView(len.buffer).setUint32(0, contents.length, true);
+  new DataView(len.buffer).setUint32(4, Math.floor(contents.length / 2 ** 32), true);
+  h.update(len);
+  h.update(contents);
+  const pad = (8 - (contents.length % 8)) % 8;
+  if (pad > 0) h.update(new Uint8Array(pad));
+  h.update(head.subarray(headerLen + 8));
+  return { hash: h.digest(), size: headerLen + 8 + contents.length + pad + NAR_TRAILER_LEN };
+}
+
+/** The NAR bytes after a regular file's contents: the closing ")" string. */
+const NAR_TRAILER_LEN = 16;
 
 function isValidName(name: string): boolean {
   try {

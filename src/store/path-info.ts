@@ -17,7 +17,7 @@ import * as t from "io-ts";
 import { isLeft } from "fp-ts/lib/Either.js";
 import { FormatError, isErrno } from "../errors.js";
 import type { Host } from "../host/host.js";
-import { mkdirp, syncDir, writeFileAtomic } from "../host/util.js";
+import { mkdirp, syncDir } from "../host/util.js";
 import { type Hash, parseHash } from "./hash.js";
 import { parseStorePath } from "./store-path.js";
 
@@ -61,6 +61,7 @@ const Record = t.type({
 });
 
 const encoder = new TextEncoder();
+let tmpCounter = 0;
 const decoder = new TextDecoder();
 
 function baseName(path: string): string {
@@ -77,10 +78,16 @@ export class PathInfoDb {
   readonly referrersDir: string;
   private prepared = false;
 
+  /**
+   * @param options.fsync - make every change durable before the next step
+   *   (default true). Without it the order of writes still keeps the
+   *   database consistent across process crashes, but not across power loss.
+   */
   constructor(
     private readonly host: Host,
     readonly dbDir: string,
     readonly storeDir: string,
+    private readonly options: { fsync?: boolean } = {},
   ) {
     this.infoDir = `${dbDir}/info`;
     this.referrersDir = `${dbDir}/referrers`;
@@ -155,20 +162,54 @@ export class PathInfoDb {
     this.prepare();
     const fs = this.host.fs;
     const dir = `${this.referrersDir}/${parseStorePath(ref, this.storeDir).hashPart}`;
-    mkdirp(fs, dir);
-    try {
-      fs.writeFile(`${dir}/${baseName(referrer)}`, "", { exclusive: true });
-    } catch (e) {
-      if (!isErrno(e, "EEXIST")) throw e;
+    const marker = `${dir}/${baseName(referrer)}`;
+    let newDir = false;
+    for (;;) {
+      try {
+        fs.writeFile(marker, "", { exclusive: true });
+      } catch (e) {
+        if (isErrno(e, "EEXIST")) return; // already durable from an earlier attempt
+        if (!isErrno(e, "ENOENT") || newDir) throw e;
+        fs.mkdir(dir);
+        newDir = true;
+        continue;
+      }
+      break;
     }
-    syncDir(fs, dir);
-    syncDir(fs, this.referrersDir);
+    // Only new directory entries need syncing: one per marker, one more for a new directory.
+    if (this.options.fsync !== false) {
+      syncDir(fs, dir);
+      if (newDir) syncDir(fs, this.referrersDir);
+    }
   }
 
   /** Write the record: the commit point that makes `info.path` valid. Markers must be in place. */
   writeRecord(info: ValidPathInfo): void {
     this.prepare();
-    writeFileAtomic(this.host, this.recordFile(info.path), encodeRecord(info));
+    this.writeAtomic(this.recordFile(info.path), encodeRecord(info));
+  }
+
+  /** temp + (fsync) + rename + (directory fsync): readers see the old record or the new one. */
+  private writeAtomic(file: string, bytes: Uint8Array): void {
+    const fs = this.host.fs;
+    const tmp = `${this.infoDir}/.tmp-${baseName(file)}-${this.host.pid}-${++tmpCounter}`;
+    const fd = fs.open(tmp, "wx", 0o644);
+    try {
+      let off = 0;
+      while (off < bytes.length) off += fs.write(fd, bytes, off, bytes.length - off, null);
+      if (this.options.fsync !== false) fs.fsync(fd);
+    } catch (e) {
+      fs.close(fd);
+      try {
+        fs.unlink(tmp);
+      } catch {
+        /* the write error is the one to report */
+      }
+      throw e;
+    }
+    fs.close(fd);
+    fs.rename(tmp, file);
+    if (this.options.fsync !== false) syncDir(fs, this.infoDir);
   }
 
   /** Paths that have put a referrer marker on `path`, valid or not (for deletion's liveness check). */
@@ -191,7 +232,7 @@ export class PathInfoDb {
     if (info === undefined) return;
     const fs = this.host.fs;
     fs.unlink(this.recordFile(path));
-    syncDir(fs, this.infoDir);
+    if (this.options.fsync !== false) syncDir(fs, this.infoDir);
     const self = baseName(path);
     for (const ref of info.references) {
       try {
@@ -223,7 +264,8 @@ export class PathInfoDb {
 
   /** Replace the signatures or other metadata of a valid path (atomic). */
   update(info: ValidPathInfo): void {
-    writeFileAtomic(this.host, this.recordFile(info.path), encodeRecord(info));
+    this.prepare();
+    this.writeAtomic(this.recordFile(info.path), encodeRecord(info));
   }
 }
 
