@@ -512,32 +512,66 @@ export class LocalStore {
   private deleteOne(path: string): number {
     const lock = this.lockPath(path);
     try {
-      // Referrers may have appeared since the caller looked, or be on their way:
-      // a marker whose referrer is not valid but whose lock is held is an add in progress.
-      for (const r of this.db.referrerMarkers(path)) {
-        if (r === path) continue;
-        const info = this.db.get(r);
-        if (info !== undefined) {
-          if (info.references.includes(path)) throw new PathAliveError(path, r);
-          continue;
-        }
-        const other = this.tryLockPath(r);
-        if (other === null) throw new PathAliveError(path, r);
-        other.release();
-      }
-      this.db.unregister(path);
-      const real = this.toRealPath(path);
-      const trash = `${this.realStoreDir}/${TRASH_PREFIX}${this.host.pid}-${++trashCounter}-${this.host.now()}`;
-      try {
-        this.host.fs.rename(real, trash);
-      } catch (e) {
-        if (isErrno(e, "ENOENT")) return 0;
-        throw e;
-      }
-      return this.removeTree(trash);
+      const blocker = this.liveReferrer(path);
+      if (blocker !== undefined) throw new PathAliveError(path, blocker);
+      return this.removeUnderLock(path);
     } finally {
       lock.release();
     }
+  }
+
+  /**
+   * Delete one path for a garbage collector, without waiting: nothing
+   * happens when another process holds the path's lock (an add or delete in
+   * progress), when `keep` says so (checked under the lock, e.g. for
+   * temporary roots), or when a valid path, or one being added, refers to it.
+   * Returns whether it was deleted, the bytes freed, and what kept it.
+   */
+  deletePathIfDead(path: string, options: { keep?: (path: string) => boolean } = {}): { deleted: boolean; bytesFreed: number; keptBy?: "lock" | "keep" | "referrer"; referrer?: string } {
+    const lock = this.tryLockPath(path);
+    if (lock === null) return { deleted: false, bytesFreed: 0, keptBy: "lock" };
+    try {
+      if (options.keep?.(path) === true) return { deleted: false, bytesFreed: 0, keptBy: "keep" };
+      const referrer = this.liveReferrer(path);
+      if (referrer !== undefined) return { deleted: false, bytesFreed: 0, keptBy: "referrer", referrer };
+      return { deleted: true, bytesFreed: this.removeUnderLock(path) };
+    } finally {
+      lock.release();
+    }
+  }
+
+  /**
+   * A referrer that keeps `path` alive, if any: a valid path that lists it,
+   * or a path being added right now that will (its marker is there and its
+   * lock is held). Caller holds `path`'s lock.
+   */
+  private liveReferrer(path: string): string | undefined {
+    for (const r of this.db.referrerMarkers(path)) {
+      if (r === path) continue;
+      const info = this.db.get(r);
+      if (info !== undefined) {
+        if (info.references.includes(path)) return r;
+        continue;
+      }
+      const other = this.tryLockPath(r);
+      if (other === null) return r;
+      other.release();
+    }
+    return undefined;
+  }
+
+  /** Invalidate (record first), then move aside and remove. Caller holds the lock. */
+  private removeUnderLock(path: string): number {
+    this.db.unregister(path);
+    const real = this.toRealPath(path);
+    const trash = `${this.realStoreDir}/${TRASH_PREFIX}${this.host.pid}-${++trashCounter}-${this.host.now()}`;
+    try {
+      this.host.fs.rename(real, trash);
+    } catch (e) {
+      if (isErrno(e, "ENOENT")) return 0;
+      throw e;
+    }
+    return this.removeTree(trash);
   }
 
   // ---- verifying ---------------------------------------------------------

@@ -137,6 +137,20 @@ describe.each(HOSTS)("LocalStore on $name host", ({ make }) => {
     expect(store.deletePaths([t1]).deleted).toEqual([t1]);
   });
 
+  it("deletePathIfDead: for collectors, never waits and never breaks a closure", () => {
+    const t1 = store.addTextToStore("t1", "x");
+    const t2 = store.addTextToStore("t2", `${t1}`, [t1]);
+    expect(store.deletePathIfDead(t1)).toEqual({ deleted: false, bytesFreed: 0, keptBy: "referrer", referrer: t2 });
+    expect(store.deletePathIfDead(t2, { keep: (p) => p === t2 })).toEqual({ deleted: false, bytesFreed: 0, keptBy: "keep" });
+    const held = store.lockPath(t2);
+    expect(store.deletePathIfDead(t2)).toEqual({ deleted: false, bytesFreed: 0, keptBy: "lock" });
+    held.release();
+    expect(store.deletePathIfDead(t2)).toMatchObject({ deleted: true });
+    expect(store.deletePathIfDead(t1)).toMatchObject({ deleted: true });
+    expect(store.queryAllValidPaths()).toEqual([]);
+    expect(fx.host.fs.readdir(store.realStoreDir)).toEqual([]);
+  });
+
   it("verifies: detects a modified file, drops vanished paths", () => {
     const src = writeTree(fx, fx.dir);
     const p = store.addPath(src);
