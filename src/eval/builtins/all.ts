@@ -16,3 +16,4 @@ import "./math.js";
 import "./context.js";
 import "./derivation.js";
 import "./paths.js";
+import "./fetchers.js";

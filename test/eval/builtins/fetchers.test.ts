@@ -1,0 +1,142 @@
+/**
+ * fetchurl / fetchTarball against Nix 2.8 on the same sources: local
+ * `file://` URLs and a loopback HTTP server (in a child process: the
+ * evaluator blocks its own thread while downloading). Paths, pins, hash
+ * mismatches and download errors must read the same.
+ */
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Evaluator } from "../../../src/eval/api.js";
+import { attachStore } from "../../../src/eval/builtins/store-bridge.js";
+import { printValue } from "../../../src/eval/print-value.js";
+import { LocalStore } from "../../../src/store/local-store.js";
+import { HOSTS } from "../../helpers/hosts.js";
+import { describeOracle, runNix } from "../../helpers/oracle.js";
+import { agreeAll } from "./harness.js";
+
+let dir = "";
+let server: ChildProcess | undefined;
+let port = 0;
+let pinned = "";
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "tsnix-fetch-"));
+  const top = join(dir, "tree/pkg-1.0");
+  mkdirSync(join(top, "sub/deeper"), { recursive: true });
+  writeFileSync(join(top, "README"), "read me\n");
+  writeFileSync(join(top, "sub/deeper/data.bin"), Buffer.from([0, 1, 2, 255]));
+  writeFileSync(join(top, "run"), "#!/bin/sh\necho run\n");
+  chmodSync(join(top, "run"), 0o755);
+  symlinkSync("README", join(top, "link"));
+  execFileSync("tar", ["czf", join(dir, "pkg.tar.gz"), "-C", join(dir, "tree"), "pkg-1.0"]);
+  execFileSync("tar", ["cf", join(dir, "pkg.tar"), "-C", join(dir, "tree"), "pkg-1.0"]);
+  writeFileSync(join(dir, "two-a"), "a");
+  writeFileSync(join(dir, "two-b"), "b");
+  execFileSync("tar", ["czf", join(dir, "two.tgz"), "-C", dir, "two-a", "two-b"]);
+  writeFileSync(join(dir, "file.txt"), "some content\n");
+  // (Text such as "some content" happens to parse as an mtree archive in Nix's libarchive.)
+  writeFileSync(join(dir, "notar"), "hi\n");
+  pinned = execFileSync("nix-hash", ["--type", "sha256", "--base32", top]).toString().trim();
+  server = spawn(
+    process.execPath,
+    [
+      "-e",
+      `const http = require("http"), fs = require("fs"), path = require("path");
+       const root = process.argv[1];
+       const s = http.createServer((req, res) => {
+         if (req.url === "/redirect") { res.writeHead(302, { location: "/file.txt" }); return res.end(); }
+         const p = path.join(root, decodeURIComponent(req.url));
+         fs.readFile(p, (err, data) => { if (err) { res.writeHead(404, "Not Found"); return res.end("no"); } res.writeHead(200); res.end(data); });
+       });
+       s.listen(0, "127.0.0.1", () => console.log(s.address().port));
+       setTimeout(() => process.exit(0), 300000);`,
+      dir,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  port = await new Promise<number>((resolve) => server!.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim()))));
+});
+
+afterAll(() => {
+  server?.kill();
+  if (dir !== "") rmSync(dir, { recursive: true, force: true });
+});
+
+describeOracle("fetchers vs Nix 2.8", () => {
+  it("file:// URLs", () => {
+    agreeAll([
+      `builtins.fetchurl "file://${dir}/file.txt"`,
+      `builtins.fetchurl { url = "file://${dir}/file.txt"; name = "renamed"; }`,
+      `builtins.fetchurl { url = "file://${dir}/file.txt"; sha256 = "0000000000000000000000000000000000000000000000000000"; }`,
+      `builtins.fetchTarball "file://${dir}/pkg.tar.gz"`,
+      `builtins.fetchTarball "file://${dir}/pkg.tar"`,
+      `builtins.fetchTarball { url = "file://${dir}/pkg.tar.gz"; name = "pkg"; }`,
+      `builtins.fetchTarball { url = "file://${dir}/pkg.tar.gz"; sha256 = "${pinned}"; }`,
+      `builtins.fetchTarball { url = "file://${dir}/pkg.tar.gz"; sha256 = "sha256:1111111111111111111111111111111111111111111111111111"; }`,
+      `builtins.fetchTarball "file://${dir}/two.tgz"`,
+      `builtins.fetchTarball "file://${dir}/notar"`,
+      `builtins.fetchurl "file://${dir}/missing"`,
+      `builtins.fetchurl { url = "file://${dir}/file.txt"; foo = 1; }`,
+      `builtins.fetchurl { name = "x"; }`,
+      `builtins.fetchurl "${dir}/file.txt"`,
+    ]);
+  });
+
+  it("a loopback HTTP server", () => {
+    const base = `http://127.0.0.1:${port}`;
+    agreeAll([
+      `builtins.fetchurl "${base}/file.txt"`,
+      `builtins.fetchurl "${base}/redirect"`,
+      `builtins.fetchTarball "${base}/pkg.tar.gz"`,
+      `builtins.fetchTarball { url = "${base}/pkg.tar.gz"; sha256 = "${pinned}"; }`,
+      `builtins.fetchurl { url = "${base}/file.txt"; sha256 = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; }`,
+      `builtins.fetchurl "${base}/nope"`,
+    ]);
+  });
+
+  it("fetched files are readable and importable once in a store", () => {
+    const root = mkdtempSync(join(tmpdir(), "tsnix-fetch-store-"));
+    try {
+      const ev = new Evaluator({});
+      attachStore(ev, new LocalStore({ host: ev.host, root }));
+      const expr = `builtins.readFile "\${builtins.fetchTarball "file://${dir}/pkg.tar.gz"}/README"`;
+      const got = printValue(ev.evaluate(expr, { strict: true }));
+      const nixRoot = mkdtempSync(join(tmpdir(), "tsnix-fetch-nix-"));
+      try {
+        const want = runNix("nix-instantiate", ["--eval", "--strict", "-E", expr], { root: nixRoot });
+        expect(got).toBe(want.stdout.toString().trim());
+      } finally {
+        rmSync(nixRoot, { recursive: true, force: true });
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.each(HOSTS)("fetchers on the $name host", ({ make }) => {
+  it("fetchurl of a file:// URL reads through the host and pins by hash", () => {
+    const fx = make();
+    try {
+      fx.host.fs.writeFile(`${fx.dir}/f`, "some content\n");
+      const ev = new Evaluator({ host: fx.host });
+      const store = new LocalStore({ host: fx.host, root: `${fx.dir}/root` });
+      attachStore(ev, store);
+      const p = printValue(ev.evaluate(`builtins.fetchurl "file://${fx.dir}/f"`, { strict: true }));
+      const path = JSON.parse(p) as string;
+      expect(store.isValidPath(path)).toBe(true);
+      expect(new TextDecoder().decode(fx.host.fs.readFile(store.toRealPath(path)))).toBe("some content\n");
+      // A valid pinned path is used without fetching: the file may be gone.
+      fx.host.fs.unlink(`${fx.dir}/f`);
+      const h = execFileSync("nix-hash", ["--type", "sha256", "--flat", "--base32", join(dir, "file.txt")]).toString().trim();
+      const again = printValue(ev.evaluate(`builtins.fetchurl { url = "file://${fx.dir}/f"; name = "f"; sha256 = "${h}"; }`, { strict: true }));
+      expect(again).toBe(p);
+    } finally {
+      fx.dispose();
+    }
+  });
+});
+
