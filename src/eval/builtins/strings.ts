@@ -119,10 +119,15 @@ function replace(p: ReplacePlan, s: string): { out: string; context: Set<string>
  * order, which V8 runs natively.
  */
 const alternations = new Map<string, { re: RegExp; index: Map<string, number> }>();
+const forcedFrom = new WeakMap<NixList, string[]>();
+const forcedTo = new WeakMap<NixList, (string | NixString)[]>();
+/** The alternation for a `from` array already seen (saves the join and lookup per call). */
+const alternationOf = new WeakMap<string[], { re: RegExp; index: Map<string, number> }>();
 
 function replaceByRegex(from: string[], to: (string | NixString)[], s: string): { out: string; context: Set<string> | undefined } {
-  const key = from.join("\0");
-  let alt = alternations.get(key);
+  let alt = alternationOf.get(from);
+  const key = alt === undefined ? from.join("\0") : "";
+  if (alt === undefined) alt = alternations.get(key);
   if (alt === undefined) {
     const index = new Map<string, number>();
     from.forEach((f, i) => {
@@ -132,6 +137,7 @@ function replaceByRegex(from: string[], to: (string | NixString)[], s: string): 
     if (alternations.size > 256) alternations.clear();
     alternations.set(key, alt);
   }
+  alternationOf.set(from, alt);
   const re = alt.re;
   const index = alt.index;
   if (to.every((t) => typeof t === "string")) {
@@ -156,21 +162,37 @@ defineBuiltin("replaceStrings", 3, ([fromList, toList, s], ctx) => {
   const fl = ctx.forceList(fromList!);
   const tl = ctx.forceList(toList!);
   if (fl.length !== tl.length) throw ctx.error("'from' and 'to' arguments to 'replaceStrings' have different lengths");
-  const from = fl.map((x) => ctx.forceString(x));
-  const to = tl.map((x) => ctx.forceStringValue(x));
+  // `map (replaceStrings from to) xs` passes the same (immutable) lists on every call: force them once.
+  let from = forcedFrom.get(fl);
+  if (from === undefined) {
+    from = fl.map((x) => ctx.forceString(x));
+    forcedFrom.set(fl, from);
+  }
+  let to = forcedTo.get(tl);
+  if (to === undefined) {
+    to = tl.map((x) => ctx.forceStringValue(x));
+    forcedTo.set(tl, to);
+  }
   const sv = ctx.forceStringValue(s!);
   let text = stringOf(sv);
-  // An empty pattern inserts between bytes, so non-ASCII text is then scanned byte-wise.
-  const binary = from.includes("") && byteLength(text) !== text.length;
-  let p: ReplacePlan;
-  if (binary) {
-    text = toBinary(text);
-    p = plan(
-      from.map(toBinary),
-      to.map((t) => (typeof t === "string" ? toBinary(t) : new NixString(toBinary(t.s), t.context))),
-    );
-  } else p = plan(from, to);
-  const r = from.length > 0 && p.empties.length === 0 ? replaceByRegex(from, to, text) : replace(p, text);
+  let r: { out: string; context: Set<string> | undefined };
+  let binary = false;
+  if (from.length === 0) r = { out: text, context: undefined };
+  else if (!from.includes("")) r = replaceByRegex(from, to, text);
+  else {
+    // An empty pattern inserts between bytes, so non-ASCII text is then scanned byte-wise.
+    binary = byteLength(text) !== text.length;
+    if (binary) {
+      text = toBinary(text);
+      r = replace(
+        plan(
+          from.map(toBinary),
+          to.map((t) => (typeof t === "string" ? toBinary(t) : new NixString(toBinary(t.s), t.context))),
+        ),
+        text,
+      );
+    } else r = replace(plan(from, to), text);
+  }
   let ctxSet = r.context;
   ctxSet = mergeContexts(ctxSet, sv);
   return mkString(binary ? fromBinary(r.out) : r.out, ctxSet);
