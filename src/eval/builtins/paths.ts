@@ -57,6 +57,7 @@ defineBuiltin("readFile", 1, ([p], ctx) => {
   try {
     bytes = ctx.host.fs.readFile(path);
   } catch (e) {
+    if (e instanceof HostError && e.errno === "EISDIR") throw ctx.error("reading from file: Is a directory");
     sysError(ctx, e, `opening file '${path}'`);
   }
   if (bytes.includes(0)) throw ctx.error(`the contents of the file '${path}' cannot be represented as a Nix string`);
@@ -140,13 +141,43 @@ defineBuiltin("storePath", 1, ([p], ctx) => {
   const { path: p0, context } = coerceToPath(ctx, p!);
   const store = evalStoreOf(ctx.state);
   let path = p0;
-  if (!store.isStorePath(path)) path = canonPath(path);
+  if (!store.isStorePath(path)) path = resolvePath(ctx, path);
   if (!store.isInStore(path)) throw ctx.error(`path '${path}' is not in the Nix store`);
   const sp = store.toStorePath(path);
   const out = new Set(context);
   out.add(sp);
   return new NixString(path, out);
 });
+
+/** Nix's canonPath(p, resolveSymlinks = true): every component must exist; symlinks are followed. */
+function resolvePath(ctx: BuiltinContext, p: string): string {
+  const todo = p.split("/").filter((x) => x !== "" && x !== ".");
+  const out: string[] = [];
+  let followed = 0;
+  while (todo.length > 0) {
+    const c = todo.shift()!;
+    if (c === "..") {
+      out.pop();
+      continue;
+    }
+    out.push(c);
+    const cur = "/" + out.join("/");
+    let st;
+    try {
+      st = ctx.host.fs.lstat(cur);
+    } catch (e) {
+      sysError(ctx, e, `getting status of '${cur}'`);
+    }
+    if (st.type === "symlink") {
+      if (++followed > 1024) throw ctx.error(`infinite symlink recursion in path '${p}'`);
+      const target = ctx.host.fs.readlink(cur);
+      out.pop();
+      if (target.startsWith("/")) out.length = 0;
+      todo.unshift(...target.split("/").filter((x) => x !== "" && x !== "."));
+    }
+  }
+  return "/" + out.join("/");
+}
 
 function canonPath(p: string): string {
   const out: string[] = [];

@@ -173,6 +173,7 @@ export class EvalStore {
       caHash = hashBytes("sha256", nar);
     } else {
       const st = this.fs.stat(src);
+      if (st.type === "directory") throw new TsnixError("eval.add-path", "reading from file: Is a directory", { path: src });
       if (st.type !== "regular") throw new TsnixError("eval.add-path", `file '${src}' has an unsupported type`, { path: src });
       const contents = this.fs.readFile(src);
       nar = narWriter().file(contents, (st.mode & 0o100) !== 0).done();
