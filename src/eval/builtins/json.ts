@@ -18,6 +18,22 @@ import { TsnixError } from "../../errors.js";
  * @public
  */
 export function formatFloatG(x: number): string {
+  // Fast path: JavaScript's shortest form is already %g's when it has at most
+  // six significant digits and no exponent in %g's fixed-notation range.
+  const ax = x < 0 ? -x : x;
+  if (ax >= 1e-4 && ax < 1e6) {
+    const r = String(x);
+    let digits = 0;
+    let leading = true;
+    for (let i = 0; i < r.length; i++) {
+      const c = r.charCodeAt(i);
+      if (c < 48 || c > 57) continue;
+      if (leading && c === 48) continue;
+      leading = false;
+      digits++;
+    }
+    if (digits <= 6) return r;
+  }
   if (Number.isNaN(x)) return nanIsNegative(x) ? "-nan" : "nan";
   if (x === Infinity) return "inf";
   if (x === -Infinity) return "-inf";
@@ -82,9 +98,14 @@ export function jsonString(s: string): string {
 
 /** Serialise a Nix value to JSON text, collecting string contexts. @public */
 export function toJSON(ctx: BuiltinContext, v: LazyValue, context: Set<string>): string {
-  const parts: string[] = [];
-  write(ctx, v, context, parts);
-  return parts.join("");
+  const out = { s: "" };
+  write(ctx, v, context, out);
+  return out.s;
+}
+
+/** The text being built (V8 concatenates strings as ropes, cheaper than an array of parts). */
+interface Out {
+  s: string;
 }
 
 function addContext(context: Set<string>, s: string | NixString): string {
@@ -93,49 +114,49 @@ function addContext(context: Set<string>, s: string | NixString): string {
   return s.s;
 }
 
-function write(ctx: BuiltinContext, lv: LazyValue, context: Set<string>, out: string[]): void {
+function write(ctx: BuiltinContext, lv: LazyValue, context: Set<string>, out: Out): void {
   const v = ctx.force(lv);
   if (v === null) {
-    out.push("null");
+    out.s += "null";
     return;
   }
   switch (typeof v) {
     case "boolean":
-      out.push(v ? "true" : "false");
+      out.s += v ? "true" : "false";
       return;
     case "number":
     case "bigint":
-      out.push(String(v));
+      out.s += String(v);
       return;
     case "string":
-      out.push(jsonString(v));
+      out.s += jsonString(v);
       return;
   }
   if (v instanceof NixString) {
-    out.push(jsonString(addContext(context, v)));
+    out.s += jsonString(addContext(context, v));
     return;
   }
   if (v instanceof NixFloat) {
-    out.push(formatFloatG(v.value));
+    out.s += formatFloatG(v.value);
     return;
   }
   if (v instanceof NixPath) {
     // Paths are copied to the store, as in string interpolation.
-    out.push(jsonString(addContext(context, ctx.coerceToString(v))));
+    out.s += jsonString(addContext(context, ctx.coerceToString(v)));
     return;
   }
   if (Array.isArray(v)) {
-    out.push("[");
+    out.s += "[";
     for (let i = 0; i < v.length; i++) {
-      if (i > 0) out.push(",");
+      if (i > 0) out.s += ",";
       write(ctx, v[i]!, context, out);
     }
-    out.push("]");
+    out.s += "]";
     return;
   }
   if (v instanceof NixAttrs) {
     if (v.has("__toString")) {
-      out.push(jsonString(addContext(context, ctx.coerceToString(v, { copyToStore: false }))));
+      out.s += jsonString(addContext(context, ctx.coerceToString(v, { copyToStore: false })));
       return;
     }
     const outPath = v.get("outPath");
@@ -143,14 +164,14 @@ function write(ctx: BuiltinContext, lv: LazyValue, context: Set<string>, out: st
       write(ctx, outPath, context, out);
       return;
     }
-    out.push("{");
+    out.s += "{";
     const names = v.names();
     for (let i = 0; i < names.length; i++) {
-      if (i > 0) out.push(",");
-      out.push(jsonString(names[i]!), ":");
+      if (i > 0) out.s += ",";
+      out.s += jsonString(names[i]!) + ":";
       write(ctx, v.get(names[i]!)!, context, out);
     }
-    out.push("}");
+    out.s += "}";
     return;
   }
   if (v instanceof NixLambda) throw ctx.error("cannot convert a function to JSON");

@@ -94,6 +94,14 @@ const jsonValue: fc.Arbitrary<unknown> = fc.letrec<{ v: unknown }>((tie) => ({
 })).v;
 
 describeOracle("JSON builtins vs Nix 2.8", () => {
+  it("toJSON prints 300 generated floats as Nix does", () => {
+    const doubles = fc.sample(
+      fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e30, max: 1e30 }), fc.double({ min: -1e7, max: 1e7, noNaN: true }), fc.integer({ min: -2e6, max: 2e6 }).map((n) => n / 1000)),
+      { numRuns: 300, seed: 99 },
+    );
+    const lits = doubles.map((x) => (Object.is(x, -0) || x === 0 ? "0.0" : x < 0 ? `(0.0 - ${(-x).toExponential(16)})` : x.toExponential(16)));
+    agreeAll([`builtins.toJSON [ ${lits.join(" ")} ]`]);
+  });
   it(`agree on ${VALUES.length} values`, () => agreeAll(VALUES));
   it(`agree on ${ERRORS.length} errors (nlohmann's messages and positions)`, () => {
     for (const e of ERRORS) agree(e);
