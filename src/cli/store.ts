@@ -4,6 +4,7 @@
  */
 import { posix } from "node:path";
 import { HostError, TsnixError, UsageError, describeErrno, isErrno } from "../errors.js";
+import { parseDerivation } from "../store/derivation.js";
 import { parseHashAlgorithm } from "../store/hash.js";
 import { LocalStore, modifiedMessage } from "../store/local-store.js";
 import { exportPaths, importPaths } from "../store/export-import.js";
@@ -287,25 +288,28 @@ const QUERY_FLAGS: Record<string, QueryType> = {
 function opQuery(ctx: CliContext, flags: string[], args: string[]): number {
   let query: QueryType = "outputs";
   let set = false;
+  let useOutput = false;
+  let includeOutputs = false;
   for (const f of flags) {
     const q = QUERY_FLAGS[f];
     if (q !== undefined) {
       if (set && q !== query) throw new StoreUsageError(`query type '${f}' conflicts with earlier flag`);
       query = q;
       set = true;
-    } else if (f === "--include-outputs" || f === "--use-output" || f === "-u" || f === "--force-realise" || f === "--force-realize" || f === "-f") {
-      throw new TsnixError("store.unsupported-flag", `flag '${f}' is not supported by 'tsnix store' yet (it needs derivation outputs)`, { flag: f });
+    } else if (f === "--use-output" || f === "-u") useOutput = true;
+    else if (f === "--include-outputs") includeOutputs = true;
+    else if (f === "--force-realise" || f === "--force-realize" || f === "-f") {
+      throw new TsnixError("store.unsupported-flag", `flag '${f}' is not supported by 'tsnix store --query' yet (it needs the builder)`, { flag: f });
     } else throw new StoreUsageError(`unknown flag '${f}'`);
   }
   const store = storeFromContext(ctx);
-  const paths = args.map((a) => followLinksToStorePath(store, ctx, a));
+  const args1 = args.map((a) => followLinksToStorePath(store, ctx, a));
+  // Nix's maybeUseOutputs: with -u (always for the default query), a .drv stands for its outputs.
+  const paths = query === "tree" || query === "deriver" ? args1 : args1.flatMap((p) => maybeUseOutputs(store, p, useOutput || query === "outputs"));
   const out: string[] = [];
   switch (query) {
     case "outputs":
-      for (const p of paths) {
-        store.queryPathInfo(p);
-        out.push(p);
-      }
+      out.push(...paths);
       break;
     case "requisites":
     case "references":
@@ -313,7 +317,7 @@ function opQuery(ctx: CliContext, flags: string[], args: string[]): number {
     case "referrers-closure": {
       const set = new Set<string>();
       for (const p of paths) {
-        if (query === "requisites") for (const x of store.computeClosure([p])) set.add(x);
+        if (query === "requisites") for (const x of closureWithOutputs(store, p, includeOutputs)) set.add(x);
         else if (query === "references") for (const x of store.queryReferences(p)) set.add(x);
         else if (query === "referrers") for (const x of store.queryReferrers(p)) set.add(x);
         else for (const x of store.computeClosure([p], { referrers: true })) set.add(x);
@@ -342,6 +346,37 @@ function opQuery(ctx: CliContext, flags: string[], args: string[]): number {
   }
   if (out.length > 0) ctx.stdout(out.map((l) => `${l}\n`).join(""));
   return 0;
+}
+
+/** The output paths of a derivation in the store, sorted (as Nix's StorePathSet). */
+function derivationOutputs(store: LocalStore, drvPath: string): string[] {
+  store.queryPathInfo(drvPath);
+  const drv = parseDerivation(store.host.fs.readFile(store.toRealPath(drvPath)), store.storeDir, { path: drvPath });
+  const outs: string[] = [];
+  for (const o of drv.outputs.values()) {
+    if (o.path === "") throw new StoreUsageError("Cannot use output path of floating content-addressed derivation until we know what it is (e.g. by building it)");
+    outs.push(o.path);
+  }
+  return outs.sort();
+}
+
+function maybeUseOutputs(store: LocalStore, path: string, useOutput: boolean): string[] {
+  return useOutput && path.endsWith(".drv") ? derivationOutputs(store, path) : [path];
+}
+
+/** The closure of `path`; with `includeOutputs`, also the valid outputs of every derivation in it (and their closures). */
+function closureWithOutputs(store: LocalStore, path: string, includeOutputs: boolean): Set<string> {
+  if (!includeOutputs) return store.computeClosure([path]);
+  const seen = new Set<string>();
+  const todo = [path];
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    if (seen.has(p)) continue;
+    seen.add(p);
+    todo.push(...store.queryReferences(p));
+    if (p.endsWith(".drv")) for (const o of derivationOutputs(store, p)) if (store.isValidPath(o)) todo.push(o);
+  }
+  return seen;
 }
 
 const TREE_CONN = "├───";

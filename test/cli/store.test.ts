@@ -301,6 +301,17 @@ describeOracle("tsnix store vs nix-store 2.8", () => {
     } finally {
       other.dispose();
     }
+    // Derivations: -q prints outputs, -u maps to them, --include-outputs adds valid ones.
+    const drvExpr = `derivation { name = "x"; system = "x86_64-linux"; builder = "/bin/sh"; a = ${JSON.stringify(b)}; outputs = [ "out" "dev" ]; }`;
+    const drv = runNix("nix-instantiate", ["-E", drvExpr], { root: nixRoot.root }).stdout.toString("utf8").trim();
+    const drvStream = runNix("nix-store", ["--export", ...nix(["-qR", drv]).stdout.trim().split("\n")], { root: nixRoot.root }).stdout;
+    expect((await tsnix(host, ["--store", `${dir}/root`, "store", "--import"], { cwd: dir, stdin: new Uint8Array(drvStream) })).status).toBe(0);
+    for (const q of [["-q"], ["-q", "--outputs"], ["-qR", "--include-outputs"], ["-q", "--tree"], ["-q", "--deriver"], ["-q", "-u", "--hash"], ["-q", "--references", "--use-output"]]) {
+      const x = await ours([...q, drv, a]);
+      const y = nix([...q, drv, a]);
+      expect([x.status, x.stdout, x.stderr], q.join(" ")).toEqual([y.status, y.stdout, y.stderr]);
+    }
+
     // A truncated stream: the paths before the damage are imported (as Nix does),
     // the damaged one is not, and the store stays consistent.
     rmSync(`${dir}/root`, { recursive: true, force: true });
