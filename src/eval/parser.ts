@@ -398,6 +398,11 @@ class Parser {
     return this.ahead[n - 1]!;
   }
 
+  /** The position of the current token. */
+  currentPos(): Pos {
+    return this.posOf(this.tok);
+  }
+
   private at(line: number, column: number): Pos {
     return { file: this.file, line, column };
   }
@@ -1128,6 +1133,14 @@ function stripIndentation(pos: Pos, es: readonly IndPart[]): Expr {
 export function parse(source: string, options: ParseOptions): Expr {
   // Nix stops at the first NUL byte: its buffers are NUL-terminated.
   const nul = source.indexOf("\0");
-  return new Parser(nul >= 0 ? source.slice(0, nul) : source, options).parseStart();
+  const parser = new Parser(nul >= 0 ? source.slice(0, nul) : source, options);
+  try {
+    return parser.parseStart();
+  } catch (e) {
+    // Nesting deeper than the JavaScript stack allows (about a thousand parentheses): report it the way
+    // Nix reports exhausting its parser stack (at about ten thousand), instead of crashing.
+    if (e instanceof RangeError) throw new ParseError("memory exhausted", { pos: parser.currentPos() });
+    throw e;
+  }
 }
 

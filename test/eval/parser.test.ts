@@ -107,6 +107,14 @@ describe("parser", () => {
     expect(printExpr(parse("~/c", { baseDir: "/", home: "/home/u" }))).toBe("/home/u/c");
   });
 
+  it("reports nesting too deep for the stack as a parse error, not a crash", () => {
+    const depth = 200000;
+    const src = "(".repeat(depth) + "1" + ")".repeat(depth);
+    expect(() => parse(src, { baseDir: "/" })).toThrow(ParseError);
+    expect(() => parse(src, { baseDir: "/" })).toThrow("memory exhausted");
+    expect(printExpr(parse("(".repeat(500) + "1" + ")".repeat(500), { baseDir: "/" }))).toBe("1");
+  });
+
   it("parses a large file quickly", () => {
     const body = Array.from({ length: 5000 }, (_, i) => `  a${i} = { x = ${i}; y = "s\${toString ${i}}"; f = { a, b ? 2 }: a + b; l = [ 1 2 3 ]; };`).join("\n");
     const src = `{ toString }: rec {\n${body}\n}`;
