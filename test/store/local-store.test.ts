@@ -207,3 +207,51 @@ describe.each(HOSTS)("LocalStore on $name host", ({ make }) => {
     expect(fx.host.fs.lstat(`${real}/f`).mode & 0o7777).toBe(0o444);
   });
 });
+
+describe("LocalStore against a model (random operation sequences, memory host)", () => {
+  it("keeps references, referrers and validity consistent with a simple model", async () => {
+    const { memoryHost } = await import("../../src/host/memory-host.js");
+    const fc = (await import("fast-check")).default;
+    type Op = { kind: "add"; text: string; refs: number[] } | { kind: "delete"; targets: number[] };
+    const opArb: fc.Arbitrary<Op> = fc.oneof(
+      { weight: 3, arbitrary: fc.record({ kind: fc.constant("add" as const), text: fc.string({ maxLength: 3 }), refs: fc.array(fc.nat(), { maxLength: 3 }) }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant("delete" as const), targets: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }) }) },
+    );
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 25 }), (ops) => {
+        const store = new LocalStore({ host: memoryHost(), root: "/r" });
+        const model = new Map<string, string[]>(); // valid path -> references
+        const known: string[] = [];
+        for (const op of ops) {
+          if (op.kind === "add") {
+            const valid = [...model.keys()].sort();
+            const refs = valid.length === 0 ? [] : [...new Set(op.refs.map((i) => valid[i % valid.length]!))];
+            const p = store.addTextToStore("n", `${op.text}${refs.join("")}`, refs);
+            if (!model.has(p)) model.set(p, [...refs].sort());
+            if (!known.includes(p)) known.push(p);
+          } else if (known.length > 0) {
+            const targets = [...new Set(op.targets.map((i) => known[i % known.length]!))];
+            const set = new Set(targets);
+            const blocked = targets.some((t) => model.has(t) && [...model].some(([r, refs]) => r !== t && refs.includes(t) && !set.has(r)));
+            if (blocked) {
+              expect(() => store.deletePaths(targets)).toThrow(PathAliveError);
+              // Nix deletes in order until the first live path; re-sync the model from the store.
+              for (const p of [...model.keys()]) if (!store.isValidPath(p)) model.delete(p);
+            } else {
+              store.deletePaths(targets);
+              for (const t of targets) model.delete(t);
+            }
+          }
+          expect(store.queryAllValidPaths()).toEqual([...model.keys()].sort());
+          for (const [p, refs] of model) {
+            expect(store.queryReferences(p)).toEqual(refs);
+            expect(store.queryReferrers(p)).toEqual([...model].filter(([, rs]) => rs.includes(p)).map(([r]) => r).sort());
+            for (const r of refs) expect(model.has(r)).toBe(true);
+          }
+        }
+        expect(store.verifyStore({ checkContents: true }).errors).toBe(false);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
