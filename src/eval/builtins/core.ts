@@ -10,6 +10,7 @@ import { EvalError } from "../errors.js";
 import { arith, deepForce, evalError } from "../evaluator.js";
 import { NixAttrs, NixFloat, NixLambda, NixPath, PrimOp, PrimOpApp, isString, mkInt, stringOf, typeOf, type LazyValue, type Value } from "../value.js";
 import { defineBuiltin, defineConstant } from "./index.js";
+import { realisePath } from "./paths.js";
 
 defineBuiltin("add", 2, ([a, b], ctx) => arith("+", ctx.force(a!), ctx.force(b!), ctx.pos));
 defineBuiltin("sub", 2, ([a, b], ctx) => arith("-", ctx.force(a!), ctx.force(b!), ctx.pos));
@@ -55,11 +56,9 @@ defineBuiltin(
     const v = ctx.force(p!);
     let path: string;
     if (v instanceof NixPath) path = v.path;
-    else {
-      const s = stringOf(ctx.coerceToString(v, { copyToStore: false }));
-      if (!s.startsWith("/")) throw ctx.error(`string '${s}' doesn't represent an absolute path`);
-      path = s;
-    }
+    // Strings may refer to store paths and derivation outputs: those are made
+    // valid first (import from derivation), as Nix's realisePath (paths.ts).
+    else path = realisePath(ctx, v);
     return ctx.state.importFile(path);
   },
   { global: true },

@@ -18,6 +18,7 @@ import { printValue } from "../../../src/eval/print-value.js";
 import { nodeHost } from "../../../src/host/node-host.js";
 import { LocalStore } from "../../../src/store/local-store.js";
 import { parseDerivation } from "../../../src/store/derivation.js";
+import { narOfBytes } from "../../../src/store/nar.js";
 import { HOSTS } from "../../helpers/hosts.js";
 import { describeOracle, oracleRoot, runNix } from "../../helpers/oracle.js";
 import { agreeAll } from "./harness.js";
@@ -217,5 +218,48 @@ describe.each(HOSTS)("derivations on the $name host", ({ make }) => {
     } finally {
       fx.dispose();
     }
+  });
+});
+
+describe.each(HOSTS)("import from derivation on the $name host", ({ make }) => {
+  const GEN = `derivation { name = "gen"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo 42 > $out" ]; }`;
+  it("without a builder fails naming the derivation and output", () => {
+    const fx = make();
+    try {
+      const ev = new Evaluator({ host: fx.host });
+      attachStore(ev, new LocalStore({ host: fx.host, root: `${fx.dir}/root` }));
+      expect(() => ev.evaluate(`import (${GEN})`)).toThrow(/cannot build '\/nix\/store\/[0-9a-z]{32}-gen\.drv' \(output 'out'\) during evaluation: import from derivation needs a builder/);
+      expect(() => ev.evaluate(`builtins.readFile "\${(${GEN})}"`)).toThrow(/import from derivation needs a builder/);
+    } finally {
+      fx.dispose();
+    }
+  });
+
+  it("asks the configured realiser for the outputs, then reads them", () => {
+    const fx = make();
+    try {
+      const ev = new Evaluator({ host: fx.host });
+      const store = new LocalStore({ host: fx.host, root: `${fx.dir}/root` });
+      const asked: string[] = [];
+      attachStore(ev, store, {
+        realiser: (drvPath, outputs) => {
+          asked.push(`${drvPath}!${outputs.join(",")}`);
+          const drv = parseDerivation(fx.host.fs.readFile(store.toRealPath(drvPath)), "/nix/store");
+          // A stand-in builder: the output is the file "6 * 7".
+          store.addFromNar(narOfBytes(new TextEncoder().encode("6 * 7")), { path: drv.outputs.get("out")!.path });
+        },
+      });
+      expect(printValue(ev.evaluate(`import (${GEN}) + builtins.stringLength (builtins.readFile (${GEN}).outPath)`, { strict: true }))).toBe("47");
+      expect(asked).toHaveLength(1);
+      expect(asked[0]).toMatch(/-gen\.drv!out$/);
+    } finally {
+      fx.dispose();
+    }
+  });
+});
+
+describeOracle("import from derivation in read-only mode vs Nix 2.8", () => {
+  it("the .drv is not valid", () => {
+    agreeAll([`import (derivation { name = "gen"; system = "x86_64-linux"; builder = "/bin/sh"; })`, `builtins.readFile (derivation { name = "gen"; system = "x86_64-linux"; builder = "/bin/sh"; })`]);
   });
 });
