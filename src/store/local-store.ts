@@ -21,7 +21,7 @@
 import { HostError, TsnixError, describeErrno, isErrno } from "../errors.js";
 import type { FileType, Host, HostLock } from "../host/host.js";
 import { mkdirp, syncDir } from "../host/util.js";
-import { type Hash, type HashAlgorithm, createHasher, hashBytes } from "./hash.js";
+import { type Hash, type HashAlgorithm, createHasher, hashBytes, parseHash } from "./hash.js";
 import { NarRestorer, type NarSink, dumpPath, narHashPath, narOfBytes } from "./nar.js";
 import { type ValidPathInfo, PathInfoDb } from "./path-info.js";
 import { ReferenceScanner, hashPartIndex, resolveHits } from "./references.js";
@@ -43,12 +43,10 @@ export class PathAliveError extends TsnixError {
 
 /** Contents do not match the hash or size they were announced with. @public */
 export class HashMismatchError extends TsnixError {
-  constructor(path: string, what: "hash" | "size", specified: string, got: string) {
+  constructor(path: string, what: "hash" | "size" | "ca", specified: string, got: string) {
     super(
       "store.hash-mismatch",
-      what === "hash"
-        ? `hash mismatch importing path '${path}';\n  specified: ${specified}\n  got:       ${got}`
-        : `size mismatch importing path '${path}';\n  specified: ${specified}\n  got:       ${got}`,
+      `${what === "hash" ? "hash" : what === "size" ? "size" : "ca hash"} mismatch importing path '${path}';\n  specified: ${specified}\n  got:       ${got}`,
       { path, what, specified, got },
     );
   }
@@ -397,6 +395,7 @@ export class LocalStore {
       if (info.narHash !== undefined && !narHash.equals(info.narHash))
         throw new HashMismatchError(info.path, "hash", info.narHash.toString("nix32"), narHash.toString("nix32"));
       if (info.narSize !== undefined && info.narSize !== size) throw new HashMismatchError(info.path, "size", String(info.narSize), String(size));
+      if (info.ca !== undefined) this.checkFixedCa(info.path, info.ca, staged);
       this.fsyncTree(staged);
       this.commit(info.path, staged, {
         narHash,
@@ -411,6 +410,26 @@ export class LocalStore {
     } finally {
       this.removeTree(staging);
     }
+  }
+
+  /** A `fixed:` content address must match the contents (as Nix checks on import). */
+  private checkFixedCa(path: string, ca: string, staged: string): void {
+    const m = /^fixed:(r:)?(md5|sha1|sha256|sha512):(.+)$/.exec(ca);
+    if (m === null) return;
+    const algorithm = m[2] as HashAlgorithm;
+    let specified: Hash;
+    try {
+      specified = parseHash(m[3]!, algorithm);
+    } catch (e) {
+      throw new HashMismatchError(path, "ca", ca, e instanceof Error ? e.message : String(e));
+    }
+    const actual = m[1] !== undefined ? narHashPath(this.host.fs, staged, algorithm, { parallel: false }).hash : this.hashRegularFile(staged, algorithm);
+    if (!actual.equals(specified)) throw new HashMismatchError(path, "ca", specified.toString("nix32"), actual.toString("nix32"));
+  }
+
+  private hashRegularFile(p: string, algorithm: HashAlgorithm): Hash {
+    if (this.host.fs.lstat(p).type !== "regular") throw new UnsupportedFileError(p, `a flat content address needs a regular file, but the NAR of '${p}' is not one`);
+    return this.hashFile(p, algorithm);
   }
 
   /**

@@ -1,4 +1,6 @@
+import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { memoryHost } from "../../src/host/memory-host.js";
 import { HOSTS, type HostFixture } from "../helpers/hosts.js";
 import { LocalStore, InvalidPathError, PathAliveError, HashMismatchError, MissingReferenceError } from "../../src/store/local-store.js";
 import { dumpPathToBytes, BadNarError, narOfBytes } from "../../src/store/nar.js";
@@ -187,6 +189,12 @@ describe.each(HOSTS)("LocalStore on $name host", ({ make }) => {
     expect(() => store.addFromNar(nar, { path: "/nix/store/bad" })).toThrow(InvalidStorePathError);
     expect(store.isValidPath(path)).toBe(false);
     expect(fx.host.fs.readdir(store.realStoreDir)).toEqual([]);
+    // A content address that does not match the contents is refused.
+    const caPath = "/nix/store/22222222222222222222222222222222-ca";
+    expect(() => store.addFromNar(nar, { path: caPath, ca: `fixed:sha256:${hashBytes("sha256", "other").toNix32()}` })).toThrow(/^ca hash mismatch importing path/);
+    expect(() => store.addFromNar(nar, { path: caPath, ca: `fixed:r:sha1:${hashBytes("sha1", "other").toNix32()}` })).toThrow(HashMismatchError);
+    expect(store.addFromNar(nar, { path: caPath, ca: `fixed:sha256:${hashBytes("sha256", "hi").toNix32()}` }).ca).toBe(`fixed:sha256:${hashBytes("sha256", "hi").toNix32()}`);
+    expect(store.addFromNar(nar, { path: "/nix/store/33333333333333333333333333333333-ca", ca: `fixed:r:sha1:${hashBytes("sha1", nar).toNix32()}` }).narSize).toBe(nar.length);
     const info = store.addFromNar([nar.subarray(0, 10), nar.subarray(10)], { path, narHash, narSize: nar.length, references: [path] });
     expect(info.narHash.equals(narHash)).toBe(true);
     expect(info.references).toEqual([path]);
@@ -209,9 +217,7 @@ describe.each(HOSTS)("LocalStore on $name host", ({ make }) => {
 });
 
 describe("LocalStore against a model (random operation sequences, memory host)", () => {
-  it("keeps references, referrers and validity consistent with a simple model", async () => {
-    const { memoryHost } = await import("../../src/host/memory-host.js");
-    const fc = (await import("fast-check")).default;
+  it("keeps references, referrers and validity consistent with a simple model", () => {
     type Op = { kind: "add"; text: string; refs: number[] } | { kind: "delete"; targets: number[] };
     const opArb: fc.Arbitrary<Op> = fc.oneof(
       { weight: 3, arbitrary: fc.record({ kind: fc.constant("add" as const), text: fc.string({ maxLength: 3 }), refs: fc.array(fc.nat(), { maxLength: 3 }) }) },
