@@ -51,13 +51,30 @@ function keyClass(v: Value): KeyClass | undefined {
   return undefined;
 }
 
-function primitiveKey(v: Value): string {
-  if (typeof v === "number") return "n" + v;
-  if (typeof v === "bigint") return Number.isSafeInteger(Number(v)) ? "n" + Number(v) : "b" + v;
-  if (v instanceof NixFloat) return Number.isInteger(v.value) && Number.isSafeInteger(v.value) ? "n" + v.value : "f" + v.value;
-  if (typeof v === "string") return "s" + v;
-  if (v instanceof NixString) return "s" + v.s;
-  return "p" + (v as NixPath).path;
+/**
+ * The keys already seen, by kind. Ints and floats share one set (Nix
+ * compares them numerically); ints beyond 2^53 are bigints, kept exactly.
+ */
+class SeenKeys {
+  private readonly numbers = new Set<number>();
+  private readonly bigints = new Set<bigint>();
+  private readonly strings = new Set<string>();
+  private readonly paths = new Set<string>();
+
+  /** Adds the key; false when it was already there. */
+  add(v: Value): boolean {
+    let set: Set<number> | Set<bigint> | Set<string>;
+    let k: number | bigint | string;
+    if (typeof v === "number") [set, k] = [this.numbers, v];
+    else if (typeof v === "string") [set, k] = [this.strings, v];
+    else if (typeof v === "bigint") [set, k] = [this.bigints, v];
+    else if (v instanceof NixFloat) [set, k] = [this.numbers, v.value];
+    else if (v instanceof NixString) [set, k] = [this.strings, v.s];
+    else [set, k] = [this.paths, (v as NixPath).path];
+    const before = set.size;
+    (set as Set<unknown>).add(k);
+    return set.size !== before;
+  }
 }
 
 defineBuiltin("genericClosure", 1, ([args], ctx) => {
@@ -67,9 +84,9 @@ defineBuiltin("genericClosure", 1, ([args], ctx) => {
   const op = a.get("operator");
   if (op === undefined) throw ctx.error("attribute 'operator' missing for call to 'genericClosure'");
   // A work list consumed from the front; appended to by the operator's results.
-  const work: LazyValue[] = ctx.forceList(startSet).slice();
+  let work: LazyValue[] = ctx.forceList(startSet).slice();
   const res: NixList = [];
-  const done = new Set<string>();
+  const done = new SeenKeys();
   const doneLists: Value[] = [];
   let cls: KeyClass | undefined;
   let first: Value | undefined;
@@ -89,16 +106,14 @@ defineBuiltin("genericClosure", 1, ([args], ctx) => {
       if (doneLists.some((d) => ctx.equals(d, key))) continue;
       doneLists.push(key);
     } else {
-      const pk = primitiveKey(key);
-      if (done.has(pk)) continue;
-      done.add(pk);
+      if (!done.add(key)) continue;
     }
     res.push(e);
     const next = ctx.forceList(ctx.callFunction(op, [e]));
     for (let i = 0; i < next.length; i++) work.push(next[i]!);
     // Let the consumed prefix be collected on long runs.
-    if (head > 4096 && head * 2 > work.length) {
-      work.splice(0, head + 1);
+    if (head >= 65535 && head * 2 > work.length) {
+      work = work.slice(head + 1);
       head = -1;
     }
   }
