@@ -51,15 +51,38 @@ export function formatFloat(x: number): string {
 
 /**
  * Print an expression exactly as `nix-instantiate --parse` (Nix 2.8) does.
+ * Iterative (an explicit work stack), so deeply nested trees such as long
+ * `a + b + …` chains print without exhausting the JavaScript stack.
  * @public
  */
 export function printExpr(e: Expr): string {
   const out: string[] = [];
-  show(e, out);
+  const work: (Expr | string)[] = [e];
+  const items: (Expr | string)[] = [];
+  while (work.length > 0) {
+    const x = work.pop()!;
+    if (typeof x === "string") {
+      out.push(x);
+      continue;
+    }
+    items.length = 0;
+    expand(x, items);
+    for (let i = items.length - 1; i >= 0; i--) work.push(items[i]!);
+  }
   return out.join("");
 }
 
-function show(e: Expr, out: string[]): void {
+/** Nix's attribute path display; dynamic parts become `"${…}"` (pushed as items so they print in order). */
+function attrPathItems(path: readonly AttrName[], out: (Expr | string)[]): void {
+  path.forEach((a, i) => {
+    if (i > 0) out.push(".");
+    if (a.name !== undefined) out.push(showId(a.name));
+    else out.push('"${', a.expr, '}"');
+  });
+}
+
+/** The pieces of one node's `show`, in order: strings are literal text, expressions are shown in turn. */
+function expand(e: Expr, out: (Expr | string)[]): void {
   switch (e.type) {
     case "Int":
       out.push(e.value.toString());
@@ -77,19 +100,14 @@ function show(e: Expr, out: string[]): void {
       out.push(showId(e.name));
       return;
     case "Select":
-      out.push("(");
-      show(e.expr, out);
-      out.push(").", showAttrPath(e.path));
-      if (e.default !== undefined) {
-        out.push(" or (");
-        show(e.default, out);
-        out.push(")");
-      }
+      out.push("(", e.expr, ").");
+      attrPathItems(e.path, out);
+      if (e.default !== undefined) out.push(" or (", e.default, ")");
       return;
     case "HasAttr":
-      out.push("((");
-      show(e.expr, out);
-      out.push(") ? ", showAttrPath(e.path), ")");
+      out.push("((", e.expr, ") ? ");
+      attrPathItems(e.path, out);
+      out.push(")");
       return;
     case "Attrs": {
       if (e.rec) out.push("rec ");
@@ -97,29 +115,15 @@ function show(e: Expr, out: string[]): void {
       const sorted = [...e.attrs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       for (const a of sorted) {
         if (a.inherited) out.push("inherit ", showId(a.name), " ; ");
-        else {
-          out.push(showId(a.name), " = ");
-          show(a.value, out);
-          out.push("; ");
-        }
+        else out.push(showId(a.name), " = ", a.value, "; ");
       }
-      for (const d of e.dynamic) {
-        out.push('"${');
-        show(d.name, out);
-        out.push('}" = ');
-        show(d.value, out);
-        out.push("; ");
-      }
+      for (const d of e.dynamic) out.push('"${', d.name, '}" = ', d.value, "; ");
       out.push("}");
       return;
     }
     case "List":
       out.push("[ ");
-      for (const x of e.elems) {
-        out.push("(");
-        show(x, out);
-        out.push(") ");
-      }
+      for (const x of e.elems) out.push("(", x, ") ");
       out.push("]");
       return;
     case "Lambda": {
@@ -133,10 +137,7 @@ function show(e: Expr, out: string[]): void {
           if (first) first = false;
           else out.push(", ");
           out.push(showId(f.name));
-          if (f.default !== undefined) {
-            out.push(" ? ");
-            show(f.default, out);
-          }
+          if (f.default !== undefined) out.push(" ? ", f.default);
         }
         if (e.formals.ellipsis) {
           if (!first) out.push(", ");
@@ -146,18 +147,12 @@ function show(e: Expr, out: string[]): void {
         if (e.arg !== undefined) out.push(" @ ");
       }
       if (e.arg !== undefined) out.push(showId(e.arg));
-      out.push(": ");
-      show(e.body, out);
-      out.push(")");
+      out.push(": ", e.body, ")");
       return;
     }
     case "Call":
-      out.push("(");
-      show(e.fn, out);
-      for (const a of e.args) {
-        out.push(" ");
-        show(a, out);
-      }
+      out.push("(", e.fn);
+      for (const a of e.args) out.push(" ", a);
       out.push(")");
       return;
     case "Let": {
@@ -166,62 +161,34 @@ function show(e: Expr, out: string[]): void {
       const attrs = order === undefined ? e.attrs : order.map((n) => e.attrs.find((a) => a.name === n)!);
       for (const a of attrs) {
         if (a.inherited) out.push("inherit ", showId(a.name), "; ");
-        else {
-          out.push(showId(a.name), " = ");
-          show(a.value, out);
-          out.push("; ");
-        }
+        else out.push(showId(a.name), " = ", a.value, "; ");
       }
-      out.push("in ");
-      show(e.body, out);
-      out.push(")");
+      out.push("in ", e.body, ")");
       return;
     }
     case "With":
-      out.push("(with ");
-      show(e.attrs, out);
-      out.push("; ");
-      show(e.body, out);
-      out.push(")");
+      out.push("(with ", e.attrs, "; ", e.body, ")");
       return;
     case "If":
-      out.push("(if ");
-      show(e.cond, out);
-      out.push(" then ");
-      show(e.then, out);
-      out.push(" else ");
-      show(e.else, out);
-      out.push(")");
+      out.push("(if ", e.cond, " then ", e.then, " else ", e.else, ")");
       return;
     case "Assert":
-      out.push("assert ");
-      show(e.cond, out);
-      out.push("; ");
-      show(e.body, out);
+      out.push("assert ", e.cond, "; ", e.body);
       return;
     case "Not":
-      out.push("(! ");
-      show(e.expr, out);
-      out.push(")");
+      out.push("(! ", e.expr, ")");
       return;
     case "BinOp":
+      out.push("(", e.left, ` ${e.op} `, e.right, ")");
+      return;
+    case "ConcatStrings":
       out.push("(");
-      show(e.left, out);
-      out.push(" ", e.op, " ");
-      show(e.right, out);
+      e.parts.forEach((p, i) => {
+        if (i > 0) out.push(" + ");
+        out.push(p);
+      });
       out.push(")");
       return;
-    case "ConcatStrings": {
-      out.push("(");
-      let first = true;
-      for (const p of e.parts) {
-        if (first) first = false;
-        else out.push(" + ");
-        show(p, out);
-      }
-      out.push(")");
-      return;
-    }
     case "CurPos":
       out.push("__curPos");
       return;

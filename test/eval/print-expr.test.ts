@@ -42,6 +42,12 @@ describe("print-expr", () => {
     expect(showId("a b")).toBe('"a b"');
   });
 
+  it("prints very deep trees (a 50000-term sum) without exhausting the stack", () => {
+    const out = printExpr(parse("1" + " + 1".repeat(50000), { baseDir: "/" }));
+    expect(out.startsWith("(".repeat(50000) + "1 + 1)")).toBe(true);
+    expect(out.length).toBe(50000 * 6 + 1);
+  });
+
   it("generated expressions always parse", () => {
     fc.assert(
       fc.property(nixExprArb({ depth: 4 }), (src) => {
