@@ -91,7 +91,7 @@ interface Ring {
 
 let ring: Ring | undefined;
 let busy = false;
-const stats = { jobs: 0, helperJobs: 0, takenOver: 0 };
+const stats = { jobs: 0, helperJobs: 0, takenOver: 0, ringFullMs: 0, ringFullWaits: 0, finishMs: 0 };
 
 /** How many jobs ran, how many the helper hashed, how many the caller took over from a full ring (for tests and tuning). */
 export function narHasherStats(): Readonly<typeof stats> {
@@ -171,9 +171,12 @@ function run(r: Ring, fs: HostFs, path: string, algorithm: HashAlgorithm): { has
         return;
       }
       if (owner === 1 && !helperAlive()) throw new HelperError();
-      const t0 = Date.now();
+      const t0 = performance.now();
       Atomics.wait(ctl, CONSUMED, c, 50);
-      waited += Date.now() - t0;
+      const dt = performance.now() - t0;
+      waited += dt;
+      stats.ringFullMs += dt;
+      stats.ringFullWaits++;
     }
   };
 
@@ -208,6 +211,7 @@ function run(r: Ring, fs: HostFs, path: string, algorithm: HashAlgorithm): { has
   freeSlot();
   if (mine !== undefined) return { hash: new Hash(algorithm, new Uint8Array((mine as NodeHash).digest())), size };
   publish(-1);
+  const f0 = performance.now();
   for (;;) {
     const o = Atomics.load(ctl, OWNER);
     if (o === 3) break;
@@ -215,6 +219,7 @@ function run(r: Ring, fs: HostFs, path: string, algorithm: HashAlgorithm): { has
     Atomics.wait(ctl, OWNER, o, 50);
   }
   stats.helperJobs++;
+  stats.finishMs += performance.now() - f0;
   return { hash: new Hash(algorithm, r.digest.slice(0, HASH_SIZES[algorithm])), size };
 }
 
