@@ -63,18 +63,19 @@ class SeenKeys {
 
   /** Adds the key; false when it was already there. */
   add(v: Value): boolean {
-    let set: Set<number> | Set<bigint> | Set<string>;
-    let k: number | bigint | string;
-    if (typeof v === "number") [set, k] = [this.numbers, v];
-    else if (typeof v === "string") [set, k] = [this.strings, v];
-    else if (typeof v === "bigint") [set, k] = [this.bigints, v];
-    else if (v instanceof NixFloat) [set, k] = [this.numbers, v.value];
-    else if (v instanceof NixString) [set, k] = [this.strings, v.s];
-    else [set, k] = [this.paths, (v as NixPath).path];
-    const before = set.size;
-    (set as Set<unknown>).add(k);
-    return set.size !== before;
+    if (typeof v === "number") return addTo(this.numbers, v);
+    if (typeof v === "string") return addTo(this.strings, v);
+    if (typeof v === "bigint") return addTo(this.bigints, v);
+    if (v instanceof NixFloat) return addTo(this.numbers, v.value);
+    if (v instanceof NixString) return addTo(this.strings, v.s);
+    return addTo(this.paths, (v as NixPath).path);
   }
+}
+
+function addTo<T>(set: Set<T>, k: T): boolean {
+  if (set.has(k)) return false;
+  set.add(k);
+  return true;
 }
 
 defineBuiltin("genericClosure", 1, ([args], ctx) => {
