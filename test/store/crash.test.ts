@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { SimulatedCrash, HostError } from "../../src/errors.js";
 import { faultHost } from "../../src/host/fault-host.js";
 import { memoryHost, type MemoryHost } from "../../src/host/memory-host.js";
+import type { Host, HostFs } from "../../src/host/host.js";
 import { LocalStore } from "../../src/store/local-store.js";
 import { dumpPathToBytes, narOfBytes } from "../../src/store/nar.js";
 import { hashBytes } from "../../src/store/hash.js";
@@ -181,4 +182,104 @@ describe("crash safety: stale locks and temporaries", () => {
     expect(store.addPath("/src")).toBe(SRC_PATH);
     expect(leftovers(store)).toEqual([]);
   });
+});
+
+/**
+ * Deterministic interleavings of two processes: process A runs an operation,
+ * and right before its k-th filesystem call process B (another pid on the
+ * same filesystem) runs a whole operation; for every k. B gives up quickly
+ * on a lock A holds (it would wait forever in one thread) and then runs again
+ * after A. Whatever the interleaving, both end as they should and the store
+ * is consistent.
+ */
+function interleaved(inner: MemoryHost, k: number, other: () => void): Host {
+  let calls = 0;
+  let fired = false;
+  const fs = {} as Record<string, unknown>;
+  for (const key of Object.keys(inner.fs) as (keyof HostFs)[]) {
+    const original = inner.fs[key] as (...a: unknown[]) => unknown;
+    fs[key] = (...a: unknown[]) => {
+      if (!fired && ++calls === k) {
+        fired = true;
+        other();
+      }
+      return original.apply(inner.fs, a);
+    };
+  }
+  return { ...inner, fs: fs as unknown as HostFs, lock: inner.lock, tryLock: inner.tryLock };
+}
+
+describe("two processes interleaved at every filesystem call", () => {
+  const cases: { name: string; setup(s: LocalStore): void; a(s: LocalStore): unknown; b(s: LocalStore): unknown; after(s: LocalStore, a: unknown, b: unknown): void }[] = [
+    {
+      name: "both add the same tree",
+      setup: () => {},
+      a: (s) => s.addPath("/src"),
+      b: (s) => s.addPath("/src"),
+      after: (s, a, b) => {
+        expect(a).toBe(SRC_PATH);
+        expect(b).toBe(SRC_PATH);
+        expect(s.queryAllValidPaths()).toEqual([SRC_PATH]);
+        expect(s.host.fs.readdir(s.realStoreDir).filter((n) => !n.startsWith("."))).toEqual([SRC_PATH.slice(11)]);
+      },
+    },
+    {
+      name: "one adds a text referring to a path the other deletes",
+      setup: (s) => void s.addPath("/src"),
+      a: (s) => s.addTextToStore("t", `ref ${SRC_PATH}`, [SRC_PATH]),
+      b: (s) => s.deletePaths([SRC_PATH]),
+      after: (s, a, b) => {
+        // Exactly one of them won; never a valid text referring to a deleted path.
+        const textValid = typeof a === "string" && s.isValidPath(a);
+        const srcValid = s.isValidPath(SRC_PATH);
+        expect(textValid ? srcValid : true).toBe(true);
+        expect(textValid || (b !== null && typeof b === "object" && !(b instanceof Error))).toBe(true);
+      },
+    },
+    {
+      name: "one deletes a path while the other adds a referrer",
+      setup: (s) => void s.addPath("/src"),
+      a: (s) => s.deletePaths([SRC_PATH]),
+      b: (s) => s.addTextToStore("t", `ref ${SRC_PATH}`, [SRC_PATH]),
+      after: (s, _a, b) => {
+        const textValid = typeof b === "string" && s.isValidPath(b);
+        expect(textValid ? s.isValidPath(SRC_PATH) : true).toBe(true);
+      },
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      for (let k = 1; k < 500; k++) {
+        const mem = freshHost();
+        c.setup(new LocalStore({ host: mem, root: ROOT }));
+        const otherHost = mem.fork();
+        let bResult: unknown = "not run";
+        const runB = () => {
+          try {
+            bResult = c.b(new LocalStore({ host: otherHost, root: ROOT, lockTimeoutMs: 20 }));
+          } catch (e) {
+            bResult = e;
+          }
+        };
+        const host = interleaved(mem, k, runB);
+        let aResult: unknown;
+        try {
+          aResult = c.a(new LocalStore({ host, root: ROOT }));
+        } catch (e) {
+          aResult = e;
+        }
+        const fired = bResult !== "not run";
+        if (!fired) runB(); // k past A's last call: B simply runs after A
+        // B may only fail for a lock A held, or a live/missing reference: typed errors, never corruption.
+        if (bResult instanceof Error) expect(bResult.constructor.name).toMatch(/StoreLockTimeoutError|PathAliveError|MissingReferenceError/);
+        if (aResult instanceof Error) expect(aResult.constructor.name).toMatch(/PathAliveError|MissingReferenceError/);
+        // B retries once A is done, if it timed out on A's lock.
+        if (bResult instanceof Error && bResult.constructor.name === "StoreLockTimeoutError") runB();
+        const s = new LocalStore({ host: mem, root: ROOT });
+        checkConsistent(s, new Map([[SRC_PATH, srcNar]]));
+        c.after(s, aResult, bResult);
+        if (!fired) break;
+      }
+    });
+  }
 });
