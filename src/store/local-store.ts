@@ -157,7 +157,7 @@ let trashCounter = 0;
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
 /**
- * A local store on a {@link Host}.
+ * A local store on a `Host` (see src/host).
  * @public
  */
 export class LocalStore {

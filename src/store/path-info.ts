@@ -79,9 +79,9 @@ export class PathInfoDb {
   private prepared = false;
 
   /**
-   * @param options.fsync - make every change durable before the next step
-   *   (default true). Without it the order of writes still keeps the
-   *   database consistent across process crashes, but not across power loss.
+   * `options.fsync`: make every change durable before the next step
+   * (default true). Without it the order of writes still keeps the
+   * database consistent across process crashes, but not across power loss.
    */
   constructor(
     private readonly host: Host,
