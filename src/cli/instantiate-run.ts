@@ -14,10 +14,21 @@ import { lookupBuiltin } from "../eval/builtins/index.js";
 import { PrimOp } from "../eval/value.js";
 import { NixAttrs, Thunk, type LazyValue, type Value } from "../eval/value.js";
 import type { InstantiateOptions, RunResult } from "./instantiate.js";
-import { attachCliStore, GC_WARNING } from "./instantiate-store.js";
+import type * as InstantiateStore from "./instantiate-store.js";
 import { instantiateDerivations } from "../eval/builtins/derivation.js";
 
-export function runInstantiate(opts: InstantiateOptions, host: Host, cwd: string, env: { NIX_PATH: string; store?: string | undefined }): RunResult {
+/**
+ * Run one nix-instantiate invocation. `storeSide` (./instantiate-store.js) is
+ * needed only without --eval; callers load it on demand because it pulls in
+ * the local store and its codecs, which --eval start-up should not pay for.
+ */
+export function runInstantiate(
+  opts: InstantiateOptions,
+  host: Host,
+  cwd: string,
+  env: { NIX_PATH: string; store?: string | undefined },
+  storeSide?: typeof InstantiateStore,
+): RunResult {
   let stdout = "";
   let stderr = "";
   const ev = new Evaluator({ host, searchPath: opts.includes, nixPath: env.NIX_PATH, trace: (l) => (stderr += l) });
@@ -28,7 +39,10 @@ export function runInstantiate(opts: InstantiateOptions, host: Host, cwd: string
   else for (const f of opts.files) inputs.push(f === "-" ? { expr: "" } : { file: f });
   try {
     // Instantiation writes .drv files and sources into the store (engineer G: src/cli/instantiate-store.ts).
-    if (!opts.eval && !opts.parse) attachCliStore(ev, host, cwd, env.store);
+    if (!opts.eval && !opts.parse) {
+      if (storeSide === undefined) throw new TsnixError("internal", "instantiation needs the store side (./instantiate-store.js)");
+      storeSide.attachCliStore(ev, host, cwd, env.store);
+    }
     for (const input of inputs) {
       const file = input.file === undefined ? undefined : absolute(input.file, cwd);
       if (opts.parse) {
@@ -44,7 +58,7 @@ export function runInstantiate(opts: InstantiateOptions, host: Host, cwd: string
         const v = ev.evaluate(input.expr !== undefined ? input.expr : { file: file! }, { baseDir: cwd, args: opts.args, attrPath, strict: opts.strict });
         if (!opts.eval) {
           for (const line of instantiateDerivations(ev, v)) {
-            if (!warned) stderr += GC_WARNING;
+            if (!warned) stderr += storeSide!.GC_WARNING;
             warned = true;
             stdout += line + "\n";
           }

@@ -124,13 +124,18 @@ export async function instantiateCommand(args: string[], ctx: CliContext): Promi
   // (read-only store mode), so running it twice is safe; output of the
   // first attempt is discarded.
   const { runInstantiate } = await import("./instantiate-run.js");
-  let result: RunResult = runInstantiate(opts, ctx.host, ctx.cwd, env);
+  const storeSide = needsStore(opts) ? await import("./instantiate-store.js") : undefined;
+  let result: RunResult = runInstantiate(opts, ctx.host, ctx.cwd, env, storeSide);
   if (result.stackOverflow === true && ctx.host.kind === "node" && canUseWorker()) {
     result = await runInWorker({ opts, cwd: ctx.cwd, env });
   }
   if (result.stdout !== "") ctx.stdout(result.stdout);
   if (result.stderr !== "") ctx.stderr(result.stderr);
   return result.code;
+}
+
+function needsStore(opts: InstantiateOptions): boolean {
+  return !opts.eval && !opts.parse;
 }
 
 function canUseWorker(): boolean {
@@ -177,10 +182,10 @@ function runInWorker(job: Omit<WorkerJob, "tsnixInstantiate">): Promise<RunResul
 if (!isMainThread && parentPort !== null && (workerData as WorkerJob | undefined)?.tsnixInstantiate === true) {
   const job = workerData as WorkerJob;
   const port = parentPort;
-  void import("./instantiate-run.js").then(
-    ({ runInstantiate }) => {
+  void Promise.all([import("./instantiate-run.js"), needsStore(job.opts) ? import("./instantiate-store.js") : undefined]).then(
+    ([{ runInstantiate }, storeSide]) => {
       const host: Host = nodeHost();
-      port.postMessage(runInstantiate(job.opts, host, job.cwd, job.env));
+      port.postMessage(runInstantiate(job.opts, host, job.cwd, job.env, storeSide));
     },
     (e: unknown) => port.postMessage({ stdout: "", stderr: `error: internal error: ${String(e)}\n`, code: 1 }),
   );

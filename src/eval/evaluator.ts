@@ -1040,7 +1040,7 @@ export class Compiler {
  * one at a time, in order (errors come in Nix's order). `second` is the
  * already evaluated second operand, if any.
  */
-function concatValues(first: Value, parts: Code[], env: Env, pos: Pos, partPos: Pos[], second: Value | undefined): Value {
+function concatValues(first: Value, parts: Code[], env: Env, pos: Pos, partPos: readonly Pos[], second: Value | undefined): Value {
   const at = (i: number): Value => (i === 1 && second !== undefined ? second : parts[i]!(env));
   const n = parts.length;
   if (typeof first === "number" || typeof first === "bigint" || first instanceof NixFloat) {
