@@ -60,6 +60,18 @@ const CASES: string[] = [
   '{ a = { b = 1; }; a = { ${"c"} = 2; }; }', "{ inherit ({}) a a; }", "{ b, a, b, a }: 1", "1e5e", "0x10", "1.2.3", "00.5", "a'b",
   "a--b", "'a'", "'''''", "a: b:c", "http:", "a:/b", "!-1", "[a-1]", "[a -1]", "{ __curPos = 1; }", "x: x or x", "x: [ x or ]",
   "a//b", "./a.b/c", "./a/b.", "~a", "~/.", "<a//b>", "< a>", "x: x.é", "1 # é\n +", "\r\n1 +", "a\n\n\n+",
+  // ambiguity between sets and formals, `or`, selection and prefix operators
+  "{ a ? 1, b = 2; }", "{ } x", "{ a, ... } x", "{ ... } @", "{ ... } @ x", "{ a.b, c }: 1", "{ a, b.c }: 1", "{ \"a\", b }: 1",
+  "{ a ? 1 b }: 1", "{ a ? 1, }: 1", "{ a ? 1 } x: 1", "{ inherit a, b }", "{ a = 1; ... }", "{ , }", "{ a,, b }: 1", "x @ { } @ y: 1",
+  "x @ y", "x @ { }", "{ } @ { }: 1", "{ a } @ x @ y: 1", "(x @ { }: 1)", "[ x: 1 ]", "[ { } ]", "[ { a }: 1 ]", "f { a }: 1", "let { }",
+  "let { body = 1; } x", "let {} in 1", "let a = 1; in", "rec { } x", "rec { a }", "rec { a, b }: 1", "{ a = 1; } // { b }",
+  "x: x.\"${x\"", "\"${x\"", "''${x''", "''${}''", "\"${}\"", "a.\"\"", "a.\"\".b", "a.${\"\"}", "{ \"\" = 1; }.\"\"", "a ? \"\"",
+  "a ? ${b}.c", "a.b ? c", "a.b.c or d.e or f", "a or b or c", "or", "or or", "a.or or or", "{ or }: 1", "or: 1", "{ inherit or; }",
+  "let or = 1; in or", "__curPos: 1", "{ __curPos }: 1", "let __curPos = 1; in 1", "if if 1 then 2 else 3 then 4 else 5",
+  "assert assert 1; 2; 3", "with with 1; 2; 3", "a: b: c", "1: 2", "\"a\": 1", "a:\"b\"", "a: \"b\"", "a.b.c.d.e.f", "a.b c.d e.f",
+  "!a.b c", "a b ? c d", "a ? b c", "a ++ b c ++ d", "a // b ? c", "a -> b || c -> d", "a || b -> c && d", "!!a", "!-a", "a-- b", "a- -b",
+  "a * -b", "a - - - b", "(a) (b) (c)", "((a b) c) d", "(a) .b", "(a). b", "a . b", "a .b", "a. b", "1 .a", "1. a", "1.a", "a.1",
+  "a.\"1\"", "a.${1}", "[1 2] ++ [3]", "[1 2 ++ 3]", "[ (1) ]", "[ -1 ]", "[ !a ]", "[ a.b or c ]", "[ a or ]",
 ];
 
 describeOracle("parser vs nix-instantiate --parse (Nix 2.8)", () => {
