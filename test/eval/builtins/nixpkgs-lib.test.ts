@@ -1,0 +1,66 @@
+/**
+ * The real-world yardstick: nixpkgs' `lib` and its own tests. Point
+ * TSNIX_NIXPKGS at a nixpkgs (or nix-community/nixpkgs.lib) checkout whose
+ * lib suits Nix 2.8 (e.g. the 22.11 era, nixpkgs.lib commit 76a662fc);
+ * skipped without it. `lib/tests/misc.nix` runs through `lib.runTests`
+ * minus the tests that need `derivation` or a whole nixpkgs (not part of
+ * lib), `lib/tests/systems.nix` as is; both must give `[ ]`, as with Nix.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { oracleAvailable } from "../../helpers/oracle.js";
+import { agree, tsnix } from "./harness.js";
+
+const root = process.env["TSNIX_NIXPKGS"];
+const lib = root === undefined ? undefined : existsSync(join(root, "lib/default.nix")) ? join(root, "lib") : undefined;
+
+/** Tests of misc.nix that need `derivation` (another part of tsnix) or `import ../..` (all of nixpkgs). */
+const NEEDS_MORE_THAN_LIB = [
+  "testSanitizeDerivationName",
+  "testSanitizeDerivationNameLeadingDots",
+  "testSanitizeDerivationNameUnicode",
+  "testSanitizeDerivationNameAscii",
+  "testSanitizeDerivationNameTooLong",
+  "testSanitizeDerivationNameTooLongWithInvalid",
+  "testSanitizeDerivationNameEmpty",
+  "testSplitStringsDerivation",
+  "testIsStorePath",
+  "testHasInfixDerivation",
+  "testToPretty",
+];
+
+(lib === undefined ? describe.skip : describe)("nixpkgs lib (TSNIX_NIXPKGS)", () => {
+  it("lib/tests/misc.nix passes (every test that needs only lib)", () => {
+    // "tests" in the directory name: testHasInfixPath checks `hasInfix "tests" ./.`.
+    const dir = mkdtempSync(join(tmpdir(), "tsnix-lib-tests-"));
+    try {
+      // misc.nix is `runTests { … }` with `with import ../default.nix;`: keep the set, run it here.
+      const text = readFileSync(join(lib!, "tests/misc.nix"), "utf8").replace(/^runTests \{$/m, "{").replace("import ../default.nix", `import ${lib}/default.nix`);
+      writeFileSync(join(dir, "misc-set.nix"), text);
+      const expr = `let lib = import ${lib}; in lib.runTests (builtins.removeAttrs (import ${dir}/misc-set.nix) [ ${NEEDS_MORE_THAN_LIB.map((n) => `"${n}"`).join(" ")} ])`;
+      if (oracleAvailable) agree(expr);
+      expect(tsnix(expr)).toEqual({ ok: true, out: "[ ]" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("lib/tests/systems.nix passes", () => {
+    expect(tsnix(`import ${lib}/tests/systems.nix`)).toEqual({ ok: true, out: "[ ]" });
+  });
+
+  it("a sample of lib functions agrees with Nix", () => {
+    if (!oracleAvailable) return;
+    agree(`let lib = import ${lib}; in [
+      (lib.strings.concatMapStringsSep "," toString [ 1 2 ]) (lib.versions.majorMinor "1.2.3") (lib.lists.unique [ 1 2 1 ])
+      (lib.strings.toUpper "abc") (lib.attrsets.mapAttrsToList (n: v: n) { a = 1; b = 2; }) (lib.strings.splitString "." "a.b.c")
+      (lib.fixedWidthNumber 5 42) (lib.strings.escapeShellArg "a b'c") (lib.generators.toPretty { } { a = [ 1 "x" ]; })
+      (lib.generators.toJSON { } { a = 1; }) (lib.generators.toINI { } { s = { k = "v"; }; }) (lib.strings.escapeNixString "a\${b}")
+      (lib.lists.sort (a: b: a < b) [ 3 1 2 ]) (lib.versionOlder "1.2" "1.10") (lib.strings.hasPrefix "a" "abc")
+      (lib.lists.range 1 5) (lib.attrsets.recursiveUpdate { a = { b = 1; }; } { a = { c = 2; }; }) (lib.strings.toLower "ÀB")
+      (lib.systems.elaborate "x86_64-linux").config (lib.trivial.toHexString 255) (lib.strings.sanitizeDerivationName "a b/c")
+    ]`);
+  });
+});
