@@ -922,6 +922,8 @@ export class LocalStore {
 
   /** SHA-256 NAR hash and size, plus the NAR hash under `extra` when asked. */
   private hashNar(p: string, extra?: HashAlgorithm): { hash: Hash; size: number; extra?: Hash } {
+    // One algorithm: hash on the helper thread while this one reads.
+    if (extra === undefined) return narHashPath(this.host.fs, p, "sha256");
     const h = createHasher("sha256");
     const x = extra === undefined ? undefined : createHasher(extra);
     const size = dumpPath(this.host.fs, p, (c) => {
