@@ -25,6 +25,7 @@ import { type Hash, type HashAlgorithm, createHasher, hashBytes, parseHash } fro
 import { NarRestorer, type NarSink, dumpPath, narHashPath, narOfBytes } from "./nar.js";
 import { type ValidPathInfo, PathInfoDb } from "./path-info.js";
 import { ReferenceScanner, hashPartIndex, resolveHits } from "./references.js";
+import { resolveStoreRoot } from "./store-root.js";
 import { DEFAULT_STORE_DIR, makeFixedOutputPath, makeTextPath, parseStorePath, validateStorePathName } from "./store-path.js";
 
 /** A store path is not valid (not registered in the store). @public */
@@ -190,6 +191,26 @@ export class LocalStore {
     this.lockDir = `${dbDir}/locks`;
     this.lockTimeoutMs = options.lockTimeoutMs ?? 10 * 60 * 1000;
     this.fsyncContents = options.fsyncStorePaths ?? true;
+  }
+
+  /**
+   * Open the store a user means by default: `store` (a directory or
+   * `local?root=DIR`) if given, else `$TSNIX_STORE`, else
+   * `$XDG_DATA_HOME/tsnix`, else `~/.local/share/tsnix`, all read through
+   * the host. Refuses the root "/" (a real Nix's /nix) unless `allowSystemRoot`.
+   */
+  static open(
+    options: Omit<LocalStoreOptions, "root"> & { readonly store?: string; readonly cwd?: string; readonly allowSystemRoot?: boolean },
+  ): LocalStore {
+    const host = options.host;
+    const root = resolveStoreRoot({
+      store: options.store,
+      env: (n) => host.env(n),
+      home: host.env("HOME") ?? host.user().home,
+      cwd: options.cwd ?? host.env("PWD") ?? "/",
+      allowSystemRoot: options.allowSystemRoot === true,
+    });
+    return new LocalStore({ ...options, root });
   }
 
   // ---- paths -------------------------------------------------------------

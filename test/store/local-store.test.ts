@@ -216,6 +216,19 @@ describe.each(HOSTS)("LocalStore on $name host", ({ make }) => {
   });
 });
 
+describe("LocalStore.open", () => {
+  it("finds the default root through the host's environment and refuses /", () => {
+    const h = memoryHost({ env: { HOME: "/home/a" } });
+    expect(LocalStore.open({ host: h }).root).toBe("/home/a/.local/share/tsnix");
+    expect(LocalStore.open({ host: memoryHost({ env: { HOME: "/h", XDG_DATA_HOME: "/x" } }) }).root).toBe("/x/tsnix");
+    expect(LocalStore.open({ host: memoryHost({ env: { TSNIX_STORE: "/t" } }) }).root).toBe("/t");
+    expect(LocalStore.open({ host: h, store: "rel", cwd: "/w" }).root).toBe("/w/rel");
+    expect(() => LocalStore.open({ host: h, store: "/" })).toThrow(/refusing to use '\/' as the store root/);
+    const s = LocalStore.open({ host: h, store: "/", allowSystemRoot: true });
+    expect(s.realStoreDir).toBe("/nix/store");
+  });
+});
+
 describe("LocalStore against a model (random operation sequences, memory host)", () => {
   it("keeps references, referrers and validity consistent with a simple model", () => {
     type Op = { kind: "add"; text: string; refs: number[] } | { kind: "delete"; targets: number[] };
