@@ -1,0 +1,74 @@
+/**
+ * Instantiation: `tsnix instantiate FILE --store ROOT` against
+ * `nix-instantiate FILE --store ROOT` (Nix 2.8) for a chain of 2000
+ * derivations, each depending on the previous one. Two workloads: a fresh
+ * store every run (every .drv is written) and a warm store (every .drv is
+ * already valid). Printed .drv paths must be identical.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const CHAIN = `let step = prev: i: derivation {
+  name = "step-\${toString i}"; system = "x86_64-linux"; builder = "/bin/sh";
+  args = [ "-c" "echo \${prev} > $out" ]; inherit prev; n = i;
+};
+in builtins.foldl' step "" (builtins.genList (i: i) 2000)
+`;
+
+function timeFresh(ctx, cmd, argsFor, env) {
+  const times = [];
+  let out = "";
+  for (let i = 0; i <= ctx.runs; i++) {
+    const store = mkdtempSync(join(tmpdir(), "tsnix-bench-drv-"));
+    try {
+      const r = ctx.exec(cmd, argsFor(store), { env });
+      if (i > 0) times.push(r.ms);
+      out = r.stdout;
+    } finally {
+      rmSync(store, { recursive: true, force: true });
+    }
+  }
+  return { ms: ctx.median(times), stdout: out };
+}
+
+export default async function run(ctx) {
+  const dir = mkdtempSync(join(tmpdir(), "tsnix-bench-drv-src-"));
+  const file = join(dir, "chain.nix");
+  writeFileSync(file, CHAIN);
+  const nixArgs = (store) => [file, "--store", store];
+  const tsArgs = (store) => [...ctx.tsnix.slice(1), "instantiate", file, "--store", store];
+  const tsEnv = { ...process.env, NIX_PATH: "" };
+  const rows = [];
+  try {
+    const nixFresh = timeFresh(ctx, "nix-instantiate", nixArgs, ctx.nixEnv);
+    const tsFresh = timeFresh(ctx, ctx.tsnix[0], tsArgs, tsEnv);
+    rows.push({
+      workload: "2000-drv chain, fresh store",
+      tsnixMs: tsFresh.ms,
+      nixMs: nixFresh.ms,
+      ratio: tsFresh.ms / nixFresh.ms,
+      note: nixFresh.stdout === tsFresh.stdout ? "same .drv paths" : "OUTPUT DIFFERS",
+    });
+    const nixStore = mkdtempSync(join(tmpdir(), "tsnix-bench-drv-"));
+    const tsStore = mkdtempSync(join(tmpdir(), "tsnix-bench-drv-"));
+    try {
+      const nixWarm = ctx.time("nix-instantiate", nixArgs(nixStore), { env: ctx.nixEnv });
+      const tsWarm = ctx.time(ctx.tsnix[0], tsArgs(tsStore), { env: tsEnv });
+      rows.push({
+        workload: "2000-drv chain, warm store",
+        tsnixMs: tsWarm.ms,
+        nixMs: nixWarm.ms,
+        ratio: tsWarm.ms / nixWarm.ms,
+        note: nixWarm.stdout === tsWarm.stdout ? "same .drv paths" : "OUTPUT DIFFERS",
+      });
+    } finally {
+      rmSync(nixStore, { recursive: true, force: true });
+      rmSync(tsStore, { recursive: true, force: true });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  if (rows.some((r) => r.note === "OUTPUT DIFFERS")) throw new Error("tsnix and nix-instantiate printed different .drv paths");
+  return rows;
+}
