@@ -169,3 +169,17 @@ export {
   type CoerceOptions,
   type EvalStateLike,
 } from "./eval/builtins/index.js";
+
+// --- eval: string context, derivations, path builtins, fetchers (store access from the evaluator) ---
+export {
+  attachStore,
+  evalStoreOf,
+  EvalStore,
+  ImportFromDerivationError,
+  type EvalStoreBackend,
+  type EvalRealiser,
+  type PathFilter,
+} from "./eval/builtins/store-bridge.js";
+export { decodeContextElement, type ContextElement } from "./eval/builtins/context.js";
+export { derivationStrict, instantiateDerivations, instantiateValue, derivationsOf, type InstantiatingEvaluator } from "./eval/builtins/derivation.js";
+export { DownloadError, FetchHashMismatchError, type SyncFetcher } from "./eval/builtins/fetchers.js";

@@ -49,7 +49,7 @@ export class ImportFromDerivationError extends TsnixError {
   }
 }
 
-/** A filter on the paths added to the store: called for everything below the root. */
+/** A filter on the paths added to the store: called for everything below the root. @public */
 export type PathFilter = (path: string, type: "regular" | "directory" | "symlink" | "unknown") => boolean;
 
 const KEY = "tsnix.evalStore";
