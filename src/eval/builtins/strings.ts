@@ -43,7 +43,8 @@ defineBuiltin("substring", 3, ([start, len, s], ctx) => {
     const bytes = Buffer.from(text, "utf8");
     out = from >= bytes.length ? "" : bytes.subarray(from, count === Infinity ? bytes.length : Math.min(bytes.length, from + count)).toString("utf8");
   }
-  return typeof str === "string" || out === "" ? out : new NixString(out, str.context);
+  // Nix 2.8 keeps the context even when the result is empty.
+  return typeof str === "string" ? out : new NixString(out, str.context);
 });
 
 /** A `replaceStrings` plan: patterns indexed by first character for a fast scan. */
