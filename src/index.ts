@@ -117,6 +117,7 @@ export {
   type PathVerification,
   type StoreVerification,
   type StoreLog,
+  type OutputRegistration,
   InvalidPathError,
   PathAliveError,
   HashMismatchError,
@@ -169,6 +170,12 @@ export {
   type CoerceOptions,
   type EvalStateLike,
 } from "./eval/builtins/index.js";
+
+// --- eval: builtins library (versions, regex, JSON, TOML, XML) ---
+export { compareVersions, splitVersion, parseDrvName } from "./eval/builtins/versions.js";
+export { compileRegex, regexMatch, regexSplit, InvalidRegexError, type CompiledRegex, type SplitPiece } from "./eval/builtins/regex.js";
+export { fromJSON, formatFloatG, jsonString, JsonParseError } from "./eval/builtins/json.js";
+export { fromTOML, TomlParseError } from "./eval/builtins/toml.js";
 
 // --- eval: string context, derivations, path builtins, fetchers (store access from the evaluator) ---
 export {

@@ -136,6 +136,16 @@ export interface PathVerification {
   readonly got: Hash | null;
 }
 
+/** One output of a build for {@link LocalStore.registerOutputs}. @public */
+export interface OutputRegistration {
+  readonly path: string;
+  /** The references, when known; otherwise the contents are scanned for `referenceCandidates` and the batch's own paths. */
+  readonly references?: readonly string[];
+  readonly referenceCandidates?: Iterable<string>;
+  readonly deriver?: string;
+  readonly ca?: string;
+}
+
 /** Messages a long store operation reports as it goes (Nix prints them to stderr). @public */
 export type StoreLog = (line: string) => void;
 
@@ -458,37 +468,58 @@ export class LocalStore {
    * in the store: canonicalise, hash, scan for `referenceCandidates` when
    * `references` is not given, and make it valid. Returns its info.
    */
-  registerOutput(path: string, options: { references?: readonly string[]; referenceCandidates?: Iterable<string>; deriver?: string; ca?: string } = {}): ValidPathInfo {
-    this.parseStorePath(path);
-    const lock = this.lockPath(path);
+  registerOutput(path: string, options: Omit<OutputRegistration, "path"> = {}): ValidPathInfo {
+    return this.registerOutputs([{ path, ...options }])[0]!;
+  }
+
+  /**
+   * Register the outputs of one build together (they may refer to each
+   * other): all are locked (in sorted order), canonicalised, hashed and
+   * scanned; then every reference must be valid or one of the outputs;
+   * then they become valid. Outputs that are already valid are left as they are.
+   */
+  registerOutputs(outputs: readonly OutputRegistration[]): ValidPathInfo[] {
+    for (const o of outputs) this.parseStorePath(o.path);
+    const batch = new Set(outputs.map((o) => o.path));
+    const locks = [...batch].sort().map((p) => this.lockPath(p));
     try {
-      const real = this.toRealPath(path);
-      this.canonicalise(real);
-      this.fsyncTree(real);
-      const scanner = options.references === undefined ? this.makeScanner(options.referenceCandidates ?? [], path) : undefined;
-      const hasher = createHasher("sha256");
-      const size = dumpPath(this.host.fs, real, (c) => {
-        hasher.update(c);
-        scanner?.scanner.update(c);
+      const infos = outputs.map((o): ValidPathInfo => {
+        const existing = this.db.get(o.path);
+        if (existing !== undefined) return existing;
+        const real = this.toRealPath(o.path);
+        this.canonicalise(real);
+        this.fsyncTree(real);
+        const scanner = o.references === undefined ? this.makeScanner([...(o.referenceCandidates ?? []), ...batch]) : undefined;
+        const hasher = createHasher("sha256");
+        const size = dumpPath(this.host.fs, real, (c) => {
+          hasher.update(c);
+          scanner?.scanner.update(c);
+        });
+        const references = o.references !== undefined ? [...new Set(o.references)].sort() : resolveHits(scanner!.scanner, scanner!.byHash);
+        return {
+          path: o.path,
+          narHash: hasher.digest(),
+          narSize: size,
+          references,
+          deriver: o.deriver,
+          registrationTime: Math.floor(this.host.now() / 1000),
+          ultimate: true,
+          sigs: [],
+          ca: o.ca,
+        };
       });
-      const references = options.references !== undefined ? [...new Set(options.references)].sort() : resolveHits(scanner!.scanner, scanner!.byHash);
-      const info: ValidPathInfo = {
-        path,
-        narHash: hasher.digest(),
-        narSize: size,
-        references,
-        deriver: options.deriver,
-        registrationTime: Math.floor(this.host.now() / 1000),
-        ultimate: true,
-        sigs: [],
-        ca: options.ca,
-      };
-      // Outputs of one build may refer to each other and are registered one by one,
-      // so their references are not required to be valid yet.
-      this.db.register(info);
-      return info;
+      const fresh = infos.filter((i) => !this.db.has(i.path));
+      if (fresh.length > 0 && this.fsyncContents) syncDir(this.host.fs, this.realStoreDir);
+      for (const info of fresh) {
+        for (const ref of info.references) {
+          if (batch.has(ref)) this.db.addReferrerMarker(ref, info.path);
+          else this.addReferrerMarkers(info.path, [ref]);
+        }
+      }
+      for (const info of fresh) this.db.writeRecord(info);
+      return infos;
     } finally {
-      lock.release();
+      for (const l of locks) l.release();
     }
   }
 

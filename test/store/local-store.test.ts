@@ -203,6 +203,30 @@ describe.each(HOSTS)("LocalStore on $name host", ({ make }) => {
     expect(store.verifyPath(path).ok).toBe(true);
   });
 
+  it("registers a build's outputs together, even when they refer to each other", () => {
+    const dep = store.addTextToStore("dep", "d");
+    const out = "/nix/store/33333333333333333333333333333333-x";
+    const dev = "/nix/store/44444444444444444444444444444444-x-dev";
+    const fs = fx.host.fs;
+    fs.mkdir(store.toRealPath(out), { recursive: true });
+    fs.writeFile(`${store.toRealPath(out)}/f`, `${dev} ${dep}`);
+    fs.writeFile(store.toRealPath(dev), `${out}`);
+    const infos = store.registerOutputs([
+      { path: out, referenceCandidates: [dep] },
+      { path: dev, referenceCandidates: [dep] },
+    ]);
+    expect(infos.map((i) => i.references)).toEqual([[dev, dep].sort(), [out]]);
+    expect(store.queryReferrers(out)).toEqual([dev]);
+    expect(store.queryReferrers(dev)).toEqual([out]);
+    expect(store.queryRequisites([dev])).toContain(dep);
+    expect(store.verifyStore({ checkContents: true }).errors).toBe(false);
+    // A reference outside the batch must be valid.
+    const lone = "/nix/store/55555555555555555555555555555555-y";
+    fs.writeFile(store.toRealPath(lone), "y");
+    expect(() => store.registerOutputs([{ path: lone, references: ["/nix/store/66666666666666666666666666666666-gone"] }])).toThrow(MissingReferenceError);
+    expect(store.isValidPath(lone)).toBe(false);
+  });
+
   it("registers a builder's output, scanning for references", () => {
     const dep = store.addTextToStore("dep", "d");
     const out = "/nix/store/11111111111111111111111111111111-out";
