@@ -450,18 +450,18 @@ function groupValue(re: CompiledRegex, m: RegExpExecArray, g: number): string | 
 
 const cache = new Map<string, CompiledRegex>();
 
-/** True when the string has a character outside ASCII (so byte and code-unit views differ). */
+/** True when the string has a character outside ASCII (so byte and code-unit views differ). @internal */
 export function hasNonAscii(s: string): boolean {
   return NON_ASCII.test(s);
 }
 const NON_ASCII = /[^\x00-\x7f]/;
 
-/** UTF-8 bytes of `s`, one char per byte. */
+/** UTF-8 bytes of `s`, one char per byte. @internal */
 export function toBinary(s: string): string {
   return Buffer.from(s, "utf8").toString("latin1");
 }
 
-/** Inverse of {@link toBinary}. */
+/** Inverse of {@link toBinary}. @internal */
 export function fromBinary(s: string): string {
   return Buffer.from(s, "latin1").toString("utf8");
 }
@@ -489,6 +489,7 @@ export function compileRegex(pattern: string): CompiledRegex {
 /**
  * `builtins.match`: the capture groups (undefined for a group that did not
  * take part) when the regex matches the whole string, else null.
+ * @public
  */
 export function regexMatch(re: CompiledRegex, s: string): (string | undefined)[] | null {
   const binary = hasNonAscii(s);
@@ -502,7 +503,7 @@ export function regexMatch(re: CompiledRegex, s: string): (string | undefined)[]
   return out;
 }
 
-/** One piece of `builtins.split`: a string between matches, or a match's groups (null when a group did not take part). */
+/** One piece of `builtins.split`: a string between matches, or a match's groups (null when a group did not take part). @public */
 export type SplitPiece = string | (string | null)[];
 
 /** Shared result for matches of a pattern without groups (results are never mutated). */
@@ -548,7 +549,7 @@ function searchLongest(re: CompiledRegex, s: string, from: number): { m: RegExpE
   return { m, index, end: index + len };
 }
 
-/** `builtins.split`: the pieces between matches interleaved with the matches' groups. */
+/** `builtins.split`: the pieces between matches interleaved with the matches' groups. @public */
 export function regexSplit(re: CompiledRegex, s: string): SplitPiece[] {
   const binary = hasNonAscii(s);
   const str = binary ? toBinary(s) : s;
