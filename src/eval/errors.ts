@@ -54,8 +54,9 @@ export class NixError extends TsnixError {
  * @public
  */
 export class ParseError extends NixError {
-  constructor(message: string, options: NixErrorOptions = {}) {
-    super("eval.syntax", message, options);
+  /** `options.code` defaults to `eval.syntax`; the parser uses `eval.stack-overflow` when the JavaScript stack runs out. */
+  constructor(message: string, options: NixErrorOptions & { code?: string } = {}) {
+    super(options.code ?? "eval.syntax", message, options);
   }
 }
 

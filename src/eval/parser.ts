@@ -332,6 +332,8 @@ const BINARY: Partial<Record<TokenKind, { prec: number; assoc: Assoc }>> = {
   "?": { prec: 11, assoc: Assoc.Non },
 };
 const PREC_NOT = 7;
+/** Bison's YYMAXDEPTH is 10000; the glr skeleton fails two items early. */
+const STACK_LIMIT = 9998;
 const PREC_NEGATE = 12;
 
 /** Nix's canonPath: make absolute, drop `.`, resolve `..` lexically, squeeze slashes. */
@@ -357,6 +359,12 @@ class Parser {
   private readonly baseDir: string;
   private readonly home: string;
   private readonly newSymbols = new Map<string, number>();
+  /**
+   * An estimate of the items on Bison's stack (symbols of the partially recognised rules): Nix's
+   * parser fails with "memory exhausted" when it reaches YYMAXDEPTH (10000), for example at the
+   * 9998th nested parenthesis or the 4999th nested `x:`.
+   */
+  private depth = 1;
   /** What `nixOrder` needs from this parse, without keeping the parser alive. */
   private readonly symbols: { rank(name: string): number };
 
@@ -396,6 +404,12 @@ class Parser {
   private peek(n: number): Token {
     while (this.ahead.length < n) this.ahead.push(this.lex());
     return this.ahead[n - 1]!;
+  }
+
+  /** Account for `n` more stack items before parsing a nested expression; `at` is the last token shifted. */
+  private grow(n: number, at: Token): void {
+    if (this.depth + n > STACK_LIMIT) throw new ParseError("memory exhausted", { pos: this.posOf(at) });
+    this.depth += n;
   }
 
   /** The position of the current token. */
@@ -456,8 +470,9 @@ class Parser {
         const k = this.peek(1).kind;
         if (k === ":") {
           this.advance();
-          this.advance();
+          this.grow(2, this.advance());
           const body = this.parseExpr();
+          this.depth -= 2;
           this.intern(t.value);
           return { type: "Lambda", pos: this.posOf(t), arg: t.value, formals: undefined, body };
         }
@@ -467,8 +482,9 @@ class Parser {
           this.expect("{");
           const formals = this.parseFormals();
           this.expect("}");
-          this.expect(":");
+          this.grow(6, this.expect(":"));
           const body = this.parseExpr();
+          this.depth -= 6;
           this.intern(t.value);
           return this.makeLambda(t, t.value, formals, body);
         }
@@ -486,44 +502,50 @@ class Parser {
             argTok = this.expect("ID");
             arg = argTok.value;
           }
-          this.expect(":", arg === undefined ? [":", "@"] : [":"]);
+          const n = arg === undefined ? 4 : 6;
+          this.grow(n, this.expect(":", arg === undefined ? [":", "@"] : [":"]));
           const body = this.parseExpr();
+          this.depth -= n;
           if (arg !== undefined) this.intern(arg);
           return this.makeLambda(t, arg, formals, body);
         }
         break;
       case "ASSERT": {
-        this.advance();
+        this.grow(1, this.advance());
         const cond = this.parseExpr();
-        this.expect(";");
+        this.grow(2, this.expect(";"));
         const body = this.parseExpr();
+        this.depth -= 3;
         return { type: "Assert", pos: this.posOf(t), cond, body };
       }
       case "WITH": {
-        this.advance();
+        this.grow(1, this.advance());
         const attrs = this.parseExpr();
-        this.expect(";");
+        this.grow(2, this.expect(";"));
         const body = this.parseExpr();
+        this.depth -= 3;
         return { type: "With", pos: this.posOf(t), attrs, body };
       }
       case "LET": {
         if (this.peek(1).kind === "{") break; // legacy `let { … }` is an expr_simple
         this.advance();
-        const binds = this.parseBinds(t, "IN");
-        this.advance();
+        const binds = this.parseBinds(t, "IN", 4);
+        this.grow(3, this.advance());
         const body = this.parseExpr();
+        this.depth -= 3;
         if (binds.dynamic.length > 0) throw new ParseError("dynamic attributes not allowed in let", { pos: this.posOf(t) });
         const node: Expr = { type: "Let", pos: this.posOf(t), attrs: binds.attrs, body };
         nixOrderOf.set(node, this.symbols);
         return node;
       }
       case "IF": {
-        this.advance();
+        this.grow(1, this.advance());
         const cond = this.parseExpr();
-        this.expect("THEN");
+        this.grow(2, this.expect("THEN"));
         const then = this.parseExpr();
-        this.expect("ELSE");
+        this.grow(2, this.expect("ELSE"));
         const els = this.parseExpr();
+        this.depth -= 5;
         return { type: "If", pos: this.posOf(t), cond, then, else: els };
       }
     }
@@ -556,8 +578,11 @@ class Parser {
       const id = this.advance();
       let def: Expr | undefined;
       if (this.kind() === "?") {
-        this.advance();
+        // `formal ',' formals` is right-recursive: every earlier formal and comma stays on the stack.
+        const n = 3 + 2 * formals.length;
+        this.grow(n, this.advance());
         def = this.parseExpr();
+        this.depth -= n;
       }
       this.intern(id.value);
       formals.push({ name: id.value, default: def, pos: this.posOf(id) });
@@ -595,12 +620,14 @@ class Parser {
     const pos = this.posOf(t);
     let left: Expr;
     if (t.kind === "!") {
-      this.advance();
+      this.grow(1, this.advance());
       const e = this.parseOp(PREC_NOT + 1);
+      this.depth -= 1;
       left = { type: "Not", pos: this.posOf(t), expr: e };
     } else if (t.kind === "-") {
-      this.advance();
+      this.grow(1, this.advance());
       const e = this.parseOp(PREC_NEGATE + 1);
+      this.depth -= 1;
       const pos = this.posOf(t);
       left = { type: "Call", pos, fn: { type: "Var", pos, name: "__sub" }, args: [{ type: "Int", pos, value: 0n }, e] };
     } else {
@@ -612,7 +639,7 @@ class Parser {
       const info = BINARY[op];
       if (info === undefined || info.prec < minPrec) return left;
       if (info.prec === lastNonAssoc && op !== "?") this.syntaxError();
-      this.advance();
+      const opTok = this.advance();
       if (op === "?") {
         const path = this.parseAttrPath();
         left = { type: "HasAttr", pos, expr: left, path };
@@ -620,7 +647,9 @@ class Parser {
         continue;
       }
       const rightPos = this.posOf(this.tok);
+      this.grow(2, opTok);
       const right = this.parseOp(info.assoc === Assoc.Right ? info.prec : info.prec + 1);
+      this.depth -= 2;
       lastNonAssoc = info.assoc === Assoc.Non ? info.prec : -1;
       left = this.binary(op, pos, left, right, rightPos);
     }
@@ -668,7 +697,9 @@ class Parser {
     const start = this.tok;
     let fn = this.parseSelect();
     while (SELECT_START.has(this.kind())) {
+      this.grow(1, this.tok);
       const arg = this.parseSelect();
+      this.depth -= 1;
       if (fn.type === "Call") fn = { type: "Call", pos: fn.pos, fn: fn.fn, args: [...fn.args, arg] };
       else fn = { type: "Call", pos: this.posOf(start), fn, args: [arg] };
     }
@@ -684,8 +715,9 @@ class Parser {
       const path = this.parseAttrPath();
       let def: Expr | undefined;
       if (this.kind() === "OR_KW") {
-        this.advance();
+        this.grow(4, this.advance());
         def = this.parseSelect();
+        this.depth -= 4;
       }
       return { type: "Select", pos: this.posOf(start), expr: e, path, default: def };
     }
@@ -702,6 +734,8 @@ class Parser {
   private parseSimple(): Expr {
     const t = this.tok;
     const pos = this.posOf(t);
+    // Shifting this token needs one more stack item.
+    if (this.depth >= STACK_LIMIT) throw new ParseError("memory exhausted", { pos });
     switch (t.kind) {
       case "ID":
         this.advance();
@@ -739,15 +773,16 @@ class Parser {
         this.advance();
         return { type: "String", pos, value: t.value };
       case "(": {
-        this.advance();
+        this.grow(1, this.advance());
         const e = this.parseExpr();
+        this.depth -= 1;
         this.expect(")");
         return e;
       }
       case "LET": {
         this.advance();
         const open = this.expect("{");
-        const attrs = this.parseBinds(open, "}");
+        const attrs = this.parseBinds(open, "}", 5);
         this.advance();
         attrs.rec = true;
         this.intern("body");
@@ -756,21 +791,23 @@ class Parser {
       case "REC": {
         this.advance();
         const open = this.expect("{");
-        const attrs = this.parseBinds(open, "}");
+        const attrs = this.parseBinds(open, "}", 5);
         this.advance();
         attrs.rec = true;
         return attrs;
       }
       case "{": {
         this.advance();
-        const attrs = this.parseBinds(t, "}");
+        const attrs = this.parseBinds(t, "}", 4);
         this.advance();
         return attrs;
       }
       case "[": {
         this.advance();
         const elems: Expr[] = [];
+        this.grow(2, t);
         while (SELECT_START.has(this.kind())) elems.push(this.parseSelect());
+        this.depth -= 2;
         if (this.kind() !== "]") this.syntaxError();
         this.advance();
         return { type: "List", pos, elems };
@@ -797,7 +834,10 @@ class Parser {
         this.advance();
         interpolated = true;
         partPos.push(this.posOf(t));
+        const n = parts.length === 0 ? 2 : 3;
+        this.grow(n, t);
         parts.push(this.parseExpr());
+        this.depth -= n;
         this.expect("}");
       } else break;
     }
@@ -817,7 +857,9 @@ class Parser {
         es.push({ s: t.value, indent: t.indent, pos: this.posOf(t) });
       } else if (t.kind === "DOLLAR_CURLY") {
         this.advance();
+        this.grow(3, t);
         es.push({ e: this.parseExpr(), pos: this.posOf(t) });
+        this.depth -= 3;
         this.expect("}");
       } else break;
     }
@@ -853,7 +895,10 @@ class Parser {
       } else if (s.kind === "DOLLAR_CURLY") {
         this.advance();
         partPos.push(this.posOf(s));
+        const n = parts.length === 1 ? 2 : 3;
+        this.grow(n, s);
         parts.push(this.parseExpr());
+        this.depth -= n;
         this.expect("}");
       } else if (s.kind === "PATH_END" && n > 0) break;
       else this.syntaxError();
@@ -897,8 +942,11 @@ class Parser {
   }
 
   private parseStringAttr(): Expr {
-    if (this.advance().kind === '"') return this.parseStringParts();
+    const t = this.advance();
+    if (t.kind === '"') return this.parseStringParts();
+    this.grow(3, t);
     const e = this.parseExpr();
+    this.depth -= 3;
     this.expect("}");
     return e;
   }
@@ -908,7 +956,7 @@ class Parser {
    * before the bindings: the set's position, and where Nix places the
    * variables of `inherit x;` (the empty `binds` location, just after it).
    */
-  private parseBinds(open: Token, close: "}" | "IN"): AttrsNode {
+  private parseBinds(open: Token, close: "}" | "IN", items: number): AttrsNode {
     const node: AttrsNode = { type: "Attrs", pos: this.posOf(open), rec: false, attrs: [], dynamic: [] };
     const bindsPos = this.endPosOf(open);
     for (;;) {
@@ -918,8 +966,9 @@ class Parser {
         let from: Expr | undefined;
         let before = this.advance();
         if (this.kind() === "(") {
-          this.advance();
+          this.grow(items, this.advance());
           from = this.parseExpr();
+          this.depth -= items;
           before = this.expect(")");
         }
         // Bison places the (initially empty) list of names just after the token before it.
@@ -951,8 +1000,10 @@ class Parser {
       if (t.kind === "ID" || t.kind === "OR_KW" || t.kind === '"' || t.kind === "DOLLAR_CURLY") {
         const pos = this.posOf(t);
         const path = this.parseAttrPath();
-        this.expect("=", [".", "="]);
+        // The opening token(s), binds, attrpath and '=' are on the stack while the value is parsed.
+        this.grow(items, this.expect("=", [".", "="]));
         const value = this.parseExpr();
+        this.depth -= items;
         this.expect(";");
         this.addAttr(node, path, value, pos);
         continue;
@@ -1139,7 +1190,8 @@ export function parse(source: string, options: ParseOptions): Expr {
   } catch (e) {
     // Nesting deeper than the JavaScript stack allows (about a thousand parentheses): report it the way
     // Nix reports exhausting its parser stack (at about ten thousand), instead of crashing.
-    if (e instanceof RangeError) throw new ParseError("memory exhausted", { pos: parser.currentPos() });
+    // The code lets a caller retry on a bigger stack (the CLI does, in a worker).
+    if (e instanceof RangeError) throw new ParseError("memory exhausted", { pos: parser.currentPos(), code: "eval.stack-overflow" });
     throw e;
   }
 }
