@@ -101,12 +101,14 @@ defineBuiltin("mapAttrs", 2, ([f, s], ctx) => {
   const fn = f!;
   const map = new Map<string, LazyValue>();
   for (const [k, v] of a.map) map.set(k, Thunk.of(() => ctx.callFunction(fn, [k, v])));
-  return attrs(map, a.positions);
+  // Nix 2.8 gives mapAttrs' results no positions.
+  return attrs(map);
 });
 
 defineBuiltin("listToAttrs", 1, ([xs], ctx) => {
   const l = ctx.forceList(xs!);
   const map = new Map<string, LazyValue>();
+  let positions: Map<string, Pos> | undefined;
   for (const x of l) {
     const e = ctx.forceAttrs(x);
     const n = e.get("name");
@@ -117,8 +119,11 @@ defineBuiltin("listToAttrs", 1, ([xs], ctx) => {
     const v = e.get("value");
     if (v === undefined) throw ctx.error("attribute 'value' missing for call to 'listToAttrs'", { attr: "value" });
     map.set(name, v);
+    // The attribute's position is that of the element's `value`.
+    const p = e.pos("value");
+    if (p !== undefined) (positions ??= new Map()).set(name, p);
   }
-  return attrs(map);
+  return attrs(map, positions);
 });
 
 defineBuiltin("zipAttrsWith", 2, ([f, xs], ctx) => {

@@ -31,6 +31,12 @@ const VALUES = [
   "builtins.unsafeGetAttrPos \"c\" { a = 1; }",
   "builtins.unsafeGetAttrPos \"a\" (builtins.removeAttrs { a = 1; b = 2; } [ \"b\" ])",
   "__curPos",
+  'builtins.unsafeGetAttrPos "a" (builtins.listToAttrs [ { name = "a"; value = 1; } ])',
+  'builtins.unsafeGetAttrPos "a" (builtins.mapAttrs (n: v: v) { a = 1; })',
+  'builtins.unsafeGetAttrPos "a" (builtins.zipAttrsWith (n: v: v) [ { a = 1; } ])',
+  'builtins.unsafeGetAttrPos "a" (builtins.intersectAttrs { a = 1; } { a = 2; })',
+  'builtins.unsafeGetAttrPos "a" (builtins.groupBy (x: "a") [ 1 ])',
+  'builtins.unsafeGetAttrPos "x" (builtins.fromJSON "{\"x\":1}")',
   "{ a = __curPos; }.a.column",
 ];
 
