@@ -208,3 +208,58 @@ describeOracle("node positions agree with Nix 2.8's evaluation errors", () => {
     expect(pos && [pos.line, pos.column]).toEqual([Number(m![1]), Number(m![2])]);
   });
 });
+
+/**
+ * Nesting limits: Nix's Bison stack holds 10000 items, so e.g. the 9998th nested parenthesis fails with
+ * "memory exhausted". Our recursion needs a bigger JavaScript stack than the default to get there, so the
+ * parser is bundled and run in a worker with a 256 MB stack, as the CLI does on stack exhaustion.
+ */
+describeOracle("nesting limits vs Nix 2.8 ('memory exhausted')", () => {
+  const CASES: Record<string, string> = {
+    parens: "(".repeat(9997) + "1" + ")".repeat(9997),
+    lambdas: "a: ".repeat(4999) + "1",
+    "lambdas-ok": "a: ".repeat(4998) + "1",
+    lists: "[".repeat(5000) + "]".repeat(5000),
+    negation: "-".repeat(9998) + "1",
+    concat: "[]" + " ++ []".repeat(5000),
+    strings: '"${'.repeat(5000) + "1" + '}"'.repeat(5000),
+    ifs: "if true then ".repeat(3400) + "1" + " else 2".repeat(3400),
+    lets: "let a = 1; in ".repeat(3400) + "1",
+    application: "f (".repeat(5000) + "1" + ")".repeat(5000),
+  };
+  it("fails at the same token as Nix for deep parentheses, lambdas, lists, operators, strings, if, let and calls", async () => {
+    const { buildSync } = await import("esbuild");
+    const { Worker } = await import("node:worker_threads");
+    const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const dir = mkdtempSync(join(tmpdir(), "tsnix-deep-"));
+    try {
+      const entry = join(dir, "entry.mjs");
+      const src = fileURLToPath(new URL("../../src/eval/parser.ts", import.meta.url));
+      writeFileSync(
+        join(dir, "worker.ts"),
+        `import { parentPort, workerData } from "node:worker_threads";\nimport { parse } from ${JSON.stringify(src)};\n` +
+          `try { parse(workerData, { baseDir: "/" }); parentPort!.postMessage("ok"); } catch (e: any) { parentPort!.postMessage(e.pos ? e.message + " @ " + e.pos.line + ":" + e.pos.column : String(e)); }\n`,
+      );
+      buildSync({ entryPoints: [join(dir, "worker.ts")], bundle: true, platform: "node", format: "esm", outfile: entry, logLevel: "error" });
+      for (const [name, text] of Object.entries(CASES)) {
+        const file = join(dir, `${name}.nix`);
+        writeFileSync(file, text);
+        const r = runNix("nix-instantiate", ["--parse", file], { root: "/tmp/tsnix-parse-store" });
+        const m = /error: (.*)\n\n\s+at [^\n]*:(\d+:\d+):/.exec(r.stderr);
+        const nix = r.status === 0 ? "ok" : m ? `${m[1]} @ ${m[2]}` : r.stderr;
+        const ours = await new Promise<string>((resolve, reject) => {
+          const w = new Worker(entry, { workerData: text, resourceLimits: { stackSizeMb: 256 } });
+          w.once("message", (msg: string) => {
+            resolve(msg);
+            void w.terminate();
+          });
+          w.once("error", reject);
+        });
+        expect(`${name}: ${ours}`).toBe(`${name}: ${nix}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
