@@ -127,6 +127,7 @@ defineBuiltin("listToAttrs", 1, ([xs], ctx) => {
 });
 
 defineBuiltin("zipAttrsWith", 2, ([f, xs], ctx) => {
+  ctx.forceFunction(f!);
   const l = ctx.forceList(xs!);
   const lists = new Map<string, NixList>();
   for (const x of l) {

@@ -29,8 +29,9 @@ defineBuiltin("tail", 1, ([xs], ctx) => {
 });
 
 defineBuiltin("elemAt", 2, ([xs, n], ctx) => {
-  const l = ctx.forceList(xs!);
+  // Nix forces the index first.
   const i = ctx.forceInt(n!);
+  const l = ctx.forceList(xs!);
   const k = intToNumber(i);
   if (k < 0 || k >= l.length || !Number.isInteger(k)) throw outOfBounds(ctx, i);
   return ctx.force(l[k]!);
@@ -160,11 +161,11 @@ export function stableSort<T>(items: T[], less: (a: T, b: T) => boolean): T[] {
 }
 
 defineBuiltin("sort", 2, ([cmp, xs], ctx) => {
+  const f = ctx.forceFunction(cmp!);
   const l = ctx.forceList(xs!);
   const items: Value[] = new Array(l.length);
   for (let i = 0; i < l.length; i++) items[i] = ctx.force(l[i]!);
   if (items.length === 0) return [];
-  const f = ctx.forceFunction(cmp!);
   // Nix short-cuts the common `builtins.lessThan` comparator.
   const fast = (f as { name?: string }).name === "lessThan" && !("args" in f);
   const less = fast ? (a: Value, b: Value) => ctx.lessThan(a, b) : (a: Value, b: Value) => ctx.forceBool(ctx.callFunction(f, [a, b]));

@@ -53,6 +53,9 @@ const ERRORS = [
   "builtins.zipAttrsWith (n: v: v) [ 1 ]",
   "builtins.functionArgs 1",
   "builtins.intersectAttrs 1 { }",
+  "builtins.zipAttrsWith 1 [ ]",
+  "builtins.mapAttrs 1 2",
+  "builtins.unsafeGetAttrPos \"a\" 2",
 ];
 
 describeOracle("attrset builtins vs Nix 2.8", () => {

@@ -72,6 +72,12 @@ const ERRORS = [
   "builtins.map 1 [ 1 ]",
   "builtins.map (x: x) 1",
   "builtins.sort builtins.lessThan [ 1 \"a\" ]",
+  "builtins.sort 1 [ ]",
+  "builtins.elemAt [ ] \"a\"",
+  "builtins.filter 1 2",
+  "builtins.all 1 2",
+  "builtins.foldl' 1 2 3",
+  "builtins.genList 1 \"a\"",
 ];
 
 it("stableSort keeps ties in order and sorts like Array.prototype.sort", () => {
