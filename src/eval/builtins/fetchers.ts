@@ -15,11 +15,12 @@ import { TsnixError } from "../../errors.js";
 import type { Host } from "../../host/host.js";
 import { createHasher, hashBytes, type Hash } from "../../store/hash.js";
 import { makeFixedOutputPath } from "../../store/store-path.js";
-import { NixAttrs, NixString, type Value } from "../value.js";
+import { NixAttrs, NixString, stringOf, type Value } from "../value.js";
 import { forceStringNoCtx } from "./context.js";
 import { parseHashAllowEmpty } from "./derivation.js";
 import { defineBuiltin, type BuiltinContext } from "./index.js";
-import { baseNameOf, evalStoreOf, narOfTree } from "./store-bridge.js";
+import { baseNameOf, evalStoreOf, fileType, narOfTree } from "./store-bridge.js";
+import { GitError, GitRepo } from "./git.js";
 
 /** A download that failed (as Nix: "unable to download 'URL': …"). @public */
 export class DownloadError extends TsnixError {
@@ -234,6 +235,7 @@ function fetch(ctx: BuiltinContext, arg: Value, who: "fetchurl" | "fetchTarball"
       const top = `${dir}/${members[0]}`;
       got = hashBytes("sha256", narOfTree(fs, top, undefined));
       path = store.addPath(top, name, true, undefined);
+      if (store.readOnly) keep(store, path, top);
     } else {
       const file = `${tmp}/file`;
       fs.writeFile(file, bytes, { mode: 0o644 });
@@ -241,13 +243,154 @@ function fetch(ctx: BuiltinContext, arg: Value, who: "fetchurl" | "fetchTarball"
       h.update(bytes);
       got = h.digest();
       path = store.addPath(file, name, false, undefined);
+      if (store.readOnly) keep(store, path, file);
     }
     if (expected !== undefined && !got.equals(expected)) throw new FetchHashMismatchError(url, expected.toString("nix32"), got.toString("nix32"));
     return new NixString(path, new Set([path]));
   } finally {
-    if (tmp !== undefined) fs.rm(tmp, { recursive: true, force: true });
+    if (tmp !== undefined && !kept.has(tmp)) fs.rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** Temporary directories kept alive for read-only stores (see {@link EvalStore.keepFetched}). */
+const kept = new Set<string>();
+function keep(store: ReturnType<typeof evalStoreOf>, path: string, src: string): void {
+  store.keepFetched(path, src);
+  kept.add(src.slice(0, src.indexOf("/", src.indexOf("tsnix-fetch-"))));
 }
 
 defineBuiltin("fetchurl", 1, ([a], ctx) => fetch(ctx, ctx.force(a!), "fetchurl", false, ""));
 defineBuiltin("fetchTarball", 1, ([a], ctx) => fetch(ctx, ctx.force(a!), "fetchTarball", true, "source"));
+
+// ---------------------------------------------------------------------------
+// fetchGit (local repositories)
+
+const GIT_ATTRS = new Set(["url", "name", "ref", "rev", "submodules", "shallow", "allRefs"]);
+
+function utcDate(seconds: number): string {
+  const d = new Date(seconds * 1000);
+  const p = (n: number, w = 2): string => String(n).padStart(w, "0");
+  return `${p(d.getUTCFullYear(), 4)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
+}
+
+function fetchGit(ctx: BuiltinContext, arg: Value): Value {
+  let url: string | undefined;
+  let name = "source";
+  let ref: string | undefined;
+  let rev: string | undefined;
+  let submodules = false;
+  if (arg instanceof NixAttrs) {
+    for (const n of arg.names()) {
+      const a = arg.get(n)!;
+      if (!GIT_ATTRS.has(n)) throw ctx.error(`unsupported Git input attribute '${n}'`);
+      if (n === "url") url = stringOf(ctx.coerceToString(a, { copyToStore: false }));
+      else if (n === "name") name = forceStringNoCtx(ctx, a);
+      else if (n === "ref") ref = forceStringNoCtx(ctx, a);
+      else if (n === "rev") rev = forceStringNoCtx(ctx, a);
+      else if (n === "submodules") submodules = ctx.forceBool(a);
+      else ctx.forceBool(a);
+    }
+    if (url === undefined) throw ctx.error("'url' argument required");
+  } else url = stringOf(ctx.coerceToString(arg, { copyToStore: false }));
+  if (rev !== undefined && !/^[0-9a-f]{40}$/.test(rev)) throw ctx.error(`hash '${rev}' is not valid`);
+  let path: string;
+  if (url.startsWith("/")) path = url;
+  else if (url.startsWith("file://")) path = decodeURIComponent(url.slice(7));
+  else if (url.startsWith("git+file://")) path = decodeURIComponent(url.slice(11));
+  else throw ctx.error(`fetchGit: only local repositories (paths and file:// URLs) are supported by tsnix, not '${url}'`);
+  path = path.replace(/\/+$/, "") || "/";
+
+  const fs = ctx.host.fs;
+  const store = evalStoreOf(ctx.state);
+  const repo = new GitRepo(fs, path);
+  const result = (outPath: string, narHash: Hash, r: string, revCount: number, lastModified: number): Value =>
+    new NixAttrs(
+      new Map<string, Value>([
+        ["lastModified", lastModified],
+        ["lastModifiedDate", utcDate(lastModified)],
+        ["narHash", narHash.toSRI()],
+        ["outPath", new NixString(outPath, new Set([outPath]))],
+        ["rev", r],
+        ["revCount", revCount],
+        ["shortRev", r.slice(0, 7)],
+        ["submodules", submodules],
+      ]),
+    );
+
+  let commit = rev;
+  if (commit === undefined && ref !== undefined) {
+    commit = repo.resolveRef(ref);
+    if (commit === undefined) throw new GitError(`Cannot find Git revision for ref '${ref}' in '${path}'`, { url, ref });
+  }
+  if (commit === undefined) {
+    const head = repo.resolveRef("HEAD");
+    if (head === undefined || repo.isDirty(head)) {
+      const line = `warning: Git tree '${path}' is dirty\n`;
+      const sink = ctx.state.extensions.get("traceSink") as ((s: string) => void) | undefined;
+      if (sink !== undefined) sink(line);
+      else process.stderr.write(line);
+      const files = repo.trackedFiles();
+      const set = new Set(files);
+      const sorted = [...files].sort();
+      const filter = (p: string, type: string): boolean => {
+        const rel = p.slice(path.length + 1);
+        if (type === "directory") {
+          const prefix = rel + "/";
+          let lo = 0;
+          let hi = sorted.length;
+          while (lo < hi) {
+            const mid = (lo + hi) >> 1;
+            if (sorted[mid]! < prefix) lo = mid + 1;
+            else hi = mid;
+          }
+          return lo < sorted.length && sorted[lo]!.startsWith(prefix);
+        }
+        return set.has(rel);
+      };
+      const narHash = hashBytes("sha256", narOfTree(fs, path, filter));
+      const out = store.addPath(path, name, true, filter);
+      if (store.readOnly) materialiseFiltered(ctx, store, out, path, filter);
+      return result(out, narHash, "0000000000000000000000000000000000000000", 0, head === undefined ? 0 : repo.readCommit(head).commitTime);
+    }
+    commit = head;
+  }
+  const c = repo.readCommit(commit);
+  const tmp = fs.mkdtemp(`${ctx.host.tmpdir()}/tsnix-git-`);
+  try {
+    const dir = `${tmp}/source`;
+    fs.mkdir(dir);
+    repo.checkout(c.tree, dir);
+    const narHash = hashBytes("sha256", narOfTree(fs, dir, undefined));
+    const out = store.addPath(dir, name, true, undefined);
+    if (store.readOnly) {
+      store.keepFetched(out, dir);
+      kept.add(tmp);
+    }
+    return result(out, narHash, commit, repo.revCount(commit), c.commitTime);
+  } finally {
+    if (!kept.has(tmp)) fs.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Read-only mode: copy what a filter keeps to a host directory serving the fetched path. */
+function materialiseFiltered(ctx: BuiltinContext, store: ReturnType<typeof evalStoreOf>, out: string, src: string, filter: (p: string, t: string) => boolean): void {
+  const fs = ctx.host.fs;
+  const tmp = fs.mkdtemp(`${ctx.host.tmpdir()}/tsnix-git-`);
+  kept.add(tmp);
+  const copy = (from: string, to: string): void => {
+    const st = fs.lstat(from);
+    if (st.type === "symlink") fs.symlink(fs.readlink(from), to);
+    else if (st.type === "regular") fs.writeFile(to, fs.readFile(from), { mode: st.mode & 0o100 ? 0o755 : 0o644 });
+    else if (st.type === "directory") {
+      fs.mkdir(to);
+      for (const n of fs.readdir(from)) {
+        const child = `${from}/${n}`;
+        if (filter(child, fileType(fs, child))) copy(child, `${to}/${n}`);
+      }
+    }
+  };
+  copy(src, `${tmp}/source`);
+  store.keepFetched(out, `${tmp}/source`);
+}
+
+defineBuiltin("fetchGit", 1, ([a], ctx) => fetchGit(ctx, ctx.force(a!)));

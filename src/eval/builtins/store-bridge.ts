@@ -98,12 +98,30 @@ export class EvalStore {
 
   /** Where a logical path is on the host. */
   realPath(p: string): string {
-    return this.backend !== undefined && this.isInStore(p) ? this.backend.toRealPath(p) : p;
+    if (!this.isInStore(p)) return p;
+    if (this.fetched.size > 0) {
+      const sp = this.toStorePath(p);
+      const src = this.fetched.get(sp);
+      if (src !== undefined) return src + p.slice(sp.length);
+    }
+    return this.backend !== undefined ? this.backend.toRealPath(p) : p;
   }
 
-  /** Whether `p` is valid in the store (never in read-only mode: nothing was written). */
+  /**
+   * Fetched trees in read-only mode: Nix writes fetcher results to the store
+   * even then, so they stay readable here from a host directory instead.
+   */
+  private readonly fetched = new Map<string, string>();
+
+  /** Whether `p` is valid in the store (in read-only mode only fetched paths are). */
   isValidPath(p: string): boolean {
+    if (this.fetched.has(p)) return true;
     return this.backend !== undefined && this.backend.isValidPath(p);
+  }
+
+  /** Read-only mode: serve store path `p` from host path `src` (which must stay). */
+  keepFetched(p: string, src: string): void {
+    this.fetched.set(p, src);
   }
 
   /** References of a store path (what this evaluator added, else the store's record). */

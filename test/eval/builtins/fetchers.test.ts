@@ -21,6 +21,47 @@ let dir = "";
 let server: ChildProcess | undefined;
 let port = 0;
 let pinned = "";
+let repo = "";
+let packed = "";
+let dirty = "";
+let firstRev = "";
+
+function git(cwd: string, ...args: string[]): string {
+  return execFileSync("git", ["-c", "user.email=t@example.org", "-c", "user.name=t", ...args], {
+    cwd,
+    env: { ...process.env, GIT_AUTHOR_DATE: "2021-03-04T05:06:07Z", GIT_COMMITTER_DATE: "2021-03-04T05:06:07Z" },
+  })
+    .toString()
+    .trim();
+}
+
+/** A repository with history, an executable, a symlink, a branch; a packed (delta-compressed) copy; a dirty copy. */
+function makeRepos(): void {
+  repo = join(dir, "repo");
+  mkdirSync(join(repo, "src"), { recursive: true });
+  git(repo, "init", "-q", "-b", "main");
+  const lines = Array.from({ length: 300 }, (_, i) => `line ${i} of a file that compresses well as a delta`);
+  writeFileSync(join(repo, "src/big.txt"), lines.join("\n"));
+  writeFileSync(join(repo, "run"), "#!/bin/sh\n");
+  chmodSync(join(repo, "run"), 0o755);
+  symlinkSync("src/big.txt", join(repo, "link"));
+  git(repo, "add", "-A");
+  git(repo, "commit", "-q", "-m", "one");
+  firstRev = git(repo, "rev-parse", "HEAD");
+  for (let k = 1; k <= 3; k++) {
+    lines[k * 50] = `changed in commit ${k}`;
+    writeFileSync(join(repo, "src/big.txt"), lines.join("\n"));
+    git(repo, "commit", "-q", "-am", `change ${k}`);
+  }
+  git(repo, "branch", "feature", firstRev);
+  packed = join(dir, "packed");
+  execFileSync("cp", ["-a", repo, packed]);
+  git(packed, "gc", "-q", "--aggressive");
+  dirty = join(dir, "dirty");
+  execFileSync("cp", ["-a", repo, dirty]);
+  writeFileSync(join(dirty, "run"), "#!/bin/sh\necho changed\n");
+  writeFileSync(join(dirty, "untracked"), "not in git");
+}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "tsnix-fetch-"));
@@ -39,6 +80,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, "file.txt"), "some content\n");
   // (Text such as "some content" happens to parse as an mtree archive in Nix's libarchive.)
   writeFileSync(join(dir, "notar"), "hi\n");
+  makeRepos();
   pinned = execFileSync("nix-hash", ["--type", "sha256", "--base32", top]).toString().trim();
   server = spawn(
     process.execPath,
@@ -95,6 +137,24 @@ describeOracle("fetchers vs Nix 2.8", () => {
       `builtins.fetchurl { url = "${base}/file.txt"; sha256 = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; }`,
       `builtins.fetchurl "${base}/nope"`,
     ]);
+  });
+
+  it("fetchGit of local repositories (loose and packed objects, revs, refs, dirty trees)", () => {
+    agreeAll([
+      `builtins.fetchGit ${repo}`,
+      `builtins.fetchGit "${repo}"`,
+      `builtins.fetchGit { url = "file://${repo}"; rev = "${firstRev}"; }`,
+      `builtins.fetchGit { url = ${repo}; ref = "feature"; }`,
+      `builtins.fetchGit { url = ${repo}; ref = "main"; name = "named"; }`,
+      `builtins.fetchGit ${packed}`,
+      `builtins.fetchGit { url = ${packed}; rev = "${firstRev}"; }`,
+      `builtins.fetchGit ${dirty}`,
+      `builtins.readFile "\${builtins.fetchGit ${dirty}}/run"`,
+      `builtins.pathExists "\${builtins.fetchGit ${dirty}}/untracked"`,
+      `builtins.fetchGit { url = ${repo}; foo = 1; }`,
+    ]);
+    // Nix 2.8 passes git's own "fatal: … does not appear to be a git repository" through; tsnix says it directly.
+    expect(() => new Evaluator({}).evaluate(`builtins.fetchGit ${dir}/tree`, { strict: true })).toThrow(`'${dir}/tree' is not a Git repository`);
   });
 
   it("fetched files are readable and importable once in a store", () => {
