@@ -39,7 +39,9 @@ defineBuiltin("elemAt", 2, ([xs, n], ctx) => {
 
 defineBuiltin("elem", 2, ([x, xs], ctx) => {
   const l = ctx.forceList(xs!);
-  for (const y of l) if (ctx.equals(x!, y)) return true;
+  // Nix compares Value pointers first: an element that is the very value
+  // passed (e.g. the same variable) is found even if it is a function.
+  for (const y of l) if (x === y || ctx.equals(x!, y)) return true;
   return false;
 });
 
@@ -73,11 +75,24 @@ defineBuiltin("filter", 2, ([f, xs], ctx) => {
 
 defineBuiltin("concatLists", 1, ([xss], ctx) => {
   const l = ctx.forceList(xss!);
-  const out: NixList = [];
-  for (const xs of l) {
-    const inner = ctx.forceList(xs);
-    for (let i = 0; i < inner.length; i++) out.push(inner[i]!);
+  const lists: NixList[] = new Array(l.length);
+  let total = 0;
+  let nonEmpty: NixList | undefined;
+  let nonEmptyCount = 0;
+  for (let i = 0; i < l.length; i++) {
+    const inner = ctx.forceList(l[i]!);
+    lists[i] = inner;
+    total += inner.length;
+    if (inner.length > 0) {
+      nonEmpty = inner;
+      nonEmptyCount++;
+    }
   }
+  // As Nix: a single non-empty list is returned itself (visible as «repeated» when printed).
+  if (nonEmptyCount === 1) return nonEmpty!;
+  const out: NixList = new Array(total);
+  let k = 0;
+  for (const inner of lists) for (let i = 0; i < inner.length; i++) out[k++] = inner[i]!;
   return out;
 });
 
