@@ -100,7 +100,8 @@ defineBuiltin("mapAttrs", 2, ([f, s], ctx) => {
   const a = ctx.forceAttrs(s!);
   const fn = f!;
   const map = new Map<string, LazyValue>();
-  for (const [k, v] of a.map) map.set(k, Thunk.of(() => ctx.callFunction(fn, [k, v])));
+  const code = (args: LazyValue[]): Value => ctx.callFunction(fn, args);
+  for (const [k, v] of a.map) map.set(k, new Thunk(code, [k, v]));
   // Nix 2.8 gives mapAttrs' results no positions.
   return attrs(map);
 });
@@ -140,7 +141,8 @@ defineBuiltin("zipAttrsWith", 2, ([f, xs], ctx) => {
   }
   const fn = f!;
   const map = new Map<string, LazyValue>();
-  for (const [k, vs] of lists) map.set(k, Thunk.of(() => ctx.callFunction(fn, [k, vs])));
+  const code = (args: LazyValue[]): Value => ctx.callFunction(fn, args);
+  for (const [k, vs] of lists) map.set(k, new Thunk(code, [k, vs]));
   return attrs(map);
 });
 

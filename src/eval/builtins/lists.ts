@@ -51,11 +51,11 @@ defineBuiltin(
   ([f, xs], ctx) => {
     const l = ctx.forceList(xs!);
     const fn = f!;
+    // One closure per call; each element's thunk carries only its argument
+    // list, which doubles as the call's argument array.
+    const code = (args: LazyValue[]): Value => ctx.callFunction(fn, args);
     const out: NixList = new Array(l.length);
-    for (let i = 0; i < l.length; i++) {
-      const x = l[i]!;
-      out[i] = Thunk.of(() => ctx.callFunction(fn, [x]));
-    }
+    for (let i = 0; i < l.length; i++) out[i] = new Thunk(code, [l[i]!]);
     return out;
   },
   { global: true },
@@ -120,8 +120,9 @@ defineBuiltin("genList", 2, ([f, n], ctx) => {
   if (len < 0) throw ctx.error(`cannot create list of size ${len}`, { size: String(len) });
   const count = intToNumber(len);
   const fn = f!;
+  const code = (args: LazyValue[]): Value => ctx.callFunction(fn, args);
   const out: NixList = new Array(count);
-  for (let i = 0; i < count; i++) out[i] = Thunk.of(() => ctx.callFunction(fn, [i]));
+  for (let i = 0; i < count; i++) out[i] = new Thunk(code, [i]);
   return out;
 });
 
