@@ -236,56 +236,74 @@ class JsonParser {
     return v;
   }
 
+  /**
+   * A value starting at the current token. Iterative, with an explicit stack
+   * of open arrays and objects: nesting depth is limited by memory, as with
+   * nlohmann's parser, not by the JavaScript stack.
+   */
   private value(): Value {
-    switch (this.cur()) {
-      case "{": {
-        const map = new Map<string, LazyValue>();
+    type Frame = { list: NixList; map?: undefined } | { map: Map<string, LazyValue>; key: string; list?: undefined };
+    const stack: Frame[] = [];
+    for (;;) {
+      // Parse one value, opening containers as they come.
+      let v: Value;
+      const t = this.cur();
+      if (t === "[") {
         this.next();
-        if (this.cur() === "}") return new NixAttrs(map);
-        for (;;) {
+        if (this.cur() === "]") v = [];
+        else {
+          stack.push({ list: [] });
+          continue;
+        }
+      } else if (t === "{") {
+        this.next();
+        if (this.cur() === "}") v = new NixAttrs(new Map());
+        else {
           if (this.cur() !== "str") this.fail("object key", "str");
           const key = this.strVal;
           this.next();
           if (this.cur() !== ":") this.fail("object separator", ":");
           this.next();
-          map.set(key, this.value());
-          this.next();
-          if (this.cur() === ",") {
-            this.next();
-            continue;
-          }
-          if (this.cur() === "}") return new NixAttrs(map);
-          this.fail("object", "}");
+          stack.push({ map: new Map(), key });
+          continue;
         }
-      }
-      case "[": {
-        const list: NixList = [];
+      } else if (t === "str") v = this.strVal;
+      else if (t === "num") v = this.numVal;
+      else if (t === "true") v = true;
+      else if (t === "false") v = false;
+      else if (t === "null") v = null;
+      // nlohmann names what it expected, except for a lexical error where a value should start.
+      else return this.fail("value", t === "error" ? undefined : "literal");
+      // Store the value in its container; close containers that end here.
+      for (;;) {
+        const top = stack[stack.length - 1];
+        if (top === undefined) return v;
         this.next();
-        if (this.cur() === "]") return list;
-        for (;;) {
-          list.push(this.value());
-          this.next();
+        if (top.list !== undefined) {
+          top.list.push(v);
           if (this.cur() === ",") {
             this.next();
-            continue;
+            break;
           }
-          if (this.cur() === "]") return list;
-          this.fail("array", "]");
+          if (this.cur() !== "]") this.fail("array", "]");
+          stack.pop();
+          v = top.list;
+        } else {
+          top.map.set(top.key, v);
+          if (this.cur() === ",") {
+            this.next();
+            if (this.cur() !== "str") this.fail("object key", "str");
+            top.key = this.strVal;
+            this.next();
+            if (this.cur() !== ":") this.fail("object separator", ":");
+            this.next();
+            break;
+          }
+          if (this.cur() !== "}") this.fail("object", "}");
+          stack.pop();
+          v = new NixAttrs(top.map);
         }
       }
-      case "str":
-        return this.strVal;
-      case "num":
-        return this.numVal;
-      case "true":
-        return true;
-      case "false":
-        return false;
-      case "null":
-        return null;
-      default:
-        // nlohmann names what it expected, except for a lexical error where a value should start.
-        return this.fail("value", this.cur() === "error" ? undefined : "literal");
     }
   }
 

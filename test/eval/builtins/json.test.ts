@@ -45,6 +45,8 @@ const VALUES = [
   'builtins.fromJSON "18446744073709551616"',
   'builtins.fromJSON "1E400" == null || true',
   'builtins.toJSON (builtins.fromJSON "[\\"\\\\u001f\\\\u007f\\\\u0080\\"]")',
+  'let n = 20000; s = builtins.concatStringsSep "" (builtins.genList (i: "[") n) + builtins.concatStringsSep "" (builtins.genList (i: "]") n); in builtins.length (builtins.fromJSON s)',
+  'let n = 20000; s = builtins.concatStringsSep "" (builtins.genList (i: "{\\"a\\":") n) + "1" + builtins.concatStringsSep "" (builtins.genList (i: "}") n); in builtins.attrNames (builtins.fromJSON s)',
 ];
 
 const ERRORS = [
