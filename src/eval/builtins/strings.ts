@@ -7,6 +7,8 @@
  * 2, as in Nix); the ASCII case, by far the most common, needs no encoding.
  */
 import { createHash } from "node:crypto";
+import { BadHashError, UnknownHashAlgorithmError, parseHash, parseHashAlgorithm } from "../../store/hash.js";
+import type { HashFormat } from "../../store/hash.js";
 import { defineBuiltin } from "./index.js";
 import type { BuiltinContext } from "./index.js";
 import { NixPath, NixString, contextOf, intToNumber, mkString, stringOf } from "../value.js";
@@ -280,6 +282,33 @@ defineBuiltin("hashString", 2, ([t, s], ctx) => {
   if (!HASH_ALGOS.has(type)) throw ctx.error(`unknown hash algorithm '${type}'`, { algorithm: type });
   const text = ctx.forceString(s!);
   return createHash(type).update(text, "utf8").digest("hex");
+});
+
+/**
+ * `builtins.convertHash { hash; hashAlgo ? …; toHashFormat; }` — not in Nix
+ * 2.8 (added in Nix 2.19); implemented as the current Nix manual documents
+ * it: `hash` in any encoding (prefixed, SRI, or bare with `hashAlgo`),
+ * output in `base16`, `nix32` (alias `base32`), `base64` (all without the
+ * algorithm) or `sri`.
+ */
+defineBuiltin("convertHash", 1, ([args], ctx) => {
+  const a = ctx.forceAttrs(args!);
+  const hv = a.get("hash");
+  if (hv === undefined) throw ctx.error("attribute 'hash' missing for call to 'convertHash'");
+  const text = ctx.forceString(hv);
+  const av = a.get("hashAlgo");
+  const fv = a.get("toHashFormat");
+  if (fv === undefined) throw ctx.error("attribute 'toHashFormat' missing for call to 'convertHash'");
+  const fmt = ctx.forceString(fv);
+  const format: HashFormat | undefined = fmt === "base16" ? "base16" : fmt === "nix32" || fmt === "base32" ? "nix32" : fmt === "base64" ? "base64" : fmt === "sri" ? "sri" : undefined;
+  if (format === undefined) throw ctx.error(`unknown hash format '${fmt}', expect 'base16', 'base32', 'base64', or 'sri'`);
+  try {
+    const algo = av === undefined ? undefined : parseHashAlgorithm(ctx.forceString(av));
+    return parseHash(text, algo).toString(format, false);
+  } catch (e) {
+    if (e instanceof BadHashError || e instanceof UnknownHashAlgorithmError) throw ctx.error(e.message, e.data);
+    throw e;
+  }
 });
 
 function regex(ctx: BuiltinContext, re: LazyValue): CompiledRegex {

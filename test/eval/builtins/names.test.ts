@@ -45,12 +45,15 @@ const OWNED_ELSEWHERE = new Set([
   "findFile",
 ]);
 
+/** Builtins newer than Nix 2.8 that tsnix provides as the current Nix manual documents them. */
+const NEWER_THAN_2_8 = new Set(["convertHash"]);
+
 function names(out: string): string[] {
   return [...out.matchAll(/"([^"]+)"/g)].map((m) => m[1]!);
 }
 
 describeOracle("the builtins set vs Nix 2.8", () => {
-  it("has every builtin of Nix 2.8 except those owned elsewhere, and nothing Nix lacks", () => {
+  it("has every builtin of Nix 2.8 except those owned elsewhere, and nothing Nix lacks but the listed newer ones", () => {
     const want = nix("builtins.attrNames builtins");
     const got = tsnix("builtins.attrNames builtins");
     if (!want.ok || !got.ok) throw new Error("attrNames builtins failed");
@@ -58,7 +61,7 @@ describeOracle("the builtins set vs Nix 2.8", () => {
     const ours = new Set(names(got.out));
     const missing = nixNames.filter((n) => !ours.has(n) && !OWNED_ELSEWHERE.has(n));
     expect(missing).toEqual([]);
-    const extra = [...ours].filter((n) => !nixNames.includes(n));
+    const extra = [...ours].filter((n) => !nixNames.includes(n) && !NEWER_THAN_2_8.has(n));
     expect(extra).toEqual([]);
   });
 

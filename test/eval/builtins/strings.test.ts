@@ -3,9 +3,9 @@
  * and regex metacharacters (lengths and offsets are in bytes, as in Nix).
  */
 import fc from "fast-check";
-import { it } from "vitest";
-import { describeOracle } from "../../helpers/oracle.js";
-import { agree, agreeAll, lit } from "./harness.js";
+import { expect, it } from "vitest";
+import { describeOracle, runNix } from "../../helpers/oracle.js";
+import { agree, agreeAll, lit, tsnix } from "./harness.js";
 
 const VALUES = [
   'builtins.stringLength "abc"',
@@ -83,6 +83,26 @@ const ERRORS = [
   'builtins.match "a" 1',
   "builtins.stringLength 1",
 ];
+
+// builtins.convertHash is newer than Nix 2.8 (Nix 2.19): follow the current
+// manual; check the encodings against nix-hash 2.8's conversions.
+describeOracle("convertHash (newer than Nix 2.8)", () => {
+  it("converts between encodings as nix-hash does", () => {
+    const hashes = fc.sample(fc.uint8Array({ minLength: 32, maxLength: 32 }), { numRuns: 5, seed: 1 }).map((b) => Buffer.from(b).toString("hex"));
+    for (const hex of hashes) {
+      const nix32 = runNix("nix-hash", ["--type", "sha256", "--to-base32", hex]).stdout.toString().trim();
+      const b64 = Buffer.from(hex, "hex").toString("base64");
+      const out = tsnix(
+        `[ (builtins.convertHash { hash = "sha256:${hex}"; toHashFormat = "nix32"; }) (builtins.convertHash { hash = "${nix32}"; hashAlgo = "sha256"; toHashFormat = "base16"; }) (builtins.convertHash { hash = "sha256-${b64}"; toHashFormat = "base32"; }) (builtins.convertHash { hash = "${hex}"; hashAlgo = "sha256"; toHashFormat = "sri"; }) (builtins.convertHash { hash = "sha256:${nix32}"; toHashFormat = "base64"; }) ]`,
+      );
+      expect(out).toEqual({ ok: true, out: `[ "${nix32}" "${hex}" "${nix32}" "sha256-${b64}" "${b64}" ]` });
+    }
+    expect(tsnix('builtins.convertHash { hash = "sha256:00"; toHashFormat = "hex"; }')).toEqual({
+      ok: false,
+      err: "error: unknown hash format 'hex', expect 'base16', 'base32', 'base64', or 'sri'",
+    });
+  });
+});
 
 describeOracle("string builtins vs Nix 2.8", () => {
   it(`agree on ${VALUES.length} values`, () => agreeAll(VALUES));
