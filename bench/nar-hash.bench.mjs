@@ -79,6 +79,22 @@ export default async function run(ctx) {
   if (!existsSync(concat)) ctx.exec("sh", ["-c", 'find "$1" -type f -print0 | xargs -0 cat > "$2"', "sh", tree, concat]);
   const shaFlat = ctx.time("sha256sum", [concat]);
   const mb = Number((await import("node:fs")).readFileSync(`${tree}.done`, "utf8")) / 1e6;
+  // The library call alone, without Node's ~100 ms process start-up (when the
+  // build exports a Host to call it with).
+  const lib = await import(join(ctx.root, "dist/index.js"));
+  let inProcess;
+  if (typeof lib.nodeHost === "function" && typeof lib.narHashPath === "function") {
+    const fs = lib.nodeHost().fs;
+    lib.narHashPath(fs, tree);
+    const times = [];
+    for (let i = 0; i < ctx.runs; i++) {
+      const t0 = performance.now();
+      const r = lib.narHashPath(fs, tree);
+      times.push(performance.now() - t0);
+      if (`${r.hash.toString("nix32", false)}\n` !== nix.stdout) throw new Error("in-process hash differs from nix-hash");
+    }
+    inProcess = ctx.median(times);
+  }
   const thr = (ms) => `${((mb / ms) * 1000).toFixed(0)} MB/s`;
   return [
     {
@@ -88,6 +104,9 @@ export default async function run(ctx) {
       ratio: ts.ms / nix.ms,
       note: `hashes equal; tsnix ${thr(ts.ms)}, nix-hash ${thr(nix.ms)}`,
     },
+    ...(inProcess === undefined
+      ? []
+      : [{ workload: "  narHashPath in-process (no node start-up)", tsnixMs: inProcess, nixMs: nix.ms, ratio: inProcess / nix.ms, note: `tsnix ${thr(inProcess)}` }]),
     {
       workload: "  vs find|cat|sha256sum (same bytes)",
       tsnixMs: ts.ms,

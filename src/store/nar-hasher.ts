@@ -82,6 +82,7 @@ try {
 `;
 
 interface Ring {
+  sab: SharedArrayBuffer;
   ctl: Int32Array;
   lens: Int32Array;
   slots: Uint8Array[];
@@ -103,9 +104,15 @@ function getRing(): Ring {
   const sab = new SharedArrayBuffer(DATA_OFF + SLOTS * SLOT);
   const slots: Uint8Array[] = [];
   for (let i = 0; i < SLOTS; i++) slots.push(new Uint8Array(sab, DATA_OFF + i * SLOT, SLOT));
-  const r: Ring = { ctl: new Int32Array(sab, 0, CTL_BYTES / 4), lens: new Int32Array(sab, LENS_OFF, SLOTS), slots, digest: new Uint8Array(sab, CTL_BYTES, DIGEST_BYTES), worker: undefined };
+  ring = { sab, ctl: new Int32Array(sab, 0, CTL_BYTES / 4), lens: new Int32Array(sab, LENS_OFF, SLOTS), slots, digest: new Uint8Array(sab, CTL_BYTES, DIGEST_BYTES), worker: undefined };
+  return ring;
+}
+
+/** Start the helper the first time a NAR outgrows one slot, so small paths never pay for a thread. */
+function startHelper(r: Ring): void {
+  if (r.worker !== undefined || Atomics.load(r.ctl, FAILED) !== 0) return;
   try {
-    const w = new Worker(HELPER, { eval: true, workerData: { sab, SLOT, SLOTS, LENS_OFF, DATA_OFF, CTL_BYTES, ALGS } });
+    const w = new Worker(HELPER, { eval: true, workerData: { sab: r.sab, SLOT, SLOTS, LENS_OFF, DATA_OFF, CTL_BYTES, ALGS } });
     w.unref();
     // A helper that dies just stops claiming jobs; the caller then hashes alone.
     w.on("error", () => Atomics.store(r.ctl, FAILED, 1));
@@ -113,8 +120,6 @@ function getRing(): Ring {
   } catch {
     Atomics.store(r.ctl, FAILED, 1);
   }
-  ring = r;
-  return r;
 }
 
 class HelperError extends TsnixError {
@@ -181,6 +186,7 @@ function run(r: Ring, fs: HostFs, path: string, algorithm: HashAlgorithm): { has
   };
 
   const publish = (len: number): void => {
+    startHelper(r);
     lens[produced % SLOTS] = len;
     produced++;
     Atomics.store(ctl, PRODUCED, produced);
@@ -199,7 +205,11 @@ function run(r: Ring, fs: HostFs, path: string, algorithm: HashAlgorithm): { has
   // The first buffer must be free too (the ring is empty at the start of a job).
   let size: number;
   try {
-    size = dumpPathInto(fs, path, w);
+    dumpPathInto(fs, path, w, false);
+    // A NAR that fits in one slot is hashed right here.
+    if (mine === undefined && produced === start) claim();
+    w.flush();
+    size = w.total;
   } catch (e) {
     // Leave the ring consistent for the next job: the helper (if it owns the
     // job) must see an end marker; otherwise just drop the pending slots.

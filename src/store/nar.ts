@@ -321,12 +321,12 @@ export function dumpPath(fs: HostFs, path: string, sink: NarSink): number {
   );
 }
 
-/** Write the NAR of `path` through a writer and flush it; returns the NAR size. */
-export function dumpPathInto(fs: HostFs, path: string, w: NarWriter): number {
+/** Write the NAR of `path` through a writer, and flush it unless told not to; returns the NAR size. */
+export function dumpPathInto(fs: HostFs, path: string, w: NarWriter, flush = true): number {
   w.raw(T_MAGIC);
   dumpInto(fs, path, w);
-  w.flush();
-  return w.total;
+  if (flush) w.flush();
+  return w.total + w.pos;
 }
 
 /**

@@ -5,6 +5,7 @@ import { faultHost } from "../../src/host/fault-host.js";
 import { memoryHost } from "../../src/host/memory-host.js";
 import { nodeHost } from "../../src/host/node-host.js";
 import { createHasher } from "../../src/store/hash.js";
+import { narHasherStats } from "../../src/store/nar-hasher.js";
 import {
   BadNarError,
   NarRestorer,
@@ -280,11 +281,16 @@ describe("parallel NAR hashing (helper thread)", () => {
       const h = createHasher("sha256");
       const size = dumpPath(fs, `${dir}/big`, (c) => h.update(c));
       const expected = h.digest().toString();
+      const before = narHasherStats();
       for (let round = 0; round < 3; round++) {
         const par = narHashPath(fs, `${dir}/big`);
         expect(par.hash.toString()).toBe(expected);
         expect(par.size).toBe(size);
       }
+      const after = narHasherStats();
+      expect(after.jobs - before.jobs).toBe(3);
+      // Each 60 MB job overflows the ring: the helper hashed it, or (when it was slow to start) the caller took over.
+      expect(after.helperJobs + after.takenOver - before.helperJobs - before.takenOver).toBe(3);
       // An I/O error halfway through (after the helper has taken the job) aborts it...
       for (const failAt of [2, 11, 20]) {
         const faulty = faultHost(host, { failAt, pathFilter: (p) => p.startsWith(`${dir}/big/`) });
