@@ -7,7 +7,7 @@
  */
 import { defineBuiltin } from "./index.js";
 import type { BuiltinContext } from "./index.js";
-import { NixAttrs, Thunk, intToNumber } from "../value.js";
+import { NixAttrs, PrimOp, Thunk, intToNumber } from "../value.js";
 import type { LazyValue, NixList, Value } from "../value.js";
 
 function outOfBounds(ctx: BuiltinContext, n: number | bigint): Error {
@@ -183,7 +183,7 @@ defineBuiltin("sort", 2, ([cmp, xs], ctx) => {
   for (let i = 0; i < l.length; i++) items[i] = ctx.force(l[i]!);
   if (items.length === 0) return [];
   // Nix short-cuts the common `builtins.lessThan` comparator.
-  const fast = (f as { name?: string }).name === "lessThan" && !("args" in f);
+  const fast = f instanceof PrimOp && f.name === "lessThan";
   const less = fast ? (a: Value, b: Value) => ctx.lessThan(a, b) : (a: Value, b: Value) => ctx.forceBool(ctx.callFunction(f, [a, b]));
   return stableSort(items.slice(), less);
 });
