@@ -57,11 +57,12 @@ export function runInstantiate(
       for (const attrPath of attrPaths) {
         const v = ev.evaluate(input.expr !== undefined ? input.expr : { file: file! }, { baseDir: cwd, args: opts.args, attrPath, strict: opts.strict });
         if (!opts.eval) {
-          for (const line of instantiateDerivations(ev, v)) {
+          // Printed as each path is known: the derivations before a failing one are still shown, as by Nix.
+          instantiateDerivations(ev, v, (line) => {
             if (!warned) stderr += storeSide!.GC_WARNING;
             warned = true;
             stdout += line + "\n";
-          }
+          });
           continue;
         }
         if (opts.xml) stdout += ev.run(() => xmlOf(ev, v)) + "\n";

@@ -55,6 +55,10 @@ const CASES: { name: string; args: string[] }[] = [
   { name: "missing builder", args: ["-E", `derivation { name = "x"; system = "s"; }`] },
   { name: "bad output path name", args: ["-E", `derivation { name = "x y"; system = "s"; builder = "b"; }`] },
   { name: "bad hash", args: ["-E", `derivation { name = "x"; system = "s"; builder = "b"; outputHash = "sha256:abc"; }`] },
+  {
+    name: "derivations before a failing one are printed",
+    args: ["-E", `[ (derivation { name = "ok"; system = "s"; builder = "b"; }) (derivation { name = "bad"; system = "s"; builder = "b"; x = { }; }) ]`],
+  },
 ];
 
 describeOracle("tsnix instantiate vs nix-instantiate", () => {

@@ -127,7 +127,11 @@ export function derivationStrict(ctx: BuiltinContext, attrs: NixAttrs): NixAttrs
         else if (key === "outputs") handleOutputs(tokenize(s));
       }
     } catch (e) {
-      if (e instanceof NixError) e.addTrace(posDrvName, `while evaluating the attribute '${key}' of the derivation '${drvName}'`);
+      if (e instanceof NixError) {
+        // Coercion errors are reported at the attribute, as Nix's coerceToString(i->pos, …).
+        if (e.pos === undefined) e.pos = attrs.pos(key) ?? posDrvName;
+        e.addTrace(posDrvName, `while evaluating the attribute '${key}' of the derivation '${drvName}'`);
+      }
       throw e;
     }
   }
@@ -259,7 +263,7 @@ const ATTR_RE = /^[a-zA-Z_][a-zA-Z0-9_'-]*$/;
  * for outputs other than `out`. Evaluating them writes the `.drv` files.
  * @public
  */
-export function instantiateValue(ctx: BuiltinContext, v: Value): string[] {
+export function instantiateValue(ctx: BuiltinContext, v: Value, emit?: (line: string) => void): string[] {
   const found: NixAttrs[] = [];
   const done = new Set<NixAttrs>();
   // true: not a derivation (keep looking inside); false: a derivation, taken.
@@ -295,6 +299,8 @@ export function instantiateValue(ctx: BuiltinContext, v: Value): string[] {
     } else throw new EvalError("expression does not evaluate to a derivation (or a set or list of those)", { code: "eval.instantiate" });
   };
   walk(v);
+  // Paths are forced (and printed, as nix-instantiate does) one at a time, so
+  // the derivations before a failing one are still reported.
   return found.map((a) => {
     const dp = a.get("drvPath");
     if (dp === undefined) throw new EvalError("derivation does not contain a 'drvPath' attribute", { code: "eval.instantiate" });
@@ -302,7 +308,9 @@ export function instantiateValue(ctx: BuiltinContext, v: Value): string[] {
     const on = a.get("outputName");
     const outputName = on === undefined ? "" : forceStringNoCtx(ctx, on);
     if (outputName === "") throw new EvalError(`derivation '${drvPath}' lacks an 'outputName' attribute`, { code: "eval.instantiate" });
-    return outputName === "out" ? drvPath : `${drvPath}!${outputName}`;
+    const line = outputName === "out" ? drvPath : `${drvPath}!${outputName}`;
+    emit?.(line);
+    return line;
   });
 }
 
@@ -328,13 +336,14 @@ export interface InstantiatingEvaluator {
 /**
  * `nix-instantiate` without `--eval`: walk `v` as {@link instantiateValue}
  * does, instantiating (and, with a store attached, writing) every
- * derivation found; returns the lines nix-instantiate prints.
+ * derivation found; returns the lines nix-instantiate prints, also handed
+ * to `emit` one by one as they are ready (before a later failure).
  * @public
  */
-export function instantiateDerivations(ev: InstantiatingEvaluator, v: Value): string[] {
+export function instantiateDerivations(ev: InstantiatingEvaluator, v: Value, emit?: (line: string) => void): string[] {
   let lines: string[] = [];
   const op = new PrimOp("«instantiate»", 1, (_args, ctx) => {
-    lines = instantiateValue(ctx, v);
+    lines = instantiateValue(ctx, v, emit);
     return null;
   });
   ev.run(() => ev.callPrimOp(op, [v], undefined));
