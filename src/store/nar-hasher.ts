@@ -136,7 +136,14 @@ export function narHashPathParallel(fs: HostFs, path: string, algorithm: HashAlg
   if (busy) return undefined;
   busy = true;
   try {
-    return run(getRing(), fs, path, algorithm);
+    const r = getRing();
+    // A ring left unsettled by an earlier failure is not reused: hash on this thread.
+    if (Atomics.load(r.ctl, CONSUMED) !== Atomics.load(r.ctl, PRODUCED)) return undefined;
+    return run(r, fs, path, algorithm);
+  } catch (e) {
+    // The helper died mid-job: the caller starts over on its own thread.
+    if (e instanceof HelperError) return undefined;
+    throw e;
   } finally {
     busy = false;
   }
@@ -146,7 +153,6 @@ function run(r: Ring, fs: HostFs, path: string, algorithm: HashAlgorithm): { has
   const { ctl, lens, slots } = r;
   stats.jobs++;
   const start = Atomics.load(ctl, PRODUCED);
-  if (Atomics.load(ctl, CONSUMED) !== start) throw new HelperError();
   Atomics.store(ctl, ALG, ALGS.indexOf(algorithm));
   // Jobs are claimed only when slots are pending, and none are now: safe to reset.
   Atomics.store(ctl, OWNER, 0);
