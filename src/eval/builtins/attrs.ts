@@ -4,6 +4,7 @@
  * zipAttrsWith, functionArgs, unsafeGetAttrPos.
  */
 import { defineBuiltin } from "./index.js";
+import { forceStringNoCtx } from "./no-context.js";
 import { NixAttrs, NixLambda, PrimOp, PrimOpApp, Thunk } from "../value.js";
 import type { LambdaCode } from "../evaluator.js";
 import type { LazyValue, NixList, Value } from "../value.js";
@@ -25,7 +26,7 @@ defineBuiltin("attrValues", 1, ([s], ctx) => {
 });
 
 defineBuiltin("getAttr", 2, ([n, s], ctx) => {
-  const name = ctx.forceString(n!);
+  const name = forceStringNoCtx(ctx, n!);
   const a = ctx.forceAttrs(s!);
   const v = a.get(name);
   if (v === undefined) throw ctx.error(`attribute '${name}' missing for call to 'getAttr'`, { attr: name });
@@ -33,7 +34,7 @@ defineBuiltin("getAttr", 2, ([n, s], ctx) => {
 });
 
 defineBuiltin("hasAttr", 2, ([n, s], ctx) => {
-  const name = ctx.forceString(n!);
+  const name = forceStringNoCtx(ctx, n!);
   return ctx.forceAttrs(s!).has(name);
 });
 
@@ -44,7 +45,7 @@ defineBuiltin(
     const a = ctx.forceAttrs(s!);
     const l = ctx.forceList(names!);
     const drop = new Set<string>();
-    for (const n of l) drop.add(ctx.forceString(n));
+    for (const n of l) drop.add(forceStringNoCtx(ctx, n));
     let any = false;
     for (const n of drop) if (a.has(n)) any = true;
     if (!any) return a;
@@ -86,7 +87,7 @@ defineBuiltin("intersectAttrs", 2, ([s1, s2], ctx) => {
 });
 
 defineBuiltin("catAttrs", 2, ([n, xs], ctx) => {
-  const name = ctx.forceString(n!);
+  const name = forceStringNoCtx(ctx, n!);
   const l = ctx.forceList(xs!);
   const out: NixList = [];
   for (const x of l) {
@@ -114,7 +115,7 @@ defineBuiltin("listToAttrs", 1, ([xs], ctx) => {
     const e = ctx.forceAttrs(x);
     const n = e.get("name");
     if (n === undefined) throw ctx.error("attribute 'name' missing for call to 'listToAttrs'", { attr: "name" });
-    const name = ctx.forceString(n);
+    const name = forceStringNoCtx(ctx, n);
     // The first definition of a name wins.
     if (map.has(name)) continue;
     const v = e.get("value");
@@ -181,7 +182,7 @@ defineBuiltin("functionArgs", 1, ([f], ctx) => {
 });
 
 defineBuiltin("unsafeGetAttrPos", 2, ([n, s], ctx) => {
-  const name = ctx.forceString(n!);
+  const name = forceStringNoCtx(ctx, n!);
   const a = ctx.forceAttrs(s!);
   const p = a.pos(name);
   if (p === undefined) return null;

@@ -4,6 +4,7 @@
  * constants are the language core's.)
  */
 import { defineBuiltin } from "./index.js";
+import { forceStringNoCtx } from "./no-context.js";
 import { NixAttrs, NixFloat, NixPath, NixString, showType } from "../value.js";
 import type { LazyValue, NixList, Value } from "../value.js";
 import { NixError } from "../errors.js";
@@ -121,4 +122,4 @@ defineBuiltin("genericClosure", 1, ([args], ctx) => {
   return res;
 });
 
-defineBuiltin("getEnv", 1, ([n], ctx) => ctx.host.env(ctx.forceString(n!)) ?? "");
+defineBuiltin("getEnv", 1, ([n], ctx) => ctx.host.env(forceStringNoCtx(ctx, n!)) ?? "");

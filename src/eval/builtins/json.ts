@@ -7,6 +7,7 @@
  * last value, and errors carry nlohmann's messages and positions.
  */
 import { defineBuiltin } from "./index.js";
+import { forceStringNoCtx } from "./no-context.js";
 import type { BuiltinContext } from "./index.js";
 import { NixAttrs, NixFloat, NixLambda, NixPath, NixString, PrimOp, PrimOpApp, mkInt } from "../value.js";
 import type { LazyValue, NixList, Value } from "../value.js";
@@ -582,7 +583,7 @@ export function fromJSON(text: string): Value {
 }
 
 defineBuiltin("fromJSON", 1, ([s], ctx) => {
-  const text = ctx.forceString(s!);
+  const text = forceStringNoCtx(ctx, s!);
   try {
     return fromJSON(text);
   } catch (e) {

@@ -6,6 +6,7 @@
  * not the elements, `foldl'` forces each accumulator.
  */
 import { defineBuiltin } from "./index.js";
+import { forceStringNoCtx } from "./no-context.js";
 import type { BuiltinContext } from "./index.js";
 import { NixAttrs, PrimOp, Thunk, intToNumber } from "../value.js";
 import type { LazyValue, NixList, Value } from "../value.js";
@@ -210,7 +211,7 @@ defineBuiltin("groupBy", 2, ([f, xs], ctx) => {
   const l = ctx.forceList(xs!);
   const groups = new Map<string, LazyValue>();
   for (const x of l) {
-    const k = ctx.forceString(ctx.callFunction(f!, [x]));
+    const k = forceStringNoCtx(ctx, ctx.callFunction(f!, [x]));
     const g = groups.get(k) as NixList | undefined;
     if (g === undefined) groups.set(k, [x]);
     else g.push(x);

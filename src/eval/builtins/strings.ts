@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { BadHashError, UnknownHashAlgorithmError, parseHash, parseHashAlgorithm } from "../../store/hash.js";
 import type { HashFormat } from "../../store/hash.js";
 import { defineBuiltin } from "./index.js";
+import { forceStringNoCtx } from "./no-context.js";
 import type { BuiltinContext } from "./index.js";
 import { NixPath, NixString, contextOf, intToNumber, mkString, stringOf } from "../value.js";
 import type { LazyValue, NixList, Value } from "../value.js";
@@ -278,7 +279,7 @@ defineBuiltin("toPath", 1, ([p], ctx) => {
 const HASH_ALGOS = new Set(["md5", "sha1", "sha256", "sha512"]);
 
 defineBuiltin("hashString", 2, ([t, s], ctx) => {
-  const type = ctx.forceString(t!);
+  const type = forceStringNoCtx(ctx, t!);
   if (!HASH_ALGOS.has(type)) throw ctx.error(`unknown hash algorithm '${type}'`, { algorithm: type });
   const text = ctx.forceString(s!);
   return createHash(type).update(text, "utf8").digest("hex");
@@ -312,7 +313,7 @@ defineBuiltin("convertHash", 1, ([args], ctx) => {
 });
 
 function regex(ctx: BuiltinContext, re: LazyValue): CompiledRegex {
-  const pattern = ctx.forceString(re);
+  const pattern = forceStringNoCtx(ctx, re);
   try {
     return compileRegex(pattern);
   } catch (e) {

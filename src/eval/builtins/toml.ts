@@ -8,6 +8,7 @@
  */
 import { parse, TomlDate, TomlError } from "smol-toml";
 import { defineBuiltin } from "./index.js";
+import { forceStringNoCtx } from "./no-context.js";
 import { NixAttrs, NixFloat, mkInt } from "../value.js";
 import type { LazyValue, NixList, Value } from "../value.js";
 import { TsnixError } from "../../errors.js";
@@ -68,7 +69,7 @@ defineBuiltin(
   "fromTOML",
   1,
   ([s], ctx) => {
-    const text = ctx.forceString(s!);
+    const text = forceStringNoCtx(ctx, s!);
     try {
       return fromTOML(text);
     } catch (e) {

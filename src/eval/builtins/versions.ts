@@ -7,6 +7,7 @@
  * otherwise byte order.
  */
 import { defineBuiltin } from "./index.js";
+import { forceStringNoCtx } from "./no-context.js";
 import { NixAttrs, compareStrings } from "../value.js";
 import type { LazyValue } from "../value.js";
 
@@ -97,12 +98,12 @@ export function parseDrvName(s: string): { name: string; version: string } {
   return { name: s, version: "" };
 }
 
-defineBuiltin("compareVersions", 2, ([a, b], ctx) => compareVersions(ctx.forceString(a!), ctx.forceString(b!)));
+defineBuiltin("compareVersions", 2, ([a, b], ctx) => compareVersions(forceStringNoCtx(ctx, a!), forceStringNoCtx(ctx, b!)));
 
-defineBuiltin("splitVersion", 1, ([v], ctx) => splitVersion(ctx.forceString(v!)));
+defineBuiltin("splitVersion", 1, ([v], ctx) => splitVersion(forceStringNoCtx(ctx, v!)));
 
 defineBuiltin("parseDrvName", 1, ([s], ctx) => {
-  const { name, version } = parseDrvName(ctx.forceString(s!));
+  const { name, version } = parseDrvName(forceStringNoCtx(ctx, s!));
   return new NixAttrs(
     new Map<string, LazyValue>([
       ["name", name],
