@@ -6,7 +6,9 @@
  *
  * Serialisation is tuned for hashing large trees: every file is read straight
  * into one reused 1 MiB buffer that also collects the NAR framing, so the
- * hasher sees few large chunks and nothing is allocated per file.
+ * hasher sees few large chunks and nothing is allocated per file. For NARs
+ * over 1 MiB, {@link narHashPath} runs the hash on a helper thread
+ * (nar-hasher.ts) while this thread reads.
  *
  * Restoring is strict: only the canonical form Nix itself produces is
  * accepted (fields in canonical order, entries strictly byte-sorted, zero
