@@ -271,6 +271,18 @@ describe("parallel NAR hashing (helper thread)", () => {
     );
   });
 
+  it("hashes a multi-slot NAR on the memory host like the single-threaded path", () => {
+    const host = memoryHost({ files: { "/w": null } });
+    host.fs.mkdir("/w/t");
+    const block = new Uint8Array(5 << 20).map((_, i) => (i * 40503) >>> 8);
+    for (let i = 0; i < 8; i++) host.fs.writeFile(`/w/t/f${i}`, block.subarray(i * 1000));
+    host.fs.symlink("f0", "/w/t/link");
+    const seq = narHashPath(host.fs, "/w/t", "sha512", { parallel: false });
+    const par = narHashPath(host.fs, "/w/t", "sha512");
+    expect(par.hash.toString()).toBe(seq.hash.toString());
+    expect(par.size).toBe(seq.size);
+  });
+
   it("handles NARs much larger than its ring, and a failure in the middle leaves it usable", () => {
     const { host, dir, dispose } = HOSTS.find((h) => h.name === "node")!.make();
     try {
