@@ -218,6 +218,14 @@ function fetch(ctx: BuiltinContext, arg: Value, who: "fetchurl" | "fetchTarball"
     const p = makeFixedOutputPath(name, unpack ? "recursive" : "flat", expected, [], false, store.storeDir);
     if (store.isValidPath(p)) return new NixString(p, new Set([p]));
   }
+  const { path, got } = download(ctx, url, name, unpack);
+  if (expected !== undefined && !got.equals(expected)) throw new FetchHashMismatchError(url, expected.toString("nix32"), got.toString("nix32"));
+  return new NixString(path, new Set([path]));
+}
+
+/** Download `url` into the store as `name` (unpacked, or a flat file); `got` is the NAR hash or the file's hash. */
+function download(ctx: BuiltinContext, url: string, name: string, unpack: boolean): { path: string; got: Hash } {
+  const store = evalStoreOf(ctx.state);
   const fs = ctx.host.fs;
   const fetcher = ctx.state.extensions.get("fetchUrl") as SyncFetcher | undefined;
   let tmp: string | undefined;
@@ -245,8 +253,7 @@ function fetch(ctx: BuiltinContext, arg: Value, who: "fetchurl" | "fetchTarball"
       path = store.addPath(file, name, false, undefined);
       if (store.readOnly) keep(store, path, file);
     }
-    if (expected !== undefined && !got.equals(expected)) throw new FetchHashMismatchError(url, expected.toString("nix32"), got.toString("nix32"));
-    return new NixString(path, new Set([path]));
+    return { path, got };
   } finally {
     if (tmp !== undefined && !kept.has(tmp)) fs.rm(tmp, { recursive: true, force: true });
   }
@@ -273,7 +280,7 @@ function utcDate(seconds: number): string {
   return `${p(d.getUTCFullYear(), 4)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
 }
 
-function fetchGit(ctx: BuiltinContext, arg: Value): Value {
+function fetchGit(ctx: BuiltinContext, arg: Value, expectedNarHash?: Hash): Value {
   let url: string | undefined;
   let name = "source";
   let ref: string | undefined;
@@ -303,8 +310,14 @@ function fetchGit(ctx: BuiltinContext, arg: Value): Value {
   const fs = ctx.host.fs;
   const store = evalStoreOf(ctx.state);
   const repo = new GitRepo(fs, path);
-  const result = (outPath: string, narHash: Hash, r: string, revCount: number, lastModified: number): Value =>
-    new NixAttrs(
+  const result = (outPath: string, narHash: Hash, r: string, revCount: number, lastModified: number): Value => {
+    if (expectedNarHash !== undefined && !narHash.equals(expectedNarHash))
+      throw new TsnixError(
+        "eval.fetch-hash-mismatch",
+        `NAR hash mismatch in input 'git+file://${path}' (${store.realPath(outPath)}), expected '${expectedNarHash.toSRI()}', got '${narHash.toSRI()}'`,
+        { url, expected: expectedNarHash.toSRI(), got: narHash.toSRI() },
+      );
+    return new NixAttrs(
       new Map<string, Value>([
         ["lastModified", lastModified],
         ["lastModifiedDate", utcDate(lastModified)],
@@ -316,6 +329,7 @@ function fetchGit(ctx: BuiltinContext, arg: Value): Value {
         ["submodules", submodules],
       ]),
     );
+  };
 
   let commit = rev;
   if (commit === undefined && ref !== undefined) {
@@ -394,3 +408,74 @@ function materialiseFiltered(ctx: BuiltinContext, store: ReturnType<typeof evalS
 }
 
 defineBuiltin("fetchGit", 1, ([a], ctx) => fetchGit(ctx, ctx.force(a!)));
+
+// ---------------------------------------------------------------------------
+// fetchTree (experimental in Nix 2.8: needs the 'flakes' feature)
+
+const TARBALL_RE = /\.(zip|tar|tgz|tar\.gz|tar\.xz|tar\.bz2|tar\.zst)$/;
+
+function fetchTree(ctx: BuiltinContext, arg: Value): Value {
+  const features = ctx.state.extensions.get("experimentalFeatures") as ReadonlySet<string> | undefined;
+  if (features === undefined || !features.has("flakes"))
+    throw ctx.error("experimental Nix feature 'flakes' is disabled; use '--extra-experimental-features flakes' to override");
+  const input = new Map<string, Value>();
+  if (arg instanceof NixAttrs) {
+    for (const n of arg.names()) {
+      const v = ctx.force(arg.get(n)!);
+      input.set(n, v);
+    }
+  } else {
+    const url = forceStringNoCtx(ctx, arg);
+    if (url.startsWith("git+")) input.set("type", "git").set("url", url.slice(4));
+    else if (url.startsWith("path:")) input.set("type", "path").set("path", url.slice(5));
+    else if (TARBALL_RE.test(url.replace(/[?#].*$/, ""))) input.set("type", "tarball").set("url", url);
+    else throw ctx.error(`input '${url}' is unsupported`);
+  }
+  const typeV = input.get("type");
+  if (typeV === undefined) throw ctx.error("attribute 'type' is missing in call to 'fetchTree'");
+  const type = forceStringNoCtx(ctx, typeV);
+  const str = (n: string): string | undefined => {
+    const v = input.get(n);
+    return v === undefined ? undefined : forceStringNoCtx(ctx, v);
+  };
+  const narHashS = str("narHash");
+  const expected = narHashS === undefined ? undefined : parseHashAllowEmpty(ctx, narHashS, undefined);
+  if (type === "git") {
+    const rest = new Map<string, Value>();
+    for (const [k, v] of input) if (k !== "type" && k !== "narHash" && k !== "lastModified" && k !== "revCount") rest.set(k, v);
+    return fetchGit(ctx, new NixAttrs(rest), expected);
+  }
+  if (type === "tarball") {
+    for (const k of input.keys()) if (k !== "type" && k !== "url" && k !== "narHash" && k !== "name") throw ctx.error(`unsupported tarball input attribute '${k}'`);
+    const url = str("url");
+    if (url === undefined) throw ctx.error("attribute 'url' is missing in call to 'fetchTree'");
+    const { path, got } = download(ctx, url, str("name") ?? "source", true);
+    if (expected !== undefined && !got.equals(expected))
+      throw new TsnixError("eval.fetch-hash-mismatch", `NAR hash mismatch in input '${url}' (${evalStoreOf(ctx.state).realPath(path)}), expected '${expected.toSRI()}', got '${got.toSRI()}'`, { url });
+    return new NixAttrs(new Map<string, Value>([["narHash", got.toSRI()], ["outPath", new NixString(path, new Set([path]))]]));
+  }
+  if (type === "path") {
+    for (const k of input.keys()) if (k !== "type" && k !== "path" && k !== "narHash" && k !== "lastModified") throw ctx.error(`unsupported path input attribute '${k}'`);
+    const p = str("path");
+    if (p === undefined) throw ctx.error("attribute 'path' is missing in call to 'fetchTree'");
+    const fs = ctx.host.fs;
+    const store = evalStoreOf(ctx.state);
+    const got = hashBytes("sha256", narOfTree(fs, p, undefined));
+    if (expected !== undefined && !got.equals(expected))
+      throw new TsnixError("eval.fetch-hash-mismatch", `NAR hash mismatch in input 'path:${p}', expected '${expected.toSRI()}', got '${got.toSRI()}'`, { path: p });
+    const out = store.addPath(p, "source", true, undefined);
+    if (store.readOnly) store.keepFetched(out, p);
+    const mtime = Math.floor(fs.lstat(p).mtimeMs / 1000);
+    return new NixAttrs(
+      new Map<string, Value>([
+        ["lastModified", mtime],
+        ["lastModifiedDate", utcDate(mtime)],
+        ["narHash", got.toSRI()],
+        ["outPath", new NixString(out, new Set([out]))],
+      ]),
+    );
+  }
+  throw ctx.error(`cannot fetch unsupported input '${JSON.stringify(Object.fromEntries([...input].map(([k, v]) => [k, typeof v === "string" || typeof v === "number" || typeof v === "boolean" ? v : String(v)])))}'`);
+}
+
+defineBuiltin("fetchTree", 1, ([a], ctx) => fetchTree(ctx, ctx.force(a!)));

@@ -157,6 +157,43 @@ describeOracle("fetchers vs Nix 2.8", () => {
     expect(() => new Evaluator({}).evaluate(`builtins.fetchGit ${dir}/tree`, { strict: true })).toThrow(`'${dir}/tree' is not a Git repository`);
   });
 
+  it("fetchTree (with the flakes feature, as Nix 2.8 requires) and without it", () => {
+    const exprs = [
+      `builtins.fetchTree { type = "tarball"; url = "file://${dir}/pkg.tar.gz"; }`,
+      `builtins.fetchTree "file://${dir}/pkg.tar.gz"`,
+      `builtins.fetchTree { type = "git"; url = "file://${repo}"; }`,
+      `builtins.fetchTree { type = "git"; url = "file://${packed}"; rev = "${firstRev}"; }`,
+      `builtins.fetchTree "git+file://${repo}"`,
+      `builtins.fetchTree { type = "path"; path = "${dir}/tree/pkg-1.0"; }`,
+      `builtins.fetchTree { type = "file"; url = "file://${dir}/file.txt"; }`,
+      `builtins.fetchTree { type = "tarball"; url = "file://${dir}/pkg.tar.gz"; foo = 1; }`,
+    ];
+    const root = mkdtempSync(join(tmpdir(), "tsnix-fetchtree-"));
+    try {
+      for (const e of exprs) {
+        const r = runNix("nix-instantiate", ["--option", "experimental-features", "flakes", "--eval", "--strict", "-E", e], { root });
+        const want = r.status === 0 ? r.stdout.toString().trim() : r.stderr.split("\n")[0]!;
+        const ev = new Evaluator({});
+        ev.extensions.set("experimentalFeatures", new Set(["flakes"]));
+        let got: string;
+        try {
+          got = printValue(ev.evaluate(e, { strict: true }));
+        } catch (err) {
+          got = `error: ${(err as Error).message}`;
+        }
+        expect({ e, got }).toEqual({ e, got: want });
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+    agreeAll([`builtins.fetchTree { type = "tarball"; url = "file://${dir}/pkg.tar.gz"; }`, `builtins ? fetchTree`]);
+    const ev = new Evaluator({});
+    ev.extensions.set("experimentalFeatures", new Set(["flakes"]));
+    expect(() => ev.evaluate(`builtins.fetchTree { type = "git"; url = "file://${repo}"; narHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; }`, { strict: true })).toThrow(
+      /^NAR hash mismatch in input 'git\+file:\/\/.*, expected 'sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=', got 'sha256-/,
+    );
+  });
+
   it("fetched files are readable and importable once in a store", () => {
     const root = mkdtempSync(join(tmpdir(), "tsnix-fetch-store-"));
     try {
