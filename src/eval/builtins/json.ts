@@ -268,7 +268,7 @@ class JsonParser {
           stack.push({ map: new Map(), key });
           continue;
         }
-      } else if (t === "str") v = this.strVal;
+      } else if (t === "str") v = cString(this.strVal);
       else if (t === "num") v = this.numVal;
       else if (t === "true") v = true;
       else if (t === "false") v = false;
@@ -576,6 +576,15 @@ const CONTROL_NAMES = [
   "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB", "ESC", "FS", "GS", "RS", "US",
 ];
 const CONTROL_ESCAPES: Record<number, string> = { 8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r" };
+
+/**
+ * A string value as Nix makes it from a C string: cut at the first NUL
+ * (attribute names keep theirs).
+ */
+export function cString(s: string): string {
+  const nul = s.indexOf("\0");
+  return nul < 0 ? s : s.slice(0, nul);
+}
 
 /** Parse JSON text into a Nix value (throws {@link JsonParseError}). @public */
 export function fromJSON(text: string): Value {

@@ -12,6 +12,7 @@ import { forceStringNoCtx } from "./no-context.js";
 import { NixAttrs, NixFloat, mkInt } from "../value.js";
 import type { LazyValue, NixList, Value } from "../value.js";
 import { TsnixError } from "../../errors.js";
+import { cString } from "./json.js";
 
 /** TOML text that Nix's fromTOML rejects. @public */
 export class TomlParseError extends TsnixError {
@@ -28,7 +29,7 @@ function convert(x: unknown): Value {
     case "boolean":
       return x;
     case "string":
-      return x;
+      return cString(x);
     case "bigint":
       // toml11 reads integers with strtoll semantics: out of range saturates.
       return mkInt(x > INT64_MAX ? INT64_MAX : x < INT64_MIN ? INT64_MIN : x);

@@ -38,6 +38,7 @@ const VALUES = [
   'builtins.fromJSON " { \\"x\\" : [ true , false , null ] } "',
   'builtins.fromJSON "\\"\\\\u0001\\\\b\\\\f\\\\n\\\\r\\\\t\\\\/\\\\\\\\\\""',
   'builtins.fromJSON "-1.5e-3"',
+  'builtins.fromJSON "[\\"a\\\\u0000b\\", {\\"a\\\\u0000b\\": 1}]"',
   'builtins.fromJSON "9223372036854775807"',
   'builtins.fromJSON "-9223372036854775808"',
   'builtins.fromJSON "-9223372036854775809"',
