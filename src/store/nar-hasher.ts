@@ -22,7 +22,7 @@ import { Hash, HASH_SIZES, type HashAlgorithm } from "./hash.js";
 import { NarWriter, dumpPathInto } from "./nar.js";
 
 const SLOT = 1 << 20;
-const SLOTS = 24;
+const SLOTS = 32;
 // Control words (Int32 indices).
 const PRODUCED = 0; // slots published, monotonic over the process
 const CONSUMED = 1; // slots hashed, monotonic over the process
