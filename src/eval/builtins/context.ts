@@ -68,6 +68,7 @@ defineBuiltin("appendContext", 2, ([s, c], ctx) => {
   const store = evalStoreOf(ctx.state);
   for (const name of attrs.names()) {
     if (!store.isStorePath(name)) throw ctx.error(`Context key '${name}' is not a store path`);
+    if (!store.readOnly && !store.isValidPath(name)) throw ctx.error(`path '${name}' does not exist and cannot be created`);
     const info = ctx.forceAttrs(attrs.get(name)!);
     const isDrv = name.endsWith(".drv");
     const p = info.get("path");

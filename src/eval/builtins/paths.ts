@@ -144,6 +144,8 @@ defineBuiltin("storePath", 1, ([p], ctx) => {
   if (!store.isStorePath(path)) path = resolvePath(ctx, path);
   if (!store.isInStore(path)) throw ctx.error(`path '${path}' is not in the Nix store`);
   const sp = store.toStorePath(path);
+  // Outside read-only mode Nix makes sure the path exists (tsnix has no substituters during evaluation).
+  if (!store.readOnly && !store.isValidPath(sp)) throw ctx.error(`path '${sp}' does not exist and cannot be created`);
   const out = new Set(context);
   out.add(sp);
   return new NixString(path, out);

@@ -100,6 +100,26 @@ describeOracle("derivations: corpus vs nix-instantiate", () => {
     }
   });
 
+  it("storePath and appendContext need existing paths when writing", () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsnix-ensure-"));
+    try {
+      const missing = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-foo";
+      const cases = [
+        `derivation { name = "x"; system = "s"; builder = builtins.storePath "${missing}"; }`,
+        `derivation { name = "x"; system = "s"; builder = builtins.appendContext "b" { "${missing}" = { path = true; }; }; }`,
+        // An existing path (a source copied by the same evaluation) is fine.
+        `let p = "\${./.}"; in derivation { name = "x"; system = "s"; builder = builtins.storePath p; }`,
+      ];
+      cases.forEach((c, k) => {
+        const file = join(dir, `c${k}.nix`);
+        writeFileSync(file, c);
+        expect(tsnixInstantiate(file, freshRoot())).toEqual(nixInstantiate(file, freshRoot()));
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("a 50-derivation chain: every .drv identical", () => {
     const dir = mkdtempSync(join(tmpdir(), "tsnix-chain-"));
     try {
