@@ -118,32 +118,66 @@ function replace(p: ReplacePlan, s: string): { out: string; context: Set<string>
 }
 
 /**
+ * The `from` side of replaceStrings, prepared once per list: `map
+ * (replaceStrings from to) xs` passes the same (immutable) list every call.
  * Without empty patterns, Nix's scan (at each position the first pattern
- * that matches wins) is exactly a JavaScript alternation of the patterns in
- * order, which V8 runs natively.
+ * that matches wins) is a JavaScript alternation of the patterns in order,
+ * which V8 runs natively; patterns that are all single ASCII characters
+ * (escaping) use a lookup table instead.
  */
-const alternations = new Map<string, { re: RegExp; index: Map<string, number> }>();
-const forcedFrom = new WeakMap<NixList, string[]>();
-const forcedTo = new WeakMap<NixList, (string | NixString)[]>();
-/** The alternation for a `from` array already seen (saves the join and lookup per call). */
-const alternationOf = new WeakMap<string[], { re: RegExp; index: Map<string, number> }>();
+interface Patterns {
+  readonly from: string[];
+  readonly hasEmpty: boolean;
+  /** Code → index of the first pattern that is that single ASCII character (-1 for none); null unless all patterns are such. */
+  readonly table: Int32Array | null;
+  /** The alternation, built on first use. */
+  alt: { re: RegExp; index: Map<string, number> } | undefined;
+}
 
-function replaceByRegex(from: string[], to: (string | NixString)[], s: string): { out: string; context: Set<string> | undefined } {
-  let alt = alternationOf.get(from);
-  const key = alt === undefined ? from.join("\0") : "";
-  if (alt === undefined) alt = alternations.get(key);
-  if (alt === undefined) {
+const patternsOf = new WeakMap<NixList, Patterns>();
+const forcedTo = new WeakMap<NixList, (string | NixString)[]>();
+
+function makePatterns(from: string[]): Patterns {
+  let table: Int32Array | null = new Int32Array(128).fill(-1);
+  for (let i = from.length - 1; i >= 0; i--) {
+    const f = from[i]!;
+    if (f.length !== 1 || f.charCodeAt(0) >= 128) {
+      table = null;
+      break;
+    }
+    table[f.charCodeAt(0)] = i;
+  }
+  return { from, hasEmpty: from.includes(""), table, alt: undefined };
+}
+
+/** One table lookup per character. */
+function replaceChars(table: Int32Array, to: (string | NixString)[], s: string): { out: string; context: Set<string> | undefined } {
+  let out = "";
+  let last = 0;
+  let context: Set<string> | undefined;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128) continue;
+    const k = table[c]!;
+    if (k < 0) continue;
+    const t = to[k]!;
+    out += last < i ? s.slice(last, i) + stringOf(t) : stringOf(t);
+    if (typeof t !== "string") context = mergeContexts(context, t);
+    last = i + 1;
+  }
+  return { out: last === 0 ? s : last < s.length ? out + s.slice(last) : out, context };
+}
+
+function replaceFast(p: Patterns, to: (string | NixString)[], s: string): { out: string; context: Set<string> | undefined } {
+  if (p.table !== null) return replaceChars(p.table, to, s);
+  if (p.alt === undefined) {
     const index = new Map<string, number>();
-    from.forEach((f, i) => {
+    p.from.forEach((f, i) => {
       if (!index.has(f)) index.set(f, i);
     });
-    alt = { re: new RegExp(from.map((f) => f.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&")).join("|"), "g"), index };
-    if (alternations.size > 256) alternations.clear();
-    alternations.set(key, alt);
+    p.alt = { re: new RegExp(p.from.map((f) => f.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&")).join("|"), "g"), index };
   }
-  alternationOf.set(from, alt);
-  const re = alt.re;
-  const index = alt.index;
+  const { re, index } = p.alt;
   if (to.every((t) => typeof t === "string")) {
     // No contexts to collect: let the engine do the whole replacement.
     const ts = to as string[];
@@ -166,11 +200,10 @@ defineBuiltin("replaceStrings", 3, ([fromList, toList, s], ctx) => {
   const fl = ctx.forceList(fromList!);
   const tl = ctx.forceList(toList!);
   if (fl.length !== tl.length) throw ctx.error("'from' and 'to' arguments to 'replaceStrings' have different lengths");
-  // `map (replaceStrings from to) xs` passes the same (immutable) lists on every call: force them once.
-  let from = forcedFrom.get(fl);
-  if (from === undefined) {
-    from = fl.map((x) => ctx.forceString(x));
-    forcedFrom.set(fl, from);
+  let pats = patternsOf.get(fl);
+  if (pats === undefined) {
+    pats = makePatterns(fl.map((x) => ctx.forceString(x)));
+    patternsOf.set(fl, pats);
   }
   let to = forcedTo.get(tl);
   if (to === undefined) {
@@ -179,10 +212,11 @@ defineBuiltin("replaceStrings", 3, ([fromList, toList, s], ctx) => {
   }
   const sv = ctx.forceStringValue(s!);
   let text = stringOf(sv);
+  const from = pats.from;
   let r: { out: string; context: Set<string> | undefined };
   let binary = false;
   if (from.length === 0) r = { out: text, context: undefined };
-  else if (!from.includes("")) r = replaceByRegex(from, to, text);
+  else if (!pats.hasEmpty) r = replaceFast(pats, to, text);
   else {
     // An empty pattern inserts between bytes, so non-ASCII text is then scanned byte-wise.
     binary = byteLength(text) !== text.length;
@@ -197,9 +231,7 @@ defineBuiltin("replaceStrings", 3, ([fromList, toList, s], ctx) => {
       );
     } else r = replace(plan(from, to), text);
   }
-  let ctxSet = r.context;
-  ctxSet = mergeContexts(ctxSet, sv);
-  return mkString(binary ? fromBinary(r.out) : r.out, ctxSet);
+  return mkString(binary ? fromBinary(r.out) : r.out, mergeContexts(r.context, sv));
 });
 
 defineBuiltin("concatStringsSep", 2, ([sep, xs], ctx) => {
