@@ -278,4 +278,5 @@ in
     config = let fromOpt = lib.getAttrFromPath from options; in lib.mkIf fromOpt.isDefined (lib.setAttrByPath to (changeFn config));
   };
   fixupOptionType = loc: opt: opt;
+  mkDerivedConfig = opt: f: mkOverride (opt.highestPrio or lib.defaultOverridePriority) (f opt.value);
 }

@@ -1,0 +1,18 @@
+# Evaluate a NixOS-style configuration with tsnix's modules:
+#   import <tsnix/nix/eval-config.nix> { configuration = ./configuration.nix; pkgs = …; }
+# gives { config, options, toplevel, … } as nixpkgs' nixos/lib/eval-config.nix.
+{ configuration ? [ ], modules ? [ ], pkgs ? { }, specialArgs ? { }, check ? true }:
+let
+  lib = import ./lib;
+  eval = lib.evalModules {
+    modules = lib.toList configuration ++ modules ++ import ./modules/module-list.nix ++ [
+      { _file = "<tsnix>/eval-config.nix"; _module.args.pkgs = lib.mkDefault pkgs; _module.args.utils = { }; }
+    ];
+    specialArgs = { modulesPath = toString ./modules; } // specialArgs;
+    inherit check;
+  };
+in
+eval // {
+  inherit lib pkgs;
+  toplevel = eval.config.system.build.toplevel;
+}

@@ -1,0 +1,10 @@
+[
+  ./misc.nix
+  ./etc.nix
+  ./users.nix
+  ./systemd.nix
+  ./boot.nix
+  ./ssh.nix
+  ./activation.nix
+  ./top-level.nix
+]

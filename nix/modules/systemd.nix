@@ -1,0 +1,89 @@
+# systemd.services: unit files under /etc/systemd/system, with the
+# X-RestartIfChanged / X-ReloadIfChanged / X-StopIfChanged / X-Restart-Triggers
+# markers switch-to-configuration reads to decide what to restart.
+{ config, lib, ... }:
+with lib;
+let
+  inherit (config.system.osBuilders) writeText writeScript;
+
+  unitValue = v:
+    if isBool v then boolToString v
+    else if isList v then concatMapStringsSep " " toString v
+    else toString v;
+  section = attrs: concatStrings (concatLists (mapAttrsToList (k: v:
+    if isList v && k != "Environment" && (hasPrefix "Exec" k) then map (x: "${k}=${toString x}\n") v
+    else [ "${k}=${unitValue v}\n" ]) attrs));
+
+  serviceOpts = { name, config, ... }: {
+    options = {
+      enable = mkOption { type = types.bool; default = true; description = "Whether this unit is installed."; };
+      description = mkOption { type = types.singleLineStr; default = ""; description = "Description of this unit."; };
+      wantedBy = mkOption { type = types.listOf types.str; default = [ ]; description = "Units that want this one (started with them)."; };
+      requiredBy = mkOption { type = types.listOf types.str; default = [ ]; description = "Units that require this one."; };
+      after = mkOption { type = types.listOf types.str; default = [ ]; description = "Units this one starts after."; };
+      before = mkOption { type = types.listOf types.str; default = [ ]; description = "Units this one starts before."; };
+      requires = mkOption { type = types.listOf types.str; default = [ ]; description = "Units this one requires."; };
+      wants = mkOption { type = types.listOf types.str; default = [ ]; description = "Units this one wants."; };
+      unitConfig = mkOption { type = types.attrsOf (types.oneOf [ types.bool types.int types.str types.path (types.listOf types.str) ]); default = { }; description = "Extra [Unit] section entries."; };
+      serviceConfig = mkOption { type = types.attrsOf (types.oneOf [ types.bool types.int types.str types.path (types.listOf types.str) ]); default = { }; description = "Extra [Service] section entries."; };
+      environment = mkOption { type = types.attrsOf (types.nullOr (types.oneOf [ types.str types.path types.package ])); default = { }; description = "Environment variables of the service's processes."; };
+      path = mkOption { type = types.listOf (types.oneOf [ types.package types.str ]); default = [ ]; description = "Packages whose bin and sbin go on the service's PATH."; };
+      script = mkOption { type = types.lines; default = ""; description = "Shell commands run as the service's main process."; };
+      preStart = mkOption { type = types.lines; default = ""; description = "Shell commands run before the main process."; };
+      postStart = mkOption { type = types.lines; default = ""; description = "Shell commands run after the main process started."; };
+      reload = mkOption { type = types.lines; default = ""; description = "Shell commands run on reload."; };
+      restartTriggers = mkOption { type = types.listOf types.unspecified; default = [ ]; description = "Values whose change restarts the unit on switch."; };
+      reloadTriggers = mkOption { type = types.listOf types.unspecified; default = [ ]; description = "Values whose change reloads the unit on switch."; };
+      restartIfChanged = mkOption { type = types.bool; default = true; description = "Whether the service is restarted when its unit changed."; };
+      reloadIfChanged = mkOption { type = types.bool; default = false; description = "Whether the service is reloaded rather than restarted when its unit changed."; };
+      stopIfChanged = mkOption { type = types.bool; default = true; description = "Whether a changed service is stopped before activation and started after (else restarted after)."; };
+      startAt = mkOption { type = types.either types.str (types.listOf types.str); default = [ ]; description = "When to start the service (a timer)."; };
+    };
+  };
+
+  mkScript = name: kind: text: writeScript "unit-script-${name}-${kind}" "#!/bin/sh\nset -e\n${text}\n";
+
+  unitText = name: s:
+    let
+      pathValue = concatStringsSep ":" (map (p: "${p}/bin") s.path ++ map (p: "${p}/sbin") s.path);
+      env = filterAttrs (n: v: v != null) (s.environment // optionalAttrs (s.path != [ ]) { PATH = pathValue; });
+      unitCfg = filterAttrs (n: v: v != [ ] && v != "") ({
+        Description = s.description;
+        After = s.after;
+        Before = s.before;
+        Requires = s.requires;
+        Wants = s.wants;
+      }) // optionalAttrs (s.restartTriggers != [ ]) { X-Restart-Triggers = concatMapStringsSep " " toString s.restartTriggers; }
+        // optionalAttrs (s.reloadTriggers != [ ]) { X-Reload-Triggers = concatMapStringsSep " " toString s.reloadTriggers; }
+        // optionalAttrs (!s.restartIfChanged) { X-RestartIfChanged = false; }
+        // optionalAttrs s.reloadIfChanged { X-ReloadIfChanged = true; }
+        // optionalAttrs (!s.stopIfChanged) { X-StopIfChanged = false; }
+        // s.unitConfig;
+      svcCfg = optionalAttrs (s.script != "") { ExecStart = "${mkScript name "start" s.script}"; }
+        // optionalAttrs (s.preStart != "") { ExecStartPre = "${mkScript name "pre-start" s.preStart}"; }
+        // optionalAttrs (s.postStart != "") { ExecStartPost = "${mkScript name "post-start" s.postStart}"; }
+        // optionalAttrs (s.reload != "") { ExecReload = "${mkScript name "reload" s.reload}"; }
+        // s.serviceConfig;
+    in
+    "[Unit]\n" + section unitCfg + "\n[Service]\n"
+    + concatStrings (mapAttrsToList (n: v: "Environment=\"${n}=${toString v}\"\n") env)
+    + section svcCfg
+    + optionalString (s.wantedBy != [ ] || s.requiredBy != [ ]) ("\n[Install]\n" + optionalString (s.wantedBy != [ ]) "WantedBy=${concatStringsSep " " s.wantedBy}\n" + optionalString (s.requiredBy != [ ]) "RequiredBy=${concatStringsSep " " s.requiredBy}\n");
+
+  enabledServices = filterAttrs (n: s: s.enable) config.systemd.services;
+in
+{
+  options.systemd.services = mkOption {
+    default = { };
+    type = types.attrsOf (types.submodule serviceOpts);
+    description = "Definition of systemd service units.";
+  };
+
+  config = {
+    environment.etc = mapAttrs' (name: s: nameValuePair "systemd/system/${name}.service" { source = writeText "unit-${name}.service" (unitText name s); }) enabledServices;
+    system.build.units = mapAttrs' (name: s: nameValuePair "${name}.service" {
+      wantedBy = s.wantedBy ++ s.requiredBy;
+      inherit (s) restartIfChanged reloadIfChanged stopIfChanged;
+    }) enabledServices;
+  };
+}
