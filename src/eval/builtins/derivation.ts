@@ -197,7 +197,7 @@ function jsonKey(k: string): string {
   return JSON.stringify(k);
 }
 
-defineBuiltin("derivationStrict", 1, ([a], ctx) => derivationStrict(ctx, ctx.forceAttrs(a!)));
+defineBuiltin("derivationStrict", 1, ([a], ctx) => derivationStrict(ctx, ctx.forceAttrs(a!)), { global: true });
 
 /**
  * `derivation`: corepkgs/derivation.nix in TypeScript. The result is the
@@ -249,7 +249,7 @@ function derivation(ctx: BuiltinContext, arg: LazyValue): Value {
 
 defineBuiltin("derivation", 1, ([a], ctx) => derivation(ctx, a!), { global: true });
 
-defineBuiltin("placeholder", 1, ([o], ctx) => "/" + hashBytes("sha256", `nix-output:${forceStringNoCtx(ctx, o!)}`).toNix32());
+defineBuiltin("placeholder", 1, ([o], ctx) => "/" + hashBytes("sha256", `nix-output:${forceStringNoCtx(ctx, o!)}`).toNix32(), { global: true });
 
 // ---------------------------------------------------------------------------
 // nix-instantiate

@@ -267,7 +267,7 @@ function keep(store: ReturnType<typeof evalStoreOf>, path: string, src: string):
 }
 
 defineBuiltin("fetchurl", 1, ([a], ctx) => fetch(ctx, ctx.force(a!), "fetchurl", false, ""));
-defineBuiltin("fetchTarball", 1, ([a], ctx) => fetch(ctx, ctx.force(a!), "fetchTarball", true, "source"));
+defineBuiltin("fetchTarball", 1, ([a], ctx) => fetch(ctx, ctx.force(a!), "fetchTarball", true, "source"), { global: true });
 
 // ---------------------------------------------------------------------------
 // fetchGit (local repositories)
@@ -407,7 +407,7 @@ function materialiseFiltered(ctx: BuiltinContext, store: ReturnType<typeof evalS
   store.keepFetched(out, `${tmp}/source`);
 }
 
-defineBuiltin("fetchGit", 1, ([a], ctx) => fetchGit(ctx, ctx.force(a!)));
+defineBuiltin("fetchGit", 1, ([a], ctx) => fetchGit(ctx, ctx.force(a!)), { global: true });
 
 // ---------------------------------------------------------------------------
 // fetchTree (experimental in Nix 2.8: needs the 'flakes' feature)
@@ -478,4 +478,4 @@ function fetchTree(ctx: BuiltinContext, arg: Value): Value {
   throw ctx.error(`cannot fetch unsupported input '${JSON.stringify(Object.fromEntries([...input].map(([k, v]) => [k, typeof v === "string" || typeof v === "number" || typeof v === "boolean" ? v : String(v)])))}'`);
 }
 
-defineBuiltin("fetchTree", 1, ([a], ctx) => fetchTree(ctx, ctx.force(a!)));
+defineBuiltin("fetchTree", 1, ([a], ctx) => fetchTree(ctx, ctx.force(a!)), { global: true });

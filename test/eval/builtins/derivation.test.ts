@@ -161,6 +161,8 @@ describeOracle("derivation values vs nix-instantiate --eval --strict", () => {
       `(${M}).drvAttrs`,
       `(${D}).type`,
       `builtins.typeOf derivation`,
+      `map builtins.typeOf [ derivation derivationStrict placeholder fetchGit fetchTarball fetchTree __fetchurl __toFile __readFile __path __filterSource __storePath __getContext __appendContext ]`,
+      `builtins.attrNames (builtins.intersectAttrs { derivation = 1; derivationStrict = 1; placeholder = 1; fetchGit = 1; fetchTarball = 1; fetchTree = 1; fetchurl = 1; toFile = 1; readFile = 1; path = 1; filterSource = 1; storePath = 1; hashFile = 1; getContext = 1; appendContext = 1; hasContext = 1; unsafeDiscardStringContext = 1; unsafeDiscardOutputDependency = 1; readDir = 1; pathExists = 1; } builtins)`,
       `(derivation { name = "lazy"; }).type`,
       `builtins.attrNames (derivation { name = "lazy"; })`,
       `builtins.attrNames (builtins.derivationStrict { name = "s"; system = "x"; builder = "y"; outputs = [ "a" "b" ]; })`,
