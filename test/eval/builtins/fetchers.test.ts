@@ -5,7 +5,7 @@
  * mismatches and download errors must read the same.
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -231,6 +231,39 @@ describe.each(HOSTS)("fetchers on the $name host", ({ make }) => {
       const h = execFileSync("nix-hash", ["--type", "sha256", "--flat", "--base32", join(dir, "file.txt")]).toString().trim();
       const again = printValue(ev.evaluate(`builtins.fetchurl { url = "file://${fx.dir}/f"; name = "f"; sha256 = "${h}"; }`, { strict: true }));
       expect(again).toBe(p);
+    } finally {
+      fx.dispose();
+    }
+  });
+});
+
+/** Copy a real directory tree into a host (so memory hosts see the same files). */
+function copyIn(host: import("../../../src/host/host.js").Host, from: string, to: string): void {
+  const st = lstatSync(from);
+  if (st.isSymbolicLink()) host.fs.symlink(readlinkSync(from), to);
+  else if (st.isDirectory()) {
+    host.fs.mkdir(to, { recursive: true });
+    for (const n of readdirSync(from)) copyIn(host, join(from, n), `${to}/${n}`);
+  } else host.fs.writeFile(to, readFileSync(from), { mode: (st.mode & 0o777) | 0o200 });
+}
+
+describe.each(HOSTS)("fetchTarball and fetchGit through the $name host", ({ make }) => {
+  it("give the same paths as on the real file system", () => {
+    const fx = make();
+    try {
+      copyIn(fx.host, join(dir, "pkg.tar.gz"), `${fx.dir}/pkg.tar.gz`);
+      copyIn(fx.host, packed, `${fx.dir}/packed`);
+      copyIn(fx.host, repo, `${fx.dir}/repo`);
+      const onHost = new Evaluator({ host: fx.host });
+      attachStore(onHost, new LocalStore({ host: fx.host, root: `${fx.dir}/root` }));
+      const real = new Evaluator({});
+      const show = (ev: Evaluator, e: string): string => printValue(ev.evaluate(e, { strict: true }));
+      expect(show(onHost, `builtins.fetchTarball "file://${fx.dir}/pkg.tar.gz"`)).toBe(show(real, `builtins.fetchTarball "file://${dir}/pkg.tar.gz"`));
+      for (const r of ["packed", "repo"]) {
+        const a = show(onHost, `removeAttrs (builtins.fetchGit ${fx.dir}/${r}) [ "lastModified" "lastModifiedDate" ]`);
+        const b = show(real, `removeAttrs (builtins.fetchGit ${r === "repo" ? repo : packed}) [ "lastModified" "lastModifiedDate" ]`);
+        expect(a).toBe(b);
+      }
     } finally {
       fx.dispose();
     }
