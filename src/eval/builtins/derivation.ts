@@ -329,7 +329,9 @@ export function derivationsOf(ctx: BuiltinContext): ReadonlyMap<string, Derivati
 
 /** What {@link instantiateDerivations} needs of an evaluator ({@link Evaluator} has it). @public */
 export interface InstantiatingEvaluator {
+  /** Run `fn` with this evaluator installed. */
   run<T>(fn: () => T): T;
+  /** Call a builtin with this evaluator's builtin context. */
   callPrimOp(op: PrimOp, args: LazyValue[], pos: undefined): LazyValue;
 }
 

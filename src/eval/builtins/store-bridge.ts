@@ -22,12 +22,17 @@ import type { EvalStateLike } from "./index.js";
  * @public
  */
 export interface EvalStoreBackend {
+  /** The logical store directory, e.g. /nix/store. */
   readonly storeDir: string;
   /** Where a logical store path lives on the host (differs for chroot stores). */
   toRealPath(storePath: string): string;
+  /** Whether a store path is valid (registered). */
   isValidPath(path: string): boolean;
+  /** The references of a valid path. */
   queryReferences(path: string): string[];
+  /** Add a text file (`.drv`, `toFile`) with references; returns its path. */
   addTextToStore(name: string, text: string | Uint8Array, references?: readonly string[]): string;
+  /** Add a path from its NAR serialisation (sources copied by the evaluator). */
   addFromNar(nar: Uint8Array, info: { readonly path: string; readonly narHash?: Hash; readonly references?: readonly string[]; readonly ca?: string }): unknown;
 }
 
@@ -65,8 +70,15 @@ export class EvalStore {
   /** Hash modulo cache shared by every derivation of this evaluator. */
   readonly hashCache = new Map<string, Hash>();
   private readonly refs = new Map<string, readonly string[]>();
+  /** The logical store directory. */
   readonly storeDir: string;
 
+  /**
+   * @param fs - the host file system sources are read from
+   * @param backend - the store written to; undefined for read-only mode
+   * @param storeDir - the store directory used in read-only mode
+   * @param realiser - builds derivation outputs for import from derivation
+   */
   constructor(
     readonly fs: HostFs,
     readonly backend: EvalStoreBackend | undefined,
@@ -76,10 +88,12 @@ export class EvalStore {
     this.storeDir = backend?.storeDir ?? storeDir;
   }
 
+  /** True without a backend: paths are computed, nothing is written. */
   get readOnly(): boolean {
     return this.backend === undefined;
   }
 
+  /** Whether `p` is syntactically a store path of this store. */
   isStorePath(p: string): boolean {
     return isStorePath(p, this.storeDir);
   }
