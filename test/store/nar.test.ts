@@ -8,6 +8,7 @@ import { createHasher } from "../../src/store/hash.js";
 import { narHasherStats } from "../../src/store/nar-hasher.js";
 import {
   BadNarError,
+  NarParser,
   NarRestorer,
   compareNames,
   dumpPath,
@@ -55,6 +56,29 @@ describe("NAR framing", () => {
         expect(Math.sign(compareNames(a, b))).toBe(Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b))));
       }),
     );
+  });
+});
+
+describe("NAR parsing without restoring", () => {
+  it("reports entries in order and can stop at the end of an embedded archive", () => {
+    const bytes = nar(narDir([["a", narFile("hi", true)], ["d", narDir([["l", ["(", "type", "symlink", "target", "../a", ")"]]])]]));
+    const events: string[] = [];
+    const p = new NarParser(
+      {
+        directory: (path) => events.push(`dir ${path}`),
+        file: (path, x, size) => events.push(`file ${path} ${x} ${size}`),
+        contents: (c) => events.push(`data ${new TextDecoder().decode(c)}`),
+        fileEnd: () => events.push("end"),
+        symlink: (path, t) => events.push(`link ${path} ${t}`),
+      },
+      { allowTrailing: true },
+    );
+    const withTrailer = cat(bytes, "trailer");
+    expect(p.push(withTrailer)).toBe(bytes.length);
+    expect(p.complete).toBe(true);
+    expect(events).toEqual(["dir ", "file a true 2", "data hi", "end", "dir d", "link d/l ../a"]);
+    const e = new BadNarError("x", 3);
+    expect(JSON.parse(JSON.stringify(e))).toMatchObject({ code: "store.bad-nar", data: { reason: "x", offset: 3 } });
   });
 });
 
