@@ -99,14 +99,31 @@ export function jsonString(s: string): string {
 
 /** Serialise a Nix value to JSON text, collecting string contexts. @public */
 export function toJSON(ctx: BuiltinContext, v: LazyValue, context: Set<string>): string {
-  const out = { s: "" };
+  const out: Out = { s: "", parts: [] };
   write(ctx, v, context, out);
-  return out.s;
+  if (out.parts.length === 0) return out.s;
+  out.parts.push(out.s);
+  return out.parts.join("");
 }
 
-/** The text being built (V8 concatenates strings as ropes, cheaper than an array of parts). */
+/**
+ * The text being built: short pieces are concatenated into `s` (a rope in
+ * V8), which is flattened into `parts` every few kilobytes, so a large
+ * document never keeps a million-node rope alive for the collector to move.
+ */
 interface Out {
   s: string;
+  readonly parts: string[];
+}
+
+const CHUNK = 8192;
+
+function flush(out: Out): void {
+  const s = out.s;
+  // Reading a character flattens the rope in place.
+  s.charCodeAt(0);
+  out.parts.push(s);
+  out.s = "";
 }
 
 function addContext(context: Set<string>, s: string | NixString): string {
@@ -116,6 +133,7 @@ function addContext(context: Set<string>, s: string | NixString): string {
 }
 
 function write(ctx: BuiltinContext, lv: LazyValue, context: Set<string>, out: Out): void {
+  if (out.s.length > CHUNK) flush(out);
   const v = ctx.force(lv);
   if (v === null) {
     out.s += "null";
