@@ -430,15 +430,29 @@ class JsonParser {
     let i = start;
     const digit = (k: number) => s.charCodeAt(k) >= 48 && s.charCodeAt(k) <= 57;
     let isFloat = false;
-    if (s[i] === "-") {
+    let negative = false;
+    if (s.charCodeAt(i) === 45) {
+      negative = true;
       i++;
       if (!digit(i)) {
         this.i = i + 1;
         return this.lexFail("invalid number; expected digit after '-'");
       }
     }
-    if (s[i] === "0") i++;
-    else while (digit(i)) i++;
+    // The integer part's value, accumulated while scanning (exact below 2^53).
+    let n = 0;
+    const intStart = i;
+    if (s.charCodeAt(i) === 48) i++;
+    else
+      for (let c = s.charCodeAt(i); c >= 48 && c <= 57; c = s.charCodeAt(++i)) n = n * 10 + (c - 48);
+    const c = s.charCodeAt(i);
+    if (c !== 46 && c !== 101 && c !== 69 && i - intStart < 16) {
+      // The common case: a small integer.
+      this.i = i;
+      this.tok = "num";
+      this.numVal = negative && n !== 0 ? -n : n;
+      return;
+    }
     if (s[i] === ".") {
       isFloat = true;
       i++;
