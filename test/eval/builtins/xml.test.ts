@@ -2,7 +2,10 @@
 import fc from "fast-check";
 import { it } from "vitest";
 import { describeOracle } from "../../helpers/oracle.js";
-import { agreeAll, lit } from "./harness.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { agree, agreeAll, lit } from "./harness.js";
 
 const VALUES = [
   'builtins.toXML { a = 1; b = "x<>&\\"\'\\n\\té"; c = [ true false null 1.5 /tmp/x ]; d = { x = 1; }; l = { }; k = [ { } ]; m = 2.0e-7; n = 123456789.0; }',
@@ -18,10 +21,16 @@ const VALUES = [
 
 describeOracle("toXML vs Nix 2.8", () => {
   it(`agrees on ${VALUES.length} values`, () => agreeAll(VALUES));
-  // Needs the lambda's argument name, which the evaluator's compiled lambda
-  // does not record yet (LambdaCode has only its slot): `<varpat name="x" />`
-  // and `<attrspat name="args">` print an empty/missing name until it does.
-  it.skip("agrees on argument names of lambdas", () => agreeAll(["builtins.toXML (x: x)", "builtins.toXML (args@{ a, ... }: a)", "builtins.toXML ({ a ? 1 }@b: 1)"]));
+  it("agrees on argument names of lambdas (from expressions and files)", () => {
+    agreeAll(["builtins.toXML (x: x)", "builtins.toXML (args@{ a, ... }: a)", "builtins.toXML ({ a ? 1 }@b: 1)", "builtins.toXML [ (y: y) (z: { q }: q) ]"]);
+    const dir = mkdtempSync(join(tmpdir(), "tsnix-xml-"));
+    try {
+      writeFileSync(join(dir, "f.nix"), "{\n  f = arg: arg;\n  g = { a, ... }@all: a;\n}\n");
+      agree(`builtins.toXML (import ${dir}/f.nix)`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
   it("agrees on 100 generated nested values", () => {
     const leaf = fc.oneof(
       fc.integer({ min: -99, max: 99 }).map((n) => (n < 0 ? `(${n})` : String(n))),
