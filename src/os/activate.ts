@@ -1,0 +1,141 @@
+/**
+ * Activation of a system generation on a target root: users and groups,
+ * /etc, the generation's activation scripts in dependency order, and
+ * /run/current-system. A journal (/var/lib/tsnix/activating) is written
+ * before anything changes and removed when all is done, so a run that was
+ * interrupted is recognised and the next activation completes it (every
+ * step is idempotent and converges on the generation's state).
+ */
+import { isErrno } from "../errors.js";
+import type { Host } from "../host/host.js";
+import { mkdirp, writeFileAtomic } from "../host/util.js";
+import { replaceSymlink } from "../profiles/generations.js";
+import type { LocalStore } from "../store/local-store.js";
+import { readSystemSpec } from "./bootloader.js";
+import { ActivationScriptError, OsError } from "./errors.js";
+import { setupEtc } from "./etc.js";
+import type { SystemSpec } from "./spec.js";
+import { computeAccounts, writeAccounts } from "./users.js";
+
+/** Runs one activation script; resolves with its exit code and output. @public */
+export type ScriptRunner = (name: string, text: string, env: { readonly systemConfig: string; readonly root: string }) => Promise<{ code: number | null; output: string }>;
+
+/** A machine (or image, or container) being managed: its root, store and host. @public */
+export interface TargetRoot {
+  readonly host: Host;
+  readonly store: LocalStore;
+  /** Host path of the target's root directory ("" or "/" for the running machine). */
+  readonly root: string;
+}
+
+/** Runs scripts with /bin/sh on the host (only sensible for the running machine, root "/"). @public */
+export function shellScriptRunner(host: Host): ScriptRunner {
+  return async (name, text, env) => {
+    const p = host.spawn("/bin/sh", ["-c", `set -e\n${text}`], {
+      env: { PATH: host.env("PATH") ?? "/run/current-system/sw/bin:/usr/bin:/bin", systemConfig: env.systemConfig },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const chunks: Uint8Array[] = [];
+    const drain = async (it: AsyncIterable<Uint8Array> | null) => {
+      if (it !== null) for await (const c of it) chunks.push(c);
+    };
+    await Promise.all([drain(p.stdout), drain(p.stderr)]);
+    const r = await p.wait();
+    return { code: r.code, output: Buffer.concat(chunks).toString("utf8") };
+  };
+}
+
+/** Activation scripts in an order consistent with their deps (ties alphabetical). @public */
+export function orderActivationScripts(scripts: SystemSpec["activationScripts"]): string[] {
+  const names = Object.keys(scripts).sort();
+  const done = new Set<string>();
+  const visiting = new Set<string>();
+  const order: string[] = [];
+  const visit = (n: string, path: string[]) => {
+    if (done.has(n)) return;
+    if (visiting.has(n)) throw new OsError("activation-cycle", `activation scripts depend on each other in a cycle: ${[...path, n].join(" -> ")}`, { cycle: [...path, n] });
+    visiting.add(n);
+    for (const d of [...scripts[n]!.deps].sort()) if (scripts[d] !== undefined) visit(d, [...path, n]);
+    visiting.delete(n);
+    done.add(n);
+    order.push(n);
+  };
+  for (const n of names) visit(n, []);
+  return order;
+}
+
+/** Normalise a root: "" for "/", no trailing slash. */
+export function normaliseRoot(root: string): string {
+  return root === "/" ? "" : root.replace(/\/+$/, "");
+}
+
+/** The journal of an activation in progress. @public */
+export function activationJournal(root: string): string {
+  return `${normaliseRoot(root)}/var/lib/tsnix/activating`;
+}
+
+/** The toplevel of an interrupted activation, if one was left behind. @public */
+export function pendingActivation(t: TargetRoot): string | null {
+  try {
+    return new TextDecoder().decode(t.host.fs.readFile(activationJournal(t.root))).trim();
+  } catch (e) {
+    if (isErrno(e, "ENOENT", "ENOTDIR")) return null;
+    throw e;
+  }
+}
+
+/** The generation /run/current-system points at, if any. @public */
+export function currentSystem(t: TargetRoot): string | null {
+  try {
+    return t.host.fs.readlink(`${normaliseRoot(t.root)}/run/current-system`);
+  } catch (e) {
+    if (isErrno(e, "ENOENT", "EINVAL", "ENOTDIR")) return null;
+    throw e;
+  }
+}
+
+/** Options of {@link activate}. @public */
+export interface ActivateOptions {
+  /** Runs activation scripts; null skips them (default: skipped on a target root other than "/", run with /bin/sh on "/"). */
+  readonly scriptRunner?: ScriptRunner | null;
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * Activate `toplevel` on the target root. Script failures are collected and
+ * reported (as {@link ActivationScriptError}) after the rest of activation
+ * has completed, as NixOS does.
+ * @public
+ */
+export async function activate(t: TargetRoot, toplevel: string, options: ActivateOptions = {}): Promise<void> {
+  const { host, store } = t;
+  const root = normaliseRoot(t.root);
+  const log = options.log ?? (() => {});
+  const spec = readSystemSpec(host, store, toplevel);
+  const journal = activationJournal(root);
+  mkdirp(host.fs, journal.slice(0, journal.lastIndexOf("/")));
+  writeFileAtomic(host, journal, `${toplevel}\n`, 0o644);
+
+  const runner = options.scriptRunner === undefined ? (root === "" ? shellScriptRunner(host) : null) : options.scriptRunner;
+  const failures: { name: string; code: number | null; output: string }[] = [];
+  for (const name of orderActivationScripts(spec.activationScripts)) {
+    if (name === "users") {
+      log("setting up users and groups...");
+      writeAccounts(host, root, computeAccounts(host, root, spec));
+      continue;
+    }
+    if (name === "etc") {
+      log("setting up /etc...");
+      setupEtc(host, store, root, spec.etc);
+      continue;
+    }
+    if (runner === null) continue;
+    const r = await runner(name, spec.activationScripts[name]!.text, { systemConfig: toplevel, root: root === "" ? "/" : root });
+    if (r.code !== 0) failures.push({ name, code: r.code, output: r.output });
+  }
+  mkdirp(host.fs, `${root}/run`);
+  replaceSymlink(host, toplevel, `${root}/run/current-system`);
+  host.fs.unlink(journal);
+  if (failures.length > 0) throw new ActivationScriptError(failures);
+}

@@ -1,0 +1,236 @@
+/**
+ * nixos-rebuild and switch-to-configuration for a target root: build a
+ * configuration, make it the system profile's new generation, install the
+ * boot menu, plan and apply unit changes through a ServiceManager, activate;
+ * and roll back, list and delete generations.
+ */
+import type { Host } from "../host/host.js";
+import {
+  createGeneration,
+  deleteGenerations,
+  findGenerations,
+  lockProfile,
+  rollback as rollbackProfile,
+  switchLink,
+  type GenerationSelector,
+} from "../profiles/generations.js";
+import { addPermRoot } from "../profiles/roots.js";
+import { activate, currentSystem, normaliseRoot, pendingActivation, type ScriptRunner, type TargetRoot } from "./activate.js";
+import { installBootLoader, readSystemSpec, type BootMenu } from "./bootloader.js";
+import { OsError } from "./errors.js";
+import { readEtcSource } from "./etc.js";
+import { buildSystem, evaluateSystem, type ConfigurationInput, type OsBuildContext } from "./eval-config.js";
+import { describePlan, planUnits, type ServiceManager, type UnitPlan, type UnitState } from "./services.js";
+
+/** Everything an OS operation needs. @public */
+export interface OsContext extends OsBuildContext, TargetRoot {
+  readonly serviceManager: ServiceManager;
+  /** See {@link ActivateOptions.scriptRunner}. */
+  readonly scriptRunner?: ScriptRunner | null;
+}
+
+/** The system profile under a target root. @public */
+export function systemProfile(root: string): string {
+  return `${normaliseRoot(root)}/nix/var/nix/profiles/system`;
+}
+
+/** The units of a generation with their unit files' text. @public */
+export function generationUnits(t: TargetRoot, toplevel: string | null): Map<string, UnitState> {
+  const units = new Map<string, UnitState>();
+  if (toplevel === null || !t.store.isValidPath(toplevel)) return units;
+  const spec = readSystemSpec(t.host, t.store, toplevel);
+  for (const [name, u] of Object.entries(spec.units)) {
+    const text = new TextDecoder().decode(readEtcSource(t.host, t.store, normaliseRoot(t.root), spec.etc, `systemd/system/${name}`));
+    units.set(name, { ...u, text });
+  }
+  return units;
+}
+
+/** What switch-to-configuration can be asked to do. @public */
+export type SwitchAction = "switch" | "boot" | "test" | "dry-activate";
+
+/** The outcome of a switch. @public */
+export interface SwitchResult {
+  readonly plan: UnitPlan | null;
+  readonly bootMenu: BootMenu | null;
+}
+
+/**
+ * switch-to-configuration: make `toplevel` (already the profile's current
+ * generation for switch and boot) the running and/or boot configuration.
+ * @public
+ */
+export async function switchToConfiguration(ctx: OsContext, toplevel: string, action: SwitchAction): Promise<SwitchResult> {
+  const log = ctx.log ?? (() => {});
+  const root = normaliseRoot(ctx.root);
+  let bootMenu: BootMenu | null = null;
+  if (action === "switch" || action === "boot") bootMenu = installBootLoader(ctx.host, ctx.store, root, systemProfile(root), log);
+  if (action === "boot") return { plan: null, bootMenu };
+  const old = currentSystem(ctx);
+  const oldUnits = generationUnits(ctx, old);
+  const newUnits = generationUnits(ctx, toplevel);
+  const active = new Set(await ctx.serviceManager.activeUnits());
+  const plan = planUnits(oldUnits, newUnits, active);
+  const lines = describePlan(plan, action === "dry-activate");
+  if (action === "dry-activate") {
+    for (const l of lines.before) log(l);
+    log("would activate the configuration...");
+    for (const l of lines.after) log(l);
+    return { plan, bootMenu };
+  }
+  for (const l of lines.before) log(l);
+  await ctx.serviceManager.stop(plan.stop);
+  log("activating the configuration...");
+  let scriptError: unknown;
+  try {
+    await activate(ctx, toplevel, { scriptRunner: ctx.scriptRunner, log });
+  } catch (e) {
+    if (!(e instanceof OsError && e.code === "os.activation-script-failed")) throw e;
+    scriptError = e;
+  }
+  await ctx.serviceManager.daemonReload();
+  for (const l of lines.after) log(l);
+  await ctx.serviceManager.reload(plan.reload);
+  await ctx.serviceManager.restart(plan.restart);
+  await ctx.serviceManager.start(plan.start);
+  if (scriptError !== undefined) throw scriptError;
+  return { plan, bootMenu };
+}
+
+/** What `tsnix os rebuild` can do. @public */
+export type RebuildAction = "switch" | "boot" | "test" | "build" | "dry-build" | "dry-activate";
+
+/** Options of {@link rebuild}. @public */
+export interface RebuildOptions {
+  /** The configuration (not needed with rollback). */
+  readonly input?: ConfigurationInput;
+  /** Go to the previous generation instead of building. */
+  readonly rollback?: boolean;
+  /** For build: where the `result` link goes (host path; null for none). */
+  readonly resultLink?: string | null;
+}
+
+/** The outcome of a rebuild. @public */
+export interface RebuildResult {
+  readonly toplevel: string;
+  readonly drvPath?: string;
+  readonly generation: number | null;
+  readonly switched: SwitchResult | null;
+}
+
+/**
+ * nixos-rebuild: build, then (switch, boot) make it the profile's new
+ * generation, then switch-to-configuration; with `rollback`, the previous
+ * generation instead (switch and boot move the profile back; test and
+ * dry-activate only activate it).
+ * @public
+ */
+export async function rebuild(ctx: OsContext, action: RebuildAction, options: RebuildOptions = {}): Promise<RebuildResult> {
+  const log = ctx.log ?? (() => {});
+  const root = normaliseRoot(ctx.root);
+  const profile = systemProfile(root);
+  const pending = pendingActivation(ctx);
+  if (pending !== null) log(`note: completing the interrupted activation of '${pending}'`);
+  if (options.rollback === true) {
+    if (action === "build" || action === "dry-build") throw new OsError("usage", `--rollback cannot be used with '${action}'`);
+    let toplevel: string;
+    let generation: number;
+    if (action === "switch" || action === "boot") {
+      const r = rollbackProfile(ctx.host, profile, { log });
+      generation = r.to;
+      toplevel = findGenerations(ctx.host, profile).generations.find((g) => g.number === r.to)!.target;
+    } else {
+      const { generations, current } = findGenerations(ctx.host, profile);
+      const prev = [...generations].reverse().find((g) => current === null || g.number < current);
+      if (prev === undefined) throw new OsError("no-older-generation", `no generation older than the current (${current ?? 0}) exists`, { profile });
+      toplevel = prev.target;
+      generation = prev.number;
+    }
+    const switched = await switchToConfiguration(ctx, toplevel, action);
+    return { toplevel, generation, switched };
+  }
+  if (options.input === undefined) throw new OsError("usage", "no configuration given (use -I nixos-config=FILE)");
+  if (action === "dry-build") {
+    const sys = evaluateSystem(ctx, options.input);
+    log(`would build ${sys.outPath}`);
+    return { toplevel: sys.outPath, drvPath: sys.drvPath, generation: null, switched: null };
+  }
+  log("building the system configuration...");
+  const sys = await buildSystem(ctx, options.input);
+  const toplevel = sys.outPath;
+  if (action === "build") {
+    if (options.resultLink !== null && options.resultLink !== undefined) addPermRoot(ctx.store, toplevel, options.resultLink);
+    return { toplevel, drvPath: sys.drvPath, generation: null, switched: null };
+  }
+  let generation: number | null = null;
+  if (action === "switch" || action === "boot") {
+    const lock = lockProfile(ctx.host, profile);
+    try {
+      const gen = createGeneration(ctx.host, profile, toplevel);
+      switchLink(ctx.host, profile, gen);
+      generation = gen.number;
+    } finally {
+      lock.release();
+    }
+  }
+  const switched = await switchToConfiguration(ctx, toplevel, action);
+  return { toplevel, drvPath: sys.drvPath, generation, switched };
+}
+
+/** One row of `tsnix os list-generations`. @public */
+export interface SystemGeneration {
+  readonly number: number;
+  readonly current: boolean;
+  readonly creationTime: number;
+  readonly version: string;
+  readonly kernelVersion: string | null;
+  readonly toplevel: string;
+}
+
+/** The system profile's generations, newest first. @public */
+export function listSystemGenerations(t: TargetRoot): SystemGeneration[] {
+  const { generations, current } = findGenerations(t.host, systemProfile(t.root));
+  return [...generations].reverse().map((g) => {
+    let version = "";
+    let kernelVersion: string | null = null;
+    try {
+      const spec = readSystemSpec(t.host, t.store, g.target);
+      version = spec.nixosVersion;
+      kernelVersion = spec.boot.kernelVersion;
+    } catch {
+      /* a generation whose path is gone: list it without details */
+    }
+    return { number: g.number, current: g.number === current, creationTime: g.creationTime, version, kernelVersion, toplevel: g.target };
+  });
+}
+
+/** The table nixos-rebuild list-generations prints. @public */
+export function formatSystemGenerations(gens: readonly SystemGeneration[]): string {
+  const rows = gens.map((g) => [
+    `${g.number}${g.current ? " current" : ""}`,
+    new Date(g.creationTime * 1000).toISOString().replace("T", " ").slice(0, 19),
+    g.version,
+    g.kernelVersion ?? "",
+  ]);
+  const head = ["Generation", "Build-date", "NixOS version", "Kernel"];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  return `${[fmt(head), ...rows.map(fmt)].join("\n")}\n`;
+}
+
+/**
+ * Delete system generations (as `nix-env -p …/system --delete-generations`),
+ * then rewrite the boot menu so it lists only what remains.
+ * @public
+ */
+export function deleteSystemGenerations(t: TargetRoot, selector: GenerationSelector, log: (line: string) => void = () => {}): number[] {
+  const profile = systemProfile(t.root);
+  const deleted = deleteGenerations(t.host, profile, selector, { log });
+  if (findGenerations(t.host, profile).current !== null) installBootLoader(t.host, t.store, normaliseRoot(t.root), profile, log);
+  return deleted;
+}
+
+/** A convenience for embedders: the pieces of an {@link OsContext} for a root directory. @public */
+export function targetRootOf(host: Host, root: string): { root: string; profile: string } {
+  return { root: normaliseRoot(root), profile: systemProfile(root) };
+}
