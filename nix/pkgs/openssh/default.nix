@@ -26,11 +26,18 @@ unpackDebs {
       sha256 = "cbce2669a3ba4d74cfdc52b14f38014893e23d85a33d109a3422c342eefc55f8";
     })
   ];
-  # sshd finds libwrap through the host's loader path at run time: the VM
-  # runner adds this package's lib directory to LD_LIBRARY_PATH of services.
+  # sshd links libwrap, which is not a host library: a wrapper puts this
+  # package's copy on the loader path. sshd re-executes itself by the
+  # absolute path it was started with, which the wrapper's exec provides.
   postInstall = ''
     mkdir -p "$out/lib"
-    for l in "$out"/lib/x86_64-linux-gnu/libwrap*; do ln -s "$l" "$out/lib/''${l##*/}"; done
+    for l in "$out"/lib/x86_64-linux-gnu/libwrap* "$out"/usr/lib/x86_64-linux-gnu/libwrap*; do [ -e "$l" ] || continue; ln -s "$l" "$out/lib/''${l##*/}"; done
+    rm "$out/bin/sshd"
+    {
+      echo '#!/bin/sh'
+      echo "LD_LIBRARY_PATH=$out/lib\''${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH} exec $out/usr/sbin/sshd \"\$@\""
+    } > "$out/bin/sshd"
+    chmod +x "$out/bin/sshd"
   '';
   meta = {
     description = "Implementation of the SSH protocol (Debian bookworm build)";

@@ -210,7 +210,7 @@ export class Supervisor {
           buf += dec.decode(chunk, { stream: true });
           let nl: number;
           while ((nl = buf.indexOf("\n")) >= 0) {
-            this.line(r, p.pid, buf.slice(0, nl));
+            this.line(r, p.pid, buf.slice(0, nl).replace(/\r$/, ""));
             buf = buf.slice(nl + 1);
           }
         }

@@ -166,7 +166,7 @@ export async function runVm(o: RunVmOptions): Promise<RunningVm> {
     prepareRoot(fs, rootDir, o.toplevel);
     const ownActivate = (() => {
       try {
-        fs.stat(`${topPhys}/activate`);
+        fs.stat(storePhysicalPath(host, `${o.toplevel}/activate`, o.storeDir, o.storePhysical));
         return true;
       } catch {
         return false;

@@ -37,8 +37,9 @@ export function firstChild(host: Host, pid: number): number | undefined {
 }
 
 /** nsenter's arguments that enter the VM (user namespace first when there is one). @public */
-export function nsenterArgs(ns: VmNamespaces, options: { cwd?: string | undefined; uid?: number | undefined; gid?: number | undefined } = {}): string[] {
-  const a = ["--target", String(ns.pid), "--mount", "--uts", "--ipc", "--net", "--pid", "--root", `--wd=${options.cwd ?? "/"}`];
+export function nsenterArgs(ns: VmNamespaces, options: { uid?: number | undefined; gid?: number | undefined } = {}): string[] {
+  // The working directory is the holder's (/): nsenter resolves --wd=DIR before entering the root.
+  const a = ["--target", String(ns.pid), "--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd"];
   if (ns.userNamespace) a.push("--user", "--preserve-credentials");
   if (options.gid !== undefined) a.push("--setgid", String(options.gid));
   if (options.uid !== undefined) a.push("--setuid", String(options.uid));
@@ -53,7 +54,9 @@ export function nsenterArgs(ns: VmNamespaces, options: { cwd?: string | undefine
 export function vmHost(host: Host, ns: VmNamespaces): Host {
   const spawn = (command: string, args: readonly string[], o: SpawnOptions = {}): HostProcess => {
     const { cwd, ...rest } = o;
-    const p = host.spawn(ns.nsenter, [...nsenterArgs(ns, { cwd }), "--", command, ...args], { ...rest, env: o.env ?? {} });
+    // A working directory inside the VM is entered by a shell there, after nsenter.
+    const argv = cwd === undefined || cwd === "/" ? [command, ...args] : ["/bin/sh", "-c", 'cd "$0" && exec "$@"', cwd, command, ...args];
+    const p = host.spawn(ns.nsenter, [...nsenterArgs(ns), "--", ...argv], { ...rest, env: o.env ?? {} });
     return {
       pid: p.pid,
       stdout: p.stdout,
