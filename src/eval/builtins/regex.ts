@@ -487,18 +487,22 @@ export function compileRegex(pattern: string): CompiledRegex {
 }
 
 /**
- * `builtins.match`: the capture groups (undefined for a group that did not
- * take part) when the regex matches the whole string, else null.
+ * `builtins.match`: the capture groups (null for a group that did not take
+ * part) when the regex matches the whole string, else null.
  * @public
  */
-export function regexMatch(re: CompiledRegex, s: string): (string | undefined)[] | null {
+export function regexMatch(re: CompiledRegex, s: string): (string | null)[] | null {
   const binary = hasNonAscii(s);
   const m = re.whole.exec(binary ? toBinary(s) : s);
   if (m === null) return null;
-  const out: (string | undefined)[] = new Array(re.groups);
-  for (let g = 0; g < re.groups; g++) {
-    const x = groupValue(re, m, g);
-    out[g] = x === undefined || !binary ? x : fromBinary(x);
+  const n = re.groups;
+  if (n === 0) return NO_GROUPS;
+  const out: (string | null)[] = new Array(n);
+  for (let g = 0; g < n; g++) {
+    const js = re.groupMap[g]!;
+    // The common case: one JavaScript group per Nix group.
+    const x = js.length === 1 ? m[js[0]!] : groupValue(re, m, g);
+    out[g] = x === undefined ? null : binary ? fromBinary(x) : x;
   }
   return out;
 }

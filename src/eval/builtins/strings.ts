@@ -356,11 +356,8 @@ function regex(ctx: BuiltinContext, re: LazyValue): CompiledRegex {
 
 defineBuiltin("match", 2, ([re, s], ctx) => {
   const r = regex(ctx, re!);
-  const m = regexMatch(r, ctx.forceString(s!));
-  if (m === null) return null;
-  const out: NixList = new Array(m.length);
-  for (let i = 0; i < m.length; i++) out[i] = m[i] ?? null;
-  return out;
+  // regexMatch's result is already a Nix value (a list of strings and nulls, or null).
+  return regexMatch(r, ctx.forceString(s!));
 });
 
 defineBuiltin("split", 2, ([re, s], ctx) => {

@@ -11,8 +11,7 @@ import { describeOracle, oracleRoot, runNix } from "../../helpers/oracle.js";
 import { nixPrint, nixStr, type Printable } from "./nix-print.js";
 
 function match(p: string, s: string): Printable {
-  const m = regexMatch(compileRegex(p), s);
-  return m === null ? null : m.map((x) => x ?? null);
+  return regexMatch(compileRegex(p), s);
 }
 function split(p: string, s: string): Printable {
   return regexSplit(compileRegex(p), s).map((x) => (typeof x === "string" ? x : x.map((y) => y ?? null)));
