@@ -178,14 +178,12 @@ function parseEre(p: string, original: string): { node: Node; groups: number; ha
         const q = p[i];
         let min: number;
         let max: number | undefined;
-        if (q === "*") [min, max] = [0, undefined];
-        else if (q === "+") [min, max] = [1, undefined];
-        else if (q === "?") [min, max] = [0, 1];
-        else if (q === "{") {
-          [min, max] = interval();
-          i--; // interval() consumed through '}'; the shared i++ below re-advances
-        } else break;
-        i++;
+        if (q === "*" || q === "+" || q === "?") {
+          i++;
+          min = q === "+" ? 1 : 0;
+          max = q === "?" ? 1 : undefined;
+        } else if (q === "{") [min, max] = interval();
+        else break;
         if (!repeatable) fail("nothing to repeat");
         atom = { t: "rep", body: atom, min, max };
       }
