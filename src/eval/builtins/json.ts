@@ -12,6 +12,7 @@ import type { BuiltinContext } from "./index.js";
 import { NixAttrs, NixFloat, NixLambda, NixPath, NixString, PrimOp, PrimOpApp, mkInt } from "../value.js";
 import type { LazyValue, NixList, Value } from "../value.js";
 import { TsnixError } from "../../errors.js";
+import { EvalError } from "../errors.js";
 
 /**
  * A double as a C++ ostream prints it with default flags: `%g` with
@@ -628,7 +629,8 @@ defineBuiltin("fromJSON", 1, ([s], ctx) => {
   try {
     return fromJSON(text);
   } catch (e) {
-    if (e instanceof JsonParseError) throw ctx.error(e.message, e.data);
+    // Nix 2.8 reports JSON errors without a position.
+    if (e instanceof JsonParseError) throw new EvalError(e.message, { code: e.code, data: e.data });
     throw e;
   }
 });
