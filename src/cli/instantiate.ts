@@ -155,6 +155,7 @@ function runInWorker(job: Omit<WorkerJob, "tsnixInstantiate">): Promise<RunResul
     const w = new Worker(new URL(import.meta.url), {
       workerData: { tsnixInstantiate: true, ...job } satisfies WorkerJob,
       resourceLimits: { stackSizeMb: EVAL_STACK_MB, ...(SEMI_SPACE_MB > 0 ? { maxYoungGenerationSizeMb: SEMI_SPACE_MB * 3 } : {}) },
+      execArgv: [],
       stdout: false,
       stderr: false,
     });

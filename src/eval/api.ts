@@ -38,6 +38,7 @@ import { registeredBuiltins, registryVersion, type BuiltinContext, type CoerceOp
 import { parse } from "./parser.js";
 import { printExpr } from "./print-expr.js";
 import { printValue } from "./print-value.js";
+import { evalThreadAvailable, evaluateOnThread } from "./eval-thread.js";
 import { NixAttrs, NixFloat, NixLambda, NixPath, NixString, PrimOp, PrimOpApp, Thunk, type LazyValue, type Value } from "./value.js";
 
 /** One search path entry (`-I prefix=path` or `-I path`). @public */
@@ -458,15 +459,23 @@ class MutableContext implements BuiltinContext {
  * @public
  */
 export function toPlain(v: LazyValue): PlainValue {
+  try {
+    return plain(v);
+  } catch (e) {
+    throw normaliseError(e);
+  }
+}
+
+function plain(v: LazyValue): PlainValue {
   const x = force(v);
   if (x === null || typeof x === "boolean" || typeof x === "number" || typeof x === "bigint" || typeof x === "string") return x;
   if (x instanceof NixString) return x.s;
   if (x instanceof NixFloat) return x.value;
   if (x instanceof NixPath) return { path: x.path };
-  if (Array.isArray(x)) return x.map(toPlain);
+  if (Array.isArray(x)) return x.map(plain);
   if (x instanceof NixAttrs) {
     const o: { [name: string]: PlainValue } = {};
-    for (const n of x.names()) o[n] = toPlain(x.map.get(n)!);
+    for (const n of x.names()) o[n] = plain(x.map.get(n)!);
     return o;
   }
   return { function: true };
@@ -474,11 +483,33 @@ export function toPlain(v: LazyValue): PlainValue {
 
 /**
  * Evaluate a Nix expression (source text, or `{ file }`) and return its value
- * (lazy inside), or with `strict: true` a plain JavaScript value. Throws an
- * {@link EvalError} / `ParseError` with positions on failure.
+ * (lazy inside), or with `strict: true` forced deeply (see {@link toPlain} for
+ * plain JavaScript). Throws an {@link EvalError} / `ParseError` with positions.
+ *
+ * Recursion as deep as Nix 2.8's: when the JavaScript stack runs out (on the
+ * node host, without a caller-supplied evaluator or callbacks), the
+ * expression is evaluated again on a thread with a large stack and the
+ * strict result is returned (its functions cannot be called).
  * @public
  */
 export function evaluate(input: string | { readonly file: string }, options: EvaluateOptions & EvaluatorOptions & { readonly evaluator?: Evaluator } = {}): Value {
   const ev = options.evaluator ?? new Evaluator(options);
-  return ev.evaluate(input, options);
+  try {
+    return ev.evaluate(input, options);
+  } catch (e) {
+    const canRetry =
+      e instanceof NixError &&
+      e.code === "eval.stack-overflow" &&
+      options.evaluator === undefined &&
+      ev.host.kind === "node" &&
+      options.copyPathToStore === undefined &&
+      evalThreadAvailable();
+    if (!canRetry) throw e;
+    const { searchPath, nixPath, storeDir, home, baseDir, args, attrPath } = options;
+    return evaluateOnThread(
+      input,
+      { searchPath, nixPath, storeDir, home, baseDir, args, attrPath },
+      options.trace ?? ((l) => void process.stderr.write(l)),
+    );
+  }
 }

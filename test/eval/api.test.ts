@@ -1,3 +1,7 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Evaluator, evaluate, toPlain } from "../../src/eval/api.js";
 import { EvalError, NixError, ParseError } from "../../src/eval/errors.js";
@@ -101,5 +105,29 @@ describe("evaluate()", () => {
     const lines: string[] = [];
     expect(evaluate('builtins.trace "hello" 7', { trace: (l) => lines.push(l) })).toBe(7);
     expect(lines).toEqual(["trace: hello\n"]);
+  });
+});
+
+// Depth as Nix 2.8 in the library: needs the compiled module (the evaluation thread loads it).
+const DIST = join(import.meta.dirname, "../../dist");
+describe.skipIf(!existsSync(join(DIST, "index.js")))("built library: recursion depth", () => {
+  const run = (code: string, ext: "mjs" | "cjs") => {
+    const dir = mkdtempSync(join(tmpdir(), "tsnix-api-"));
+    try {
+      const file = join(dir, `t.${ext}`);
+      const imp = ext === "mjs" ? `import { evaluate } from ${JSON.stringify(join(DIST, "index.js"))};` : `const { evaluate } = require(${JSON.stringify(join(DIST, "index.cjs"))});`;
+      writeFileSync(file, `${imp}\n${code}\n`);
+      return spawnSync(process.execPath, [file], { encoding: "utf8" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  it.each(["mjs", "cjs"] as const)("evaluate() handles 40000 nested calls and reports overflow at 1000000 (%s)", (ext) => {
+    const r = run(
+      `console.log(evaluate("let f = n: if n == 0 then 0 else 1 + f (n - 1); in f 40000"));
+       try { evaluate("let f = n: if n == 0 then 0 else 1 + f (n - 1); in f 1000000"); } catch (e) { console.log(e.code, e.message); }`,
+      ext,
+    );
+    expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 0, stdout: "40000\neval.stack-overflow stack overflow (possible infinite recursion)\n", stderr: "" });
   });
 });
