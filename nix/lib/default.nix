@@ -161,7 +161,7 @@ let
                           (builtins.elemAt prev (j - 1) + (if builtins.elemAt bs (j - 1) == ca then 0 else 1))) ])
             [ i ] (range 1 lb);
         final = builtins.foldl' (acc: ca: { row = step acc.row ca (acc.i + 1); i = acc.i + 1; }) { row = row0; i = 0; } as;
-      in builtins.elemAt final.row.row lb;
+      in builtins.elemAt final.row lb;
 
     # text helpers used by modules
     generators = import ./generators.nix { inherit lib; };
