@@ -236,7 +236,7 @@ let
       let
         inherit (lib.modules) evalModules;
         allModules = defs: map ({ value, file }: if isAttrs value && shorthandOnlyDefinesConfig then { _file = file; config = value; } else { _file = file; imports = [ value ]; }) defs;
-        freeformType = (evalModules { specialArgs = specialArgs // { name = "‹name›"; }; inherit modules; }).config._module.freeformType;
+        freeformType = (evalModules { specialArgs = specialArgs // { name = "‹name›"; }; inherit modules; })._module.freeformType;
       in
       mkOptionType rec {
         name = "submodule";

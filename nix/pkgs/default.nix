@@ -7,7 +7,8 @@
 #   - hello-c compiles with the host's C compiler (meta.sandboxPaths),
 #   - the Debian packages (openssh) load the host's shared libraries at run
 #     time (meta.hostLibraries); their store contents are fixed by pinned
-#     .deb hashes.
+#     .deb hashes,
+#   - bash links to the host's /bin/bash (meta.hostPrograms).
 { system ? builtins.currentSystem
   # Where pinned .deb archives are looked for before the Debian pool.
 , debCache ? (let d = builtins.getEnv "TSNIX_DEB_CACHE"; in if d != "" then d else "/var/cache/apt/archives")
@@ -36,5 +37,7 @@ let
     hello = import ./hello { inherit runCommand runtimeShell; };
     hello-c = import ./hello-c { inherit runCommand hostToolchain; };
     openssh = import ./openssh { inherit fetchDeb unpackDebs; };
+    bash = import ./bash { inherit runCommand; };
+    bashInteractive = bash;
   };
 in self
