@@ -61,6 +61,15 @@ export function agree(expr: string): Outcome {
  */
 export function agreeAll(exprs: readonly string[]): void {
   if (exprs.length === 0) return;
+  // One command-line argument holds at most 128 KiB: split long batches.
+  let size = 0;
+  for (const e of exprs) size += e.length + 3;
+  if (size > 100_000 && exprs.length > 1) {
+    const half = exprs.length >> 1;
+    agreeAll(exprs.slice(0, half));
+    agreeAll(exprs.slice(half));
+    return;
+  }
   const batch = "[ " + exprs.map((e) => `(${e})`).join(" ") + " ]";
   const want = nix(batch);
   if (want.ok) {

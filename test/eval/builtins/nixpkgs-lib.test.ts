@@ -9,9 +9,10 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { oracleAvailable } from "../../helpers/oracle.js";
-import { agree, tsnix } from "./harness.js";
+import { agree, agreeAll, lit, tsnix } from "./harness.js";
 
 const root = process.env["TSNIX_NIXPKGS"];
 const lib = root === undefined ? undefined : existsSync(join(root, "lib/default.nix")) ? join(root, "lib") : undefined;
@@ -49,6 +50,22 @@ const NEEDS_MORE_THAN_LIB = [
 
   it("lib/tests/systems.nix passes", () => {
     expect(tsnix(`import ${lib}/tests/systems.nix`)).toEqual({ ok: true, out: "[ ]" });
+  });
+
+  it("lib's string and version functions agree with Nix on 200 generated strings", () => {
+    if (!oracleAvailable) return;
+    const str = fc.string({ unit: fc.constantFrom("a", "B", "1", ".", "-", "/", " ", "é", "\\", "\"", "'", "$", "{", "*", "\n"), maxLength: 8 });
+    const cases = fc.sample(fc.tuple(str, str), { numRuns: 200, seed: 2022 });
+    agreeAll(
+      cases.map(
+        ([a, b]) => `let lib = import ${lib}; a = ${lit(a)}; b = ${lit(b)}; in [
+          (lib.strings.splitString "." a) (lib.strings.splitString b a) (lib.strings.escapeShellArg a) (lib.strings.toLower a) (lib.strings.toUpper a)
+          (lib.strings.escapeRegex a) (lib.strings.escapeNixString a) (lib.strings.hasInfix b a) (lib.strings.removePrefix b a) (lib.strings.removeSuffix b a)
+          (lib.strings.stringToCharacters a) (lib.strings.escapeXML a) (lib.strings.sanitizeDerivationName a) (lib.versionOlder a b) (lib.strings.escapeC [ "a" ] a)
+          (lib.strings.fixedWidthString 10 "0" (builtins.substring 0 10 a)) (lib.strings.replaceStrings [ b ] [ "X" ] a) (builtins.tryEval (lib.strings.toInt a)).success
+        ]`,
+      ),
+    );
   });
 
   it("a sample of lib functions agrees with Nix", () => {
