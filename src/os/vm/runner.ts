@@ -39,11 +39,13 @@ export interface RunVmOptions {
   /** The Node binary that runs the port-forward relays (default: this process's). */
   readonly nodePath?: string;
   /**
-   * Activation of the system in the VM's root, run on the host side before the
-   * namespaces start. Default: `<toplevel>/activate` is run inside the VM when
-   * the system has one, else /etc is installed from the generation.
+   * Activation of the system in the VM's root, once the namespaces are up
+   * and before the services start: `rootDir` is the VM's / on the host,
+   * `guest` runs processes inside the VM. Default: `<toplevel>/activate` is
+   * run inside the VM when the system has one, else /etc is installed from
+   * the generation.
    */
-  readonly activate?: (rootDir: string) => void | Promise<void>;
+  readonly activate?: (vm: { readonly rootDir: string; readonly guest: Host }) => void | Promise<void>;
 }
 
 /** A running VM. @public */
@@ -172,8 +174,7 @@ export async function runVm(o: RunVmOptions): Promise<RunningVm> {
         return false;
       }
     })();
-    if (o.activate !== undefined) await o.activate(rootDir);
-    else if (!ownActivate) linkEtc(fs, rootDir, o.toplevel, storePhysicalPath(host, `${o.toplevel}/etc`, o.storeDir, o.storePhysical));
+    if (o.activate === undefined && !ownActivate) linkEtc(fs, rootDir, o.toplevel, storePhysicalPath(host, `${o.toplevel}/etc`, o.storeDir, o.storePhysical));
 
     const userNamespace = host.user().uid !== 0;
     const args = vmBubblewrapArgs({
@@ -207,7 +208,10 @@ export async function runVm(o: RunVmOptions): Promise<RunningVm> {
     const ns: VmNamespaces = { pid, userNamespace, nsenter, kill };
     const guest = vmHost(host, ns);
 
-    if (o.activate === undefined && ownActivate) {
+    if (o.activate !== undefined) {
+      say("<<< activating the configuration >>>");
+      await o.activate({ rootDir, guest });
+    } else if (ownActivate) {
       say("<<< running activation script >>>");
       const p = guest.spawn(`${o.toplevel}/activate`, [], { env: { ...VM_BASE_ENV }, stdout: "pipe", stderr: "pipe" });
       await drainToConsole(p, "activation: ", say);
