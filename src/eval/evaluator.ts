@@ -164,7 +164,8 @@ export function forceThunk(t: Thunk, pos: Pos | undefined): Value {
     return v;
   } catch (e) {
     t.code = code;
-    if (e instanceof NixError && e.pos === undefined && pos !== undefined) e.pos = pos;
+    // Infinite recursion detected inside a native thunk has no position yet: give it the forcing site's.
+    if (e instanceof NixError && e.pos === undefined && pos !== undefined && e.code === "eval.infinite-recursion") e.pos = pos;
     throw e;
   }
 }
@@ -227,14 +228,13 @@ function deepForceInto(x: Value, seen: Set<object>): void {
     if (seen.has(x)) return;
     seen.add(x);
     for (const [name, a] of x.map) {
-      let y: Value;
       try {
-        y = force(a);
+        const y = force(a);
+        if (y instanceof NixAttrs || Array.isArray(y)) deepForceInto(y, seen);
       } catch (e) {
         if (e instanceof NixError) e.addTrace(x.pos(name), `while evaluating the attribute '${name}'`);
         throw e;
       }
-      if (y instanceof NixAttrs || Array.isArray(y)) deepForceInto(y, seen);
     }
   } else if (Array.isArray(x)) {
     if (seen.has(x)) return;
@@ -325,7 +325,7 @@ export function callLambda(f: NixLambda, arg: LazyValue, pos: Pos | undefined): 
     return code.body.ev(env);
   } catch (e) {
     if (e instanceof NixError) {
-      e.addTrace(f.pos, f.name === undefined ? "while evaluating anonymous function" : `while evaluating '${f.name}'`);
+      e.addTrace(f.pos, f.name === undefined ? "while evaluating anonymous lambda" : `while evaluating '${f.name}'`);
       e.addTrace(pos, "from call site");
     }
     throw e;

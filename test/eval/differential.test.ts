@@ -24,7 +24,7 @@ describe("corpus: outputs recorded from nix-instantiate 2.8 (fixtures/eval, rege
     .sort();
   it.each(names)("%s", (name) => {
     const src = readFileSync(join(FIXTURES, `${name}.nix`), "utf8").replace(/\n$/, "");
-    const r = tsnixEval(src);
+    const r = tsnixEval(src, name.endsWith(".trace") ? ["--show-trace"] : []);
     if (existsSync(join(FIXTURES, `${name}.exp`))) {
       expect(r.stderr).toBe("");
       expect(r.stdout).toBe(readFileSync(join(FIXTURES, `${name}.exp`), "utf8"));
