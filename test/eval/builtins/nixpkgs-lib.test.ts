@@ -68,6 +68,23 @@ const NEEDS_MORE_THAN_LIB = [
     );
   });
 
+  it("lib's list and attrset functions agree with Nix on 150 generated lists", () => {
+    if (!oracleAvailable) return;
+    const lists = fc.sample(fc.array(fc.integer({ min: -20, max: 20 }), { maxLength: 12 }), { numRuns: 150, seed: 2211 });
+    agreeAll(
+      lists.map((xs) => {
+        const l = `[ ${xs.map((x) => (x < 0 ? `(${x})` : String(x))).join(" ")} ]`;
+        return `let lib = import ${lib}; l = ${l}; s = lib.listToAttrs (map (x: lib.nameValuePair "k\${toString x}" x) l); in [
+          (lib.unique l) (lib.sort (a: b: a < b) l) (lib.sort (a: b: a > b) l) (lib.partition (x: x > 0) l) (lib.groupBy (x: if x > 0 then "p" else "n") l)
+          (lib.lists.take 3 l) (lib.lists.drop 3 l) (lib.lists.reverseList l) (lib.lists.flatten [ l [ l ] ]) (lib.lists.zipLists l (lib.reverseList l))
+          (lib.lists.count (x: x > 0) l) (lib.lists.findFirst (x: x > 5) null l) (lib.lists.imap0 (i: x: i * x) l) (lib.lists.intersectLists l [ 1 2 3 ])
+          (lib.attrNames s) (lib.attrsets.filterAttrs (n: v: v > 0) s) (lib.attrsets.mapAttrsToList (n: v: n) s) (lib.foldl (acc: n: acc + s.\${n}) 0 (lib.attrNames s))
+          (lib.strings.concatMapStringsSep "," toString l) (builtins.toJSON (lib.lists.groupBy' (a: b: a + b) 0 (x: toString (x - x / 3 * 3)) l))
+        ]`;
+      }),
+    );
+  });
+
   it("a sample of lib functions agrees with Nix", () => {
     if (!oracleAvailable) return;
     agree(`let lib = import ${lib}; in [
