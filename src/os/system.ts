@@ -162,6 +162,18 @@ export async function rebuild(ctx: OsContext, action: RebuildAction, options: Re
     if (options.resultLink !== null && options.resultLink !== undefined) addPermRoot(ctx.store, toplevel, options.resultLink);
     return { toplevel, drvPath: sys.drvPath, generation: null, switched: null };
   }
+  const { generation, switched } = await switchSystem(ctx, toplevel, action);
+  return { toplevel, drvPath: sys.drvPath, generation, switched };
+}
+
+/**
+ * The part of a rebuild after building: for switch and boot, make
+ * `toplevel` the system profile's new generation (reusing the newest when
+ * it is the same path); then switch-to-configuration.
+ * @public
+ */
+export async function switchSystem(ctx: OsContext, toplevel: string, action: SwitchAction): Promise<{ generation: number | null; switched: SwitchResult }> {
+  const profile = systemProfile(ctx.root);
   let generation: number | null = null;
   if (action === "switch" || action === "boot") {
     const lock = lockProfile(ctx.host, profile);
@@ -173,8 +185,7 @@ export async function rebuild(ctx: OsContext, action: RebuildAction, options: Re
       lock.release();
     }
   }
-  const switched = await switchToConfiguration(ctx, toplevel, action);
-  return { toplevel, drvPath: sys.drvPath, generation, switched };
+  return { generation, switched: await switchToConfiguration(ctx, toplevel, action) };
 }
 
 /** One row of `tsnix os list-generations`. @public */

@@ -56,6 +56,9 @@ export interface AccountFiles {
   readonly gidMap: Record<string, number>;
   readonly declarativeUsers: readonly string[];
   readonly declarativeGroups: readonly string[];
+  /** The lists before this change (kept in the union until the files are written). */
+  readonly previousDeclarativeUsers: readonly string[];
+  readonly previousDeclarativeGroups: readonly string[];
   /** Home directories to create: path and mode. */
   readonly homes: readonly { readonly path: string; readonly mode: number }[];
 }
@@ -142,6 +145,8 @@ export function computeAccounts(host: Host, root: string, spec: SystemSpec): Acc
     gidMap,
     declarativeUsers: userList.map((u) => u.name),
     declarativeGroups: groupList.map((g) => g.name),
+    previousDeclarativeUsers: [...prevDeclUsers],
+    previousDeclarativeGroups: [...prevDeclGroups],
     homes,
   };
 }
@@ -164,11 +169,17 @@ export function writeAccounts(host: Host, root: string, a: AccountFiles): void {
   mkdirp(host.fs, `${root}/etc`);
   writeIfChanged(host, `${stateDir}/uid-map`, sortedJson(a.uidMap), 0o644);
   writeIfChanged(host, `${stateDir}/gid-map`, sortedJson(a.gidMap), 0o644);
-  writeIfChanged(host, `${stateDir}/declarative-users`, `${a.declarativeUsers.join("\n")}\n`, 0o644);
-  writeIfChanged(host, `${stateDir}/declarative-groups`, `${a.declarativeGroups.join("\n")}\n`, 0o644);
+  // Until passwd and group are written, the lists must still name every
+  // account an earlier generation declared, or an interrupted run's
+  // successor would take a removed account for an imperatively made one.
+  const list = (xs: Iterable<string>) => `${[...new Set(xs)].sort().join("\n")}\n`;
+  writeIfChanged(host, `${stateDir}/declarative-users`, list([...a.previousDeclarativeUsers, ...a.declarativeUsers]), 0o644);
+  writeIfChanged(host, `${stateDir}/declarative-groups`, list([...a.previousDeclarativeGroups, ...a.declarativeGroups]), 0o644);
   writeIfChanged(host, `${root}/etc/group`, a.group, 0o644);
   writeIfChanged(host, `${root}/etc/passwd`, a.passwd, 0o644);
   writeIfChanged(host, `${root}/etc/shadow`, a.shadow, 0o600);
+  writeIfChanged(host, `${stateDir}/declarative-users`, list(a.declarativeUsers), 0o644);
+  writeIfChanged(host, `${stateDir}/declarative-groups`, list(a.declarativeGroups), 0o644);
   for (const h of a.homes) {
     const p = `${root}${h.path}`;
     try {

@@ -56,7 +56,7 @@ export async function buildVm(ctx: OsBuildContext, input: BuildVmInput): Promise
   const tmp = host.fs.mkdtemp(`${host.tmpdir()}/tsnix-build-vm-`);
   try {
     const wrapper = `${tmp}/vm-configuration.nix`;
-    host.fs.writeFile(wrapper, `[ (import (/. + ${quote(input.configuration)})) (/. + ${quote(`${nixDir}/modules/vm/vm-variant.nix`)}) ]\n`);
+    host.fs.writeFile(wrapper, `[ (/. + ${quote(input.configuration)}) (/. + ${quote(`${nixDir}/modules/vm/vm-variant.nix`)}) ]\n`);
     const expr = evalConfigExpr(host, { configuration: wrapper, ...(pkgs !== undefined ? { pkgs } : {}), searchPath: input.searchPath ?? [] });
     const ev = new Evaluator({ host, storeDir: ctx.store.storeDir, searchPath: input.searchPath ?? [], trace: (line) => ctx.log?.(line.replace(/\n$/, "")) });
     attachStore(ev, ctx.store);
