@@ -7,4 +7,5 @@
   ./ssh.nix
   ./activation.nix
   ./top-level.nix
+  ./vm/virtualisation.nix
 ]

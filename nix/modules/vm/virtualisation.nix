@@ -72,6 +72,8 @@ in
     # host keys made on first boot, and a PAM service for key logins with the
     # system PATH (from /etc/pam/environment).
     systemd.services.sshd.preStart = mkIf config.services.openssh.enable ''
+      # Units' PATH holds only their packages; mkdir comes from the host's runtime.
+      PATH=$PATH:/run/current-system/sw/bin:/usr/bin:/bin
       mkdir -m 0755 -p /run/sshd /var/empty
       mkdir -m 0755 -p /etc/ssh
       ssh-keygen -A

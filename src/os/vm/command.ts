@@ -4,6 +4,7 @@
  * and run a built system in a bubblewrap VM until SIGINT/SIGTERM. The
  * runner script calls `run-vm`, so the VM machinery stays in tsnix.
  */
+import { posix } from "node:path";
 import { UsageError } from "../../errors.js";
 import type { Host } from "../../host/host.js";
 import { replaceSymlink } from "../../profiles/generations.js";
@@ -244,7 +245,7 @@ export async function runVmCommand(args: string[], ctx: VmCommandContext, hooks:
     storeDir: store.storeDir,
     storePhysical: store.realStoreDir,
     hostName,
-    diskImage: image === undefined ? undefined : image.startsWith("/") ? image : `${ctx.cwd}/${image}`,
+    diskImage: image === undefined ? undefined : posix.resolve(ctx.cwd, image),
     forwardPorts: forwards,
     console: say,
     ...(isTsnixSystem ? { activate: vmActivation(host, store, toplevel, say) } : {}),
