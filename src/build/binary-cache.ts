@@ -11,11 +11,11 @@
 import { isErrno } from "../errors.js";
 import type { Host } from "../host/host.js";
 import { mkdirp, pathExists, writeFileAtomic } from "../host/util.js";
-import { createHasher, hashBytes } from "../store/hash.js";
+import { type HashAlgorithm, createHasher, hashBytes, parseHash } from "../store/hash.js";
 import type { LocalStore } from "../store/local-store.js";
 import { type NarInfo, NarInfoError, countNarInfoSignatures, narInfoFileName, parseNarInfo, renderNarInfo, signNarInfo } from "../store/narinfo.js";
 import type { PublicKey, SecretKey } from "../store/signature.js";
-import { DEFAULT_STORE_DIR } from "../store/store-path.js";
+import { DEFAULT_STORE_DIR, makeFixedOutputPath, makeTextPath, parseStorePath } from "../store/store-path.js";
 import { compress, compressionExtension, decompress } from "./compression.js";
 import { SubstituteError } from "./errors.js";
 
@@ -191,6 +191,32 @@ export interface SubstituteOptions {
   readonly onDone?: (path: string, cache: string, narSize: number) => void;
 }
 
+/**
+ * Whether a narinfo's content address (`CA:`) accounts for its store path, so
+ * that, as in Nix, it needs no signature: the path is then a function of the
+ * contents, which are checked against the NAR hash on import.
+ * @public
+ */
+export function contentAddressMatches(ni: NarInfo, storeDir: string): boolean {
+  if (ni.ca === undefined) return false;
+  const m = /^(text|fixed):(r:)?(md5|sha1|sha256|sha512):([0-9a-z]+)$/.exec(ni.ca);
+  if (m === null) return false;
+  try {
+    const { name } = parseStorePath(ni.storePath, storeDir);
+    const algorithm = m[3] as HashAlgorithm;
+    const hash = parseHash(m[4]!, algorithm);
+    const refs = ni.references.filter((r) => r !== ni.storePath);
+    const self = refs.length !== ni.references.length;
+    if (m[1] === "text") return m[2] === undefined && algorithm === "sha256" && !self && makeTextPath(name, hash, refs, storeDir) === ni.storePath;
+    const recursive = m[2] !== undefined;
+    // A recursive SHA-256 address is the NAR hash itself.
+    if (recursive && algorithm === "sha256" && !hash.equals(ni.narHash)) return false;
+    return makeFixedOutputPath(name, recursive ? "recursive" : "flat", hash, refs, self, storeDir) === ni.storePath;
+  } catch {
+    return false;
+  }
+}
+
 /** Order caches by `Priority` (stable). @public */
 export async function sortCaches(caches: readonly BinaryCache[]): Promise<BinaryCache[]> {
   const infos = await Promise.all(caches.map(async (c) => ({ c, p: (await c.info().catch(() => ({ priority: 1000 }))).priority })));
@@ -240,8 +266,8 @@ export async function querySubstitutes(
         }
         const ni = await c.narInfo(p);
         if (ni === undefined) continue;
-        if (o.requireSigs && countNarInfoSignatures(ni, o.trustedPublicKeys) === 0) {
-          reasons.push(`cannot add path '${p}' because it lacks a signature by a trusted key (from '${c.base}')`);
+        if (o.requireSigs && countNarInfoSignatures(ni, o.trustedPublicKeys) === 0 && !contentAddressMatches(ni, info.storeDir)) {
+          reasons.push(`cannot add path '${p}' because it lacks a valid signature (from '${c.base}')`);
           continue;
         }
         hit = { info: ni, cache: c };

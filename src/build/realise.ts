@@ -548,9 +548,7 @@ class Realiser {
           }
           moved.push(o.path);
         }
-        for (const o of drv.outputs.values()) {
-          store.registerOutput(o.path, { references: refsOf.get(o.path)!, deriver: drvPath, ca: fixedCa(o.hashAlgo, o.hash) });
-        }
+        store.registerOutputs([...drv.outputs.values()].map((o) => ({ path: o.path, references: refsOf.get(o.path)!, deriver: drvPath, ca: fixedCa(o.hashAlgo, o.hash) })));
         moved.length = 0;
       }
       const outputs: Record<string, string> = {};

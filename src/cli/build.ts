@@ -1,0 +1,112 @@
+/**
+ * `tsnix build`: nix-build. Evaluates the expression to derivations (through
+ * `tsnix instantiate`), realises them, makes `result` links (registered as GC
+ * roots) unless `--no-out-link`, and prints the output paths.
+ */
+import { posix } from "node:path";
+import { UsageError } from "../errors.js";
+import { addPermRoot } from "../build/roots.js";
+import type { CliContext } from "./context.js";
+import { type BuildFlags, parseBuildFlag, runRealise } from "./realise.js";
+import { storeFromContext } from "./store.js";
+
+/** `tsnix build [FILE…] [-A ATTR] [--arg N E] [--argstr N S] [-E EXPR] [-o LINK | --no-out-link] [build flags]`. */
+export async function buildCommand(args: string[], ctx: CliContext): Promise<number> {
+  const flags: BuildFlags = { settings: [], check: false, quiet: false, dryRun: false };
+  const instArgs: string[] = [];
+  const files: string[] = [];
+  let outLink = "result";
+  let noOutLink = false;
+  for (let i = 0; i < args.length; ) {
+    const n = parseBuildFlag(args, i, flags);
+    if (n > 0) {
+      i += n;
+      continue;
+    }
+    const a = args[i]!;
+    const need = (k: number) => {
+      if (i + k >= args.length) throw new UsageError(`flag '${a}' requires ${k} argument${k === 1 ? "" : "s"}`);
+    };
+    switch (a) {
+      case "-A":
+      case "--attr":
+      case "-I":
+      case "--include":
+        need(1);
+        instArgs.push(a, args[i + 1]!);
+        i += 2;
+        break;
+      case "--arg":
+      case "--argstr":
+        need(2);
+        instArgs.push(a, args[i + 1]!, args[i + 2]!);
+        i += 3;
+        break;
+      case "-E":
+      case "--expr":
+        instArgs.push(a);
+        i += 1;
+        break;
+      case "-o":
+      case "--out-link":
+        need(1);
+        outLink = args[i + 1]!;
+        i += 2;
+        break;
+      case "--no-out-link":
+        noOutLink = true;
+        i += 1;
+        break;
+      default:
+        if (a.startsWith("-") && a.length > 1) throw new UsageError(`unrecognised flag '${a}'`);
+        files.push(a);
+        i += 1;
+    }
+  }
+  const store = storeFromContext(ctx);
+  // Store derivations are built as given; anything else is evaluated first.
+  const isDrv = (f: string) => f.endsWith(".drv") && posix.resolve(ctx.cwd, f).startsWith(`${store.storeDir}/`);
+  const requests: string[] = [];
+  const direct = files.filter(isDrv);
+  const toEval = files.filter((f) => !isDrv(f));
+  for (const d of direct) requests.push(posix.resolve(ctx.cwd, d));
+  if (toEval.length > 0 || direct.length === 0) {
+    const drvs = await instantiate(ctx, [...instArgs, ...toEval]);
+    if (typeof drvs === "number") return drvs;
+    for (const d of drvs) {
+      // nix-build realises each derivation's default output.
+      const bang = d.indexOf("!");
+      requests.push(bang < 0 ? `${d}!out` : d);
+    }
+  }
+  if (flags.dryRun) return 0;
+  const r = await runRealise(ctx, store, requests, flags);
+  if (typeof r === "number") return r;
+  let n = 0;
+  for (const x of r) {
+    for (const [name, p] of x.outputs) {
+      if (!noOutLink) {
+        const base = posix.resolve(ctx.cwd, outLink);
+        const link = `${base}${n > 0 ? `-${n + 1}` : ""}${name === "out" ? "" : `-${name}`}`;
+        addPermRoot(ctx.host, store.stateDir, link, p);
+      }
+      ctx.stdout(`${p}\n`);
+    }
+    n++;
+  }
+  return 0;
+}
+
+/** Run `tsnix instantiate` on the arguments and collect the .drv paths it prints. */
+async function instantiate(ctx: CliContext, args: string[]): Promise<string[] | number> {
+  const { main } = await import("./main.js");
+  let out = "";
+  const dec = new TextDecoder();
+  const sub: CliContext = { ...ctx, stdout: (t) => void (out += typeof t === "string" ? t : dec.decode(t)) };
+  const status = await main(["instantiate", ...args], sub);
+  if (status !== 0) return status;
+  return out
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
+}

@@ -1,0 +1,246 @@
+/**
+ * `tsnix store --realise` (as `nix-store --realise`) and what `tsnix build`
+ * shares with it: Nix's build flags, the announcement of what will be built
+ * and fetched, build logs on stderr, a live progress line on a terminal, and
+ * Nix's failure messages and exit statuses.
+ */
+import { TsnixError, UsageError } from "../errors.js";
+import { BuildError, BuilderFailedError, BuildsFailedError } from "../build/errors.js";
+import { type BuildEvent, type Realisation, realise } from "../build/realise.js";
+import { type BuildSettings, buildSettingsFrom } from "../build/settings.js";
+import type { LocalStore } from "../store/local-store.js";
+import type { CliContext } from "./context.js";
+import { storeFromContext } from "./store.js";
+
+/** Build flags common to nix-build and nix-store --realise. */
+export interface BuildFlags {
+  settings: [string, string][];
+  check: boolean;
+  quiet: boolean;
+  dryRun: boolean;
+}
+
+/**
+ * Consume the build flag at `argv[i]` if it is one; returns how many
+ * arguments it took (0 when it is not a build flag).
+ */
+export function parseBuildFlag(argv: readonly string[], i: number, f: BuildFlags): number {
+  const a = argv[i]!;
+  const value = (flag: string): string => {
+    const v = argv[i + 1];
+    if (v === undefined) throw new UsageError(`flag '${flag}' requires 1 argument`);
+    return v;
+  };
+  switch (a) {
+    case "--max-jobs":
+    case "-j":
+      f.settings.push(["max-jobs", value(a)]);
+      return 2;
+    case "--cores":
+      f.settings.push(["cores", value(a)]);
+      return 2;
+    case "--keep-going":
+    case "-k":
+      f.settings.push(["keep-going", "true"]);
+      return 1;
+    case "--keep-failed":
+    case "-K":
+      f.settings.push(["keep-failed", "true"]);
+      return 1;
+    case "--fallback":
+      f.settings.push(["fallback", "true"]);
+      return 1;
+    case "--no-fallback":
+      f.settings.push(["fallback", "false"]);
+      return 1;
+    case "--timeout":
+      f.settings.push(["timeout", value(a)]);
+      return 2;
+    case "--max-silent-time":
+      f.settings.push(["max-silent-time", value(a)]);
+      return 2;
+    case "--option": {
+      const n = argv[i + 1];
+      const v = argv[i + 2];
+      if (n === undefined || v === undefined) throw new UsageError("flag '--option' requires 2 arguments");
+      f.settings.push([n, v]);
+      return 3;
+    }
+    case "--check":
+      f.check = true;
+      return 1;
+    case "--no-build-output":
+    case "-Q":
+      f.quiet = true;
+      return 1;
+    case "--dry-run":
+      f.dryRun = true;
+      return 1;
+    case "--substituters":
+      f.settings.push(["substituters", value(a)]);
+      return 2;
+    case "--sandbox":
+      f.settings.push(["sandbox", "true"]);
+      return 1;
+    case "--no-sandbox":
+      f.settings.push(["sandbox", "false"]);
+      return 1;
+    case "--verbose":
+    case "-v":
+    case "--show-trace":
+    case "--no-substitute":
+      if (a === "--no-substitute") f.settings.push(["substitute", "false"]);
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+/** The settings of this invocation: global `--option`s first, then the command's own flags. */
+export function settingsOf(ctx: CliContext, flags: BuildFlags): BuildSettings {
+  const pairs: [string, string][] = [...ctx.settings.entries()].filter(([k]) => k !== "store");
+  return buildSettingsFrom([...pairs, ...flags.settings], ctx.host.cpuCount());
+}
+
+const MiB = 1024 * 1024;
+
+/** Renders build events on stderr the way nix-build 2.8 does. */
+export class ProgressRenderer {
+  private built = 0;
+  private total = 0;
+  private fetched = 0;
+  private toFetch = 0;
+  private bytes = 0;
+  private line = "";
+  private readonly tty: boolean;
+
+  constructor(
+    private readonly ctx: CliContext,
+    private readonly quiet: boolean,
+  ) {
+    this.tty = ctx.host.kind === "node" && typeof process !== "undefined" && process.stderr.isTTY === true && ctx.env("TERM") !== "dumb" && ctx.env("CI") === undefined;
+  }
+
+  private write(text: string): void {
+    if (this.tty && this.line !== "") this.ctx.stderr("\r\x1b[K");
+    this.ctx.stderr(text);
+    if (this.tty && this.line !== "") this.ctx.stderr(this.line);
+  }
+
+  private status(): void {
+    if (!this.tty) return;
+    const parts: string[] = [];
+    if (this.total > 0) parts.push(`built ${this.built} of ${this.total}`);
+    if (this.toFetch > 0) parts.push(`fetched ${this.fetched} of ${this.toFetch} (${(this.bytes / MiB).toFixed(1)} MiB)`);
+    const next = parts.length === 0 ? "" : `[${parts.join(", ")}]`;
+    this.ctx.stderr(`\r\x1b[K${next}`);
+    this.line = next;
+  }
+
+  /** Clear the progress line before the final output. */
+  finish(): void {
+    if (this.tty && this.line !== "") this.ctx.stderr("\r\x1b[K");
+    this.line = "";
+  }
+
+  readonly onEvent = (e: BuildEvent): void => {
+    switch (e.type) {
+      case "plan": {
+        this.total = e.toBuild.length;
+        this.toFetch = e.toSubstitute.length;
+        let text = "";
+        if (e.toBuild.length > 0)
+          text += `${e.toBuild.length === 1 ? "this derivation" : `these ${e.toBuild.length} derivations`} will be built:\n${e.toBuild.map((d) => `  ${d}\n`).join("")}`;
+        if (e.toSubstitute.length > 0)
+          text += `${e.toSubstitute.length === 1 ? "this path" : `these ${e.toSubstitute.length} paths`} will be fetched (${(e.downloadSize / MiB).toFixed(2)} MiB download, ${(e.narSize / MiB).toFixed(2)} MiB unpacked):\n${e.toSubstitute.map((d) => `  ${d}\n`).join("")}`;
+        this.write(text);
+        break;
+      }
+      case "build-started":
+        this.write(`building '${e.drvPath}'...\n`);
+        break;
+      case "build-finished":
+        this.built++;
+        break;
+      case "log":
+        if (!this.quiet) this.write(`${e.line}\n`);
+        break;
+      case "substitute-started":
+        this.write(`copying path '${e.path}' from '${e.cache}'...\n`);
+        break;
+      case "substitute-finished":
+        this.fetched++;
+        break;
+      case "download-progress":
+        this.bytes += e.done;
+        break;
+      case "warning":
+        this.write(`warning: ${e.message}\n`);
+        break;
+      case "kept-build-dir":
+        this.write(`note: keeping build directory '${e.dir}'\n`);
+        break;
+      case "build-failed":
+        if (e.error instanceof BuilderFailedError && this.quiet === false) break;
+        break;
+    }
+    this.status();
+  };
+}
+
+/** Run a realisation with the CLI's rendering; failures become Nix's messages and statuses. */
+export async function runRealise(ctx: CliContext, store: LocalStore, requests: readonly string[], flags: BuildFlags): Promise<Realisation[] | number> {
+  const settings = settingsOf(ctx, flags);
+  const progress = new ProgressRenderer(ctx, flags.quiet);
+  try {
+    return await realise(requests, { store, settings, check: flags.check, onEvent: progress.onEvent });
+  } catch (e) {
+    progress.finish();
+    if (e instanceof BuildsFailedError || (e instanceof BuildError && settings.keepGoing)) {
+      ctx.stderr(`error: ${renderBuildError(e, flags.quiet)}\n`);
+      return e.exitCode;
+    }
+    if (e instanceof BuildError) {
+      ctx.stderr(`error: ${renderBuildError(e, flags.quiet)}\n`);
+      return e.exitCode;
+    }
+    throw e;
+  } finally {
+    progress.finish();
+  }
+}
+
+/** With the log already on the terminal, Nix names the failure without repeating the log's tail. */
+function renderBuildError(e: TsnixError, quiet: boolean): string {
+  if (e instanceof BuilderFailedError && !quiet) return e.message.split(";\n")[0]!;
+  if (e instanceof BuilderFailedError) return `${e.message}\n       For full logs, run 'tsnix log ${String(e.data["drvPath"])}'.`;
+  return e.message;
+}
+
+/** `tsnix store --realise PATHS`: print each output path, one per line. */
+export async function realiseCommand(args: string[], ctx: CliContext): Promise<number> {
+  const flags: BuildFlags = { settings: [], check: false, quiet: false, dryRun: false };
+  const paths: string[] = [];
+  for (let i = 0; i < args.length; ) {
+    const n = parseBuildFlag(args, i, flags);
+    if (n > 0) {
+      i += n;
+      continue;
+    }
+    const a = args[i++]!;
+    if (a.startsWith("-") && a.length > 1) throw new UsageError(`unrecognised flag '${a}'`);
+    paths.push(a);
+  }
+  const store = storeFromContext(ctx);
+  const r = await runRealise(ctx, store, paths.map((p) => toStorePath(p, ctx.cwd)), flags);
+  if (typeof r === "number") return r;
+  for (const x of r) for (const p of x.outputs.values()) ctx.stdout(`${p}\n`);
+  return 0;
+}
+
+function toStorePath(p: string, cwd: string): string {
+  const bang = p.indexOf("!");
+  const base = bang < 0 ? p : p.slice(0, bang);
+  const abs = base.startsWith("/") ? base : `${cwd}/${base}`;
+  return bang < 0 ? abs : `${abs}${p.slice(bang)}`;
+}

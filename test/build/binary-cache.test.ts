@@ -1,0 +1,267 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { HOSTS, type HostFixture } from "../helpers/hosts.js";
+import { describeOracle, oracleRoot, runNix } from "../helpers/oracle.js";
+import { nodeHost } from "../../src/host/node-host.js";
+import { LocalStore } from "../../src/store/local-store.js";
+import { generateKeyPair, parsePublicKey, parseSecretKey } from "../../src/store/signature.js";
+import { BinaryCache, copyToCache, substitutePaths } from "../../src/build/binary-cache.js";
+import { realise } from "../../src/build/realise.js";
+import { compress, decompress } from "../../src/build/compression.js";
+import { addDerivation } from "./helpers.js";
+import { tsnix } from "./cli-helpers.js";
+
+const enc = new TextEncoder();
+
+function populate(store: LocalStore, dir: string): { a: string; b: string } {
+  store.host.fs.mkdir(`${dir}/src`, { recursive: true });
+  store.host.fs.writeFile(`${dir}/src/a.txt`, "leaf contents\n");
+  const a = store.addPath(`${dir}/src/a.txt`);
+  store.host.fs.mkdir(`${dir}/src/b`, { recursive: true });
+  store.host.fs.writeFile(`${dir}/src/b/ref`, `points at ${a}\n`);
+  const b = store.addPath(`${dir}/src/b`, { references: [a] });
+  return { a, b };
+}
+
+describe("compression", () => {
+  it.each(["none", "xz", "gzip", "br"])("%s round-trips", (m) => {
+    const data = enc.encode("nix-archive-1".repeat(1000));
+    expect(decompress(m, compress(m, data))).toEqual(data);
+  });
+  it("a corrupt xz stream is a clear error", () => {
+    const x = compress("xz", enc.encode("hello world"));
+    expect(() => decompress("xz", x.subarray(0, x.length - 5), "nar/x.nar.xz")).toThrow(/error while decompressing xz data from 'nar\/x.nar.xz'/);
+  });
+});
+
+describe.each(HOSTS)("binary caches ($name host)", ({ make }) => {
+  let fx: HostFixture;
+  let src: LocalStore;
+  let dst: LocalStore;
+  const keys = generateKeyPair("test-cache-1");
+  const sk = parseSecretKey(keys.secretKey);
+  const pk = parsePublicKey(keys.publicKey);
+  beforeEach(() => {
+    fx = make();
+    src = new LocalStore({ host: fx.host, root: `${fx.dir}/src-store` });
+    dst = new LocalStore({ host: fx.host, root: `${fx.dir}/dst-store` });
+  });
+  afterEach(() => fx.dispose());
+
+  it.each(["xz", "none"])("copies a closure to a file:// cache (%s) and substitutes it back, signed", async (compression) => {
+    const { a, b } = populate(src, fx.dir);
+    const cache = new BinaryCache(`file://${fx.dir}/cache`, { host: fx.host });
+    const written = await copyToCache({ store: src, cache, compression, secretKeys: [sk] }, [b]);
+    expect(written).toEqual([a, b]);
+    const added = await substitutePaths({ store: dst, caches: [cache], trustedPublicKeys: [pk], requireSigs: true }, [b]);
+    expect(added).toEqual([a, b]);
+    expect(dst.queryPathInfo(b).narHash.equals(src.queryPathInfo(b).narHash)).toBe(true);
+    expect(dst.queryPathInfo(b).references).toEqual([a]);
+    expect(dst.verifyPath(b).ok).toBe(true);
+  });
+
+  it("refuses unsigned input-addressed paths when signatures are required; content-addressed ones need none", async () => {
+    const { a, b } = populate(src, fx.dir);
+    const ia = addDerivation(src, { name: "ia", builder: "js:w", env: { text: b }, inputSrcs: [b] });
+    await realise([ia.drvPath], { store: src, builders: { "js:w": (ctx) => (ctx.fs.writeFile(ctx.env["out"]!, ctx.env["text"]!), 0) } });
+    const cache = new BinaryCache(`file://${fx.dir}/cache`, { host: fx.host });
+    await copyToCache({ store: src, cache }, [ia.out]);
+    await expect(substitutePaths({ store: dst, caches: [cache], trustedPublicKeys: [pk], requireSigs: true }, [ia.out])).rejects.toThrow(
+      `cannot add path '${ia.out}' because it lacks a valid signature`,
+    );
+    expect(dst.queryAllValidPaths()).toEqual([]);
+    await substitutePaths({ store: dst, caches: [cache], trustedPublicKeys: [pk], requireSigs: true }, [b]);
+    expect(dst.queryAllValidPaths()).toEqual([a, b].sort());
+    await substitutePaths({ store: dst, caches: [cache], trustedPublicKeys: [], requireSigs: false }, [ia.out]);
+    expect(dst.isValidPath(ia.out)).toBe(true);
+  });
+
+  it("refuses a NAR URL that leaves the cache", async () => {
+    const { a } = populate(src, fx.dir);
+    const cache = new BinaryCache(`file://${fx.dir}/cache`, { host: fx.host });
+    await copyToCache({ store: src, cache, secretKeys: [sk] }, [a]);
+    const ni = `${fx.dir}/cache/${a.slice(11, 43)}.narinfo`;
+    const text = new TextDecoder().decode(fx.host.fs.readFile(ni)).replace(/^URL: .*$/m, "URL: ../../etc/passwd");
+    fx.host.fs.writeFile(ni, text);
+    await expect(substitutePaths({ store: dst, caches: [cache], trustedPublicKeys: [pk], requireSigs: true }, [a])).rejects.toThrow(/escapes the binary cache/);
+    expect(dst.queryAllValidPaths()).toEqual([]);
+  });
+
+  it("a cache with a truncated NAR or the wrong hash is refused", async () => {
+    const { a } = populate(src, fx.dir);
+    const cache = new BinaryCache(`file://${fx.dir}/cache`, { host: fx.host });
+    await copyToCache({ store: src, cache, secretKeys: [sk], compression: "none" }, [a]);
+    const narDir = `${fx.dir}/cache/nar`;
+    const nar = `${narDir}/${fx.host.fs.readdir(narDir)[0]!}`;
+    const bytes = fx.host.fs.readFile(nar);
+    fx.host.fs.writeFile(nar, bytes.subarray(0, bytes.length - 8));
+    await expect(substitutePaths({ store: dst, caches: [cache], trustedPublicKeys: [pk], requireSigs: true }, [a])).rejects.toThrow(/has \d+ bytes, expected \d+/);
+    const flipped = bytes.slice();
+    flipped[flipped.length - 20] ^= 1;
+    fx.host.fs.writeFile(nar, flipped);
+    await expect(substitutePaths({ store: dst, caches: [cache], trustedPublicKeys: [pk], requireSigs: true }, [a])).rejects.toThrow(/hash mismatch/);
+    expect(dst.queryAllValidPaths()).toEqual([]);
+  });
+
+  it("realise substitutes instead of building when a trusted cache has the outputs", async () => {
+    const d = addDerivation(src, { name: "subst", builder: "js:w", env: { text: "hi" } });
+    const builders = { "js:w": (ctx: { env: Record<string, string>; fs: { writeFile(p: string, d: string): void } }) => (ctx.fs.writeFile(ctx.env["out"]!, ctx.env["text"]!), 0) };
+    await realise([d.drvPath], { store: src, builders });
+    const cache = new BinaryCache(`file://${fx.dir}/cache`, { host: fx.host });
+    await copyToCache({ store: src, cache, secretKeys: [sk] }, [d.out, d.drvPath]);
+    let built = 0;
+    await substitutePaths({ store: dst, caches: [cache], trustedPublicKeys: [pk], requireSigs: true }, [d.drvPath]);
+    const r = await realise([d.drvPath], {
+      store: dst,
+      builders: { "js:w": () => (built++, 1) },
+      settings: { substituters: [`file://${fx.dir}/cache`], trustedPublicKeys: [pk], maxJobs: 0 },
+    });
+    expect(built).toBe(0);
+    expect(r[0]!.outputs.get("out")).toBe(d.out);
+    expect(dst.isValidPath(d.out)).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describeOracle("binary-cache interop with Nix 2.8", () => {
+  const host = nodeHost();
+  let nix: { root: string; dispose(): void };
+  let dir: string;
+  let server: ChildProcess;
+  let port = 0;
+  /** URL of a directory under the test directory, as served over http. */
+  const http = (d: string) => `http://127.0.0.1:${port}/${d.slice(dir.length + 1)}`;
+  beforeAll(async () => {
+    nix = oracleRoot();
+    dir = mkdtempSync(join(tmpdir(), "tsnix-cache-"));
+    server = spawn(process.execPath, [fileURLToPath(new URL("./serve-dir.mjs", import.meta.url)), dir], { stdio: ["pipe", "pipe", "inherit"] });
+    port = await new Promise<number>((resolve) => server.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim()))));
+  });
+  afterAll(() => {
+    server?.stdin?.end();
+    server?.kill();
+    nix?.dispose();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Add files to the Nix store, sign and copy them to a file:// cache with nix copy. */
+  function nixCache(name: string): { cache: string; pub: string; paths: string[] } {
+    const d = join(dir, name);
+    const sk = join(d, "sk");
+    const pkf = join(d, "pk");
+    runNix("mkdir", ["-p", join(d, "src", "tree")]);
+    const r0 = runNix("nix-store", ["--generate-binary-cache-key", `${name}-1`, sk, pkf]);
+    expect(r0.status, r0.stderr).toBe(0);
+    writeFileSync(join(d, "src", "leaf"), `leaf of ${name}\n`);
+    const leaf = runNix("nix-store", ["--add", join(d, "src", "leaf")], { root: nix.root }).stdout.toString().trim();
+    writeFileSync(join(d, "src", "tree", "ref"), `${leaf}\n`);
+    // A path with a reference: built by Nix from an expression that refers to the leaf.
+    const drv = runNix("nix-instantiate", ["-E", `derivation { name = "${name}-ref"; system = "x86_64-linux"; builder = "/bin/sh"; args = ["-c" "echo \${builtins.storePath "${leaf}"} > $out"]; }`], { root: nix.root });
+    expect(drv.status, drv.stderr).toBe(0);
+    const built = runNix("nix-store", ["--realise", drv.stdout.toString().trim(), "--option", "sandbox-paths", "/bin/sh=/bin/busybox", "--option", "substituters", ""], { root: nix.root });
+    expect(built.status, built.stderr).toBe(0);
+    const out = built.stdout.toString().trim();
+    const cache = join(d, "cache");
+    const c = runNix("nix", ["--extra-experimental-features", "nix-command", "copy", "--to", `file://${cache}?secret-key=${sk}&compression=xz`, out, leaf, "--option", "substituters", ""], { root: nix.root });
+    expect(c.status, c.stderr).toBe(0);
+    return { cache, pub: readFileSync(pkf, "utf8").trim(), paths: [leaf, out] };
+  }
+
+  it("tsnix substitutes from a cache written and signed by Nix (file:// and http://)", { timeout: 120_000 }, async () => {
+    const { cache, pub, paths } = nixCache("fromnix");
+    for (const url of [`file://${cache}`, http(cache)]) {
+      const local = new LocalStore({ host, root: join(dir, `t-${url.startsWith("http") ? "http" : "file"}`) });
+      const r = await tsnix(host, ["--store", local.root, "copy", "--from", url, paths[1]!, "--option", "trusted-public-keys", pub]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`copying path '${paths[0]}' from '${url}'...`);
+      for (const p of paths) {
+        expect(local.isValidPath(p)).toBe(true);
+        const h = runNix("nix-store", ["-q", "--hash", p], { root: nix.root }).stdout.toString().trim();
+        expect(local.queryPathInfo(p).narHash.toString("nix32", true)).toBe(h);
+      }
+      expect(local.queryPathInfo(paths[1]!).references).toEqual([paths[0]]);
+      expect(local.queryPathInfo(paths[1]!).sigs.length).toBe(1);
+    }
+  });
+
+  it("tampered narinfo, NAR or signature from a Nix cache is refused and nothing is added", { timeout: 120_000 }, async () => {
+    const { cache, pub, paths } = nixCache("tamper");
+    // The input-addressed one: its narinfo must carry a trusted signature.
+    const leaf = paths[1]!;
+    const niFile = join(cache, `${leaf.slice(11, 43)}.narinfo`);
+    const original = readFileSync(niFile, "utf8");
+    const attempt = async (label: string) => {
+      const local = new LocalStore({ host, root: join(dir, `tamper-${label}`) });
+      const r = await tsnix(host, ["--store", local.root, "copy", "--from", `file://${cache}`, leaf, "--option", "trusted-public-keys", pub]);
+      expect(local.isValidPath(leaf)).toBe(false);
+      return r;
+    };
+    // A narinfo whose NarSize was changed no longer matches its signature.
+    writeFileSync(niFile, original.replace(/^NarSize: (\d+)$/m, (_m, n: string) => `NarSize: ${Number(n) + 8}`));
+    let r = await attempt("size");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/lacks a valid signature/);
+    // A forged signature.
+    writeFileSync(niFile, original.replace(/^Sig: (.*):.*$/m, (_m, k: string) => `Sig: ${k}:${Buffer.alloc(64, 7).toString("base64")}`));
+    r = await attempt("sig");
+    expect(r.stderr).toMatch(/lacks a valid signature/);
+    // A NAR with a flipped byte (narinfo intact): the file hash no longer matches.
+    writeFileSync(niFile, original);
+    const url = /^URL: (.*)$/m.exec(original)![1]!;
+    const nar = readFileSync(join(cache, url));
+    const bad = Buffer.from(nar);
+    bad[bad.length >> 1] ^= 0xff;
+    writeFileSync(join(cache, url), bad);
+    r = await attempt("nar");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/hash mismatch|decompressing/);
+    writeFileSync(join(cache, url), nar);
+  });
+
+  it("Nix 2.8 substitutes from a cache written by tsnix (signed, xz), also over http://", { timeout: 120_000 }, async () => {
+    const local = new LocalStore({ host, root: join(dir, "tsnix-src") });
+    const { a, b } = populate(local, join(dir, "tsnix-src-files"));
+    // An input-addressed path (built here) needs a signature; content-addressed ones do not.
+    const ia = addDerivation(local, { name: "ia", builder: "js:w", env: { text: a }, inputSrcs: [a] });
+    await realise([ia.drvPath], { store: local, builders: { "js:w": (ctx) => (ctx.fs.writeFile(ctx.env["out"]!, ctx.env["text"]!), 0) } });
+    expect(local.queryPathInfo(ia.out).references).toEqual([a]);
+    const keyDir = join(dir, "tkeys");
+    runNix("mkdir", ["-p", keyDir]);
+    runNix("nix-store", ["--generate-binary-cache-key", "tsnix-test-1", join(keyDir, "sk"), join(keyDir, "pk")]);
+    const cache = join(dir, "tsnix-cache");
+    const r = await tsnix(host, ["--store", local.root, "copy", "--to", `file://${cache}`, "--sign-key", join(keyDir, "sk"), b, ia.out]);
+    expect(r.status, r.stderr).toBe(0);
+    const pub = readFileSync(join(keyDir, "pk"), "utf8").trim();
+    for (const url of [`file://${cache}`, http(cache)]) {
+      const target = oracleRoot();
+      try {
+        const c = runNix("nix", ["--extra-experimental-features", "nix-command", "copy", "--from", url, b, ia.out, "--option", "trusted-public-keys", pub, "--option", "substituters", ""], { root: target.root });
+        expect(c.status, c.stderr).toBe(0);
+        const v = runNix("nix-store", ["--verify-path", a, b, ia.out], { root: target.root });
+        expect(v.status, v.stderr).toBe(0);
+        const refs = runNix("nix-store", ["-q", "--references", b], { root: target.root }).stdout.toString().trim();
+        expect(refs).toBe(a);
+        // nix-store --realise substitutes from it too, as a substituter.
+        const t2 = oracleRoot();
+        const s = runNix("nix-store", ["--realise", a, "--option", "substituters", url, "--option", "trusted-public-keys", pub], { root: t2.root });
+        expect(s.status, s.stderr).toBe(0);
+        t2.dispose();
+      } finally {
+        target.dispose();
+      }
+    }
+    // Unsigned by a trusted key: Nix refuses it as well.
+    const t3 = oracleRoot();
+    const bad = runNix("nix", ["--extra-experimental-features", "nix-command", "copy", "--from", `file://${cache}`, ia.out, "--option", "substituters", ""], { root: t3.root });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/lacks a valid signature/);
+    t3.dispose();
+    expect(readdirSync(join(cache, "nar")).every((n) => n.endsWith(".nar.xz"))).toBe(true);
+    cpSync(cache, join(dir, "keep"), { recursive: true });
+  });
+});
