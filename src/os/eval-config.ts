@@ -15,8 +15,8 @@ import { nixDirFor } from "./nix-files.js";
 
 /** What to evaluate. @public */
 export interface ConfigurationInput {
-  /** Host path of the configuration.nix (a module, or a list of modules). */
-  readonly configuration: string;
+  /** Host path of the configuration.nix (a module, or a list of modules); null for none (only tsnix's modules). */
+  readonly configuration: string | null;
   /**
    * Host path of a Nix file giving the package set `pkgs` (a set, or a
    * function taking `{ }` such as nixpkgs); default: `<nixpkgs>` when on the
@@ -56,7 +56,9 @@ export function evalConfigExpr(host: Host, input: ConfigurationInput): string {
     input.pkgs !== undefined
       ? `(let p = import ${nixPath(input.pkgs)}; in if builtins.isFunction p then p { } else p)`
       : `(let f = builtins.tryEval (builtins.findFile builtins.nixPath "nixpkgs"); in if f.success then (let p = import f.value; in if builtins.isFunction p then p { } else p) else { })`;
-  return `import ${nixPath(`${dir}/eval-config.nix`)} { configuration = import ${nixPath(input.configuration)}; pkgs = ${pkgs}; }`;
+  // The path itself (not its value), so errors name the file that defined an option.
+  const configuration = input.configuration === null ? "[ ]" : nixPath(input.configuration);
+  return `import ${nixPath(`${dir}/eval-config.nix`)} { configuration = ${configuration}; pkgs = ${pkgs}; }`;
 }
 
 /** A configuration evaluated: its top level's derivation and output. @public */
