@@ -190,3 +190,32 @@ export {
 export { decodeContextElement, type ContextElement } from "./eval/builtins/context.js";
 export { derivationStrict, instantiateDerivations, instantiateValue, derivationsOf, type InstantiatingEvaluator } from "./eval/builtins/derivation.js";
 export { DownloadError, FetchHashMismatchError, type SyncFetcher } from "./eval/builtins/fetchers.js";
+
+// --- os: module system runner, system top level, activation, services, boot menus, generations ---
+export { OsError, ActivationScriptError } from "./os/errors.js";
+export { evaluateSystem, buildSystem, realiseToplevel, listOptions, evalConfigExpr, type ConfigurationInput, type OsBuildContext, type EvaluatedSystem, type OptionDoc } from "./os/eval-config.js";
+export { osBuilder, OS_BUILDER } from "./os/builder.js";
+export { parseSystemSpec, SystemSpecCodec, type SystemSpec, type UserSpec, type GroupSpec, type UnitSpec } from "./os/spec.js";
+export { activate, currentSystem, pendingActivation, activationJournal, orderActivationScripts, shellScriptRunner, type ScriptRunner, type TargetRoot, type ActivateOptions } from "./os/activate.js";
+export { setupEtc, listEtc, type EtcEntry, type EtcChanges } from "./os/etc.js";
+export { computeAccounts, writeAccounts, type AccountFiles } from "./os/users.js";
+export { planUnits, describePlan, RecordingServiceManager, systemctlServiceManager, type ServiceManager, type UnitPlan, type UnitState } from "./os/services.js";
+export { installBootLoader, grubConfig, bootGenerations, readSystemSpec, type BootGeneration, type BootMenu } from "./os/bootloader.js";
+export {
+  rebuild,
+  switchSystem,
+  switchToConfiguration,
+  listSystemGenerations,
+  formatSystemGenerations,
+  deleteSystemGenerations,
+  generationUnits,
+  systemProfile,
+  type OsContext,
+  type RebuildAction,
+  type RebuildOptions,
+  type RebuildResult,
+  type SwitchAction,
+  type SwitchResult,
+  type SystemGeneration,
+} from "./os/system.js";
+export { nixDirFor } from "./os/nix-files.js";

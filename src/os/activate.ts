@@ -65,7 +65,7 @@ export function orderActivationScripts(scripts: SystemSpec["activationScripts"])
   return order;
 }
 
-/** Normalise a root: "" for "/", no trailing slash. */
+/** Normalise a root: "" for "/", no trailing slash. @public */
 export function normaliseRoot(root: string): string {
   return root === "/" ? "" : root.replace(/\/+$/, "");
 }

@@ -11,7 +11,7 @@ import { OsError } from "./errors.js";
 
 const MEMORY_DIR = "/tsnix/nix";
 
-/** The package's nix/ directory on the real file system. */
+/** The package's nix/ directory on the real file system. @public */
 export function packagedNixDir(): string {
   const fs = nodeHost().fs;
   // src/os/nix-files.ts in the source tree, dist/index.js when bundled.

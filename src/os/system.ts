@@ -4,7 +4,6 @@
  * boot menu, plan and apply unit changes through a ServiceManager, activate;
  * and roll back, list and delete generations.
  */
-import type { Host } from "../host/host.js";
 import {
   createGeneration,
   deleteGenerations,
@@ -239,9 +238,4 @@ export function deleteSystemGenerations(t: TargetRoot, selector: GenerationSelec
   const deleted = deleteGenerations(t.host, profile, selector, { log });
   if (findGenerations(t.host, profile).current !== null) installBootLoader(t.host, t.store, normaliseRoot(t.root), profile, log);
   return deleted;
-}
-
-/** A convenience for embedders: the pieces of an {@link OsContext} for a root directory. @public */
-export function targetRootOf(host: Host, root: string): { root: string; profile: string } {
-  return { root: normaliseRoot(root), profile: systemProfile(root) };
 }
