@@ -243,6 +243,19 @@ class Realiser {
       for (const d of g.drv.inputDrvs.keys()) await visit(this.goal(d));
     };
     for (const g of tops) await visit(g);
+    // Dependencies first, as Nix lists them (reversed topological order over the sorted set).
+    const inSet = new Set(toBuild);
+    const ordered: string[] = [];
+    const done = new Set<string>();
+    const dfs = (p: string): void => {
+      if (done.has(p)) return;
+      done.add(p);
+      for (const d of [...this.goal(p).drv.inputDrvs.keys()].sort()) if (inSet.has(d)) dfs(d);
+      ordered.push(p);
+    };
+    for (const p of [...toBuild].sort()) dfs(p);
+    toBuild.length = 0;
+    toBuild.push(...ordered);
     if (plain.length > 0 && this.caches.length > 0) {
       const q = await querySubstitutes(this.subOpts(), plain);
       for (const [p, { info }] of q.found) {
@@ -252,7 +265,7 @@ class Realiser {
         narSize += info.narSize;
       }
     }
-    if (toBuild.length > 0 || toSubstitute.size > 0) this.emit({ type: "plan", toBuild: toBuild.sort(), toSubstitute: [...toSubstitute].sort(), downloadSize, narSize });
+    if (toBuild.length > 0 || toSubstitute.size > 0) this.emit({ type: "plan", toBuild, toSubstitute: [...toSubstitute].sort(), downloadSize, narSize });
   }
 
   private subOpts() {

@@ -102,7 +102,16 @@ async function instantiate(ctx: CliContext, args: string[]): Promise<string[] | 
   const { main } = await import("./main.js");
   let out = "";
   const dec = new TextDecoder();
-  const sub: CliContext = { ...ctx, stdout: (t) => void (out += typeof t === "string" ? t : dec.decode(t)) };
+  // nix-build gives its own roots: nix-instantiate's warning about --add-root does not apply.
+  const sub: CliContext = {
+    ...ctx,
+    stdout: (t) => void (out += typeof t === "string" ? t : dec.decode(t)),
+    stderr: (t) => {
+      const text = typeof t === "string" ? t : dec.decode(t);
+      const kept = text.split(/(?<=\n)/).filter((l) => !l.startsWith("warning: you did not specify '--add-root'"));
+      if (kept.length > 0) ctx.stderr(kept.join(""));
+    },
+  };
   const status = await main(["instantiate", ...args], sub);
   if (status !== 0) return status;
   return out

@@ -1,0 +1,97 @@
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { describeOracle, oracleRoot, runNix } from "../helpers/oracle.js";
+import { nodeHost } from "../../src/host/node-host.js";
+import { hashBytes } from "../../src/store/hash.js";
+import { tsnix } from "../build/cli-helpers.js";
+
+const host = nodeHost();
+const NIX_BUILD = ["--option", "sandbox-paths", "/bin/sh=/bin/busybox", "--option", "substituters", ""];
+
+describeOracle("tsnix build / store --realise / log, side by side with nix-build 2.8", () => {
+  let dir: string;
+  let nix: { root: string; dispose(): void };
+  const store = () => join(dir, "store");
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "tsnix-cli-build-"));
+    nix = oracleRoot();
+    writeFileSync(
+      join(dir, "default.nix"),
+      `{ msg ? "hi" }:
+let dep = derivation { name = "dep"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo dep-log; echo \${msg} > $out" ]; };
+in {
+  top = derivation { name = "top"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo top-log; read x < \${dep}; echo \\"$x \${dep}\\" > $out" ]; };
+  fails = derivation { name = "fails"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo one; echo two >&2; exit 7" ]; };
+}`,
+    );
+  });
+  afterAll(() => {
+    nix?.dispose();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("builds into the store with the same output path and stdout as nix-build, makes result a GC root", async () => {
+    const n = runNix("nix-build", [join(dir, "default.nix"), "-A", "top", "--argstr", "msg", "hello", "--no-out-link", ...NIX_BUILD], { root: nix.root });
+    expect(n.status, n.stderr).toBe(0);
+    const r = await tsnix(host, ["--store", store(), "build", "default.nix", "-A", "top", "--argstr", "msg", "hello"], { cwd: dir });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe(n.stdout.toString());
+    // The announcement and build lines are nix-build's.
+    expect(r.stderr).toBe(n.stderr);
+    const out = r.stdout.trim();
+    expect(readlinkSync(join(dir, "result"))).toBe(out);
+    const auto = join(store(), "nix/var/nix/gcroots/auto", hashBytes("sha1", join(dir, "result")).toNix32());
+    expect(readlinkSync(auto)).toBe(join(dir, "result"));
+    expect(readFileSync(join(store(), out), "utf8")).toBe(readFileSync(join(nix.root, out), "utf8"));
+    // Already valid: nothing is built again, same output.
+    const again = await tsnix(host, ["--store", store(), "build", "default.nix", "-A", "top", "--argstr", "msg", "hello", "--no-out-link"], { cwd: dir });
+    expect(again).toMatchObject({ status: 0, stdout: r.stdout, stderr: "" });
+  });
+
+  it("tsnix log shows the build log of an output or its derivation", async () => {
+    const out = readlinkSync(join(dir, "result"));
+    const r = await tsnix(host, ["--store", store(), "log", out]);
+    expect(r).toMatchObject({ status: 0, stdout: "top-log\n" });
+    const viaLink = await tsnix(host, ["--store", store(), "log", "result"], { cwd: dir });
+    expect(viaLink.stdout).toBe("top-log\n");
+    const missing = await tsnix(host, ["--store", store(), "log", "/nix/store/00000000000000000000000000000000-nothing"]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/^error: /);
+  });
+
+  it("a failing builder: exit 100 and nix-build's message; -K keeps the build directory", async () => {
+    const n = runNix("nix-build", [join(dir, "default.nix"), "-A", "fails", "--argstr", "msg", "x", "--no-out-link", ...NIX_BUILD], { root: nix.root });
+    const r = await tsnix(host, ["--store", store(), "build", "default.nix", "-A", "fails", "--argstr", "msg", "x", "--no-out-link"], { cwd: dir });
+    expect(r.status, r.stderr).toBe(n.status);
+    expect(r.status).toBe(100);
+    const lastLine = (s: string) => s.trim().split("\n").pop();
+    expect(lastLine(r.stderr)).toBe(lastLine(n.stderr));
+    const q = await tsnix(host, ["--store", store(), "build", "default.nix", "-A", "fails", "--argstr", "msg", "x", "--no-out-link", "-Q", "-K"], { cwd: dir });
+    expect(q.status).toBe(100);
+    expect(q.stderr).toContain("last 2 log lines:\n       > one\n       > two\n");
+    const kept = /note: keeping build directory '([^']+)'/.exec(q.stderr)?.[1];
+    expect(kept).toBeDefined();
+    expect(existsSync(kept!)).toBe(true);
+    rmSync(kept!, { recursive: true, force: true });
+  });
+
+  it("store --realise prints output paths as nix-store --realise", async () => {
+    const drv = runNix("nix-instantiate", [join(dir, "default.nix"), "-A", "top", "--argstr", "msg", "other"], { root: nix.root }).stdout.toString().trim();
+    const i = await tsnix(host, ["--store", store(), "instantiate", "default.nix", "-A", "top", "--argstr", "msg", "other"], { cwd: dir });
+    expect(i.stdout.trim()).toBe(drv);
+    const n = runNix("nix-store", ["--realise", drv, ...NIX_BUILD], { root: nix.root });
+    const r = await tsnix(host, ["--store", store(), "store", "--realise", drv]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe(n.stdout.toString());
+    const c = await tsnix(host, ["--store", store(), "store", "-r", drv, "--check"]);
+    expect(c.status, c.stderr).toBe(0);
+  });
+
+  it("--max-jobs 0 cannot build", async () => {
+    const r = await tsnix(host, ["--store", store(), "build", "default.nix", "-A", "top", "--argstr", "msg", "nojobs", "--no-out-link", "-j", "0"], { cwd: dir });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("error: unable to start any build; either increase '--max-jobs' or enable remote builds.");
+  });
+});
