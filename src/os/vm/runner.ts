@@ -87,7 +87,18 @@ export function storePhysicalPath(host: Host, path: string, storeDir: string, st
   let parts = path.split("/").filter((x) => x !== "");
   let cur = "";
   for (let hops = 0; parts.length > 0; ) {
-    const next = `${cur}/${parts.shift()!}`;
+    const part = parts.shift()!;
+    if (part === ".") continue;
+    if (part === "..") {
+      cur = cur.slice(0, cur.lastIndexOf("/"));
+      continue;
+    }
+    const next = `${cur}/${part}`;
+    // Ancestors of the store directory are not looked at: they need not exist on this host.
+    if (storeDir.startsWith(`${next}/`)) {
+      cur = next;
+      continue;
+    }
     const phys = toPhys(next);
     let st;
     try {
