@@ -29,7 +29,7 @@ function writeConfig(dir, marker) {
     }
     writeFileSync(
       join(dir, "modules", `m${i}.nix`),
-      `{ config, lib, pkgs, ... }: with lib; {\n  ${opts.join("\n  ")}\n  config = mkIf (config.bench.m${i}.o4 || true) {\n    ${defs.join("\n    ")}\n    environment.etc."bench/m${i}".text = "module ${i}";\n  };\n}\n`,
+      `{ config, lib, pkgs, ... }: with lib; {\n  ${opts.join("\n  ")}\n  config = mkIf config.services.openssh.enable {\n    ${defs.join("\n    ")}\n    environment.etc."bench/m${i}".text = "module ${i}";\n  };\n}\n`,
     );
   }
   writeFileSync(

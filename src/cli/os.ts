@@ -130,7 +130,8 @@ function configurationInput(p: Parsed, ctx: CliContext): ConfigurationInput {
 function osContext(p: Parsed, ctx: CliContext): OsContext {
   const root = normaliseRoot(p.root);
   const log = (l: string) => ctx.stderr(`${l}\n`);
-  const store = new LocalStore({ host: ctx.host, root: root === "" ? (ctx.settings.get("store") ?? "/") : root });
+  // As nix-instantiate, store path contents are not fsynced one by one (path-info records still are).
+  const store = new LocalStore({ host: ctx.host, root: root === "" ? (ctx.settings.get("store") ?? "/") : root, fsyncStorePaths: false });
   return {
     host: ctx.host,
     store,

@@ -55,7 +55,9 @@ export function evalConfigExpr(host: Host, input: ConfigurationInput): string {
   const pkgs =
     input.pkgs !== undefined
       ? `(let p = import ${nixPath(input.pkgs)}; in if builtins.isFunction p then p { } else p)`
-      : `(let f = builtins.tryEval (builtins.findFile builtins.nixPath "nixpkgs"); in if f.success then (let p = import f.value; in if builtins.isFunction p then p { } else p) else { })`;
+      : (input.searchPath ?? []).some((e) => e.startsWith("nixpkgs="))
+        ? `(let p = import <nixpkgs>; in if builtins.isFunction p then p { } else p)`
+        : "{ }";
   // The path itself (not its value), so errors name the file that defined an option.
   const configuration = input.configuration === null ? "[ ]" : nixPath(input.configuration);
   return `import ${nixPath(`${dir}/eval-config.nix`)} { configuration = ${configuration}; pkgs = ${pkgs}; }`;
