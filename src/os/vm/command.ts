@@ -14,7 +14,7 @@ import { Evaluator, toPlain } from "../../eval/api.js";
 import { attachStore } from "../../eval/builtins/store-bridge.js";
 import { activate } from "../activate.js";
 import { readSystemSpec } from "../bootloader.js";
-import { evalConfigExpr, realiseToplevel, type OsBuildContext } from "../eval-config.js";
+import { realiseToplevel, type OsBuildContext } from "../eval-config.js";
 import { nixDirFor } from "../nix-files.js";
 import { VM_BASE_ENV } from "./bubblewrap.js";
 import { VmError } from "./errors.js";
@@ -53,23 +53,21 @@ export async function buildVm(ctx: OsBuildContext, input: BuildVmInput): Promise
   const nixDir = nixDirFor(host);
   const hasNixpkgs = (input.searchPath ?? []).some((e) => e.startsWith("nixpkgs="));
   const pkgs = input.pkgs ?? (hasNixpkgs ? undefined : `${nixDir}/pkgs/default.nix`);
-  // The configuration plus the VM variant, as one list-of-modules file next to nothing of the user's.
-  const tmp = host.fs.mkdtemp(`${host.tmpdir()}/tsnix-build-vm-`);
-  try {
-    const wrapper = `${tmp}/vm-configuration.nix`;
-    host.fs.writeFile(wrapper, `[ (/. + ${quote(input.configuration)}) (/. + ${quote(`${nixDir}/modules/vm/vm-variant.nix`)}) ]\n`);
-    const expr = evalConfigExpr(host, { configuration: wrapper, ...(pkgs !== undefined ? { pkgs } : {}), searchPath: input.searchPath ?? [] });
-    const ev = new Evaluator({ host, storeDir: ctx.store.storeDir, searchPath: input.searchPath ?? [], trace: (line) => ctx.log?.(line.replace(/\n$/, "")) });
-    attachStore(ev, ctx.store);
-    const v = toPlain(
-      ev.evaluate(`let s = (${expr}); vm = s.config.system.build.vm; in [ vm.drvPath vm.outPath s.toplevel.outPath s.config.networking.hostName ]`, { strict: true }),
-    ) as [string, string, string, string];
-    const [drvPath, vm, toplevel, hostName] = v;
-    await realiseToplevel(ctx, drvPath);
-    return { vm, drvPath, toplevel, hostName: hostName === "" ? "nixos" : hostName };
-  } finally {
-    host.fs.rm(tmp, { recursive: true, force: true });
-  }
+  // The configuration plus the VM variant module (eval-config.nix's `modules`).
+  const nixPath = (p: string) => `(/. + ${quote(p)})`;
+  const pkgsExpr =
+    pkgs !== undefined
+      ? `(let p = import ${nixPath(pkgs)}; in if builtins.isFunction p then p { } else p)`
+      : "(let p = import <nixpkgs>; in if builtins.isFunction p then p { } else p)";
+  const expr = `import ${nixPath(`${nixDir}/eval-config.nix`)} { configuration = ${nixPath(input.configuration)}; modules = [ ${nixPath(`${nixDir}/modules/vm/vm-variant.nix`)} ]; pkgs = ${pkgsExpr}; }`;
+  const ev = new Evaluator({ host, storeDir: ctx.store.storeDir, searchPath: input.searchPath ?? [], trace: (line) => ctx.log?.(line.replace(/\n$/, "")) });
+  attachStore(ev, ctx.store);
+  const v = toPlain(
+    ev.evaluate(`let s = (${expr}); vm = s.config.system.build.vm; in [ vm.drvPath vm.outPath s.toplevel.outPath s.config.networking.hostName ]`, { strict: true }),
+  ) as [string, string, string, string];
+  const [drvPath, vm, toplevel, hostName] = v;
+  await realiseToplevel(ctx, drvPath);
+  return { vm, drvPath, toplevel, hostName: hostName === "" ? "nixos" : hostName };
 }
 
 /**
