@@ -219,3 +219,16 @@ export {
   type SystemGeneration,
 } from "./os/system.js";
 export { nixDirFor } from "./os/nix-files.js";
+
+// --- os: build-vm (bubblewrap VM runner, port forwarding, disk image) and the service supervisor ---
+export { UnitFileError, parseUnit, parseUnitSections, splitUnitWords, expandCommand, type Unit, type UnitCommand, type RestartPolicy } from "./os/supervisor/unit-file.js";
+export { loadUnits, planStart, type UnitSet, type StartPlan } from "./os/supervisor/order.js";
+export { Supervisor, SupervisorError, type SupervisorOptions, type SupervisorEvent, type UnitStatus, type UnitActiveState } from "./os/supervisor/supervisor.js";
+export { VmError } from "./os/vm/errors.js";
+export { runVm, storePhysicalPath, type RunVmOptions, type RunningVm } from "./os/vm/runner.js";
+export { vmBubblewrapArgs, DEFAULT_HOST_RUNTIME, VM_BASE_ENV, VM_INIT, type VmSandboxSpec } from "./os/vm/bubblewrap.js";
+export { vmHost, nsenterArgs, firstChild, type VmNamespaces } from "./os/vm/vm-host.js";
+export { listenForwards, RELAY_PROGRAM, type ForwardPort, type HostForwards } from "./os/vm/port-forward.js";
+export { restoreStateImage, saveStateImage } from "./os/vm/state-image.js";
+export { prepareRoot, linkEtc, ROOT_DIRS } from "./os/vm/boot.js";
+export { buildVm, buildVmCommand, runVmCommand, vmActivation, addResultLink, parseForward, type BuildVmInput, type BuiltVm, type VmCommandContext, type RunVmCommandHooks } from "./os/vm/command.js";

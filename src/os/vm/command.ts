@@ -263,5 +263,3 @@ export async function runVmCommand(args: string[], ctx: VmCommandContext, hooks:
   if (failed.length > 0) ctx.stderr(`warning: ${failed.length} unit(s) had failed: ${failed.map((s) => s.name).join(", ")}\n`);
   return 0;
 }
-
-export { VmError };
