@@ -9,6 +9,8 @@
  *   tsnix os options [NAME] [-I nixos-config=FILE]
  *   tsnix os activate --system PATH [--root DIR]
  *   tsnix os switch-to-configuration --system PATH [--root DIR] switch|boot|test|dry-activate
+ *   tsnix os build-vm [-I nixos-config=FILE] [--pkgs FILE] [-o LINK]   (src/os/vm)
+ *   tsnix os run-vm --system PATH [--hostname NAME] [--disk-image FILE] [--forward SPEC]…
  */
 import { UsageError, isErrno } from "../errors.js";
 import type { Host } from "../host/host.js";
@@ -29,6 +31,7 @@ import {
 } from "../os/system.js";
 import { LocalStore } from "../store/local-store.js";
 import type { CliContext } from "./context.js";
+import { storeFromContext } from "./store.js";
 
 const USAGE = `usage: tsnix os rebuild {switch|boot|test|build|dry-build|dry-activate} [--rollback] [-I nixos-config=FILE] [-I nixpkgs=PATH] [--pkgs FILE] [--root DIR]
        tsnix os list-generations [--root DIR]
@@ -36,6 +39,8 @@ const USAGE = `usage: tsnix os rebuild {switch|boot|test|build|dry-build|dry-act
        tsnix os options [NAME] [-I nixos-config=FILE] [--pkgs FILE]
        tsnix os activate --system PATH [--root DIR]
        tsnix os switch-to-configuration --system PATH [--root DIR] {switch|boot|test|dry-activate}
+       tsnix os build-vm [-I nixos-config=FILE] [-I nixpkgs=PATH] [--pkgs FILE] [-o LINK | --no-out-link]
+       tsnix os run-vm --system PATH [--hostname NAME] [--disk-image FILE | --ephemeral] [--forward tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...
 `;
 
 const REBUILD_ACTIONS = new Set(["switch", "boot", "test", "build", "dry-build", "dry-activate"]);
@@ -150,6 +155,12 @@ export async function osCommand(args: string[], ctx: CliContext): Promise<number
   if (sub === undefined || sub === "--help" || sub === "-h") {
     ctx.stdout(USAGE);
     return sub === undefined ? 1 : 0;
+  }
+  // build-vm and run-vm (src/os/vm) take flags of their own.
+  if (sub === "build-vm" || sub === "run-vm") {
+    const vm = await import("../os/vm/command.js");
+    const vctx = { host: ctx.host, store: storeFromContext(ctx), cwd: ctx.cwd, env: (n: string) => ctx.env(n), stdout: (t: string) => ctx.stdout(t), stderr: (t: string) => ctx.stderr(t) };
+    return sub === "build-vm" ? vm.buildVmCommand(rest, vctx) : vm.runVmCommand(rest, vctx);
   }
   const p = parse(rest, ctx);
   switch (sub) {
