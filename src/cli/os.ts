@@ -83,7 +83,8 @@ function fileServiceManager(host: Host, root: string, log: (l: string) => void):
 
 interface Parsed {
   positional: string[];
-  root: string;
+  /** Undefined until --root is given: managing the running machine must be asked for (--root /). */
+  root: string | undefined;
   searchPath: string[];
   pkgs?: string;
   rollback: boolean;
@@ -91,7 +92,7 @@ interface Parsed {
 }
 
 function parse(args: string[], ctx: CliContext): Parsed {
-  const p: Parsed = { positional: [], root: "/", searchPath: [], rollback: false };
+  const p: Parsed = { positional: [], root: undefined, searchPath: [], rollback: false };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const value = () => {
@@ -128,11 +129,12 @@ function configurationInput(p: Parsed, ctx: CliContext): ConfigurationInput {
     }
   }
   for (const e of (ctx.env("NIX_PATH") ?? "").split(":")) if (e.startsWith("nixos-config=") && configuration === undefined) configuration = e.slice("nixos-config=".length);
-  configuration ??= `${normaliseRoot(p.root)}/etc/nixos/configuration.nix`;
+  configuration ??= `${normaliseRoot(p.root ?? "/")}/etc/nixos/configuration.nix`;
   return { configuration, searchPath, ...(p.pkgs === undefined ? {} : { pkgs: p.pkgs }) };
 }
 
 function osContext(p: Parsed, ctx: CliContext): OsContext {
+  if (p.root === undefined) throw new UsageError("tsnix os needs the target system's root: --root DIR (--root / manages the running machine and its /nix/store)");
   const root = normaliseRoot(p.root);
   const log = (l: string) => ctx.stderr(`${l}\n`);
   // As nix-instantiate, store path contents are not fsynced one by one (path-info records still are).
@@ -193,7 +195,7 @@ export async function osCommand(args: string[], ctx: CliContext): Promise<number
       return 0;
     }
     case "options": {
-      const os = osContext(p, ctx);
+      const os = p.root === undefined ? { host: ctx.host, log: (l: string) => ctx.stderr(`${l}\n`) } : osContext(p, ctx);
       const input = configurationInput(p, ctx);
       let exists = true;
       try {

@@ -71,14 +71,15 @@ export interface EvaluatedSystem {
   readonly evaluator: Evaluator;
 }
 
-function newEvaluator(ctx: OsBuildContext, input: ConfigurationInput): Evaluator {
+function newEvaluator(ctx: { readonly host: Host; readonly store?: LocalStore; readonly log?: (line: string) => void }, input: ConfigurationInput): Evaluator {
   const ev = new Evaluator({
     host: ctx.host,
-    storeDir: ctx.store.storeDir,
+    storeDir: ctx.store?.storeDir ?? "/nix/store",
     searchPath: input.searchPath ?? [],
     trace: (line) => ctx.log?.(line.replace(/\n$/, "")),
   });
-  attachStore(ev, ctx.store);
+  // Without a store the evaluator computes store paths but writes nothing (as `nix-instantiate --eval`).
+  if (ctx.store !== undefined) attachStore(ev, ctx.store);
   return ev;
 }
 
@@ -138,7 +139,7 @@ export interface OptionDoc {
  * `users.users.<name>.home`).
  * @public
  */
-export function listOptions(ctx: OsBuildContext, input: ConfigurationInput): OptionDoc[] {
+export function listOptions(ctx: { readonly host: Host; readonly store?: LocalStore; readonly log?: (line: string) => void }, input: ConfigurationInput): OptionDoc[] {
   const ev = newEvaluator(ctx, input);
   const dir = nixDirFor(ctx.host);
   const expr = `import ${nixPath(`${dir}/options-doc.nix`)} (${evalConfigExpr(ctx.host, input)})`;

@@ -96,6 +96,12 @@ describe.each(HOSTS)("tsnix os on $name", ({ make }) => {
     expect(fs.readlink(`${dir}/result`)).toBe(r.stdout.trim());
   }, 120000);
 
+  it("refuses to manage the running machine unless --root / is given", async () => {
+    const r = await tsnix(fx.host, fx.dir, ["os", "rebuild", "switch", "-I", `nixos-config=${fx.dir}/configuration.nix`]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("error: tsnix os needs the target system's root: --root DIR (--root / manages the running machine and its /nix/store)\n");
+  });
+
   it("lists options", async () => {
     const r = await tsnix(fx.host, fx.dir, ["os", "options", "services.openssh.enable", "--pkgs", `${fx.dir}/pkgs.nix`]);
     expect(r.status, r.stderr).toBe(0);
