@@ -49,6 +49,7 @@ export default async function run(ctx) {
       nixMs: nixFresh.ms,
       ratio: tsFresh.ms / nixFresh.ms,
       note: nixFresh.stdout === tsFresh.stdout ? "same .drv paths" : "OUTPUT DIFFERS",
+      stdoutNix: nixFresh.stdout,
     });
     const nixStore = mkdtempSync(join(tmpdir(), "tsnix-bench-drv-"));
     const tsStore = mkdtempSync(join(tmpdir(), "tsnix-bench-drv-"));
@@ -66,9 +67,31 @@ export default async function run(ctx) {
       rmSync(nixStore, { recursive: true, force: true });
       rmSync(tsStore, { recursive: true, force: true });
     }
+    // The library without process start-up or store writes: read-only
+    // instantiation in-process (JIT warmed by one untimed run) on a stack as
+    // large as the CLI's thread, against Nix with every .drv already valid.
+    const script = `
+      import { Evaluator, instantiateDerivations } from ${JSON.stringify(join(ctx.root, "dist/index.js"))};
+      const times = [];
+      for (let i = 0; i <= ${ctx.runs}; i++) {
+        const ev = new Evaluator({});
+        const t0 = performance.now();
+        const out = instantiateDerivations(ev, ev.evaluate({ file: ${JSON.stringify(file)} }));
+        if (i > 0) times.push(performance.now() - t0);
+        if (i === ${ctx.runs}) process.stdout.write(JSON.stringify({ times, out: out.join("\\n") + "\\n" }));
+      }`;
+    const lib = JSON.parse(ctx.exec(process.execPath, ["--stack-size=60000", "--input-type=module", "-e", script]).stdout);
+    rows.push({
+      workload: "2000-drv chain, library in-process, read-only",
+      tsnixMs: ctx.median(lib.times),
+      nixMs: rows[1].nixMs,
+      ratio: ctx.median(lib.times) / rows[1].nixMs,
+      note: lib.out === rows[0].stdoutNix ? "same .drv paths" : "OUTPUT DIFFERS",
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  for (const r of rows) delete r.stdoutNix;
   if (rows.some((r) => r.note === "OUTPUT DIFFERS")) throw new Error("tsnix and nix-instantiate printed different .drv paths");
   return rows;
 }
