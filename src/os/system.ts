@@ -60,6 +60,16 @@ export interface SwitchResult {
  * @public
  */
 export async function switchToConfiguration(ctx: OsContext, toplevel: string, action: SwitchAction): Promise<SwitchResult> {
+  // One switch at a time per machine, as switch-to-configuration's lock.
+  const lock = action === "dry-activate" ? null : lockProfile(ctx.host, `${normaliseRoot(ctx.root)}/run/nixos/switch-to-configuration`);
+  try {
+    return await switchLocked(ctx, toplevel, action);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function switchLocked(ctx: OsContext, toplevel: string, action: SwitchAction): Promise<SwitchResult> {
   const log = ctx.log ?? (() => {});
   const root = normaliseRoot(ctx.root);
   let bootMenu: BootMenu | null = null;
