@@ -9,6 +9,8 @@ import { createHasher, parseHashAlgorithm, type HashAlgorithm } from "../../stor
 import { makeFixedOutputPath } from "../../store/store-path.js";
 import { NixAttrs, NixPath, NixString, contextOf, isFunction, stringOf, type LazyValue, type Value } from "../value.js";
 import { defineBuiltin, type BuiltinContext } from "./index.js";
+import { Scope } from "../evaluator.js";
+import { parse } from "../parser.js";
 import { decodeContextElement, forceStringNoCtx } from "./context.js";
 import { parseHashAllowEmpty } from "./derivation.js";
 import { baseNameOf, evalStoreOf, fileType, type PathFilter } from "./store-bridge.js";
@@ -279,3 +281,56 @@ function showTypeOf(v: Value): string {
   if (v instanceof NixAttrs) return "a set";
   return "a float";
 }
+
+/**
+ * What `scopedImport` needs from the evaluator: evaluate a file with extra
+ * names in scope, shadowing the builtins (never cached, unlike `import`).
+ * An evaluator provides it as `importScoped`; see {@link scopedImportFallback}.
+ * @public
+ */
+export type ImportScoped = (path: string, scope: NixAttrs) => Value;
+
+/**
+ * Until the evaluator has `importScoped`, compile against its base scope
+ * directly: the names of `scope` form one scope above the globals, as Nix's
+ * `staticEnv(false, &staticBaseEnv)` over `baseEnv`.
+ */
+function scopedImportFallback(ctx: BuiltinContext): ImportScoped | undefined {
+  const st = ctx.state as unknown as { globalScope?: Scope; baseEnv?: unknown[]; compiler?: { compile(e: unknown, s: Scope): { ev: (env: unknown[]) => Value } } };
+  const { globalScope, baseEnv, compiler } = st;
+  if (globalScope === undefined || baseEnv === undefined || compiler === undefined) return undefined;
+  return (path, scope) => {
+    const fs = ctx.host.fs;
+    let p = path;
+    try {
+      if (fs.stat(p).type === "directory") p = `${p}/default.nix`;
+    } catch (e) {
+      sysError(ctx, e, `getting status of '${p}'`);
+    }
+    let text: string;
+    try {
+      text = decoder.decode(fs.readFile(p));
+    } catch (e) {
+      sysError(ctx, e, `opening file '${p}'`);
+    }
+    const names = scope.names();
+    const expr = parse(text, { file: p, baseDir: p.slice(0, p.lastIndexOf("/")) || "/", home: ctx.host.env("HOME") });
+    const code = compiler.compile(expr, new Scope(globalScope, names)).ev;
+    return code([baseEnv, ...names.map((n) => scope.get(n))]);
+  };
+}
+
+defineBuiltin(
+  "scopedImport",
+  2,
+  ([s, p], ctx) => {
+    const scope = ctx.forceAttrs(s!);
+    const v = ctx.force(p!);
+    const path = v instanceof NixPath ? v.path : realisePath(ctx, v);
+    const own = (ctx.state as unknown as { importScoped?: ImportScoped }).importScoped;
+    const run = own !== undefined ? own.bind(ctx.state) : scopedImportFallback(ctx);
+    if (run === undefined) throw ctx.error("scopedImport is not supported by this evaluator");
+    return run(path, scope);
+  },
+  { global: true },
+);

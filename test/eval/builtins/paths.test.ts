@@ -86,6 +86,21 @@ describeOracle("path builtins vs Nix 2.8 (read-only mode)", () => {
   });
 });
 
+describeOracle("scopedImport vs Nix 2.8", () => {
+  it("extra names shadow the builtins; not cached; directories mean default.nix", () => {
+    const S = join(import.meta.dirname, "../fixtures/drv/scoped");
+    agreeAll([
+      `scopedImport { x = 41; } ${S}/default.nix`,
+      `scopedImport { x = 1; true = false; map = f: l: "shadowed"; } ${S}`,
+      `scopedImport { x = 1; import = 5; } "${S}/default.nix"`,
+      `[ (scopedImport { x = 1; } ${S}).a (scopedImport { x = 2; } ${S}).a ]`,
+      `scopedImport { } ${S}`,
+      `scopedImport { x = 1; } ${S}/nope.nix`,
+      `scopedImport 1 ${S}`,
+    ]);
+  });
+});
+
 describe.each(HOSTS)("path builtins writing a store on the $name host", ({ make }) => {
   it("toFile, path and interpolation add valid paths whose contents read back", () => {
     const fx = make();
