@@ -191,6 +191,45 @@ export { decodeContextElement, type ContextElement } from "./eval/builtins/conte
 export { derivationStrict, instantiateDerivations, instantiateValue, derivationsOf, type InstantiatingEvaluator } from "./eval/builtins/derivation.js";
 export { DownloadError, FetchHashMismatchError, type SyncFetcher } from "./eval/builtins/fetchers.js";
 
+// --- build: realise (scheduler, sandbox, builder environment), binary caches, copy ---
+export { realise, type RealiseOptions, type Realisation, type BuildEvent, type JsBuilder, type JsBuilderContext } from "./build/realise.js";
+export { type BuildSettings, DEFAULT_BUILD_SETTINGS, buildSettingsFrom } from "./build/settings.js";
+export {
+  BuildError,
+  BuilderFailedError,
+  BuildTimeoutError,
+  FixedOutputHashMismatchError,
+  NotDeterministicError,
+  WrongSystemError,
+  MissingOutputError,
+  ReferenceCheckError,
+  BuildsFailedError,
+  DependencyFailedError,
+  CannotBuildError,
+  SandboxError,
+  SubstituteError,
+} from "./build/errors.js";
+export { builderEnvironment, passAsFileName, type BuilderEnvironment, type BuilderEnvironmentOptions, type BuildDirFile } from "./build/environment.js";
+export { bubblewrapArgs, findBubblewrap, findSandboxShell, parseSandboxPath, SANDBOX_ETC, type SandboxSpec } from "./build/sandbox.js";
+export { BUILTIN_BUILDERS, builtinFetchurl, builtinBuildenv, BuiltinBuilderError, type BuiltinBuilderContext } from "./build/builtins.js";
+export {
+  BinaryCache,
+  NoSubstituteError,
+  substitutePaths,
+  querySubstitutes,
+  copyToCache,
+  sortCaches,
+  contentAddressMatches,
+  type FetchLike,
+  type CacheInfo,
+  type DownloadProgress,
+  type SubstituteOptions,
+  type CopyToCacheOptions,
+} from "./build/binary-cache.js";
+export { compress, decompress, compressionExtension, READABLE_COMPRESSIONS, WRITABLE_COMPRESSIONS } from "./build/compression.js";
+export { buildLogPath, readBuildLog, BuildLogWriter } from "./build/build-log.js";
+export { addPermRoot, autoRootPath } from "./build/roots.js";
+
 // --- os: module system runner, system top level, activation, services, boot menus, generations ---
 export { OsError, ActivationScriptError } from "./os/errors.js";
 export { evaluateSystem, buildSystem, realiseToplevel, listOptions, evalConfigExpr, type ConfigurationInput, type OsBuildContext, type EvaluatedSystem, type OptionDoc } from "./os/eval-config.js";
