@@ -165,3 +165,49 @@ describe.each(HOSTS)("realise with in-process builders ($name host)", ({ make })
     expect(new TextDecoder().decode(readBuildLog(fx.host, store.stateDir, d.drvPath))).toBe(`wrote ${d.out}\n`);
   });
 });
+
+describe.each(HOSTS)("builtin builders ($name host)", ({ make }) => {
+  let fx: HostFixture;
+  let store: LocalStore;
+  beforeEach(() => {
+    fx = make();
+    store = new LocalStore({ host: fx.host, root: `${fx.dir}/store` });
+  });
+  afterEach(() => fx.dispose());
+
+  it("builtin:fetchurl downloads a fixed output (file:// URL here) and checks its hash", async () => {
+    const { hashBytes } = await import("../../src/store/hash.js");
+    fx.host.fs.writeFile(`${fx.dir}/payload`, "payload bytes\n");
+    const h = hashBytes("sha256", "payload bytes\n").toString("base16");
+    const d = addDerivation(store, { name: "payload", builder: "builtin:fetchurl", system: "builtin", env: { url: `file://${fx.dir}/payload` }, fixed: { hashAlgo: "sha256", hash: h } });
+    await realise([d.drvPath], { store });
+    expect(new TextDecoder().decode(fx.host.fs.readFile(store.toRealPath(d.out)))).toBe("payload bytes\n");
+    expect(store.queryPathInfo(d.out).ca).toBe(`fixed:sha256:${hashBytes("sha256", "payload bytes\n").toNix32()}`);
+    fx.host.fs.writeFile(`${fx.dir}/payload2`, "other\n");
+    const bad = addDerivation(store, { name: "payload2", builder: "builtin:fetchurl", system: "builtin", env: { url: `file://${fx.dir}/payload2` }, fixed: { hashAlgo: "sha256", hash: h } });
+    await expect(realise([bad.drvPath], { store })).rejects.toMatchObject({ code: "build.hash-mismatch" });
+    expect(store.isValidPath(bad.out)).toBe(false);
+  });
+
+  it("builtin:buildenv merges packages into a symlink forest, lower priority number wins", async () => {
+    const mk = (name: string, files: Record<string, string>): string => {
+      for (const [f, c] of Object.entries(files)) {
+        fx.host.fs.mkdir(`${fx.dir}/${name}/${f.slice(0, f.lastIndexOf("/"))}`, { recursive: true });
+        fx.host.fs.writeFile(`${fx.dir}/${name}/${f}`, c);
+      }
+      return store.addPath(`${fx.dir}/${name}`);
+    };
+    const a = mk("pkg-a", { "bin/hello": "a", "share/a": "a" });
+    const b = mk("pkg-b", { "bin/hello": "b", "bin/other": "b" });
+    const env = addDerivation(store, { name: "user-environment", builder: "builtin:buildenv", system: "builtin", env: { derivations: `true 5 1 ${a} true 3 1 ${b}`, manifest: "" }, inputSrcs: [a, b] });
+    await realise([env.drvPath], { store });
+    const root = store.toRealPath(env.out);
+    expect(fx.host.fs.readlink(`${root}/bin/hello`)).toBe(`${b}/bin/hello`);
+    expect(fx.host.fs.readlink(`${root}/bin/other`)).toBe(`${b}/bin/other`);
+    expect(fx.host.fs.readlink(`${root}/share`)).toBe(`${a}/share`);
+    expect(store.queryPathInfo(env.out).references).toEqual([a, b].sort());
+    const clash = addDerivation(store, { name: "clash", builder: "builtin:buildenv", system: "builtin", env: { derivations: `true 5 1 ${a} true 5 1 ${b}`, manifest: "" }, inputSrcs: [a, b] });
+    const e = await realise([clash.drvPath], { store }).catch((x: unknown) => x);
+    expect((e as Error).message).toContain(`builder for '${clash.drvPath}' failed`);
+  });
+});
