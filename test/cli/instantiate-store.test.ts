@@ -56,6 +56,11 @@ const CASES: { name: string; args: string[] }[] = [
   { name: "bad output path name", args: ["-E", `derivation { name = "x y"; system = "s"; builder = "b"; }`] },
   { name: "bad hash", args: ["-E", `derivation { name = "x"; system = "s"; builder = "b"; outputHash = "sha256:abc"; }`] },
   {
+    name: "import of a store path written by the same evaluation (chroot store)",
+    args: ["-E", `import (builtins.toFile "d.nix" "derivation { name = \\"imported\\"; system = \\"s\\"; builder = \\"b\\"; }")`],
+  },
+  { name: "import of a source copied to the store", args: ["-E", `(import "\${./simple.nix}").drvPath`, "--eval"] },
+  {
     name: "derivations before a failing one are printed",
     args: ["-E", `[ (derivation { name = "ok"; system = "s"; builder = "b"; }) (derivation { name = "bad"; system = "s"; builder = "b"; x = { }; }) ]`],
   },

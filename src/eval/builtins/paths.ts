@@ -3,7 +3,7 @@
  * readFile, readDir, pathExists, path, filterSource, storePath, hashFile,
  * toFile.
  */
-import { NixError } from "../errors.js";
+import { EvalError, NixError } from "../errors.js";
 import { HostError, TsnixError, describeErrno } from "../../errors.js";
 import { createHasher, parseHashAlgorithm, type HashAlgorithm } from "../../store/hash.js";
 import { makeFixedOutputPath } from "../../store/store-path.js";
@@ -32,10 +32,16 @@ export function realisePath(ctx: BuiltinContext, v: LazyValue): string {
   const { path, context } = coerceToPath(ctx, v);
   const store = evalStoreOf(ctx.state);
   if (context.size === 0) return path;
-  for (const c of context) {
-    const e = decodeContextElement(c);
-    if (!store.isValidPath(e.path)) throw ctx.error(`path '${e.path}' is not valid`);
-    if (e.kind === "output") store.realise(e.path, [e.output]);
+  try {
+    for (const c of context) {
+      const e = decodeContextElement(c);
+      // As Nix's InvalidPathError: no position of its own, the call is a trace frame.
+      if (!store.isValidPath(e.path)) throw new EvalError(`path '${e.path}' is not valid`, { code: "eval.invalid-path", data: { path: e.path } });
+      if (e.kind === "output") store.realise(e.path, [e.output]);
+    }
+  } catch (e) {
+    if (e instanceof NixError) e.addTrace(ctx.pos, `while realising the context of path '${path}'`);
+    throw e;
   }
   return store.realPath(path);
 }
