@@ -7,5 +7,6 @@
   ./ssh.nix
   ./activation.nix
   ./top-level.nix
+  ./compat.nix
   ./vm/virtualisation.nix
 ]

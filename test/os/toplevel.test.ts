@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -74,6 +74,28 @@ describe("system top level", () => {
   }, 60000);
 });
 
+const GENERATED = fileURLToPath(new URL("./fixtures/generated", import.meta.url));
+
+describe("a configuration as nixos-generate-config writes it", () => {
+  it("evaluates unchanged and switches (systemd-boot, hardware-configuration.nix, modulesPath import)", async () => {
+    const files: Record<string, string> = { "/cfg/pkgs.nix": PKGS_NIX };
+    for (const f of ["configuration.nix", "hardware-configuration.nix"]) files[`/etc/nixos/${f}`] = readFileSync(join(GENERATED, f), "utf8");
+    const host = memoryHost({ files });
+    const ctx = osContext(host, "/root");
+    const r = await rebuild(ctx, "switch", { input: { configuration: "/etc/nixos/configuration.nix", pkgs: "/cfg/pkgs.nix" } });
+    const fs = host.fs;
+    const etc = fs.readlink("/root/etc/static");
+    const read = (p: string) => new TextDecoder().decode(fs.readFile(ctx.store.toRealPath(fs.readlink(ctx.store.toRealPath(`${etc}/${p}`)))));
+    expect(read("fstab")).toContain("/dev/disk/by-uuid/3A1B-2C3D /boot vfat defaults 0 2\n");
+    expect(read("fstab")).toContain("/dev/disk/by-uuid/5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9 none swap\n");
+    expect(read("vconsole.conf")).toBe("KEYMAP=us\n");
+    // users.users.alice.packages land in the system environment.
+    const sw = fs.readlink(`${ctx.store.toRealPath(r.toplevel)}/sw`);
+    expect(fs.readdir(`${ctx.store.toRealPath(sw)}/bin`).sort()).toEqual(["cowsay", "hello"]);
+    expect(fs.readdir("/root/boot/loader/entries")).toEqual(["nixos-generation-1.conf"]);
+  }, 60000);
+});
+
 describeOracle("system top level vs Nix 2.8", () => {
   const store = oracleRoot();
   afterAll(() => store.dispose());
@@ -83,6 +105,16 @@ describeOracle("system top level vs Nix 2.8", () => {
     const r = runNix("nix-instantiate", ["-E", expr], { root: store.root });
     expect(r.status, r.stderr).toBe(0);
     const { sys } = evalOn("memory");
+    expect(r.stdout.toString("utf8").trim()).toBe(sys.drvPath);
+  }, 60000);
+
+  it("the generated configuration gives the same top-level derivation", () => {
+    const evalConfig = fileURLToPath(new URL("../../nix/eval-config.nix", import.meta.url));
+    const expr = `(import ${evalConfig} { configuration = ${GENERATED}/configuration.nix; pkgs = import ${nodeDir}/pkgs.nix; }).toplevel`;
+    const r = runNix("nix-instantiate", ["-E", expr], { root: store.root });
+    expect(r.status, r.stderr).toBe(0);
+    const host = memoryHost({ files: { "/cfg/pkgs.nix": PKGS_NIX, "/etc/nixos/configuration.nix": readFileSync(join(GENERATED, "configuration.nix"), "utf8"), "/etc/nixos/hardware-configuration.nix": readFileSync(join(GENERATED, "hardware-configuration.nix"), "utf8") } });
+    const sys = evaluateSystem(osContext(host, "/root"), { configuration: "/etc/nixos/configuration.nix", pkgs: "/cfg/pkgs.nix" });
     expect(r.stdout.toString("utf8").trim()).toBe(sys.drvPath);
   }, 60000);
 });
