@@ -31,7 +31,7 @@ export function runInstantiate(
 ): RunResult {
   let stdout = "";
   let stderr = "";
-  const ev = new Evaluator({ host, searchPath: opts.includes, nixPath: env.NIX_PATH, trace: (l) => (stderr += l) });
+  const ev = new Evaluator({ host, searchPath: opts.includes, nixPath: env.NIX_PATH, trace: (l) => (stderr += l), showTrace: opts.showTrace });
   let warned = false;
   const inputs: { expr?: string; file?: string }[] = [];
   if (opts.expr) for (const e of opts.files) inputs.push({ expr: e });

@@ -63,6 +63,8 @@ export interface EvaluatorOptions {
   readonly trace?: (line: string) => void;
   /** Home directory for `~/` paths (default the host user's). */
   readonly home?: string;
+  /** Record function-call frames in error traces, as `--show-trace` (costs time on errors; default false, as Nix). */
+  readonly showTrace?: boolean;
 }
 
 /** Options of one evaluation. @public */
@@ -108,12 +110,14 @@ export class Evaluator implements EvalStateLike, Runtime {
   private readonly ctx: MutableContext;
   private readonly options: EvaluatorOptions;
   private builtinsVersion: number;
+  readonly traceCalls: boolean;
 
   constructor(options: EvaluatorOptions = {}) {
     this.options = options;
     this.host = options.host ?? nodeHost();
     this.searchPath = parseSearchPath([...(options.searchPath ?? []), ...(options.nixPath === undefined ? [] : options.nixPath.split(":").filter((s) => s !== ""))]);
     this.storeDir = options.storeDir ?? "/nix/store";
+    this.traceCalls = options.showTrace ?? false;
     if (options.trace !== undefined) this.extensions.set("traceSink", options.trace);
     this.extensions.set("printValue", (v: Value) => printValue(v));
     this.ctx = new MutableContext(this);
@@ -505,10 +509,10 @@ export function evaluate(input: string | { readonly file: string }, options: Eva
       options.copyPathToStore === undefined &&
       evalThreadAvailable();
     if (!canRetry) throw e;
-    const { searchPath, nixPath, storeDir, home, baseDir, args, attrPath } = options;
+    const { searchPath, nixPath, storeDir, home, baseDir, args, attrPath, showTrace } = options;
     return evaluateOnThread(
       input,
-      { searchPath, nixPath, storeDir, home, baseDir, args, attrPath },
+      { searchPath, nixPath, storeDir, home, baseDir, args, attrPath, showTrace },
       options.trace ?? ((l) => void process.stderr.write(l)),
     );
   }

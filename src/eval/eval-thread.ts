@@ -27,6 +27,7 @@ export interface ThreadOptions {
   readonly baseDir?: string;
   readonly args?: Readonly<Record<string, { readonly expr: string } | { readonly str: string }>>;
   readonly attrPath?: string;
+  readonly showTrace?: boolean;
 }
 
 type Encoded =

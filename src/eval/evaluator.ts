@@ -84,6 +84,8 @@ export interface Runtime {
   copyPathToStore(path: string, pos: Pos | undefined): string | NixString;
   /** Print an expression as Nix does (for assertion messages). */
   printExpr(e: Expr): string;
+  /** Record "while evaluating 'f'" / "from call site" frames (Nix 2.8 does only under --show-trace). */
+  readonly traceCalls: boolean;
 }
 
 let RT: Runtime;
@@ -324,7 +326,7 @@ export function callLambda(f: NixLambda, arg: LazyValue, pos: Pos | undefined): 
   try {
     return code.body.ev(env);
   } catch (e) {
-    if (e instanceof NixError) {
+    if (RT.traceCalls && e instanceof NixError) {
       e.addTrace(f.pos, f.name === undefined ? "while evaluating anonymous lambda" : `while evaluating '${f.name}'`);
       e.addTrace(pos, "from call site");
     }
@@ -816,11 +818,12 @@ export class Compiler {
 
   /** A binding's lazy code in a scope being built: references to not-yet-filled slots must be thunked. */
   private compileBinding(e: Expr, inner: Scope, slot: number): LazyCode {
-    if (e.type === "Var") {
-      const c = this.compileVar(e.name, e.pos, inner, slot);
-      return c.lazy;
-    }
-    return this.compile(e, inner).lazy;
+    return this.compileBound(e, inner, slot).lazy;
+  }
+
+  private compileBound(e: Expr, inner: Scope, slot: number): Compiled {
+    if (e.type === "Var") return this.compileVar(e.name, e.pos, inner, slot);
+    return this.compile(e, inner);
   }
 
   private compileLet(e: Extract<Expr, { type: "Let" }>, scope: Scope): Compiled {
@@ -859,7 +862,8 @@ export class Compiler {
               name: f.name,
               slot: i + 1 + argSlot,
               pos: f.pos,
-              def: f.default === undefined ? undefined : this.compile(f.default, inner),
+              // Slots are filled in order and a default may name any formal (itself included): thunk such references.
+              def: f.default === undefined ? undefined : this.compileBound(f.default, inner, 1),
             })),
             names: new Set(e.formals.formals.map((f) => f.name)),
             ellipsis: e.formals.ellipsis,
@@ -964,10 +968,11 @@ export class Compiler {
         });
       case "//":
         return withThunk((env) => {
+          // Nix 2.8 (evalAttrs) reports these without a position.
           const a = l(env);
-          if (!(a instanceof NixAttrs)) throw typeError("a set", a, pos);
+          if (!(a instanceof NixAttrs)) throw typeError("a set", a, undefined);
           const b = r(env);
-          if (!(b instanceof NixAttrs)) throw typeError("a set", b, pos);
+          if (!(b instanceof NixAttrs)) throw typeError("a set", b, undefined);
           return updateAttrs(a, b);
         });
       case "++":

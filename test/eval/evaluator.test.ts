@@ -48,6 +48,7 @@ function run(e: Expr): string {
       throw new Error("no store");
     },
     printExpr: () => "?",
+    traceCalls: false,
   });
   const val = new Compiler(scope).compile(e, scope).ev(env);
   return printValue(deepForce(val));
