@@ -60,6 +60,13 @@ const CASES: { name: string; args: string[] }[] = [
     args: ["-E", `import (builtins.toFile "d.nix" "derivation { name = \\"imported\\"; system = \\"s\\"; builder = \\"b\\"; }")`],
   },
   { name: "import of a source copied to the store", args: ["-E", `(import "\${./simple.nix}").drvPath`, "--eval"] },
+  { name: "a function in the environment", args: ["-E", `derivation { name = "x"; system = "s"; builder = "b"; f = x: x; }`] },
+  { name: "duplicate outputs", args: ["-E", `derivation { name = "x"; system = "s"; builder = "b"; outputs = [ "out" "out" ]; }`] },
+  { name: "toFile refers to a derivation", args: ["-E", `builtins.toFile "x" (derivation { name = "x"; system = "s"; builder = "b"; }).drvPath`] },
+  { name: "readFile of a missing file", args: ["-E", `builtins.readFile /nonexistent/file`] },
+  { name: "a name with context", args: ["-E", `derivation { name = "\${builtins.toFile "n" "x"}"; system = "s"; builder = "b"; }`] },
+  { name: "bad hash mode", args: ["-E", `derivation { name = "x"; system = "s"; builder = "b"; outputHashMode = "text"; outputHash = "sha256-n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="; }`] },
+  { name: "structured attrs with a function", args: ["-E", `derivation { name = "x"; system = "s"; builder = "b"; __structuredAttrs = true; f = x: x; }`] },
   {
     name: "derivations before a failing one are printed",
     args: ["-E", `[ (derivation { name = "ok"; system = "s"; builder = "b"; }) (derivation { name = "bad"; system = "s"; builder = "b"; x = { }; }) ]`],

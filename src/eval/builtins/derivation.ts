@@ -8,7 +8,7 @@ import { NixError, EvalError } from "../errors.js";
 import { TsnixError } from "../../errors.js";
 import { finalizeDerivation, type Derivation, type DerivationDraft } from "../../store/derivation.js";
 import { HASH_SIZES, Hash, hashBytes, parseHash, parseHashAlgorithm, type HashAlgorithm } from "../../store/hash.js";
-import { NixAttrs, NixString, PrimOp, Thunk, compareStrings, stringOf, type LazyValue, type Value } from "../value.js";
+import { NixAttrs, NixLambda, NixString, PrimOp, Thunk, compareStrings, stringOf, type LazyValue, type Value } from "../value.js";
 import { defineBuiltin, type BuiltinContext } from "./index.js";
 import { decodeContextElement, forceStringNoCtx } from "./context.js";
 import { evalStoreOf } from "./store-bridge.js";
@@ -51,12 +51,7 @@ export function derivationStrict(ctx: BuiltinContext, attrs: NixAttrs): NixAttrs
   if (nameV === undefined) throw ctx.error("attribute 'name' missing for call to 'derivationStrict'");
   const posDrvName = attrs.pos("name") ?? ctx.pos;
   let drvName: string;
-  try {
-    drvName = forceStringNoCtx(ctx, nameV);
-  } catch (e) {
-    if (e instanceof NixError) e.addTrace(posDrvName, "while evaluating the derivation attribute 'name'");
-    throw e;
-  }
+  drvName = forceStringNoCtx(ctx, nameV);
   const saV = attrs.get("__structuredAttrs");
   const structured = saV !== undefined && ctx.forceBool(saV);
   const inV = attrs.get("__ignoreNulls");
@@ -128,8 +123,12 @@ export function derivationStrict(ctx: BuiltinContext, attrs: NixAttrs): NixAttrs
       }
     } catch (e) {
       if (e instanceof NixError) {
-        // Coercion errors are reported at the attribute, as Nix's coerceToString(i->pos, …).
-        if (e.pos === undefined) e.pos = attrs.pos(key) ?? posDrvName;
+        // Coercion errors are reported at the attribute, as Nix's coerceToString(i->pos, …);
+        // JSON conversion (structured attrs) at the value when it has a position, as Nix's determinePos.
+        if (e.pos === undefined) {
+          const v = value instanceof Thunk ? value.value : value;
+          e.pos = json !== undefined && v instanceof NixLambda ? v.pos : (attrs.pos(key) ?? posDrvName);
+        }
         e.addTrace(posDrvName, `while evaluating the attribute '${key}' of the derivation '${drvName}'`);
       }
       throw e;

@@ -46,8 +46,9 @@ export function realisePath(ctx: BuiltinContext, v: LazyValue): string {
   return store.realPath(path);
 }
 
+/** A failed system call, as Nix's SysError: the message names the call and path; no position. */
 function sysError(ctx: BuiltinContext, e: unknown, what: string): never {
-  if (e instanceof HostError) throw ctx.error(`${what}: ${describeErrno(e.errno)}`);
+  if (e instanceof HostError) throw new EvalError(`${what}: ${describeErrno(e.errno)}`, { code: "eval.sys", data: { errno: e.errno }, cause: e });
   throw e;
 }
 
