@@ -31,6 +31,12 @@ export interface BuilderEnvironmentOptions {
   readonly storeDir: string;
   /** `NIX_BUILD_CORES`. */
   readonly cores: number;
+  /**
+   * Where `.attrs.json`/`.attrs.sh` are said to be (NIX_ATTRS_*_FILE). Nix
+   * 2.8 gives the build directory's path outside the sandbox here; default
+   * `buildDir`.
+   */
+  readonly attrsDir?: string;
   /** Values of the caller's environment, for a fixed-output derivation's `impureEnvVars`. */
   readonly impureEnv?: (name: string) => string | undefined;
 }
@@ -40,8 +46,29 @@ export function passAsFileName(attr: string): string {
   return `.attr-${hashBytes("sha256", attr).toNix32()}`;
 }
 
+/** Nix's placeholder for an output (`builtins.placeholder`): `/` + nix32(sha256("nix-output:" + name)). @public */
+export function outputPlaceholder(output: string): string {
+  return `/${hashBytes("sha256", `nix-output:${output}`).toNix32()}`;
+}
+
+/**
+ * Replace output placeholders by the output paths, as Nix does in the
+ * environment and the arguments before starting the builder.
+ * @public
+ */
+export function rewriteOutputPlaceholders(drv: Derivation, s: string): string {
+  if (!s.includes("/")) return s;
+  let out = s;
+  for (const [name, o] of drv.outputs) {
+    const ph = outputPlaceholder(name);
+    if (out.includes(ph)) out = out.split(ph).join(o.path);
+  }
+  return out;
+}
+
 /** The builder's environment and the files to put in its build directory. @public */
-export function builderEnvironment(drv: Derivation, o: BuilderEnvironmentOptions): BuilderEnvironment {
+export function builderEnvironment(drv0: Derivation, o: BuilderEnvironmentOptions): BuilderEnvironment {
+  const drv: Derivation = { ...drv0, env: new Map([...drv0.env].map(([k, v]) => [k, rewriteOutputPlaceholders(drv0, v)])) };
   const env: Record<string, string> = {};
   const files: BuildDirFile[] = [];
   env["PATH"] = "/path-not-set";
@@ -53,8 +80,8 @@ export function builderEnvironment(drv: Derivation, o: BuilderEnvironmentOptions
     const attrs = structuredAttrs(drv, json);
     files.push({ name: ".attrs.json", contents: JSON.stringify(attrs) });
     files.push({ name: ".attrs.sh", contents: attrsToBash(attrs) });
-    env["NIX_ATTRS_JSON_FILE"] = `${o.buildDir}/.attrs.json`;
-    env["NIX_ATTRS_SH_FILE"] = `${o.buildDir}/.attrs.sh`;
+    env["NIX_ATTRS_JSON_FILE"] = `${o.attrsDir ?? o.buildDir}/.attrs.json`;
+    env["NIX_ATTRS_SH_FILE"] = `${o.attrsDir ?? o.buildDir}/.attrs.sh`;
   } else {
     const passAsFile = new Set((drv.env.get("passAsFile") ?? "").split(/[ \t\n\r]+/).filter((s) => s !== ""));
     for (const [k, v] of drv.env) {
@@ -97,8 +124,8 @@ function shellQuote(s: string): string {
 function bashScalar(v: Json): string | undefined {
   if (typeof v === "string") return shellQuote(v);
   if (typeof v === "number") return Number.isInteger(v) ? String(v) : undefined;
-  if (typeof v === "boolean") return v ? "1" : "''";
-  if (v === null) return "''";
+  // Nix 2.8 writes false as an empty word, and has no bash form for null.
+  if (typeof v === "boolean") return v ? "1" : "";
   return undefined;
 }
 

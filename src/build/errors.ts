@@ -58,8 +58,8 @@ export class WrongSystemError extends BuildError {
 
 /** A builder finished but did not produce an output. @public */
 export class MissingOutputError extends BuildError {
-  constructor(drvPath: string, output: string) {
-    super("build.missing-output", `builder for '${drvPath}' failed to produce output path for output '${output}' at '${output}'`, { drvPath, output }, 1);
+  constructor(drvPath: string, output: string, path: string) {
+    super("build.missing-output", `builder for '${drvPath}' failed to produce output path for output '${output}' at '${path}'`, { drvPath, output, path }, 1);
   }
 }
 

@@ -28,7 +28,7 @@ import { parseStorePath } from "../store/store-path.js";
 import { BinaryCache, type FetchLike, querySubstitutes, substitutePaths } from "./binary-cache.js";
 import { BuildLogWriter, buildLogPath } from "./build-log.js";
 import { BUILTIN_BUILDERS, type BuiltinBuilderContext } from "./builtins.js";
-import { builderEnvironment } from "./environment.js";
+import { builderEnvironment, rewriteOutputPlaceholders } from "./environment.js";
 import {
   BuildError,
   BuildTimeoutError,
@@ -387,8 +387,7 @@ class Realiser {
     mkdirp(fs, store.realStoreDir);
     const name = drv.name;
     const tmp = this.host.tmpdir();
-    const buildDir = fs.mkdtemp(`${tmp}/nix-build-${name}.drv-`);
-    fs.chmod(buildDir, 0o700);
+    const buildDir = makeBuildDir(fs, tmp, name);
     // Outputs go to a private area in the store's file system (so they can be renamed into place) unless the builder writes in place.
     const outArea = direct ? undefined : fs.mkdtemp(`${store.realStoreDir}/.tsnix-tmp-${this.host.pid}-build-${++buildCounter}-`);
     const physOut = (p: string) => (outArea === undefined ? store.toRealPath(p) : `${outArea}/${p.slice(store.storeDir.length + 1)}`);
@@ -419,7 +418,7 @@ class Realiser {
       // Leftovers of an interrupted build at the final names are never valid: clear them.
       if (!check) for (const p of outputPaths) if (!store.isValidPath(p)) removeTree(fs, store.toRealPath(p));
       const inside = bwrap !== undefined ? "/build" : buildDir;
-      const { env, files } = builderEnvironment(drv, { buildDir: inside, storeDir: store.storeDir, cores: this.s.cores === 0 ? this.host.cpuCount() : this.s.cores, impureEnv: (n) => this.host.env(n) });
+      const { env, files } = builderEnvironment(drv, { buildDir: inside, storeDir: store.storeDir, cores: this.s.cores === 0 ? this.host.cpuCount() : this.s.cores, attrsDir: buildDir, impureEnv: (n) => this.host.env(n) });
       for (const f of files) fs.writeFile(`${buildDir}/${f.name}`, f.contents, { mode: 0o644 });
 
       let status: { code: number | null; signal: string | null; timedOut?: "total" | "silent" };
@@ -442,7 +441,7 @@ class Realiser {
         status = await this.withTimeouts(
           (async () => {
             try {
-              const code = await jsBuilder({ drvPath, drv, env, args: drv.args, fs: mapped, buildDir, log: logLine, signal: ac.signal });
+              const code = await jsBuilder({ drvPath, drv, env, args: drv.args.map((a) => rewriteOutputPlaceholders(drv, a)), fs: mapped, buildDir, log: logLine, signal: ac.signal });
               return { code, signal: null };
             } catch (e) {
               logLine(e instanceof Error ? e.message : String(e));
@@ -474,12 +473,12 @@ class Realiser {
             network: fod,
             extraPaths: extra,
             builder: drv.builder,
-            args: drv.args,
+            args: drv.args.map((a) => rewriteOutputPlaceholders(drv, a)),
           });
           proc = this.host.spawn(bwrap, args, { env, cwd: buildDir, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
         } else {
           try {
-            proc = this.host.spawn(drv.builder, drv.args, { env, cwd: buildDir, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+            proc = this.host.spawn(drv.builder, drv.args.map((a) => rewriteOutputPlaceholders(drv, a)), { env, cwd: buildDir, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
           } catch (e) {
             throw new BuilderFailedError(drvPath, `an error: executing '${drv.builder}': ${e instanceof Error ? e.message : String(e)}`, [], undefined);
           }
@@ -517,7 +516,7 @@ class Realiser {
         try {
           fs.lstat(physOut(o.path));
         } catch (e) {
-          if (isErrno(e, "ENOENT", "ENOTDIR")) throw new MissingOutputError(drvPath, oname);
+          if (isErrno(e, "ENOENT", "ENOTDIR")) throw new MissingOutputError(drvPath, oname, o.path);
           throw e;
         }
       }
@@ -680,6 +679,20 @@ class Realiser {
           if (allowed ? !spec.has(p) : spec.has(p)) throw new ReferenceCheckError(drvPath, oname, attr, p);
         }
       }
+    }
+  }
+}
+
+/** Nix's build directory name: `<tmp>/nix-build-<name>.drv-<n>`, the first free n. */
+function makeBuildDir(fs: HostFs, tmp: string, name: string): string {
+  for (let n = 0; ; n++) {
+    const dir = `${tmp}/nix-build-${name}.drv-${n}`;
+    try {
+      fs.mkdir(dir, { mode: 0o700 });
+      fs.chmod(dir, 0o700);
+      return dir;
+    } catch (e) {
+      if (!isErrno(e, "EEXIST")) throw e;
     }
   }
 }

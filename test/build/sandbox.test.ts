@@ -84,6 +84,19 @@ describeOracle("sandboxed builds agree with nix-build (Nix 2.8)", () => {
     expect(env).toContain("/path-not-set /homeless-shelter /nix/store /build /build /build /build /build 2 xterm-256color /build\npassed as a file\nroot:x:0:0:Nix build user:/build:/noshell\nlocalhost\n");
   });
 
+  it.runIf(haveSandbox)("structured attributes and output placeholders: the same output bytes as nix-build", async () => {
+    const expr = `derivation { name = "sa"; system = "x86_64-linux"; builder = "/bin/sh"; __structuredAttrs = true; outputs = [ "out" "doc" ];
+      list = [ "a" "b c" ]; flag = true; off = false; num = 3; nested = { x = "y"; n = 1; }; str = "it's";
+      args = [ "-c" "{ cat .attrs.json; echo; echo ---; cat .attrs.sh; echo ---; env | sort; ls -a; } > \${placeholder "out"}; echo > \${placeholder "doc"}" ]; }`;
+    const drvs = instantiate(expr, nix.root, store);
+    const nb = runNix("nix-store", ["--realise", ...drvs, "--option", "sandbox-paths", `/bin/sh=${SH}`, "--option", "substituters", ""], { root: nix.root });
+    expect(nb.status, nb.stderr).toBe(0);
+    const r = await realise(drvs, { store });
+    for (const p of r[0]!.outputs.values()) {
+      expect(readFileSync(join(dir, p), "utf8")).toBe(readFileSync(join(nix.root, p), "utf8"));
+    }
+  });
+
   it.runIf(haveSandbox)("a builder cannot see store paths outside its input closure", async () => {
     const drvs = instantiate(`derivation { name = "peek"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "ls /nix/store > $out" ]; }`, nix.root, store);
     const [r] = await realise(drvs, { store });
