@@ -20,7 +20,6 @@ import { mkdirp } from "../host/util.js";
 import type { LocalStore } from "../store/local-store.js";
 import { PathLiveError, ProfileError } from "./errors.js";
 import { type Roots, findRoots } from "./roots.js";
-import { storeLockFile } from "./store-locks.js";
 import { readTempRoots, tempRootsDir } from "./temp-roots.js";
 
 /** What {@link collectGarbage} does. @public */
@@ -49,7 +48,6 @@ export interface GcResult {
 }
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
-let trashCounter = 0;
 
 function takeGcLock(host: Host, file: string): HostLock {
   let delay = 1;
@@ -217,7 +215,7 @@ export function collectGarbage(store: LocalStore, options: GcOptions = {}): GcRe
     if (action === "delete-dead") log("deleting garbage...");
     for (const p of order) {
       if (limit !== undefined && bytesFreed >= limit) break;
-      const freed = deleteUnderLock(store, p, deadSet, watcher, action === "delete-specific", log);
+      const freed = deleteUnderLock(store, p, watcher, action === "delete-specific", log);
       if (freed === undefined) continue;
       bytesFreed += freed;
       deleted.push(p);
@@ -244,7 +242,7 @@ export function collectGarbage(store: LocalStore, options: GcOptions = {}): GcRe
           continue;
         }
         if (deadSet.has(p) || store.db.has(p)) continue;
-        const freed = deleteUnderLock(store, p, deadSet, watcher, false, log);
+        const freed = deleteUnderLock(store, p, watcher, false, log);
         if (freed === undefined) continue;
         bytesFreed += freed;
         deleted.push(p);
@@ -259,57 +257,21 @@ export function collectGarbage(store: LocalStore, options: GcOptions = {}): GcRe
 }
 
 /**
- * Delete one path under its store lock; undefined when it must be kept
- * (locked by an add in progress, temporarily rooted, or referred to by a
- * valid path that is not being deleted).
+ * Delete one path under its store lock (the store's `deletePathIfDead`,
+ * with the temporary roots re-read under that lock); undefined when it
+ * must be kept: locked by an add in progress, temporarily rooted, or
+ * referred to by a valid path or one being added. `strict` (`--delete`)
+ * turns a kept path into an error.
  */
-function deleteUnderLock(store: LocalStore, p: string, deadSet: Set<string>, watcher: TempRootWatcher, strict: boolean, log: (line: string) => void): number | undefined {
-  const host = store.host;
-  const fs = host.fs;
-  const lockFile = storeLockFile(store, p);
-  mkdirp(fs, lockFile.slice(0, lockFile.lastIndexOf("/")));
-  const lock = host.tryLock(lockFile);
-  if (lock === null) {
-    if (strict) throw new ProfileError("path-busy", `path '${p}' is being added or deleted by another process`, { path: p });
-    return undefined;
+function deleteUnderLock(store: LocalStore, p: string, watcher: TempRootWatcher, strict: boolean, log: (line: string) => void): number | undefined {
+  const r = store.deletePathIfDead(p, { keep: (x) => watcher.current().has(x) });
+  if (!r.deleted) {
+    if (!strict) return undefined;
+    if (r.keptBy === "lock") throw new ProfileError("path-busy", `path '${p}' is being added or deleted by another process`, { path: p });
+    throw new PathLiveError(p, r.keptBy === "keep" ? "{temp}" : undefined);
   }
-  try {
-    if (watcher.current().has(p)) {
-      if (strict) throw new PathLiveError(p, "{temp}");
-      return undefined;
-    }
-    const wasValid = store.db.has(p);
-    if (wasValid) {
-      for (const r of store.db.referrers(p)) {
-        if (r === p) continue;
-        if (strict) throw new PathLiveError(p, undefined);
-        void deadSet;
-        return undefined;
-      }
-    }
-    const real = store.toRealPath(p);
-    let exists = true;
-    try {
-      fs.lstat(real);
-    } catch (e) {
-      if (!isErrno(e, "ENOENT")) throw e;
-      exists = false;
-    }
-    if (!wasValid && !exists) return undefined;
-    log(`deleting '${p}'`);
-    if (wasValid) store.db.unregister(p);
-    if (!exists) return 0;
-    const trash = `${store.realStoreDir}/.tsnix-trash-${host.pid}-${++trashCounter}-${host.now()}`;
-    try {
-      fs.rename(real, trash);
-    } catch (e) {
-      if (isErrno(e, "ENOENT")) return 0;
-      throw e;
-    }
-    return removeTree(host, trash);
-  } finally {
-    lock.release();
-  }
+  log(`deleting '${p}'`);
+  return r.bytesFreed;
 }
 
 /** Nix's `showBytes`: `N.NN MiB`. @public */

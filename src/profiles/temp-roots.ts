@@ -14,7 +14,6 @@ import { isErrno } from "../errors.js";
 import type { Host } from "../host/host.js";
 import { mkdirp } from "../host/util.js";
 import type { LocalStore } from "../store/local-store.js";
-import { storeLockFile } from "./store-locks.js";
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 const encoder = new TextEncoder();
@@ -45,6 +44,16 @@ export class TempRoots {
 
   /** Make `path` a temporary root of this process (see the module comment for the guarantee). */
   add(path: string): void {
+    this.record(path);
+    let delay = 1;
+    while (!this.tryBarrier(path)) {
+      Atomics.wait(sleepCell, 0, 0, delay);
+      delay = Math.min(delay * 2, 50);
+    }
+  }
+
+  /** The first half of {@link TempRoots.add}: make the root durable. */
+  record(path: string): void {
     if (this.held.has(path)) return;
     const fs = this.store.host.fs;
     if (this.fd === undefined) {
@@ -56,20 +65,20 @@ export class TempRoots {
     while (off < bytes.length) off += fs.write(this.fd, bytes, off, bytes.length - off, null);
     fs.fsync(this.fd);
     this.held.add(path);
-    // The barrier: wait until no collector is in the middle of deleting the path.
+  }
+
+  /**
+   * The second half: pass through the path's store lock (true), or find it
+   * held — by a collector deleting it right now — and return false (retry).
+   */
+  tryBarrier(path: string): boolean {
     const host = this.store.host;
-    const lockFile = storeLockFile(this.store, path);
-    mkdirp(fs, lockFile.slice(0, lockFile.lastIndexOf("/")));
-    let delay = 1;
-    for (;;) {
-      const l = host.tryLock(lockFile);
-      if (l !== null) {
-        l.release();
-        break;
-      }
-      Atomics.wait(sleepCell, 0, 0, delay);
-      delay = Math.min(delay * 2, 50);
-    }
+    const lockFile = this.store.pathLockFile(path);
+    mkdirp(host.fs, lockFile.slice(0, lockFile.lastIndexOf("/")));
+    const l = host.tryLock(lockFile);
+    if (l === null) return false;
+    l.release();
+    return true;
   }
 
   /** Drop every temporary root of this process (at its end). */

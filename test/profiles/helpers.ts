@@ -1,4 +1,5 @@
 import type { Host } from "../../src/host/host.js";
+import { tryLockFile } from "../../src/host/lock-file.js";
 import type { ManifestElement, MetaValue } from "../../src/profiles/manifest.js";
 import { LocalStore } from "../../src/store/local-store.js";
 
@@ -50,3 +51,15 @@ export function forest(host: Host, dir: string): string[] {
   walk(dir, "");
   return out;
 }
+
+/** The same host seen as another process `pid` (locks and temp roots are per pid). */
+export function hostAs(base: Host, pid: number, alive: Set<number>): Host {
+  const h: Host = {
+    ...base,
+    pid,
+    processAlive: (p) => alive.has(p) || (p !== pid && base.processAlive(p)),
+    tryLock: (p) => tryLockFile(h, p),
+  };
+  return h;
+}
+
