@@ -7,6 +7,7 @@
  * closure) and `!out!/nix/store/x.drv` (one output).
  */
 import { NixAttrs, compareStrings, contextOf, mkString, stringOf, type LazyValue } from "../value.js";
+import { EvalError } from "../errors.js";
 import { defineBuiltin } from "./index.js";
 import { evalStoreOf } from "./store-bridge.js";
 
@@ -67,21 +68,22 @@ defineBuiltin("appendContext", 2, ([s, c], ctx) => {
   const attrs = ctx.forceAttrs(c!);
   const store = evalStoreOf(ctx.state);
   for (const name of attrs.names()) {
-    if (!store.isStorePath(name)) throw ctx.error(`Context key '${name}' is not a store path`);
-    if (!store.readOnly && !store.isValidPath(name)) throw ctx.error(`path '${name}' does not exist and cannot be created`);
+    const at = attrs.pos(name) ?? ctx.pos;
+    if (!store.isStorePath(name)) throw new EvalError(`Context key '${name}' is not a store path`, { pos: at });
+    if (!store.readOnly && !store.isValidPath(name)) throw new EvalError(`path '${name}' does not exist and cannot be created`);
     const info = ctx.forceAttrs(attrs.get(name)!);
     const isDrv = name.endsWith(".drv");
     const p = info.get("path");
     if (p !== undefined && ctx.forceBool(p)) context.add(name);
     const all = info.get("allOutputs");
     if (all !== undefined && ctx.forceBool(all)) {
-      if (!isDrv) throw ctx.error(`Tried to add all-outputs context of "${name}", which is not a derivation, to a string`);
+      if (!isDrv) throw new EvalError(`Tried to add all-outputs context of "${name}", which is not a derivation, to a string`, { pos: at });
       context.add("=" + name);
     }
     const outs = info.get("outputs");
     if (outs !== undefined) {
       const list = ctx.forceList(outs);
-      if (list.length > 0 && !isDrv) throw ctx.error(`Tried to add derivation output context of "${name}", which is not a derivation, to a string`);
+      if (list.length > 0 && !isDrv) throw new EvalError(`Tried to add derivation output context of "${name}", which is not a derivation, to a string`, { pos: at });
       for (const o of list) context.add(`!${forceStringNoCtx(ctx, o)}!${name}`);
     }
   }

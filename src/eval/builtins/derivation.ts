@@ -127,7 +127,8 @@ export function derivationStrict(ctx: BuiltinContext, attrs: NixAttrs): NixAttrs
         // JSON conversion (structured attrs) at the value when it has a position, as Nix's determinePos.
         if (e.pos === undefined) {
           const v = value instanceof Thunk ? value.value : value;
-          e.pos = json !== undefined && v instanceof NixLambda ? v.pos : (attrs.pos(key) ?? posDrvName);
+          // (`args` elements are coerced at the position of `name`, as Nix does.)
+          e.pos = json !== undefined && v instanceof NixLambda ? v.pos : key === "args" ? posDrvName : (attrs.pos(key) ?? posDrvName);
         }
         e.addTrace(posDrvName, `while evaluating the attribute '${key}' of the derivation '${drvName}'`);
       }

@@ -19,6 +19,7 @@ import { NixAttrs, NixString, stringOf, type Value } from "../value.js";
 import { forceStringNoCtx } from "./context.js";
 import { parseHashAllowEmpty } from "./derivation.js";
 import { defineBuiltin, type BuiltinContext } from "./index.js";
+import { EvalError } from "../errors.js";
 import { baseNameOf, evalStoreOf, fileType, narOfTree } from "./store-bridge.js";
 import { GitError, GitRepo } from "./git.js";
 
@@ -207,7 +208,7 @@ function fetch(ctx: BuiltinContext, arg: Value, who: "fetchurl" | "fetchTarball"
       if (n === "url") url = forceStringNoCtx(ctx, a);
       else if (n === "sha256") expected = parseHashAllowEmpty(ctx, forceStringNoCtx(ctx, a), "sha256");
       else if (n === "name") name = forceStringNoCtx(ctx, a);
-      else throw ctx.error(`unsupported argument '${n}' to '${who}'`);
+      else throw new EvalError(`unsupported argument '${n}' to '${who}'`, { pos: attrs.pos(n) ?? ctx.pos });
     }
     if (url === undefined) throw ctx.error("'url' argument required");
   } else url = forceStringNoCtx(ctx, v);
@@ -289,7 +290,7 @@ function fetchGit(ctx: BuiltinContext, arg: Value, expectedNarHash?: Hash): Valu
   if (arg instanceof NixAttrs) {
     for (const n of arg.names()) {
       const a = arg.get(n)!;
-      if (!GIT_ATTRS.has(n)) throw ctx.error(`unsupported Git input attribute '${n}'`);
+      if (!GIT_ATTRS.has(n)) throw new EvalError(`unsupported Git input attribute '${n}'`);
       if (n === "url") url = stringOf(ctx.coerceToString(a, { copyToStore: false }));
       else if (n === "name") name = forceStringNoCtx(ctx, a);
       else if (n === "ref") ref = forceStringNoCtx(ctx, a);

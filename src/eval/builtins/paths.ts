@@ -29,7 +29,14 @@ export function coerceToPath(ctx: BuiltinContext, v: LazyValue): { path: string;
  * (Nix's realisePath).
  */
 export function realisePath(ctx: BuiltinContext, v: LazyValue): string {
-  const { path, context } = coerceToPath(ctx, v);
+  let coerced: { path: string; context: ReadonlySet<string> };
+  try {
+    coerced = coerceToPath(ctx, v);
+  } catch (e) {
+    if (e instanceof NixError) e.addTrace(ctx.pos, "while realising the context of a path");
+    throw e;
+  }
+  const { path, context } = coerced;
   const store = evalStoreOf(ctx.state);
   if (context.size === 0) return path;
   try {
@@ -113,7 +120,7 @@ defineBuiltin("hashFile", 2, ([t, p], ctx) => {
   try {
     algo = parseHashAlgorithm(type);
   } catch {
-    throw ctx.error(`unknown hash algorithm '${type}'`);
+    throw new EvalError(`unknown hash algorithm '${type}'`);
   }
   const path = realisePath(ctx, p!);
   let bytes: Uint8Array;
@@ -140,7 +147,7 @@ defineBuiltin("toFile", 2, ([n, c], ctx) => {
   try {
     sp = store.addText(name, stringOf(contents), refs);
   } catch (e) {
-    if (e instanceof TsnixError && !(e instanceof NixError)) throw ctx.error(e.message);
+    if (e instanceof TsnixError && !(e instanceof NixError)) throw new EvalError(e.message, { code: e.code, cause: e });
     throw e;
   }
   return new NixString(sp, new Set([sp]));
@@ -154,7 +161,7 @@ defineBuiltin("storePath", 1, ([p], ctx) => {
   if (!store.isInStore(path)) throw ctx.error(`path '${path}' is not in the Nix store`);
   const sp = store.toStorePath(path);
   // Outside read-only mode Nix makes sure the path exists (tsnix has no substituters during evaluation).
-  if (!store.readOnly && !store.isValidPath(sp)) throw ctx.error(`path '${sp}' does not exist and cannot be created`);
+  if (!store.readOnly && !store.isValidPath(sp)) throw new EvalError(`path '${sp}' does not exist and cannot be created`);
   const out = new Set(context);
   out.add(sp);
   return new NixString(path, out);
@@ -239,10 +246,10 @@ function addPath(
       dst = store.addPath(path, name, recursive, filter, refs);
     } catch (e) {
       if (e instanceof HostError) sysError(ctx, e, `getting status of '${(e.data as { path?: string }).path ?? path}'`);
-      if (e instanceof TsnixError && !(e instanceof NixError)) throw ctx.error(e.message);
+      if (e instanceof TsnixError && !(e instanceof NixError)) throw new EvalError(e.message, { code: e.code, cause: e });
       throw e;
     }
-    if (expectedPath !== undefined && expectedPath !== dst) throw ctx.error(`store path mismatch in (possibly filtered) path added from '${path}'`);
+    if (expectedPath !== undefined && expectedPath !== dst) throw new EvalError(`store path mismatch in (possibly filtered) path added from '${path}'`);
     return new NixString(dst, new Set([dst]));
   } catch (e) {
     rethrowWithTrace(e, ctx, `while adding path '${path}'`);
@@ -263,7 +270,7 @@ defineBuiltin("path", 1, ([a], ctx) => {
     else if (n === "filter") filterFun = ctx.force(v);
     else if (n === "recursive") recursive = ctx.forceBool(v);
     else if (n === "sha256") expected = parseHashAllowEmpty(ctx, forceStringNoCtx(ctx, v), "sha256");
-    else throw ctx.error(`unsupported argument '${n}' to 'addPath'`);
+    else throw new EvalError(`unsupported argument '${n}' to 'addPath'`, { pos: attrs.pos(n) ?? ctx.pos });
   }
   if (path === undefined) throw ctx.error("'path' required");
   if (name === "") name = baseNameOf(path.path);
