@@ -262,7 +262,7 @@ export function callFunction(f: Value, args: LazyValue[], pos: Pos | undefined):
       const avail = n - i;
       if (avail < f.arity) return new PrimOpApp(f, args.slice(i));
       const op = f;
-      f = force(RT.callPrimOp(op, args.slice(i, i + op.arity), pos));
+      f = force(RT.callPrimOp(op, i === 0 && n === op.arity ? args : args.slice(i, i + op.arity), pos));
       i += op.arity;
     } else if (f instanceof PrimOpApp) {
       const op = f.primop;
@@ -713,17 +713,18 @@ export class Compiler {
         if (a === undefined) throw missingAttr(name, v, pos);
         if (!(a instanceof Thunk)) return a;
         try {
-          return forceThunk(a, v.pos(name) ?? pos);
+          return forceThunk(a, undefined);
         } catch (err) {
-          if (err instanceof NixError) err.addTrace(v.pos(name), `while evaluating the attribute '${shown}'`);
+          if (err instanceof NixError) selectFailed(err, v.pos(name) ?? pos, v.pos(name), shown);
           throw err;
         }
       });
     }
     return withThunk((env) => {
       let v = base(env);
-      let found: Pos | undefined;
-      let foundAny = false;
+      // The set and name of the last attribute found: its position is looked up only on failure.
+      let foundIn: NixAttrs | undefined;
+      let foundName = "";
       try {
         for (let i = 0; i < parts.length; i++) {
           const p = parts[i]!;
@@ -737,12 +738,12 @@ export class Compiler {
             if (def !== undefined) return def(env);
             throw missingAttr(name, v, pos);
           }
-          found = v.pos(name);
-          foundAny = true;
-          v = a instanceof Thunk ? forceThunk(a, found ?? pos) : a;
+          foundIn = v;
+          foundName = name;
+          v = a instanceof Thunk ? forceThunk(a, undefined) : a;
         }
       } catch (err) {
-        if (foundAny && err instanceof NixError) err.addTrace(found, `while evaluating the attribute '${shown}'`);
+        if (foundIn !== undefined && err instanceof NixError) selectFailed(err, foundIn.pos(foundName) ?? pos, foundIn.pos(foundName), shown);
         throw err;
       }
       return v;
@@ -1111,6 +1112,12 @@ function addDynamic(m: Map<string, LazyValue>, staticPositions: Map<string, Pos>
     positions.set(name, d.pos);
   }
   return new NixAttrs(m, positions);
+}
+
+/** An error while forcing a selected attribute: infinite recursion is reported at the attribute, and Nix's frame is added. */
+function selectFailed(err: NixError, at: Pos, attrPos: Pos | undefined, shown: string): void {
+  if (err.pos === undefined && err.code === "eval.infinite-recursion") err.pos = at;
+  err.addTrace(attrPos, `while evaluating the attribute '${shown}'`);
 }
 
 function missingAttr(name: string, attrs: NixAttrs, pos: Pos): EvalError {
