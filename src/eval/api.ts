@@ -151,8 +151,9 @@ export class Evaluator implements EvalStateLike, Runtime {
   }
 
   /** Parse and compile a source; `file` is the absolute path or "«string»". */
-  private compileSource(source: string, file: string, baseDir: string): (env: Env) => Value {
-    this.sources.set(file, source);
+  private compileSource(source: string, file: string, baseDir: string, remember = true): (env: Env) => Value {
+    // `--arg` sources are not remembered: they would hide the main «string» source from error frames.
+    if (remember) this.sources.set(file, source);
     const expr = parse(source, { file, baseDir, home: this.options.home ?? safeHome(this.host) });
     return this.compiler.compile(expr, this.globalScope).ev;
   }
@@ -231,9 +232,9 @@ export class Evaluator implements EvalStateLike, Runtime {
   evaluate(input: string | { readonly file: string }, options: EvaluateOptions = {}): Value {
     return this.run(() => {
       let v = typeof input === "string" ? this.compileSource(input, "«string»", options.baseDir ?? "/")(this.baseEnv) : this.importFile(input.file);
-      v = this.autoCall(v, options.args);
+      v = this.autoCall(v, options.args, options.baseDir);
       if (options.attrPath !== undefined && options.attrPath !== "") {
-        v = this.selectAttrPath(v, options.attrPath, options.args);
+        v = this.selectAttrPath(v, options.attrPath, options.args, options.baseDir);
       }
       if (options.strict) deepForce(v);
       return v;
@@ -244,18 +245,18 @@ export class Evaluator implements EvalStateLike, Runtime {
    * `--arg`/`--argstr` auto-calling, as nix-instantiate: only when arguments
    * are given; functors are unwrapped; only functions with formals are called.
    */
-  autoCall(v: Value, args: EvaluateOptions["args"]): Value {
+  autoCall(v: Value, args: EvaluateOptions["args"], baseDir = "/"): Value {
     if (args === undefined || Object.keys(args).length === 0) return v;
     if (v instanceof NixAttrs) {
       const functor = v.map.get("__functor");
       if (functor === undefined) return v;
-      return this.autoCall(callFunction(force(functor), [v], undefined), args);
+      return this.autoCall(callFunction(force(functor), [v], undefined), args, baseDir);
     }
     if (!(v instanceof NixLambda)) return v;
     const code = v.code as LambdaCode;
     if (code.formals === undefined) return v;
     const lazyArg = (a: { readonly expr: string } | { readonly str: string }): LazyValue =>
-      "str" in a ? a.str : Thunk.of(() => this.compileSource(a.expr, "«string»", "/")(this.baseEnv));
+      "str" in a ? a.str : Thunk.of(() => this.compileSource(a.expr, "«string»", baseDir, false)(this.baseEnv));
     const m = new Map<string, LazyValue>();
     if (code.formals.ellipsis) {
       for (const [name, a] of Object.entries(args)) m.set(name, lazyArg(a));
@@ -277,7 +278,7 @@ export class Evaluator implements EvalStateLike, Runtime {
     return callFunction(v, [new NixAttrs(m)], undefined);
   }
 
-  private selectAttrPath(v: Value, path: string, args: EvaluateOptions["args"]): Value {
+  private selectAttrPath(v: Value, path: string, args: EvaluateOptions["args"], baseDir?: string): Value {
     for (const part of splitAttrPath(path)) {
       const idx = /^[0-9]+$/.test(part) ? Number(part) : undefined;
       if (idx !== undefined && Array.isArray(v)) {
@@ -289,7 +290,7 @@ export class Evaluator implements EvalStateLike, Runtime {
         if (a === undefined) throw new EvalError(`attribute '${part}' in selection path '${path}' not found`, { code: "eval.attr-path" });
         v = force(a);
       }
-      v = this.autoCall(v, args);
+      v = this.autoCall(v, args, baseDir);
     }
     return v;
   }

@@ -50,6 +50,8 @@ const CASES: { name: string; args: (dir: string) => string[]; env?: (dir: string
   { name: "auto-call ignores unknown arguments", args: () => ["--eval", "--arg", "z", "1", "d.nix"] },
   { name: "ellipsis receives all arguments", args: () => ["--eval", "--strict", "--arg", "z", "2", "-E", "{ x ? 1, ... }@a: a"] },
   { name: "missing auto-call argument", args: () => ["--eval", "--arg", "z", "1", "-E", "{y}: y"] },
+  { name: "--arg paths resolve against the working directory", args: () => ["--eval", "--arg", "x", "./a", "-E", "{x}: x"] },
+  { name: "errors in the main expression after --arg show its code", args: () => ["--eval", "--arg", "x", "1", "-E", '{x}: x + "a"'] },
   { name: "functor auto-call", args: () => ["--eval", "--arg", "z", "1", "-E", "{ __functor = self: {x ? 2}: x; }"] },
   { name: "default.nix and -A into a list", args: () => ["--eval", "-A", "attr.inner.1"] },
   { name: "-A missing attribute", args: () => ["--eval", "-A", "attr.nope"] },
