@@ -77,6 +77,7 @@ const CASES: { name: string; args: string[] }[] = [
   { name: "fetchGit: unsupported attribute", args: ["--eval", "--strict", "-E", `builtins.fetchGit { url = "/tmp"; foo = 1; }`] },
   { name: "storePath outside the store", args: ["--eval", "--strict", "-E", `builtins.storePath "/tmp/x"`] },
   { name: "args element that is a function", args: ["--eval", "--strict", "-E", `(derivation { name = "x"; system = "s"; builder = "b"; args = [ (x: x) ]; }).outPath`] },
+  { name: "interpolating a .drv file", args: ["-E", `derivation { name = "x"; system = "s"; builder = "\${./simple.nix}"; d = "\${./no.drv}"; }`] },
   {
     name: "derivations before a failing one are printed",
     args: ["-E", `[ (derivation { name = "ok"; system = "s"; builder = "b"; }) (derivation { name = "bad"; system = "s"; builder = "b"; x = { }; }) ]`],

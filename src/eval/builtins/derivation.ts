@@ -125,7 +125,7 @@ export function derivationStrict(ctx: BuiltinContext, attrs: NixAttrs): NixAttrs
       if (e instanceof NixError) {
         // Coercion errors are reported at the attribute, as Nix's coerceToString(i->pos, …);
         // JSON conversion (structured attrs) at the value when it has a position, as Nix's determinePos.
-        if (e.pos === undefined) {
+        if (e.pos === undefined && (e.code === "eval.type" || e.code === "eval.error")) {
           const v = value instanceof Thunk ? value.value : value;
           // (`args` elements are coerced at the position of `name`, as Nix does.)
           e.pos = json !== undefined && v instanceof NixLambda ? v.pos : key === "args" ? posDrvName : (attrs.pos(key) ?? posDrvName);

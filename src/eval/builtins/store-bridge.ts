@@ -9,6 +9,7 @@
  * would be, but nothing is written.
  */
 import { TsnixError } from "../../errors.js";
+import { EvalError } from "../errors.js";
 import type { HostFs } from "../../host/host.js";
 import { compareNames } from "../../store/nar.js";
 import { parseDerivation, printDerivation, derivationStorePath, type Derivation } from "../../store/derivation.js";
@@ -259,7 +260,10 @@ export function attachStore(state: EvalStateLike, backend: EvalStoreBackend, opt
   const s = new EvalStore(state.host.fs, backend, backend.storeDir, options.realiser);
   const ext = state.extensions as Map<string, unknown>;
   ext.set(KEY, s);
-  ext.set("copyPathToStore", (p: string) => s.addPath(p, baseNameOf(p), true, undefined));
+  ext.set("copyPathToStore", (p: string) => {
+    if (p.endsWith(".drv")) throw new EvalError("file names are not allowed to end in '.drv'", { code: "eval.copy-drv", data: { path: p } });
+    return s.addPath(p, baseNameOf(p), true, undefined);
+  });
   return s;
 }
 
