@@ -65,7 +65,11 @@ in
       nogroup.gid = 65534;
     };
 
-    assertions = flatten (mapAttrsToList (name: u: [
+    assertions = [
+      { assertion = let ids = filter (x: x != null) (map (u: u.uid) (attrValues cfg.users)); gids = filter (x: x != null) (map (g: g.gid) (attrValues cfg.groups)); in
+          length ids == length (unique ids) && length gids == length (unique gids);
+        message = "UIDs and GIDs must be unique!"; }
+    ] ++ flatten (mapAttrsToList (name: u: [
       { assertion = (u.isNormalUser || u.isSystemUser) -> !(u.isNormalUser && u.isSystemUser);
         message = "Exactly one of users.users.${name}.isSystemUser and users.users.${name}.isNormalUser must be set."; }
       { assertion = u.group != "";

@@ -95,6 +95,7 @@ const ERRORS: Record<string, string> = {
   readOnly: modules(`({ lib, ... }: { options.r = lib.mkOption { readOnly = true; type = lib.types.int; }; }) { _file = "/a.nix"; r = 1; } { _file = "/b.nix"; r = 2; }`),
   nullAndNot: modules(`({ lib, ... }: { options.x = lib.mkOption { type = lib.types.nullOr lib.types.int; }; }) { _file = "/a.nix"; x = null; } { _file = "/b.nix"; x = 1; }`),
   removed: `let lib = import ${LIB}; r = lib.evalModules { modules = [ (lib.mkRemovedOptionModule [ "gone" ] "Use \`other' instead.") ({ lib, ... }: { options.assertions = lib.mkOption { default = [ ]; }; }) { _file = "/c.nix"; gone = 1; } ]; }; in map (a: a.message) (builtins.filter (a: !a.assertion) r.config.assertions)`,
+  duplicateUid: `(import ${EVAL_CONFIG} { configuration = { boot.loader.grub.device = "nodev"; users.users.a = { isNormalUser = true; uid = 1000; }; users.users.b = { isNormalUser = true; uid = 1000; }; }; }).toplevel.outPath`,
   assertion: `(import ${EVAL_CONFIG} { configuration = { boot.loader.grub.enable = true; users.users.x = { isNormalUser = true; isSystemUser = true; }; }; }).toplevel.outPath`,
 };
 
