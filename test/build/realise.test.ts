@@ -211,3 +211,40 @@ describe.each(HOSTS)("builtin builders ($name host)", ({ make }) => {
     expect((e as Error).message).toContain(`builder for '${clash.drvPath}' failed`);
   });
 });
+
+describe("two processes realising the same derivation (memory host fork)", () => {
+  it("build it once; both get the result", async () => {
+    const { memoryHost } = await import("../../src/host/memory-host.js");
+    const h1 = memoryHost();
+    const h2 = h1.fork();
+    const s1 = new LocalStore({ host: h1, root: "/store" });
+    const s2 = new LocalStore({ host: h2, root: "/store" });
+    let runs = 0;
+    const slow: JsBuilder = async (ctx) => {
+      runs++;
+      await new Promise((r) => setTimeout(r, 50));
+      ctx.fs.writeFile(ctx.env["out"]!, "x");
+      return 0;
+    };
+    const d = addDerivation(s1, { name: "shared", builder: "js:slow" });
+    const [a, b] = await Promise.all([realise([d.drvPath], { store: s1, builders: { "js:slow": slow } }), realise([d.drvPath], { store: s2, builders: { "js:slow": slow } })]);
+    expect(runs).toBe(1);
+    expect(a[0]!.outputs.get("out")).toBe(d.out);
+    expect(b[0]!.outputs.get("out")).toBe(d.out);
+    expect(s2.isValidPath(d.out)).toBe(true);
+  });
+
+  it("a lock left by a dead process does not block the build", async () => {
+    const { memoryHost } = await import("../../src/host/memory-host.js");
+    const h1 = memoryHost();
+    const dead = h1.fork();
+    const store = new LocalStore({ host: h1, root: "/store" });
+    const d = addDerivation(store, { name: "stale", builder: "js:w", env: { text: "t" } });
+    h1.fs.mkdir(`${store.stateDir}/tsnix-build-locks`, { recursive: true });
+    const held = dead.tryLock(`${store.stateDir}/tsnix-build-locks/${d.drvPath.slice(11, 43)}.lock`);
+    expect(held).not.toBeNull();
+    h1.exitProcess(dead.pid);
+    await realise([d.drvPath], { store, builders: { "js:w": writeText } });
+    expect(store.isValidPath(d.out)).toBe(true);
+  });
+});
