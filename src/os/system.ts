@@ -231,8 +231,11 @@ export function formatSystemGenerations(gens: readonly SystemGeneration[]): stri
     new Date(g.creationTime * 1000).toISOString().replace("T", " ").slice(0, 19),
     g.version,
     g.kernelVersion ?? "",
+    "",
+    "*",
   ]);
-  const head = ["Generation", "Build-date", "NixOS version", "Kernel"];
+  // nixos-rebuild list-generations' columns; tsnix records no configuration revision and no specialisations ("*" is the base configuration).
+  const head = ["Generation", "Build-date", "NixOS version", "Kernel", "Configuration Revision", "Specialisation"];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();
   return `${[fmt(head), ...rows.map(fmt)].join("\n")}\n`;

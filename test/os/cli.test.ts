@@ -78,7 +78,7 @@ describe.each(HOSTS)("tsnix os on $name", ({ make }) => {
 
     r = await tsnix(host, dir, ["os", "list-generations", "--root", root]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^Generation +Build-date +NixOS version +Kernel\n2 current +\S+ \S+ +22\.05\.tsnix +5\.15\.0\n1 +\S+ \S+ +22\.05\.tsnix +5\.15\.0\n$/);
+    expect(r.stdout).toMatch(/^Generation +Build-date +NixOS version +Kernel +Configuration Revision +Specialisation\n2 current +\S+ \S+ +22\.05\.tsnix +5\.15\.0 +\*\n1 +\S+ \S+ +22\.05\.tsnix +5\.15\.0 +\*\n$/);
 
     r = await tsnix(host, dir, ["os", "rebuild", "switch", "--rollback", "--root", root]);
     expect(r.status, r.stderr).toBe(0);

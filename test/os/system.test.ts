@@ -137,7 +137,7 @@ describe.each(HOSTS)("os rebuild on $name", ({ make }) => {
     expect(uidOf(passwd5, "carol")).toBe(1002);
     expect(uidOf(passwd5, "bob")).toBeUndefined();
     expect(listSystemGenerations(ctx).map((g) => [g.number, g.current])).toEqual([[2, true], [1, false]]);
-    expect(formatSystemGenerations(listSystemGenerations(ctx))).toMatch(/^Generation +Build-date +NixOS version +Kernel\n2 current +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +22\.05\.tsnix +5\.15\.50\n1 /);
+    expect(formatSystemGenerations(listSystemGenerations(ctx))).toMatch(/^Generation +Build-date +NixOS version +Kernel +Configuration Revision +Specialisation\n2 current +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +22\.05\.tsnix +5\.15\.50 +\*\n1 /);
   }, 120000);
 
   it("systemd-boot honours configurationLimit and follows deleted generations", async () => {
