@@ -89,6 +89,42 @@ in {
     expect(c.status, c.stderr).toBe(0);
   });
 
+  it("substitutes from a signed cache written by nix copy instead of building (stderr as nix-build's); --fallback builds when the cache is broken", async () => {
+    const n0 = runNix("nix-build", [join(dir, "default.nix"), "-A", "top", "--argstr", "msg", "cached", "--no-out-link", ...NIX_BUILD], { root: nix.root });
+    expect(n0.status, n0.stderr).toBe(0);
+    const out = n0.stdout.toString().trim();
+    const keys = join(dir, "keys");
+    runNix("mkdir", ["-p", keys]);
+    runNix("nix-store", ["--generate-binary-cache-key", "cli-test-1", join(keys, "sk"), join(keys, "pk")]);
+    const pub = readFileSync(join(keys, "pk"), "utf8").trim();
+    const cache = join(dir, "cli-cache");
+    const c = runNix("nix", ["--extra-experimental-features", "nix-command", "copy", "--to", `file://${cache}?secret-key=${join(keys, "sk")}`, out, "--option", "substituters", ""], { root: nix.root });
+    expect(c.status, c.stderr).toBe(0);
+    const sub = ["--option", "substituters", `file://${cache}`, "--option", "trusted-public-keys", pub];
+    const fresh = oracleRoot();
+    try {
+      const n = runNix("nix-build", [join(dir, "default.nix"), "-A", "top", "--argstr", "msg", "cached", "--no-out-link", "-j", "0", ...sub], { root: fresh.root });
+      expect(n.status, n.stderr).toBe(0);
+      const r = await tsnix(host, ["--store", join(dir, "subst-store"), "build", "default.nix", "-A", "top", "--argstr", "msg", "cached", "--no-out-link", "-j", "0", ...sub], { cwd: dir });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toBe(n.stdout.toString());
+      expect(r.stderr).toBe(n.stderr);
+    } finally {
+      fresh.dispose();
+    }
+    // Break the NAR of the output: without --fallback the build fails, with it tsnix builds.
+    const ni = readFileSync(join(cache, `${out.slice(11, 43)}.narinfo`), "utf8");
+    const url = /^URL: (.*)$/m.exec(ni)![1]!;
+    writeFileSync(join(cache, url), "garbage");
+    const noFb = await tsnix(host, ["--store", join(dir, "fb-store"), "build", "default.nix", "-A", "top", "--argstr", "msg", "cached", "--no-out-link", ...sub], { cwd: dir });
+    expect(noFb.status).toBe(1);
+    expect(noFb.stderr).toMatch(/error: .*(has \d+ bytes, expected|hash mismatch)/);
+    const fb = await tsnix(host, ["--store", join(dir, "fb-store"), "build", "default.nix", "-A", "top", "--argstr", "msg", "cached", "--no-out-link", "--fallback", ...sub], { cwd: dir });
+    expect(fb.status, fb.stderr).toBe(0);
+    expect(fb.stdout.trim()).toBe(out);
+    expect(fb.stderr).toContain(`building '`);
+  });
+
   it("--max-jobs 0 cannot build", async () => {
     const r = await tsnix(host, ["--store", store(), "build", "default.nix", "-A", "top", "--argstr", "msg", "nojobs", "--no-out-link", "-j", "0"], { cwd: dir });
     expect(r.status).toBe(1);
