@@ -112,6 +112,14 @@ describeOracle("sandboxed builds agree with nix-build (Nix 2.8)", () => {
     expect(ifaces).toEqual(["lo"]);
   });
 
+  it.runIf(haveSandbox)("--timeout and --max-silent-time kill a sandboxed builder", async () => {
+    const drvs = instantiate(`derivation { name = "sleepy"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo started; sleep 30; echo > $out" ]; }`, nix.root, store);
+    const t0 = Date.now();
+    await expect(realise(drvs, { store, settings: { timeout: 1 } })).rejects.toMatchObject({ code: "build.timeout", exitCode: 101 });
+    await expect(realise(drvs, { store, settings: { maxSilentTime: 1 } })).rejects.toThrow(/timed out after 1 seconds of silence/);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  });
+
   it.runIf(haveSandbox)("a missing builder fails cleanly and leaves the store as it was", async () => {
     const drvs = instantiate(`derivation { name = "nobuilder"; system = "x86_64-linux"; builder = "/no/such/builder"; }`, nix.root, store);
     const before = store.queryAllValidPaths();
