@@ -39,4 +39,12 @@ describeOracle("examples/greeting builds as with nix-build", () => {
     const log = await tsnix(host, ["--store", join(dir, "store"), "log", join(dir, "result")]);
     expect(log.stdout).toBe("built greet for en fr \n");
   });
+
+  it.runIf(canSandbox)("`tsnix build examples/greeting` with no --store builds into the default store (~/.local/share/tsnix)", async () => {
+    const home = join(dir, "home");
+    const r = await tsnix(host, ["build", example, "--no-out-link"], { env: { HOME: home }, cwd: dir });
+    expect(r.status, r.stderr).toBe(0);
+    const store = new LocalStore({ host, root: join(home, ".local/share/tsnix") });
+    expect(store.isValidPath(r.stdout.trim())).toBe(true);
+  });
 });
