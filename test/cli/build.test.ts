@@ -125,6 +125,25 @@ in {
     expect(fb.stderr).toContain(`building '`);
   });
 
+  it("tsnix log reads the bzip2 logs Nix 2.8 keeps", async () => {
+    const drv = runNix("nix-instantiate", [join(dir, "default.nix"), "-A", "top", "--argstr", "msg", "hello"], { root: nix.root }).stdout.toString().trim();
+    const n = runNix("nix-store", ["--read-log", drv], { root: nix.root });
+    expect(n.status, n.stderr).toBe(0);
+    const r = await tsnix(host, ["--store", nix.root, "log", drv]);
+    expect(r).toMatchObject({ status: 0, stdout: n.stdout.toString() });
+  });
+
+  it("tsnix copy --to another local store copies the closure", async () => {
+    const out = readlinkSync(join(dir, "result"));
+    const r = await tsnix(host, ["--store", store(), "copy", "--to", join(dir, "other-store"), out]);
+    expect(r.status, r.stderr).toBe(0);
+    const check = await tsnix(host, ["--store", join(dir, "other-store"), "store", "--verify-path", out]);
+    expect(check.status, check.stderr).toBe(0);
+    const q = await tsnix(host, ["--store", join(dir, "other-store"), "store", "-qR", out]);
+    const q0 = await tsnix(host, ["--store", store(), "store", "-qR", out]);
+    expect(q.stdout).toBe(q0.stdout);
+  });
+
   it("--max-jobs 0 cannot build", async () => {
     const r = await tsnix(host, ["--store", store(), "build", "default.nix", "-A", "top", "--argstr", "msg", "nojobs", "--no-out-link", "-j", "0"], { cwd: dir });
     expect(r.status).toBe(1);
