@@ -46,6 +46,7 @@ export class BinaryCache {
   private readonly host: Host;
   private readonly fetchFn: FetchLike | undefined;
   private infoCache: CacheInfo | undefined;
+  private readonly narInfos = new Map<string, Promise<NarInfo | undefined>>();
 
   constructor(url: string, options: { host: Host; fetch?: FetchLike | undefined }) {
     this.url = url;
@@ -131,8 +132,19 @@ export class BinaryCache {
     return this.infoCache;
   }
 
-  /** The narinfo of `storePath`, or undefined when the cache does not have it. */
-  async narInfo(storePath: string): Promise<NarInfo | undefined> {
+  /** The narinfo of `storePath`, or undefined when the cache does not have it (looked up once per cache object). */
+  narInfo(storePath: string): Promise<NarInfo | undefined> {
+    let p = this.narInfos.get(storePath);
+    if (p === undefined) {
+      p = this.fetchNarInfo(storePath);
+      this.narInfos.set(storePath, p);
+      // A failed lookup may be retried.
+      p.catch(() => this.narInfos.delete(storePath));
+    }
+    return p;
+  }
+
+  private async fetchNarInfo(storePath: string): Promise<NarInfo | undefined> {
     const rel = narInfoFileName(storePath);
     const data = await this.getFile(rel);
     if (data === undefined) return undefined;
@@ -217,6 +229,20 @@ export function contentAddressMatches(ni: NarInfo, storeDir: string): boolean {
   }
 }
 
+const trustMemo = new WeakMap<NarInfo, WeakMap<readonly PublicKey[], boolean>>();
+
+/** Signed by a trusted key, or content-addressed; remembered per narinfo and key list. */
+function trusted(ni: NarInfo, keys: readonly PublicKey[], storeDir: string): boolean {
+  let m = trustMemo.get(ni);
+  if (m === undefined) trustMemo.set(ni, (m = new WeakMap()));
+  let v = m.get(keys);
+  if (v === undefined) {
+    v = countNarInfoSignatures(ni, keys) > 0 || contentAddressMatches(ni, storeDir);
+    m.set(keys, v);
+  }
+  return v;
+}
+
 /** Order caches by `Priority` (stable). @public */
 export async function sortCaches(caches: readonly BinaryCache[]): Promise<BinaryCache[]> {
   const infos = await Promise.all(caches.map(async (c) => ({ c, p: (await c.info().catch(() => ({ priority: 1000 }))).priority })));
@@ -266,7 +292,7 @@ export async function querySubstitutes(
         }
         const ni = await c.narInfo(p);
         if (ni === undefined) continue;
-        if (o.requireSigs && countNarInfoSignatures(ni, o.trustedPublicKeys) === 0 && !contentAddressMatches(ni, info.storeDir)) {
+        if (o.requireSigs && !trusted(ni, o.trustedPublicKeys, info.storeDir)) {
           reasons.push(`cannot add path '${p}' because it lacks a valid signature (from '${c.base}')`);
           continue;
         }
