@@ -44,8 +44,9 @@ describe("unit plan (switch-to-configuration rules)", () => {
     const gen = fc.dictionary(fc.constantFrom("a.service", "b.service", "c.service", "d.service", "e.service"), fc.record({ text: fc.constantFrom("x", "y"), wantedBy: fc.constantFrom([], ["multi-user.target"]), restartIfChanged: fc.boolean(), reloadIfChanged: fc.boolean(), stopIfChanged: fc.boolean() }));
     fc.assert(
       fc.property(gen, gen, fc.subarray(["a.service", "b.service", "c.service", "d.service", "e.service"]), (o, n, act) => {
-        const old = new Map(Object.entries(o));
-        const next = new Map(Object.entries(n));
+        const asUnits = (d: typeof o) => new Map<string, UnitState>(Object.entries(d).map(([k, v]) => [k, { ...v, wantedBy: [...v.wantedBy] }]));
+        const old = asUnits(o);
+        const next = asUnits(n);
         const active = new Set(act);
         const plan = planUnits(old, next, active);
         const touched = new Set([...plan.stop, ...plan.start, ...plan.restart, ...plan.reload, ...plan.skip]);
