@@ -7,7 +7,7 @@
  * storeDir, nixPath, currentTime.
  */
 import { EvalError } from "../errors.js";
-import { arith, deepForce, evalError } from "../evaluator.js";
+import { arith, deepForce } from "../evaluator.js";
 import { NixAttrs, NixFloat, NixLambda, NixPath, PrimOp, PrimOpApp, isString, mkInt, stringOf, typeOf, type LazyValue, type Value } from "../value.js";
 import { defineBuiltin, defineConstant } from "./index.js";
 import { realisePath } from "./paths.js";
@@ -143,6 +143,3 @@ defineConstant("langVersion", 6);
 defineConstant("currentSystem", "x86_64-linux");
 defineConstant("storeDir", "/nix/store");
 defineConstant("currentTime", () => Math.floor(Date.now() / 1000));
-
-/** @internal Used by the evaluator to build errors without importing EvalError twice. */
-export const coreError = evalError;
