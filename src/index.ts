@@ -264,7 +264,7 @@ export { UnitFileError, parseUnit, parseUnitSections, splitUnitWords, expandComm
 export { loadUnits, planStart, type UnitSet, type StartPlan } from "./os/supervisor/order.js";
 export { Supervisor, SupervisorError, type SupervisorOptions, type SupervisorEvent, type UnitStatus, type UnitActiveState } from "./os/supervisor/supervisor.js";
 export { VmError } from "./os/vm/errors.js";
-export { runVm, storePhysicalPath, type RunVmOptions, type RunningVm } from "./os/vm/runner.js";
+export { runVm, storePhysicalPath, runAsArgv, type RunVmOptions, type RunningVm } from "./os/vm/runner.js";
 export { vmBubblewrapArgs, DEFAULT_HOST_RUNTIME, VM_BASE_ENV, VM_INIT, type VmSandboxSpec } from "./os/vm/bubblewrap.js";
 export { vmHost, nsenterArgs, firstChild, type VmNamespaces } from "./os/vm/vm-host.js";
 export { listenForwards, RELAY_PROGRAM, type ForwardPort, type HostForwards } from "./os/vm/port-forward.js";

@@ -52,6 +52,13 @@ export interface SupervisorOptions {
   readonly baseEnv?: Readonly<Record<string, string>>;
   /** Log lines kept per unit for failure reports (default 20). */
   readonly keepLines?: number;
+  /**
+   * How to run a command as `User=`/`Group=` (returns the argv that does it,
+   * e.g. through setpriv; throws when the user does not exist). Without it
+   * units with another user are refused, as running them as root would be
+   * wrong.
+   */
+  readonly runAs?: (user: string, group: string | undefined, argv: readonly string[]) => string[];
   /** systemd's StartLimitBurst= / StartLimitIntervalSec= defaults (5 in 10 s). */
   readonly startLimitBurst?: number;
   readonly startLimitIntervalSec?: number;
@@ -184,8 +191,13 @@ export class Supervisor {
 
   private spawn(r: Run, c: UnitCommand): HostProcess | undefined {
     const env = this.env(r.unit);
-    const argv = expandCommand(c.argv, env);
+    let argv = expandCommand(c.argv, env);
     try {
+      const { user, group } = r.unit;
+      if ((user !== undefined && user !== "root" && user !== "0") || (group !== undefined && group !== "root" && group !== "0")) {
+        if (this.o.runAs === undefined) throw new SupervisorError(`cannot run as User=${user ?? "root"} Group=${group ?? ""}: this supervisor cannot switch users`, { unit: r.unit.name, user, group });
+        argv = this.o.runAs(user ?? "root", group, argv);
+      }
       const p = this.o.host.spawn(argv[0]!, argv.slice(1), {
         env,
         ...(r.unit.workingDirectory !== undefined && r.unit.workingDirectory !== "~" ? { cwd: r.unit.workingDirectory.replace(/^-/, "") } : {}),

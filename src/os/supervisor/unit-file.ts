@@ -40,6 +40,7 @@ export interface Unit {
   readonly environment: Readonly<Record<string, string>>;
   readonly workingDirectory: string | undefined;
   readonly user: string | undefined;
+  readonly group: string | undefined;
   readonly restart: RestartPolicy;
   readonly restartSec: number;
   readonly remainAfterExit: boolean;
@@ -227,6 +228,7 @@ export function parseUnit(name: string, text: string): Unit {
     environment,
     workingDirectory: last("Service", "WorkingDirectory"),
     user: last("Service", "User"),
+    group: last("Service", "Group"),
     restart: restart as RestartPolicy,
     restartSec: restartSec === undefined ? 0.1 : parseSeconds(restartSec, `${name}: RestartSec`),
     remainAfterExit: remain !== undefined && /^(1|yes|true|on)$/i.test(remain),

@@ -7,7 +7,7 @@
  * stops the services in reverse order, ends the namespaces, saves the disk
  * image atomically and removes everything else the VM had on the host.
  */
-import type { Host, HostProcess } from "../../host/host.js";
+import type { Host, HostFs, HostProcess } from "../../host/host.js";
 import { isErrno } from "../../errors.js";
 import { loadUnits } from "../supervisor/order.js";
 import { Supervisor, type SupervisorEvent, type UnitStatus } from "../supervisor/supervisor.js";
@@ -79,11 +79,12 @@ function which(host: Host, names: readonly string[]): string | undefined {
 /**
  * Where a path under the logical store can be read on this host: symlinks
  * are followed component by component, and anything under the logical store
- * directory is mapped to its physical place.
+ * directory is mapped to its physical place. With `rootDir`, the path is one
+ * inside a VM whose / is `rootDir` (everything else is read there).
  * @public
  */
-export function storePhysicalPath(host: Host, path: string, storeDir: string, storePhysical: string): string {
-  const toPhys = (p: string) => (p === storeDir || p.startsWith(`${storeDir}/`) ? storePhysical + p.slice(storeDir.length) : p);
+export function storePhysicalPath(host: Host, path: string, storeDir: string, storePhysical: string, rootDir = ""): string {
+  const toPhys = (p: string) => (p === storeDir || p.startsWith(`${storeDir}/`) ? storePhysical + p.slice(storeDir.length) : rootDir + p);
   let parts = path.split("/").filter((x) => x !== "");
   let cur = "";
   for (let hops = 0; parts.length > 0; ) {
@@ -136,6 +137,34 @@ async function drainToConsole(p: HostProcess, prefix: string, out: (l: string) =
     if (buf !== "") out(`${prefix}${buf}`);
   };
   await Promise.all([one(p.stdout), one(p.stderr)]);
+}
+
+/**
+ * The argv running `argv` as `user` (and `group`, else the user's primary
+ * group) with util-linux's setpriv inside the VM, resolved against the VM's
+ * /etc/passwd and /etc/group (as systemd does for User=/Group=); `resolve`
+ * maps a path inside the VM to where the host reads it.
+ * @public
+ */
+export function runAsArgv(fs: HostFs, resolve: (vmPath: string) => string, setpriv: string, user: string, group: string | undefined, argv: readonly string[]): string[] {
+  const read = (f: string): string[][] => {
+    try {
+      const text = new TextDecoder().decode(fs.readFile(resolve(`/etc/${f}`)));
+      return text.split("\n").filter((l) => l !== "").map((l) => l.split(":"));
+    } catch (e) {
+      if (isErrno(e, "ENOENT", "ENOTDIR")) return [];
+      throw e;
+    }
+  };
+  const pw = /^\d+$/.test(user) ? read("passwd").find((e) => e[2] === user) : read("passwd").find((e) => e[0] === user);
+  if (pw === undefined) throw new VmError("no-such-user", `User=${user}: no such user in the VM's /etc/passwd`, { user });
+  let gid = pw[3]!;
+  if (group !== undefined) {
+    const gr = /^\d+$/.test(group) ? read("group").find((e) => e[2] === group) : read("group").find((e) => e[0] === group);
+    if (gr === undefined) throw new VmError("no-such-group", `Group=${group}: no such group in the VM's /etc/group`, { group });
+    gid = gr[2]!;
+  }
+  return [setpriv, "--reuid", pw[2]!, "--regid", gid, "--clear-groups", "--", ...argv];
 }
 
 /** Start a VM for `toplevel`; resolves once its services have been started. @public */
@@ -252,7 +281,17 @@ export async function runVm(o: RunVmOptions): Promise<RunningVm> {
 
     const unitDir = storePhysicalPath(host, `${o.toplevel}/etc/systemd/system`, o.storeDir, o.storePhysical);
     const units = loadUnits(fs, unitDir, (p) => storePhysicalPath(host, p, o.storeDir, o.storePhysical));
-    const sup = new Supervisor({ host: guest, units, console: say, ...(o.onEvent !== undefined ? { onEvent: o.onEvent } : {}), baseEnv: VM_BASE_ENV });
+    const setpriv = which(host, ["/usr/bin/setpriv", "/bin/setpriv"]);
+    const sup = new Supervisor({
+      host: guest,
+      units,
+      console: say,
+      ...(o.onEvent !== undefined ? { onEvent: o.onEvent } : {}),
+      baseEnv: VM_BASE_ENV,
+      ...(setpriv !== undefined ? { runAs: (user: string, group: string | undefined, argv: readonly string[]) =>
+            runAsArgv(fs, (p) => storePhysicalPath(host, p, o.storeDir, o.storePhysical, rootDir), setpriv, user, group, argv),
+        } : {}),
+    });
     await sup.start();
     say(`<<< ${o.hostName} is up >>>`);
 

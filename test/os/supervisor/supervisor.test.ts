@@ -229,6 +229,28 @@ describe("Supervisor on the memory host", () => {
     await sup.stop();
   });
 
+  it("User=/Group= run through the runAs wrapper; without one such units are refused", async () => {
+    const ran: string[][] = [];
+    const host = memoryHost({
+      files: { "/u": null },
+      programs: {
+        "/bin/as": (ctx) => {
+          ran.push([...ctx.args]);
+          return 0;
+        },
+      },
+    });
+    writeUnits(host, "/u", { "svc.service": "[Service]\nType=oneshot\nUser=alice\nGroup=staff\nExecStart=/bin/tool --flag\n[Install]\nWantedBy=multi-user.target\n" });
+    const lines: string[] = [];
+    const sup = new Supervisor({ host, units: loadUnits(host.fs, "/u"), console: (l) => lines.push(l), runAs: (u, g, argv) => ["/bin/as", u, g ?? "-", ...argv] });
+    await sup.start();
+    expect(ran).toEqual([["alice", "staff", "/bin/tool", "--flag"]]);
+    const refused = new Supervisor({ host, units: loadUnits(host.fs, "/u"), console: (l) => lines.push(l) });
+    await refused.start();
+    expect(refused.status("svc.service")?.state).toBe("failed");
+    expect(lines.some((l) => l.includes("cannot run as User=alice Group=staff"))).toBe(true);
+  });
+
   it("a missing executable fails its unit (status 203) and the others start", async () => {
     const { sup, lines } = setup(
       {

@@ -155,6 +155,24 @@ suite("runVm", () => {
     }
   });
 
+  it("runs User=/Group= services as those accounts of the VM; an unknown user fails its unit", async () => {
+    const top = makeSystem(
+      "users",
+      {
+        "as-nobody.service": "Type=oneshot\nRemainAfterExit=yes\nUser=nobody\nExecStart=/bin/sh -c 'echo $$(id -u) $$(id -g)'",
+        "as-daemon.service": "Type=oneshot\nRemainAfterExit=yes\nUser=nobody\nGroup=daemon\nExecStart=/bin/sh -c 'echo $$(id -u) $$(id -g)'",
+        "as-ghost.service": "Type=oneshot\nUser=ghost\nExecStart=/bin/true",
+      },
+      { passwd: "root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/var/empty:/bin/false\n", group: "root:x:0:\ndaemon:x:1:\nnogroup:x:65534:\n" },
+    );
+    vm = await start(top);
+    const st = (n: string) => vm!.statuses().find((s) => s.name === n)!;
+    expect(st("as-nobody.service").log).toEqual(["65534 65534"]);
+    expect(st("as-daemon.service").log).toEqual(["65534 1"]);
+    expect(st("as-ghost.service").state).toBe("failed");
+    expect(st("as-ghost.service").log.join("\n")).toContain("User=ghost: no such user in the VM's /etc/passwd");
+  });
+
   it("reports a failing service with its log and keeps the others running", async () => {
     const events: SupervisorEvent[] = [];
     const top = makeSystem("mixed", {
