@@ -146,6 +146,7 @@ class Realiser {
   private readonly failures: BuildError[] = [];
   private readonly checkSet = new Set<string>();
   private stopped = false;
+  private etcDir: string | undefined;
 
   constructor(private readonly o: RealiseOptions) {
     this.store = o.store;
@@ -157,6 +158,14 @@ class Realiser {
   }
 
   async run(requests: readonly string[]): Promise<Realisation[]> {
+    try {
+      return await this.runRequests(requests);
+    } finally {
+      if (this.etcDir !== undefined) removeTree(this.host.fs, this.etcDir);
+    }
+  }
+
+  private async runRequests(requests: readonly string[]): Promise<Realisation[]> {
     const parsed = requests.map((r) => {
       const bang = r.indexOf("!");
       return bang < 0 ? { path: r, outputs: undefined } : { path: r.slice(0, bang), outputs: r.slice(bang + 1).split(",") };
@@ -195,6 +204,18 @@ class Realiser {
       out.push({ drvPath: r.path, outputs: m });
     }
     return out;
+  }
+
+  /** The sandbox's /etc files, written once per realisation and shared (read-only) by its builds. */
+  private sandboxEtc(tmp: string): string {
+    if (this.etcDir === undefined) {
+      const fs = this.host.fs;
+      const dir = fs.mkdtemp(`${tmp}/tsnix-sandbox-etc-`);
+      for (const [f, text] of Object.entries(SANDBOX_ETC)) fs.writeFile(`${dir}/${f}`, text, { mode: 0o444 });
+      fs.writeFile(`${dir}/nsswitch.conf`, "hosts: files dns\nservices: files\n", { mode: 0o444 });
+      this.etcDir = dir;
+    }
+    return this.etcDir;
   }
 
   private goal(drvPath: string): Goal {
@@ -391,7 +412,6 @@ class Realiser {
     // Outputs go to a private area in the store's file system (so they can be renamed into place) unless the builder writes in place.
     const outArea = direct ? undefined : fs.mkdtemp(`${store.realStoreDir}/.tsnix-tmp-${this.host.pid}-build-${++buildCounter}-`);
     const physOut = (p: string) => (outArea === undefined ? store.toRealPath(p) : `${outArea}/${p.slice(store.storeDir.length + 1)}`);
-    let etcDir: string | undefined;
     const moved: string[] = [];
     let keep = false;
     const logPath = this.s.keepBuildLog ? buildLogPath(store.stateDir, drvPath) : undefined;
@@ -454,10 +474,8 @@ class Realiser {
       } else {
         let proc: HostProcess;
         if (bwrap !== undefined) {
-          etcDir = fs.mkdtemp(`${tmp}/tsnix-sandbox-etc-`);
+          const etcDir = this.sandboxEtc(tmp);
           const fod = isFixedOutputDerivation(drv);
-          for (const [f, text] of Object.entries(SANDBOX_ETC)) fs.writeFile(`${etcDir}/${f}`, text);
-          if (fod) fs.writeFile(`${etcDir}/nsswitch.conf`, "hosts: files dns\nservices: files\n");
           const extra = [...this.s.sandboxPaths];
           if (!extra.some((e) => parseSandboxPath(e).inside === "/bin/sh")) {
             const sh = findSandboxShell(fs);
@@ -570,7 +588,6 @@ class Realiser {
       log?.close();
       for (const p of moved) if (!store.isValidPath(p)) removeTree(fs, store.toRealPath(p));
       if (outArea !== undefined) removeTree(fs, outArea);
-      if (etcDir !== undefined) removeTree(fs, etcDir);
       if (keep) this.emit({ type: "kept-build-dir", drvPath, dir: buildDir });
       else removeTree(fs, buildDir);
     }
