@@ -16,6 +16,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   env: async () => (await import("./env.js")).envCommand,
   "collect-garbage": async () => (await import("./collect-garbage.js")).collectGarbageCommand,
   os: async () => (await import("./os.js")).osCommand,
+  build: async () => (await import("./build.js")).buildCommand,
+  copy: async () => (await import("./copy.js")).copyCommand,
+  log: async () => (await import("./log.js")).logCommand,
 };
 
 const USAGE = `usage: tsnix [--store ROOT] [--option NAME VALUE] COMMAND ARGS...
@@ -27,6 +30,9 @@ commands:
   env          manage profiles: install, upgrade, rollback (as nix-env)
   collect-garbage  delete old generations and unreachable store paths (as nix-collect-garbage)
   os           build, switch, roll back and list NixOS-style system generations (as nixos-rebuild)
+  build        build derivations (as nix-build)
+  copy         copy closures to and from binary caches and stores (as nix copy)
+  log          show the build log of a derivation or output (as nix log)
 `;
 
 /** Run the CLI; returns the exit status. Never throws for user errors. */
