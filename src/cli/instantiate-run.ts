@@ -33,10 +33,10 @@ export function runInstantiate(
   let stderr = "";
   const ev = new Evaluator({ host, searchPath: opts.includes, nixPath: env.NIX_PATH, trace: (l) => (stderr += l), showTrace: opts.showTrace });
   let warned = false;
-  const inputs: { expr?: string; file?: string }[] = [];
+  const inputs: { expr?: string; file?: string; stdin?: string }[] = [];
   if (opts.expr) for (const e of opts.files) inputs.push({ expr: e });
   else if (opts.files.length === 0) inputs.push({ file: "./default.nix" });
-  else for (const f of opts.files) inputs.push(f === "-" ? { expr: "" } : { file: f });
+  else for (const f of opts.files) inputs.push(f === "-" ? { stdin: opts.stdin ?? "" } : { file: f });
   try {
     // Instantiation writes .drv files and sources into the store (engineer G: src/cli/instantiate-store.ts).
     if (!opts.eval && !opts.parse) {
@@ -46,16 +46,17 @@ export function runInstantiate(
     for (const input of inputs) {
       const file = input.file === undefined ? undefined : absolute(input.file, cwd);
       if (opts.parse) {
-        const source = input.expr ?? new TextDecoder().decode(host.fs.readFile(file!));
-        ev.rememberSource(file ?? "«string»", source);
-        const expr = parse(source, { file: file ?? "«string»", baseDir: file === undefined ? cwd : file.slice(0, file.lastIndexOf("/")) || "/" });
+        const source = input.expr ?? input.stdin ?? new TextDecoder().decode(host.fs.readFile(file!));
+        const origin = file ?? (input.stdin !== undefined ? "«stdin»" : "«string»");
+        ev.rememberSource(origin, source);
+        const expr = parse(source, { file: origin, baseDir: file === undefined ? cwd : file.slice(0, file.lastIndexOf("/")) || "/" });
         ev.run(() => ev.bind(expr));
         stdout += printExpr(expr) + "\n";
         continue;
       }
       const attrPaths = opts.attrPaths.length === 0 ? [""] : opts.attrPaths;
       for (const attrPath of attrPaths) {
-        const v = ev.evaluate(input.expr !== undefined ? input.expr : { file: file! }, { baseDir: cwd, args: opts.args, attrPath, strict: opts.strict });
+        const v = ev.evaluate(input.expr !== undefined ? input.expr : input.stdin !== undefined ? { stdin: input.stdin } : { file: file! }, { baseDir: cwd, args: opts.args, attrPath, strict: opts.strict });
         if (!opts.eval) {
           // Printed as each path is known: the derivations before a failing one are still shown, as by Nix.
           instantiateDerivations(ev, v, (line) => {

@@ -26,6 +26,8 @@ export interface InstantiateOptions {
   attrPaths: string[];
   args: Record<string, { expr: string } | { str: string }>;
   includes: string[];
+  /** The text of standard input when a file argument is `-`. */
+  stdin?: string;
 }
 
 export function parseInstantiateArgs(argv: string[]): InstantiateOptions {
@@ -123,6 +125,7 @@ export async function instantiateCommand(args: string[], ctx: CliContext): Promi
   // on a thread with a Nix-sized stack. Evaluation has no side effects
   // (read-only store mode), so running it twice is safe; output of the
   // first attempt is discarded.
+  if (!opts.expr && opts.files.includes("-")) opts.stdin = new TextDecoder().decode(await ctx.readStdin());
   const { runInstantiate } = await import("./instantiate-run.js");
   const storeSide = needsStore(opts) ? await import("./instantiate-store.js") : undefined;
   let result: RunResult = runInstantiate(opts, ctx.host, ctx.cwd, env, storeSide);

@@ -229,9 +229,14 @@ export class Evaluator implements EvalStateLike, Runtime {
    * Evaluate `source` (or `{ file }`) with auto-calling and attribute
    * selection; with `strict` the value is forced deeply.
    */
-  evaluate(input: string | { readonly file: string }, options: EvaluateOptions = {}): Value {
+  evaluate(input: string | { readonly file: string } | { readonly stdin: string }, options: EvaluateOptions = {}): Value {
     return this.run(() => {
-      let v = typeof input === "string" ? this.compileSource(input, "«string»", options.baseDir ?? "/")(this.baseEnv) : this.importFile(input.file);
+      let v =
+        typeof input === "string"
+          ? this.compileSource(input, "«string»", options.baseDir ?? "/")(this.baseEnv)
+          : "stdin" in input
+            ? this.compileSource(input.stdin, "«stdin»", options.baseDir ?? "/")(this.baseEnv)
+            : this.importFile(input.file);
       v = this.autoCall(v, options.args, options.baseDir);
       if (options.attrPath !== undefined && options.attrPath !== "") {
         v = this.selectAttrPath(v, options.attrPath, options.args, options.baseDir);

@@ -10,7 +10,7 @@ import { nodeHost } from "../../src/host/node-host.js";
 import type { Host } from "../../src/host/host.js";
 import { describeOracle, oracleRoot, runNix } from "../helpers/oracle.js";
 
-async function tsnix(args: string[], options: { cwd: string; host?: Host; env?: Record<string, string> }): Promise<{ status: number; stdout: string; stderr: string }> {
+async function tsnix(args: string[], options: { cwd: string; host?: Host; env?: Record<string, string>; input?: string }): Promise<{ status: number; stdout: string; stderr: string }> {
   let stdout = "";
   let stderr = "";
   const ctx: CliContext = {
@@ -18,7 +18,7 @@ async function tsnix(args: string[], options: { cwd: string; host?: Host; env?: 
     settings: new Map(),
     stdout: (t) => void (stdout += typeof t === "string" ? t : Buffer.from(t).toString("utf8")),
     stderr: (t) => void (stderr += typeof t === "string" ? t : Buffer.from(t).toString("utf8")),
-    readStdin: async () => new Uint8Array(),
+    readStdin: async () => new TextEncoder().encode(options.input ?? ""),
     stdinChunks: async function* () {},
     env: (n) => options.env?.[n],
     cwd: options.cwd,
@@ -39,7 +39,9 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Command lines compared byte for byte with nix-instantiate 2.8 (stdout, stderr, status). */
-const CASES: { name: string; args: (dir: string) => string[]; env?: (dir: string) => Record<string, string>; messageOnly?: true }[] = [
+const CASES: { name: string; args: (dir: string) => string[]; env?: (dir: string) => Record<string, string>; input?: string; messageOnly?: true }[] = [
+  { name: "expression from standard input", args: () => ["--eval", "-"], input: "1 + 2\n" },
+  { name: "errors in standard input", args: () => ["--eval", "-"], input: "x\n" },
   { name: "-I prefix=path and <prefix/file>", args: (d) => ["--eval", "--strict", "-I", `foo=${d}/a`, "-E", "(import <foo/f.nix> { y = 2; }).sum"] },
   { name: "NIX_PATH lookup", args: () => ["--eval", "--strict", "-E", "<foo>"], env: (d) => ({ NIX_PATH: `foo=${d}/a` }) },
   { name: "missing search path entry", args: () => ["--eval", "-E", "<nope>"] },
@@ -77,8 +79,8 @@ describeOracle("tsnix instantiate vs nix-instantiate 2.8", () => {
   afterAll(() => store.dispose());
   it.each(CASES)("$name", async (c) => {
     const env = c.env?.(dir) ?? {};
-    const nix = runNix("nix-instantiate", c.args(dir), { root: store.root, cwd: dir, env });
-    const ts = await tsnix(c.args(dir), { cwd: dir, env });
+    const nix = runNix("nix-instantiate", c.args(dir), { root: store.root, cwd: dir, env, ...(c.input === undefined ? {} : { input: c.input }) });
+    const ts = await tsnix(c.args(dir), { cwd: dir, env, ...(c.input === undefined ? {} : { input: c.input }) });
     if (c.messageOnly) {
       expect([ts.status, ts.stdout, ts.stderr.split("\n")[0]]).toEqual([nix.status, nix.stdout.toString("utf8"), nix.stderr.split("\n")[0]]);
       return;
