@@ -167,6 +167,30 @@ export function runAsArgv(fs: HostFs, resolve: (vmPath: string) => string, setpr
   return [setpriv, "--reuid", pw[2]!, "--regid", gid, "--clear-groups", "--", ...argv];
 }
 
+/**
+ * Remove the runtime directories of VMs whose runner died without cleaning
+ * up (killed with SIGKILL): their namespaces died with it (bubblewrap's
+ * --die-with-parent), so only the directory is left.
+ */
+function removeStaleRuntimes(host: Host): void {
+  let names: string[];
+  try {
+    names = host.fs.readdir(host.tmpdir());
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (!n.startsWith("tsnix-vm-")) continue;
+    const dir = `${host.tmpdir()}/${n}`;
+    try {
+      const pid = Number.parseInt(new TextDecoder().decode(host.fs.readFile(`${dir}/owner`)), 10);
+      if (Number.isInteger(pid) && pid !== host.pid && !host.processAlive(pid)) host.fs.rm(dir, { recursive: true, force: true });
+    } catch {
+      // Not ours to judge: being created, another user's, or not a VM's.
+    }
+  }
+}
+
 /** Start a VM for `toplevel`; resolves once its services have been started. @public */
 export async function runVm(o: RunVmOptions): Promise<RunningVm> {
   const { host } = o;
@@ -187,8 +211,14 @@ export async function runVm(o: RunVmOptions): Promise<RunningVm> {
   if (nsenter === undefined) throw new VmError("no-nsenter", "cannot start the VM: nsenter (util-linux) is not installed", { program: "nsenter" });
   const kill = which(host, ["/bin/kill", "/usr/bin/kill"]) ?? "kill";
 
+  // One VM per disk image: two would overwrite each other's state.
+  const imageLock = o.diskImage === undefined ? null : host.tryLock(`${o.diskImage}.lock`);
+  if (o.diskImage !== undefined && imageLock === null)
+    throw new VmError("disk-image-busy", `the disk image '${o.diskImage}' is in use by another running VM`, { image: o.diskImage });
+  removeStaleRuntimes(host);
   const runtime = fs.mkdtemp(`${host.tmpdir()}/tsnix-vm-${o.hostName}-`);
   fs.chmod(runtime, 0o700);
+  fs.writeFile(`${runtime}/owner`, `${host.pid}\n`);
   const rootDir = `${runtime}/root`;
   fs.mkdir(rootDir, { mode: 0o755 });
   fs.mkdir(`${runtime}/fwd`, { mode: 0o700 });
@@ -197,7 +227,10 @@ export async function runVm(o: RunVmOptions): Promise<RunningVm> {
   let hostForwards: HostForwards | undefined;
   let bw: HostProcess | undefined;
   const relays: HostProcess[] = [];
-  const cleanup = () => fs.rm(runtime, { recursive: true, force: true });
+  const cleanup = () => {
+    fs.rm(runtime, { recursive: true, force: true });
+    imageLock?.release();
+  };
   try {
     // Ports first: one in use fails before anything else happens.
     hostForwards = await listenForwards(forwards, socketOf);

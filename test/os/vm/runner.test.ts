@@ -173,6 +173,26 @@ suite("runVm", () => {
     expect(st("as-ghost.service").log.join("\n")).toContain("User=ghost: no such user in the VM's /etc/passwd");
   });
 
+  it("refuses a second VM on a disk image in use, and removes runtime directories of runners that died", async () => {
+    const image = join(dir, "shared.img");
+    const top = makeSystem("one", { "idle.service": "ExecStart=/bin/sh -c 'exec sleep 600'" });
+    vm = await start(top, { diskImage: image });
+    const err = await start(top, { hostName: "second", diskImage: image }).catch((e: unknown) => e);
+    expect((err as VmError).code).toBe("os.vm.disk-image-busy");
+    expect((err as VmError).message).toBe(`the disk image '${image}' is in use by another running VM`);
+    await vm.stop();
+    vm = undefined;
+    expect(readdirSync(dir).filter((n) => n.startsWith("shared.img"))).toEqual(["shared.img"]);
+
+    // A runner killed with SIGKILL leaves its runtime directory; the next start removes it.
+    const deadPid = Number(execFileSync("sh", ["-c", "sh -c 'echo $$' "], { encoding: "utf8" }).trim());
+    const stale = mkdtempSync(join(tmpdir(), "tsnix-vm-crashed-"));
+    writeFileSync(join(stale, "owner"), `${deadPid}\n`);
+    mkdirSync(join(stale, "root/etc"), { recursive: true });
+    vm = await start(top);
+    expect(existsSync(stale)).toBe(false);
+  });
+
   it("reports a failing service with its log and keeps the others running", async () => {
     const events: SupervisorEvent[] = [];
     const top = makeSystem("mixed", {
