@@ -201,6 +201,20 @@ export class Evaluator implements EvalStateLike, Runtime {
     return this.run(() => this.importFile(path));
   }
 
+  /**
+   * Force a value from this evaluator deeply and convert it to plain
+   * JavaScript (lazy parts of a returned value must be forced by the
+   * evaluator that made them: its host, search path and caches).
+   */
+  toPlain(v: LazyValue): PlainValue {
+    return this.run(() => plain(v));
+  }
+
+  /** Force a value from this evaluator to weak head normal form. */
+  force(v: LazyValue): Value {
+    return this.run(() => force(v));
+  }
+
   /** Import a file (cached), as `import`. */
   importFile(path: string): Value {
     let p = canonical(path);

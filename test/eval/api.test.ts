@@ -8,6 +8,7 @@ import { EvalError, NixError, ParseError } from "../../src/eval/errors.js";
 import { defineBuiltin } from "../../src/eval/builtins/index.js";
 import { NixAttrs, NixFloat, NixLambda } from "../../src/eval/value.js";
 import { HOSTS } from "../helpers/hosts.js";
+import { memoryHost } from "../../src/host/memory-host.js";
 
 describe.each(HOSTS)("evaluate() on the $name host", ({ make }) => {
   it("imports files and directories through the host, with a per-evaluator cache", () => {
@@ -129,5 +130,19 @@ describe.skipIf(!existsSync(join(DIST, "index.js")))("built library: recursion d
       ext,
     );
     expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 0, stdout: "40000\neval.stack-overflow stack overflow (possible infinite recursion)\n", stderr: "" });
+  });
+});
+
+describe("Evaluator.toPlain / force", () => {
+  it("force lazy parts with the evaluator that made them", () => {
+    const a = memoryHost({ files: { "/n.nix": "1" } });
+    const b = memoryHost({ files: { "/n.nix": "2" } });
+    const evA = new Evaluator({ host: a });
+    const evB = new Evaluator({ host: b });
+    const va = evA.evaluate("{ n = import /n.nix; }");
+    const vb = evB.evaluate("{ n = import /n.nix; }");
+    expect(evA.toPlain(va)).toEqual({ n: 1 });
+    expect(evB.toPlain(vb)).toEqual({ n: 2 });
+    expect(evA.force((va as NixAttrs).get("n")!)).toBe(1);
   });
 });
