@@ -303,11 +303,16 @@ export async function runVm(o: RunVmOptions): Promise<RunningVm> {
       // The relay says "ready" once it listens; wait for it so the first connection finds it.
       const dec = new TextDecoder();
       let seen = "";
-      if (r.stdout !== null)
-        for await (const c of r.stdout) {
-          seen += dec.decode(c);
-          if (seen.includes("ready")) break;
-        }
+      const ready = (async () => {
+        if (r.stdout !== null)
+          for await (const c of r.stdout) {
+            seen += dec.decode(c);
+            if (seen.includes("ready")) break;
+          }
+      })();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([ready, new Promise((res) => (timer = setTimeout(res, 10_000)))]);
+      clearTimeout(timer);
       if (!seen.includes("ready")) throw new VmError("forward-failed", `the port-forward relay for guest port ${f.guestPort} did not start`, { guestPort: f.guestPort });
       say(`<<< forwarding 127.0.0.1:${f.hostPort} (host) to port ${f.guestPort} (guest) >>>`);
     }
