@@ -117,6 +117,7 @@ export class ProgressRenderer {
   constructor(
     private readonly ctx: CliContext,
     private readonly quiet: boolean,
+    private readonly keepGoing = false,
   ) {
     this.tty = ctx.host.kind === "node" && typeof process !== "undefined" && process.stderr.isTTY === true && ctx.env("TERM") !== "dumb" && ctx.env("CI") === undefined;
   }
@@ -181,7 +182,8 @@ export class ProgressRenderer {
         this.write(`note: keeping build directory '${e.dir}'\n`);
         break;
       case "build-failed":
-        if (e.error instanceof BuilderFailedError && this.quiet === false) break;
+        // With --keep-going, each failure is reported as it happens (the summary comes at the end).
+        if (this.keepGoing) this.write(`error: ${renderBuildError(e.error, this.quiet)}\n`);
         break;
     }
     this.status();
@@ -191,13 +193,14 @@ export class ProgressRenderer {
 /** Run a realisation with the CLI's rendering; failures become Nix's messages and statuses. */
 export async function runRealise(ctx: CliContext, store: LocalStore, requests: readonly string[], flags: BuildFlags): Promise<Realisation[] | number> {
   const settings = settingsOf(ctx, flags);
-  const progress = new ProgressRenderer(ctx, flags.quiet);
+  const progress = new ProgressRenderer(ctx, flags.quiet, settings.keepGoing);
   try {
     return await realise(requests, { store, settings, check: flags.check, onEvent: progress.onEvent });
   } catch (e) {
     progress.finish();
-    if (e instanceof BuildsFailedError || (e instanceof BuildError && settings.keepGoing)) {
-      ctx.stderr(`error: ${renderBuildError(e, flags.quiet)}\n`);
+    if (e instanceof BuildError && settings.keepGoing) {
+      // Each failure was reported as it happened.
+      if (e instanceof BuildsFailedError) ctx.stderr(`error: ${e.message}\n`);
       return e.exitCode;
     }
     if (e instanceof BuildError) {

@@ -150,3 +150,30 @@ in {
     expect(r.stderr).toContain("error: unable to start any build; either increase '--max-jobs' or enable remote builds.");
   });
 });
+
+describeOracle("tsnix build --keep-going", () => {
+  it("builds what it can, reports each failure, exits with Nix's status", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsnix-kg-"));
+    try {
+      writeFileSync(
+        join(dir, "kg.nix"),
+        `[ (derivation { name = "kg-bad"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "exit 2" ]; })
+           (derivation { name = "kg-good"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo ok > $out" ]; }) ]`,
+      );
+      const r = await tsnix(host, ["--store", join(dir, "store"), "build", "kg.nix", "--no-out-link", "-k"], { cwd: dir });
+      expect(r.status).toBe(100);
+      expect(r.stderr).toMatch(/error: builder for '[^']*-kg-bad\.drv' failed with exit code 2\n/);
+      const n = oracleRoot();
+      try {
+        const nb = runNix("nix-build", [join(dir, "kg.nix"), "--no-out-link", "-k", ...NIX_BUILD], { root: n.root });
+        expect(r.status).toBe(nb.status);
+        const good = /\/nix\/store\/[a-z0-9]{32}-kg-good\b/.exec(nb.stderr + nb.stdout.toString());
+        void good;
+      } finally {
+        n.dispose();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
