@@ -248,3 +248,33 @@ describe("two processes realising the same derivation (memory host fork)", () =>
     expect(store.isValidPath(d.out)).toBe(true);
   });
 });
+
+describe("programs registered on the memory host run as builders", () => {
+  it("spawns the builder with Nix's environment in the build directory, and keeps its output", async () => {
+    const { memoryHost } = await import("../../src/host/memory-host.js");
+    let seen: Record<string, string> = {};
+    let cwd = "";
+    const host = memoryHost({
+      programs: {
+        "/bin/sh": (ctx) => {
+          seen = { ...ctx.env };
+          cwd = ctx.cwd;
+          ctx.fs.writeFile(ctx.env["out"]!, ctx.args.join(" "));
+          ctx.stderr("hello from sh\n");
+          return 0;
+        },
+      },
+    });
+    const store = new LocalStore({ host, root: "/" });
+    const d = addDerivation(store, { name: "memsh", builder: "/bin/sh", args: ["-c", "echo"], env: { foo: "bar" } });
+    const logs: string[] = [];
+    await realise([d.drvPath], { store, onEvent: (e) => e.type === "log" && logs.push(e.line) });
+    expect(logs).toEqual(["hello from sh"]);
+    expect(new TextDecoder().decode(host.fs.readFile(d.out))).toBe("-c echo");
+    expect(cwd).toMatch(/^\/tmp\/nix-build-memsh\.drv-\d+$/);
+    expect(Object.keys(seen).sort()).toEqual(
+      ["HOME", "NIX_BUILD_CORES", "NIX_BUILD_TOP", "NIX_LOG_FD", "NIX_STORE", "PATH", "PWD", "TEMP", "TEMPDIR", "TERM", "TMP", "TMPDIR", "builder", "foo", "name", "out", "outputs", "system"].sort(),
+    );
+    expect(seen["NIX_BUILD_TOP"]).toBe(cwd);
+  });
+});
