@@ -13,7 +13,7 @@ import {
   switchLink,
   type GenerationSelector,
 } from "../profiles/generations.js";
-import { addPermRoot } from "../profiles/roots.js";
+import { addPermRoot, initStateDirs } from "../profiles/roots.js";
 import { activate, currentSystem, normaliseRoot, pendingActivation, type ScriptRunner, type TargetRoot } from "./activate.js";
 import { installBootLoader, readSystemSpec, type BootMenu } from "./bootloader.js";
 import { OsError } from "./errors.js";
@@ -185,6 +185,8 @@ export async function switchSystem(ctx: OsContext, toplevel: string, action: Swi
   const profile = systemProfile(ctx.root);
   let generation: number | null = null;
   if (action === "switch" || action === "boot") {
+    // gcroots/profiles makes every system generation a root of the target's collector.
+    initStateDirs(ctx.store, "root");
     const lock = lockProfile(ctx.host, profile);
     try {
       const gen = createGeneration(ctx.host, profile, toplevel);

@@ -3,6 +3,8 @@ import { HOSTS, type HostFixture } from "../helpers/hosts.js";
 import type { Host } from "../../src/host/host.js";
 import { rebuild, listSystemGenerations, systemProfile, deleteSystemGenerations, formatSystemGenerations } from "../../src/os/system.js";
 import { currentSystem } from "../../src/os/activate.js";
+import { collectGarbage, computeLive } from "../../src/profiles/gc.js";
+import { findRoots } from "../../src/profiles/roots.js";
 import { PKGS_NIX, osContext, readInRoot, recordingRunner } from "./helpers.js";
 
 const base = (extra: string, packages = "pkgs.hello") => `{ config, pkgs, lib, ... }: {
@@ -156,6 +158,28 @@ describe.each(HOSTS)("os rebuild on $name", ({ make }) => {
     expect(readInRoot(host, root, "/boot/loader/loader.conf")).toBe("timeout 5\ndefault nixos-generation-2.conf\n");
     deleteSystemGenerations(ctx, { kind: "numbers", numbers: [3] });
     expect(entries()).toEqual(["nixos-generation-1.conf", "nixos-generation-2.conf"]);
+  }, 120000);
+
+  it("garbage collection on the target keeps every remaining generation and drops deleted ones", async () => {
+    const { host, dir } = fx;
+    const { ctx, cfg } = setup(host, dir);
+    const r1 = await rebuild(ctx, "switch", { input: cfg(V1) });
+    const r2 = await rebuild(ctx, "switch", { input: cfg(V2) });
+    const sw1 = host.fs.readlink(`${ctx.store.toRealPath(r1.toplevel)}/sw`);
+    const hello = ctx.store.queryReferences(sw1).find((p) => p.endsWith("-hello-2.12"))!;
+    expect(hello).toBeDefined();
+    collectGarbage(ctx.store, { runtimeRoots: false });
+    expect(ctx.store.isValidPath(r1.toplevel)).toBe(true);
+    expect(ctx.store.isValidPath(r2.toplevel)).toBe(true);
+    // What the roots keep (this process's temporary roots aside, which keep its own builds until it exits, as in Nix).
+    const live = () => computeLive(ctx.store, findRoots(ctx.store, { runtime: false }).keys());
+    expect(live().has(r1.toplevel)).toBe(true);
+    deleteSystemGenerations(ctx, { kind: "numbers", numbers: [1] });
+    expect(live().has(r1.toplevel)).toBe(false);
+    expect(live().has(sw1)).toBe(false); // generation 2 has another system environment
+    expect(live().has(hello)).toBe(true); // still used by generation 2's hello.service
+    expect(live().has(r2.toplevel)).toBe(true);
+    expect(readInRoot(host, ctx.root, "/boot/grub/grub.cfg")).not.toContain("Configuration 1 (");
   }, 120000);
 
   it("runs activation scripts in dependency order and reports failures without damaging state", async () => {
