@@ -51,8 +51,12 @@ export class NotDeterministicError extends BuildError {
 
 /** The derivation is for another platform. @public */
 export class WrongSystemError extends BuildError {
-  constructor(drvPath: string, wanted: string, have: string) {
-    super("build.wrong-system", `a '${wanted}' with features {} is required to build '${drvPath}', but I am a '${have}' with features {}`, { drvPath, wanted, have });
+  constructor(drvPath: string, wanted: string, have: string, wantedFeatures: readonly string[] = [], haveFeatures: readonly string[] = []) {
+    super(
+      "build.wrong-system",
+      `a '${wanted}' with features {${wantedFeatures.join(", ")}} is required to build '${drvPath}', but I am a '${have}' with features {${haveFeatures.join(", ")}}`,
+      { drvPath, wanted, have, wantedFeatures, haveFeatures },
+    );
   }
 }
 

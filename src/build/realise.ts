@@ -372,7 +372,10 @@ class Realiser {
     const fs = this.host.fs;
     const store = this.store;
     const isBuiltin = drv.builder.startsWith("builtin:");
-    if (drv.system !== this.s.system && !this.s.extraPlatforms.includes(drv.system) && !isBuiltin) throw new WrongSystemError(drvPath, drv.system, this.s.system);
+    const required = [...new Set((drv.env.get("requiredSystemFeatures") ?? "").split(/\s+/).filter((f) => f !== ""))].sort();
+    const features = [...new Set(this.s.systemFeatures)].sort();
+    if ((drv.system !== this.s.system && !this.s.extraPlatforms.includes(drv.system) && !isBuiltin) || required.some((f) => !features.includes(f)))
+      throw new WrongSystemError(drvPath, drv.system, this.s.system, required, features);
 
     // The input closure: input sources and the used outputs of input derivations.
     const inputRoots: string[] = [...drv.inputSrcs];

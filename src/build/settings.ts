@@ -15,6 +15,8 @@ export interface BuildSettings {
   /** This machine's platform (`system`). */
   readonly system: string;
   readonly extraPlatforms: readonly string[];
+  /** `system-features`: what `requiredSystemFeatures` may ask for. */
+  readonly systemFeatures: readonly string[];
   /** `true`, `false` or `relaxed`. */
   readonly sandbox: "true" | "false" | "relaxed";
   /** `sandbox-paths` plus `extra-sandbox-paths`: `inside=outside` or `path` (`?` suffix = optional). */
@@ -42,6 +44,7 @@ export const DEFAULT_BUILD_SETTINGS: BuildSettings = {
   cores: 0,
   system: "x86_64-linux",
   extraPlatforms: [],
+  systemFeatures: ["benchmark", "big-parallel", "kvm", "nixos-test"],
   sandbox: "true",
   sandboxPaths: [],
   substituters: [],
@@ -88,6 +91,12 @@ export function buildSettingsFrom(pairs: Iterable<readonly [string, string]>, cp
         break;
       case "system":
         s.system = v;
+        break;
+      case "system-features":
+        s.systemFeatures = words(v);
+        break;
+      case "extra-system-features":
+        s.systemFeatures = [...s.systemFeatures, ...words(v)];
         break;
       case "extra-platforms":
         s.extraPlatforms = words(v);

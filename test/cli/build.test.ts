@@ -144,6 +144,17 @@ in {
     expect(q.stdout).toBe(q0.stdout);
   });
 
+  it("a derivation for another system or with missing features: Nix's message", async () => {
+    for (const [i, attrs] of [`system = "aarch64-darwin"; requiredSystemFeatures = [ "kvm" ];`, `system = "x86_64-linux"; requiredSystemFeatures = [ "gpu" ];`].entries()) {
+      const f = join(dir, `sys${i}.nix`);
+      writeFileSync(f, `derivation { name = "dw"; builder = "/bin/sh"; ${attrs} }`);
+      const n = runNix("nix-build", [f, "--no-out-link", ...NIX_BUILD], { root: nix.root });
+      const r = await tsnix(host, ["--store", store(), "build", f, "--no-out-link"]);
+      expect(r.status).toBe(n.status);
+      expect(r.stderr.trim().split("\n").pop()).toBe(n.stderr.trim().split("\n").pop());
+    }
+  });
+
   it("--max-jobs 0 cannot build", async () => {
     const r = await tsnix(host, ["--store", store(), "build", "default.nix", "-A", "top", "--argstr", "msg", "nojobs", "--no-out-link", "-j", "0"], { cwd: dir });
     expect(r.status).toBe(1);
