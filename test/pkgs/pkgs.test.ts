@@ -17,7 +17,7 @@ import { attachStore } from "../../src/eval/builtins/store-bridge.js";
 import { nodeHost } from "../../src/host/node-host.js";
 import { LocalStore } from "../../src/store/local-store.js";
 import { describeOracle, oracleRoot, runNix } from "../helpers/oracle.js";
-import { DEB_CACHE, REPO, requireVm, vmUnavailable } from "../os/vm/vm-support.js";
+import { DEB_CACHE, REPO, describeWith, namespacesUnavailable, requireVm, vmUnavailable } from "../os/vm/vm-support.js";
 
 const PKGS = `(import ${REPO}/nix/pkgs { system = "x86_64-linux"; debCache = "/var/cache/debs"; })`;
 
@@ -76,16 +76,7 @@ describeOracle("nix/pkgs evaluates to Nix 2.8's derivations", () => {
   });
 });
 
-const buildable = (() => {
-  try {
-    execFileSync("bwrap", ["--unshare-all", "--ro-bind", "/", "/", "--", "/bin/true"], { stdio: "ignore", timeout: 10_000 });
-    return existsSync("/bin/busybox") || existsSync("/usr/bin/busybox");
-  } catch {
-    return false;
-  }
-})();
-
-(buildable || requireVm ? describe : describe.skip)("nix/pkgs built by tsnix in its sandbox", () => {
+describeWith(namespacesUnavailable, "nix/pkgs built by tsnix in its sandbox", () => {
   const host = nodeHost();
   let dir: string;
   let store: LocalStore;

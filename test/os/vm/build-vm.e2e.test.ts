@@ -13,12 +13,12 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { nodeHost } from "../../../src/host/node-host.js";
 import { LocalStore } from "../../../src/store/local-store.js";
 import { buildVmCommand, runVmCommand, type VmCommandContext } from "../../../src/os/vm/command.js";
 import type { RunningVm } from "../../../src/os/vm/runner.js";
-import { DEB_CACHE, requireVm, vmUnavailable } from "./vm-support.js";
+import { DEB_CACHE, describeWith, vmUnavailable } from "./vm-support.js";
 
 const run = promisify(execFile);
 
@@ -49,17 +49,13 @@ function context(dir: string, store: LocalStore, out: string[]): VmCommandContex
   };
 }
 
-const suite = vmUnavailable === undefined || requireVm ? describe : describe.skip;
-if (vmUnavailable !== undefined) console.warn(`build-vm end-to-end tests: ${requireVm ? "FAILING" : "skipped"}: ${vmUnavailable}`);
-
-suite("tsnix os build-vm, end to end", () => {
+describeWith(vmUnavailable, "tsnix os build-vm, end to end", () => {
   let dir: string;
   let store: LocalStore;
   let port: number;
   const host = nodeHost();
 
   beforeAll(async () => {
-    if (vmUnavailable !== undefined) throw new Error(`cannot run the VM tests: ${vmUnavailable}`);
     dir = mkdtempSync(join(tmpdir(), "tsnix-build-vm-"));
     store = new LocalStore({ host, root: join(dir, "store"), fsyncStorePaths: false });
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f", join(dir, "id_ed25519")]);
@@ -89,8 +85,11 @@ suite("tsnix os build-vm, end to end", () => {
     );
   }, 300_000);
 
+  const savedDebCache = process.env["TSNIX_DEB_CACHE"];
   afterAll(() => {
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    if (savedDebCache === undefined) delete process.env["TSNIX_DEB_CACHE"];
+    else process.env["TSNIX_DEB_CACHE"] = savedDebCache;
   });
 
   /** The arguments the runner script passes to tsnix (through a stand-in that prints them). */

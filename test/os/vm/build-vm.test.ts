@@ -5,24 +5,15 @@
  * turned into run-vm's flags.
  */
 import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
-import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, expect, it } from "vitest";
 import { nodeHost } from "../../../src/host/node-host.js";
 import { LocalStore } from "../../../src/store/local-store.js";
 import { buildVmCommand, type VmCommandContext } from "../../../src/os/vm/command.js";
+import { describeWith, namespacesUnavailable } from "./vm-support.js";
 
-const buildable = (() => {
-  try {
-    execFileSync("bwrap", ["--unshare-all", "--ro-bind", "/", "/", "--", "/bin/true"], { stdio: "ignore", timeout: 10_000 });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-(buildable || process.env["TSNIX_REQUIRE_ORACLE"] === "1" ? describe : describe.skip)("tsnix os build-vm", () => {
+describeWith(namespacesUnavailable, "tsnix os build-vm", () => {
   const host = nodeHost();
   let dir: string;
   let store: LocalStore;

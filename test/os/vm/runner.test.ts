@@ -15,17 +15,7 @@ import { nodeHost } from "../../../src/host/node-host.js";
 import { VmError } from "../../../src/os/vm/errors.js";
 import { type RunningVm, runVm } from "../../../src/os/vm/runner.js";
 import type { SupervisorEvent } from "../../../src/os/supervisor/supervisor.js";
-
-const haveBwrap = (() => {
-  try {
-    execFileSync("bwrap", ["--unshare-all", "--ro-bind", "/", "/", "--", "/bin/true"], { stdio: "ignore", timeout: 10_000 });
-    return existsSync("/usr/bin/nsenter") || existsSync("/bin/nsenter");
-  } catch {
-    return false;
-  }
-})();
-const requireVm = process.env["TSNIX_REQUIRE_ORACLE"] === "1";
-const suite = haveBwrap || requireVm ? describe : describe.skip;
+import { describeWith, namespacesUnavailable } from "./vm-support.js";
 
 /** Waits (bounded) for `cond`. */
 async function until(cond: () => boolean, ms = 10_000): Promise<void> {
@@ -44,7 +34,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-suite("runVm", () => {
+describeWith(namespacesUnavailable, "runVm", () => {
   const host = nodeHost();
   let dir: string;
   let storePhys: string;

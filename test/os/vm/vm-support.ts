@@ -8,6 +8,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { describe, it } from "vitest";
 
 export const REPO = resolve(import.meta.dirname, "../../..");
 
@@ -44,14 +45,12 @@ function fetchDebs(): string | undefined {
   return still.length === 0 ? undefined : `apt-get did not produce ${still.map((d) => d.file).join(", ")}`;
 }
 
-/** Why the VM tests cannot run here, or undefined when they can. */
-export const vmUnavailable: string | undefined = (() => {
+/** Why VMs (and sandboxed builds) cannot run here, or undefined when they can. */
+export const namespacesUnavailable: string | undefined = (() => {
   if (process.platform !== "linux") return "VMs need Linux namespaces";
   for (const [cmd, pkg] of [
     ["bwrap", "bubblewrap"],
     ["nsenter", "util-linux"],
-    ["ssh", "openssh-client"],
-    ["ssh-keygen", "openssh-client"],
     ["tar", "tar"],
   ] as const)
     if (which(cmd) === undefined) return `${cmd} is not installed (Debian package ${pkg})`;
@@ -60,8 +59,34 @@ export const vmUnavailable: string | undefined = (() => {
   } catch {
     return "bubblewrap cannot create namespaces on this machine";
   }
+  return undefined;
+})();
+
+/** Why the end-to-end VM tests (ssh into a VM running pkgs.openssh) cannot run here. */
+export const vmUnavailable: string | undefined = (() => {
+  if (namespacesUnavailable !== undefined) return namespacesUnavailable;
+  for (const cmd of ["ssh", "ssh-keygen"]) if (which(cmd) === undefined) return `${cmd} is not installed (Debian package openssh-client)`;
   return fetchDebs();
 })();
 
 /** Whether missing prerequisites are a failure rather than a skip. */
 export const requireVm = process.env["TSNIX_REQUIRE_ORACLE"] === "1";
+
+/**
+ * `describe` for tests needing what `reason` says is missing: run when
+ * nothing is, skipped with the reason otherwise, or a failure naming it under
+ * TSNIX_REQUIRE_ORACLE=1.
+ */
+export function describeWith(reason: string | undefined, name: string, body: () => void): void {
+  if (reason === undefined) describe(name, body);
+  else if (requireVm)
+    describe(name, () => {
+      it("has what it needs", () => {
+        throw new Error(`TSNIX_REQUIRE_ORACLE=1 but ${reason}`);
+      });
+    });
+  else {
+    console.warn(`skipping '${name}': ${reason}`);
+    describe.skip(name, body);
+  }
+}
