@@ -136,6 +136,18 @@ export async function activate(t: TargetRoot, toplevel: string, options: Activat
   }
   mkdirp(host.fs, `${root}/run`);
   replaceSymlink(host, toplevel, `${root}/run/current-system`);
+  // As NixOS: the running system is a root of the collector even when no generation points at it (after `test`).
+  const gcLink = `${store.stateDir}/gcroots/current-system`;
+  let have: string | null = null;
+  try {
+    have = host.fs.readlink(gcLink);
+  } catch (e) {
+    if (!isErrno(e, "ENOENT", "EINVAL")) throw e;
+  }
+  if (have !== `${root}/run/current-system`) {
+    mkdirp(host.fs, `${store.stateDir}/gcroots`);
+    replaceSymlink(host, `${root}/run/current-system`, gcLink);
+  }
   host.fs.unlink(journal);
   if (failures.length > 0) throw new ActivationScriptError(failures);
 }

@@ -137,6 +137,8 @@ describe.each(HOSTS)("os rebuild on $name", ({ make }) => {
     expect(readInRoot(host, root, "/boot/grub/grub.cfg")).toBe(readInRoot(host, "", `${dir}/bootcfg-before`));
     const passwd5 = readInRoot(host, root, "/etc/passwd");
     expect(uidOf(passwd5, "carol")).toBe(1002);
+    // The tested system is in no generation, but the collector keeps it while it runs.
+    expect(computeLive(ctx.store, findRoots(ctx.store, { runtime: false }).keys()).has(r5.toplevel)).toBe(true);
     expect(uidOf(passwd5, "bob")).toBeUndefined();
     expect(listSystemGenerations(ctx).map((g) => [g.number, g.current])).toEqual([[2, true], [1, false]]);
     expect(formatSystemGenerations(listSystemGenerations(ctx))).toMatch(/^Generation +Build-date +NixOS version +Kernel +Configuration Revision +Specialisation\n2 current +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +22\.05\.tsnix +5\.15\.50 +\*\n1 /);
