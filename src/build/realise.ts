@@ -443,6 +443,7 @@ class Realiser {
       const inside = bwrap !== undefined ? "/build" : buildDir;
       const { env, files } = builderEnvironment(drv, { buildDir: inside, storeDir: store.storeDir, cores: this.s.cores === 0 ? this.host.cpuCount() : this.s.cores, attrsDir: buildDir, impureEnv: (n) => this.host.env(n) });
       for (const f of files) fs.writeFile(`${buildDir}/${f.name}`, f.contents, { mode: 0o644 });
+      for (const f of this.referencesGraphFiles(drv, drvPath, inputClosure)) fs.writeFile(`${buildDir}/${f.name}`, f.contents, { mode: 0o644 });
 
       let status: { code: number | null; signal: string | null; timedOut?: "total" | "silent" };
       if (builtin !== undefined) {
@@ -594,6 +595,34 @@ class Realiser {
       if (keep) this.emit({ type: "kept-build-dir", drvPath, dir: buildDir });
       else removeTree(fs, buildDir);
     }
+  }
+
+  /**
+   * `exportReferencesGraph = [ name path … ]`: for each pair, a file `name`
+   * in the build directory with the closure of `path` in the format of
+   * `nix-store --register-validity` (path, empty deriver line, reference
+   * count, references), paths sorted.
+   */
+  private referencesGraphFiles(drv: Derivation, drvPath: string, inputClosure: ReadonlySet<string>): { name: string; contents: string }[] {
+    const spec = drv.env.get("exportReferencesGraph");
+    if (spec === undefined || drv.env.has("__json")) return [];
+    const words = spec.split(/\s+/).filter((w) => w !== "");
+    if (words.length % 2 !== 0) throw new BuildError("build.bad-attr", `odd number of tokens in 'exportReferencesGraph': '${spec}'`, { drvPath });
+    const out: { name: string; contents: string }[] = [];
+    for (let i = 0; i < words.length; i += 2) {
+      const name = words[i]!;
+      const path = words[i + 1]!;
+      if (!/^[a-zA-Z0-9_.+-][a-zA-Z0-9_.+=?-]*$/.test(name) || name.startsWith("."))
+        throw new BuildError("build.bad-attr", `invalid file name '${name}' in 'exportReferencesGraph'`, { drvPath, name });
+      if (!inputClosure.has(path)) throw new BuildError("build.bad-attr", `'exportReferencesGraph' contains a non-store path '${path}'`, { drvPath, path });
+      let text = "";
+      for (const p of [...this.store.computeClosure([path])].sort()) {
+        const refs = this.store.queryReferences(p);
+        text += `${p}\n\n${refs.length}\n${refs.map((r) => `${r}\n`).join("")}`;
+      }
+      out.push({ name, contents: text });
+    }
+    return out;
   }
 
   /** Run a builder with `--timeout` and `--max-silent-time`; `activity.touch` is called on every output chunk. */

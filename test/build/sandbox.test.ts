@@ -97,6 +97,18 @@ describeOracle("sandboxed builds agree with nix-build (Nix 2.8)", () => {
     }
   });
 
+  it.runIf(haveSandbox)("exportReferencesGraph files are the same as Nix's", async () => {
+    const expr = `let a = derivation { name = "erg-a"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo a > $out" ]; };
+      b = derivation { name = "erg-b"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo \${a} > $out" ]; };
+      in derivation { name = "erg"; system = "x86_64-linux"; builder = "/bin/sh"; exportReferencesGraph = [ "graph" b ]; args = [ "-c" "read x < graph; { echo $x; while read l; do echo x$l; done < graph; } > $out" ]; }`;
+    const drvs = instantiate(expr, nix.root, store);
+    const nb = runNix("nix-store", ["--realise", ...drvs, "--option", "sandbox-paths", `/bin/sh=${SH}`, "--option", "substituters", ""], { root: nix.root });
+    expect(nb.status, nb.stderr).toBe(0);
+    const [r] = await realise(drvs, { store });
+    const p = r!.outputs.get("out")!;
+    expect(readFileSync(join(dir, p), "utf8")).toBe(readFileSync(join(nix.root, p), "utf8"));
+  });
+
   it.runIf(haveSandbox)("a builder cannot see store paths outside its input closure", async () => {
     const drvs = instantiate(`derivation { name = "peek"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "ls /nix/store > $out" ]; }`, nix.root, store);
     const [r] = await realise(drvs, { store });
