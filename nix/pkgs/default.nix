@@ -18,7 +18,8 @@
 let
   self = rec {
     inherit system;
-    lib = { version = "tsnix"; };
+    # nixpkgs-style library functions (tsnix's nix/lib, as the modules use).
+    lib = import ../lib;
 
     # The shell written into scripts' #! lines. In builds it is the
     # sandbox's static busybox; in a tsnix VM the host's /bin/sh.

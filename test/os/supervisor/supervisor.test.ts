@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import { memoryHost, type MemoryProgram } from "../../../src/host/memory-host.js";
 import { nodeHost } from "../../../src/host/node-host.js";
 import type { Host } from "../../../src/host/host.js";
@@ -64,6 +65,67 @@ describe.each(HOSTS)("unit loading and start order ($name host)", ({ make }) => 
     } finally {
       f.dispose();
     }
+  });
+});
+
+describe("start order (property)", () => {
+  it("every After=/Before= edge of an acyclic unit graph is respected, and exactly the pulled-in units start", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 9 }).chain((n) =>
+          fc.record({
+            n: fc.constant(n),
+            // Edges i -> j only for i < j keep the graph acyclic; a permutation hides that order from the names.
+            edges: fc.array(fc.tuple(fc.nat(n - 1), fc.nat(n - 1), fc.boolean()), { maxLength: 20 }),
+            perm: fc.shuffledSubarray([...Array(n).keys()], { minLength: n, maxLength: n }),
+            wanted: fc.array(fc.boolean(), { minLength: n, maxLength: n }),
+            wants: fc.array(fc.tuple(fc.nat(n - 1), fc.nat(n - 1)), { maxLength: 10 }),
+          }),
+        ),
+        ({ n, edges, perm, wanted, wants }) => {
+          const name = (i: number) => `u${perm[i]}.service`;
+          const after = new Map<number, Set<number>>();
+          const before = new Map<number, Set<number>>();
+          const order: [number, number][] = [];
+          for (const [a, b, asBefore] of edges) {
+            const [x, y] = a < b ? [a, b] : [b, a];
+            if (x === y) continue;
+            order.push([x, y]);
+            // x starts before y, said either on y (After=x) or on x (Before=y).
+            if (asBefore) (before.get(x) ?? before.set(x, new Set()).get(x)!).add(y);
+            else (after.get(y) ?? after.set(y, new Set()).get(y)!).add(x);
+          }
+          const wantMap = new Map<number, number[]>();
+          for (const [a, b] of wants) if (a !== b) wantMap.set(a, [...(wantMap.get(a) ?? []), b]);
+          const host = memoryHost({ files: { "/u": null } });
+          for (let i = 0; i < n; i++) {
+            const lines = ["[Unit]"];
+            if (after.has(i)) lines.push(`After=${[...after.get(i)!].map(name).join(" ")}`);
+            if (before.has(i)) lines.push(`Before=${[...before.get(i)!].map(name).join(" ")}`);
+            if (wantMap.has(i)) lines.push(`Wants=${wantMap.get(i)!.map(name).join(" ")}`);
+            lines.push("[Service]", `ExecStart=/bin/u${i}`);
+            if (wanted[i]) lines.push("[Install]", "WantedBy=multi-user.target");
+            host.fs.writeFile(`/u/${name(i)}`, `${lines.join("\n")}\n`);
+          }
+          const plan = planStart(loadUnits(host.fs, "/u"));
+          expect(plan.cycles).toEqual([]);
+          // Reachable: wanted units and what they want, transitively.
+          const reach = new Set<number>();
+          const stack = [...Array(n).keys()].filter((i) => wanted[i]);
+          while (stack.length > 0) {
+            const i = stack.pop()!;
+            if (reach.has(i)) continue;
+            reach.add(i);
+            stack.push(...(wantMap.get(i) ?? []));
+          }
+          const services = plan.order.filter((u) => u.endsWith(".service"));
+          expect(new Set(services)).toEqual(new Set([...reach].map(name)));
+          const pos = new Map(services.map((u, k) => [u, k]));
+          for (const [x, y] of order) if (reach.has(x) && reach.has(y)) expect(pos.get(name(x))!).toBeLessThan(pos.get(name(y))!);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
 
