@@ -235,7 +235,7 @@ export { OsError, ActivationScriptError } from "./os/errors.js";
 export { evaluateSystem, buildSystem, realiseToplevel, listOptions, evalConfigExpr, type ConfigurationInput, type OsBuildContext, type EvaluatedSystem, type OptionDoc } from "./os/eval-config.js";
 export { osBuilder, OS_BUILDER } from "./os/builder.js";
 export { parseSystemSpec, SystemSpecCodec, type SystemSpec, type UserSpec, type GroupSpec, type UnitSpec } from "./os/spec.js";
-export { activate, currentSystem, pendingActivation, activationJournal, orderActivationScripts, shellScriptRunner, type ScriptRunner, type TargetRoot, type ActivateOptions } from "./os/activate.js";
+export { activate, dryActivation, currentSystem, pendingActivation, activationJournal, orderActivationScripts, shellScriptRunner, type ScriptRunner, type TargetRoot, type ActivateOptions } from "./os/activate.js";
 export { setupEtc, listEtc, type EtcEntry, type EtcChanges } from "./os/etc.js";
 export { computeAccounts, writeAccounts, type AccountFiles } from "./os/users.js";
 export { planUnits, describePlan, RecordingServiceManager, systemctlServiceManager, type ServiceManager, type UnitPlan, type UnitState } from "./os/services.js";

@@ -13,7 +13,7 @@ import { replaceSymlink } from "../profiles/generations.js";
 import type { LocalStore } from "../store/local-store.js";
 import { readSystemSpec } from "./bootloader.js";
 import { ActivationScriptError, OsError } from "./errors.js";
-import { setupEtc } from "./etc.js";
+import { listEtc, readEtcSource, setupEtc } from "./etc.js";
 import type { SystemSpec } from "./spec.js";
 import { computeAccounts, writeAccounts } from "./users.js";
 
@@ -150,4 +150,68 @@ export async function activate(t: TargetRoot, toplevel: string, options: Activat
   }
   host.fs.unlink(journal);
   if (failures.length > 0) throw new ActivationScriptError(failures);
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/**
+ * What activating `toplevel` would change, without changing anything (for
+ * `dry-activate`): accounts created and removed (in update-users-groups'
+ * words), and /etc files added, changed and removed.
+ * @public
+ */
+export function dryActivation(t: TargetRoot, toplevel: string): string[] {
+  const { host, store } = t;
+  const root = normaliseRoot(t.root);
+  const spec = readSystemSpec(host, store, toplevel);
+  const lines: string[] = [];
+  const accounts = computeAccounts(host, root, spec);
+  const parse = (text: string | undefined) => new Map((text ?? "").split("\n").filter((l) => l !== "").map((l) => { const f = l.split(":"); return [f[0]!, f[2]!] as const; }));
+  const readOr = (p: string) => {
+    try {
+      return new TextDecoder().decode(host.fs.readFile(p));
+    } catch (e) {
+      if (isErrno(e, "ENOENT", "ENOTDIR")) return undefined;
+      throw e;
+    }
+  };
+  const oldGroups = parse(readOr(`${root}/etc/group`));
+  const newGroups = parse(accounts.group);
+  for (const [g, gid] of newGroups) if (!oldGroups.has(g)) lines.push(`would create group '${g}' with GID ${gid}`);
+  for (const g of oldGroups.keys()) if (!newGroups.has(g)) lines.push(`would remove group '${g}'`);
+  const oldUsers = parse(readOr(`${root}/etc/passwd`));
+  const newUsers = parse(accounts.passwd);
+  for (const [u, uid] of newUsers) if (!oldUsers.has(u)) lines.push(`would create user '${u}' with UID ${uid}`);
+  for (const u of oldUsers.keys()) if (!newUsers.has(u)) lines.push(`would remove user '${u}'`);
+
+  let oldEtc: string | null = null;
+  try {
+    oldEtc = host.fs.readlink(`${root}/etc/static`);
+  } catch (e) {
+    if (!isErrno(e, "ENOENT", "EINVAL", "ENOTDIR")) throw e;
+  }
+  const newEntries = listEtc(host, store, spec.etc);
+  const oldEntries = oldEtc !== null && store.isValidPath(oldEtc.split("/").slice(0, 4).join("/")) ? listEtc(host, store, oldEtc) : [];
+  const oldByRel = new Map(oldEntries.map((e) => [e.rel, e] as const));
+  const content = (etc: string, rel: string) => {
+    try {
+      return readEtcSource(host, store, root, etc, rel);
+    } catch {
+      return null;
+    }
+  };
+  for (const e of newEntries) {
+    const o = oldByRel.get(e.rel);
+    if (o === undefined) lines.push(`would add /etc/${e.rel}`);
+    else {
+      const a = content(oldEtc!, e.rel);
+      const b = content(spec.etc, e.rel);
+      if (o.mode !== e.mode || a === null || b === null || !bytesEqual(a, b)) lines.push(`would change /etc/${e.rel}`);
+    }
+  }
+  const newRels = new Set(newEntries.map((e) => e.rel));
+  for (const o of oldEntries) if (!newRels.has(o.rel)) lines.push(`would remove /etc/${o.rel}`);
+  return lines;
 }

@@ -14,7 +14,7 @@ import {
   type GenerationSelector,
 } from "../profiles/generations.js";
 import { addPermRoot, initStateDirs } from "../profiles/roots.js";
-import { activate, currentSystem, normaliseRoot, pendingActivation, type ScriptRunner, type TargetRoot } from "./activate.js";
+import { activate, dryActivation, currentSystem, normaliseRoot, pendingActivation, type ScriptRunner, type TargetRoot } from "./activate.js";
 import { installBootLoader, readSystemSpec, type BootMenu } from "./bootloader.js";
 import { OsError } from "./errors.js";
 import { readEtcSource } from "./etc.js";
@@ -84,6 +84,7 @@ async function switchLocked(ctx: OsContext, toplevel: string, action: SwitchActi
   if (action === "dry-activate") {
     for (const l of lines.before) log(l);
     log("would activate the configuration...");
+    for (const l of dryActivation(ctx, toplevel)) log(l);
     for (const l of lines.after) log(l);
     return { plan, bootMenu };
   }

@@ -70,7 +70,9 @@ describe.each(HOSTS)("tsnix os on $name", ({ make }) => {
     fs.writeFile(`${dir}/configuration.nix`, config(2222));
     r = await tsnix(host, dir, ["os", "rebuild", "dry-activate", ...common]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toContain("would activate the configuration...\nwould restart the following units: sshd.service\n");
+    expect(r.stderr).toContain(
+      "would activate the configuration...\nwould change /etc/ssh/sshd_config\nwould change /etc/systemd/system/sshd.service\nwould restart the following units: sshd.service\n",
+    );
     r = await tsnix(host, dir, ["os", "rebuild", "switch", ...common]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain("restarting the following units: sshd.service");

@@ -128,6 +128,13 @@ describe.each(HOSTS)("os rebuild on $name", ({ make }) => {
     expect(ctx.serviceManager.log).toEqual([]);
     expect(readInRoot(host, root, "/boot/grub/grub.cfg")!.split("NixOS - Default")[1]!.split("}")[0]).toContain(`init=${r2.toplevel}/init`);
 
+    // dry-activate V3 tells what would change and changes nothing.
+    ctx.lines.length = 0;
+    await rebuild(ctx, "dry-activate", { input: cfg(V3) });
+    expect(ctx.lines).toContain("would create user 'carol' with UID 1002");
+    expect(ctx.lines).toContain("would remove user 'bob'");
+    expect(currentSystem(ctx)).toBe(r1.toplevel);
+
     // 5. test V3: running system changes, profile and boot default do not; carol gets a fresh uid, not bob's.
     host.fs.writeFile(`${dir}/bootcfg-before`, readInRoot(host, root, "/boot/grub/grub.cfg")!);
     const r5 = await rebuild(ctx, "test", { input: cfg(V3) });
