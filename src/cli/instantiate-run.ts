@@ -10,8 +10,7 @@ import { parse } from "../eval/parser.js";
 import { printExpr } from "../eval/print-expr.js";
 import { jsonString, printValue, valueToJSON } from "../eval/print-value.js";
 import type { Pos } from "../eval/ast.js";
-import { lookupBuiltin } from "../eval/builtins/index.js";
-import { PrimOp } from "../eval/value.js";
+import { valueToXMLDocument } from "../eval/print-xml.js";
 import { NixAttrs, Thunk, type LazyValue, type Value } from "../eval/value.js";
 import type { InstantiateOptions, RunResult } from "./instantiate.js";
 import type * as InstantiateStore from "./instantiate-store.js";
@@ -66,7 +65,7 @@ export function runInstantiate(
           });
           continue;
         }
-        if (opts.xml) stdout += ev.run(() => xmlOf(ev, v)) + "\n";
+        if (opts.xml) stdout += valueToXMLDocument(v, (f) => ev.readSource(f));
         else if (opts.json) {
           // Nix streams JSON without a final newline; a pending thunk (no --strict) fails midway.
           const out: string[] = [];
@@ -92,14 +91,6 @@ export function runInstantiate(
     if (e instanceof TsnixError) return { stdout, stderr: stderr + `error: ${e.message}\n`, code: e.exitCode };
     return { stdout, stderr: stderr + `error: internal error: ${e instanceof Error ? e.message : String(e)}\n`, code: 1 };
   }
-}
-
-function xmlOf(ev: Evaluator, v: Value): string {
-  const b = lookupBuiltin("toXML");
-  if (b === undefined || !(b.value instanceof PrimOp)) throw new TsnixError("eval.unsupported", "--xml output is not available (builtins.toXML is not registered)");
-  const r = ev.callPrimOp(b.value, [v], undefined);
-  const s = r instanceof Thunk ? r.value : r;
-  return (typeof s === "string" ? s : String((s as { s?: string }).s)).replace(/\n$/, "");
 }
 
 /** `--json` without `--strict`: what is evaluated prints, a pending thunk is an error (as Nix 2.8). */

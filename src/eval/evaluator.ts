@@ -72,6 +72,8 @@ export interface LambdaCode {
       }
     | undefined;
   readonly body: Compiled;
+  /** The plain argument or `@` name, for printing (`--xml`). */
+  readonly arg?: string | undefined;
 }
 
 /**
@@ -869,7 +871,7 @@ export class Compiler {
             names: new Set(e.formals.formals.map((f) => f.name)),
             ellipsis: e.formals.ellipsis,
           };
-    const code: LambdaCode = { size: names.length, argSlot, formals, body: this.compile(e.body, inner) };
+    const code: LambdaCode = { size: names.length, argSlot, formals, body: this.compile(e.body, inner), arg: e.arg };
     const pos = e.pos;
     const name = e.name;
     return withThunk((env) => new NixLambda(code, env, pos, name));
