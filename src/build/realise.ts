@@ -48,7 +48,15 @@ import { type BuildSettings, DEFAULT_BUILD_SETTINGS } from "./settings.js";
 
 /** What a realisation reports as it goes. @public */
 export type BuildEvent =
-  | { readonly type: "plan"; readonly toBuild: readonly string[]; readonly toSubstitute: readonly string[]; readonly downloadSize: number; readonly narSize: number }
+  | {
+      readonly type: "plan";
+      readonly toBuild: readonly string[];
+      readonly toSubstitute: readonly string[];
+      /** Requested paths that are neither valid, nor derivations, nor substitutable. */
+      readonly unknown: readonly string[];
+      readonly downloadSize: number;
+      readonly narSize: number;
+    }
   | { readonly type: "build-started"; readonly drvPath: string; readonly logPath: string | undefined }
   | { readonly type: "build-finished"; readonly drvPath: string; readonly outputs: Readonly<Record<string, string>> }
   | { readonly type: "build-failed"; readonly drvPath: string; readonly error: TsnixError }
@@ -177,7 +185,9 @@ class Realiser {
     const tops: Goal[] = [];
     for (const r of parsed) if (r.path.endsWith(".drv")) tops.push(this.goal(r.path));
     if (this.o.check === true) for (const g of tops) this.checkSet.add(g.drvPath);
-    await this.plan(tops, missingPlain);
+    const unknown = await this.plan(tops, missingPlain);
+    // As Nix: paths nothing can produce fail the whole request, after the announcement.
+    if (unknown.length > 0) throw new BuildError("build.unknown-paths", `build of ${unknown.map((p) => `'${p}'`).join(", ")} failed`, { paths: unknown });
     if (missingPlain.length > 0) await this.substitute(missingPlain);
     const settled = await Promise.allSettled(tops.map((g) => this.realiseGoal(g)));
     if (this.failures.length > 0) {
@@ -237,7 +247,7 @@ class Realiser {
   }
 
   /** Nix's `queryMissing`: what will be built and what fetched, for the announcement. */
-  private async plan(tops: readonly Goal[], plain: readonly string[]): Promise<void> {
+  private async plan(tops: readonly Goal[], plain: readonly string[]): Promise<string[]> {
     const toBuild: string[] = [];
     const toSubstitute = new Set<string>();
     let downloadSize = 0;
@@ -277,16 +287,20 @@ class Realiser {
     for (const p of [...toBuild].sort()) dfs(p);
     toBuild.length = 0;
     toBuild.push(...ordered);
-    if (plain.length > 0 && this.caches.length > 0) {
-      const q = await querySubstitutes(this.subOpts(), plain);
+    const unknown: string[] = [];
+    if (plain.length > 0) {
+      const q = this.caches.length > 0 ? await querySubstitutes(this.subOpts(), plain) : { found: new Map(), missing: [...plain] };
       for (const [p, { info }] of q.found) {
         if (toSubstitute.has(p)) continue;
         toSubstitute.add(p);
         downloadSize += info.fileSize ?? 0;
         narSize += info.narSize;
       }
+      for (const p of plain) if (q.missing.includes(p)) unknown.push(p);
     }
-    if (toBuild.length > 0 || toSubstitute.size > 0) this.emit({ type: "plan", toBuild, toSubstitute: [...toSubstitute].sort(), downloadSize, narSize });
+    if (toBuild.length > 0 || toSubstitute.size > 0 || unknown.length > 0)
+      this.emit({ type: "plan", toBuild, toSubstitute: [...toSubstitute].sort(), unknown: unknown.sort(), downloadSize, narSize });
+    return unknown;
   }
 
   private subOpts() {

@@ -154,6 +154,7 @@ export class ProgressRenderer {
           text += `${e.toBuild.length === 1 ? "this derivation" : `these ${e.toBuild.length} derivations`} will be built:\n${e.toBuild.map((d) => `  ${d}\n`).join("")}`;
         if (e.toSubstitute.length > 0)
           text += `${e.toSubstitute.length === 1 ? "this path" : `these ${e.toSubstitute.length} paths`} will be fetched (${(e.downloadSize / MiB).toFixed(2)} MiB download, ${(e.narSize / MiB).toFixed(2)} MiB unpacked):\n${e.toSubstitute.map((d) => `  ${d}\n`).join("")}`;
+        if (e.unknown.length > 0) text += `don't know how to build these paths:\n${e.unknown.map((d) => `  ${d}\n`).join("")}`;
         this.write(text);
         break;
       }

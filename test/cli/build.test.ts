@@ -155,6 +155,14 @@ in {
     }
   });
 
+  it("a path nothing can produce: Nix's announcement and error", async () => {
+    const p = "/nix/store/00000000000000000000000000000000-x";
+    const n = runNix("nix-store", ["--realise", p, "--option", "substituters", ""], { root: nix.root });
+    const r = await tsnix(host, ["--store", store(), "store", "--realise", p]);
+    expect(r.status).toBe(n.status);
+    expect(r.stderr).toBe(n.stderr);
+  });
+
   it("--max-jobs 0 cannot build", async () => {
     const r = await tsnix(host, ["--store", store(), "build", "default.nix", "-A", "top", "--argstr", "msg", "nojobs", "--no-out-link", "-j", "0"], { cwd: dir });
     expect(r.status).toBe(1);
