@@ -158,6 +158,7 @@ export {
   type PrimOpImpl,
 } from "./eval/value.js";
 export { printValue, valueToJSON, formatFloat } from "./eval/print-value.js";
+export { valueToXMLDocument } from "./eval/print-xml.js";
 export { EvalError } from "./eval/errors.js";
 export {
   defineBuiltin,
