@@ -31,7 +31,6 @@ import {
   valuesEqual,
   type Env,
   type LambdaCode,
-  type Runtime,
 } from "./evaluator.js";
 import "./builtins/all.js";
 import { registeredBuiltins, registryVersion, type BuiltinContext, type CoerceOptions, type EvalStateLike } from "./builtins/index.js";
@@ -96,7 +95,7 @@ export function parseSearchPath(entries: readonly (SearchPathEntry | string)[]):
  * parsed and imported once per evaluator.
  * @public
  */
-export class Evaluator implements EvalStateLike, Runtime {
+export class Evaluator implements EvalStateLike {
   readonly host: Host;
   readonly searchPath: SearchPathEntry[];
   readonly storeDir: string;
