@@ -272,3 +272,8 @@ export { listenForwards, RELAY_PROGRAM, type ForwardPort, type HostForwards } fr
 export { restoreStateImage, saveStateImage } from "./os/vm/state-image.js";
 export { prepareRoot, linkEtc, ROOT_DIRS } from "./os/vm/boot.js";
 export { buildVm, buildVmCommand, runVmCommand, vmActivation, addResultLink, parseForward, type BuildVmInput, type BuiltVm, type VmCommandContext, type RunVmCommandHooks } from "./os/vm/command.js";
+
+// --- profiles: profiles and generations, user environments (builtin:buildenv), GC roots, garbage collection, settings and trust ---
+/** Profiles, generations, user environments, GC roots, the garbage collector, settings and trust (`profiles.install`, `profiles.rollback`, `profiles.collectGarbage`, …). @public */
+export * as profiles from "./profiles/index.js";
+export { ProfileError, BuildEnvCollisionError, TrustError, PathLiveError } from "./profiles/errors.js";
