@@ -239,6 +239,32 @@ export class Evaluator implements EvalStateLike {
   }
 
   /**
+   * `scopedImport`: evaluate a file with the names of `scope` in a scope
+   * just above the globals (shadowing builtins); never cached, as in Nix.
+   */
+  importScoped(path: string, scope: NixAttrs): Value {
+    let p = canonical(path);
+    let st;
+    try {
+      st = this.host.fs.stat(p);
+    } catch {
+      throw new EvalError(`getting status of '${p}': No such file or directory`, { code: "eval.import" });
+    }
+    if (st.type === "directory") p = `${p}/default.nix`;
+    let text: string;
+    try {
+      text = new TextDecoder().decode(this.host.fs.readFile(p));
+    } catch {
+      throw new EvalError(`opening file '${p}': No such file or directory`, { code: "eval.import" });
+    }
+    this.sources.set(p, text);
+    const expr = parse(text, { file: p, baseDir: p.slice(0, p.lastIndexOf("/")) || "/", home: this.options.home ?? safeHome(this.host) });
+    const names = scope.names();
+    const code = this.compiler.compile(expr, new Scope(this.globalScope, names)).ev;
+    return code([this.baseEnv, ...names.map((n) => scope.map.get(n))]);
+  }
+
+  /**
    * Evaluate `source` (or `{ file }`) with auto-calling and attribute
    * selection; with `strict` the value is forced deeply.
    */
