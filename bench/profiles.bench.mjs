@@ -1,0 +1,139 @@
+/**
+ * Profiles and garbage collection, side by side with Nix 2.8:
+ *
+ *  - gc: collect 5000 dead paths. The store is the shape one `nix-store
+ *    --gc` collects after a batch of adds: 5000 small source paths (a file
+ *    and a directory each), nothing rooted, plus 50 rooted paths that must
+ *    stay. Both stores are populated once (untimed) and copied back before
+ *    every timed run.
+ *  - install 200: `env -i` of 200 packages (store paths) into a fresh
+ *    profile: a user environment of 200 packages (manifest, derivation,
+ *    symlink forest) and generation 1.
+ *  - rollback: from generation 2 (one more package) back to 1.
+ *
+ * Every run is checked: the same number of paths deleted, the same
+ * installed names.
+ */
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+const DEAD = 5000;
+const LIVE = 50;
+const PKGS = 200;
+
+function makeSources(dir, prefix, n) {
+  const list = [];
+  for (let i = 0; i < n; i++) {
+    const d = join(dir, `${prefix}-${i}`);
+    mkdirSync(join(d, "share"), { recursive: true });
+    writeFileSync(join(d, "share", `f${i}`), `${prefix} ${i}\n`);
+    mkdirSync(join(d, "bin"), { recursive: true });
+    writeFileSync(join(d, "bin", `${prefix}-${i}`), `#!/bin/sh\necho ${i}\n`);
+    list.push(d);
+  }
+  return list;
+}
+
+/** Run `fn` `runs` times after `setup` each time (untimed); median of fn's wall time. */
+function timed(ctx, setup, fn) {
+  const times = [];
+  let last;
+  for (let i = 0; i < ctx.runs + 1; i++) {
+    setup();
+    const t0 = performance.now();
+    last = fn();
+    if (i > 0) times.push(performance.now() - t0);
+  }
+  return { ms: ctx.median(times), last };
+}
+
+function addAll(ctx, cmd, args, paths, env) {
+  // Batches keep command lines short.
+  const out = [];
+  for (let i = 0; i < paths.length; i += 500) out.push(...ctx.exec(cmd, [...args, ...paths.slice(i, i + 500)], { env }).stdout.trim().split("\n"));
+  return out;
+}
+
+export default async function run(ctx) {
+  const base = join(ctx.dataDir, "profiles-v1");
+  const src = join(base, "src");
+  const nixTpl = join(base, "nix-template");
+  const tsTpl = join(base, "ts-template");
+  const nixEnv = { ...ctx.nixEnv, HOME: base, NIX_REMOTE: "" };
+  const ts = (args) => [ctx.tsnix[0], [...ctx.tsnix.slice(1), ...args]];
+  if (!existsSync(join(base, ".done"))) {
+    rmSync(base, { recursive: true, force: true });
+    process.stderr.write("bench: populating the GC and profile stores (once)…\n");
+    const dead = makeSources(src, "dead", DEAD);
+    const live = makeSources(src, "live", LIVE);
+    const pkgs = makeSources(src, "pkg-1.0", 0).concat(Array.from({ length: PKGS }, (_, i) => makeSources(src, `pkg${i}`, 1)[0]));
+    const extra = makeSources(src, "extra", 1);
+    for (const [tpl, cmd, pre] of [
+      [nixTpl, "nix-store", ["--store", nixTpl, "--add"]],
+      [tsTpl, ctx.tsnix[0], [...ctx.tsnix.slice(1), "--store", tsTpl, "store", "--add"]],
+    ]) {
+      mkdirSync(tpl, { recursive: true });
+      addAll(ctx, cmd, pre, dead, nixEnv);
+      const livePaths = addAll(ctx, cmd, pre, live, nixEnv);
+      const pkgPaths = addAll(ctx, cmd, pre, [...pkgs, ...extra], nixEnv);
+      const roots = join(tpl, "nix/var/nix/gcroots");
+      mkdirSync(roots, { recursive: true });
+      livePaths.forEach((p, i) => cpSyncLink(p, join(roots, `live-${i}`)));
+      // The packages are rooted too, so the GC run collects exactly the dead paths.
+      pkgPaths.forEach((p, i) => cpSyncLink(p, join(roots, `pkg-${i}`)));
+      writeFileSync(join(tpl, "pkgs.txt"), pkgPaths.join("\n"));
+    }
+    writeFileSync(join(base, ".done"), "");
+  }
+  const work = join(base, "work");
+  const restore = (tpl) => () => {
+    rmSync(work, { recursive: true, force: true });
+    cpSync(tpl, work, { recursive: true, verbatimSymlinks: true });
+  };
+  const rows = [];
+
+  // --- GC of 5000 dead paths
+  const nixGc = timed(ctx, restore(nixTpl), () => ctx.exec("nix-store", ["--store", work, "--gc"], { env: nixEnv }));
+  const tsGc = timed(ctx, restore(tsTpl), () => ctx.exec(...ts(["--store", work, "store", "--gc"]), { env: { ...process.env, HOME: base } }));
+  const count = (r) => Number(/^(\d+) store paths deleted/m.exec(r.last.stdout)?.[1]);
+  if (count(nixGc) !== count(tsGc)) throw new Error(`gc: nix deleted ${count(nixGc)} paths, tsnix ${count(tsGc)}`);
+  rows.push({ workload: `gc: collect ${count(tsGc)} dead paths (${LIVE + PKGS + 1} rooted)`, tsnixMs: tsGc.ms, nixMs: nixGc.ms, ratio: tsGc.ms / nixGc.ms, note: "same number of paths deleted" });
+
+  // --- install 200 packages into a fresh profile, then roll back from generation 2
+  const pkgPaths = (tpl) => readFileSyncUtf8(join(tpl, "pkgs.txt")).split("\n");
+  const nixPkgs = pkgPaths(nixTpl);
+  const tsPkgs = pkgPaths(tsTpl);
+  const prof = join(base, "work-profile", "profile");
+  const resetProfile = (tpl) => () => {
+    restore(tpl)();
+    rmSync(join(base, "work-profile"), { recursive: true, force: true });
+    mkdirSync(join(base, "work-profile"), { recursive: true });
+  };
+  const nixI = timed(ctx, resetProfile(nixTpl), () => ctx.exec("nix-env", ["--store", work, "-p", prof, "-i", ...nixPkgs.slice(0, PKGS)], { env: nixEnv }));
+  const tsI = timed(ctx, resetProfile(tsTpl), () => ctx.exec(...ts(["--store", work, "env", "-p", prof, "-i", ...tsPkgs.slice(0, PKGS)]), { env: { ...process.env, HOME: base } }));
+  const installed = (cmd, args, env) => ctx.exec(cmd, args, { env }).stdout.trim().split("\n").length;
+  rows.push({ workload: `env -i ${PKGS} packages (new user environment)`, tsnixMs: tsI.ms, nixMs: nixI.ms, ratio: tsI.ms / nixI.ms, note: `${installed(...ts(["--store", work, "env", "-p", prof, "-q"]), process.env)} installed` });
+
+  const prepRollback = (tpl, cmd, pre, pkgs, env) => () => {
+    resetProfile(tpl)();
+    ctx.exec(cmd, [...pre, "-i", ...pkgs.slice(0, PKGS)], { env });
+    ctx.exec(cmd, [...pre, "-i", pkgs[PKGS]], { env });
+  };
+  const nixR = timed(ctx, prepRollback(nixTpl, "nix-env", ["--store", work, "-p", prof], nixPkgs, nixEnv), () => ctx.exec("nix-env", ["--store", work, "-p", prof, "--rollback"], { env: nixEnv }));
+  const [tc, ta] = ts(["--store", work, "env", "-p", prof]);
+  const tsR = timed(ctx, prepRollback(tsTpl, tc, ta, tsPkgs, process.env), () => ctx.exec(...ts(["--store", work, "env", "-p", prof, "--rollback"])));
+  if (nixR.last.stderr.trim() !== tsR.last.stderr.trim()) throw new Error(`rollback messages differ: ${nixR.last.stderr} / ${tsR.last.stderr}`);
+  rows.push({ workload: `env --rollback (profile of ${PKGS + 1} packages)`, tsnixMs: tsR.ms, nixMs: nixR.ms, ratio: tsR.ms / nixR.ms, note: tsR.last.stderr.trim() });
+  rmSync(work, { recursive: true, force: true });
+  return rows;
+}
+
+/** A GC root: a plain symlink to the store path. */
+function cpSyncLink(target, link) {
+  rmSync(link, { force: true });
+  symlinkSync(target, link);
+}
+
+function readFileSyncUtf8(p) {
+  return readFileSync(p, "utf8");
+}
