@@ -237,23 +237,30 @@ export async function runVmCommand(args: string[], ctx: VmCommandContext, hooks:
   }
   hostName ??= "nixos";
   const image = ephemeral ? undefined : (diskImage ?? `./${hostName}.img`);
-  const vm = await runVm({
-    host,
-    toplevel,
-    storeDir: store.storeDir,
-    storePhysical: store.realStoreDir,
-    hostName,
-    diskImage: image === undefined ? undefined : posix.resolve(ctx.cwd, image),
-    forwardPorts: forwards,
-    console: say,
-    ...(isTsnixSystem ? { activate: vmActivation(host, store, toplevel, say) } : {}),
-  });
+  // A signal during boot stops the VM as soon as it is up (its services started and logged).
   const signals = hooks.signals ?? process;
-  const onSignal = () => void vm.stop();
+  let vm: RunningVm | undefined;
+  let stopRequested = false;
+  const onSignal = () => {
+    stopRequested = true;
+    void vm?.stop();
+  };
   signals.on("SIGINT", onSignal);
   signals.on("SIGTERM", onSignal);
   try {
-    hooks.onStarted?.(vm);
+    vm = await runVm({
+      host,
+      toplevel,
+      storeDir: store.storeDir,
+      storePhysical: store.realStoreDir,
+      hostName,
+      diskImage: image === undefined ? undefined : posix.resolve(ctx.cwd, image),
+      forwardPorts: forwards,
+      console: say,
+      ...(isTsnixSystem ? { activate: vmActivation(host, store, toplevel, say) } : {}),
+    });
+    if (stopRequested) void vm.stop();
+    else hooks.onStarted?.(vm);
     await vm.ended;
   } finally {
     signals.off("SIGINT", onSignal);

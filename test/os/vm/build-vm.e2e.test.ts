@@ -127,8 +127,9 @@ describeWith(vmUnavailable, "tsnix os build-vm, end to end", () => {
       try {
         return await sshOnce(cmd);
       } catch (e) {
-        const msg = String((e as { stderr?: string }).stderr ?? e);
-        if (attempt >= 40 || !/Connection closed|Connection reset|kex_exchange_identification/.test(msg)) throw e;
+        // 255 is ssh's own failure (no connection, or closed before login); a remote command's status is its own.
+        const code = (e as { code?: number }).code;
+        if (attempt >= 40 || code !== 255) throw new Error(`ssh ${JSON.stringify(cmd)} failed (status ${code}): ${(e as { stderr?: string }).stderr ?? String(e)}`);
         await new Promise((r) => setTimeout(r, 250));
       }
     }
