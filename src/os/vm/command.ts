@@ -157,23 +157,29 @@ function takeValue(args: string[], i: number): string {
 
 /** `tsnix os build-vm [-I nixos-config=FILE] [-I NAME=PATH…] [--pkgs FILE] [-o LINK | --no-out-link]`. @public */
 export async function buildVmCommand(args: string[], ctx: VmCommandContext): Promise<number> {
+  const resolve = (p: string) => posix.resolve(ctx.cwd, p);
   const searchPath: string[] = [];
   let configuration: string | undefined;
   let pkgs: string | undefined;
   let outLink: string | null = "result";
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a === "-I" || a === "--include") {
-      const v = takeValue(args, i++);
+    if (a === "-I" || a === "--include" || (a.startsWith("-I") && a.length > 2)) {
+      const v = a.length > 2 && a !== "--include" ? a.slice(2) : takeValue(args, i++);
       if (v.startsWith("nixos-config=")) configuration = v.slice("nixos-config=".length);
-      else searchPath.push(v);
+      else {
+        const eq = v.indexOf("=");
+        searchPath.push(eq < 0 ? resolve(v) : /^[a-z]+:\/\//.test(v.slice(eq + 1)) ? v : `${v.slice(0, eq)}=${resolve(v.slice(eq + 1))}`);
+      }
     } else if (a === "--pkgs") pkgs = takeValue(args, i++);
     else if (a === "-o" || a === "--out-link") outLink = takeValue(args, i++);
     else if (a === "--no-out-link") outLink = null;
     else throw new UsageError(`unrecognised flag '${a}'`);
   }
-  const resolve = (p: string) => (p.startsWith("/") ? p : `${ctx.cwd}/${p}`);
-  configuration ??= ctx.env("NIXOS_CONFIG") ?? (exists(ctx.host, `${ctx.cwd}/configuration.nix`) ? `${ctx.cwd}/configuration.nix` : "/etc/nixos/configuration.nix");
+  // As nixos-rebuild: -I nixos-config=, else NIX_PATH's nixos-config; then (tsnix) ./configuration.nix, else /etc/nixos's.
+  configuration ??= (ctx.env("NIX_PATH") ?? "").split(":").find((e) => e.startsWith("nixos-config="))?.slice("nixos-config=".length);
+  configuration ??= exists(ctx.host, `${ctx.cwd}/configuration.nix`) ? `${ctx.cwd}/configuration.nix` : "/etc/nixos/configuration.nix";
+  if (!exists(ctx.host, resolve(configuration))) throw new UsageError(`the configuration '${resolve(configuration)}' does not exist; pass -I nixos-config=FILE`, { configuration });
   const store = ctx.store;
   const built = await buildVm(
     { host: ctx.host, store, log: (l) => ctx.stderr(`${l}\n`) },

@@ -38,6 +38,15 @@ describeWith(namespacesUnavailable, "tsnix os build-vm", () => {
     noRunner();
   });
 
+  it("a missing configuration is named; NIX_PATH's nixos-config is used as nixos-rebuild does", async () => {
+    await expect(buildVmCommand(["-I", "nixos-config=./none.nix"], ctx())).rejects.toThrow(`the configuration '${join(dir, "none.nix")}' does not exist; pass -I nixos-config=FILE`);
+    writeFileSync(join(dir, "elsewhere.nix"), `{ ... }: { networking.hostName = "frompath"; }\n`);
+    const withPath: VmCommandContext = { ...ctx(), env: (n) => (n === "NIX_PATH" ? `nixpkgs=/nowhere:nixos-config=${join(dir, "elsewhere.nix")}` : undefined) };
+    // nixpkgs on NIX_PATH is not the search path: -I is; tsnix's package set is used.
+    expect(await buildVmCommand([], withPath)).toBe(0);
+    expect(existsSync(join(dir, "result", "bin", "run-frompath-vm"))).toBe(true);
+  });
+
   it("forwarding from the guest is refused by an assertion", async () => {
     config(`  virtualisation.forwardPorts = [ { from = "guest"; host.port = 2222; guest.port = 22; } ];`);
     await expect(buildVmCommand([], ctx())).rejects.toThrow(/from = "guest" is not supported by the bubblewrap VM runner/);
