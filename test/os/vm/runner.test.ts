@@ -196,13 +196,13 @@ describeWith(namespacesUnavailable, "runVm", () => {
   });
 
   it("rejects a missing system and a bad host name without leaving anything", async () => {
-    const before = readdirSync(tmpdir()).filter((n) => n.startsWith("tsnix-vm-"));
+    const before = readdirSync(tmpdir()).filter((n) => n.startsWith("tsnix-vm-isolated-") || n.startsWith("tsnix-vm-bad_name"));
     const missing = await start(`/nix/store/${"c".repeat(32)}-nothing`).catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(VmError);
     expect((missing as VmError).message).toMatch(/^system '\/nix\/store\/c{32}-nothing' does not exist in the store; build it first$/);
     const badName = await start(makeSystem("x", {}), { hostName: "bad_name!" }).catch((e: unknown) => e);
     expect((badName as VmError).code).toBe("os.vm.bad-hostname");
-    expect(readdirSync(tmpdir()).filter((n) => n.startsWith("tsnix-vm-"))).toEqual(before);
+    expect(readdirSync(tmpdir()).filter((n) => n.startsWith("tsnix-vm-isolated-") || n.startsWith("tsnix-vm-bad_name"))).toEqual(before);
   });
 });
 
