@@ -55,7 +55,7 @@ function addAll(ctx, cmd, args, paths, env) {
 }
 
 export default async function run(ctx) {
-  const base = join(ctx.dataDir, "profiles-v1");
+  const base = join(ctx.dataDir, "profiles-gc-v1");
   const src = join(base, "src");
   const nixTpl = join(base, "nix-template");
   const tsTpl = join(base, "ts-template");
@@ -66,8 +66,6 @@ export default async function run(ctx) {
     process.stderr.write("bench: populating the GC and profile stores (once)…\n");
     const dead = makeSources(src, "dead", DEAD);
     const live = makeSources(src, "live", LIVE);
-    const pkgs = makeSources(src, "pkg-1.0", 0).concat(Array.from({ length: PKGS }, (_, i) => makeSources(src, `pkg${i}`, 1)[0]));
-    const extra = makeSources(src, "extra", 1);
     for (const [tpl, cmd, pre] of [
       [nixTpl, "nix-store", ["--store", nixTpl, "--add"]],
       [tsTpl, ctx.tsnix[0], [...ctx.tsnix.slice(1), "--store", tsTpl, "store", "--add"]],
@@ -75,13 +73,9 @@ export default async function run(ctx) {
       mkdirSync(tpl, { recursive: true });
       addAll(ctx, cmd, pre, dead, nixEnv);
       const livePaths = addAll(ctx, cmd, pre, live, nixEnv);
-      const pkgPaths = addAll(ctx, cmd, pre, [...pkgs, ...extra], nixEnv);
       const roots = join(tpl, "nix/var/nix/gcroots");
       mkdirSync(roots, { recursive: true });
       livePaths.forEach((p, i) => cpSyncLink(p, join(roots, `live-${i}`)));
-      // The packages are rooted too, so the GC run collects exactly the dead paths.
-      pkgPaths.forEach((p, i) => cpSyncLink(p, join(roots, `pkg-${i}`)));
-      writeFileSync(join(tpl, "pkgs.txt"), pkgPaths.join("\n"));
     }
     writeFileSync(join(base, ".done"), "");
   }
@@ -97,31 +91,57 @@ export default async function run(ctx) {
   const tsGc = timed(ctx, restore(tsTpl), () => ctx.exec(...ts(["--store", work, "store", "--gc"]), { env: { ...process.env, HOME: base } }));
   const count = (r) => Number(/^(\d+) store paths deleted/m.exec(r.last.stdout)?.[1]);
   if (count(nixGc) !== count(tsGc)) throw new Error(`gc: nix deleted ${count(nixGc)} paths, tsnix ${count(tsGc)}`);
-  rows.push({ workload: `gc: collect ${count(tsGc)} dead paths (${LIVE + PKGS + 1} rooted)`, tsnixMs: tsGc.ms, nixMs: nixGc.ms, ratio: tsGc.ms / nixGc.ms, note: "same number of paths deleted" });
+  rows.push({ workload: `gc: collect ${count(tsGc)} dead paths (the rest rooted)`, tsnixMs: tsGc.ms, nixMs: nixGc.ms, ratio: tsGc.ms / nixGc.ms, note: "same number of paths deleted" });
 
   // --- install 200 packages into a fresh profile, then roll back from generation 2
+  const pbase = join(ctx.dataDir, "profiles-pkgs-v2");
+  const nixPT = join(pbase, "nix-template");
+  const tsPT = join(pbase, "ts-template");
+  if (!existsSync(join(pbase, ".done"))) {
+    rmSync(pbase, { recursive: true, force: true });
+    // Distinct names without a version (so none replaces another) and distinct files (no collisions).
+    const pkgs = [];
+    for (let i = 0; i <= PKGS; i++) {
+      const d = join(pbase, "src", `tool${String.fromCharCode(97 + (i % 26))}${i}`);
+      mkdirSync(join(d, "bin"), { recursive: true });
+      mkdirSync(join(d, "share", "man", "man1"), { recursive: true });
+      writeFileSync(join(d, "bin", `tool${i}`), `#!/bin/sh\necho ${i}\n`);
+      writeFileSync(join(d, "share", "man", "man1", `tool${i}.1`), `.TH tool${i}\n`);
+      pkgs.push(d);
+    }
+    for (const [tpl, cmd, pre] of [
+      [nixPT, "nix-store", ["--store", nixPT, "--add"]],
+      [tsPT, ctx.tsnix[0], [...ctx.tsnix.slice(1), "--store", tsPT, "store", "--add"]],
+    ]) {
+      mkdirSync(tpl, { recursive: true });
+      writeFileSync(join(tpl, "pkgs.txt"), addAll(ctx, cmd, pre, pkgs, nixEnv).join("\n"));
+    }
+    writeFileSync(join(pbase, ".done"), "");
+  }
   const pkgPaths = (tpl) => readFileSyncUtf8(join(tpl, "pkgs.txt")).split("\n");
-  const nixPkgs = pkgPaths(nixTpl);
-  const tsPkgs = pkgPaths(tsTpl);
+  const nixPkgs = pkgPaths(nixPT);
+  const tsPkgs = pkgPaths(tsPT);
   const prof = join(base, "work-profile", "profile");
   const resetProfile = (tpl) => () => {
     restore(tpl)();
     rmSync(join(base, "work-profile"), { recursive: true, force: true });
     mkdirSync(join(base, "work-profile"), { recursive: true });
   };
-  const nixI = timed(ctx, resetProfile(nixTpl), () => ctx.exec("nix-env", ["--store", work, "-p", prof, "-i", ...nixPkgs.slice(0, PKGS)], { env: nixEnv }));
-  const tsI = timed(ctx, resetProfile(tsTpl), () => ctx.exec(...ts(["--store", work, "env", "-p", prof, "-i", ...tsPkgs.slice(0, PKGS)]), { env: { ...process.env, HOME: base } }));
-  const installed = (cmd, args, env) => ctx.exec(cmd, args, { env }).stdout.trim().split("\n").length;
-  rows.push({ workload: `env -i ${PKGS} packages (new user environment)`, tsnixMs: tsI.ms, nixMs: nixI.ms, ratio: tsI.ms / nixI.ms, note: `${installed(...ts(["--store", work, "env", "-p", prof, "-q"]), process.env)} installed` });
+  const tsEnv = { ...process.env, HOME: base };
+  const nixI = timed(ctx, resetProfile(nixPT), () => ctx.exec("nix-env", ["--store", work, "-p", prof, "-i", ...nixPkgs.slice(0, PKGS)], { env: nixEnv }));
+  const tsI = timed(ctx, resetProfile(tsPT), () => ctx.exec(...ts(["--store", work, "env", "-p", prof, "-i", ...tsPkgs.slice(0, PKGS)]), { env: tsEnv }));
+  const installed = ctx.exec(...ts(["--store", work, "env", "-p", prof, "-q"]), { env: tsEnv }).stdout.trim().split("\n").length;
+  if (installed !== PKGS) throw new Error(`tsnix installed ${installed} packages, expected ${PKGS}`);
+  rows.push({ workload: `env -i ${PKGS} packages (new user environment)`, tsnixMs: tsI.ms, nixMs: nixI.ms, ratio: tsI.ms / nixI.ms, note: `${installed} installed` });
 
   const prepRollback = (tpl, cmd, pre, pkgs, env) => () => {
     resetProfile(tpl)();
     ctx.exec(cmd, [...pre, "-i", ...pkgs.slice(0, PKGS)], { env });
     ctx.exec(cmd, [...pre, "-i", pkgs[PKGS]], { env });
   };
-  const nixR = timed(ctx, prepRollback(nixTpl, "nix-env", ["--store", work, "-p", prof], nixPkgs, nixEnv), () => ctx.exec("nix-env", ["--store", work, "-p", prof, "--rollback"], { env: nixEnv }));
+  const nixR = timed(ctx, prepRollback(nixPT, "nix-env", ["--store", work, "-p", prof], nixPkgs, nixEnv), () => ctx.exec("nix-env", ["--store", work, "-p", prof, "--rollback"], { env: nixEnv }));
   const [tc, ta] = ts(["--store", work, "env", "-p", prof]);
-  const tsR = timed(ctx, prepRollback(tsTpl, tc, ta, tsPkgs, process.env), () => ctx.exec(...ts(["--store", work, "env", "-p", prof, "--rollback"])));
+  const tsR = timed(ctx, prepRollback(tsPT, tc, ta, tsPkgs, tsEnv), () => ctx.exec(...ts(["--store", work, "env", "-p", prof, "--rollback"]), { env: tsEnv }));
   if (nixR.last.stderr.trim() !== tsR.last.stderr.trim()) throw new Error(`rollback messages differ: ${nixR.last.stderr} / ${tsR.last.stderr}`);
   rows.push({ workload: `env --rollback (profile of ${PKGS + 1} packages)`, tsnixMs: tsR.ms, nixMs: nixR.ms, ratio: tsR.ms / nixR.ms, note: tsR.last.stderr.trim() });
   rmSync(work, { recursive: true, force: true });
