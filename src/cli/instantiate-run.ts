@@ -6,7 +6,6 @@ import { TsnixError } from "../errors.js";
 import type { Host } from "../host/host.js";
 import { Evaluator, normaliseError } from "../eval/api.js";
 import { EvalError, NixError, formatNixError } from "../eval/errors.js";
-import { parse } from "../eval/parser.js";
 import { printExpr } from "../eval/print-expr.js";
 import { jsonString, printValue, valueToJSON } from "../eval/print-value.js";
 import type { Pos } from "../eval/ast.js";
@@ -48,7 +47,7 @@ export function runInstantiate(
         const source = input.expr ?? input.stdin ?? new TextDecoder().decode(host.fs.readFile(file!));
         const origin = file ?? (input.stdin !== undefined ? "«stdin»" : "«string»");
         ev.rememberSource(origin, source);
-        const expr = parse(source, { file: origin, baseDir: file === undefined ? cwd : file.slice(0, file.lastIndexOf("/")) || "/" });
+        const expr = ev.parseSource(source, { file, stdin: input.stdin !== undefined, baseDir: file === undefined ? cwd : file.slice(0, file.lastIndexOf("/")) || "/" });
         ev.run(() => ev.bind(expr));
         stdout += printExpr(expr) + "\n";
         continue;

@@ -157,6 +157,11 @@ export class Evaluator implements EvalStateLike {
     return this.compiler.compile(expr, this.globalScope).ev;
   }
 
+  /** Parse a source as the evaluator does (its home directory for `~/…`) without compiling it, as `nix-instantiate --parse`. */
+  parseSource(source: string, where: { readonly file?: string | undefined; readonly stdin?: boolean; readonly baseDir: string }): Expr {
+    return parse(source, { file: where.file, stdin: where.stdin === true, baseDir: where.baseDir, home: this.options.home ?? safeHome(this.host) });
+  }
+
   /** Resolve names in a parsed expression (throws "undefined variable" as `nix-instantiate --parse` does). */
   bind(expr: Expr): void {
     this.compiler.compile(expr, this.globalScope);

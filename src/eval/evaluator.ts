@@ -391,8 +391,8 @@ function bigOp(op: "+" | "-" | "*" | "/", a: bigint, b: bigint, pos: Pos | undef
       return mkInt(a * b);
     case "/":
       if (b === 0n) throw evalError("division by zero", pos, "eval.division-by-zero");
-      // INT64_MIN / -1 is undefined behaviour in C++; Nix 2.8 traps. Wrap instead.
-      if (a === BIG_MIN && b === -1n) return mkInt(a);
+      // INT64_MIN / -1 does not fit in 64 bits; Nix 2.8 checks for it.
+      if (a === BIG_MIN && b === -1n) throw evalError("overflow in integer division", pos, "eval.integer-overflow");
       return mkInt(a / b);
   }
 }

@@ -50,8 +50,12 @@ export function formatFloat(v: number): string {
   return `${sign}${int}${frac === "" ? "" : "." + frac}`;
 }
 
-/** A string literal as Nix prints it (`"a\n\${b}"`). @public */
-export function quoteString(s: string): string {
+/**
+ * A string literal as Nix prints it (`"a\n\${b}"`). Nix 2.8 escapes every `$`
+ * in attribute names (`allDollars`), but in string values only before `{`.
+ * @public
+ */
+export function quoteString(s: string, allDollars = false): string {
   let out = '"';
   for (let i = 0; i < s.length; i++) {
     const c = s[i]!;
@@ -72,7 +76,7 @@ export function quoteString(s: string): string {
         out += "\\t";
         break;
       case "$":
-        out += s[i + 1] === "{" ? "\\$" : "$";
+        out += allDollars || s[i + 1] === "{" ? "\\$" : "$";
         break;
       default:
         out += c;
@@ -136,7 +140,7 @@ function printInto(lv: LazyValue, out: string[], seen: Set<object>, top = false)
     }
     out.push("{ ");
     for (const name of v.names()) {
-      out.push(isPlainName(name) ? name : quoteString(name), " = ");
+      out.push(isPlainName(name) ? name : quoteString(name, true), " = ");
       printInto(v.map.get(name)!, out, seen);
       out.push("; ");
     }

@@ -75,6 +75,13 @@ const CASES: { name: string; args: (dir: string) => string[]; env?: (dir: string
   { name: "--parse", args: () => ["--parse", "-E", "let x = 1; in x + 2"] },
   { name: "--parse undefined variable", args: () => ["--parse", "-E", "x: y"] },
   { name: "error inside an imported file", args: () => ["--eval", "--strict", "-E", "import ./a"] },
+  { name: "every $ in attribute names is escaped, in values only before {", args: () => ["--eval", "--strict", "-E", '{ "a$b" = "a$b"; "$" = "$"; "${"$"}{x}" = "${"$"}{x}"; }'] },
+  { name: "INT64_MIN / -1 overflows", args: () => ["--eval", "-E", "(-9223372036854775807 - 1) / (-1)"] },
+  { name: "builtins.div INT64_MIN -1 overflows", args: () => ["--eval", "-E", "builtins.div (-9223372036854775807 - 1) (-1)"] },
+  { name: "a list holding the same function twice is equal to itself", args: () => ["--eval", "-E", "let f = x: x; l = [ f ]; in [ ([ f ] == [ f ]) (l == l) (f == f) ({ a = f; } == { a = f; }) ]", "--strict"] },
+  { name: "--parse of standard input", args: () => ["--parse", "-"], input: "x: y\n" },
+  { name: "--parse of standard input, valid", args: () => ["--parse", "-"], input: "let a = 1; in a + 2\n" },
+  { name: "--xml names function arguments from any source", args: () => ["--eval", "--strict", "--xml", "-"], input: "[ (x: x) ({ a, ... }@args: a) (import ./d.nix) ]\n" },
 ];
 
 describeOracle("tsnix instantiate vs nix-instantiate 2.8", () => {
@@ -88,6 +95,23 @@ describeOracle("tsnix instantiate vs nix-instantiate 2.8", () => {
       expect([ts.status, ts.stdout, ts.stderr.split("\n")[0]]).toEqual([nix.status, nix.stdout.toString("utf8"), nix.stderr.split("\n")[0]]);
       return;
     }
+    expect({ status: ts.status, stdout: ts.stdout, stderr: ts.stderr }).toEqual({ status: nix.status, stdout: nix.stdout.toString("utf8"), stderr: nix.stderr });
+  });
+});
+
+describeOracle("tsnix instantiate --parse resolves ~ against HOME as nix-instantiate 2.8", () => {
+  const store = oracleRoot();
+  afterAll(() => store.dispose());
+  it.each([
+    { name: "-E", args: ["--parse", "-E", "[ ~/x ~/a/b.nix ]"] },
+    { name: "standard input", args: ["--parse", "-"], input: "~/x + 1\n" },
+  ])("$name", async (c) => {
+    const home = "/home/somebody";
+    const nix = runNix("nix-instantiate", c.args, { root: store.root, cwd: dir, env: { HOME: home }, ...(c.input === undefined ? {} : { input: c.input }) });
+    const real = nodeHost();
+    const host: Host = { ...real, env: (n) => (n === "HOME" ? home : real.env(n)) };
+    const ts = await tsnix(c.args, { cwd: dir, host, ...(c.input === undefined ? {} : { input: c.input }) });
+    expect(nix.stdout.toString("utf8")).toContain(home);
     expect({ status: ts.status, stdout: ts.stdout, stderr: ts.stderr }).toEqual({ status: nix.status, stdout: nix.stdout.toString("utf8"), stderr: nix.stderr });
   });
 });

@@ -9,7 +9,6 @@ import { NixAttrs, NixLambda, PrimOp, PrimOpApp, Thunk } from "../value.js";
 import type { LambdaCode } from "../evaluator.js";
 import type { LazyValue, NixList, Value } from "../value.js";
 import type { Expr, Pos } from "../ast.js";
-import { parse } from "../parser.js";
 
 /** An attribute set from a map (names need no order: NixAttrs sorts on demand). */
 function attrs(map: Map<string, LazyValue>, positions?: Map<string, Pos>): NixAttrs {
@@ -159,54 +158,10 @@ export function lambdaFormals(f: NixLambda): { formals: readonly { name: string;
   return { formals: code.formals.list.map((x) => ({ name: x.name, hasDefault: x.def !== undefined })), ellipsis: code.formals.ellipsis };
 }
 
-/**
- * The plain argument name of a lambda (`x: …` or the `@` name); undefined
- * for a pattern without `@`. The compiled lambda records only the
- * argument's slot, so the name is read from `code.arg` when the evaluator
- * provides it, else from the lambda's source (parsed once per source and
- * looked up by the lambda's position). "" when the source is unavailable.
- */
-export function lambdaArg(f: NixLambda, readSource?: (file: string) => string | undefined): string | undefined {
-  const code = f.code as LambdaCode & { arg?: string };
-  if (code.argSlot === 0) return undefined;
-  if (code.arg !== undefined) return code.arg;
-  const names = lambdaArgsOf(f.pos.file, readSource);
-  return names?.get(`${f.pos.line}:${f.pos.column}`) ?? "";
-}
-
-/** Per source text: lambda position → argument name (a few sources kept). */
-const argNames = new Map<string, Map<string, string>>();
-
-function lambdaArgsOf(file: string, readSource?: (file: string) => string | undefined): Map<string, string> | undefined {
-  const text = readSource?.(file);
-  if (text === undefined) return undefined;
-  const key = file + "\0" + text;
-  let names = argNames.get(key);
-  if (names !== undefined) return names;
-  names = new Map();
-  let expr: Expr;
-  try {
-    const real = file.startsWith("/");
-    expr = parse(text, { file: real ? file : undefined, stdin: file === "«stdin»", baseDir: real ? file.slice(0, file.lastIndexOf("/")) || "/" : "/" });
-  } catch {
-    return undefined;
-  }
-  const seen = new Set<unknown>();
-  const walk = (x: unknown): void => {
-    if (typeof x !== "object" || x === null || seen.has(x)) return;
-    seen.add(x);
-    if (Array.isArray(x)) {
-      for (const y of x) walk(y);
-      return;
-    }
-    const node = x as { type?: unknown; arg?: unknown; pos?: Pos };
-    if (node.type === "Lambda" && typeof node.arg === "string" && node.pos !== undefined) names!.set(`${node.pos.line}:${node.pos.column}`, node.arg);
-    for (const k of Object.keys(node)) if (k !== "pos") walk((node as Record<string, unknown>)[k]);
-  };
-  walk(expr);
-  if (argNames.size >= 16) argNames.clear();
-  argNames.set(key, names);
-  return names;
+/** The plain argument name of a lambda (`x: …` or the `@` name), recorded by the compiler; undefined for a pattern without `@`. */
+export function lambdaArg(f: NixLambda): string | undefined {
+  const code = f.code as LambdaCode;
+  return code.argSlot === 0 ? undefined : code.arg;
 }
 
 defineBuiltin("functionArgs", 1, ([f], ctx) => {

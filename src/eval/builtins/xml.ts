@@ -133,7 +133,7 @@ function writeValue(ctx: BuiltinContext, w: XmlWriter, lv: LazyValue, seen: Set<
   if (v instanceof NixLambda) {
     w.open("function");
     const formals = lambdaFormals(v);
-    const arg = lambdaArg(v, (ctx.state as { readSource?: (file: string) => string | undefined }).readSource?.bind(ctx.state));
+    const arg = lambdaArg(v);
     if (formals !== undefined) {
       const attrs: [string, string][] = [];
       if (formals.ellipsis) attrs.push(["ellipsis", "1"]);
