@@ -10,7 +10,8 @@
  * evaluation would therefore never answer.
  */
 import { MessageChannel, Worker, receiveMessageOnPort } from "node:worker_threads";
-import { Parser } from "tar";
+import { createRequire } from "node:module";
+import type * as Tar from "tar";
 import { TsnixError } from "../../errors.js";
 import type { Host } from "../../host/host.js";
 import { createHasher, hashBytes, type Hash } from "../../store/hash.js";
@@ -129,6 +130,8 @@ export function unpackTarball(host: Host, bytes: Uint8Array, dir: string, url: s
   };
   let failure: Error | undefined;
   let entries = 0;
+  // tar is loaded on first use: its modules cost start-up time for every evaluation otherwise.
+  const { Parser } = createRequire(import.meta.url)("tar") as typeof Tar;
   const parser = new Parser({
     strict: true,
     onReadEntry: (entry) => {

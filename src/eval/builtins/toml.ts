@@ -6,7 +6,8 @@
  * after the colon is smol-toml's, not toml11's (Nix 2.8's multi-line toml11
  * diagnostics are not reproduced).
  */
-import { parse, TomlDate, TomlError } from "smol-toml";
+import { createRequire } from "node:module";
+import type * as SmolToml from "smol-toml";
 import { defineBuiltin } from "./index.js";
 import { forceStringNoCtx } from "./no-context.js";
 import { NixAttrs, NixFloat, mkInt } from "../value.js";
@@ -19,6 +20,12 @@ export class TomlParseError extends TsnixError {
   constructor(message: string, data: Readonly<Record<string, unknown>> = {}) {
     super("eval.toml-parse", `while parsing a TOML string: ${message}`, data);
   }
+}
+
+// Loaded on first use: the parser's modules cost start-up time for every evaluation otherwise.
+let toml: typeof SmolToml | undefined;
+function smolToml(): typeof SmolToml {
+  return (toml ??= createRequire(import.meta.url)("smol-toml") as typeof SmolToml);
 }
 
 const INT64_MAX = 9223372036854775807n;
@@ -41,7 +48,7 @@ function convert(x: unknown): Value {
     for (let i = 0; i < x.length; i++) out[i] = convert(x[i]);
     return out;
   }
-  if (x instanceof TomlDate || x instanceof Date) throw new TomlParseError("Dates and times are not supported");
+  if (x instanceof smolToml().TomlDate || x instanceof Date) throw new TomlParseError("Dates and times are not supported");
   if (typeof x === "object" && x !== null) {
     const map = new Map<string, LazyValue>();
     for (const k of Object.keys(x)) map.set(k, convert((x as Record<string, unknown>)[k]));
@@ -55,9 +62,9 @@ export function fromTOML(text: string): Value {
   let doc: unknown;
   try {
     // Every integer as a bigint, so ints and floats stay apart (`1` vs `1.0`).
-    doc = parse(text, { integersAsBigInt: true });
+    doc = smolToml().parse(text, { integersAsBigInt: true });
   } catch (e) {
-    if (e instanceof TomlError) {
+    if (e instanceof smolToml().TomlError) {
       const first = e.message.split("\n")[0] ?? e.message;
       throw new TomlParseError(`[error] ${first}`, { line: e.line, column: e.column });
     }
