@@ -69,7 +69,7 @@ function expandShortFlags(args: readonly string[]): string[] {
 /** Run `tsnix env ARGS`. @public */
 export async function envCommand(rawArgs: string[], ctx: CliContext): Promise<number> {
   try {
-    return run(expandShortFlags(rawArgs), ctx);
+    return await run(expandShortFlags(rawArgs), ctx);
   } catch (e) {
     if (e instanceof EnvUsageError) {
       ctx.stderr(`error: ${e.message}\n${HINT}`);
@@ -85,7 +85,7 @@ export async function envCommand(rawArgs: string[], ctx: CliContext): Promise<nu
   }
 }
 
-function run(args: string[], ctx: CliContext): number {
+async function run(args: string[], ctx: CliContext): Promise<number> {
   let op: Op | undefined;
   const opArgs: string[] = [];
   const flags: string[] = [];
@@ -172,12 +172,31 @@ function run(args: string[], ctx: CliContext): number {
   if (op !== "query" && op !== "install") for (const f of flags) throw new EnvUsageError(`unknown flag '${f}'`);
   const store = storeFromContext(ctx);
   const settings = loadSettings(ctx.host, ctx.env("NIX_CONF_DIR") === undefined ? undefined : `${ctx.env("NIX_CONF_DIR")}/nix.conf`, ctx.settings);
-  const log = (l: string) => ctx.stderr(`${l}\n`);
-  const pctx: profiles.ProfileContext = { store, settings, log, dryRun, ...(profile === undefined ? {} : { profile }) };
+  // Lines already printed by an attempt that stopped to build missing outputs are not repeated by the retry.
+  let printed: string[] = [];
+  let replay = 0;
+  const log = (l: string) => {
+    if (replay < printed.length && printed[replay] === l) {
+      replay++;
+      return;
+    }
+    printed.push(l);
+    ctx.stderr(`${l}\n`);
+  };
+  const pctx: profiles.ProfileContext = {
+    store,
+    settings,
+    log,
+    dryRun,
+    realise: (drvs) => {
+      throw new NeedsBuild(drvs);
+    },
+    ...(profile === undefined ? {} : { profile }),
+  };
   if (dryRun && op !== "query" && op !== "list-generations") log("(dry run; not doing anything)");
   const available = (attrPaths?: readonly string[]): AvailableElement[] => {
     if (file === undefined) throw new TsnixError("profiles.no-file", "no expression given; use '--file FILE' (tsnix has no ~/.nix-defexpr)");
-    return loadAvailable(ctx.host, file, { storeDir: store.storeDir, args: evalArgs, copyPathToStore: (p) => store.addPath(p), ...(attrPaths === undefined ? {} : { attrPaths }) });
+    return loadAvailable(ctx.host, file, { storeDir: store.storeDir, args: evalArgs, store, ...(attrPaths === undefined ? {} : { attrPaths }) });
   };
   const thisSystem = "x86_64-linux";
   const resolveElements = (argv: readonly string[]): ManifestElement[] => {
@@ -190,6 +209,22 @@ function run(args: string[], ctx: CliContext): number {
     return out;
   };
 
+  for (let attempt = 0; ; attempt++) {
+    replay = 0;
+    try {
+      return await perform();
+    } catch (e) {
+      if (!(e instanceof NeedsBuild) || attempt > 0) throw e;
+      // Build what the profile needs (the builder, as `tsnix build`), then redo the operation.
+      const { runRealise } = await import("./realise.js");
+      const requests = [...new Set(e.drvPaths)];
+      const r = await runRealise(ctx, store, requests, { settings: [], check: false, quiet: false, dryRun: false });
+      if (typeof r === "number") return r;
+      printed = printed.slice(0);
+    }
+  }
+
+  async function perform(): Promise<number> {
   switch (op) {
     case "install": {
       for (const f of flags) if (f !== "-P") throw new EnvUsageError(`unknown flag '${f}'`);
@@ -237,6 +272,16 @@ function run(args: string[], ctx: CliContext): number {
     case "delete-generations":
       profiles.deleteGenerations(pctx, parseGenerationSelector(opArgs));
       return 0;
+    default:
+      return 0;
+  }
+  }
+}
+
+/** Thrown by the profile layer's `realise` hook: these derivations must be built first. */
+class NeedsBuild extends TsnixError {
+  constructor(readonly drvPaths: readonly string[]) {
+    super("profiles.needs-build", `derivations must be built first: ${drvPaths.join(", ")}`, { drvPaths });
   }
 }
 

@@ -6,7 +6,8 @@
  * stay lazy: only what an element needs is forced.
  */
 import { isErrno } from "../errors.js";
-import { evaluate } from "../eval/api.js";
+import { Evaluator, evaluate } from "../eval/api.js";
+import { attachStore } from "../eval/builtins/store-bridge.js";
 import { force } from "../eval/evaluator.js";
 import { type LazyValue, NixAttrs, NixFloat, NixPath, NixString, type Value, isFunction } from "../eval/value.js";
 import { compareVersions, parseDrvName } from "../eval/builtins/versions.js";
@@ -154,7 +155,7 @@ export function getDerivations(v: LazyValue, prefix = ""): AvailableElement[] {
 export function loadAvailable(
   host: Host,
   file: string,
-  options: { storeDir?: string; attrPaths?: readonly string[]; args?: Readonly<Record<string, { readonly expr: string } | { readonly str: string }>>; copyPathToStore?: (p: string) => string } = {},
+  options: { storeDir?: string; attrPaths?: readonly string[]; args?: Readonly<Record<string, { readonly expr: string } | { readonly str: string }>>; copyPathToStore?: (p: string) => string; store?: LocalStore } = {},
 ): AvailableElement[] {
   try {
     host.fs.stat(file);
@@ -162,7 +163,11 @@ export function loadAvailable(
     if (isErrno(e, "ENOENT")) throw new ProfileError("no-file", `getting status of '${file}': No such file or directory`, { file });
     throw e;
   }
-  const base = { host, args: options.args ?? {}, ...(options.storeDir === undefined ? {} : { storeDir: options.storeDir }), ...(options.copyPathToStore === undefined ? {} : { copyPathToStore: options.copyPathToStore }) };
+  const evOptions = { host, ...(options.storeDir === undefined ? {} : { storeDir: options.storeDir }), ...(options.copyPathToStore === undefined ? {} : { copyPathToStore: options.copyPathToStore }) };
+  // With a store, derivations are instantiated into it (their .drv files written), as nix-env does.
+  const evaluator = new Evaluator(evOptions);
+  if (options.store !== undefined) attachStore(evaluator, options.store);
+  const base = { ...evOptions, evaluator, args: options.args ?? {} };
   if (options.attrPaths === undefined || options.attrPaths.length === 0) {
     let v = evaluate({ file }, base);
     if (isFunction(v)) v = evaluate({ file }, { ...base, args: {} });

@@ -86,7 +86,7 @@ function elementValue(e: ManifestElement): { [name: string]: MetaValue } {
   };
   if (e.system !== "") v["system"] = e.system;
   for (const o of e.outputs) v[o.name] = { outPath: o.path };
-  if (e.drvPath !== undefined) v["drvPath"] = e.drvPath;
+  if (e.drvPath !== undefined) v["drvPath"] = e.drvPath; // only with env-keep-derivations (the caller decides)
   return v;
 }
 

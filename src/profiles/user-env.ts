@@ -67,8 +67,11 @@ function removeLeftover(store: LocalStore, real: string): void {
  * @public
  */
 export function createUserEnv(store: LocalStore, elements: readonly ManifestElement[], options: { tempRoots?: TempRoots; keepDerivations?: boolean; log?: (line: string) => void } = {}): UserEnv {
-  const text = printManifest(elements);
-  const refs = manifestReferences(elements, options.keepDerivations ?? false);
+  // Nix records derivations in the manifest only with `env-keep-derivations` (default false).
+  const keepDrvs = options.keepDerivations ?? false;
+  const shown = keepDrvs ? elements : elements.map((e) => (e.drvPath === undefined ? e : { ...e, drvPath: undefined }));
+  const text = printManifest(shown);
+  const refs = manifestReferences(shown, keepDrvs);
   for (const r of refs) options.tempRoots?.add(r);
   for (const r of refs) store.queryPathInfo(r); // every output must be there
   const manifestPath = store.addTextToStore("env-manifest.nix", text, refs);
