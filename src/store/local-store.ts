@@ -5,12 +5,21 @@
  * equals a real Nix's.
  *
  * Crash safety: new contents are built in a temporary directory inside the
- * store directory (`.tsnix-tmp-<pid>-…`), canonicalised and fsynced, then
- * renamed to their final name under the path's lock, and only then is the
- * path-info record written (atomically). A path is valid exactly when its
- * record exists, so an interrupted add leaves nothing valid; whatever it left
- * at the final name is removed by the next add of that path, and temporaries
- * of dead processes are swept. Deletion runs the other way: record first.
+ * store directory (`.tsnix-tmp-<pid>-…`), canonicalised (and fsynced with
+ * `fsync-store-paths`), then renamed to their final name under the path's
+ * lock, and only then is the path-info record appended to the database's
+ * journal (see path-info.ts). A path is valid exactly when its record is in
+ * the replayed journal, so an interrupted add leaves nothing valid; whatever
+ * it left at the final name is removed by the next add of that path, and
+ * temporaries of dead processes are swept. Deletion runs the other way:
+ * record first.
+ *
+ * Durability follows Nix 2.8's settings and defaults: `fsync-metadata`
+ * (true) makes the database consistent across power loss, with group commit
+ * instead of an fsync per path (as Nix's SQLite in WAL mode); contents are
+ * not fsynced unless `fsync-store-paths` (false, as Nix), so a power cut may
+ * leave a valid path with torn contents, which `--verify --check-contents`
+ * reports. A process crash never does.
  *
  * Concurrency: every add and delete of a path holds a per-path lock
  * (`host.tryLock`) and re-checks validity under it, so two processes adding
@@ -84,14 +93,17 @@ export interface LocalStoreOptions {
   /** How long to wait for a path lock held by another live process (default 10 minutes). */
   readonly lockTimeoutMs?: number;
   /**
-   * fsync the contents of new store paths before making them valid (default
-   * true; Nix's `fsync-store-paths`). Off trades durability across power loss
-   * for speed on trees of many small files; path-info records are always fsynced.
+   * fsync the contents of new store paths before making them valid (Nix's
+   * `fsync-store-paths`; default false, as Nix). Off, a power cut (not a
+   * process crash) can leave a valid path with torn contents, which Nix
+   * accepts; on, every file and directory is synced, which dominates the
+   * cost of adding trees of many small files.
    */
   readonly fsyncStorePaths?: boolean;
   /**
-   * fsync path-info records and referrer markers before the next step
-   * (default true; Nix's `fsync-metadata`). Off keeps the store consistent
+   * fsync the path-info journal (default true; Nix's `fsync-metadata`), with
+   * group commit: registrations within a short window share one fsync, and
+   * deletions are synced before contents go. Off keeps the store consistent
    * across process crashes but not across power loss or a kernel crash.
    */
   readonly fsyncMetadata?: boolean;
@@ -200,7 +212,7 @@ export class LocalStore {
     this.db = new PathInfoDb(this.host, dbDir, this.storeDir, { fsync: options.fsyncMetadata ?? true });
     this.lockDir = `${dbDir}/locks`;
     this.lockTimeoutMs = options.lockTimeoutMs ?? 10 * 60 * 1000;
-    this.fsyncContents = options.fsyncStorePaths ?? true;
+    this.fsyncContents = options.fsyncStorePaths ?? false;
   }
 
   /**
@@ -321,6 +333,15 @@ export class LocalStore {
   }
 
   // ---- adding ------------------------------------------------------------
+
+  /**
+   * Make every registration so far durable now (group commit defers the
+   * journal's fsync by a few milliseconds). Call before reporting paths as
+   * safely stored to something outside this machine.
+   */
+  sync(): void {
+    this.db.sync();
+  }
 
   /**
    * Add the file system object at host path `src`: recursively (NAR, as

@@ -3,21 +3,40 @@
  * `ValidPaths` and `Refs` tables, kept as plain files so it needs no server
  * and works on any Host (memfs included):
  *
- *   DB/info/<hashPart>                       one JSON record per valid path
+ *   DB/journal                               append-only log of records and tombstones
+ *   DB/info/<hashPart>                       one JSON record per valid path (older stores)
  *   DB/referrers/<refHashPart>/<baseName>    an empty marker: <baseName> references ref
  *
- * A path is valid exactly when its record exists. A record is written
- * atomically (temp + fsync + rename + directory fsync) and only after the
- * contents and the referrer markers are durable, so a crash leaves either
- * the old state or the new one. Markers of a path that never became valid
- * (or was deleted) are harmless: readers keep only markers whose referrer is
- * valid and actually lists the reference.
+ * The journal is the commit point: a path is valid when the replayed journal
+ * has an accepted record for it (or, for stores written before the journal,
+ * when its info file exists and the journal has no tombstone for it). Each
+ * entry is one line, `\n<check> <json>\n`, appended with one write: the
+ * leading newline ends a torn tail left by a process that died mid-write, and
+ * the check (a truncated SHA-256 of the JSON) makes replay skip torn or
+ * garbage lines. A later line for the same path replaces the earlier one.
+ * Appends to one file reach the disk in order (ext4's ordered data mode
+ * writes data before the size that exposes it), so after a power cut the
+ * journal is a prefix of what was written: a path's record never survives
+ * without the records of its references, which the store appended first.
+ *
+ * Group commit (Nix's `fsync-metadata`, as SQLite's WAL with
+ * `synchronous=NORMAL` in Nix 2.8): an append is fsynced when the journal has
+ * not been synced for {@link GROUP_COMMIT_MS} by this process, so a burst of
+ * registrations (one .drv per derivation) costs a few fsyncs instead of one
+ * or more each; a power cut may lose the last moments of registrations but
+ * never leaves an inconsistent database. Tombstones are synced before the
+ * caller removes contents; {@link PathInfoDb.sync} flushes on demand.
+ *
+ * Referrer markers are still written (not fsynced) before a record: deletion
+ * uses them to see adds in progress. Referrers of valid paths come from the
+ * replayed records themselves.
  */
 import * as t from "io-ts";
 import { isLeft } from "fp-ts/lib/Either.js";
 import { FormatError, isErrno } from "../errors.js";
 import type { Host } from "../host/host.js";
 import { mkdirp, syncDir } from "../host/util.js";
+import { createHash } from "node:crypto";
 import { type Hash, parseHash } from "./hash.js";
 import { parseStorePath } from "./store-path.js";
 
@@ -61,12 +80,14 @@ const Record = t.type({
 });
 
 const encoder = new TextEncoder();
-let tmpCounter = 0;
 const decoder = new TextDecoder();
 
 function baseName(path: string): string {
   return path.slice(path.lastIndexOf("/") + 1);
 }
+
+/** How long an unsynced journal append may wait for the next fsync (the group-commit window). @public */
+export const GROUP_COMMIT_MS = 100;
 
 /**
  * The path-info database in directory `dbDir` on `host`, for store paths in
@@ -76,12 +97,24 @@ function baseName(path: string): string {
 export class PathInfoDb {
   readonly infoDir: string;
   readonly referrersDir: string;
+  readonly journalFile: string;
   private prepared = false;
+  /** Replay state: bytes of the journal consumed (up to the last complete line), and the file seen. */
+  private jOffset = 0;
+  private jIno = -1;
+  private jSeenSize = -1;
+  /** Accepted journal records by path, and their referrers (valid journal paths that list the key). */
+  private readonly jValid = new Map<string, ValidPathInfo>();
+  private readonly jDeleted = new Set<string>();
+  private readonly jReferrers = new Map<string, Set<string>>();
+  private lastSync = Number.NEGATIVE_INFINITY;
+  private dirty = false;
 
   /**
-   * `options.fsync`: make every change durable before the next step
-   * (default true). Without it the order of writes still keeps the
-   * database consistent across process crashes, but not across power loss.
+   * `options.fsync`: Nix's `fsync-metadata` (default true): journal appends
+   * are fsynced with group commit and tombstones before returning. Without
+   * it the database stays consistent across process crashes, but not
+   * necessarily across power loss.
    */
   constructor(
     private readonly host: Host,
@@ -91,12 +124,24 @@ export class PathInfoDb {
   ) {
     this.infoDir = `${dbDir}/info`;
     this.referrersDir = `${dbDir}/referrers`;
+    this.journalFile = `${dbDir}/journal`;
   }
 
   private prepare(): void {
     if (this.prepared) return;
-    mkdirp(this.host.fs, this.infoDir);
-    mkdirp(this.host.fs, this.referrersDir);
+    const fs = this.host.fs;
+    mkdirp(fs, this.infoDir);
+    mkdirp(fs, this.referrersDir);
+    let created = false;
+    try {
+      fs.lstat(this.journalFile);
+    } catch (e) {
+      if (!isErrno(e, "ENOENT")) throw e;
+      fs.close(fs.open(this.journalFile, "a", 0o644));
+      created = true;
+    }
+    // The journal's own directory entry must be durable before anything relies on it.
+    if (created && this.options.fsync !== false) syncDir(fs, this.dbDir);
     this.prepared = true;
   }
 
@@ -104,8 +149,100 @@ export class PathInfoDb {
     return `${this.infoDir}/${parseStorePath(path, this.storeDir).hashPart}`;
   }
 
-  /** The record of a valid path, or undefined when the path is not valid. */
-  get(path: string): ValidPathInfo | undefined {
+  /** Read what other processes (or this one) appended to the journal since the last look. */
+  private refresh(): void {
+    const fs = this.host.fs;
+    let st;
+    try {
+      st = fs.stat(this.journalFile);
+    } catch (e) {
+      if (isErrno(e, "ENOENT", "ENOTDIR")) return;
+      throw e;
+    }
+    if (st.ino === this.jIno && st.size === this.jSeenSize) return;
+    if (st.ino !== this.jIno || st.size < this.jOffset) {
+      // A different file than the one replayed so far: replay from scratch.
+      this.jOffset = 0;
+      this.jValid.clear();
+      this.jDeleted.clear();
+      this.jReferrers.clear();
+    }
+    this.jIno = st.ino;
+    const len = st.size - this.jOffset;
+    if (len <= 0) {
+      this.jSeenSize = st.size;
+      return;
+    }
+    const buf = new Uint8Array(len);
+    const fd = fs.open(this.journalFile, "r");
+    let got = 0;
+    try {
+      while (got < len) {
+        const n = fs.read(fd, buf, got, len - got, this.jOffset + got);
+        if (n === 0) break;
+        got += n;
+      }
+    } finally {
+      fs.close(fd);
+    }
+    // Only complete lines: the last one may still be being written.
+    let end = buf.lastIndexOf(10, got - 1);
+    if (end < 0) {
+      this.jSeenSize = -1;
+      return;
+    }
+    end += 1;
+    const text = decoder.decode(buf.subarray(0, end));
+    this.jOffset += end;
+    this.jSeenSize = this.jOffset === st.size ? st.size : -1;
+    for (const line of text.split("\n")) if (line.length > 0) this.replayLine(line);
+  }
+
+  private replayLine(line: string): void {
+    const sp = line.indexOf(" ");
+    if (sp !== CHECK_LEN) return;
+    const json = line.slice(sp + 1);
+    if (checkOf(json) !== line.slice(0, sp)) return; // torn or garbage: never committed
+    let entry: unknown;
+    try {
+      entry = JSON.parse(json);
+    } catch {
+      return;
+    }
+    if (typeof entry !== "object" || entry === null) return;
+    const e = entry as { op?: unknown; path?: unknown };
+    if (e.op === "del" && typeof e.path === "string") {
+      this.dropJournal(e.path);
+      this.jDeleted.add(e.path);
+      return;
+    }
+    if (e.op !== "add") return;
+    const info = decodeRecord(this.journalFile, entry);
+    this.dropJournal(info.path);
+    this.jDeleted.delete(info.path);
+    this.jValid.set(info.path, info);
+    for (const r of info.references) {
+      let set = this.jReferrers.get(r);
+      if (set === undefined) this.jReferrers.set(r, (set = new Set()));
+      set.add(info.path);
+    }
+  }
+
+  private dropJournal(path: string): void {
+    const old = this.jValid.get(path);
+    if (old === undefined) return;
+    this.jValid.delete(path);
+    for (const r of old.references) this.jReferrers.get(r)?.delete(path);
+  }
+
+  private lookup(path: string): ValidPathInfo | undefined {
+    const j = this.jValid.get(path);
+    if (j !== undefined) return j;
+    if (this.jDeleted.has(path)) return undefined;
+    return this.getInfoFile(path);
+  }
+
+  private getInfoFile(path: string): ValidPathInfo | undefined {
     const file = this.recordFile(path);
     let bytes: Uint8Array;
     try {
@@ -114,9 +251,15 @@ export class PathInfoDb {
       if (isErrno(e, "ENOENT", "ENOTDIR")) return undefined;
       throw e;
     }
-    const info = decodeRecord(file, bytes);
+    const info = decodeRecordBytes(file, bytes);
     // Same hash part, different name: not this path.
     return info.path === path ? info : undefined;
+  }
+
+  /** The record of a valid path, or undefined when the path is not valid. */
+  get(path: string): ValidPathInfo | undefined {
+    this.refresh();
+    return this.lookup(path);
   }
 
   /** Whether `path` is valid. */
@@ -126,14 +269,15 @@ export class PathInfoDb {
 
   /** Every valid path, sorted. */
   list(): string[] {
+    this.refresh();
+    const out = new Set(this.jValid.keys());
     let names: string[];
     try {
       names = this.host.fs.readdir(this.infoDir);
     } catch (e) {
-      if (isErrno(e, "ENOENT")) return [];
-      throw e;
+      if (!isErrno(e, "ENOENT")) throw e;
+      names = [];
     }
-    const out: string[] = [];
     for (const n of names) {
       if (n.startsWith(".")) continue; // temporaries of atomic writes
       let bytes: Uint8Array;
@@ -143,21 +287,26 @@ export class PathInfoDb {
         if (isErrno(e, "ENOENT")) continue; // deleted meanwhile
         throw e;
       }
-      out.push(decodeRecord(`${this.infoDir}/${n}`, bytes).path);
+      const p = decodeRecordBytes(`${this.infoDir}/${n}`, bytes).path;
+      if (!this.jDeleted.has(p)) out.add(p);
     }
-    return out.sort();
+    return [...out].sort();
   }
 
   /**
-   * Make `info.path` valid. The caller holds the path's lock and has made
-   * the contents durable. Referrer markers go first; the record is the commit.
+   * Make `info.path` valid. The caller holds the path's lock and has written
+   * the contents. Referrer markers go first; the journal record is the commit.
    */
   register(info: ValidPathInfo): void {
     for (const ref of info.references) this.addReferrerMarker(ref, info.path);
     this.writeRecord(info);
   }
 
-  /** Durably note that `referrer` (about to become valid) references `ref`. */
+  /**
+   * Note that `referrer` (about to become valid) references `ref`, for
+   * deletions running meanwhile. Not fsynced: after a crash the add is dead,
+   * and a committed record carries its references itself.
+   */
   addReferrerMarker(ref: string, referrer: string): void {
     this.prepare();
     const fs = this.host.fs;
@@ -168,71 +317,90 @@ export class PathInfoDb {
       try {
         fs.writeFile(marker, "", { exclusive: true });
       } catch (e) {
-        if (isErrno(e, "EEXIST")) return; // already durable from an earlier attempt
+        if (isErrno(e, "EEXIST")) return; // already there from an earlier attempt
         if (!isErrno(e, "ENOENT") || newDir) throw e;
-        fs.mkdir(dir);
+        try {
+          fs.mkdir(dir);
+        } catch (e2) {
+          if (!isErrno(e2, "EEXIST")) throw e2;
+        }
         newDir = true;
         continue;
       }
-      break;
-    }
-    // Only new directory entries need syncing: one per marker, one more for a new directory.
-    if (this.options.fsync !== false) {
-      syncDir(fs, dir);
-      if (newDir) syncDir(fs, this.referrersDir);
+      return;
     }
   }
 
-  /** Write the record: the commit point that makes `info.path` valid. Markers must be in place. */
+  /** Append the record: the commit point that makes `info.path` valid. Markers must be in place. */
   writeRecord(info: ValidPathInfo): void {
-    this.prepare();
-    this.writeAtomic(this.recordFile(info.path), encodeRecord(info));
+    this.append(recordJson(info), false);
   }
 
-  /** temp + (fsync) + rename + (directory fsync): readers see the old record or the new one. */
-  private writeAtomic(file: string, bytes: Uint8Array): void {
+  /** Append one journal line with a single write; fsync per the group-commit policy (or now, when `force`). */
+  private append(json: string, force: boolean): void {
+    this.prepare();
     const fs = this.host.fs;
-    const tmp = `${this.infoDir}/.tmp-${baseName(file)}-${this.host.pid}-${++tmpCounter}`;
-    const fd = fs.open(tmp, "wx", 0o644);
+    const bytes = encoder.encode(`\n${checkOf(json)} ${json}\n`);
+    const fd = fs.open(this.journalFile, "a");
     try {
       let off = 0;
       while (off < bytes.length) off += fs.write(fd, bytes, off, bytes.length - off, null);
-      if (this.options.fsync !== false) fs.fsync(fd);
-    } catch (e) {
-      fs.close(fd);
-      try {
-        fs.unlink(tmp);
-      } catch {
-        /* the write error is the one to report */
+      if (this.options.fsync !== false) {
+        const now = this.host.now();
+        if (force || now - this.lastSync >= GROUP_COMMIT_MS) {
+          fs.fsync(fd);
+          this.lastSync = now;
+          this.dirty = false;
+        } else this.dirty = true;
       }
-      throw e;
+    } finally {
+      fs.close(fd);
     }
-    fs.close(fd);
-    fs.rename(tmp, file);
-    if (this.options.fsync !== false) syncDir(fs, this.infoDir);
   }
 
-  /** Paths that have put a referrer marker on `path`, valid or not (for deletion's liveness check). */
-  referrerMarkers(path: string): string[] {
-    const dir = `${this.referrersDir}/${parseStorePath(path, this.storeDir).hashPart}`;
+  /** Make every journal append of this process durable now (a no-op when nothing is pending or `fsync` is off). */
+  sync(): void {
+    if (!this.dirty || this.options.fsync === false) return;
+    const fs = this.host.fs;
+    const fd = fs.open(this.journalFile, "r");
     try {
-      return this.host.fs.readdir(dir).map((n) => `${this.storeDir}/${n}`);
-    } catch (e) {
-      if (isErrno(e, "ENOENT")) return [];
-      throw e;
+      fs.fsync(fd);
+    } finally {
+      fs.close(fd);
     }
+    this.lastSync = this.host.now();
+    this.dirty = false;
+  }
+
+  /** Paths that have put a referrer marker on `path` or validly reference it (for deletion's liveness check). */
+  referrerMarkers(path: string): string[] {
+    this.refresh();
+    const dir = `${this.referrersDir}/${parseStorePath(path, this.storeDir).hashPart}`;
+    const out = new Set(this.jReferrers.get(path));
+    try {
+      for (const n of this.host.fs.readdir(dir)) out.add(`${this.storeDir}/${n}`);
+    } catch (e) {
+      if (!isErrno(e, "ENOENT")) throw e;
+    }
+    return [...out];
   }
 
   /**
-   * Make `path` invalid: the record goes first (the commit), then the
-   * markers it had put on its references.
+   * Make `path` invalid: the tombstone goes first (the commit, synced so
+   * that contents removed after it cannot come back as valid), then the old
+   * info file and the markers it had put on its references.
    */
   unregister(path: string): void {
     const info = this.get(path);
     if (info === undefined) return;
     const fs = this.host.fs;
-    fs.unlink(this.recordFile(path));
-    if (this.options.fsync !== false) syncDir(fs, this.infoDir);
+    this.append(JSON.stringify({ op: "del", path }), true);
+    try {
+      fs.unlink(this.recordFile(path));
+      if (this.options.fsync !== false) syncDir(fs, this.infoDir);
+    } catch (e) {
+      if (!isErrno(e, "ENOENT", "ENOTDIR")) throw e;
+    }
     const self = baseName(path);
     for (const ref of info.references) {
       try {
@@ -245,53 +413,53 @@ export class PathInfoDb {
 
   /** Valid paths that reference `path` (itself included if self-referencing), sorted. */
   referrers(path: string): string[] {
-    const dir = `${this.referrersDir}/${parseStorePath(path, this.storeDir).hashPart}`;
-    let names: string[];
-    try {
-      names = this.host.fs.readdir(dir);
-    } catch (e) {
-      if (isErrno(e, "ENOENT")) return [];
-      throw e;
-    }
     const out: string[] = [];
-    for (const n of names) {
-      const referrer = `${this.storeDir}/${n}`;
-      const info = this.get(referrer);
+    for (const referrer of this.referrerMarkers(path)) {
+      const info = this.lookup(referrer);
       if (info !== undefined && info.references.includes(path)) out.push(referrer);
     }
     return out.sort();
   }
 
-  /** Replace the signatures or other metadata of a valid path (atomic). */
+  /** Replace the signatures or other metadata of a valid path (atomic: one journal line). */
   update(info: ValidPathInfo): void {
-    this.prepare();
-    this.writeAtomic(this.recordFile(info.path), encodeRecord(info));
+    this.append(recordJson(info), false);
   }
 }
 
-function encodeRecord(info: ValidPathInfo): Uint8Array {
-  return encoder.encode(
-    JSON.stringify({
-      path: info.path,
-      narHash: info.narHash.toString("nix32", true),
-      narSize: info.narSize,
-      references: [...info.references].sort(),
-      deriver: info.deriver ?? null,
-      registrationTime: info.registrationTime,
-      ultimate: info.ultimate,
-      sigs: [...info.sigs],
-      ca: info.ca ?? null,
-    }) + "\n",
-  );
+const CHECK_LEN = 16;
+
+/** The line check: enough of SHA-256 to tell a torn or mixed line from a committed one. */
+function checkOf(json: string): string {
+  return createHash("sha256").update(json).digest("hex").slice(0, CHECK_LEN);
 }
 
-function decodeRecord(file: string, bytes: Uint8Array): ValidPathInfo {
+function recordJson(info: ValidPathInfo): string {
+  return JSON.stringify({
+    op: "add",
+    path: info.path,
+    narHash: info.narHash.toString("nix32", true),
+    narSize: info.narSize,
+    references: [...info.references].sort(),
+    deriver: info.deriver ?? null,
+    registrationTime: info.registrationTime,
+    ultimate: info.ultimate,
+    sigs: [...info.sigs],
+    ca: info.ca ?? null,
+  });
+}
+
+function decodeRecordBytes(file: string, bytes: Uint8Array): ValidPathInfo {
   let json: unknown;
   try {
     json = JSON.parse(decoder.decode(bytes));
   } catch (e) {
     throw new CorruptPathInfoError(file, `not JSON (${(e as Error).message})`);
   }
+  return decodeRecord(file, json);
+}
+
+function decodeRecord(file: string, json: unknown): ValidPathInfo {
   const r = Record.decode(json);
   if (isLeft(r)) throw new CorruptPathInfoError(file, "fields missing or of the wrong type");
   const v = r.right;
