@@ -90,8 +90,12 @@ export class NixAttrs {
 
 /** Sort names the way Nix orders attributes (byte order of UTF-8, which for JS strings without surrogate issues equals code-point order). */
 export function sortNames(names: string[]): string[] {
-  return names.sort(compareStrings);
+  // The engine's own string order (UTF-16 code units, no callback) is byte order unless a name has a unit from U+D800 up.
+  for (let i = 0; i < names.length; i++) if (HIGH_UNITS.test(names[i]!)) return names.sort(compareStrings);
+  return names.sort();
 }
+
+const HIGH_UNITS = /[\ud800-\uffff]/;
 
 /** Byte-lexicographic comparison of two strings (as Nix compares std::string). @public */
 export function compareStrings(a: string, b: string): number {

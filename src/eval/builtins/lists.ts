@@ -185,9 +185,18 @@ defineBuiltin("sort", 2, ([cmp, xs], ctx) => {
   if (items.length === 0) return [];
   // Nix short-cuts the common `builtins.lessThan` comparator.
   const fast = f instanceof PrimOp && f.name === "lessThan";
+  if (fast && allSmallInts(items)) {
+    // Equal integers are indistinguishable, so any correct order is the stable one: use the engine's numeric sort.
+    return (items as number[]).sort((a, b) => a - b);
+  }
   const less = fast ? (a: Value, b: Value) => ctx.lessThan(a, b) : (a: Value, b: Value) => ctx.forceBool(ctx.callFunction(f, [a, b]));
-  return stableSort(items.slice(), less);
+  return stableSort(items, less);
 });
+
+function allSmallInts(items: readonly Value[]): boolean {
+  for (let i = 0; i < items.length; i++) if (typeof items[i] !== "number") return false;
+  return true;
+}
 
 defineBuiltin("partition", 2, ([f, xs], ctx) => {
   ctx.forceFunction(f!);
