@@ -126,12 +126,21 @@ export async function instantiateCommand(args: string[], ctx: CliContext): Promi
   // (read-only store mode), so running it twice is safe; output of the
   // first attempt is discarded.
   if (!opts.expr && opts.files.includes("-")) opts.stdin = new TextDecoder().decode(await ctx.readStdin());
+  // Instantiation recurses as deep as the derivation graph (each drvPath needs
+  // its inputs'), so long chains outgrow this thread's stack; it also loads
+  // the store, which dwarfs a thread's start-up: go to the big stack at once
+  // rather than evaluating twice.
+  if (needsStore(opts) && ctx.host.kind === "node" && canUseWorker()) return print(await runInWorker({ opts, cwd: ctx.cwd, env }), ctx);
   const { runInstantiate } = await import("./instantiate-run.js");
   const storeSide = needsStore(opts) ? await import("./instantiate-store.js") : undefined;
   let result: RunResult = runInstantiate(opts, ctx.host, ctx.cwd, env, storeSide);
   if (result.stackOverflow === true && ctx.host.kind === "node" && canUseWorker()) {
     result = await runInWorker({ opts, cwd: ctx.cwd, env });
   }
+  return print(result, ctx);
+}
+
+function print(result: RunResult, ctx: CliContext): number {
   if (result.stdout !== "") ctx.stdout(result.stdout);
   if (result.stderr !== "") ctx.stderr(result.stderr);
   return result.code;

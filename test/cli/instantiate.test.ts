@@ -148,3 +148,21 @@ describe.skipIf(!built)("built CLI: recursion depth", () => {
     expect(r.stderr).toBe("error: stack overflow (possible infinite recursion)\n");
   });
 });
+
+describeOracle("built CLI: deep instantiation vs Nix 2.8", () => {
+  it.skipIf(!built)("instantiates a 1500-derivation chain (deeper than the main thread's stack) as Nix 2.8", () => {
+    const d = mkdtempSync(join(tmpdir(), "tsnix-inst-chain-"));
+    const nixRoot = oracleRoot();
+    try {
+      const file = join(d, "chain.nix");
+      writeFileSync(file, 'let step = prev: i: derivation { name = "s-${toString i}"; system = "x"; builder = "/bin/sh"; args = [ "${prev}" ]; n = i; }; in builtins.foldl\' step "" (builtins.genList (i: i) 1500)\n');
+      const r = spawnSync(process.execPath, [BIN, "instantiate", file, "--store", join(d, "store")], { encoding: "utf8" });
+      const nix = runNix("nix-instantiate", [file], { root: nixRoot.root });
+      expect(nix.status).toBe(0);
+      expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 0, stdout: nix.stdout.toString("utf8") });
+    } finally {
+      nixRoot.dispose();
+      rmSync(d, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
