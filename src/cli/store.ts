@@ -26,11 +26,14 @@ export function storeFromContext(ctx: CliContext): LocalStore {
     cwd: ctx.cwd,
     allowSystemRoot: ctx.settings.get("tsnix-allow-system-store") === "true",
   });
+  // Unset settings keep the store's defaults, which are Nix's (fsync-metadata true, fsync-store-paths false).
   const flag = (name: string) => {
     const v = ctx.settings.get(name);
-    return v === undefined ? true : v === "true";
+    return v === undefined ? undefined : v === "true";
   };
-  return new LocalStore({ host: ctx.host, root, fsyncStorePaths: flag("fsync-store-paths"), fsyncMetadata: flag("fsync-metadata") });
+  const fsyncStorePaths = flag("fsync-store-paths");
+  const fsyncMetadata = flag("fsync-metadata");
+  return new LocalStore({ host: ctx.host, root, ...(fsyncStorePaths === undefined ? {} : { fsyncStorePaths }), ...(fsyncMetadata === undefined ? {} : { fsyncMetadata }) });
 }
 
 /** A usage error in the words of nix-store, followed by its "Try … --help" hint. */
