@@ -28,7 +28,7 @@
  * synchronous evaluation), so waiting for a lock sleeps the thread briefly.
  */
 import { HostError, TsnixError, describeErrno, isErrno } from "../errors.js";
-import type { FileType, Host, HostLock } from "../host/host.js";
+import type { FileStat, FileType, Host, HostLock } from "../host/host.js";
 import { mkdirp, syncDir } from "../host/util.js";
 import { type Hash, type HashAlgorithm, createHasher, hashBytes, parseHash } from "./hash.js";
 import { NarRestorer, type NarSink, dumpPath, narHashPath, narOfBytes } from "./nar.js";
@@ -175,6 +175,8 @@ const TRASH_PREFIX = ".tsnix-trash-";
 const STALE_RE = /^\.+tsnix-(tmp|trash)-(\d+)-/;
 const STALE_INFO_RE = /^\.tmp-[^-]+-()(\d+)-\d+$/;
 const COPY_BUF_SIZE = 1 << 16;
+/** Below this many bytes a NAR is hashed on the calling thread. */
+const PARALLEL_HASH_MIN = 1 << 20;
 
 let trashCounter = 0;
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
@@ -201,6 +203,8 @@ export class LocalStore {
   private dirsReady = false;
   private readonly fsyncContents: boolean;
   private copyBuf: Uint8Array | undefined;
+  /** Bytes copied by the current add: small adds hash on this thread (a helper thread's hand-off costs more). */
+  private copiedBytes = 0;
 
   constructor(options: LocalStoreOptions) {
     this.host = options.host;
@@ -370,13 +374,16 @@ export class LocalStore {
       makeFixedOutputPath(name, method, caHash, references, false, this.storeDir);
     }
     this.sweepStale();
-    const staging = this.makeStaging();
+    // A single file needs no staging directory (as in addTextToStore): saves a mkdtemp and an rmdir per add.
+    const single = method === "flat" || stat.type !== "directory";
+    const staging = single ? this.stagingName() : this.makeStaging();
     try {
-      const staged = `${staging}/x`;
+      const staged = single ? staging : `${staging}/x`;
+      this.copiedBytes = 0;
       if (method === "flat") this.copyFile(src, staged, (stat.mode & 0o100) !== 0);
       else this.copyTree(src, staged, options.filter);
       // Hash what is in the store, not the source: the source may change under us.
-      const nar = this.hashNar(staged, method === "recursive" && algorithm !== "sha256" ? algorithm : undefined);
+      const nar = this.hashNar(staged, method === "recursive" && algorithm !== "sha256" ? algorithm : undefined, this.copiedBytes < PARALLEL_HASH_MIN);
       let caHash: Hash;
       if (method === "flat") caHash = this.hashFile(staged, algorithm);
       else caHash = nar.extra ?? nar.hash;
@@ -400,9 +407,8 @@ export class LocalStore {
     const path = makeTextPath(name, contentHash, refs, this.storeDir);
     this.sweepStale();
     if (this.db.has(path)) return path;
-    this.ensureDirs();
     // A single file needs no staging directory: an exclusive, pid-tagged temporary name will do.
-    const staged = `${this.realStoreDir}/${STAGING_PREFIX}${this.host.pid}-${++trashCounter}-${Math.random().toString(36).slice(2, 10)}`;
+    const staged = this.stagingName();
     try {
       this.writeDurable(staged, bytes, 0o644);
       const nar = narOfTextHash(bytes);
@@ -836,6 +842,12 @@ export class LocalStore {
     this.dirsReady = true;
   }
 
+  /** A fresh pid-tagged name in the store directory for a single staged file (swept like staging directories). */
+  private stagingName(): string {
+    this.ensureDirs();
+    return `${this.realStoreDir}/${STAGING_PREFIX}${this.host.pid}-${++trashCounter}-${Math.random().toString(36).slice(2, 10)}`;
+  }
+
   private makeStaging(): string {
     this.ensureDirs();
     return this.host.fs.mkdtemp(`${this.realStoreDir}/${STAGING_PREFIX}${this.host.pid}-`);
@@ -909,13 +921,20 @@ export class LocalStore {
   }
 
   /** Copy `src` (host path, not following a final symlink) to `dst`, durably, and canonicalise below the top. */
-  private copyTree(src: string, dst: string, filter?: (path: string, type: FileType) => boolean): void {
+  private copyTree(src: string, dst: string, filter?: (path: string, type: FileType) => boolean, below = false, known?: FileStat): void {
     const fs = this.host.fs;
-    const st = fs.lstat(src);
+    const st = known ?? fs.lstat(src);
+    // Below the top, entries get their canonical metadata as they are made, from the type and mode already known.
     switch (st.type) {
-      case "regular":
-        this.copyFile(src, dst, (st.mode & 0o100) !== 0);
+      case "regular": {
+        const executable = (st.mode & 0o100) !== 0;
+        this.copyFile(src, dst, executable, !below);
+        if (below) {
+          fs.chmod(dst, executable ? 0o555 : 0o444);
+          fs.utimes(dst, 1, 1);
+        }
         return;
+      }
       case "symlink":
         fs.symlink(fs.readlink(src), dst);
         fs.lutimes(dst, 1, 1);
@@ -924,11 +943,15 @@ export class LocalStore {
         fs.mkdir(dst, { mode: 0o755 });
         for (const n of fs.readdir(src)) {
           const child = `${src}/${n}`;
-          if (filter !== undefined && !filter(child, fs.lstat(child).type)) continue;
-          this.copyTree(child, `${dst}/${n}`, filter);
-          this.canonicaliseOne(`${dst}/${n}`);
+          const cst = fs.lstat(child);
+          if (filter !== undefined && !filter(child, cst.type)) continue;
+          this.copyTree(child, `${dst}/${n}`, filter, true, cst);
         }
         if (this.fsyncContents) syncDir(fs, dst);
+        if (below) {
+          fs.chmod(dst, 0o555);
+          fs.utimes(dst, 1, 1);
+        }
         return;
       }
       default:
@@ -936,7 +959,8 @@ export class LocalStore {
     }
   }
 
-  private copyFile(src: string, dst: string, executable: boolean): void {
+  /** `fixMode`: make sure an executable keeps its x bits whatever the umask (the top; entries below get canonical modes anyway). */
+  private copyFile(src: string, dst: string, executable: boolean, fixMode = true): void {
     const fs = this.host.fs;
     const buf = (this.copyBuf ??= new Uint8Array(COPY_BUF_SIZE));
     const inFd = fs.open(src, "r");
@@ -948,6 +972,7 @@ export class LocalStore {
           if (n === 0) break;
           let off = 0;
           while (off < n) off += fs.write(outFd, buf, off, n - off, null);
+          this.copiedBytes += n;
         }
         if (this.fsyncContents) fs.fsync(outFd);
       } finally {
@@ -956,7 +981,7 @@ export class LocalStore {
     } finally {
       fs.close(inFd);
     }
-    if (executable) fs.chmod(dst, 0o755);
+    if (executable && fixMode) fs.chmod(dst, 0o755);
   }
 
   private writeDurable(dst: string, bytes: Uint8Array, mode: number): void {
@@ -994,9 +1019,9 @@ export class LocalStore {
   }
 
   /** SHA-256 NAR hash and size, plus the NAR hash under `extra` when asked. */
-  private hashNar(p: string, extra?: HashAlgorithm): { hash: Hash; size: number; extra?: Hash } {
-    // One algorithm: hash on the helper thread while this one reads.
-    if (extra === undefined) return narHashPath(this.host.fs, p, "sha256");
+  private hashNar(p: string, extra?: HashAlgorithm, small = false): { hash: Hash; size: number; extra?: Hash } {
+    // One algorithm: hash on the helper thread while this one reads, unless there is little to read.
+    if (extra === undefined) return narHashPath(this.host.fs, p, "sha256", { parallel: !small });
     const h = createHasher("sha256");
     const x = extra === undefined ? undefined : createHasher(extra);
     const size = dumpPath(this.host.fs, p, (c) => {
