@@ -381,7 +381,7 @@ export class LocalStore {
       const staged = single ? staging : `${staging}/x`;
       this.copiedBytes = 0;
       if (method === "flat") this.copyFile(src, staged, (stat.mode & 0o100) !== 0);
-      else this.copyTree(src, staged, options.filter);
+      else this.copyTree(src, staged, options.filter, false, stat);
       // Hash what is in the store, not the source: the source may change under us.
       const nar = this.hashNar(staged, method === "recursive" && algorithm !== "sha256" ? algorithm : undefined, this.copiedBytes < PARALLEL_HASH_MIN);
       let caHash: Hash;

@@ -340,11 +340,22 @@ export class PathInfoDb {
   private append(json: string, force: boolean): void {
     this.prepare();
     const fs = this.host.fs;
-    const bytes = encoder.encode(`\n${checkOf(json)} ${json}\n`);
+    const line = `${checkOf(json)} ${json}`;
+    const bytes = encoder.encode(`\n${line}\n`);
     const fd = fs.open(this.journalFile, "a");
     try {
       let off = 0;
       while (off < bytes.length) off += fs.write(fd, bytes, off, bytes.length - off, null);
+      // When nobody else appended since our last look, our own line is all that is new: replay it without reading.
+      const caughtUp = this.jSeenSize === this.jOffset;
+      if (caughtUp) {
+        const st = fs.fstat(fd);
+        if (st.ino === this.jIno && st.size === this.jOffset + bytes.length) {
+          this.jOffset = st.size;
+          this.jSeenSize = st.size;
+          this.replayLine(line);
+        }
+      }
       if (this.options.fsync !== false) {
         const now = this.host.now();
         if (force || now - this.lastSync >= GROUP_COMMIT_MS) {

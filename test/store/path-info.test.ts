@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { PathInfoDb, CorruptPathInfoError, type ValidPathInfo } from "../../src/store/path-info.js";
+import { PathInfoDb, CorruptPathInfoError, GROUP_COMMIT_MS, type ValidPathInfo } from "../../src/store/path-info.js";
+import type { Host, HostFs } from "../../src/host/host.js";
 import { LocalStore } from "../../src/store/local-store.js";
 import { hashBytes } from "../../src/store/hash.js";
 import { HOSTS, type HostFixture } from "../helpers/hosts.js";
@@ -68,5 +69,100 @@ describe.each(HOSTS)("PathInfoDb on the $name host", ({ make }) => {
     const s2 = new LocalStore({ host: fx.host, root: `${fx.dir}/root` });
     expect(s2.queryPathInfo(t).narHash.equals(s1.queryPathInfo(t).narHash)).toBe(true);
     expect(s2.queryPathInfo(t).registrationTime).toBeGreaterThan(1_600_000_000);
+  });
+});
+
+/** The host with a settable clock and a count of fsync calls. */
+function countingHost(host: Host): { host: Host; fsyncs: () => number; setNow: (t: number) => void } {
+  let n = 0;
+  let now = 1_700_000_000_000;
+  const fs: HostFs = { ...host.fs, fsync: (fd) => (n++, host.fs.fsync(fd)) };
+  return { host: { ...host, fs, now: () => now }, fsyncs: () => n, setNow: (t) => void (now = t) };
+}
+
+describe.each(HOSTS)("PathInfoDb journal on the $name host", ({ make }) => {
+  let fx: HostFixture;
+  beforeEach(() => {
+    fx = make();
+  });
+  afterEach(() => fx.dispose());
+
+  it("skips a torn tail and garbage lines; records appended after them count", () => {
+    const db = new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store");
+    db.register(info(A));
+    // A process that died mid-append: half a line, no newline.
+    const journal = fx.host.fs.readFile(db.journalFile);
+    const fd = fx.host.fs.open(db.journalFile, "a");
+    fx.host.fs.write(fd, journal.subarray(0, 40));
+    fx.host.fs.write(fd, new TextEncoder().encode("\n0123456789abcdef {\"op\":\"add\",\"path\":\"x\"}\n"));
+    fx.host.fs.close(fd);
+    const other = new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store");
+    expect(other.list()).toEqual([A]);
+    other.register(info(B, [A]));
+    for (const d of [db, other, new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store")]) {
+      expect(d.list()).toEqual([A, B]);
+      expect(d.referrers(A)).toEqual([B]);
+      expect(d.get(B)!.references).toEqual([A]);
+    }
+  });
+
+  it("two database objects (two processes) see each other's appends and updates, last record winning", () => {
+    const d1 = new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store");
+    const d2 = new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store");
+    d1.register(info(A));
+    d2.register(info(B, [A]));
+    d1.register(info(C, [B]));
+    expect(d2.list()).toEqual([A, B, C]);
+    d2.update({ ...d2.get(C)!, sigs: ["k:s"] });
+    expect(d1.get(C)!.sigs).toEqual(["k:s"]);
+    d1.unregister(C);
+    expect(d2.has(C)).toBe(false);
+    expect(d2.referrers(B)).toEqual([]);
+    d2.register(info(C, [A]));
+    expect(d1.get(C)!.references).toEqual([A]);
+    expect(d1.referrers(A)).toEqual([B, C]);
+  });
+
+  it("a tombstone outranks a record file of an older store, even one a crash left behind", () => {
+    const db = new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store");
+    const legacy = JSON.stringify({ path: A, narHash: info(A).narHash.toString("nix32", true), narSize: 120, references: [], deriver: null, registrationTime: 1, ultimate: false, sigs: [], ca: null });
+    fx.host.fs.mkdir(`${fx.dir}/db/info`, { recursive: true });
+    fx.host.fs.writeFile(`${fx.dir}/db/info/00000000000000000000000000000000`, legacy);
+    expect(db.list()).toEqual([A]);
+    expect(db.get(A)!.narHash.equals(info(A).narHash)).toBe(true);
+    db.unregister(A);
+    expect(db.has(A)).toBe(false);
+    // As if the process had died between the tombstone and the unlink.
+    fx.host.fs.writeFile(`${fx.dir}/db/info/00000000000000000000000000000000`, legacy);
+    expect(new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store").list()).toEqual([]);
+    db.register(info(A));
+    expect(new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store").has(A)).toBe(true);
+  });
+
+  it("group commit: one fsync per window, tombstones and sync() always synced, none without fsync-metadata", () => {
+    const c = countingHost(fx.host);
+    const db = new PathInfoDb(c.host, `${fx.dir}/db`, "/nix/store");
+    const paths = Array.from({ length: 50 }, (_, i) => `/nix/store/${String(i).padStart(32, "0")}-p${i}`);
+    for (const p of paths) db.register(info(p));
+    const burst = c.fsyncs();
+    // The journal's creation (its directory) and the first append; the rest share them.
+    expect(burst).toBeLessThanOrEqual(2);
+    db.sync();
+    expect(c.fsyncs()).toBe(burst + 1);
+    db.sync();
+    expect(c.fsyncs()).toBe(burst + 1);
+    c.setNow(1_700_000_000_000 + GROUP_COMMIT_MS);
+    db.register(info(A));
+    expect(c.fsyncs()).toBe(burst + 2);
+    db.unregister(paths[0]!);
+    expect(c.fsyncs()).toBeGreaterThanOrEqual(burst + 3);
+    expect(new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store").list()).toEqual([...paths.slice(1), A].sort());
+
+    const c2 = countingHost(fx.host);
+    const loose = new PathInfoDb(c2.host, `${fx.dir}/db2`, "/nix/store", { fsync: false });
+    for (const p of paths) loose.register(info(p));
+    loose.unregister(paths[1]!);
+    loose.sync();
+    expect(c2.fsyncs()).toBe(0);
   });
 });
