@@ -144,6 +144,26 @@ export default async function run(ctx) {
   const tsR = timed(ctx, prepRollback(tsPT, tc, ta, tsPkgs, tsEnv), () => ctx.exec(...ts(["--store", work, "env", "-p", prof, "--rollback"]), { env: tsEnv }));
   if (nixR.last.stderr.trim() !== tsR.last.stderr.trim()) throw new Error(`rollback messages differ: ${nixR.last.stderr} / ${tsR.last.stderr}`);
   rows.push({ workload: `env --rollback (profile of ${PKGS + 1} packages)`, tsnixMs: tsR.ms, nixMs: nixR.ms, ratio: tsR.ms / nixR.ms, note: tsR.last.stderr.trim() });
+
+  // The same operations through the library API, without Node's start-up (an embedder's view).
+  const lib = await import(ctx.libPath ?? join(ctx.root, "dist/index.js"));
+  if (lib.profiles !== undefined && typeof lib.LocalStore === "function") {
+    const host = lib.nodeHost();
+    const elems = tsPkgs.map((p) => lib.profiles.elementOfStorePath(new lib.LocalStore({ host, root: work }), p));
+    const inI = timed(ctx, resetProfile(tsPT), () => lib.profiles.install({ store: new lib.LocalStore({ host, root: work }), profile: prof }, elems.slice(0, PKGS)));
+    rows.push({ workload: "  profiles.install in-process (no node start-up)", tsnixMs: inI.ms, nixMs: nixI.ms, ratio: inI.ms / nixI.ms, note: "library call" });
+    const inR = timed(
+      ctx,
+      () => {
+        resetProfile(tsPT)();
+        const store = new lib.LocalStore({ host, root: work });
+        lib.profiles.install({ store, profile: prof }, elems.slice(0, PKGS));
+        lib.profiles.install({ store, profile: prof }, [elems[PKGS]]);
+      },
+      () => lib.profiles.rollback({ store: new lib.LocalStore({ host, root: work }), profile: prof }),
+    );
+    rows.push({ workload: "  profiles.rollback in-process (no node start-up)", tsnixMs: inR.ms, nixMs: nixR.ms, ratio: inR.ms / nixR.ms, note: "library call" });
+  }
   rmSync(work, { recursive: true, force: true });
   return rows;
 }

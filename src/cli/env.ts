@@ -4,7 +4,8 @@
  */
 import { posix } from "node:path";
 import { TsnixError, UsageError } from "../errors.js";
-import { type AvailableElement, elementOfStorePath, loadAvailable, selectNewest } from "../profiles/available.js";
+import type { AvailableElement } from "../profiles/available.js";
+import { elementOfStorePath } from "../profiles/user-env.js";
 import { BuildEnvCollisionError } from "../profiles/errors.js";
 import { formatGenerations, parseGenerationSelector } from "../profiles/generations.js";
 import type { ManifestElement } from "../profiles/manifest.js";
@@ -194,6 +195,11 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
     ...(profile === undefined ? {} : { profile }),
   };
   if (dryRun && op !== "query" && op !== "list-generations") log("(dry run; not doing anything)");
+  // The evaluator is loaded only when an expression is needed (-f): queries and rollbacks start fast.
+  const needsEval = file !== undefined && (op === "install" || op === "upgrade" || op === "set" || op === "query");
+  const avail = needsEval ? await import("../profiles/available.js") : undefined;
+  const loadAvailable: typeof import("../profiles/available.js").loadAvailable = (...a) => avail!.loadAvailable(...a);
+  const selectNewest: typeof import("../profiles/available.js").selectNewest = (...a) => avail!.selectNewest(...a);
   const available = (attrPaths?: readonly string[]): AvailableElement[] => {
     if (file === undefined) throw new TsnixError("profiles.no-file", "no expression given; use '--file FILE' (tsnix has no ~/.nix-defexpr)");
     return loadAvailable(ctx.host, file, { storeDir: store.storeDir, args: evalArgs, store, ...(attrPaths === undefined ? {} : { attrPaths }) });

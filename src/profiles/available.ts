@@ -12,7 +12,6 @@ import { force } from "../eval/evaluator.js";
 import { type LazyValue, NixAttrs, NixFloat, NixPath, NixString, type Value, isFunction } from "../eval/value.js";
 import { compareVersions, parseDrvName } from "../eval/builtins/versions.js";
 import type { Host } from "../host/host.js";
-import { parseDerivation } from "../store/derivation.js";
 import type { LocalStore } from "../store/local-store.js";
 import { ProfileError } from "./errors.js";
 import type { ManifestElement, MetaValue } from "./manifest.js";
@@ -176,21 +175,6 @@ export function loadAvailable(
   const out: AvailableElement[] = [];
   for (const a of options.attrPaths) out.push(...getDerivations(evaluate({ file }, { ...base, attrPath: a }), a));
   return out;
-}
-
-/** An element for a store path given on the command line (`nix-env -i /nix/store/…`). @public */
-export function elementOfStorePath(store: LocalStore, path: string): ManifestElement {
-  const { name } = store.parseStorePath(path);
-  if (path.endsWith(".drv")) {
-    const drv = parseDerivation(host_read(store, path), store.storeDir, { name: name.slice(0, -4), path });
-    const outputs = [...drv.outputs.entries()].map(([n, o]) => ({ name: n, path: o.path }));
-    return { name: drv.env.get("name") ?? name.slice(0, -4), outPath: outputs[0]?.path ?? "", outputs, system: drv.system, drvPath: path, meta: {} };
-  }
-  return { name, outPath: path, outputs: [{ name: "out", path }], system: "", meta: {} };
-}
-
-function host_read(store: LocalStore, path: string): Uint8Array {
-  return store.host.fs.readFile(store.toRealPath(path));
 }
 
 /** A `nix-env` selector: `*`, `NAME` or `NAME-VERSION`. */

@@ -36,8 +36,8 @@ export {
 } from "./generations.js";
 export { type ManifestElement, type MetaValue, printManifest, parseManifest, printMetaValue, manifestReferences } from "./manifest.js";
 export { type BuildEnvPackage, type BuildEnvOptions, buildEnv, buildenvBuiltin, parseBuildEnvDerivations } from "./buildenv.js";
-export { type UserEnv, createUserEnv, readUserEnvManifest, buildEnvDerivationsAttr } from "./user-env.js";
-export { type AvailableElement, loadAvailable, getDerivations, elementOfDerivation, elementOfStorePath, selectNewest } from "./available.js";
+export { type UserEnv, createUserEnv, readUserEnvManifest, buildEnvDerivationsAttr, elementOfStorePath } from "./user-env.js";
+export { type AvailableElement, loadAvailable, getDerivations, elementOfDerivation, selectNewest } from "./available.js";
 export { type Roots, gcRootsDir, profilesDir, initStateDirs, autoRootName, addIndirectRoot, addPermRoot, findPermRoots, findRuntimeRoots, findRoots } from "./roots.js";
 export { TempRoots, readTempRoots, tempRootsDir } from "./temp-roots.js";
 export { type GcAction, type GcOptions, type GcResult, collectGarbage, computeLive, whyAlive, showBytes } from "./gc.js";

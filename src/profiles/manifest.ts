@@ -3,9 +3,10 @@
  * writes it: a Nix list with one attribute set per installed element,
  * printed as Nix prints values (attributes sorted, `{ a = 1; }`, `[ x ]`),
  * stored as `env-manifest.nix` with the elements' outputs as references.
- * Reading goes through the evaluator, as Nix's does.
+ * Reading parses that printed form directly (the subset of the Nix
+ * language a printed value uses), so queries and rollbacks need no
+ * evaluator.
  */
-import { type PlainValue, evaluate, toPlain } from "../eval/api.js";
 import type { Host } from "../host/host.js";
 import { ProfileError } from "./errors.js";
 
@@ -105,27 +106,103 @@ export function manifestReferences(elements: readonly ManifestElement[], keepDer
   return [...refs].sort();
 }
 
-function toMeta(v: PlainValue): MetaValue | undefined {
-  if (v === null || typeof v === "string" || typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") return v;
-  if (Array.isArray(v)) {
-    const out: MetaValue[] = [];
-    for (const x of v) {
-      const m = toMeta(x);
-      if (m !== undefined) out.push(m);
-    }
-    return out;
+type Parsed = MetaValue;
+
+/** A parser for printed Nix values: lists, attribute sets, strings, numbers, booleans, null. */
+class ValueParser {
+  private i = 0;
+  constructor(
+    private readonly t: string,
+    private readonly where: string,
+  ) {}
+  private fail(what: string): never {
+    throw new ProfileError("bad-manifest", `cannot read manifest '${this.where}': ${what} at offset ${this.i}`, { where: this.where, offset: this.i });
   }
-  if (typeof v === "object") {
-    if ("function" in v && (v as { function?: unknown }).function === true) return undefined;
-    if ("path" in v && Object.keys(v).length === 1 && typeof (v as { path: unknown }).path === "string") return (v as { path: string }).path;
-    const out: { [name: string]: MetaValue } = {};
-    for (const [k, x] of Object.entries(v as Record<string, PlainValue>)) {
-      const m = toMeta(x);
-      if (m !== undefined) out[k] = m;
+  private ws(): void {
+    for (;;) {
+      const c = this.t.charCodeAt(this.i);
+      if (c === 32 || c === 10 || c === 9 || c === 13) this.i++;
+      else if (c === 35) while (this.i < this.t.length && this.t[this.i] !== "\n") this.i++;
+      else return;
     }
-    return out;
   }
-  return undefined;
+  parseTop(): Parsed {
+    const v = this.value();
+    this.ws();
+    if (this.i !== this.t.length) this.fail("trailing text");
+    return v;
+  }
+  private str(): string {
+    this.i++; // opening quote
+    let out = "";
+    for (;;) {
+      if (this.i >= this.t.length) this.fail("unterminated string");
+      const c = this.t[this.i++]!;
+      if (c === '"') return out;
+      if (c === "\\") {
+        const e = this.t[this.i++];
+        if (e === undefined) this.fail("unterminated string");
+        out += e === "n" ? "\n" : e === "r" ? "\r" : e === "t" ? "\t" : e;
+      } else if (c === "$" && this.t[this.i] === "{") this.fail("string interpolation");
+      else out += c;
+    }
+  }
+  private name(): string {
+    this.ws();
+    if (this.t[this.i] === '"') return this.str();
+    const m = /^[a-zA-Z_][a-zA-Z0-9_'-]*/.exec(this.t.slice(this.i, this.i + 256));
+    if (m === null) this.fail("expected an attribute name");
+    this.i += m[0].length;
+    return m[0];
+  }
+  private value(): Parsed {
+    this.ws();
+    const c = this.t[this.i];
+    if (c === "[") {
+      this.i++;
+      const out: Parsed[] = [];
+      for (;;) {
+        this.ws();
+        if (this.t[this.i] === "]") {
+          this.i++;
+          return out;
+        }
+        out.push(this.value());
+      }
+    }
+    if (c === "{") {
+      this.i++;
+      const out: { [k: string]: Parsed } = {};
+      for (;;) {
+        this.ws();
+        if (this.t[this.i] === "}") {
+          this.i++;
+          return out;
+        }
+        const k = this.name();
+        this.ws();
+        if (this.t[this.i] !== "=") this.fail("expected '='");
+        this.i++;
+        out[k] = this.value();
+        this.ws();
+        if (this.t[this.i] !== ";") this.fail("expected ';'");
+        this.i++;
+      }
+    }
+    if (c === '"') return this.str();
+    const m = /^(-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?|true|false|null)/.exec(this.t.slice(this.i, this.i + 64));
+    if (m === null) this.fail("unexpected character");
+    this.i += m[0].length;
+    const w = m[0];
+    if (w === "true") return true;
+    if (w === "false") return false;
+    if (w === "null") return null;
+    if (/^-?[0-9]+$/.test(w)) {
+      const n = BigInt(w);
+      return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
+    }
+    return Number(w);
+  }
 }
 
 /**
@@ -134,27 +211,24 @@ function toMeta(v: PlainValue): MetaValue | undefined {
  * @public
  */
 export function parseManifest(host: Host, text: string, where: string): ManifestElement[] {
-  let v: PlainValue;
-  try {
-    v = toPlain(evaluate(text, { host, baseDir: "/" }));
-  } catch (e) {
-    throw new ProfileError("bad-manifest", `cannot read manifest '${where}': ${(e as Error).message}`, { where });
-  }
+  void host;
+  const v = new ValueParser(text, where).parseTop();
   if (!Array.isArray(v)) throw new ProfileError("bad-manifest", `manifest '${where}' is not a list`, { where });
   const out: ManifestElement[] = [];
   for (const item of v) {
     if (item === null || typeof item !== "object" || Array.isArray(item)) continue;
-    const a = item as Record<string, PlainValue>;
+    const a = item as { readonly [k: string]: Parsed };
     const name = typeof a["name"] === "string" ? a["name"] : undefined;
     const outPath = typeof a["outPath"] === "string" ? a["outPath"] : undefined;
     if (name === undefined || outPath === undefined) throw new ProfileError("bad-manifest", `manifest '${where}' has an element without 'name' or 'outPath'`, { where });
-    const names = Array.isArray(a["outputs"]) ? (a["outputs"] as PlainValue[]).filter((x): x is string => typeof x === "string") : ["out"];
+    const names = Array.isArray(a["outputs"]) ? (a["outputs"] as Parsed[]).filter((x): x is string => typeof x === "string") : ["out"];
     const outputs = names.map((n) => {
       const o = a[n];
-      const p = o !== null && typeof o === "object" && !Array.isArray(o) && typeof (o as Record<string, PlainValue>)["outPath"] === "string" ? ((o as Record<string, PlainValue>)["outPath"] as string) : n === names[0] ? outPath : "";
+      const op = o !== null && o !== undefined && typeof o === "object" && !Array.isArray(o) ? (o as { readonly [k: string]: Parsed })["outPath"] : undefined;
+      const p = typeof op === "string" ? op : n === names[0] ? outPath : "";
       return { name: n, path: p };
     });
-    const meta = toMeta(a["meta"] ?? {});
+    const meta = a["meta"] ?? {};
     out.push({
       name,
       outPath,

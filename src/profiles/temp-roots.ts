@@ -62,8 +62,8 @@ export class TempRoots {
     }
     const bytes = encoder.encode(`${path}\0`);
     let off = 0;
+    // No fsync: a temporary root only matters while this process lives, and the collector reads the file, not the disk.
     while (off < bytes.length) off += fs.write(this.fd, bytes, off, bytes.length - off, null);
-    fs.fsync(this.fd);
     this.held.add(path);
   }
 

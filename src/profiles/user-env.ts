@@ -6,7 +6,7 @@
  * produces, so the paths are Nix's) is written and realised in-process.
  */
 import { isErrno } from "../errors.js";
-import { derivationReferences, derivationStorePath, finalizeDerivation, printDerivation } from "../store/derivation.js";
+import { derivationReferences, derivationStorePath, finalizeDerivation, parseDerivation, printDerivation } from "../store/derivation.js";
 import type { LocalStore } from "../store/local-store.js";
 import { buildenvBuiltin } from "./buildenv.js";
 import { BuildEnvCollisionError } from "./errors.js";
@@ -133,3 +133,19 @@ export function readUserEnvManifest(store: LocalStore, userEnv: string): Manifes
   }
   return parseManifest(store.host, new TextDecoder().decode(bytes), `${userEnv}/manifest.nix`);
 }
+
+/** An element for a store path given on the command line (`nix-env -i /nix/store/…`). @public */
+export function elementOfStorePath(store: LocalStore, path: string): ManifestElement {
+  const { name } = store.parseStorePath(path);
+  if (path.endsWith(".drv")) {
+    const drv = parseDerivation(host_read(store, path), store.storeDir, { name: name.slice(0, -4), path });
+    const outputs = [...drv.outputs.entries()].map(([n, o]) => ({ name: n, path: o.path }));
+    return { name: drv.env.get("name") ?? name.slice(0, -4), outPath: outputs[0]?.path ?? "", outputs, system: drv.system, drvPath: path, meta: {} };
+  }
+  return { name, outPath: path, outputs: [{ name: "out", path }], system: "", meta: {} };
+}
+
+function host_read(store: LocalStore, path: string): Uint8Array {
+  return store.host.fs.readFile(store.toRealPath(path));
+}
+
