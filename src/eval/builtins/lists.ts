@@ -121,9 +121,10 @@ defineBuiltin("genList", 2, ([f, n], ctx) => {
   if (len < 0) throw ctx.error(`cannot create list of size ${len}`, { size: String(len) });
   const count = intToNumber(len);
   const fn = f!;
-  const code = (args: LazyValue[]): Value => ctx.callFunction(fn, args);
+  // The thunk's environment is the index itself: the argument array is made when (if) the element is forced, so it dies young.
+  const code = (i: number): Value => ctx.callFunction(fn, [i]);
   const out: NixList = new Array(count);
-  for (let i = 0; i < count; i++) out[i] = new Thunk(code, [i]);
+  for (let i = 0; i < count; i++) out[i] = new Thunk(code, i);
   return out;
 });
 
