@@ -537,13 +537,14 @@ export class LocalStore {
       });
       const fresh = infos.filter((i) => !this.db.has(i.path));
       if (fresh.length > 0 && this.fsyncContents) syncDir(this.host.fs, this.realStoreDir);
-      for (const info of fresh) {
-        for (const ref of info.references) {
-          if (batch.has(ref)) this.db.addReferrerMarker(ref, info.path);
-          else this.addReferrerMarkers(info.path, [ref]);
-        }
+      // References inside the batch are locked already; the others are held until the records are in.
+      const refLocks: HostLock[] = [];
+      try {
+        for (const info of fresh) refLocks.push(...this.lockReferences(info.path, info.references.filter((r) => !batch.has(r)), refLocks));
+        for (const info of fresh) this.db.writeRecord(info);
+      } finally {
+        for (const l of refLocks) l.release();
       }
-      for (const info of fresh) this.db.writeRecord(info);
       return infos;
     } finally {
       for (const l of locks) l.release();
@@ -766,8 +767,9 @@ export class LocalStore {
       // The top directory stays writable while staged, so that it can be moved.
       this.canonicaliseOne(real);
       if (this.fsyncContents) syncDir(fs, this.realStoreDir);
-      this.addReferrerMarkers(path, meta.references);
-      this.db.writeRecord({
+      const refLocks = this.lockReferences(path, meta.references);
+      try {
+        this.db.writeRecord({
         path,
         narHash: meta.narHash,
         narSize: meta.narSize,
@@ -777,32 +779,38 @@ export class LocalStore {
         ultimate: meta.ultimate ?? false,
         sigs: meta.sigs ?? [],
         ca: meta.ca,
-      });
+        });
+      } finally {
+        for (const l of refLocks) l.release();
+      }
     } finally {
       lock.release();
     }
   }
 
   /**
-   * Put referrer markers on every reference, each under the reference's lock
-   * after checking it is valid. With deletion checking markers under the same
-   * lock (and treating a marker whose referrer is still being added as live),
-   * a path can never become valid while a reference of it is being deleted.
+   * Lock every reference of `path` (but itself, and those in `held`) in
+   * sorted order and check that it is valid; the caller keeps the locks
+   * until the record is in the journal. Deletion takes the same lock, so a
+   * reference cannot be deleted between this check and the commit, and once
+   * the record is in, the journal's references keep it alive. (Older
+   * versions wrote referrer markers for this; deletion still honours them.)
    */
-  private addReferrerMarkers(path: string, references: readonly string[]): void {
-    for (const ref of references) {
-      if (ref === path) {
-        this.db.addReferrerMarker(ref, path);
-        continue;
-      }
-      const lock = this.lockPath(ref);
-      try {
+  private lockReferences(path: string, references: readonly string[], held: readonly HostLock[] = []): HostLock[] {
+    const heldFiles = new Set(held.map((l) => l.path));
+    const locks: HostLock[] = [];
+    try {
+      for (const ref of [...new Set(references)].sort()) {
+        if (ref === path || heldFiles.has(this.pathLockFile(ref))) continue;
+        const lock = this.lockPath(ref);
+        locks.push(lock);
         if (!this.db.has(ref)) throw new MissingReferenceError(path, ref);
-        this.db.addReferrerMarker(ref, path);
-      } finally {
-        lock.release();
       }
+    } catch (e) {
+      for (const l of locks) l.release();
+      throw e;
     }
+    return locks;
   }
 
   /** The lock file that guards adds and deletes of store path `path`. */
