@@ -406,7 +406,8 @@ export class LocalStore {
     const contentHash = hashBytes("sha256", bytes);
     const path = makeTextPath(name, contentHash, refs, this.storeDir);
     this.sweepStale();
-    if (this.db.has(path)) return path;
+    // The evaluator's hot path: an already valid .drv costs one stat of the journal.
+    if (this.db.hasInJournal(path)) return path;
     // A single file needs no staging directory: an exclusive, pid-tagged temporary name will do.
     const staged = this.stagingName();
     try {

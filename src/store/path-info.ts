@@ -267,6 +267,16 @@ export class PathInfoDb {
     return this.get(path) !== undefined;
   }
 
+  /**
+   * Whether the journal alone says `path` is valid: a cheap first check for
+   * writers (no record-file lookup, which fails for every new path). False
+   * means "look properly under the lock", not "invalid".
+   */
+  hasInJournal(path: string): boolean {
+    this.refresh();
+    return this.jValid.has(path);
+  }
+
   /** Every valid path, sorted. */
   list(): string[] {
     this.refresh();
