@@ -152,7 +152,9 @@ function makePatterns(from: string[]): Patterns {
 
 /** One table lookup per character. */
 function replaceChars(table: Int32Array, to: (string | NixString)[], s: string): { out: string; context: Set<string> | undefined } {
-  let out = "";
+  // Pieces are joined once into a flat string: `+=` would leave a rope of
+  // slices per result, which lives as long as the result and burdens the collector.
+  let parts: string[] | undefined;
   let last = 0;
   let context: Set<string> | undefined;
   for (let i = 0; i < s.length; i++) {
@@ -161,11 +163,15 @@ function replaceChars(table: Int32Array, to: (string | NixString)[], s: string):
     const k = table[c]!;
     if (k < 0) continue;
     const t = to[k]!;
-    out += last < i ? s.slice(last, i) + stringOf(t) : stringOf(t);
+    parts ??= [];
+    if (last < i) parts.push(s.slice(last, i));
+    parts.push(stringOf(t));
     if (typeof t !== "string") context = mergeContexts(context, t);
     last = i + 1;
   }
-  return { out: last === 0 ? s : last < s.length ? out + s.slice(last) : out, context };
+  if (parts === undefined) return { out: s, context };
+  if (last < s.length) parts.push(s.slice(last));
+  return { out: parts.join(""), context };
 }
 
 function replaceFast(p: Patterns, to: (string | NixString)[], s: string): { out: string; context: Set<string> | undefined } {
