@@ -104,7 +104,7 @@ export class PathInfoDb {
   private jIno = -1;
   private jSeenSize = -1;
   /** Accepted journal records by path, and their referrers (valid journal paths that list the key). */
-  private readonly jValid = new Map<string, ValidPathInfo>();
+  private readonly jValid = new Map<string, JournalEntry>();
   private readonly jDeleted = new Set<string>();
   private readonly jReferrers = new Map<string, Set<string>>();
   private lastSync = Number.NEGATIVE_INFINITY;
@@ -216,8 +216,10 @@ export class PathInfoDb {
       this.jDeleted.add(e.path);
       return;
     }
-    if (e.op !== "add") return;
-    const info = decodeRecord(this.journalFile, entry);
+    const refs = (entry as { references?: unknown }).references;
+    if (e.op !== "add" || typeof e.path !== "string" || !Array.isArray(refs) || !refs.every((r) => typeof r === "string")) return;
+    // Fully decoded on first use: replaying a large journal only needs paths and references.
+    const info: JournalEntry = { raw: entry, path: e.path, references: refs as string[], decoded: undefined };
     this.dropJournal(info.path);
     this.jDeleted.delete(info.path);
     this.jValid.set(info.path, info);
@@ -237,7 +239,7 @@ export class PathInfoDb {
 
   private lookup(path: string): ValidPathInfo | undefined {
     const j = this.jValid.get(path);
-    if (j !== undefined) return j;
+    if (j !== undefined) return (j.decoded ??= decodeRecord(this.journalFile, j.raw));
     if (this.jDeleted.has(path)) return undefined;
     return this.getInfoFile(path);
   }
@@ -449,6 +451,14 @@ export class PathInfoDb {
 }
 
 const CHECK_LEN = 16;
+
+/** A replayed journal record: what replay needs at once, the rest decoded on demand. */
+interface JournalEntry {
+  readonly raw: unknown;
+  readonly path: string;
+  readonly references: readonly string[];
+  decoded: ValidPathInfo | undefined;
+}
 
 /** The line check: enough of SHA-256 to tell a torn or mixed line from a committed one. */
 function checkOf(json: string): string {
