@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { memoryHost } from "../../src/host/memory-host.js";
+import type { Host, HostFs } from "../../src/host/host.js";
 import { HOSTS, type HostFixture } from "../helpers/hosts.js";
 import { LocalStore, InvalidPathError, PathAliveError, HashMismatchError, MissingReferenceError } from "../../src/store/local-store.js";
 import { dumpPathToBytes, BadNarError, narOfBytes } from "../../src/store/nar.js";
@@ -296,5 +297,65 @@ describe("LocalStore against a model (random operation sequences, memory host)",
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe.each(HOSTS)("LocalStore write costs on the $name host", ({ make }) => {
+  let fx: HostFixture;
+  beforeEach(() => {
+    fx = make();
+  });
+  afterEach(() => fx.dispose());
+
+  /** The host with a frozen clock (one group-commit window) and counts of fsync and open calls. */
+  function counting(): { host: Host; counts: { fsync: number; open: number } } {
+    const counts = { fsync: 0, open: 0 };
+    const inner = fx.host.fs;
+    const fs: HostFs = {
+      ...inner,
+      fsync: (fd) => (counts.fsync++, inner.fsync(fd)),
+      open: (p, f, m) => (counts.open++, inner.open(p, f, m)),
+      writeFile: (p, d, o) => (counts.open++, inner.writeFile(p, d, o)),
+      readFile: (p) => (counts.open++, inner.readFile(p)),
+    };
+    const t = fx.host.now();
+    return { host: { ...fx.host, fs, now: () => t }, counts };
+  }
+
+  it("a chain of 100 .drv-like texts costs a few fsyncs in all and a handful of opens each; all valid with their referrers", () => {
+    const c = counting();
+    const store = new LocalStore({ host: c.host, root: `${fx.dir}/r` });
+    const paths: string[] = [];
+    let prev: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const p = store.addTextToStore(`step-${i}.drv`, `Derive(${JSON.stringify(prev)},${i})`, prev);
+      paths.push(p);
+      prev = [p];
+    }
+    expect(c.counts.fsync).toBeLessThanOrEqual(3);
+    expect(c.counts.open / 100).toBeLessThanOrEqual(10);
+    store.sync();
+    const other = new LocalStore({ host: fx.host, root: `${fx.dir}/r` });
+    for (let i = 0; i < 100; i++) {
+      expect(other.isValidPath(paths[i]!)).toBe(true);
+      expect(other.queryReferrers(paths[i]!)).toEqual(i < 99 ? [paths[i + 1]] : []);
+      expect(other.verifyPath(paths[i]!).ok).toBe(true);
+    }
+    // A warm add touches no lock and writes nothing.
+    const before = c.counts.open;
+    expect(store.addTextToStore("step-0.drv", `Derive([],0)`, [])).toBe(paths[0]);
+    expect(c.counts.open).toBe(before);
+  });
+
+  it("fsync-store-paths syncs contents, fsync-metadata off syncs nothing", () => {
+    const c = counting();
+    const synced = new LocalStore({ host: c.host, root: `${fx.dir}/r1`, fsyncStorePaths: true });
+    for (let i = 0; i < 10; i++) synced.addTextToStore(`t${i}`, `text ${i}`);
+    expect(c.counts.fsync).toBeGreaterThanOrEqual(20);
+    const d = counting();
+    const loose = new LocalStore({ host: d.host, root: `${fx.dir}/r2`, fsyncMetadata: false });
+    for (let i = 0; i < 10; i++) loose.addTextToStore(`t${i}`, `text ${i}`);
+    loose.deletePaths([loose.queryAllValidPaths()[0]!]);
+    expect(d.counts.fsync).toBe(0);
   });
 });
