@@ -155,6 +155,7 @@ class Realiser {
   private readonly checkSet = new Set<string>();
   private stopped = false;
   private etcDir: string | undefined;
+  private lockDirReady = false;
 
   constructor(private readonly o: RealiseOptions) {
     this.store = o.store;
@@ -365,7 +366,10 @@ class Realiser {
     try {
       if (this.stopped) throw CANCELLED;
       const lockDir = `${this.store.stateDir}/tsnix-build-locks`;
-      mkdirp(this.host.fs, lockDir);
+      if (!this.lockDirReady) {
+        mkdirp(this.host.fs, lockDir);
+        this.lockDirReady = true;
+      }
       const lock = await this.host.lock(`${lockDir}/${parseStorePath(g.drvPath, this.store.storeDir).hashPart}.lock`);
       try {
         missing = this.missingOutputs(g);
@@ -556,21 +560,21 @@ class Realiser {
           throw e;
         }
       }
-      const candidates = [...inputClosure, ...outputPaths];
+      const byHash = hashPartIndex([...inputClosure, ...outputPaths]);
       const refsOf = new Map<string, string[]>();
       const narOf = new Map<string, Hash>();
       for (const [oname, o] of drv.outputs) {
         const p = physOut(o.path);
         canonicaliseTree(fs, p);
-        const byHash = hashPartIndex(candidates);
         const scanner = new ReferenceScanner(byHash.keys());
-        const h = createHasher("sha256");
+        // The store hashes the output again as it registers it: hash here only to compare (--check).
+        const h = check ? createHasher("sha256") : undefined;
         dumpPath(fs, p, (c) => {
-          h.update(c);
+          h?.update(c);
           scanner.update(c);
         });
         refsOf.set(o.path, resolveHits(scanner, byHash));
-        narOf.set(o.path, h.digest());
+        if (h !== undefined) narOf.set(o.path, h.digest());
         if (o.hashAlgo !== "") this.checkFixedOutput(drvPath, o.hashAlgo, o.hash, p, refsOf.get(o.path)!);
         void oname;
       }

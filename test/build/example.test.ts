@@ -44,6 +44,16 @@ describeOracle("examples/greeting builds as with nix-build", () => {
     const home = join(dir, "home");
     const r = await tsnix(host, ["build", example, "--no-out-link"], { env: { HOME: home }, cwd: dir });
     expect(r.status, r.stderr).toBe(0);
+    // The README's first command: on a fresh store it prints what nix-build prints on a fresh store, stdout and stderr.
+    const fresh = oracleRoot();
+    try {
+      const n = runNix("nix-build", [example, "--no-out-link", "--option", "sandbox-paths", `/bin/sh=${findSandboxShell(host.fs)}`, "--option", "substituters", ""], { root: fresh.root });
+      expect(n.status, n.stderr).toBe(0);
+      expect(r.stdout).toBe(n.stdout.toString());
+      expect(r.stderr).toBe(n.stderr);
+    } finally {
+      fresh.dispose();
+    }
     const store = new LocalStore({ host, root: join(home, ".local/share/tsnix") });
     expect(store.isValidPath(r.stdout.trim())).toBe(true);
   });
