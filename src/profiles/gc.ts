@@ -205,9 +205,10 @@ export function collectGarbage(store: LocalStore, options: GcOptions = {}): GcRe
 
     const deadSet = new Set(dead);
     // Referrers first, so no valid path ever refers to a deleted one.
-    const validDead = dead.filter((p) => store.db.has(p));
-    const order = store.topoSortPaths(validDead);
-    for (const p of dead) if (!store.db.has(p)) order.push(p);
+    // Dead paths of a collection come from the valid list; only `--delete` arguments may be invalid.
+    const validSet = action === "delete-dead" ? deadSet : new Set(dead.filter((p) => store.db.has(p)));
+    const order = store.topoSortPaths(validSet);
+    for (const p of dead) if (!validSet.has(p)) order.push(p);
     const watcher = new TempRootWatcher(store);
     const deleted: string[] = [];
     let bytesFreed = 0;
