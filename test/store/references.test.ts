@@ -56,7 +56,7 @@ describe("ReferenceScanner", () => {
     expect(scanBytesForReferences(latin1(`x/nix/store/${h}-foo`), [`/nix/store/${h}-foo`, "/nix/store/11111111111111111111111111111111-bar"])).toEqual([`/nix/store/${h}-foo`]);
   });
 
-  it("scans 64 MiB of binary-ish data quickly", () => {
+  it("finds the one hash in 64 MiB of binary-ish data fed in 1 MiB chunks", () => {
     const hashes = Array.from({ length: 1000 }, (_, i) => `${String(i).padStart(4, "0")}${"abcdfghijklmnpqrsvwxyz0123"}xy`.slice(0, 32));
     const data = new Uint8Array(64 << 20);
     let x = 12345;
@@ -65,12 +65,9 @@ describe("ReferenceScanner", () => {
       data[i] = x >>> 24;
     }
     data.set(latin1(hashes[500]!), 40_000_000);
-    const t0 = performance.now();
     const s = new ReferenceScanner(hashes);
     for (let off = 0; off < data.length; off += 1 << 20) s.update(data.subarray(off, off + (1 << 20)));
-    const ms = performance.now() - t0;
     expect(s.found()).toEqual(new Set([hashes[500]]));
-    expect(ms).toBeLessThan(5000);
   });
 });
 
