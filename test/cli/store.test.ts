@@ -274,7 +274,7 @@ describeOracle("tsnix store vs nix-store 2.8", () => {
       }),
       { numRuns: 15 },
     );
-  });
+  }, 240_000); // 15 graphs, each several nix-store calls: slow on a loaded 2-core machine
 
   it("--export and --import interoperate with nix-store both ways", async () => {
     host.fs.mkdir(`${dir}/src`);
