@@ -43,7 +43,7 @@ import {
   SandboxError,
   WrongSystemError,
 } from "./errors.js";
-import { SANDBOX_ETC, bubblewrapArgs, findBubblewrap, findSandboxShell, parseSandboxPath } from "./sandbox.js";
+import { SANDBOX_ETC, bubblewrapArgs, findBubblewrap, findSandboxShell, parseSandboxPath, stageSmallInputs } from "./sandbox.js";
 import { type BuildSettings, DEFAULT_BUILD_SETTINGS } from "./settings.js";
 
 /** What a realisation reports as it goes. @public */
@@ -506,7 +506,7 @@ class Realiser {
           const args = bubblewrapArgs({
             storeDir: store.storeDir,
             outputDir: outArea!,
-            inputs: [...inputClosure].sort().map((p) => ({ logical: p, physical: store.toRealPath(p) })),
+            inputs: stageSmallInputs(fs, store.storeDir, outArea!, [...inputClosure].sort().map((p) => ({ logical: p, physical: store.toRealPath(p) }))),
             buildDir,
             buildDirInside: "/build",
             etcDir,

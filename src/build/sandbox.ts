@@ -67,6 +67,51 @@ export interface SandboxSpec {
   readonly args: readonly string[];
 }
 
+/**
+ * Small regular files and symlinks of the input closure at most this big are
+ * copied into the sandbox's store directory instead of bind-mounted.
+ * @public
+ */
+export const SANDBOX_COPY_LIMIT = 1 << 20;
+
+/**
+ * Put the input closure's small files and symlinks into `outputDir` (the
+ * directory that becomes the sandbox's store directory), with the store's
+ * canonical metadata (mode 0444 or 0555, mtime 1), and return the inputs
+ * that still need a read-only bind mount (directories, big files).
+ *
+ * Why: bubblewrap re-reads the whole mount table after every bind mount, so
+ * a closure of n paths costs O(n²) in setup (≈0.3 s at 200 paths on a
+ * loaded machine); a copy costs a write. The guarantee stays: the builder
+ * sees exactly its input closure, and the store itself cannot be modified
+ * (a copy is private to the build and removed with it). Nix 2.8 hard-links
+ * such inputs into its chroot, which is safe there only because the builder
+ * runs as a uid that does not own them; in a user namespace it would own them.
+ * @public
+ */
+export function stageSmallInputs(
+  fs: HostFs,
+  storeDir: string,
+  outputDir: string,
+  inputs: readonly { readonly logical: string; readonly physical: string }[],
+  limit = SANDBOX_COPY_LIMIT,
+): { logical: string; physical: string }[] {
+  const bind: { logical: string; physical: string }[] = [];
+  for (const i of inputs) {
+    const st = fs.lstat(i.physical);
+    const dst = `${outputDir}/${i.logical.slice(storeDir.length + 1)}`;
+    if (st.type === "regular" && st.size <= limit) {
+      fs.writeFile(dst, fs.readFile(i.physical), { exclusive: true });
+      fs.chmod(dst, (st.mode & 0o100) !== 0 ? 0o555 : 0o444);
+      fs.utimes(dst, 1, 1);
+    } else if (st.type === "symlink") {
+      fs.symlink(fs.readlink(i.physical), dst);
+      fs.lutimes(dst, 1, 1);
+    } else bind.push({ logical: i.logical, physical: i.physical });
+  }
+  return bind;
+}
+
 /** Parse a `sandbox-paths` entry. @public */
 export function parseSandboxPath(entry: string): { inside: string; outside: string; optional: boolean } {
   let e = entry;

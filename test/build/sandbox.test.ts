@@ -7,7 +7,8 @@ import { nodeHost } from "../../src/host/node-host.js";
 import { LocalStore } from "../../src/store/local-store.js";
 import { derivationReferences, parseDerivation } from "../../src/store/derivation.js";
 import { realise } from "../../src/build/realise.js";
-import { findBubblewrap, findSandboxShell } from "../../src/build/sandbox.js";
+import { findBubblewrap, findSandboxShell, stageSmallInputs } from "../../src/build/sandbox.js";
+import { HOSTS } from "../helpers/hosts.js";
 
 const host = nodeHost();
 const haveSandbox = findBubblewrap(host.fs, process.env["PATH"]) !== undefined && findSandboxShell(host.fs) !== undefined;
@@ -117,6 +118,52 @@ describeOracle("sandboxed builds agree with nix-build (Nix 2.8)", () => {
     expect(readdirSync(join(dir, "nix/store")).some((n) => n.endsWith(".drv"))).toBe(true);
   });
 
+  it.runIf(haveSandbox)("inputs look as in Nix's sandbox: files, big files, directories, symlinks (type, mode, mtime, size, contents)", async () => {
+    // A file input is copied into the sandbox, a big file and a directory are bind-mounted, a symlink recreated.
+    const expr = `
+let
+  mk = name: cmd: derivation { inherit name; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" cmd ]; };
+  file = mk "in-file" "echo hello > $out";
+  exe = mk "in-exe" "echo '#!/bin/sh' > $out; chmod +x $out";
+  big = mk "in-big" "head -c 1100000 /dev/zero > $out";
+  dir = mk "in-dir" "mkdir -p $out/sub; echo x > $out/sub/f";
+  link = mk "in-link" "ln -s /nowhere/at/all $out";
+in mk "inputs-view" ''
+  for p in \${file} \${exe} \${big} \${dir} \${link}; do
+    stat -c '%n %F %a %Y %s' $p >> $out
+  done
+  cat \${file} \${dir}/sub/f >> $out
+  readlink \${link} >> $out
+  ls /nix/store | sort >> $out
+''`;
+    const drvs = instantiate(expr, nix.root, store);
+    const nb = runNix("nix-build", ["-E", expr, "--no-out-link", "--option", "sandbox-paths", `/bin/sh=${SH}`, "--option", "substituters", ""], { root: nix.root });
+    expect(nb.status, nb.stderr).toBe(0);
+    const [r] = await realise(drvs, { store, settings: { sandboxPaths: [`/bin/sh=${SH}`] } });
+    const p = r!.outputs.get("out")!;
+    expect(nb.stdout.toString().trim()).toBe(p);
+    expect(readFileSync(join(dir, p), "utf8")).toBe(readFileSync(join(nix.root, p), "utf8"));
+  });
+
+  it.runIf(haveSandbox)("a builder that tries to change, replace or delete its inputs leaves the store intact", async () => {
+    const expr = `
+let
+  leaf = derivation { name = "victim"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo original > $out" ]; };
+  tree = derivation { name = "victim-dir"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "mkdir $out; echo original > $out/f" ]; };
+in derivation { name = "tamper"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" ''
+  chmod u+w \${leaf} 2>/dev/null; echo evil >> \${leaf} 2>/dev/null
+  chmod -R u+w \${tree} 2>/dev/null; echo evil >> \${tree}/f 2>/dev/null; rm -rf \${tree}/f 2>/dev/null
+  rm -f \${leaf} 2>/dev/null; echo evil > \${leaf} 2>/dev/null
+  echo done > $out
+'' ]; }`;
+    const drvs = instantiate(expr, nix.root, store);
+    await realise(drvs, { store });
+    const inputs = store.queryAllValidPaths().filter((q) => q.endsWith("-victim") || q.endsWith("-victim-dir"));
+    expect(inputs).toHaveLength(2);
+    for (const q of inputs) expect(store.verifyPath(q).ok).toBe(true);
+    expect(readFileSync(join(dir, inputs.find((q) => q.endsWith("-victim"))!), "utf8")).toBe("original\n");
+  });
+
   it.runIf(haveSandbox)("no network without a fixed output", async () => {
     const drvs = instantiate(`derivation { name = "net"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "cat /proc/net/dev > $out" ]; }`, nix.root, store);
     const [r] = await realise(drvs, { store });
@@ -144,5 +191,38 @@ describe("sandbox availability", () => {
   it("reports whether bubblewrap and a static shell are here", () => {
     expect(typeof haveSandbox).toBe("boolean");
     if (oracleAvailable && process.env["TSNIX_REQUIRE_ORACLE"] === "1") expect(haveSandbox).toBe(true);
+  });
+});
+
+describe.each(HOSTS)("stageSmallInputs on the $name host", ({ make }) => {
+  it("copies small files with canonical metadata, recreates symlinks, leaves directories and big files to bind", () => {
+    const fx = make();
+    try {
+      const fs = fx.host.fs;
+      const phys = `${fx.dir}/store`;
+      const area = `${fx.dir}/area`;
+      fs.mkdir(phys);
+      fs.mkdir(area);
+      const h = (c: string) => c.repeat(32);
+      const paths = { file: `${h("a")}-file`, exe: `${h("b")}-exe`, big: `${h("c")}-big`, dir: `${h("d")}-dir`, link: `${h("e")}-link` };
+      fs.writeFile(`${phys}/${paths.file}`, "hello\n");
+      fs.writeFile(`${phys}/${paths.exe}`, "#!/bin/sh\n");
+      fs.writeFile(`${phys}/${paths.big}`, new Uint8Array(2000));
+      fs.chmod(`${phys}/${paths.file}`, 0o444);
+      fs.chmod(`${phys}/${paths.exe}`, 0o555);
+      fs.mkdir(`${phys}/${paths.dir}`);
+      fs.symlink("/nowhere", `${phys}/${paths.link}`);
+      const inputs = Object.values(paths).map((n) => ({ logical: `/nix/store/${n}`, physical: `${phys}/${n}` }));
+      const bind = stageSmallInputs(fs, "/nix/store", area, inputs, 1000);
+      expect(bind.map((b) => b.logical).sort()).toEqual([`/nix/store/${paths.big}`, `/nix/store/${paths.dir}`]);
+      expect(fs.readdir(area).sort()).toEqual([paths.exe, paths.file, paths.link].sort());
+      expect(new TextDecoder().decode(fs.readFile(`${area}/${paths.file}`))).toBe("hello\n");
+      const f = fs.lstat(`${area}/${paths.file}`);
+      expect([f.mode & 0o7777, Math.round(f.mtimeMs)]).toEqual([0o444, 1000]);
+      expect(fs.lstat(`${area}/${paths.exe}`).mode & 0o7777).toBe(0o555);
+      expect(fs.readlink(`${area}/${paths.link}`)).toBe("/nowhere");
+    } finally {
+      fx.dispose();
+    }
   });
 });
