@@ -134,7 +134,7 @@ export {
   MissingReferenceError,
   modifiedMessage,
 } from "./store/local-store.js";
-export { PathInfoDb, type ValidPathInfo, CorruptPathInfoError } from "./store/path-info.js";
+export { PathInfoDb, type ValidPathInfo, CorruptPathInfoError, GROUP_COMMIT_MS } from "./store/path-info.js";
 export { ReferenceScanner, scanBytesForReferences, hashPartIndex, resolveHits } from "./store/references.js";
 export { resolveStoreRoot, type StoreRootInputs, StoreRootError } from "./store/store-root.js";
 export { exportPaths, importPaths, BadExportError } from "./store/export-import.js";
