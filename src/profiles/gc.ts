@@ -20,7 +20,7 @@ import { mkdirp } from "../host/util.js";
 import type { LocalStore } from "../store/local-store.js";
 import { PathLiveError, ProfileError } from "./errors.js";
 import { type Roots, findRoots } from "./roots.js";
-import { readTempRoots, tempRootsDir } from "./temp-roots.js";
+import { gcLockFile, readTempRoots, tempRootsDir } from "./temp-roots.js";
 
 /** What {@link collectGarbage} does. @public */
 export type GcAction = "delete-dead" | "return-live" | "return-dead" | "delete-specific";
@@ -185,7 +185,7 @@ export function collectGarbage(store: LocalStore, options: GcOptions = {}): GcRe
   const action = options.action ?? "delete-dead";
   const log = options.log ?? (() => {});
   mkdirp(fs, store.stateDir);
-  const gcLock = takeGcLock(host, `${store.stateDir}/gc.lock`);
+  const gcLock = takeGcLock(host, gcLockFile(store));
   try {
     log("finding garbage collector roots...");
     const roots = findRoots(store, { removeStale: action !== "return-live" && action !== "return-dead", log, runtime: options.runtimeRoots ?? true });

@@ -39,7 +39,7 @@ export { type BuildEnvPackage, type BuildEnvOptions, buildEnv, buildenvBuiltin, 
 export { type UserEnv, createUserEnv, readUserEnvManifest, buildEnvDerivationsAttr, elementOfStorePath } from "./user-env.js";
 export { type AvailableElement, loadAvailable, getDerivations, elementOfDerivation, selectNewest } from "./available.js";
 export { type Roots, gcRootsDir, profilesDir, initStateDirs, autoRootName, addIndirectRoot, addPermRoot, findPermRoots, findRuntimeRoots, findRoots } from "./roots.js";
-export { TempRoots, readTempRoots, tempRootsDir } from "./temp-roots.js";
+export { TempRoots, readTempRoots, tempRootsDir, gcLockFile } from "./temp-roots.js";
 export { type GcAction, type GcOptions, type GcResult, collectGarbage, computeLive, whyAlive, showBytes } from "./gc.js";
 export {
   type Settings,

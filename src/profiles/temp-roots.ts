@@ -45,6 +45,8 @@ export class TempRoots {
   /** Make `path` a temporary root of this process (see the module comment for the guarantee). */
   add(path: string): void {
     this.record(path);
+    // No collector running: one that starts later reads the root recorded above, so no barrier is needed (Nix likewise talks to the collector only while one runs).
+    if (!collectorRunning(this.store)) return;
     let delay = 1;
     while (!this.tryBarrier(path)) {
       Atomics.wait(sleepCell, 0, 0, delay);
@@ -94,6 +96,22 @@ export class TempRoots {
     } catch (e) {
       if (!isErrno(e, "ENOENT")) throw e;
     }
+  }
+}
+
+/** The collector's lock file (held while a collection runs). @public */
+export function gcLockFile(store: LocalStore): string {
+  return `${store.stateDir}/gc.lock`;
+}
+
+/** Whether a collection is (or may be) running: its lock file exists. */
+function collectorRunning(store: LocalStore): boolean {
+  try {
+    store.host.fs.lstat(gcLockFile(store));
+    return true;
+  } catch (e) {
+    if (isErrno(e, "ENOENT", "ENOTDIR")) return false;
+    throw e;
   }
 }
 
