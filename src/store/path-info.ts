@@ -18,6 +18,8 @@
  * writes data before the size that exposes it), so after a power cut the
  * journal is a prefix of what was written: a path's record never survives
  * without the records of its references, which the store appended first.
+ * (Where a filesystem gives no such order, the exposure is limited to
+ * appends made since the last fsync, i.e. one group-commit window.)
  *
  * Group commit (Nix's `fsync-metadata`, as SQLite's WAL with
  * `synchronous=NORMAL` in Nix 2.8): an append is fsynced when the journal has
@@ -27,9 +29,10 @@
  * never leaves an inconsistent database. Tombstones are synced before the
  * caller removes contents; {@link PathInfoDb.sync} flushes on demand.
  *
- * Referrer markers are still written (not fsynced) before a record: deletion
- * uses them to see adds in progress. Referrers of valid paths come from the
- * replayed records themselves.
+ * Referrers of valid paths come from the replayed records themselves. The
+ * local store no longer writes referrer markers (it holds the references'
+ * locks until the record is in); {@link PathInfoDb.register} still writes
+ * them, unsynced, and deletion still honours markers found on disk.
  */
 import * as t from "io-ts";
 import { isLeft } from "fp-ts/lib/Either.js";
