@@ -22,7 +22,7 @@ export interface BuildEnvPackage {
   readonly priority: number;
 }
 
-/** Where {@link buildEnv} works. @public */
+/** Where `buildEnv` works. @public */
 export interface BuildEnvOptions {
   readonly fs: HostFs;
   /** Physical directory to fill (created if missing). */
@@ -59,7 +59,7 @@ export function parseBuildEnvDerivations(text: string): BuildEnvPackage[] {
 
 /**
  * Build the symlink forest of `packages` into `options.out`. Returns the
- * number of symlinks made. Throws {@link BuildEnvCollisionError} on a
+ * number of symlinks made. Throws `BuildEnvCollisionError` on a
  * collision between packages of equal priority.
  * @public
  */

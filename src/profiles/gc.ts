@@ -22,10 +22,10 @@ import { PathLiveError, ProfileError } from "./errors.js";
 import { type Roots, findRoots } from "./roots.js";
 import { gcLockFile, readTempRoots, tempRootsDir } from "./temp-roots.js";
 
-/** What {@link collectGarbage} does. @public */
+/** What `collectGarbage` does. @public */
 export type GcAction = "delete-dead" | "return-live" | "return-dead" | "delete-specific";
 
-/** Options of {@link collectGarbage}. @public */
+/** Options of `collectGarbage`. @public */
 export interface GcOptions {
   readonly action?: GcAction;
   /** For `delete-specific`: the paths to delete (each must be dead). */

@@ -206,7 +206,7 @@ class ValueParser {
 }
 
 /**
- * Parse manifest text (as {@link printManifest} or Nix writes it) back into
+ * Parse manifest text (as `printManifest` or Nix writes it) back into
  * elements. `where` names the file for error messages.
  * @public
  */

@@ -29,7 +29,7 @@ import { createUserEnv, readUserEnvManifest } from "./user-env.js";
 /** Where and as whom profile operations run. @public */
 export interface ProfileContext {
   readonly store: LocalStore;
-  /** Host path of the profile link (default: {@link defaultProfile}). */
+  /** Host path of the profile link (default: `defaultProfile`). */
   readonly profile?: string;
   readonly settings?: Settings;
   /** Who is acting (default the host's user). */
@@ -148,7 +148,7 @@ function modify(ctx: ProfileContext, compute: (installed: ManifestElement[]) => 
   });
 }
 
-/** Options of {@link install}. @public */
+/** Options of `install`. @public */
 export interface InstallOptions {
   /** Keep installed elements with the same name (`--preserve-installed`). */
   readonly preserveInstalled?: boolean;

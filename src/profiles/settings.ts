@@ -90,7 +90,7 @@ export function parseConfig(text: string, where: string, readInclude?: (path: st
   return into;
 }
 
-/** Build {@link Settings} from raw values (Nix's defaults for what is missing). @public */
+/** Build `Settings` from raw values (Nix's defaults for what is missing). @public */
 export function makeSettings(raw: ReadonlyMap<string, string> = new Map()): Settings {
   const get = (n: string) => raw.get(n) ?? DEFAULTS[n] ?? "";
   const list = (n: string) => get(n).split(/\s+/).filter((s) => s !== "");

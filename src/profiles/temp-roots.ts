@@ -3,7 +3,7 @@
  * build, an add) needs, kept in `STATE/temproots/<pid>` as NUL-terminated
  * paths for as long as the process lives, as Nix does.
  *
- * Ordering with the collector: {@link TempRoots.add} makes the root durable
+ * Ordering with the collector: `TempRoots.add` makes the root durable
  * and then passes through the path's store lock (take and release). The
  * collector deletes a path only while holding that lock, after re-reading
  * the temporary roots. So either the collector saw the new root, or it had
@@ -54,7 +54,7 @@ export class TempRoots {
     }
   }
 
-  /** The first half of {@link TempRoots.add}: make the root durable. */
+  /** The first half of `TempRoots.add`: make the root durable. */
   record(path: string): void {
     if (this.held.has(path)) return;
     const fs = this.store.host.fs;

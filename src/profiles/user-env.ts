@@ -13,7 +13,7 @@ import { BuildEnvCollisionError } from "./errors.js";
 import { type ManifestElement, type MetaValue, manifestReferences, parseManifest, printManifest } from "./manifest.js";
 import type { TempRoots } from "./temp-roots.js";
 
-/** The result of {@link createUserEnv}. @public */
+/** The result of `createUserEnv`. @public */
 export interface UserEnv {
   readonly path: string;
   readonly drvPath: string;
