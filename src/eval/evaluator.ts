@@ -25,6 +25,7 @@ import {
   Thunk,
   compareStrings,
   mkInt,
+  sortNames,
   setForceHook,
   showType,
   type LazyValue,
@@ -787,11 +788,13 @@ export class Compiler {
     const dyn = this.compileDynamic(e.dynamic, scope);
     const n = names.length;
     if (n === 0 && dyn.length === 0) return withThunk(() => NixAttrs.EMPTY);
+    // Every set built from this literal has the same names: sort them once.
+    const sorted = dyn.length === 0 && new Set(names).size === n ? sortNames([...names]) : undefined;
     return withThunk((env) => {
       const m = new Map<string, LazyValue>();
       for (let i = 0; i < n; i++) m.set(names[i]!, values[i]!(env));
       if (dyn.length > 0) return addDynamic(m, positions, dyn, env);
-      return new NixAttrs(m, positions);
+      return new NixAttrs(m, positions, sorted);
     });
   }
 
@@ -805,6 +808,7 @@ export class Compiler {
     const positions = this.positionsOf(e.attrs);
     const dyn = this.compileDynamic(e.dynamic, inner);
     const n = names.length;
+    const sorted = dyn.length === 0 && new Set(names).size === n ? sortNames([...names]) : undefined;
     return withThunk((env) => {
       const inEnv: Env = new Array(n + 1);
       inEnv[0] = env;
@@ -815,7 +819,7 @@ export class Compiler {
       const m = new Map<string, LazyValue>();
       for (let i = 0; i < n; i++) m.set(names[i]!, inEnv[i + 1]);
       if (dyn.length > 0) return addDynamic(m, positions, dyn, inEnv);
-      return new NixAttrs(m, positions);
+      return new NixAttrs(m, positions, sorted);
     });
   }
 

@@ -61,10 +61,18 @@ export type NixList = LazyValue[];
 export class NixAttrs {
   /** Cached sorted names (byte order), computed on first use. */
   private sorted: string[] | undefined;
+  /**
+   * @param sortedNames - the names of `map` already in Nix's order, when the
+   * caller knows them (the evaluator shares one array among all sets built
+   * from the same literal); never mutated.
+   */
   constructor(
     readonly map: Map<string, LazyValue>,
     readonly positions?: Map<string, Pos>,
-  ) {}
+    sortedNames?: string[],
+  ) {
+    this.sorted = sortedNames;
+  }
 
   get size(): number {
     return this.map.size;
