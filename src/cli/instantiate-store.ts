@@ -8,6 +8,7 @@ import { attachStore } from "../eval/builtins/store-bridge.js";
 import type { EvalStateLike } from "../eval/builtins/index.js";
 import { LocalStore } from "../store/local-store.js";
 import { resolveStoreRoot } from "../store/store-root.js";
+import { withTempRoots } from "./temp-roots.js";
 
 /** nix-instantiate 2.8 prints this once when it instantiated something without `--add-root`. */
 export const GC_WARNING = "warning: you did not specify '--add-root'; the result might be removed by the garbage collector\n";
@@ -20,7 +21,7 @@ export function attachCliStore(ev: EvalStateLike, host: Host, cwd: string, store
     home: host.env("HOME") ?? host.user().home,
     cwd,
   });
-  const s = new LocalStore({ host, root, fsyncStorePaths: false });
+  const s = withTempRoots(new LocalStore({ host, root, fsyncStorePaths: false }));
   attachStore(ev, s);
   return s;
 }

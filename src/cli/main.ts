@@ -1,3 +1,4 @@
+import { releaseTempRoots } from "./temp-roots.js";
 import { TsnixError } from "../errors.js";
 import type { CliContext } from "./context.js";
 import { defaultCliContext } from "./context.js";
@@ -55,6 +56,8 @@ export async function main(argv: string[], ctx: CliContext = defaultCliContext()
     return await (await load())(rest, ctx);
   } catch (e) {
     return reportError(e, ctx);
+  } finally {
+    releaseTempRoots();
   }
 }
 

@@ -2,6 +2,7 @@
  * `tsnix store`: the operations of `nix-store` 2.8 on the local store, with
  * its flags, output and messages.
  */
+import { withTempRoots } from "./temp-roots.js";
 import { posix } from "node:path";
 import { HostError, TsnixError, UsageError, describeErrno, isErrno } from "../errors.js";
 import { parseDerivation } from "../store/derivation.js";
@@ -33,7 +34,7 @@ export function storeFromContext(ctx: CliContext): LocalStore {
   };
   const fsyncStorePaths = flag("fsync-store-paths");
   const fsyncMetadata = flag("fsync-metadata");
-  return new LocalStore({ host: ctx.host, root, ...(fsyncStorePaths === undefined ? {} : { fsyncStorePaths }), ...(fsyncMetadata === undefined ? {} : { fsyncMetadata }) });
+  return withTempRoots(new LocalStore({ host: ctx.host, root, ...(fsyncStorePaths === undefined ? {} : { fsyncStorePaths }), ...(fsyncMetadata === undefined ? {} : { fsyncMetadata }) }));
 }
 
 /** A usage error in the words of nix-store, followed by its "Try … --help" hint. */

@@ -197,6 +197,13 @@ export class LocalStore {
   readonly stateDir: string;
   /** The path-info database. */
   readonly db: PathInfoDb;
+  /**
+   * Temporary GC roots of this process. Upper layers (profiles' `TempRoots`)
+   * attach it; every path this store adds or registers is rooted *before*
+   * its lock is taken, so a collector running at the same time cannot delete
+   * a path between its becoming valid and its use, as Nix's addTempRoot.
+   */
+  tempRoots: { add(path: string): void } | undefined = undefined;
   private readonly lockDir: string;
   private readonly lockTimeoutMs: number;
   private swept = false;
@@ -405,6 +412,7 @@ export class LocalStore {
     const refs = [...new Set(references)].sort();
     const contentHash = hashBytes("sha256", bytes);
     const path = makeTextPath(name, contentHash, refs, this.storeDir);
+    this.tempRoots?.add(path);
     this.sweepStale();
     // The evaluator's hot path: an already valid .drv costs one stat of the journal.
     if (this.db.hasInJournal(path)) return path;
@@ -509,6 +517,7 @@ export class LocalStore {
   registerOutputs(outputs: readonly OutputRegistration[]): ValidPathInfo[] {
     for (const o of outputs) this.parseStorePath(o.path);
     const batch = new Set(outputs.map((o) => o.path));
+    for (const p of batch) this.tempRoots?.add(p);
     const locks = [...batch].sort().map((p) => this.lockPath(p));
     try {
       const infos = outputs.map((o): ValidPathInfo => {
@@ -751,6 +760,7 @@ export class LocalStore {
     meta: { narHash: Hash; narSize: number; references: readonly string[]; ca?: string | undefined; deriver?: string | undefined; sigs?: readonly string[] | undefined; ultimate?: boolean | undefined },
   ): void {
     const fs = this.host.fs;
+    this.tempRoots?.add(path);
     const lock = this.lockPath(path);
     try {
       if (this.db.has(path)) return;
