@@ -4,9 +4,9 @@
  * `builtin:buildenv` (the symlink forest of a user environment, with Nix
  * 2.8's priorities and collision message).
  */
-import { TsnixError, isErrno } from "../errors.js";
+import { buildenvBuiltin } from "./buildenv.js";
+import { TsnixError } from "../errors.js";
 import type { HostFs } from "../host/host.js";
-import { mkdirp } from "../host/util.js";
 import { restoreNar } from "../store/nar.js";
 import type { FetchLike } from "./binary-cache.js";
 
@@ -71,106 +71,18 @@ export async function builtinFetchurl(ctx: BuiltinBuilderContext): Promise<void>
   throw lastErr;
 }
 
-interface Pkg {
-  readonly active: boolean;
-  readonly priority: number;
-  readonly paths: readonly string[];
-}
-
-function parsePackages(spec: string): Pkg[] {
-  const t = spec.split(/\s+/).filter((s) => s !== "");
-  const pkgs: Pkg[] = [];
-  for (let i = 0; i < t.length; ) {
-    const active = t[i++] !== "false";
-    const priority = Number(t[i++]);
-    const count = Number(t[i++]);
-    if (!Number.isInteger(priority) || !Number.isInteger(count)) throw new BuiltinBuilderError("invalid 'derivations' attribute of builtin:buildenv");
-    pkgs.push({ active, priority, paths: t.slice(i, i + count) });
-    i += count;
-  }
-  return pkgs;
-}
-
-/** `builtin:buildenv`: merge packages into one tree of symlinks. @public */
+/**
+ * `builtin:buildenv`: the symlink forest of a user environment, with Nix's
+ * priorities, collision messages and skipped files (src/build/buildenv.ts).
+ * @public
+ */
 export async function builtinBuildenv(ctx: BuiltinBuilderContext): Promise<void> {
   const out = ctx.env["out"];
   if (out === undefined) throw new BuiltinBuilderError("attribute 'out' missing");
-  const fs = ctx.fs;
-  const outPhys = ctx.phys(out);
-  mkdirp(fs, outPhys);
-  // Which package (priority) each created entry came from, by path below out.
-  const owner = new Map<string, number>();
-  const lstat = (p: string) => {
-    try {
-      return fs.lstat(p);
-    } catch (e) {
-      if (isErrno(e, "ENOENT", "ENOTDIR")) return undefined;
-      throw e;
-    }
-  };
-  const isDir = (logical: string): boolean => {
-    try {
-      return fs.stat(ctx.phys(logical)).type === "directory";
-    } catch (e) {
-      if (isErrno(e, "ENOENT", "ENOTDIR")) return false;
-      throw e;
-    }
-  };
-  const link = (srcDir: string, rel: string, priority: number): void => {
-    let names: string[];
-    try {
-      names = fs.readdir(ctx.phys(srcDir));
-    } catch (e) {
-      if (isErrno(e, "ENOENT", "ENOTDIR")) return;
-      throw e;
-    }
-    for (const name of names.sort()) {
-      const src = `${srcDir}/${name}`;
-      const r = rel === "" ? name : `${rel}/${name}`;
-      const dst = `${outPhys}/${r}`;
-      // Nix skips these files of packages (propagation metadata).
-      if (r === "nix-support/propagated-user-env-packages" || r === "nix-support" || r === "manifest.nix" || r === "manifest.json") {
-        if (r !== "nix-support") continue;
-      }
-      const existing = lstat(dst);
-      if (existing === undefined) {
-        fs.symlink(src, dst);
-        owner.set(r, priority);
-        continue;
-      }
-      if (existing.type === "directory" && isDir(src)) {
-        link(src, r, priority);
-        continue;
-      }
-      if (existing.type === "symlink") {
-        const target = fs.readlink(dst);
-        if (isDir(target) && isDir(src)) {
-          fs.unlink(dst);
-          fs.mkdir(dst, { mode: 0o755 });
-          link(target, r, owner.get(r) ?? priority);
-          link(src, r, priority);
-          continue;
-        }
-        const prev = owner.get(r) ?? priority;
-        if (prev < priority) continue;
-        if (prev === priority)
-          throw new BuiltinBuilderError(
-            `packages '${target}' and '${src}' have the same priority ${priority}; use 'nix-env --set-flag priority NUMBER INSTALLED_PKGNAME' to change the priority of one of the conflicting packages (0 being the highest priority)`,
-            { a: target, b: src, priority },
-          );
-        fs.unlink(dst);
-        fs.symlink(src, dst);
-        owner.set(r, priority);
-      }
-    }
-  };
-  const pkgs = parsePackages(ctx.env["derivations"] ?? "").filter((p) => p.active);
-  // Lower priority numbers win; within a priority, earlier packages first.
-  const order = pkgs.map((p, i) => ({ p, i })).sort((a, b) => a.p.priority - b.p.priority || a.i - b.i);
-  for (const { p } of order) for (const path of p.paths) link(path, "", p.priority);
-  const manifest = ctx.env["manifest"];
-  if (manifest !== undefined && manifest !== "") fs.symlink(manifest, `${outPhys}/manifest.nix`);
-  ctx.log(`created ${owner.size} symlinks in user environment`);
+  const env = new Map(Object.entries(ctx.env));
+  // An empty manifest means none (derivations made by hand); Nix's user environments always name one.
+  if (env.get("manifest") === "") env.delete("manifest");
+  buildenvBuiltin({ fs: ctx.fs, env, out: ctx.phys(out), toReal: (p) => ctx.phys(p), warn: (m) => ctx.log(m) });
 }
 
 /** The builtin builders by name. @public */

@@ -11,22 +11,8 @@ export class ProfileError extends TsnixError {
   }
 }
 
-/** Two packages of a user environment provide the same file with the same priority. @public */
-export class BuildEnvCollisionError extends TsnixError {
-  constructor(
-    readonly fileA: string,
-    readonly fileB: string,
-    readonly priority: number,
-    /** The user-environment derivation being built, when known. */
-    readonly drvPath?: string,
-  ) {
-    super(
-      "profiles.collision",
-      `packages '${fileA}' and '${fileB}' have the same priority ${priority}; use 'nix-env --set-flag priority NUMBER INSTALLED_PKGNAME' to change the priority of one of the conflicting packages (0 being the highest priority)`,
-      drvPath === undefined ? { fileA, fileB, priority } : { fileA, fileB, priority, drvPath },
-    );
-  }
-}
+// The collision error belongs to builtin:buildenv (build layer); re-exported for profile users.
+export { BuildEnvCollisionError } from "../build/buildenv-errors.js";
 
 /** A user tried something the trust rules forbid. @public */
 export class TrustError extends TsnixError {

@@ -35,7 +35,7 @@ export {
   generationPath,
 } from "./generations.js";
 export { type ManifestElement, type MetaValue, printManifest, parseManifest, printMetaValue, manifestReferences } from "./manifest.js";
-export { type BuildEnvPackage, type BuildEnvOptions, buildEnv, buildenvBuiltin, parseBuildEnvDerivations } from "./buildenv.js";
+export { type BuildEnvPackage, type BuildEnvOptions, buildEnv, buildenvBuiltin, parseBuildEnvDerivations } from "../build/buildenv.js";
 export { type UserEnv, createUserEnv, readUserEnvManifest, buildEnvDerivationsAttr, elementOfStorePath } from "./user-env.js";
 export { type AvailableElement, loadAvailable, getDerivations, elementOfDerivation, selectNewest } from "./available.js";
 export { type Roots, gcRootsDir, profilesDir, initStateDirs, autoRootName, addIndirectRoot, addPermRoot, findPermRoots, findRuntimeRoots, findRoots } from "./roots.js";

@@ -8,7 +8,7 @@
 import { isErrno } from "../errors.js";
 import { derivationReferences, derivationStorePath, finalizeDerivation, parseDerivation, printDerivation } from "../store/derivation.js";
 import type { LocalStore } from "../store/local-store.js";
-import { buildenvBuiltin } from "./buildenv.js";
+import { buildenvBuiltin } from "../build/buildenv.js";
 import { BuildEnvCollisionError } from "./errors.js";
 import { type ManifestElement, type MetaValue, manifestReferences, parseManifest, printManifest } from "./manifest.js";
 import type { TempRoots } from "./temp-roots.js";

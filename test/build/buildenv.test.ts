@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { buildEnv, parseBuildEnvDerivations } from "../../src/profiles/buildenv.js";
+import { buildEnv, parseBuildEnvDerivations } from "../../src/build/buildenv.js";
 import { BuildEnvCollisionError } from "../../src/profiles/errors.js";
 import { HOSTS, type HostFixture } from "../helpers/hosts.js";
-import { forest } from "./helpers.js";
+import { forest } from "../profiles/helpers.js";
 
 describe.each(HOSTS)("builtin:buildenv on the $name host", ({ make }) => {
   let fx: HostFixture;

@@ -13,7 +13,7 @@
  */
 import { isErrno } from "../errors.js";
 import type { HostFs } from "../host/host.js";
-import { BuildEnvCollisionError, ProfileError } from "./errors.js";
+import { BuildEnvCollisionError, BuildEnvError } from "./buildenv-errors.js";
 
 /** One output of an installed package, as `builtin:buildenv` gets it. @public */
 export interface BuildEnvPackage {
@@ -51,7 +51,7 @@ export function parseBuildEnvDerivations(text: string): BuildEnvPackage[] {
     const priority = Number.parseInt(tokens[i++] ?? "", 10);
     const n = Number.parseInt(tokens[i++] ?? "", 10);
     if (!Number.isFinite(priority) || !Number.isFinite(n) || i + n > tokens.length)
-      throw new ProfileError("bad-buildenv-input", `malformed 'derivations' attribute of a user environment near token ${i}`, { text });
+      throw new BuildEnvError("bad-buildenv-input", `malformed 'derivations' attribute of a user environment near token ${i}`, { text });
     for (let k = 0; k < n; k++) out.push({ path: tokens[i++]!, active, priority });
   }
   return out;
@@ -122,7 +122,7 @@ export function buildEnv(packages: readonly BuildEnvPackage[], options: BuildEnv
         }
         if (dstType === "symlink") {
           const target = resolveLink(dstFile);
-          if (statFollow(target) !== "dir") throw new ProfileError("collision", `collision between '${srcFile}' and non-directory '${target}'`, { srcFile, target });
+          if (statFollow(target) !== "dir") throw new BuildEnvError("collision", `collision between '${srcFile}' and non-directory '${target}'`, { srcFile, target });
           fs.unlink(dstFile);
           fs.mkdir(dstFile, { mode: 0o755 });
           createLinks(target, rel, priorities.get(rel) ?? 0);
@@ -135,7 +135,7 @@ export function buildEnv(packages: readonly BuildEnvPackage[], options: BuildEnv
         if (prev < priority) continue;
         fs.unlink(dstFile);
       } else if (dstType === "dir") {
-        throw new ProfileError("collision", `collision between non-directory '${srcFile}' and directory '${rel}'`, { srcFile, dstFile: rel });
+        throw new BuildEnvError("collision", `collision between non-directory '${srcFile}' and directory '${rel}'`, { srcFile, dstFile: rel });
       }
       fs.symlink(srcFile, dstFile);
       priorities.set(rel, priority);
