@@ -281,25 +281,28 @@ export class Evaluator implements EvalStateLike {
           : "stdin" in input
             ? this.compileSource(input.stdin, "«stdin»", options.baseDir ?? "/")(this.baseEnv)
             : this.importFile(input.file);
-      v = this.autoCall(v, options.args, options.baseDir);
       if (options.attrPath !== undefined && options.attrPath !== "") {
         v = this.selectAttrPath(v, options.attrPath, options.args, options.baseDir);
       }
+      v = this.autoCall(v, options.args, options.baseDir);
       if (options.strict) deepForce(v);
       return v;
     });
   }
 
   /**
-   * `--arg`/`--argstr` auto-calling, as nix-instantiate: only when arguments
-   * are given; functors are unwrapped; only functions with formals are called.
+   * `--arg`/`--argstr` auto-calling, as nix-instantiate: the result is called
+   * only when arguments are given (`always` is for the steps of an attribute
+   * path, which Nix auto-calls even without arguments, filling defaults);
+   * functors are unwrapped; only functions with formals are called.
    */
-  autoCall(v: Value, args: EvaluateOptions["args"], baseDir = "/"): Value {
-    if (args === undefined || Object.keys(args).length === 0) return v;
+  autoCall(v: Value, args: EvaluateOptions["args"], baseDir = "/", always = false): Value {
+    if (!always && (args === undefined || Object.keys(args).length === 0)) return v;
+    const given = args ?? {};
     if (v instanceof NixAttrs) {
       const functor = v.map.get("__functor");
       if (functor === undefined) return v;
-      return this.autoCall(callFunction(force(functor), [v], undefined), args, baseDir);
+      return this.autoCall(callFunction(force(functor), [v], undefined), given, baseDir, always);
     }
     if (!(v instanceof NixLambda)) return v;
     const code = v.code as LambdaCode;
@@ -308,10 +311,10 @@ export class Evaluator implements EvalStateLike {
       "str" in a ? a.str : Thunk.of(() => this.compileSource(a.expr, "«string»", baseDir, false)(this.baseEnv));
     const m = new Map<string, LazyValue>();
     if (code.formals.ellipsis) {
-      for (const [name, a] of Object.entries(args)) m.set(name, lazyArg(a));
+      for (const [name, a] of Object.entries(given)) m.set(name, lazyArg(a));
     } else {
       for (const f of code.formals.list) {
-        const a = args[f.name];
+        const a = given[f.name];
         if (a !== undefined) m.set(f.name, lazyArg(a));
         else if (f.def === undefined)
           throw new EvalError(
@@ -327,8 +330,10 @@ export class Evaluator implements EvalStateLike {
     return callFunction(v, [new NixAttrs(m)], undefined);
   }
 
+  // As Nix's findAlongAttrPath: each step auto-calls the value it selects from.
   private selectAttrPath(v: Value, path: string, args: EvaluateOptions["args"], baseDir?: string): Value {
     for (const part of splitAttrPath(path)) {
+      v = this.autoCall(v, args, baseDir, true);
       const idx = /^[0-9]+$/.test(part) ? Number(part) : undefined;
       if (idx !== undefined && Array.isArray(v)) {
         if (idx >= v.length) throw new EvalError(`list index ${idx} in selection path '${path}' is out of range`, { code: "eval.attr-path" });
@@ -339,7 +344,6 @@ export class Evaluator implements EvalStateLike {
         if (a === undefined) throw new EvalError(`attribute '${part}' in selection path '${path}' not found`, { code: "eval.attr-path" });
         v = force(a);
       }
-      v = this.autoCall(v, args, baseDir);
     }
     return v;
   }

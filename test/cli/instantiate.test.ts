@@ -57,6 +57,10 @@ const CASES: { name: string; args: (dir: string) => string[]; env?: (dir: string
   { name: "functor auto-call", args: () => ["--eval", "--arg", "z", "1", "-E", "{ __functor = self: {x ? 2}: x; }"] },
   { name: "default.nix and -A into a list", args: () => ["--eval", "-A", "attr.inner.1"] },
   { name: "-A missing attribute", args: () => ["--eval", "-A", "attr.nope"] },
+  // findAlongAttrPath auto-calls every value it selects from, even without --arg (fills defaults).
+  { name: "-A auto-calls a function with defaults", args: () => ["--eval", "-A", "b", "-E", "{ a ? 1 }: { b = a; }"] },
+  { name: "-A auto-calls nested functions and the result only with arguments", args: () => ["--eval", "--strict", "--arg", "a", "3", "-A", "c.e", "-E", "{ a ? 1 }: { c = { d ? 2 }: { e = d + a; }; }"] },
+  { name: "-A through a function without defaults fails as Nix", args: () => ["--eval", "-A", "b", "-E", "{ a }: { b = a; }"] },
   { name: "--json --strict", args: () => ["--eval", "--strict", "--json", "-E", '{ a = [ 1 2.5 "x\\ty" null true ]; b.c = "é"; }'] },
   { name: "--json without --strict on thunks", args: () => ["--eval", "--json", "-E", "{ a = 1 + 1; }"] },
   { name: "--xml with locations, unevaluated parts", args: () => ["--eval", "--xml", "-E", '{ f = { a, b ? 1, ... }@args: a; g = x: x; h = builtins.add; l = [ 1 (1 + 1) ]; s = "a<b"; p = ./x; n = null; fl = 0.5; }'] },
