@@ -4,6 +4,7 @@
  * per-evaluator parse and import caches.
  */
 import type { Host } from "../host/host.js";
+import { canonPath as canonical } from "../host/util.js";
 import { nodeHost } from "../host/node-host.js";
 import { narHashPath } from "../store/nar.js";
 import { makeSourcePath } from "../store/store-path.js";
@@ -421,15 +422,6 @@ function splitAttrPath(p: string): string[] {
   return out;
 }
 
-function canonical(p: string): string {
-  const out: string[] = [];
-  for (const part of p.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") out.pop();
-    else out.push(part);
-  }
-  return "/" + out.join("/");
-}
 
 function safeHome(host: Host): string {
   try {

@@ -12,6 +12,8 @@
  * `lazy(env)`, which returns a value or a thunk without evaluating (constants
  * and variable references avoid allocating a thunk, as Nix's maybeThunk).
  */
+import { canonPath } from "../host/util.js";
+export { canonPath } from "../host/util.js";
 import type { AttrDef, AttrName, DynamicAttrDef, Expr, Pos } from "./ast.js";
 import { EvalError, NixError } from "./errors.js";
 import {
@@ -506,16 +508,6 @@ export function lessThan(a: Value, b: Value, pos: Pos | undefined): boolean {
   throw evalError(`cannot compare ${cmpName(a)} with ${cmpName(b)}`, undefined, "eval.type");
 }
 
-/** Canonicalise an absolute path as Nix's canonPath (no symlink resolution). */
-export function canonPath(p: string): string {
-  const out: string[] = [];
-  for (const part of p.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") out.pop();
-    else out.push(part);
-  }
-  return "/" + out.join("/");
-}
 
 /** Nix's coerceToString. */
 export function coerceToString(v: LazyValue, pos: Pos | undefined, coerceMore: boolean, copyToStore: boolean): string | NixString {

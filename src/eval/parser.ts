@@ -8,6 +8,7 @@
  * Scope is not checked here: `nix-instantiate --parse` also reports
  * undefined variables, which is the evaluator's binder's job.
  */
+import { canonPath } from "../host/util.js";
 import type { AttrDef, AttrName, DynamicAttrDef, Expr, Formal, Pos } from "./ast.js";
 import { ParseError } from "./errors.js";
 import { Lexer, LexError, type Token, type TokenKind } from "./lexer.js";
@@ -336,16 +337,6 @@ const PREC_NOT = 7;
 const STACK_LIMIT = 9998;
 const PREC_NEGATE = 12;
 
-/** Nix's canonPath: make absolute, drop `.`, resolve `..` lexically, squeeze slashes. */
-function canonPath(path: string): string {
-  const out: string[] = [];
-  for (const seg of path.split("/")) {
-    if (seg === "" || seg === ".") continue;
-    if (seg === "..") out.pop();
-    else out.push(seg);
-  }
-  return "/" + out.join("/");
-}
 
 function absPath(path: string, base: string): string {
   return canonPath(path.startsWith("/") ? path : `${base}/${path}`);

@@ -85,6 +85,21 @@ export function syncDir(fs: HostFs, dir: string): void {
   }
 }
 
+/**
+ * Nix's canonPath: absolute, no empty or `.` components, `..` resolved
+ * lexically (symlinks are not followed), no trailing slash.
+ * @public
+ */
+export function canonPath(path: string): string {
+  const out: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") out.pop();
+    else out.push(part);
+  }
+  return "/" + out.join("/");
+}
+
 /** POSIX path helpers (pure; re-exported so upper layers need not import node:path). @public */
 export const joinPath: (...parts: string[]) => string = posix.join;
 /** @public */

@@ -2,6 +2,7 @@
  * Store paths: `<storeDir>/<32 nix32 chars>-<name>`, their validation as
  * Nix 2.8 does it, and the content-addressed constructions of their hash part.
  */
+import { canonPath } from "../host/util.js";
 import { FormatError } from "../errors.js";
 import { compressHash, type Hash, hashBytes } from "./hash.js";
 import { encodeNix32 } from "./nix32.js";
@@ -102,16 +103,6 @@ export function parseStorePathBaseName(baseName: string): StorePath {
   return { hashPart: baseName.slice(0, STORE_PATH_HASH_LENGTH), name };
 }
 
-/** Lexically canonicalise an absolute path: collapse `//`, drop `.`, resolve `..`, no trailing slash. */
-function canonPath(path: string): string {
-  const out: string[] = [];
-  for (const part of path.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") out.pop();
-    else out.push(part);
-  }
-  return "/" + out.join("/");
-}
 
 /**
  * Parse a full store path (`/nix/store/<hash>-<name>`) into its parts. The

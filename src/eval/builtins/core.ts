@@ -6,6 +6,7 @@
  * constants true, false, null, nixVersion, langVersion, currentSystem,
  * storeDir, nixPath, currentTime.
  */
+import { canonPath as canon } from "../../host/util.js";
 import { EvalError } from "../errors.js";
 import { arith, deepForce } from "../evaluator.js";
 import { NixAttrs, NixFloat, NixLambda, NixPath, PrimOp, PrimOpApp, isString, mkInt, stringOf, typeOf, type LazyValue, type Value } from "../value.js";
@@ -125,15 +126,6 @@ defineBuiltin("findFile", 2, ([sp, name], ctx) => {
   throw ctx.error(`file '${n}' was not found in the Nix search path (add it using $NIX_PATH or -I)`);
 });
 
-function canon(p: string): string {
-  const out: string[] = [];
-  for (const part of p.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") out.pop();
-    else out.push(part);
-  }
-  return "/" + out.join("/");
-}
 
 defineConstant("true", true, { global: true });
 defineConstant("false", false, { global: true });

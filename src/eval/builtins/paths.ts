@@ -3,6 +3,7 @@
  * readFile, readDir, pathExists, path, filterSource, storePath, hashFile,
  * toFile.
  */
+import { canonPath } from "../../host/util.js";
 import { EvalError, NixError } from "../errors.js";
 import { HostError, TsnixError, describeErrno } from "../../errors.js";
 import { createHasher, parseHashAlgorithm, type HashAlgorithm } from "../../store/hash.js";
@@ -197,15 +198,6 @@ function resolvePath(ctx: BuiltinContext, p: string): string {
   return "/" + out.join("/");
 }
 
-function canonPath(p: string): string {
-  const out: string[] = [];
-  for (const part of p.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") out.pop();
-    else out.push(part);
-  }
-  return "/" + out.join("/");
-}
 
 /** Nix's addPath (behind `builtins.path` and `filterSource`). */
 function addPath(

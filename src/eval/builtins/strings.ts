@@ -6,6 +6,8 @@
  * offsets are therefore computed on the UTF-8 encoding (stringLength "é" is
  * 2, as in Nix); the ASCII case, by far the most common, needs no encoding.
  */
+import { canonPath } from "../../host/util.js";
+export { canonPath } from "../../host/util.js";
 import { createHash } from "node:crypto";
 import { BadHashError, UnknownHashAlgorithmError, parseHash, parseHashAlgorithm } from "../../store/hash.js";
 import type { HashFormat } from "../../store/hash.js";
@@ -296,16 +298,6 @@ defineBuiltin(
   { global: true },
 );
 
-/** Nix's canonPath: absolute, no `.`/`..`/empty components, no trailing slash. */
-export function canonPath(path: string): string {
-  const out: string[] = [];
-  for (const c of path.split("/")) {
-    if (c === "" || c === ".") continue;
-    if (c === "..") out.pop();
-    else out.push(c);
-  }
-  return "/" + out.join("/");
-}
 
 defineBuiltin("toPath", 1, ([p], ctx) => {
   const s = ctx.coerceToString(p!, { copyToStore: false });
