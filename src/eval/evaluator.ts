@@ -13,7 +13,6 @@
  * and variable references avoid allocating a thunk, as Nix's maybeThunk).
  */
 import { canonPath } from "../host/util.js";
-export { canonPath } from "../host/util.js";
 import type { AttrDef, AttrName, DynamicAttrDef, Expr, Pos } from "./ast.js";
 import { EvalError, NixError } from "./errors.js";
 import {

@@ -7,7 +7,6 @@
  * 2, as in Nix); the ASCII case, by far the most common, needs no encoding.
  */
 import { canonPath } from "../../host/util.js";
-export { canonPath } from "../../host/util.js";
 import { createHash } from "node:crypto";
 import { BadHashError, UnknownHashAlgorithmError, parseHash, parseHashAlgorithm } from "../../store/hash.js";
 import type { HashFormat } from "../../store/hash.js";
