@@ -14,7 +14,8 @@ import { LocalStore } from "../store/local-store.js";
 import { type SecretKey, parseSecretKey } from "../store/signature.js";
 import { resolveStoreRoot } from "../store/store-root.js";
 import type { CliContext } from "./context.js";
-import { settingsOf } from "./realise.js";
+import { buildSettingsFrom } from "../build/settings.js";
+import { effectiveSettings } from "./settings.js";
 import { storeFromContext } from "./store.js";
 
 /** `tsnix copy`. */
@@ -54,7 +55,10 @@ export async function copyCommand(args: string[], ctx: CliContext): Promise<numb
   };
   if (from !== undefined) {
     const cache = new BinaryCache(from, { host: ctx.host });
-    const s = settingsOf(ctx, { settings: [], check: false, quiet: false, dryRun: false });
+    const eff = effectiveSettings(ctx, store.root);
+    const s = buildSettingsFrom(eff.pairs, ctx.host.cpuCount());
+    // As Nix's daemon: only a trusted user may skip the signature check.
+    const trusted = eff.trusted;
     const wanted = paths.map((p) => {
       const abs = posix.resolve(ctx.cwd, p);
       store.parseStorePath(abs);
@@ -65,7 +69,7 @@ export async function copyCommand(args: string[], ctx: CliContext): Promise<numb
         store,
         caches: [cache],
         trustedPublicKeys: s.trustedPublicKeys,
-        requireSigs: checkSigs && s.requireSigs,
+        requireSigs: (checkSigs || !trusted) && s.requireSigs,
         onStart: (p, c) => ctx.stderr(`copying path '${p}' from '${c}'...\n`),
       },
       wanted,

@@ -10,6 +10,7 @@ import { type BuildEvent, type Realisation, realise } from "../build/realise.js"
 import { type BuildSettings, buildSettingsFrom } from "../build/settings.js";
 import type { LocalStore } from "../store/local-store.js";
 import type { CliContext } from "./context.js";
+import { effectiveSettings } from "./settings.js";
 import { storeFromContext } from "./store.js";
 
 /** Build flags common to nix-build and nix-store --realise. */
@@ -96,10 +97,12 @@ export function parseBuildFlag(argv: readonly string[], i: number, f: BuildFlags
   }
 }
 
-/** The settings of this invocation: global `--option`s first, then the command's own flags. */
-export function settingsOf(ctx: CliContext, flags: BuildFlags): BuildSettings {
-  const pairs: [string, string][] = [...ctx.settings.entries()].filter(([k]) => k !== "store");
-  return buildSettingsFrom([...pairs, ...flags.settings], ctx.host.cpuCount());
+/**
+ * The settings of this invocation for the store at `storeRoot`: its nix.conf,
+ * then global `--option`s, then the command's own flags, after the trust rules.
+ */
+export function settingsOf(ctx: CliContext, flags: BuildFlags, storeRoot: string): BuildSettings {
+  return buildSettingsFrom(effectiveSettings(ctx, storeRoot, flags.settings).pairs, ctx.host.cpuCount());
 }
 
 const MiB = 1024 * 1024;
@@ -193,7 +196,7 @@ export class ProgressRenderer {
 
 /** Run a realisation with the CLI's rendering; failures become Nix's messages and statuses. */
 export async function runRealise(ctx: CliContext, store: LocalStore, requests: readonly string[], flags: BuildFlags): Promise<Realisation[] | number> {
-  const settings = settingsOf(ctx, flags);
+  const settings = settingsOf(ctx, flags, store.root);
   const progress = new ProgressRenderer(ctx, flags.quiet, settings.keepGoing);
   try {
     return await realise(requests, { store, settings, check: flags.check, onEvent: progress.onEvent });

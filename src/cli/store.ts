@@ -13,6 +13,8 @@ import { NarRestorer, dumpPath } from "../store/nar.js";
 import { parseStorePath } from "../store/store-path.js";
 import { resolveStoreRoot } from "../store/store-root.js";
 import type { CliContext } from "./context.js";
+import { checkMayAddPath } from "../profiles/settings.js";
+import { checkStoreAllowed, effectiveSettings, firstExportedPath } from "./settings.js";
 
 /**
  * Open the local store the CLI context points at: `--store`/`--option store`,
@@ -34,6 +36,7 @@ export function storeFromContext(ctx: CliContext): LocalStore {
   };
   const fsyncStorePaths = flag("fsync-store-paths");
   const fsyncMetadata = flag("fsync-metadata");
+  checkStoreAllowed(ctx, root);
   return withTempRoots(new LocalStore({ host: ctx.host, root, ...(fsyncStorePaths === undefined ? {} : { fsyncStorePaths }), ...(fsyncMetadata === undefined ? {} : { fsyncMetadata }) }));
 }
 
@@ -461,6 +464,10 @@ async function opImport(ctx: CliContext, flags: string[], args: string[]): Promi
   if (args.length > 0) throw new StoreUsageError("no arguments expected");
   const store = storeFromContext(ctx);
   const data = await ctx.readStdin();
+  // Export streams carry no signatures: as Nix's daemon, only a trusted user may import when require-sigs is on.
+  const trust = effectiveSettings(ctx, store.root);
+  const first = firstExportedPath(data);
+  if (first !== undefined) checkMayAddPath(trust.settings, trust.trusted ? { name: "root" } : trust.user, first, false);
   const paths = importPaths(store, data);
   if (paths.length > 0) ctx.stdout(paths.map((p) => `${p}\n`).join(""));
   return 0;
