@@ -28,10 +28,10 @@
  * synchronous evaluation), so waiting for a lock sleeps the thread briefly.
  */
 import { HostError, TsnixError, describeErrno, isErrno } from "../errors.js";
-import type { FileStat, FileType, Host, HostLock } from "../host/host.js";
+import type { FileStat, FileType, Host, HostFs, HostLock } from "../host/host.js";
 import { mkdirp, syncDir } from "../host/util.js";
-import { type Hash, type HashAlgorithm, createHasher, hashBytes, parseHash } from "./hash.js";
-import { NarRestorer, type NarSink, dumpPath, narHashPath, narOfBytes } from "./nar.js";
+import { type Hash, type HashAlgorithm, type Hasher, createHasher, hashBytes, parseHash } from "./hash.js";
+import { NarParser, type NarSink, type NarVisitor, dumpPath, narHashPath, narOfBytes } from "./nar.js";
 import { type ValidPathInfo, PathInfoDb } from "./path-info.js";
 import { ReferenceScanner, hashPartIndex, resolveHits } from "./references.js";
 import { resolveStoreRoot } from "./store-root.js";
@@ -438,65 +438,59 @@ export class LocalStore {
     const references = [...new Set(info.references ?? [])].sort();
     for (const r of references) this.parseStorePath(r);
     if (info.deriver !== undefined) this.parseStorePath(info.deriver);
+    const ca = info.ca === undefined ? undefined : parseFixedCa(info.ca);
     this.sweepStale();
     const existing = this.db.get(info.path);
     if (existing !== undefined) return existing;
-    const staging = this.makeStaging();
+    // Restored straight at a pid-tagged name in the store directory (swept if we die): no staging
+    // directory to make and remove, and a single file or symlink NAR costs no directory at all.
+    const staged = this.stagingName();
+    const sink = new StagingSink(this.host.fs, staged, this.fsyncContents, ca !== undefined && !ca.recursive ? ca.algorithm : undefined);
     try {
-      const staged = `${staging}/x`;
-      const hasher = createHasher("sha256");
-      const restorer = new NarRestorer(this.host.fs, staged);
-      try {
-        const feed = (c: Uint8Array) => {
-          hasher.update(c);
-          restorer.push(c);
-        };
-        if (nar instanceof Uint8Array) feed(nar);
-        else for (const c of nar) feed(c);
-      } catch (e) {
-        restorer.abort();
-        throw e;
-      }
-      const { size } = restorer.end();
-      const narHash = hasher.digest();
+      const parser = new NarParser(sink);
+      // The content address is checked on the archive as it streams by, not by reading the tree back.
+      const narHasher = createHasher("sha256");
+      const caHasher = ca !== undefined && ca.recursive && ca.algorithm !== "sha256" ? createHasher(ca.algorithm) : undefined;
+      const feed = (c: Uint8Array) => {
+        narHasher.update(c);
+        caHasher?.update(c);
+        parser.push(c);
+      };
+      if (nar instanceof Uint8Array) feed(nar);
+      else for (const c of nar) feed(c);
+      parser.end();
+      const size = parser.offset;
+      const narHash = narHasher.digest();
       if (info.narHash !== undefined && !narHash.equals(info.narHash))
         throw new HashMismatchError(info.path, "hash", info.narHash.toString("nix32"), narHash.toString("nix32"));
       if (info.narSize !== undefined && info.narSize !== size) throw new HashMismatchError(info.path, "size", String(info.narSize), String(size));
-      if (info.ca !== undefined) this.checkFixedCa(info.path, info.ca, staged);
-      this.fsyncTree(staged);
-      this.commit(info.path, staged, {
-        narHash,
-        narSize: size,
-        references,
-        deriver: info.deriver,
-        sigs: info.sigs,
-        ca: info.ca,
-        ultimate: info.ultimate,
-      });
+      if (ca !== undefined) {
+        if (ca.specified === undefined) throw new HashMismatchError(info.path, "ca", info.ca!, ca.error);
+        let actual: Hash;
+        if (ca.recursive) actual = caHasher?.digest() ?? narHash;
+        else {
+          const h = sink.flatHash();
+          if (h === undefined) throw new UnsupportedFileError(staged, `a flat content address needs a regular file, but the NAR of '${staged}' is not one`);
+          actual = h;
+        }
+        if (!actual.equals(ca.specified)) throw new HashMismatchError(info.path, "ca", ca.specified.toString("nix32"), actual.toString("nix32"));
+      }
+      // Files were fsynced as they were closed; below the top, entries are canonicalised and directories synced.
+      if (sink.isTree) this.fsyncTree(staged, true);
+      this.commit(
+        info.path,
+        staged,
+        { narHash, narSize: size, references, deriver: info.deriver, sigs: info.sigs, ca: info.ca, ultimate: info.ultimate },
+        sink.rootSymlink,
+      );
       return this.queryPathInfo(info.path);
-    } finally {
-      this.removeTree(staging);
-    }
-  }
-
-  /** A `fixed:` content address must match the contents (as Nix checks on import). */
-  private checkFixedCa(path: string, ca: string, staged: string): void {
-    const m = /^fixed:(r:)?(md5|sha1|sha256|sha512):(.+)$/.exec(ca);
-    if (m === null) return;
-    const algorithm = m[2] as HashAlgorithm;
-    let specified: Hash;
-    try {
-      specified = parseHash(m[3]!, algorithm);
     } catch (e) {
-      throw new HashMismatchError(path, "ca", ca, e instanceof Error ? e.message : String(e));
+      sink.abort();
+      throw e;
+    } finally {
+      // Gone already when committed (renamed into place); a leftover when another process won or on failure.
+      if (sink.created) this.removeTree(staged);
     }
-    const actual = m[1] !== undefined ? narHashPath(this.host.fs, staged, algorithm, { parallel: false }).hash : this.hashRegularFile(staged, algorithm);
-    if (!actual.equals(specified)) throw new HashMismatchError(path, "ca", specified.toString("nix32"), actual.toString("nix32"));
-  }
-
-  private hashRegularFile(p: string, algorithm: HashAlgorithm): Hash {
-    if (this.host.fs.lstat(p).type !== "regular") throw new UnsupportedFileError(p, `a flat content address needs a regular file, but the NAR of '${p}' is not one`);
-    return this.hashFile(p, algorithm);
   }
 
   /**
@@ -758,6 +752,7 @@ export class LocalStore {
     path: string,
     staged: string,
     meta: { narHash: Hash; narSize: number; references: readonly string[]; ca?: string | undefined; deriver?: string | undefined; sigs?: readonly string[] | undefined; ultimate?: boolean | undefined },
+    symlinkTarget?: string,
   ): void {
     const fs = this.host.fs;
     this.tempRoots?.add(path);
@@ -771,10 +766,10 @@ export class LocalStore {
         fs.rename(real, trash);
         this.removeTree(trash);
       }
-      if (fs.lstat(staged).type === "symlink") {
-        // Creating a symlink is atomic already (and memfs cannot rename one).
-        fs.symlink(fs.readlink(staged), real);
-      } else fs.rename(staged, real);
+      // Creating a symlink is atomic already (and memfs cannot rename one).
+      if (symlinkTarget !== undefined) fs.symlink(symlinkTarget, real);
+      else if (fs.lstat(staged).type === "symlink") fs.symlink(fs.readlink(staged), real);
+      else fs.rename(staged, real);
       // The top directory stays writable while staged, so that it can be moved.
       this.canonicaliseOne(real);
       if (this.fsyncContents) syncDir(fs, this.realStoreDir);
@@ -1074,11 +1069,11 @@ export class LocalStore {
     this.canonicaliseOne(p);
   }
 
-  /** fsync every file and directory of a tree, and canonicalise below its top. */
-  private fsyncTree(p: string): void {
+  /** fsync every file (unless `filesSynced`) and directory of a tree, and canonicalise below its top. */
+  private fsyncTree(p: string, filesSynced = false): void {
     const fs = this.host.fs;
     const st = fs.lstat(p);
-    if (st.type === "regular" && this.fsyncContents) {
+    if (st.type === "regular" && this.fsyncContents && !filesSynced) {
       const fd = fs.open(p, "r");
       try {
         fs.fsync(fd);
@@ -1087,7 +1082,7 @@ export class LocalStore {
       }
     } else if (st.type === "directory") {
       for (const n of fs.readdir(p)) {
-        this.fsyncTree(`${p}/${n}`);
+        this.fsyncTree(`${p}/${n}`, filesSynced);
         this.canonicaliseOne(`${p}/${n}`);
       }
       if (this.fsyncContents) syncDir(fs, p);
@@ -1135,4 +1130,105 @@ function isValidName(name: string): boolean {
 /** Nix's message for a path whose contents no longer match its hash. @public */
 export function modifiedMessage(v: PathVerification): string {
   return `path '${v.path}' was modified! expected hash '${v.expected.toString("nix32")}', got '${v.got === null ? "<missing>" : v.got.toString("nix32")}'`;
+}
+
+/** A `fixed:` content address to check on import; `specified` is missing (with `error`) when its hash does not parse. */
+interface FixedCa {
+  readonly recursive: boolean;
+  readonly algorithm: HashAlgorithm;
+  readonly specified: Hash | undefined;
+  readonly error: string;
+}
+
+/** Other content addresses (`text:`) are not checked on import, as in Nix. */
+function parseFixedCa(ca: string): FixedCa | undefined {
+  const m = /^fixed:(r:)?(md5|sha1|sha256|sha512):(.+)$/.exec(ca);
+  if (m === null) return undefined;
+  const algorithm = m[2] as HashAlgorithm;
+  try {
+    return { recursive: m[1] !== undefined, algorithm, specified: parseHash(m[3]!, algorithm), error: "" };
+  } catch (e) {
+    return { recursive: m[1] !== undefined, algorithm, specified: undefined, error: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/**
+ * Writes a NAR's tree straight at `root` (a fresh pid-tagged name): files are
+ * fsynced before they are closed when contents are to be durable (saving a
+ * reopen), and a symlink at the root is only remembered, for the commit to create at
+ * the final name. `flatAlgorithm` hashes a root file's contents for a flat
+ * content address.
+ */
+class StagingSink implements NarVisitor {
+  /** Whether anything exists at `root` (to remove when the import does not commit it). */
+  created = false;
+  isTree = false;
+  rootSymlink: string | undefined;
+  private fd = -1;
+  private flat: Hasher | undefined;
+  private flatDigest: Hash | undefined;
+  constructor(
+    private readonly fs: HostFs,
+    private readonly root: string,
+    private readonly fsync: boolean,
+    private readonly flatAlgorithm: HashAlgorithm | undefined,
+  ) {}
+
+  directory(path: string): void {
+    if (path === "") {
+      this.fs.mkdir(this.root, { mode: 0o755 });
+      this.created = true;
+      this.isTree = true;
+    } else this.fs.mkdir(`${this.root}/${path}`, { mode: 0o755 });
+  }
+
+  file(path: string, executable: boolean, _size: number): void {
+    // Executable files get every x bit the umask allows, as Nix's restore does (canonicalising fixes the rest).
+    this.fd = this.fs.open(path === "" ? this.root : `${this.root}/${path}`, "wx", executable ? 0o777 : 0o666);
+    if (path === "") {
+      this.created = true;
+      if (this.flatAlgorithm !== undefined) this.flat = createHasher(this.flatAlgorithm);
+    }
+  }
+
+  contents(chunk: Uint8Array): void {
+    this.flat?.update(chunk);
+    let off = 0;
+    while (off < chunk.length) off += this.fs.write(this.fd, chunk, off, chunk.length - off, null);
+  }
+
+  fileEnd(): void {
+    const fd = this.fd;
+    this.fd = -1;
+    try {
+      if (this.fsync) this.fs.fsync(fd);
+    } finally {
+      this.fs.close(fd);
+    }
+    if (this.flat !== undefined) {
+      this.flatDigest = this.flat.digest();
+      this.flat = undefined;
+    }
+  }
+
+  symlink(path: string, target: string): void {
+    if (path === "") this.rootSymlink = target;
+    else this.fs.symlink(target, `${this.root}/${path}`);
+  }
+
+  /** The flat content hash of a NAR that is one regular file (undefined for any other NAR). */
+  flatHash(): Hash | undefined {
+    return this.flatDigest;
+  }
+
+  /** Close a file left open by a failure. */
+  abort(): void {
+    if (this.fd < 0) return;
+    try {
+      this.fs.close(this.fd);
+    } catch {
+      // already failing; the original error matters
+    }
+    this.fd = -1;
+  }
 }

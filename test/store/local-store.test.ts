@@ -204,6 +204,42 @@ describe.each(HOSTS)("LocalStore on $name host", ({ make }) => {
     expect(store.verifyPath(path).ok).toBe(true);
   });
 
+  it("imports tree and symlink NARs canonically, straight from the archive, leaving no temporaries", () => {
+    const fs = fx.host.fs;
+    const src = writeTree(fx, fx.dir);
+    const nar = dumpPathToBytes(fs, src);
+    const path = "/nix/store/55555555555555555555555555555555-tree";
+    const info = store.addFromNar(nar, { path, narHash: hashBytes("sha256", nar), narSize: nar.length });
+    const real = store.toRealPath(path);
+    // What is in the store serialises back to the very archive it came from.
+    expect(dumpPathToBytes(fs, real)).toEqual(nar);
+    expect(fs.lstat(real).mode & 0o7777).toBe(0o555);
+    expect(fs.lstat(`${real}/sub`).mode & 0o7777).toBe(0o555);
+    expect(fs.lstat(`${real}/a`).mode & 0o7777).toBe(0o444);
+    expect(fs.lstat(`${real}/sub/b`).mode & 0o7777).toBe(0o555);
+    expect(fs.readlink(`${real}/link`)).toBe("a");
+    expect(info.narSize).toBe(nar.length);
+    expect(store.verifyPath(path).ok).toBe(true);
+    // A symlink at the root becomes the store path itself.
+    fs.symlink("/nix/store/55555555555555555555555555555555-tree/a", `${fx.dir}/ln`);
+    const lnNar = dumpPathToBytes(fs, `${fx.dir}/ln`);
+    const lnPath = "/nix/store/66666666666666666666666666666666-ln";
+    expect(store.addFromNar(lnNar, { path: lnPath, narHash: hashBytes("sha256", lnNar), references: [path] }).references).toEqual([path]);
+    expect(fs.readlink(store.toRealPath(lnPath))).toBe("/nix/store/55555555555555555555555555555555-tree/a");
+    expect(store.verifyPath(lnPath).ok).toBe(true);
+    // A recursive SHA-256 content address is the NAR hash; a flat one needs a single file.
+    const caPath = "/nix/store/77777777777777777777777777777777-ca";
+    expect(() => store.addFromNar(nar, { path: caPath, ca: `fixed:sha256:${hashBytes("sha256", nar).toNix32()}` })).toThrow(/flat content address needs a regular file/);
+    expect(() => store.addFromNar(nar, { path: caPath, ca: `fixed:r:sha256:${hashBytes("sha256", "x").toNix32()}` })).toThrow(/^ca hash mismatch importing path/);
+    expect(() => store.addFromNar(nar, { path: caPath, ca: "fixed:r:sha256:nothash" })).toThrow(HashMismatchError);
+    expect(store.addFromNar(nar, { path: caPath, ca: `fixed:r:sha256:${hashBytes("sha256", nar).toNix32()}` }).path).toBe(caPath);
+    // A bad archive fails part-way through the tree; neither it nor the refused imports left anything behind.
+    expect(() => store.addFromNar(nar.subarray(0, nar.length - 40), { path: "/nix/store/88888888888888888888888888888888-cut" })).toThrow(BadNarError);
+    expect(fs.readdir(store.realStoreDir).sort()).toEqual([path, lnPath, caPath].map((p) => p.slice("/nix/store/".length)).sort());
+    // Importing a valid path again changes nothing.
+    expect(store.addFromNar(narOfBytes(te.encode("other")), { path }).narHash.equals(info.narHash)).toBe(true);
+  });
+
   it("registers a build's outputs together, even when they refer to each other", () => {
     const dep = store.addTextToStore("dep", "d");
     const out = "/nix/store/33333333333333333333333333333333-x";
