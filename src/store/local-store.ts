@@ -418,13 +418,14 @@ export class LocalStore {
     if (this.db.hasInJournal(path)) return path;
     // A single file needs no staging directory: an exclusive, pid-tagged temporary name will do.
     const staged = this.stagingName();
+    let consumed = false;
     try {
       this.writeDurable(staged, bytes, 0o644);
       const nar = narOfTextHash(bytes);
-      this.commit(path, staged, { narHash: nar.hash, narSize: nar.size, references: refs, ca: `text:sha256:${contentHash.toNix32()}` });
+      consumed = this.commit(path, staged, { narHash: nar.hash, narSize: nar.size, references: refs, ca: `text:sha256:${contentHash.toNix32()}` }, {});
       return path;
     } finally {
-      this.removeTree(staged);
+      if (!consumed) this.removeTree(staged);
     }
   }
 
@@ -440,12 +441,13 @@ export class LocalStore {
     if (info.deriver !== undefined) this.parseStorePath(info.deriver);
     const ca = info.ca === undefined ? undefined : parseFixedCa(info.ca);
     this.sweepStale();
-    const existing = this.db.get(info.path);
-    if (existing !== undefined) return existing;
+    // The journal alone first: a new path then costs no failing record-file lookup (commit looks properly, under the lock).
+    if (this.db.hasInJournal(info.path)) return this.db.get(info.path)!;
     // Restored straight at a pid-tagged name in the store directory (swept if we die): no staging
     // directory to make and remove, and a single file or symlink NAR costs no directory at all.
     const staged = this.stagingName();
     const sink = new StagingSink(this.host.fs, staged, this.fsyncContents, ca !== undefined && !ca.recursive ? ca.algorithm : undefined);
+    let consumed = false;
     try {
       const parser = new NarParser(sink);
       // The content address is checked on the archive as it streams by, not by reading the tree back.
@@ -477,19 +479,19 @@ export class LocalStore {
       }
       // Files were fsynced as they were closed; below the top, entries are canonicalised and directories synced.
       if (sink.isTree) this.fsyncTree(staged, true);
-      this.commit(
+      consumed = this.commit(
         info.path,
         staged,
         { narHash, narSize: size, references, deriver: info.deriver, sigs: info.sigs, ca: info.ca, ultimate: info.ultimate },
-        sink.rootSymlink,
+        { symlink: sink.rootSymlink },
       );
       return this.queryPathInfo(info.path);
     } catch (e) {
       sink.abort();
       throw e;
     } finally {
-      // Gone already when committed (renamed into place); a leftover when another process won or on failure.
-      if (sink.created) this.removeTree(staged);
+      // Nothing is left at the staging name once committed; a leftover when another process won or on failure.
+      if (sink.created && !consumed) this.removeTree(staged);
     }
   }
 
@@ -746,19 +748,22 @@ export class LocalStore {
   /**
    * Move a fully written, canonical staged tree to `path` and make it valid,
    * unless another process got there first (then the staged copy is dropped
-   * by the caller). Holds the path's lock throughout.
+   * by the caller). Holds the path's lock throughout. `known` spares the
+   * lstat of `staged` when the caller knows what it is: `symlink` is the
+   * target of a root symlink that was never staged (made at `path` directly).
+   * Returns whether `staged` was consumed (nothing left there to remove).
    */
   private commit(
     path: string,
     staged: string,
     meta: { narHash: Hash; narSize: number; references: readonly string[]; ca?: string | undefined; deriver?: string | undefined; sigs?: readonly string[] | undefined; ultimate?: boolean | undefined },
-    symlinkTarget?: string,
-  ): void {
+    known?: { symlink?: string | undefined },
+  ): boolean {
     const fs = this.host.fs;
     this.tempRoots?.add(path);
     const lock = this.lockPath(path);
     try {
-      if (this.db.has(path)) return;
+      if (this.db.has(path)) return false;
       const real = this.toRealPath(path);
       // Leftover of an interrupted add or delete: never valid, safe to replace.
       if (this.exists(real)) {
@@ -767,8 +772,8 @@ export class LocalStore {
         this.removeTree(trash);
       }
       // Creating a symlink is atomic already (and memfs cannot rename one).
-      if (symlinkTarget !== undefined) fs.symlink(symlinkTarget, real);
-      else if (fs.lstat(staged).type === "symlink") fs.symlink(fs.readlink(staged), real);
+      const symlink = known !== undefined ? known.symlink : fs.lstat(staged).type === "symlink" ? fs.readlink(staged) : undefined;
+      if (symlink !== undefined) fs.symlink(symlink, real);
       else fs.rename(staged, real);
       // The top directory stays writable while staged, so that it can be moved.
       this.canonicaliseOne(real);
@@ -789,6 +794,7 @@ export class LocalStore {
       } finally {
         for (const l of refLocks) l.release();
       }
+      return known !== undefined;
     } finally {
       lock.release();
     }
