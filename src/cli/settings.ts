@@ -61,10 +61,15 @@ function exists(ctx: CliContext, file: string): boolean {
 /**
  * Refuse a user who is not in `allowed-users` of the store at `storeRoot`
  * (only with a configuration file: a single-user store has no other users).
+ * Returns whether the user is trusted, without looking at any setting.
  */
-export function checkStoreAllowed(ctx: CliContext, storeRoot: string): void {
+export function checkStoreAllowed(ctx: CliContext, storeRoot: string): boolean {
   const file = configFile(ctx, storeRoot);
-  if (exists(ctx, file)) checkAllowed(loadSettings(ctx.host, file), { name: ctx.host.user().name });
+  if (!exists(ctx, file)) return true;
+  const conf = loadSettings(ctx.host, file);
+  const user = { name: ctx.host.user().name };
+  checkAllowed(conf, user);
+  return isTrusted(conf, user);
 }
 
 /**

@@ -533,7 +533,8 @@ async function opDelete(ctx: CliContext, flags: string[], args: string[]): Promi
   const store = storeFromContext(ctx);
   const paths = args.map((a) => followLinksToStorePath(store, ctx, a));
   // GC-aware: refuses paths reachable from a root, and names the root.
-  if (ctx.settings.get("tsnix-delete-ignore-roots") !== "true") return (await import("./collect-garbage.js")).storeDeleteOperation(ctx, store, paths);
+  // Deleting live paths is for trusted users only.
+  if (ctx.settings.get("tsnix-delete-ignore-roots") !== "true" || !checkStoreAllowed(ctx, store.root)) return (await import("./collect-garbage.js")).storeDeleteOperation(ctx, store, paths);
   ctx.stderr("finding garbage collector roots...\n");
   let deleted = 0;
   let freed = 0;

@@ -1,4 +1,5 @@
 import { beforeEach, describe, expect, it } from "vitest";
+import { addPermRoot } from "../../src/build/roots.js";
 import type { CliContext } from "../../src/cli/context.js";
 import { main } from "../../src/cli/main.js";
 import { type BuildFlags, settingsOf } from "../../src/cli/realise.js";
@@ -20,7 +21,7 @@ interface Run {
   stderr: string;
 }
 
-function context(host: Host, settings: [string, string][] = [], stdin = new Uint8Array(0), env: Record<string, string> = {}): { ctx: CliContext; err: () => string; out: () => string } {
+function context(host: Host, settings: [string, string][] = [], stdin: Uint8Array = new Uint8Array(0), env: Record<string, string> = {}): { ctx: CliContext; err: () => string; out: () => string } {
   let out = "";
   let err = "";
   const dec = new TextDecoder();
@@ -212,5 +213,25 @@ describe("trust rules at the CLI boundary (memory host, users as values)", () =>
       expect(e.settings.sandbox).toBe("true");
       expect(c.err()).toBe(restricted("sandbox"));
     });
+  });
+});
+
+describe("tsnix-delete-ignore-roots (memory host)", () => {
+  it("deletes a live path only for a trusted user", async () => {
+    const host = memoryHost({ files: { "/work": null }, user: alice });
+    host.fs.mkdir(`${ROOT}/etc/nix`, { recursive: true });
+    host.fs.writeFile(CONF, "trusted-users = root\n");
+    host.fs.writeFile("/work/f", "x");
+    const p = (await tsnix(host, ["store", "--add", "/work/f"])).stdout.trim();
+    // A GC root keeps the path alive.
+    addPermRoot(host, new LocalStore({ host, root: ROOT }).stateDir, "/work/link", p);
+    const guarded = await tsnix(host, ["store", "--delete", p]);
+    expect(guarded.status).toBe(1);
+    const untrusted = await tsnix(host, ["--option", "tsnix-delete-ignore-roots", "true", "store", "--delete", p]);
+    expect(untrusted.status).toBe(1);
+    expect(new LocalStore({ host, root: ROOT }).isValidPath(p)).toBe(true);
+    const trusted = await tsnix(host.fork({ user: root }), ["--option", "tsnix-delete-ignore-roots", "true", "store", "--delete", p]);
+    expect(trusted.status, trusted.stderr).toBe(0);
+    expect(new LocalStore({ host, root: ROOT }).isValidPath(p)).toBe(false);
   });
 });
