@@ -1,4 +1,5 @@
 import { beforeEach, describe, expect, it } from "vitest";
+import { BinaryCache, copyToCache } from "../../src/build/binary-cache.js";
 import { addPermRoot } from "../../src/build/roots.js";
 import type { CliContext } from "../../src/cli/context.js";
 import { main } from "../../src/cli/main.js";
@@ -233,5 +234,58 @@ describe("tsnix-delete-ignore-roots (memory host)", () => {
     const trusted = await tsnix(host.fork({ user: root }), ["--option", "tsnix-delete-ignore-roots", "true", "store", "--delete", p]);
     expect(trusted.status, trusted.stderr).toBe(0);
     expect(new LocalStore({ host, root: ROOT }).isValidPath(p)).toBe(false);
+  });
+});
+
+describe("substituters and signatures end to end (memory host, an unsigned file:// cache)", () => {
+  let host: MemoryHost;
+  let path: string;
+  const CACHE = "file:///work/cache";
+  const valid = (p: string) => new LocalStore({ host, root: ROOT }).isValidPath(p);
+  beforeEach(async () => {
+    host = memoryHost({ files: { "/work": null }, user: alice });
+    const src = new LocalStore({ host, root: "/work/src" });
+    host.fs.writeFile("/work/hello.txt", "hello\n");
+    const ca = src.addPath("/work/hello.txt");
+    // Content-addressed paths need no signature (Nix checks their address), so the path must be input-addressed.
+    const nar: Uint8Array[] = [];
+    src.dumpPath(ca, (c) => void nar.push(c.slice()));
+    path = "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-built";
+    src.addFromNar(nar, { path, references: [] });
+    await copyToCache({ store: src, cache: new BinaryCache(CACHE, { host }) }, [path]);
+    host.fs.mkdir(`${ROOT}/etc/nix`, { recursive: true });
+    host.fs.writeFile(CONF, `trusted-users = root\ntrusted-substituters = ${CACHE}\n`);
+  });
+
+  it("copy --from --no-check-sigs: refused for an untrusted user, honoured for a trusted one", async () => {
+    const u = await tsnix(host, ["copy", "--from", CACHE, "--no-check-sigs", path]);
+    expect(u.stderr).toContain("lacks a valid signature");
+    expect(u.status).toBe(1);
+    expect(valid(path)).toBe(false);
+    const t = await tsnix(host.fork({ user: root }), ["copy", "--from", CACHE, "--no-check-sigs", path]);
+    expect(t.status, t.stderr).toBe(0);
+    expect(valid(path)).toBe(true);
+  });
+
+  it("store --realise: an untrusted user's require-sigs false is ignored, so the unsigned path is not fetched", async () => {
+    const u = await tsnix(host, ["store", "--realise", path, "--option", "substituters", CACHE, "--option", "require-sigs", "false"]);
+    expect(u.stderr).toContain(restricted("require-sigs"));
+    expect(u.status).not.toBe(0);
+    expect(valid(path)).toBe(false);
+    const t = await tsnix(host.fork({ user: root }), ["store", "--realise", path, "--option", "substituters", CACHE, "--option", "require-sigs", "false"]);
+    expect(t.status, t.stderr).toBe(0);
+    expect(t.stdout).toBe(`${path}\n`);
+    expect(valid(path)).toBe(true);
+  });
+
+  it("store --realise: an untrusted substituter is dropped even with signatures off in nix.conf", async () => {
+    host.fs.writeFile(CONF, "trusted-users = root\nrequire-sigs = false\n");
+    const u = await tsnix(host, ["store", "--realise", path, "--option", "substituters", CACHE]);
+    expect(u.stderr).toContain(`warning: ignoring untrusted substituter '${CACHE}'`);
+    expect(valid(path)).toBe(false);
+    host.fs.writeFile(CONF, `trusted-users = root\nrequire-sigs = false\ntrusted-substituters = ${CACHE}\n`);
+    const t = await tsnix(host, ["store", "--realise", path, "--option", "substituters", CACHE]);
+    expect(t.status, t.stderr).toBe(0);
+    expect(valid(path)).toBe(true);
   });
 });
