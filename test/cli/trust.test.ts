@@ -289,3 +289,16 @@ describe("substituters and signatures end to end (memory host, an unsigned file:
     expect(valid(path)).toBe(true);
   });
 });
+
+describe("tsnix build (memory host)", () => {
+  it("warns once about an untrusted user's sandbox setting, given as --option and as --no-sandbox", async () => {
+    const host = memoryHost({ files: { "/work": null }, user: alice });
+    host.fs.mkdir(`${ROOT}/etc/nix`, { recursive: true });
+    host.fs.writeFile(CONF, "trusted-users = root\n");
+    const args = ["--option", "sandbox", "false", "build", "--no-sandbox", "--no-out-link", "-E", 'derivation { name = "x"; system = "x86_64-linux"; builder = "/bin/sh"; }'];
+    const u = await tsnix(host, args);
+    expect(u.stderr.split(restricted("sandbox")).length - 1).toBe(1);
+    const t = await tsnix(host.fork({ user: root }), args);
+    expect(t.stderr).not.toContain("warning: ignoring");
+  });
+});
