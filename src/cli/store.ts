@@ -29,14 +29,15 @@ export function storeFromContext(ctx: CliContext): LocalStore {
     cwd: ctx.cwd,
     allowSystemRoot: ctx.settings.get("tsnix-allow-system-store") === "true",
   });
+  // An untrusted user's durability settings are ignored, as Nix's daemon ignores restricted settings.
+  const trusted = checkStoreAllowed(ctx, root);
   // Unset settings keep the store's defaults, which are Nix's (fsync-metadata true, fsync-store-paths false).
   const flag = (name: string) => {
-    const v = ctx.settings.get(name);
+    const v = trusted ? ctx.settings.get(name) : undefined;
     return v === undefined ? undefined : v === "true";
   };
   const fsyncStorePaths = flag("fsync-store-paths");
   const fsyncMetadata = flag("fsync-metadata");
-  checkStoreAllowed(ctx, root);
   return withTempRoots(new LocalStore({ host: ctx.host, root, ...(fsyncStorePaths === undefined ? {} : { fsyncStorePaths }), ...(fsyncMetadata === undefined ? {} : { fsyncMetadata }) }));
 }
 

@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { BinaryCache, copyToCache } from "../../src/build/binary-cache.js";
 import { addPermRoot } from "../../src/build/roots.js";
 import type { CliContext } from "../../src/cli/context.js";
@@ -300,5 +300,25 @@ describe("tsnix build (memory host)", () => {
     expect(u.stderr.split(restricted("sandbox")).length - 1).toBe(1);
     const t = await tsnix(host.fork({ user: root }), args);
     expect(t.stderr).not.toContain("warning: ignoring");
+  });
+});
+
+describe("fsync settings (memory host)", () => {
+  it("an untrusted user's --option fsync-metadata false does not turn off the database's fsync", async () => {
+    const host = memoryHost({ files: { "/work": null }, user: alice });
+    host.fs.mkdir(`${ROOT}/etc/nix`, { recursive: true });
+    host.fs.writeFile(CONF, "trusted-users = root\n");
+    host.fs.writeFile("/work/f", "x");
+    host.fs.writeFile("/work/g", "y");
+    const count = async (h: Host, file: string) => {
+      const spy = vi.spyOn(h.fs, "fsync");
+      const r = await tsnix(h, ["--option", "fsync-metadata", "false", "store", "--add", file]);
+      expect(r.status, r.stderr).toBe(0);
+      const n = spy.mock.calls.length;
+      spy.mockRestore();
+      return n;
+    };
+    expect(await count(host, "/work/f")).toBeGreaterThan(0);
+    expect(await count(host.fork({ user: root }), "/work/g")).toBe(0);
   });
 });
