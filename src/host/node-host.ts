@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
-import { spawn as nodeSpawn } from "node:child_process";
+import { createRequire } from "node:module";
 import { HostError } from "../errors.js";
 import type { Host, HostProcess, SpawnOptions } from "./host.js";
 import { adaptNodeLikeFs, type NodeLikeFs } from "./node-like-fs.js";
@@ -39,9 +39,27 @@ export function nodeHost(): Host {
   return host;
 }
 
+type ChildProcessModule = typeof import("node:child_process");
+let childProcess: ChildProcessModule | undefined;
+
+/**
+ * node:child_process is loaded on the first spawn, not at import: it is the
+ * largest built-in on the start-up path, and most commands (eval, hash,
+ * store queries) never spawn. Host.spawn is synchronous, so a dynamic
+ * import() cannot be used; getBuiltinModule (Node >= 20.16) or require can.
+ */
+function loadChildProcess(): ChildProcessModule {
+  if (childProcess === undefined) {
+    const p = process as { getBuiltinModule?: (id: string) => unknown };
+    childProcess = (p.getBuiltinModule?.("node:child_process") ??
+      createRequire(import.meta.url)("node:child_process")) as ChildProcessModule;
+  }
+  return childProcess;
+}
+
 function spawnNode(command: string, args: readonly string[], o: SpawnOptions): HostProcess {
   const stdinMode = o.stdin instanceof Uint8Array ? "pipe" : (o.stdin ?? "ignore");
-  const child = nodeSpawn(command, [...args], {
+  const child = loadChildProcess().spawn(command, [...args], {
     env: o.env === undefined ? process.env : { ...o.env },
     cwd: o.cwd,
     stdio: [stdinMode, o.stdout ?? "pipe", o.stderr ?? "pipe"],
