@@ -18,4 +18,10 @@ export default defineConfig({
   // in the chunk that needs them. Their codecs are duck-typed, so ours still
   // compose with a user's own io-ts.
   noExternal: ["io-ts", "fp-ts"],
+  // Their ES module builds (es6/) let esbuild keep only what is used: io-ts's
+  // codecs plus fp-ts's Either, not all of fp-ts's CommonJS graph.
+  esbuildOptions(o) {
+    o.mainFields = ["module", "main"];
+    o.alias = { ...o.alias, "fp-ts/lib": "fp-ts/es6" };
+  },
 });

@@ -1,5 +1,4 @@
 import * as fs from "node:fs";
-import * as os from "node:os";
 import { createRequire } from "node:module";
 import { HostError } from "../errors.js";
 import type { Host, HostProcess, SpawnOptions } from "./host.js";
@@ -28,11 +27,14 @@ export function nodeHost(): Host {
       }
     },
     user() {
-      const u = os.userInfo();
+      const u = loadOs().userInfo();
       return { name: u.username, uid: u.uid, gid: u.gid, home: process.env["HOME"] ?? u.homedir };
     },
-    cpuCount: () => os.availableParallelism?.() ?? os.cpus().length,
-    tmpdir: () => os.tmpdir(),
+    cpuCount: () => {
+      const os = loadOs();
+      return os.availableParallelism?.() ?? os.cpus().length;
+    },
+    tmpdir: () => loadOs().tmpdir(),
     lock: (path, o) => lockFile(host, path, o?.wait ?? true, (ms) => new Promise((r) => setTimeout(r, ms))),
     tryLock: (path) => tryLockFile(host, path),
   };
@@ -40,7 +42,19 @@ export function nodeHost(): Host {
 }
 
 type ChildProcessModule = typeof import("node:child_process");
+type OsModule = typeof import("node:os");
 let childProcess: ChildProcessModule | undefined;
+let osModule: OsModule | undefined;
+
+function loadBuiltin(id: string): unknown {
+  const p = process as { getBuiltinModule?: (id: string) => unknown };
+  return p.getBuiltinModule?.(id) ?? createRequire(import.meta.url)(id);
+}
+
+/** node:os is only asked about users, CPUs and the temporary directory, which most commands never need. */
+function loadOs(): OsModule {
+  return (osModule ??= loadBuiltin("node:os") as OsModule);
+}
 
 /**
  * node:child_process is loaded on the first spawn, not at import: it is the
@@ -49,12 +63,7 @@ let childProcess: ChildProcessModule | undefined;
  * import() cannot be used; getBuiltinModule (Node >= 20.16) or require can.
  */
 function loadChildProcess(): ChildProcessModule {
-  if (childProcess === undefined) {
-    const p = process as { getBuiltinModule?: (id: string) => unknown };
-    childProcess = (p.getBuiltinModule?.("node:child_process") ??
-      createRequire(import.meta.url)("node:child_process")) as ChildProcessModule;
-  }
-  return childProcess;
+  return (childProcess ??= loadBuiltin("node:child_process") as ChildProcessModule);
 }
 
 function spawnNode(command: string, args: readonly string[], o: SpawnOptions): HostProcess {
