@@ -202,8 +202,10 @@ export class LocalStore {
    * attach it; every path this store adds or registers is rooted *before*
    * its lock is taken, so a collector running at the same time cannot delete
    * a path between its becoming valid and its use, as Nix's addTempRoot.
+   * When it can say which paths it holds (`has`), a held reference needs
+   * no lock while a referrer is added (see `lockReferences`).
    */
-  tempRoots: { add(path: string): void } | undefined = undefined;
+  tempRoots: { add(path: string): void; has?(path: string): boolean } | undefined = undefined;
   private readonly lockDir: string;
   private readonly lockTimeoutMs: number;
   private swept = false;
@@ -807,6 +809,14 @@ export class LocalStore {
    * reference cannot be deleted between this check and the commit, and once
    * the record is in, the journal's references keep it alive. (Older
    * versions wrote referrer markers for this; deletion still honours them.)
+   *
+   * A reference this process holds as a temporary root is not locked (a
+   * lock file created and removed per reference was most of the cost of
+   * substituting small paths): the collector deletes only under the path's
+   * lock with the roots re-read there, and `TempRoots.add` passed that lock
+   * after recording the root, so the validity check below cannot go stale.
+   * Only deletions that ignore liveness (trusted `--delete` with
+   * `tsnix-delete-ignore-roots`, as Nix's `--ignore-liveness`) can race it.
    */
   private lockReferences(path: string, references: readonly string[], held: readonly HostLock[] = []): HostLock[] {
     const heldFiles = new Set(held.map((l) => l.path));
@@ -814,6 +824,10 @@ export class LocalStore {
     try {
       for (const ref of [...new Set(references)].sort()) {
         if (ref === path || heldFiles.has(this.pathLockFile(ref))) continue;
+        if (this.tempRoots?.has?.(ref) === true) {
+          if (!this.db.has(ref)) throw new MissingReferenceError(path, ref);
+          continue;
+        }
         const lock = this.lockPath(ref);
         locks.push(lock);
         if (!this.db.has(ref)) throw new MissingReferenceError(path, ref);

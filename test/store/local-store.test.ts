@@ -240,6 +240,31 @@ describe.each(HOSTS)("LocalStore on $name host", ({ make }) => {
     expect(store.addFromNar(narOfBytes(te.encode("other")), { path }).narHash.equals(info.narHash)).toBe(true);
   });
 
+  it("does not lock a reference this process holds as a temporary root, and still checks it is valid", () => {
+    const ref = store.addTextToStore("ref", "r");
+    const other = store.addTextToStore("other", "o");
+    const held = new Set<string>([ref]);
+    const s2 = new LocalStore({ host: fx.host, root: `${fx.dir}/root`, lockTimeoutMs: 50 });
+    s2.tempRoots = { add: (p) => void held.add(p), has: (p) => held.has(p) };
+    // Another holder of both references' locks (e.g. a collector looking at them).
+    const locks = [ref, other].map((p) => fx.host.tryLock(store.pathLockFile(p))!);
+    try {
+      const nar = narOfBytes(te.encode(`${ref} ${other}`));
+      const a = "/nix/store/99999999999999999999999999999999-a";
+      expect(s2.addFromNar(nar, { path: a, references: [ref] }).references).toEqual([ref]);
+      expect(held.has(a)).toBe(true);
+      // An unrooted reference is locked as before: here it times out.
+      expect(() => s2.addFromNar(nar, { path: "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-b", references: [other] })).toThrow(/timed out/);
+      // A rooted reference that is not valid is refused.
+      held.add("/nix/store/cccccccccccccccccccccccccccccccc-gone");
+      expect(() => s2.addFromNar(nar, { path: "/nix/store/dddddddddddddddddddddddddddddddd-c", references: ["/nix/store/cccccccccccccccccccccccccccccccc-gone"] })).toThrow(MissingReferenceError);
+    } finally {
+      for (const l of locks) l.release();
+    }
+    expect(store.queryReferrers(ref)).toEqual(["/nix/store/99999999999999999999999999999999-a"]);
+    expect(store.isValidPath("/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-b")).toBe(false);
+  });
+
   it("registers a build's outputs together, even when they refer to each other", () => {
     const dep = store.addTextToStore("dep", "d");
     const out = "/nix/store/33333333333333333333333333333333-x";
