@@ -4,8 +4,9 @@
  * the meaning of Nix's `--store ROOT` chroot stores, so every path and hash
  * equals a real Nix's.
  *
- * Crash safety: new contents are built in a temporary directory inside the
- * store directory (`.tsnix-tmp-<pid>-…`), canonicalised (and fsynced with
+ * Crash safety: new contents are built at a temporary name inside the
+ * store directory (`.tsnix-tmp-<pid>-…`: a directory, or for a single file
+ * or NAR import the object itself), canonicalised (and fsynced with
  * `fsync-store-paths`), then renamed to their final name under the path's
  * lock, and only then is the path-info record appended to the database's
  * journal (see path-info.ts). A path is valid exactly when its record is in

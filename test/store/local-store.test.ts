@@ -240,6 +240,41 @@ describe.each(HOSTS)("LocalStore on $name host", ({ make }) => {
     expect(store.addFromNar(narOfBytes(te.encode("other")), { path }).narHash.equals(info.narHash)).toBe(true);
   });
 
+  it("imports any tree so that it serialises back to the same NAR, with nothing left beside it (property)", () => {
+    type Node = { t: "f"; data: string; x: boolean } | { t: "l"; target: string } | { t: "d"; entries: Record<string, Node> };
+    const name = fc.stringMatching(/^[a-z0-9._+-]{1,8}$/).filter((n) => n !== "." && n !== "..");
+    const leaf: fc.Arbitrary<Node> = fc.oneof(
+      fc.record({ t: fc.constant("f" as const), data: fc.string({ maxLength: 40 }), x: fc.boolean() }),
+      fc.record({ t: fc.constant("l" as const), target: fc.stringMatching(/^[a-z/.]{1,12}$/) }),
+    );
+    const tree = fc.letrec<{ node: Node }>((tie) => ({
+      node: fc.oneof({ depthSize: "small", withCrossShrink: true }, leaf, fc.record({ t: fc.constant("d" as const), entries: fc.dictionary(name, tie("node"), { maxKeys: 4 }) })),
+    })).node;
+    const fs = fx.host.fs;
+    let n = 0;
+    const write = (p: string, node: Node): void => {
+      if (node.t === "f") fs.writeFile(p, node.data, { mode: node.x ? 0o755 : 0o644 });
+      else if (node.t === "l") fs.symlink(node.target, p);
+      else {
+        fs.mkdir(p);
+        for (const [k, v] of Object.entries(node.entries)) write(`${p}/${k}`, v);
+      }
+    };
+    fc.assert(
+      fc.property(tree, (node) => {
+        const src = `${fx.dir}/prop${n++}`;
+        write(src, node);
+        const nar = dumpPathToBytes(fs, src);
+        const path = `/nix/store/${hashBytes("sha256", nar).toNix32().slice(0, 32)}-prop`;
+        const info = store.addFromNar(nar, { path, narHash: hashBytes("sha256", nar), narSize: nar.length });
+        expect(info.narSize).toBe(nar.length);
+        expect(dumpPathToBytes(fs, store.toRealPath(path))).toEqual(nar);
+        expect(fs.readdir(store.realStoreDir).filter((e) => e.startsWith("."))).toEqual([]);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
   it("does not lock a reference this process holds as a temporary root, and still checks it is valid", () => {
     const ref = store.addTextToStore("ref", "r");
     const other = store.addTextToStore("other", "o");
