@@ -232,7 +232,7 @@ export class Lexer {
 
   // ---- matchers returning the end index of a match at i, or -1 ----
 
-  /** {PATH_CHAR}*(\/{PATH_CHAR}+)+\/? */
+  /** Flex pattern: `{PATH_CHAR}*(\/{PATH_CHAR}+)+\/?` */
   private matchPath(i: number): number {
     const s = this.src;
     const n = s.length;
@@ -249,7 +249,7 @@ export class Lexer {
     return j;
   }
 
-  /** {PATH_SEG} = {PATH_CHAR}*\/ */
+  /** Flex pattern: `{PATH_SEG} = {PATH_CHAR}*\/` */
   private matchPathSeg(i: number): number {
     const s = this.src;
     let j = i;
@@ -257,7 +257,7 @@ export class Lexer {
     return s.charCodeAt(j) === 47 ? j + 1 : -1;
   }
 
-  /** ~(\/{PATH_CHAR}+)+\/? */
+  /** Flex pattern: `~(\/{PATH_CHAR}+)+\/?` */
   private matchHPath(i: number): number {
     const s = this.src;
     const n = s.length;
@@ -273,7 +273,7 @@ export class Lexer {
     return j;
   }
 
-  /** \<{PATH_CHAR}+(\/{PATH_CHAR}+)*\> */
+  /** Flex pattern: `\<{PATH_CHAR}+(\/{PATH_CHAR}+)*\>` */
   private matchSPath(i: number): number {
     const s = this.src;
     const n = s.length;
@@ -288,7 +288,7 @@ export class Lexer {
     return s.charCodeAt(j) === 62 ? j + 1 : -1;
   }
 
-  /** [a-zA-Z][a-zA-Z0-9\+\-\.]*\:[a-zA-Z0-9\%\/\?\:\@\&\=\+\$\,\-\_\.\!\~\*\']+ */
+  /** Flex pattern: `[a-zA-Z][a-zA-Z0-9\+\-\.]*\:[a-zA-Z0-9\%\/\?\:\@\&\=\+\$\,\-\_\.\!\~\*\']+` */
   private matchUri(i: number): number {
     const s = this.src;
     const n = s.length;
@@ -301,7 +301,7 @@ export class Lexer {
     return j > start ? j : -1;
   }
 
-  /** (([1-9][0-9]*\.[0-9]*)|(0?\.[0-9]+))([Ee][+-]?[0-9]+)? */
+  /** Flex pattern: `(([1-9][0-9]*\.[0-9]*)|(0?\.[0-9]+))([Ee][+-]?[0-9]+)?` */
   private matchFloat(i: number): number {
     const s = this.src;
     const n = s.length;

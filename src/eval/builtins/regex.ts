@@ -51,7 +51,7 @@ export interface CompiledRegex {
   readonly whole: RegExp;
   /** Global search regex for `split`. */
   readonly search: RegExp;
-  /** Lazily built regexes matching a prefix of at least N characters of a suffix (see {@link searchLongest}). */
+  /** Lazily built regexes matching a prefix of at least N characters of a suffix (see `searchLongest`). */
   readonly longer: Map<number, RegExp>;
 }
 

@@ -211,8 +211,7 @@ export interface RunVmCommandHooks {
 }
 
 /**
- * `tsnix os run-vm --system TOPLEVEL [--hostname NAME] [--disk-image FILE |
- * --ephemeral] [--forward tcp:127.0.0.1:HOSTPORT-:GUESTPORT…]`: run until
+ * `tsnix os run-vm --system TOPLEVEL [--hostname NAME] [--disk-image FILE | --ephemeral] [--forward tcp:127.0.0.1:HOSTPORT-:GUESTPORT…]`: run until
  * SIGINT or SIGTERM, then stop cleanly. Started by the runner script.
  * @public
  */
