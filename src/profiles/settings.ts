@@ -215,7 +215,7 @@ export function applyClientSettings(settings: Settings, user: UserIdentity, requ
  */
 export function checkMayAddPath(settings: Settings, user: UserIdentity, path: string, hasValidSig: boolean): void {
   if (isTrusted(settings, user) || !settings.requireSigs || hasValidSig) return;
-  throw new TrustError(`cannot add path '${path}' because it lacks a signature by a trusted key`, { path, user: user.name });
+  throw new TrustError(`cannot add path '${path}' because it lacks a valid signature`, { path, user: user.name });
 }
 
 /** Whether `user` may use substituter `uri` (configured, or listed as trusted). @public */

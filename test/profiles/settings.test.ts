@@ -46,7 +46,7 @@ describe("nix.conf settings", () => {
     expect(() => checkAllowed(s, { name: "mallory" })).toThrow("user 'mallory' is not allowed to connect to the Nix daemon");
     checkAllowed(s, admin);
     // Unsigned paths
-    expect(() => checkMayAddPath(s, alice, "/nix/store/x-a", false)).toThrow("cannot add path '/nix/store/x-a' because it lacks a signature by a trusted key");
+    expect(() => checkMayAddPath(s, alice, "/nix/store/x-a", false)).toThrow("cannot add path '/nix/store/x-a' because it lacks a valid signature");
     checkMayAddPath(s, alice, "/nix/store/x-a", true);
     checkMayAddPath(s, admin, "/nix/store/x-a", false);
     // Substituters
