@@ -13,7 +13,7 @@ import { BinaryCache, copyToCache, substitutePaths } from "../../src/build/binar
 import { realise } from "../../src/build/realise.js";
 import { compress, decompress } from "../../src/build/compression.js";
 import { addDerivation } from "./helpers.js";
-import { tsnix } from "./cli-helpers.js";
+import { tsnix } from "../helpers/cli.js";
 
 const enc = new TextEncoder();
 

@@ -7,7 +7,7 @@ import { describeOracle, oracleRoot, runNix } from "../helpers/oracle.js";
 import { nodeHost } from "../../src/host/node-host.js";
 import { LocalStore } from "../../src/store/local-store.js";
 import { findBubblewrap, findSandboxShell } from "../../src/build/sandbox.js";
-import { tsnix } from "./cli-helpers.js";
+import { tsnix } from "../helpers/cli.js";
 
 const host = nodeHost();
 const example = join(dirname(fileURLToPath(import.meta.url)), "../../examples/greeting");

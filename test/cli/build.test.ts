@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeOracle, oracleRoot, runNix } from "../helpers/oracle.js";
 import { nodeHost } from "../../src/host/node-host.js";
 import { hashBytes } from "../../src/store/hash.js";
-import { tsnix } from "../build/cli-helpers.js";
+import { tsnix } from "../helpers/cli.js";
 
 const host = nodeHost();
 const NIX_BUILD = ["--option", "sandbox-paths", "/bin/sh=/bin/busybox", "--option", "substituters", ""];

@@ -4,34 +4,17 @@
  * store (its store directory differs from tsnix's /nix/store), so store
  * paths are compared as `<store>/<name>` and dates as a pattern.
  */
+import { type Run, tsnix as runCli } from "../helpers/cli.js";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { CliContext } from "../../src/cli/context.js";
-import { main } from "../../src/cli/main.js";
 import type { Host } from "../../src/host/host.js";
 import { memoryHost } from "../../src/host/memory-host.js";
 import { nodeHost } from "../../src/host/node-host.js";
 import { describeOracle, runNix } from "../helpers/oracle.js";
 
-async function tsnix(host: Host, args: string[], cwd: string): Promise<{ status: number; stdout: string; stderr: string }> {
-  let out = "";
-  let err = "";
-  const dec = new TextDecoder();
-  const ctx: CliContext = {
-    host,
-    settings: new Map(),
-    stdout: (t) => void (out += typeof t === "string" ? t : dec.decode(t)),
-    stderr: (t) => void (err += typeof t === "string" ? t : dec.decode(t)),
-    readStdin: async () => new Uint8Array(0),
-    stdinChunks: async function* () {},
-    env: () => undefined,
-    cwd,
-  };
-  const status = await main(args, ctx);
-  return { status, stdout: out, stderr: err };
-}
+const tsnix = (host: Host, args: string[], cwd: string): Promise<Run> => runCli(host, args, { cwd });
 
 const PKGS = {
   "hello-1.0": { "bin/hello": "1\n" },

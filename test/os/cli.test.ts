@@ -1,27 +1,10 @@
+import { type Run, tsnix as runCli } from "../helpers/cli.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { CliContext } from "../../src/cli/context.js";
-import { main } from "../../src/cli/main.js";
 import type { Host } from "../../src/host/host.js";
 import { mkdirp } from "../../src/host/util.js";
 import { HOSTS, type HostFixture } from "../helpers/hosts.js";
 
-async function tsnix(host: Host, cwd: string, args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let out = "";
-  let err = "";
-  const dec = new TextDecoder();
-  const ctx: CliContext = {
-    host,
-    settings: new Map(),
-    stdout: (t) => void (out += typeof t === "string" ? t : dec.decode(t)),
-    stderr: (t) => void (err += typeof t === "string" ? t : dec.decode(t)),
-    readStdin: async () => new Uint8Array(0),
-    stdinChunks: async function* () {},
-    env: () => undefined,
-    cwd,
-  };
-  const status = await main(args, ctx);
-  return { status, stdout: out, stderr: err };
-}
+const tsnix = (host: Host, cwd: string, args: string[]): Promise<Run> => runCli(host, args, { cwd });
 
 /** A package set of plain source trees (no builder needed on any host). */
 const PKGS = `{
