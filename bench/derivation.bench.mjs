@@ -8,6 +8,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { timeFresh } from "./lib.mjs";
 
 const CHAIN = `let step = prev: i: derivation {
   name = "step-\${toString i}"; system = "x86_64-linux"; builder = "/bin/sh";
@@ -15,22 +16,6 @@ const CHAIN = `let step = prev: i: derivation {
 };
 in builtins.foldl' step "" (builtins.genList (i: i) 2000)
 `;
-
-function timeFresh(ctx, cmd, argsFor, env) {
-  const times = [];
-  let out = "";
-  for (let i = 0; i <= ctx.runs; i++) {
-    const store = mkdtempSync(join(tmpdir(), "tsnix-bench-drv-"));
-    try {
-      const r = ctx.exec(cmd, argsFor(store), { env });
-      if (i > 0) times.push(r.ms);
-      out = r.stdout;
-    } finally {
-      rmSync(store, { recursive: true, force: true });
-    }
-  }
-  return { ms: ctx.median(times), stdout: out };
-}
 
 export default async function run(ctx) {
   const dir = mkdtempSync(join(tmpdir(), "tsnix-bench-drv-src-"));

@@ -9,24 +9,12 @@
 import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { rng } from "./lib.mjs";
 
 const FILES = 20_000;
 const LARGE_EVERY = 200; // 100 files of 0.5-1.5 MiB: ~100 MB
 const SMALL_MAX = 10_240; // the rest 0-10 KiB: ~100 MB
 const VERSION = "v1";
-
-/** xorshift32: deterministic sizes and layout. */
-function rng(seed) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 0x100000000;
-  };
-}
 
 /** 4 MiB of deterministic incompressible bytes (SHA-256 in counter mode) to cut files from. */
 function pool() {

@@ -8,23 +8,11 @@
  * must be identical.
  */
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { rng, timeFresh } from "./lib.mjs";
 
 const VERSION = "v1";
-
-function rng(seed) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 0x100000000;
-  };
-}
 
 /** 1,000 files (~33 MB), 200 directories, 13 symlinks: 1,213 entries below the top. */
 function generateTree(dir) {
@@ -53,22 +41,6 @@ function generateSmall(dir) {
   mkdirSync(tmp, { recursive: true });
   for (let i = 0; i < 200; i++) writeFileSync(join(tmp, `s-${i}`), `small file ${i}\n`);
   renameSync(tmp, dir);
-}
-
-function timeFresh(ctx, cmd, argsFor, env) {
-  const times = [];
-  let out = "";
-  for (let i = 0; i <= ctx.runs; i++) {
-    const store = mkdtempSync(join(tmpdir(), "tsnix-bench-add-"));
-    try {
-      const r = ctx.exec(cmd, argsFor(store), { env });
-      if (i > 0) times.push(r.ms);
-      out = r.stdout;
-    } finally {
-      rmSync(store, { recursive: true, force: true });
-    }
-  }
-  return { ms: ctx.median(times), stdout: out };
 }
 
 export default async function run(ctx) {
