@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { timeEvalPair } from "./lib.mjs";
 
 // Sizes are chosen so that the builtins' own work, not process start, dominates.
 // (Nix source in JSON-escaped strings: no JavaScript interpolation to get wrong.)
@@ -42,17 +43,13 @@ export default async function run(ctx) {
   const rows = [];
   try {
     for (const [name, expr] of WORKLOADS) {
-      const nixArgs = ["--eval", "--strict", "-E", expr, "--store", store];
-      const tsArgs = [...ctx.tsnix.slice(1), "instantiate", "--eval", "--strict", "-E", expr];
-      const nix = ctx.time("nix-instantiate", nixArgs, { env: ctx.nixEnv });
-      const ts = ctx.time(ctx.tsnix[0], tsArgs, { env: { ...process.env, NIX_PATH: "" } });
-      const same = nix.stdout === ts.stdout;
+      const { nix, ts, same, note } = timeEvalPair(ctx, expr, store);
       rows.push({
         workload: name,
         tsnixMs: ts.ms,
         nixMs: nix.ms,
         ratio: ts.ms / nix.ms,
-        note: same ? "same output" : `OUTPUT DIFFERS: ${JSON.stringify(ts.stdout.slice(0, 40))} vs ${JSON.stringify(nix.stdout.slice(0, 40))}`,
+        note,
       });
       if (!same) throw new Error(`builtins bench '${name}': output differs from Nix`);
     }

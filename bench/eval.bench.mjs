@@ -7,6 +7,7 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { timeEvalPair } from "./lib.mjs";
 
 const WORKLOADS = [
   ["fib 25", "let fib = n: if n < 2 then n else fib (n - 1) + fib (n - 2); in fib 25"],
@@ -48,11 +49,7 @@ export default async function run(ctx) {
   const rows = [];
   try {
     for (const [name, expr] of WORKLOADS) {
-      const nixArgs = ["--eval", "--strict", "-E", expr, "--store", store];
-      const tsArgs = [...ctx.tsnix.slice(1), "instantiate", "--eval", "--strict", "-E", expr];
-      const nix = ctx.time("nix-instantiate", nixArgs, { env: ctx.nixEnv });
-      const ts = ctx.time(ctx.tsnix[0], tsArgs, { env: { ...process.env, NIX_PATH: "" } });
-      const same = nix.stdout === ts.stdout;
+      const { nix, ts, nixArgs, tsArgs, same, note } = timeEvalPair(ctx, expr, store);
       const nixMem = peakRss(ctx, "nix-instantiate", nixArgs, ctx.nixEnv);
       const tsMem = peakRss(ctx, ctx.tsnix[0], tsArgs, process.env);
       rows.push({
@@ -60,7 +57,7 @@ export default async function run(ctx) {
         tsnixMs: ts.ms,
         nixMs: nix.ms,
         ratio: ts.ms / nix.ms,
-        note: `${same ? "same output" : `OUTPUT DIFFERS: ${JSON.stringify(ts.stdout.slice(0, 40))} vs ${JSON.stringify(nix.stdout.slice(0, 40))}`}; peak RSS ${tsMem.toFixed(0)} MB vs ${nixMem.toFixed(0)} MB (${(tsMem / nixMem).toFixed(2)}x)`,
+        note: `${note}; peak RSS ${tsMem.toFixed(0)} MB vs ${nixMem.toFixed(0)} MB (${(tsMem / nixMem).toFixed(2)}x)`,
       });
       if (!same) throw new Error(`eval bench '${name}': output differs from Nix`);
     }

@@ -35,3 +35,18 @@ export function timeFresh(ctx, cmd, argsFor, env) {
   }
   return { ms: ctx.median(times), stdout: out };
 }
+
+/**
+ * Time `tsnix instantiate --eval --strict -E expr` against `nix-instantiate`
+ * (temporary chroot store `store`); returns both timings, the argument
+ * lists (for further measurements) and the output check as a note.
+ */
+export function timeEvalPair(ctx, expr, store) {
+  const nixArgs = ["--eval", "--strict", "-E", expr, "--store", store];
+  const tsArgs = [...ctx.tsnix.slice(1), "instantiate", "--eval", "--strict", "-E", expr];
+  const nix = ctx.time("nix-instantiate", nixArgs, { env: ctx.nixEnv });
+  const ts = ctx.time(ctx.tsnix[0], tsArgs, { env: { ...process.env, NIX_PATH: "" } });
+  const same = nix.stdout === ts.stdout;
+  const note = same ? "same output" : `OUTPUT DIFFERS: ${JSON.stringify(ts.stdout.slice(0, 40))} vs ${JSON.stringify(nix.stdout.slice(0, 40))}`;
+  return { nix, ts, nixArgs, tsArgs, same, note };
+}

@@ -238,6 +238,13 @@ export class Lexer {
     const n = s.length;
     let j = i;
     while (j < n && isPathChar(s.charCodeAt(j))) j++;
+    return this.matchSegments(j);
+  }
+
+  /** `(\/{PATH_CHAR}+)+\/?` from `j`: the end, or -1 without a segment (shared by paths and `~/` paths). */
+  private matchSegments(j: number): number {
+    const s = this.src;
+    const n = s.length;
     let segs = 0;
     while (j + 1 < n && s.charCodeAt(j) === 47 && isPathChar(s.charCodeAt(j + 1))) {
       j += 2;
@@ -259,18 +266,7 @@ export class Lexer {
 
   /** Flex pattern: `~(\/{PATH_CHAR}+)+\/?` */
   private matchHPath(i: number): number {
-    const s = this.src;
-    const n = s.length;
-    let j = i + 1;
-    let segs = 0;
-    while (j + 1 < n && s.charCodeAt(j) === 47 && isPathChar(s.charCodeAt(j + 1))) {
-      j += 2;
-      while (j < n && isPathChar(s.charCodeAt(j))) j++;
-      segs++;
-    }
-    if (segs === 0) return -1;
-    if (j < n && s.charCodeAt(j) === 47) j++;
-    return j;
+    return this.matchSegments(i + 1);
   }
 
   /** Flex pattern: `\<{PATH_CHAR}+(\/{PATH_CHAR}+)*\>` */

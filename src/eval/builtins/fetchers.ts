@@ -162,7 +162,7 @@ export function unpackTarball(host: Host, bytes: Uint8Array, dir: string, url: s
           entry.on("data", (c: Uint8Array) => chunks.push(c));
           entry.on("end", () => {
             try {
-              const data = linked ?? concat(chunks);
+              const data = linked ?? Buffer.concat(chunks);
               fs.writeFile(target, data, { mode: (entry.mode ?? 0o644) & 0o100 ? 0o755 : 0o644 });
             } catch (e) {
               failure ??= e as Error;
@@ -185,18 +185,6 @@ export function unpackTarball(host: Host, bytes: Uint8Array, dir: string, url: s
   parser.end();
   if (failure !== undefined) throw failure;
   if (entries === 0) throw new TsnixError("eval.tarball", "failed to open archive: Unrecognized archive format", { url });
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
 }
 
 function fetch(ctx: BuiltinContext, arg: Value, who: "fetchurl" | "fetchTarball", unpack: boolean, defaultName: string): Value {
