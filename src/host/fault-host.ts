@@ -4,7 +4,7 @@ import type { Host, HostFs } from "./host.js";
 /** Which filesystem calls change state; faults target these by default. */
 const MUTATING = new Set<keyof HostFs>([
   "writeFile", "open", "write", "fsync", "mkdir", "symlink", "rename", "link",
-  "unlink", "rmdir", "rm", "chmod", "lutimes", "utimes", "mkdtemp", "close",
+  "unlink", "rmdir", "rm", "chmod", "chown", "lchown", "lutimes", "utimes", "mkdtemp", "close",
 ]);
 
 /** A plan for {@link faultHost}. @public */

@@ -55,6 +55,16 @@ export interface HostFs {
   /** Remove a file or tree; `force` ignores a missing path. */
   rm(path: string, options?: { recursive?: boolean; force?: boolean }): void;
   chmod(path: string, mode: number): void;
+  /**
+   * Set the owner and group of `path`, following a final symlink (chown(2)).
+   * An unprivileged process gets EPERM for ids it may not give away; the
+   * memory host allows any ids. Optional so that narrow views of a file
+   * system (a path-mapped sandbox view) need not carry it: callers treat a
+   * missing one like EPERM.
+   */
+  chown?(path: string, uid: number, gid: number): void;
+  /** {@link HostFs.chown} of the entry itself, not following a final symlink (lchown(2)). */
+  lchown?(path: string, uid: number, gid: number): void;
   /** Set times (seconds since the epoch) of the entry itself, not following a final symlink. */
   lutimes(path: string, atime: number, mtime: number): void;
   utimes(path: string, atime: number, mtime: number): void;

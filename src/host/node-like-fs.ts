@@ -26,6 +26,8 @@ export interface NodeLikeFs {
   rmdirSync(path: string): void;
   rmSync(path: string, options?: { recursive?: boolean; force?: boolean }): void;
   chmodSync(path: string, mode: number): void;
+  chownSync(path: string, uid: number, gid: number): void;
+  lchownSync(path: string, uid: number, gid: number): void;
   lutimesSync(path: string, atime: number, mtime: number): void;
   utimesSync(path: string, atime: number, mtime: number): void;
   realpathSync(path: string): unknown;
@@ -105,6 +107,8 @@ export function adaptNodeLikeFs(fs: NodeLikeFs): HostFs {
     rmdir: (p) => call("rmdir", p, () => fs.rmdirSync(p)),
     rm: (p, o) => call("rm", p, () => fs.rmSync(p, { recursive: o?.recursive ?? false, force: o?.force ?? false })),
     chmod: (p, m) => call("chmod", p, () => fs.chmodSync(p, m)),
+    chown: (p, u, g) => call("chown", p, () => fs.chownSync(p, u, g)),
+    lchown: (p, u, g) => call("lchown", p, () => fs.lchownSync(p, u, g)),
     lutimes: (p, a, m) => call("lutimes", p, () => fs.lutimesSync(p, a, m)),
     utimes: (p, a, m) => call("utimes", p, () => fs.utimesSync(p, a, m)),
     realpath: (p) => call("realpath", p, () => String(fs.realpathSync(p))),
