@@ -71,8 +71,8 @@ export async function buildCommand(args: string[], ctx: CliContext): Promise<num
   const toEval = files.filter((f) => !isDrv(f));
   for (const d of direct) requests.push(posix.resolve(ctx.cwd, d));
   if (toEval.length > 0 || direct.length === 0) {
-    // Evaluate into the very store this build reads from.
-    const drvs = await instantiate({ ...ctx, settings: new Map([...ctx.settings, ["store", store.root === "" ? "/" : store.root]]) }, [...instArgs, ...toEval]);
+    // Evaluate into the very store this build reads from, building what it imports from with this build's flags.
+    const drvs = await instantiate({ ...ctx, settings: new Map([...ctx.settings, ...flags.settings, ["store", store.root === "" ? "/" : store.root]]) }, [...instArgs, ...toEval]);
     if (typeof drvs === "number") return drvs;
     for (const d of drvs) {
       // nix-build realises each derivation's default output.

@@ -14,82 +14,220 @@ import { NixAttrs, Thunk, type LazyValue, type Value } from "../eval/value.js";
 import type { InstantiateOptions, RunResult } from "./instantiate.js";
 import type * as InstantiateStore from "./instantiate-store.js";
 import { instantiateDerivations } from "../eval/builtins/derivation.js";
+import { ImportFromDerivationError, RealisationNeeded, type ImportFromDerivation } from "../eval/builtins/store-bridge.js";
+
+/** The environment of an invocation: NIX_PATH, the store root and the CLI's settings (`--option`). */
+export interface InstantiateEnv {
+  NIX_PATH: string;
+  store?: string | undefined;
+  /** `--option NAME VALUE` pairs and the like, as the CLI context holds them (for builds during evaluation). */
+  settings?: readonly (readonly [string, string])[] | undefined;
+}
 
 /**
  * Run one nix-instantiate invocation. `storeSide` (./instantiate-store.js) is
- * needed only without --eval; callers load it on demand because it pulls in
- * the local store and its codecs, which --eval start-up should not pay for.
+ * needed only with a store (without --eval, or with --read-write-mode);
+ * callers load it on demand because it pulls in the local store and its
+ * codecs, which --eval start-up should not pay for. Derivations that
+ * evaluation imports from are not built here (see {@link runInstantiateAsync}).
  */
 export function runInstantiate(
   opts: InstantiateOptions,
   host: Host,
   cwd: string,
-  env: { NIX_PATH: string; store?: string | undefined },
+  env: InstantiateEnv,
   storeSide?: typeof InstantiateStore,
 ): RunResult {
-  let stdout = "";
-  let stderr = "";
-  const ev = new Evaluator({ host, searchPath: opts.includes, nixPath: env.NIX_PATH, trace: (l) => (stderr += l), showTrace: opts.showTrace });
-  let warned = false;
-  const inputs: { expr?: string; file?: string; stdin?: string }[] = [];
-  if (opts.expr) for (const e of opts.files) inputs.push({ expr: e });
-  else if (opts.files.length === 0) inputs.push({ file: "./default.nix" });
-  else for (const f of opts.files) inputs.push(f === "-" ? { stdin: opts.stdin ?? "" } : { file: f });
+  const run = new InstantiateRun(opts, host, cwd, env, storeSide, false);
+  return run.finish(run.attempt());
+}
+
+/**
+ * {@link runInstantiate} with import from derivation: when evaluation needs
+ * derivation outputs, they are built (with the store's builder and the
+ * invocation's settings, as `tsnix build` would) and evaluation continues.
+ */
+export async function runInstantiateAsync(
+  opts: InstantiateOptions,
+  host: Host,
+  cwd: string,
+  env: InstantiateEnv,
+  storeSide?: typeof InstantiateStore,
+): Promise<RunResult> {
+  const run = new InstantiateRun(opts, host, cwd, env, storeSide, true);
+  if (run.ifd === undefined) return run.finish(run.attempt());
+  const ifd = run.ifd;
+  let outcome: Outcome;
   try {
-    // Instantiation writes .drv files and sources into the store (engineer G: src/cli/instantiate-store.ts).
-    if (!opts.eval && !opts.parse) {
-      if (storeSide === undefined) throw new TsnixError("internal", "instantiation needs the store side (./instantiate-store.js)");
-      storeSide.attachCliStore(ev, host, cwd, env.store);
-    }
-    for (const input of inputs) {
-      const file = input.file === undefined ? undefined : absolute(input.file, cwd);
-      if (opts.parse) {
-        const source = input.expr ?? input.stdin ?? new TextDecoder().decode(host.fs.readFile(file!));
-        const origin = file ?? (input.stdin !== undefined ? "«stdin»" : "«string»");
-        ev.rememberSource(origin, source);
-        const expr = ev.parseSource(source, { file, stdin: input.stdin !== undefined, baseDir: file === undefined ? cwd : file.slice(0, file.lastIndexOf("/")) || "/" });
-        ev.run(() => ev.bind(expr));
-        stdout += printExpr(expr) + "\n";
-        continue;
+    outcome = await ifd.run(() => {
+      const o = run.attempt();
+      // A stop for a build travels out of the attempt to the realiser loop.
+      if (o.ok === false && o.error instanceof RealisationNeeded) throw o.error;
+      return o;
+    });
+  } catch (e) {
+    outcome = { ok: false, error: e };
+  }
+  return run.finish(outcome);
+}
+
+type Outcome = { ok: true } | { ok: false; error: unknown };
+
+/**
+ * Standard error across the attempts of one invocation. Evaluation may stop
+ * for a build and run again; what the earlier attempt printed (traces, the
+ * --add-root warning) is printed once, before the build's messages, as Nix
+ * prints it, and a replay of the same lines is not printed again.
+ */
+class StderrLog {
+  text = "";
+  private prev: string[] = [];
+  private cur: string[] = [];
+  private ptr = 0;
+  private replaying = false;
+
+  write(line: string): void {
+    this.cur.push(line);
+    if (this.replaying) {
+      const j = this.prev.indexOf(line, this.ptr);
+      if (j >= 0) {
+        this.ptr = j + 1;
+        return;
       }
-      const attrPaths = opts.attrPaths.length === 0 ? [""] : opts.attrPaths;
-      for (const attrPath of attrPaths) {
-        const v = ev.evaluate(input.expr !== undefined ? input.expr : input.stdin !== undefined ? { stdin: input.stdin } : { file: file! }, { baseDir: cwd, args: opts.args, attrPath, strict: opts.strict });
-        if (!opts.eval) {
-          // Printed as each path is known: the derivations before a failing one are still shown, as by Nix.
-          instantiateDerivations(ev, v, (line) => {
-            if (!warned) stderr += storeSide!.GC_WARNING;
-            warned = true;
-            stdout += line + "\n";
-          });
+      this.replaying = false;
+    }
+    this.text += line;
+  }
+
+  /** Output from outside the evaluation (the builds in between). */
+  direct(text: string): void {
+    this.text += text;
+  }
+
+  restart(): void {
+    this.prev = this.cur;
+    this.cur = [];
+    this.ptr = 0;
+    this.replaying = true;
+  }
+}
+
+class InstantiateRun {
+  readonly ev: Evaluator;
+  readonly ifd: ImportFromDerivation | undefined;
+  private readonly err = new StderrLog();
+  private stdout = "";
+  private attempts = 0;
+  private warned = false;
+  private readonly inputs: { expr?: string; file?: string; stdin?: string }[] = [];
+
+  constructor(
+    private readonly opts: InstantiateOptions,
+    private readonly host: Host,
+    private readonly cwd: string,
+    private readonly env: InstantiateEnv,
+    private readonly storeSide: typeof InstantiateStore | undefined,
+    withBuilds: boolean,
+  ) {
+    this.ev = new Evaluator({ host, searchPath: opts.includes, nixPath: env.NIX_PATH, trace: (l) => this.err.write(l), showTrace: opts.showTrace });
+    if (opts.expr) for (const e of opts.files) this.inputs.push({ expr: e });
+    else if (opts.files.length === 0) this.inputs.push({ file: "./default.nix" });
+    else for (const f of opts.files) this.inputs.push(f === "-" ? { stdin: opts.stdin ?? "" } : { file: f });
+    this.ifd = undefined;
+    // Instantiation writes .drv files and sources into the store; so does --eval with --read-write-mode.
+    if (usesStore(opts)) {
+      if (storeSide === undefined) {
+        this.setupError = new TsnixError("internal", "instantiation needs the store side (./instantiate-store.js)");
+        return;
+      }
+      try {
+        const attached = storeSide.attachCliStore(this.ev, host, cwd, env.store, {
+          settings: env.settings ?? [],
+          stderr: (t) => this.err.direct(t),
+          builds: withBuilds,
+        });
+        this.ifd = attached.ifd;
+      } catch (e) {
+        this.setupError = e;
+      }
+    }
+  }
+
+  private setupError: unknown = undefined;
+
+  /** One evaluation of every input, from the start (the evaluator's caches are kept). */
+  attempt(): Outcome {
+    if (this.setupError !== undefined) return { ok: false, error: this.setupError };
+    if (this.attempts++ > 0) this.err.restart();
+    this.stdout = "";
+    this.warned = false;
+    const { opts, ev, cwd, host } = this;
+    try {
+      for (const input of this.inputs) {
+        const file = input.file === undefined ? undefined : absolute(input.file, cwd);
+        if (opts.parse) {
+          const source = input.expr ?? input.stdin ?? new TextDecoder().decode(host.fs.readFile(file!));
+          const origin = file ?? (input.stdin !== undefined ? "«stdin»" : "«string»");
+          ev.rememberSource(origin, source);
+          const expr = ev.parseSource(source, { file, stdin: input.stdin !== undefined, baseDir: file === undefined ? cwd : file.slice(0, file.lastIndexOf("/")) || "/" });
+          ev.run(() => ev.bind(expr));
+          this.stdout += printExpr(expr) + "\n";
           continue;
         }
-        if (opts.xml) stdout += valueToXMLDocument(v, (f) => ev.readSource(f));
-        else if (opts.json) {
-          // Nix streams JSON without a final newline; a pending thunk (no --strict) fails midway.
-          const out: string[] = [];
-          try {
-            ev.run(() => (opts.strict ? out.push(valueToJSON(v)) : lazyJSON(v, out)));
-          } finally {
-            stdout += out.join("");
+        const attrPaths = opts.attrPaths.length === 0 ? [""] : opts.attrPaths;
+        for (const attrPath of attrPaths) {
+          const v = ev.evaluate(input.expr !== undefined ? input.expr : input.stdin !== undefined ? { stdin: input.stdin } : { file: file! }, { baseDir: cwd, args: opts.args, attrPath, strict: opts.strict });
+          if (!opts.eval) {
+            // Printed as each path is known: the derivations before a failing one are still shown, as by Nix.
+            instantiateDerivations(ev, v, (line) => {
+              if (!this.warned) this.err.write(this.storeSide!.GC_WARNING);
+              this.warned = true;
+              this.stdout += line + "\n";
+            });
+            continue;
           }
+          if (opts.xml) this.stdout += valueToXMLDocument(v, (f) => ev.readSource(f));
+          else if (opts.json) {
+            // Nix streams JSON without a final newline; a pending thunk (no --strict) fails midway.
+            const out: string[] = [];
+            try {
+              ev.run(() => (opts.strict ? out.push(valueToJSON(v)) : lazyJSON(v, out)));
+            } finally {
+              this.stdout += out.join("");
+            }
+          } else this.stdout += printValue(v) + "\n";
         }
-        else stdout += printValue(v) + "\n";
       }
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, error: e };
     }
-    return { stdout, stderr, code: 0 };
-  } catch (e0) {
-    const e = normaliseError(e0);
+  }
+
+  /** The result of the last attempt, with errors rendered as Nix renders them. */
+  finish(outcome: Outcome): RunResult {
+    const { stdout, opts, ev } = this;
+    const stderr = this.err.text;
+    if (outcome.ok) return { stdout, stderr, code: 0 };
+    const e = normaliseError(outcome.error);
     const stackOverflow = e instanceof TsnixError && e.code === "eval.stack-overflow";
     if (e instanceof NixError) {
       let text = formatNixError(e, { showTrace: opts.showTrace, readSource: (f) => ev.readSource(f) });
       if (!opts.showTrace && e.trace.length > 0 && !text.includes("--show-trace")) text += "\n(use '--show-trace' to show detailed location information)";
-      stderr += text + "\n";
-      return { stdout, stderr, code: e.exitCode, ...(stackOverflow ? { stackOverflow } : {}) };
+      return { stdout, stderr: stderr + text + "\n", code: e.exitCode, ...(stackOverflow ? { stackOverflow } : {}) };
+    }
+    if (e instanceof RealisationNeeded) {
+      const err = new ImportFromDerivationError(e.drvPath, e.outputs);
+      return { stdout, stderr: stderr + `error: ${err.message}\n`, code: err.exitCode };
     }
     if (e instanceof TsnixError) return { stdout, stderr: stderr + `error: ${e.message}\n`, code: e.exitCode };
     return { stdout, stderr: stderr + `error: internal error: ${e instanceof Error ? e.message : String(e)}\n`, code: 1 };
   }
+}
+
+/** Whether this invocation evaluates against the store (nix-instantiate's read-write mode). */
+export function usesStore(opts: InstantiateOptions): boolean {
+  return !opts.parse && (!opts.eval || opts.readWrite === true);
 }
 
 /** `--json` without `--strict`: what is evaluated prints, a pending thunk is an error (as Nix 2.8). */

@@ -26,6 +26,8 @@ export interface InstantiateOptions {
   attrPaths: string[];
   args: Record<string, { expr: string } | { str: string }>;
   includes: string[];
+  /** `--read-write-mode`: evaluate against the store (writes .drv files; builds what is imported from). */
+  readWrite?: boolean;
   /** The text of standard input when a file argument is `-`. */
   stdin?: string;
 }
@@ -63,6 +65,8 @@ export function parseInstantiateArgs(argv: string[]): InstantiateOptions {
         o.showTrace = true;
         break;
       case "--read-write-mode":
+        o.readWrite = true;
+        break;
       case "--readonly-mode":
       case "--no-location":
         break;
@@ -125,7 +129,7 @@ export async function instantiateCommand(args: string[], ctx: CliContext): Promi
   // is configured from the flags when it starts: a young generation that
   // starts large (not grown step by step) cuts scavenges by 3-4x there.
   if (SEMI_SPACE_MB > 0) setFlagsFromString(`--max-semi-space-size=${SEMI_SPACE_MB} --min-semi-space-size=${Math.min(16, SEMI_SPACE_MB)}`);
-  const env = { NIX_PATH: ctx.env("NIX_PATH") ?? "", store: ctx.settings.get("store") };
+  const env = { NIX_PATH: ctx.env("NIX_PATH") ?? "", store: ctx.settings.get("store"), settings: [...ctx.settings] };
   // Most evaluations fit Node's own stack: try on this thread first (no
   // thread start-up cost), and only when the stack runs out evaluate again
   // on a thread with a Nix-sized stack. Evaluation has no side effects
@@ -137,9 +141,9 @@ export async function instantiateCommand(args: string[], ctx: CliContext): Promi
   // the store, which dwarfs a thread's start-up: go to the big stack at once
   // rather than evaluating twice.
   if ((needsStore(opts) || EVAL_THREAD === "always") && ctx.host.kind === "node" && canUseWorker()) return print(await runInWorker({ opts, cwd: ctx.cwd, env }), ctx);
-  const { runInstantiate } = await import("./instantiate-run.js");
+  const { runInstantiateAsync } = await import("./instantiate-run.js");
   const storeSide = needsStore(opts) ? await import("./instantiate-store.js") : undefined;
-  let result: RunResult = runInstantiate(opts, ctx.host, ctx.cwd, env, storeSide);
+  let result: RunResult = await runInstantiateAsync(opts, ctx.host, ctx.cwd, env, storeSide);
   if (result.stackOverflow === true && ctx.host.kind === "node" && canUseWorker()) {
     result = await runInWorker({ opts, cwd: ctx.cwd, env });
   }
@@ -165,7 +169,7 @@ interface WorkerJob {
   tsnixInstantiate: true;
   opts: InstantiateOptions;
   cwd: string;
-  env: { NIX_PATH: string; store?: string | undefined };
+  env: { NIX_PATH: string; store?: string | undefined; settings?: [string, string][] };
 }
 
 function runInWorker(job: Omit<WorkerJob, "tsnixInstantiate">): Promise<RunResult> {
@@ -202,9 +206,9 @@ if (!isMainThread && parentPort !== null && (workerData as WorkerJob | undefined
   const job = workerData as WorkerJob;
   const port = parentPort;
   void Promise.all([import("./instantiate-run.js"), needsStore(job.opts) ? import("./instantiate-store.js") : undefined]).then(
-    ([{ runInstantiate }, storeSide]) => {
+    ([{ runInstantiateAsync }, storeSide]) => {
       const host: Host = nodeHost();
-      port.postMessage(runInstantiate(job.opts, host, job.cwd, job.env, storeSide));
+      return runInstantiateAsync(job.opts, host, job.cwd, job.env, storeSide).then((r) => port.postMessage(r));
     },
     (e: unknown) => port.postMessage({ stdout: "", stderr: `error: internal error: ${String(e)}\n`, code: 1 }),
   );

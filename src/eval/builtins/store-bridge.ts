@@ -55,6 +55,114 @@ export class ImportFromDerivationError extends TsnixError {
   }
 }
 
+/**
+ * Builds derivation outputs asynchronously (e.g. tsnix's `realise` bound to
+ * a store and its builders); see {@link ImportFromDerivation}.
+ * @public
+ */
+export type AsyncEvalRealiser = (drvPath: string, outputs: readonly string[]) => Promise<void>;
+
+/**
+ * Thrown through a running evaluation by {@link ImportFromDerivation.realiser}:
+ * the evaluation needs these outputs built before it can go on. Not a
+ * TsnixError, so no builtin wraps it and `tryEval` never catches it.
+ * @public
+ */
+export class RealisationNeeded extends Error {
+  constructor(
+    readonly drvPath: string,
+    readonly outputs: readonly string[],
+  ) {
+    super(`evaluation needs '${drvPath}' (${outputs.join(", ")}) built`);
+    this.name = "RealisationNeeded";
+  }
+}
+
+/** Nix 2.8's message when `allow-import-from-derivation` is false. @public */
+export class ImportFromDerivationDisabledError extends EvalError {
+  constructor(drvPath: string) {
+    super(`cannot build '${drvPath}' during evaluation because the option 'allow-import-from-derivation' is disabled`, { code: "eval.ifd-disabled", data: { drvPath } });
+  }
+}
+
+/**
+ * A realisation failed during evaluation: the builder's error as an
+ * evaluation error (so the evaluation's trace is added to it), keeping the
+ * build's code, data and exit status (100 for a failed builder, as Nix).
+ * @public
+ */
+export class ImportFromDerivationBuildError extends EvalError {
+  constructor(cause: TsnixError) {
+    super(cause.message, { code: cause.code, data: cause.data, cause });
+    // The exit status is the build's (Nix exits 100 when a builder fails during evaluation).
+    (this as { exitCode: number }).exitCode = cause.exitCode;
+  }
+}
+
+/**
+ * Import from derivation with an asynchronous builder, for a synchronous
+ * evaluator: `run(attempt)` runs the evaluation; when it needs derivation
+ * outputs built, {@link ImportFromDerivation.realiser} (pass it to
+ * {@link attachStore}) stops it with {@link RealisationNeeded}, the outputs are
+ * built with `realise`, and the evaluation runs again. Reuse one evaluator
+ * across attempts: every value forced before the stop stays forced (thunks
+ * that were interrupted are reset), so a restart only redoes the path to the
+ * import. A failed build is thrown at the point that needed it on the next
+ * attempt, as {@link ImportFromDerivationBuildError}.
+ * @public
+ */
+export class ImportFromDerivation {
+  private readonly failures = new Map<string, Error>();
+  /** How many realisations the last {@link ImportFromDerivation.run} performed. */
+  rounds = 0;
+
+  constructor(private readonly realise: AsyncEvalRealiser) {}
+
+  /** The realiser to attach: throws a recorded failure, else stops the evaluation. */
+  readonly realiser: EvalRealiser = (drvPath, outputs) => {
+    const failed = this.failures.get(requestKey(drvPath, outputs));
+    if (failed !== undefined) throw failed;
+    throw new RealisationNeeded(drvPath, outputs);
+  };
+
+  /** Run `attempt` until it finishes without needing a build; each needed build runs in between. */
+  async run<T>(attempt: () => T): Promise<T> {
+    const done = new Set<string>();
+    this.rounds = 0;
+    for (;;) {
+      let need: RealisationNeeded;
+      try {
+        return attempt();
+      } catch (e) {
+        const r = findRealisationNeeded(e);
+        if (r === undefined) throw e;
+        need = r;
+      }
+      const key = requestKey(need.drvPath, need.outputs);
+      // The realiser reported success but the outputs are still not valid: stop rather than loop.
+      if (done.has(key))
+        throw new TsnixError("eval.ifd-not-realised", `realising '${need.drvPath}' did not produce output${need.outputs.length === 1 ? "" : "s"} ${need.outputs.map((o) => `'${o}'`).join(", ")}`, { drvPath: need.drvPath, outputs: [...need.outputs] });
+      done.add(key);
+      this.rounds++;
+      try {
+        await this.realise(need.drvPath, need.outputs);
+      } catch (e) {
+        if (!(e instanceof TsnixError)) throw e;
+        this.failures.set(key, e instanceof EvalError ? e : new ImportFromDerivationBuildError(e));
+      }
+    }
+  }
+}
+
+function requestKey(drvPath: string, outputs: readonly string[]): string {
+  return `${drvPath}!${[...outputs].sort().join(",")}`;
+}
+
+function findRealisationNeeded(e: unknown): RealisationNeeded | undefined {
+  for (let x = e, depth = 0; x instanceof Error && depth < 16; x = x.cause, depth++) if (x instanceof RealisationNeeded) return x;
+  return undefined;
+}
+
 /** A filter on the paths added to the store: called for everything below the root. @public */
 export type PathFilter = (path: string, type: "regular" | "directory" | "symlink" | "unknown") => boolean;
 
@@ -222,8 +330,13 @@ export class EvalStore {
     return path;
   }
 
+  /** `allow-import-from-derivation` (Nix's default: true). */
+  allowImportFromDerivation = true;
+
   /** Make sure these outputs of a derivation exist (import from derivation). */
   realise(drvPath: string, outputs: readonly string[]): void {
+    // As Nix's realiseContext: refused even when the outputs happen to be valid already.
+    if (!this.allowImportFromDerivation) throw new ImportFromDerivationDisabledError(drvPath);
     const drv = this.readDerivation(drvPath);
     const missing = outputs.filter((o) => {
       const p = drv.outputs.get(o)?.path;
@@ -249,15 +362,39 @@ export function evalStoreOf(state: EvalStateLike): EvalStore {
   return s;
 }
 
+/** Options of {@link attachStore}. @public */
+export interface AttachStoreOptions {
+  /**
+   * Builds derivation outputs for import from derivation. A synchronous
+   * builder can be given directly; for tsnix's asynchronous `realise` (and
+   * the memory host's in-process JavaScript builders) pass
+   * `ifd.realiser` of an {@link ImportFromDerivation} and evaluate inside
+   * `ifd.run(...)`.
+   */
+  readonly realiser?: EvalRealiser;
+  /** Nix's `allow-import-from-derivation` (default true). */
+  readonly allowImportFromDerivation?: boolean;
+}
+
 /**
  * Connect an evaluator to a store: `.drv` files, `toFile` results and
  * copied sources are written there, and `"${./p}"` copies into it. Call
  * before evaluating. `realiser` builds derivations for import from
- * derivation.
+ * derivation; with tsnix's asynchronous builder (on the memory host, its
+ * in-process JavaScript builders) go through {@link ImportFromDerivation}:
+ *
+ * ```ts
+ * const ifd = new ImportFromDerivation(async (drv, outs) => {
+ *   await realise([drv + "!" + outs.join(",")], { store, builders });
+ * });
+ * attachStore(evaluator, store, { realiser: ifd.realiser });
+ * const value = await ifd.run(() => evaluator.toPlain(evaluator.evaluate(source)));
+ * ```
  * @public
  */
-export function attachStore(state: EvalStateLike, backend: EvalStoreBackend, options: { realiser?: EvalRealiser } = {}): EvalStore {
+export function attachStore(state: EvalStateLike, backend: EvalStoreBackend, options: AttachStoreOptions = {}): EvalStore {
   const s = new EvalStore(state.host.fs, backend, backend.storeDir, options.realiser);
+  if (options.allowImportFromDerivation !== undefined) s.allowImportFromDerivation = options.allowImportFromDerivation;
   const ext = state.extensions as Map<string, unknown>;
   ext.set(KEY, s);
   ext.set("copyPathToStore", (p: string) => {

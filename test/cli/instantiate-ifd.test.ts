@@ -1,0 +1,81 @@
+/**
+ * Import from derivation through the CLI, side by side with Nix 2.8:
+ * `tsnix instantiate` (and `--eval --read-write-mode`, and `tsnix build`)
+ * build what evaluation imports from, in the same store, with the same
+ * messages, exit statuses and results as nix-instantiate / nix-build.
+ * Plain `--eval` is Nix's read-only mode: nothing is built, as in Nix 2.8.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { nodeHost } from "../../src/host/node-host.js";
+import { memoryHost } from "../../src/host/memory-host.js";
+import { tsnix } from "../helpers/cli.js";
+import { describeOracle, oracleRoot, runNix } from "../helpers/oracle.js";
+
+const host = nodeHost();
+/** Both sides: a static shell as the sandbox's /bin/sh, no binary cache. */
+const OPTS = ["--option", "sandbox-paths", "/bin/sh=/bin/busybox", "--option", "substituters", ""];
+
+const mk = (name: string, script: string) => `derivation { name = "${name}"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" ${JSON.stringify(script)} ]; }`;
+
+const IMPORTED = mk("gen", "echo generating; echo '{ answer = 42; }' > $out");
+const READ = mk("txt", "echo hello-log; echo err-log >&2; printf 7 > $out");
+const FAILS = mk("fails", "echo one; echo two >&2; exit 3");
+
+const CASES: { name: string; args: string[] }[] = [
+  { name: "instantiate: a derivation attribute from an imported build", args: ["-E", `derivation { name = "top"; system = "x"; builder = "/bin/sh"; n = (import (${IMPORTED})).answer; }`] },
+  { name: "instantiate: readFile of an output in a derivation attribute", args: ["-E", `derivation { name = "r-\${builtins.readFile (${READ})}"; system = "x"; builder = "/bin/sh"; }`] },
+  { name: "--eval --read-write-mode: import of a built file", args: ["--eval", "--read-write-mode", "--strict", "-E", `(import (${IMPORTED})).answer + 1`] },
+  { name: "--eval --read-write-mode: a trace before the build is printed once, before it", args: ["--eval", "--read-write-mode", "-E", `builtins.trace "before" (builtins.readFile (${READ}))`] },
+  { name: "--eval --read-write-mode: a failing build, exit 100", args: ["--eval", "--read-write-mode", "-E", `1 + import (${FAILS})`] },
+  { name: "--eval --read-write-mode --show-trace: a failing build with its trace", args: ["--eval", "--read-write-mode", "--show-trace", "-E", `1 + import (${FAILS})`] },
+  { name: "--eval (read-only, as Nix 2.8): the derivation is not valid", args: ["--eval", "-E", `import (${mk("ro", "echo 1 > $out")})`] },
+  { name: "allow-import-from-derivation false", args: ["--eval", "--read-write-mode", "-E", `import (${mk("noifd", "echo 1 > $out")})`, "--option", "allow-import-from-derivation", "false"] },
+];
+
+describeOracle("import from derivation: tsnix instantiate vs nix-instantiate 2.8", () => {
+  const roots: { root: string; dispose(): void }[] = [];
+  afterAll(() => roots.forEach((r) => r.dispose()));
+  const root = () => {
+    const r = oracleRoot();
+    roots.push(r);
+    return r.root;
+  };
+
+  it.each(CASES)("$name", async ({ args }) => {
+    const nixRoot = root();
+    const tsRoot = root();
+    const want = runNix("nix-instantiate", [...args, ...OPTS], { root: nixRoot });
+    const got = await tsnix(host, ["instantiate", ...args, ...OPTS, "--store", tsRoot], { cwd: "/" });
+    expect({ status: got.status, stdout: got.stdout, stderr: got.stderr }).toEqual({ status: want.status, stdout: want.stdout.toString("utf8"), stderr: want.stderr });
+  }, 60_000);
+
+  describe("tsnix build", () => {
+    let dir: string;
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), "tsnix-ifd-build-"));
+      writeFileSync(join(dir, "default.nix"), `let n = (import (${IMPORTED})).answer; in ${mk("uses", "echo got ${toString n} > $out")}\n`);
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    it("builds the imported derivation, then the result, as nix-build", async () => {
+      const nixRoot = root();
+      const n = runNix("nix-build", [join(dir, "default.nix"), "--no-out-link", ...OPTS], { root: nixRoot });
+      expect(n.status, n.stderr).toBe(0);
+      const r = await tsnix(host, ["--store", join(dir, "store"), "build", "default.nix", "--no-out-link", ...OPTS], { cwd: dir });
+      expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 0, stdout: n.stdout.toString("utf8"), stderr: n.stderr });
+    }, 60_000);
+  });
+});
+
+describe("import from derivation on the memory host's CLI", () => {
+  it("without a builder for the derivation's system, fails as a build failure at the import", async () => {
+    const h = memoryHost({ files: { "/w": null } });
+    const r = await tsnix(h, ["--store", "/w/store", "instantiate", "--eval", "--read-write-mode", "-E", `import (derivation { name = "m"; system = "x86_64-linux"; builder = "/bin/sh"; })`]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/^error: .*\n/);
+    expect(r.stderr).not.toMatch(/internal error/);
+  });
+});
