@@ -10,6 +10,8 @@ import { BuildEnvCollisionError } from "../profiles/errors.js";
 import { formatGenerations, parseGenerationSelector } from "../profiles/generations.js";
 import type { ManifestElement } from "../profiles/manifest.js";
 import * as profiles from "../profiles/profile.js";
+import { type QueryItem, type QueryOptions, formatQuery } from "../profiles/query.js";
+import type { LocalStore } from "../store/local-store.js";
 import { loadSettings } from "../profiles/settings.js";
 import { storeFromContext } from "./store.js";
 import type { CliContext } from "./context.js";
@@ -26,18 +28,23 @@ Operations (as nix-env 2.8):
   --upgrade, -u [NAMES]       upgrade packages to newer versions (--lt, --leq, --eq, --always)
   --set PKG                   make the profile point at one package
   --set-flag NAME VALUE NAMES set a meta attribute of installed packages
-  --query, -q [--installed | --available/-a] [--out-path] [--drv-path] [--attr-path/-P]
-              [--system] [--description] [--no-name] [NAMES]
+  --query, -q [--installed | --available/-a [-A ATTR]] [--status/-s] [--attr-path/-P]
+              [--no-name] [--compare-versions/-c] [--system] [--drv-path] [--out-path]
+              [--description] [--json | --xml] [--meta] [NAMES]
+  --switch-profile, -S PATH   make ~/.nix-profile point at PATH
   --rollback                  switch to the previous generation
   --list-generations          list the profile's generations
   --switch-generation, -G N   switch to generation N
   --delete-generations GENS   delete generations: numbers, +N, Nd or old
 
+Without --profile, the profile is $NIX_PROFILE or what ~/.nix-profile points at
+(created on first use, pointing at this store's per-user profile), as nix-env.
+
 Options: --profile/-p PROFILE, --file/-f FILE, --attr/-A, --dry-run,
          --preserve-installed, --remove-all/-r, --arg NAME EXPR, --argstr NAME STR
 `;
 
-type Op = "install" | "uninstall" | "upgrade" | "set" | "set-flag" | "query" | "rollback" | "list-generations" | "switch-generation" | "delete-generations" | "help";
+type Op = "install" | "uninstall" | "upgrade" | "set" | "set-flag" | "query" | "switch-profile" | "rollback" | "list-generations" | "switch-generation" | "delete-generations" | "help";
 
 const OPS: Record<string, Op> = {
   "--install": "install",
@@ -50,6 +57,8 @@ const OPS: Record<string, Op> = {
   "--set-flag": "set-flag",
   "--query": "query",
   "-q": "query",
+  "--switch-profile": "switch-profile",
+  "-S": "switch-profile",
   "--rollback": "rollback",
   "--list-generations": "list-generations",
   "--switch-generation": "switch-generation",
@@ -97,6 +106,7 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
   let preserve = false;
   let removeAll = false;
   let upgradeType: profiles.UpgradeType = "lt";
+  let queryAttr: string | undefined;
   const evalArgs: Record<string, { expr: string } | { str: string }> = {};
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -125,7 +135,11 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
         break;
       case "--attr":
       case "-A":
-        byAttr = true;
+        // As nix-env: after -q, -A names the attribute to query; elsewhere it means "arguments are attribute paths".
+        if (op === "query") {
+          need(1);
+          queryAttr = args[++i]!;
+        } else byAttr = true;
         break;
       case "--preserve-installed":
         preserve = true;
@@ -172,6 +186,13 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
   }
   if (op !== "query" && op !== "install") for (const f of flags) throw new EnvUsageError(`unknown flag '${f}'`);
   const store = storeFromContext(ctx);
+  const home = ctx.env("HOME") ?? ctx.host.user().home;
+  // -S only repoints ~/.nix-profile (Nix makes the link first, then replaces it: the same end state).
+  if (profile === undefined && op !== "switch-profile") {
+    const fromEnv = ctx.env("NIX_PROFILE");
+    if (fromEnv !== undefined && fromEnv !== "") profile = posix.resolve(ctx.cwd, fromEnv);
+    else profile = implicitProfile(store, home);
+  }
   const settings = loadSettings(ctx.host, ctx.env("NIX_CONF_DIR") === undefined ? undefined : `${ctx.env("NIX_CONF_DIR")}/nix.conf`, ctx.settings);
   // Lines already printed by an attempt that stopped to build missing outputs are not repeated by the retry.
   let printed: string[] = [];
@@ -192,7 +213,7 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
     realise: (drvs) => {
       throw new NeedsBuild(drvs);
     },
-    ...(profile === undefined ? {} : { profile }),
+    profile,
   };
   if (dryRun && op !== "query" && op !== "list-generations") log("(dry run; not doing anything)");
   // The evaluator is loaded only when an expression is needed (-f): queries and rollbacks start fast.
@@ -201,6 +222,7 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
   const loadAvailable: typeof import("../profiles/available.js").loadAvailable = (...a) => avail!.loadAvailable(...a);
   const selectNewest: typeof import("../profiles/available.js").selectNewest = (...a) => avail!.selectNewest(...a);
   const available = (attrPaths?: readonly string[]): AvailableElement[] => {
+    if (attrPaths === undefined && queryAttr !== undefined) attrPaths = [queryAttr];
     if (file === undefined) throw new TsnixError("profiles.no-file", "no expression given; use '--file FILE' (tsnix has no ~/.nix-defexpr)");
     return loadAvailable(ctx.host, file, { storeDir: store.storeDir, args: evalArgs, store, ...(attrPaths === undefined ? {} : { attrPaths }) });
   };
@@ -259,7 +281,11 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
       return 0;
     }
     case "query":
-      return query(ctx, pctx, flags, opArgs, available);
+      return query(ctx, pctx, flags, opArgs, file === undefined ? undefined : available);
+    case "switch-profile":
+      if (opArgs.length !== 1) throw new EnvUsageError("exactly one argument expected");
+      profiles.switchProfile(ctx.host, home, posix.resolve(ctx.cwd, opArgs[0]!));
+      return 0;
     case "rollback":
       if (opArgs.length > 0) throw new EnvUsageError("'--rollback' takes no arguments");
       profiles.rollback(pctx);
@@ -310,39 +336,27 @@ function followToStorePath(ctx: CliContext, storeDir: string, root: string, arg:
   return slash < 0 ? p : p.slice(0, storeDir.length + 1 + slash);
 }
 
-/** Nix's `printTable`: columns padded to their widest cell plus two spaces, the last unpadded. */
-function printTable(rows: string[][]): string {
-  if (rows.length === 0) return "";
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  let out = "";
-  for (const r of rows) {
-    r.forEach((cell, c) => {
-      out += cell.replace(/\n/g, " ");
-      if (c < r.length - 1) out += " ".repeat(widths[c]! - cell.length + 2);
-    });
-    out += "\n";
-  }
-  return out;
+/**
+ * The profile `~/.nix-profile` leads to (made on first use, as nix-env). A
+ * link left by another store (a real Nix's, whose generations point at
+ * paths this store does not have) is refused rather than given new
+ * generations that the other store cannot read.
+ */
+function implicitProfile(store: LocalStore, home: string): string {
+  const profile = profiles.userProfile(store, home);
+  const target = profiles.profileTarget({ store, profile });
+  if (target !== undefined && !store.isValidPath(target))
+    throw new TsnixError(
+      "profiles.foreign-profile",
+      `'${home}/.nix-profile' leads to profile '${profile}', whose generation '${target}' is not in this store (is it another Nix installation's?); use '--profile PATH', or 'tsnix env --switch-profile ${profiles.defaultProfile(store)}'`,
+      { profile, target },
+    );
+  return profile;
 }
 
-function cmpName(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a[i]!.toUpperCase();
-    const y = b[i]!.toUpperCase();
-    if (x !== y) return x < y ? -1 : 1;
-  }
-  return a.length - b.length;
-}
-
-function query(ctx: CliContext, pctx: profiles.ProfileContext, flags: readonly string[], args: readonly string[], available: () => AvailableElement[]): number {
+function query(ctx: CliContext, pctx: profiles.ProfileContext, flags: readonly string[], args: readonly string[], available: (() => AvailableElement[]) | undefined): number {
   let source: "installed" | "available" = "installed";
-  let outPath = false;
-  let drvPath = false;
-  let attrPath = false;
-  let printName = true;
-  let system = false;
-  let description = false;
+  const o: { -readonly [K in keyof QueryOptions]: QueryOptions[K] } = {};
   for (const f of flags) {
     switch (f) {
       case "--installed":
@@ -352,51 +366,62 @@ function query(ctx: CliContext, pctx: profiles.ProfileContext, flags: readonly s
       case "-a":
         source = "available";
         break;
-      case "--out-path":
-        outPath = true;
+      case "--status":
+      case "-s":
+        o.status = true;
+        break;
+      case "--no-name":
+        o.name = false;
+        break;
+      case "--system":
+        o.system = true;
+        break;
+      case "--description":
+        o.description = true;
+        break;
+      case "--compare-versions":
+      case "-c":
+        o.compareVersions = true;
         break;
       case "--drv-path":
-        drvPath = true;
+        o.drvPath = true;
+        break;
+      case "--out-path":
+        o.outPath = true;
+        break;
+      case "--meta":
+        o.meta = true;
+        break;
+      case "--xml":
+        o.format = o.format === "json" ? "json" : "xml";
+        break;
+      case "--json":
+        o.format = "json";
         break;
       case "--attr-path":
       case "-P":
-        attrPath = true;
-        break;
-      case "--no-name":
-        printName = false;
-        break;
-      case "--system":
-        system = true;
-        break;
-      case "--description":
-        description = true;
+        o.attrPath = true;
         break;
       default:
         throw new EnvUsageError(`unknown flag '${f}'`);
     }
   }
-  if (attrPath && source !== "available") throw new EnvUsageError("--attr-path(-P) only works with --available");
-  let elems: { attrPath: string; element: ManifestElement }[] =
-    source === "installed" ? profiles.queryInstalled(pctx).map((e) => ({ attrPath: "", element: e })) : available();
+  if (o.attrPath === true && source !== "available") throw new EnvUsageError("--attr-path(-P) only works with --available");
+  const store = pctx.store;
+  const loadAvail = (): QueryItem[] => {
+    if (available === undefined) throw new TsnixError("profiles.no-file", "no expression given; use '--file FILE' (tsnix has no ~/.nix-defexpr)");
+    return available().map((a) => ({ attrPath: a.attrPath, element: a.element, outputName: a.outputName ?? "" }));
+  };
+  const installed: QueryItem[] = source === "installed" || o.compareVersions === true || o.status === true ? profiles.queryInstalled(pctx).map((e, i) => ({ attrPath: String(i), element: e, outputName: "" })) : [];
+  const avail: QueryItem[] = source === "available" || o.compareVersions === true ? loadAvail() : [];
+  let elems = source === "installed" ? installed : avail;
   if (args.length > 0) {
-    elems = elems.filter((x) => args.some((s) => profiles.selectorMatches(s, x.element, pctx.store.storeDir)));
-    for (const s of args) if (!elems.some((x) => profiles.selectorMatches(s, x.element, pctx.store.storeDir))) throw new TsnixError("profiles.no-match", `selector '${s}' matches no derivations`, { selector: s });
+    for (const s of args) if (!elems.some((x) => profiles.selectorMatches(s, x.element, store.storeDir))) throw new TsnixError("profiles.no-match", `selector '${s}' matches no derivations`, { selector: s });
+    elems = elems.filter((x) => args.some((s) => profiles.selectorMatches(s, x.element, store.storeDir)));
   }
-  elems.sort((a, b) => cmpName(a.element.name, b.element.name));
-  const rows: string[][] = [];
-  for (const { attrPath: ap, element: e } of elems) {
-    const row: string[] = [];
-    if (attrPath) row.push(ap);
-    if (printName) row.push(e.name);
-    if (system) row.push(e.system);
-    if (outPath) row.push(e.outputs.map((o) => (o.name === "out" ? o.path : `${o.name}=${o.path}`)).join(";"));
-    if (drvPath) row.push(e.drvPath ?? "-");
-    if (description) {
-      const d = e.meta["description"];
-      row.push(typeof d === "string" ? d : "");
-    }
-    rows.push(row);
-  }
-  ctx.stdout(printTable(rows));
+  o.installed = installed.map((x) => x.element);
+  o.others = (source === "installed" ? avail : installed).map((x) => x.element);
+  o.isValid = (p) => store.isValidPath(p);
+  ctx.stdout(formatQuery(elems, o));
   return 0;
 }

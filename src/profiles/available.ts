@@ -20,6 +20,8 @@ import type { ManifestElement, MetaValue } from "./manifest.js";
 export interface AvailableElement {
   readonly attrPath: string;
   readonly element: ManifestElement;
+  /** The derivation's `outputName` attribute, or "" (what `nix-env -q --json` shows). */
+  readonly outputName?: string;
 }
 
 const ATTR_RE = /^[a-zA-Z0-9_'-][a-zA-Z0-9_'.-]*$/;
@@ -90,9 +92,11 @@ export function elementOfDerivation(v: NixAttrs): ManifestElement {
       if (x !== undefined) meta[n] = x;
     }
   }
-  // `meta.outputsToInstall` narrows what goes into the profile.
+  // `meta.outputsToInstall` narrows what goes into the profile. Nix keeps
+  // outputs in a map, so the manifest and the buildenv list them by name.
   const oti = meta["outputsToInstall"];
   if (Array.isArray(oti)) names = names.filter((n) => (oti as MetaValue[]).includes(n));
+  names = [...new Set(names)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const outputs = names.map((n) => {
     const o = v.map.get(n);
     const ox = o === undefined ? undefined : force(o);
@@ -100,7 +104,8 @@ export function elementOfDerivation(v: NixAttrs): ManifestElement {
     return { name: n, path: p ?? (n === names[0] ? outPath : "") };
   });
   const drvPath = v.map.has("drvPath") ? str(v.map.get("drvPath")) : undefined;
-  return { name, outPath, outputs, system: str(v.map.get("system")) ?? "", drvPath, meta };
+  // A derivation without `system` is "unknown" to nix-env (DrvInfo::querySystem), in queries and manifests.
+  return { name, outPath, outputs, system: str(v.map.get("system")) ?? "unknown", drvPath, meta };
 }
 
 function addToPath(prefix: string, name: string): string {
@@ -116,7 +121,8 @@ export function getDerivations(v: LazyValue, prefix = ""): AvailableElement[] {
     if (!isDerivation(x)) return true;
     if (done.has(x)) return false;
     done.add(x);
-    out.push({ attrPath: path, element: elementOfDerivation(x) });
+    const on = x.map.get("outputName");
+    out.push({ attrPath: path, element: elementOfDerivation(x), outputName: on === undefined ? "" : (str(on) ?? "") });
     return false;
   };
   const walk = (lv: LazyValue, path: string): void => {

@@ -59,7 +59,7 @@ export function printMetaValue(v: MetaValue): string {
 }
 
 /** C++ ostream's default float formatting (`%g`, 6 significant digits). */
-function formatFloat(x: number): string {
+export function formatFloat(x: number): string {
   if (!Number.isFinite(x)) return Number.isNaN(x) ? "nan" : x > 0 ? "inf" : "-inf";
   const exp = x === 0 ? 0 : Math.floor(Math.log10(Math.abs(x)));
   if (exp < -5 || exp >= 6) {

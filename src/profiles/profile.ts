@@ -5,7 +5,9 @@
  * switches the profile to it atomically, under the profile's lock; if the
  * profile changed meanwhile (another process), the change is redone on top.
  */
-import { isErrno } from "../errors.js";
+import { HostError, isErrno } from "../errors.js";
+import type { Host } from "../host/host.js";
+import { basename, canonPath, dirname, pathExists } from "../host/util.js";
 import { compareVersions, parseDrvName } from "../eval/builtins/versions.js";
 import type { LocalStore } from "../store/local-store.js";
 import { ProfileError } from "./errors.js";
@@ -16,6 +18,7 @@ import {
   deleteGenerations as deleteGens,
   findGenerations,
   lockProfile,
+  replaceSymlink,
   rollback as rollbackGen,
   switchGeneration as switchGen,
   switchLink,
@@ -46,6 +49,41 @@ export interface ProfileContext {
 /** The default profile of `user`: `STATE/profiles/per-user/USER/profile` (`default` for root, as Nix 2.8). @public */
 export function defaultProfile(store: LocalStore, user: string = store.host.user().name): string {
   return user === "root" ? `${profilesDir(store)}/default` : `${profilesDir(store)}/per-user/${user}/profile`;
+}
+
+/**
+ * Nix 2.8's `getDefaultProfile`: the profile that `HOME/.nix-profile`
+ * points at. When nothing is at that name, the link is made first, pointing
+ * at the user's default profile (`profiles/default` for uid 0, as Nix
+ * decides by uid; else `profiles/per-user/USER/profile`). If the link
+ * cannot be made or read (no home directory, not writable), the link's own
+ * path is the profile, as in Nix.
+ * @public
+ */
+export function userProfile(store: LocalStore, home: string): string {
+  const fs = store.host.fs;
+  const link = `${home === "/" ? "" : home}/.nix-profile`;
+  try {
+    if (!pathExists(fs, link)) {
+      const u = store.host.user();
+      replaceSymlink(store.host, u.uid === 0 ? `${profilesDir(store)}/default` : `${profilesDir(store)}/per-user/${u.name}/profile`, link);
+    }
+    const t = fs.readlink(link);
+    return canonPath(t.startsWith("/") ? t : `${dirname(link)}/${t}`);
+  } catch (e) {
+    if (e instanceof HostError) return link;
+    throw e;
+  }
+}
+
+/**
+ * `nix-env --switch-profile PATH`: point `HOME/.nix-profile` at `profile`
+ * (relative when both are in one directory, as Nix's `switchLink`), atomically.
+ * @public
+ */
+export function switchProfile(host: Host, home: string, profile: string): void {
+  const link = `${home === "/" ? "" : home}/.nix-profile`;
+  replaceSymlink(host, dirname(profile) === dirname(link) ? basename(profile) : profile, link);
 }
 
 function profileOf(ctx: ProfileContext): string {
