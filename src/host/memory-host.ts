@@ -61,7 +61,7 @@ interface Shared {
 /** The in-memory Host (memfs). @public */
 export function memoryHost(options: MemoryHostOptions = {}): MemoryHost {
   const volume = Volume.fromJSON({ "/tmp": null, ...(options.files ?? {}) });
-  const fs = withSymlinkRename(adaptNodeLikeFs(createFsFromVolume(volume) as unknown as NodeLikeFs));
+  const fs = withOwners(withSymlinkRename(adaptNodeLikeFs(createFsFromVolume(volume) as unknown as NodeLikeFs)), volume);
   const shared: Shared = {
     volume,
     fs,
@@ -198,6 +198,61 @@ function withSymlinkRename(fs: HostFs): HostFs {
       fs.symlink(target, to);
       fs.lutimes(to, st.mtimeMs / 1000, st.mtimeMs / 1000);
       fs.unlink(from);
+    },
+  };
+}
+
+/** The part of memfs' internal file table that {@link withOwners} needs. */
+interface MemfsCore {
+  getLinkOrThrow(path: string, syscall: string): { getNode(): object };
+  getResolvedLinkOrThrow(path: string, syscall: string): { getNode(): object };
+  getFileByFdOrThrow(fd: number, syscall: string): { node: object };
+}
+
+/**
+ * Owners as chown/lchown set them, kept beside memfs' nodes. memfs checks
+ * permissions against the real process's uid and lets no one (not even
+ * root) past them, so handing its nodes to another uid would make a 0700
+ * home or a 0600 /etc copy unreadable to the very process that manages
+ * them. The memory host therefore has no permission model for owners: it
+ * records them per node (surviving renames and hard links, gone with the
+ * node) and stat/lstat/fstat report them. Everything else keeps memfs'
+ * behaviour: nodes are created with the real process's ids, and its mode
+ * checks still apply against those.
+ */
+function withOwners(fs: HostFs, volume: InstanceType<typeof Volume>): HostFs {
+  const core = (volume as unknown as { _core: MemfsCore })._core;
+  const owners = new WeakMap<object, { uid: number; gid: number }>();
+  let any = false;
+  const set = (syscall: "chown" | "lchown", path: string, uid: number, gid: number) => {
+    try {
+      if (syscall === "chown") fs.stat(path);
+      else fs.lstat(path);
+    } catch (e) {
+      if (e instanceof HostError) throw new HostError(e.errno, syscall, path, undefined, e);
+      throw e;
+    }
+    const node = (syscall === "chown" ? core.getResolvedLinkOrThrow(path, syscall) : core.getLinkOrThrow(path, syscall)).getNode();
+    owners.set(node, { uid, gid });
+    any = true;
+  };
+  const overlay = (st: FileStat, node: () => object): FileStat => {
+    if (!any) return st;
+    const o = owners.get(node());
+    return o === undefined ? st : { ...st, uid: o.uid, gid: o.gid };
+  };
+  return {
+    ...fs,
+    chown: (p, u, g) => set("chown", p, u, g),
+    lchown: (p, u, g) => set("lchown", p, u, g),
+    stat: (p) => overlay(fs.stat(p), () => core.getResolvedLinkOrThrow(p, "stat").getNode()),
+    lstat: (p) => overlay(fs.lstat(p), () => core.getLinkOrThrow(p, "lstat").getNode()),
+    fstat: (fd) => overlay(fs.fstat(fd), () => core.getFileByFdOrThrow(fd, "fstat").node),
+    rename(from, to) {
+      // A symlink is renamed by making it anew (withSymlinkRename): carry its owner over.
+      const o = any ? owners.get(core.getLinkOrThrow(from, "rename").getNode()) : undefined;
+      fs.rename(from, to);
+      if (o !== undefined) owners.set(core.getLinkOrThrow(to, "rename").getNode(), o);
     },
   };
 }

@@ -74,3 +74,32 @@ describe.each(HOSTS)("chown on the $name host", ({ name, make }) => {
     expect(fh.log).toEqual([`chown ${f}`]);
   });
 });
+
+describe("owners on the memory host", () => {
+  it("are recorded without a permission model: a 0600 file given away stays readable; owners follow renames, not new nodes", async () => {
+    const { memoryHost } = await import("../../src/host/memory-host.js");
+    const host = memoryHost({ files: { "/d": null } });
+    const fs = host.fs;
+    fs.writeFile("/d/secret", "s", { mode: 0o600 });
+    fs.chown!("/d/secret", 4000, 4001);
+    expect(new TextDecoder().decode(fs.readFile("/d/secret"))).toBe("s");
+    fs.mkdir("/d/home", { mode: 0o700 });
+    fs.chown!("/d/home", 4000, 100);
+    fs.writeFile("/d/home/f", "x");
+    expect(fs.readdir("/d/home")).toEqual(["f"]);
+    fs.rename("/d/secret", "/d/moved");
+    expect([fs.stat("/d/moved").uid, fs.stat("/d/moved").gid]).toEqual([4000, 4001]);
+    const fd = fs.open("/d/moved", "r");
+    expect(fs.fstat(fd).uid).toBe(4000);
+    fs.close(fd);
+    fs.symlink("/d/moved", "/d/link");
+    fs.lchown!("/d/link", 5, 6);
+    fs.rename("/d/link", "/d/link2");
+    expect(fs.lstat("/d/link2").uid).toBe(5);
+    expect(fs.stat("/d/link2").uid).toBe(4000);
+    fs.unlink("/d/moved");
+    fs.writeFile("/d/fresh", "y");
+    expect(fs.stat("/d/fresh").uid).toBe(fs.stat("/d").uid);
+    expect(host.fork().fs.stat("/d/home").uid).toBe(4000);
+  });
+});
