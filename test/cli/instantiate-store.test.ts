@@ -44,6 +44,8 @@ function drvFiles(r: string): string[] {
   return existsSync(d) ? readdirSync(d).filter((n) => n.endsWith(".drv")).sort() : [];
 }
 
+const TWO_OUT = `(derivation { name = "two"; system = "x86_64-linux"; builder = "/bin/sh"; outputs = [ "out" "dev" ]; foo = "bar"; })`;
+
 const CASES: { name: string; args: string[] }[] = [
   { name: "a file with a list of derivations", args: ["chain.nix"] },
   { name: "non-default outputs print with !", args: ["multi-out.nix"] },
@@ -82,6 +84,17 @@ const CASES: { name: string; args: string[] }[] = [
     name: "derivations before a failing one are printed",
     args: ["-E", `[ (derivation { name = "ok"; system = "s"; builder = "b"; }) (derivation { name = "bad"; system = "s"; builder = "b"; x = { }; }) ]`],
   },
+  // `import` of a store derivation gives its derivation value (Nix's imported-drv-to-derivation).
+  { name: "import of a .drv: the first output's set, strict", args: ["--eval", "--read-write-mode", "--strict", "-E", `import (builtins.unsafeDiscardStringContext ${TWO_OUT}.drvPath)`] },
+  { name: "import of a .drv: lazy parts print as <CODE>", args: ["--eval", "--read-write-mode", "-E", `import (builtins.unsafeDiscardStringContext ${TWO_OUT}.drvPath)`] },
+  { name: "import of a .drv: instantiating it names its first output", args: ["-E", `import (builtins.unsafeDiscardStringContext ${TWO_OUT}.drvPath)`] },
+  {
+    name: "import of a .drv: contexts and attributes of the outputs",
+    args: ["--eval", "--read-write-mode", "--strict", "-E", `let d = import (builtins.unsafeDiscardStringContext ${TWO_OUT}.drvPath); in [ (builtins.getContext d.out.outPath) (builtins.getContext d.drvPath) d.out.outputName (map (o: o.outputName) d.all) d.dev.out.dev.outPath (d.out == d.all) ]`],
+  },
+  { name: "scopedImport of a .drv", args: ["--eval", "--read-write-mode", "-E", `(scopedImport { } (builtins.unsafeDiscardStringContext ${TWO_OUT}.drvPath)).name`] },
+  { name: "import of a .drv with a path literal", args: ["--eval", "--read-write-mode", "--strict", "-E", `let p = builtins.unsafeDiscardStringContext ${TWO_OUT}.drvPath; in builtins.seq p (import (/. + p)).outputName`] },
+  { name: "import of a .drv that is not valid (read-only --eval)", args: ["--eval", "-E", `import (builtins.unsafeDiscardStringContext ${TWO_OUT}.drvPath)`] },
 ];
 
 describeOracle("tsnix instantiate vs nix-instantiate", () => {

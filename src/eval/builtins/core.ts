@@ -12,6 +12,7 @@ import { arith, deepForce } from "../evaluator.js";
 import { NixAttrs, NixFloat, NixLambda, NixPath, PrimOp, PrimOpApp, isString, mkInt, stringOf, typeOf, type LazyValue, type Value } from "../value.js";
 import { defineBuiltin, defineConstant } from "./index.js";
 import { realisePath } from "./paths.js";
+import { importDerivationFile } from "./store-bridge.js";
 
 defineBuiltin("add", 2, ([a, b], ctx) => arith("+", ctx.force(a!), ctx.force(b!), ctx.pos));
 defineBuiltin("sub", 2, ([a, b], ctx) => arith("-", ctx.force(a!), ctx.force(b!), ctx.pos));
@@ -60,7 +61,7 @@ defineBuiltin(
     // Strings may refer to store paths and derivation outputs: those are made
     // valid first (import from derivation), as Nix's realisePath (paths.ts).
     else path = realisePath(ctx, v);
-    return ctx.state.importFile(path);
+    return importDerivationFile(ctx.state, path) ?? ctx.state.importFile(path);
   },
   { global: true },
 );

@@ -14,7 +14,7 @@ import { Scope } from "../evaluator.js";
 import { parse } from "../parser.js";
 import { decodeContextElement, forceStringNoCtx } from "./context.js";
 import { parseHashAllowEmpty } from "./derivation.js";
-import { baseNameOf, evalStoreOf, fileType, type PathFilter } from "./store-bridge.js";
+import { baseNameOf, evalStoreOf, fileType, importDerivationFile, type PathFilter } from "./store-bridge.js";
 
 /** Nix's coerceToPath: a path, or a string holding an absolute path (context kept). */
 export function coerceToPath(ctx: BuiltinContext, v: LazyValue): { path: string; context: ReadonlySet<string> } {
@@ -333,6 +333,9 @@ defineBuiltin(
     const scope = ctx.forceAttrs(s!);
     const v = ctx.force(p!);
     const path = v instanceof NixPath ? v.path : realisePath(ctx, v);
+    // A store derivation is imported as its derivation value, scope or not (as Nix's import).
+    const drv = importDerivationFile(ctx.state, path);
+    if (drv !== undefined) return drv;
     const own = (ctx.state as unknown as { importScoped?: ImportScoped }).importScoped;
     const run = own !== undefined ? own.bind(ctx.state) : scopedImportFallback(ctx);
     if (run === undefined) throw ctx.error("scopedImport is not supported by this evaluator");

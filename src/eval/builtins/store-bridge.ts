@@ -16,6 +16,8 @@ import { parseDerivation, printDerivation, derivationStorePath, type Derivation 
 import { createHasher, hashBytes, type Hash } from "../../store/hash.js";
 import { makeFixedOutputPath, makeTextPath, isStorePath } from "../../store/store-path.js";
 import type { EvalStateLike } from "./index.js";
+import { NixAttrs, NixString, Thunk, type LazyValue, type Value } from "../value.js";
+import { force } from "../evaluator.js";
 
 /**
  * The slice of a store the evaluator writes through ({@link LocalStore}
@@ -346,6 +348,44 @@ export class EvalStore {
     if (this.realiser === undefined) throw new ImportFromDerivationError(drvPath, missing);
     this.realiser(drvPath, missing);
   }
+}
+
+/**
+ * `import` of a valid `.drv` store path, as Nix: the derivation as a value
+ * like `derivation`'s (one attribute set per output, the first output's
+ * returned), built from the stored ATerm. Undefined when `path` is not a
+ * valid store derivation (then it is imported as a Nix file).
+ * @public
+ */
+export function importDerivationFile(state: EvalStateLike, path: string): Value | undefined {
+  const store = evalStoreOf(state);
+  if (!path.endsWith(".drv") || !store.isStorePath(path) || !store.isValidPath(path)) return undefined;
+  const drv = store.readDerivation(path);
+  // In Nix's order (a std::map), whatever order the derivation was built with.
+  const outputs = [...drv.outputs.keys()].sort();
+  // The shape of Nix's imported-drv-to-derivation: the outputs' sets share
+  // one common set (each output's set by name, `all`, drvPath, name, type),
+  // each adding its own lazy outPath and outputName.
+  const drvPath = new NixString(path, new Set([`=${path}`]));
+  const name = drv.env.get("name") ?? "";
+  const outPaths = new Map<string, LazyValue>();
+  for (const [o, out] of drv.outputs) outPaths.set(o, new NixString(out.path, new Set([`!${o}!${path}`])));
+  const common = new Map<string, LazyValue>();
+  const perOutput: Thunk[] = outputs.map((o) =>
+    Thunk.of(() => {
+      const m = new Map(common);
+      m.set("outPath", Thunk.of(() => outPaths.get(o)!));
+      m.set("outputName", o);
+      return new NixAttrs(m);
+    }),
+  );
+  outputs.forEach((o, i) => common.set(o, perOutput[i]!));
+  common.set("all", Thunk.of(() => perOutput.map((t) => Thunk.of(() => t))));
+  common.set("drvPath", drvPath);
+  common.set("name", name);
+  common.set("type", "derivation");
+  if (perOutput.length === 0) throw new EvalError("'builtins.head' called on an empty list", { code: "eval.head-empty" });
+  return force(perOutput[0]!);
 }
 
 /**

@@ -79,6 +79,16 @@ describe.each(HOSTS)("import from derivation on the $name host", ({ make }) => {
     expect(() => ev.evaluate(`import (${drv("no", "1")})`)).toThrow(/^cannot build '\/nix\/store\/[a-z0-9]{32}-no\.drv' during evaluation because the option 'allow-import-from-derivation' is disabled$/);
   });
 
+  it("import of a store .drv is the derivation's value (first output in Nix's order)", () => {
+    const ev = new Evaluator({ host: fx.host, trace: () => {} });
+    attachStore(ev, store);
+    const v = ev.toPlain(
+      ev.evaluate(`let d = derivation { name = "m"; system = "s"; builder = "b"; outputs = [ "out" "bin" ]; }; i = import (builtins.unsafeDiscardStringContext d.drvPath);
+        in [ (i.outPath == d.bin.outPath) (i.out.outPath == d.out.outPath) (i.drvPath == d.drvPath) i.outputName i.type (builtins.length i.all) ]`),
+    );
+    expect(v).toEqual([true, true, true, "bin", "derivation", 2]);
+  });
+
   it("without a realiser, says that a builder is needed", () => {
     const ev = new Evaluator({ host: fx.host, trace: () => {} });
     attachStore(ev, store);
