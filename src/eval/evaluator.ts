@@ -76,6 +76,11 @@ export interface LambdaCode {
   readonly body: Compiled;
   /** The plain argument or `@` name, for printing (`--xml`). */
   readonly arg?: string | undefined;
+  /** Where the lambda is defined and its binding's name (for errors when no NixLambda was made). */
+  readonly pos?: Pos;
+  readonly name?: string | undefined;
+  /** The body's code when the body is itself a lambda (`a: b: …`): a curried call binds both without making the inner NixLambda. */
+  readonly inner?: LambdaCode | undefined;
 }
 
 /**
@@ -272,8 +277,12 @@ export function callFunction(f: Value, args: LazyValue[], pos: Pos | undefined):
       const op = f.primop;
       const have = f.args.length;
       const need = op.arity - have;
-      if (n - i < need) return new PrimOpApp(op, f.args.concat(args.slice(i)));
-      f = force(RT.callPrimOp(op, f.args.concat(args.slice(i, i + need)), pos));
+      if (n - i < need) return new PrimOpApp(op, f.args.concat(i === 0 ? args : args.slice(i)));
+      // One array of exactly the primop's arity (no intermediate slice).
+      const all = new Array<LazyValue>(op.arity);
+      for (let k = 0; k < have; k++) all[k] = f.args[k]!;
+      for (let k = 0; k < need; k++) all[have + k] = args[i + k]!;
+      f = force(RT.callPrimOp(op, all, pos));
       i += need;
     } else if (f instanceof NixAttrs && f.map.has("__functor")) {
       const functor = forceAt(f.map.get("__functor")!, pos);
@@ -290,14 +299,45 @@ export function callFunction1(f: Value, arg: LazyValue, pos: Pos | undefined): V
   return callFunction(f, [arg], pos);
 }
 
+/**
+ * `f a b` without an argument array when `f` is a lambda; a curried lambda
+ * (`a: b: …`) is entered twice without making the intermediate function
+ * value. Same order of effects and errors as {@link callFunction}.
+ */
+export function callFunction2(f: Value, a: LazyValue, b: LazyValue, pos: Pos | undefined): Value {
+  if (!(f instanceof NixLambda)) return callFunction(f, [a, b], pos);
+  const code = f.code as LambdaCode;
+  const inner = code.inner;
+  if (inner === undefined || RT.traceCalls) {
+    const g = callLambda(f, a, pos);
+    return g instanceof NixLambda ? callLambda(g, b, pos) : callFunction(g, [b], pos);
+  }
+  const env1 = bindArgs(code, f.env as Env, a, pos, f);
+  return inner.body.ev(bindArgs(inner, env1, b, pos, undefined));
+}
+
 function lambdaName(f: NixLambda): string {
   return f.name === undefined ? `anonymous function at ${showPos(f.pos)}` : `'${f.name}' at ${showPos(f.pos)}`;
 }
 
 export function callLambda(f: NixLambda, arg: LazyValue, pos: Pos | undefined): Value {
   const code = f.code as LambdaCode;
+  const env = bindArgs(code, f.env as Env, arg, pos, f);
+  try {
+    return code.body.ev(env);
+  } catch (e) {
+    if (RT.traceCalls && e instanceof NixError) {
+      e.addTrace(f.pos, f.name === undefined ? "while evaluating anonymous lambda" : `while evaluating '${f.name}'`);
+      e.addTrace(pos, "from call site");
+    }
+    throw e;
+  }
+}
+
+/** A lambda's environment for one call; `owner` names the function in errors (made on demand when the call skipped making it). */
+function bindArgs(code: LambdaCode, parent: Env, arg: LazyValue, pos: Pos | undefined, owner: NixLambda | undefined): Env {
   const env: Env = new Array(code.size + 1);
-  env[0] = f.env;
+  env[0] = parent;
   const formals = code.formals;
   if (formals === undefined) {
     env[1] = arg;
@@ -310,7 +350,7 @@ export function callLambda(f: NixLambda, arg: LazyValue, pos: Pos | undefined): 
       const fm = list[k]!;
       const v = attrs.map.get(fm.name);
       if (v === undefined) {
-        if (fm.def === undefined) throw evalError(`${lambdaName(f)} called without required argument '${fm.name}'`, pos, "eval.missing-argument", { name: fm.name });
+        if (fm.def === undefined) throw evalError(`${lambdaName(owner ?? new NixLambda(code, parent, code.pos!, code.name))} called without required argument '${fm.name}'`, pos, "eval.missing-argument", { name: fm.name });
         env[fm.slot] = fm.def.lazy(env);
       } else {
         env[fm.slot] = v;
@@ -320,22 +360,14 @@ export function callLambda(f: NixLambda, arg: LazyValue, pos: Pos | undefined): 
     if (!formals.ellipsis && used < attrs.map.size) {
       for (const name of attrs.names()) {
         if (!formals.names.has(name)) {
-          const e = evalError(`${lambdaName(f)} called with unexpected argument '${name}'`, pos, "eval.unexpected-argument", { name });
+          const e = evalError(`${lambdaName(owner ?? new NixLambda(code, parent, code.pos!, code.name))} called with unexpected argument '${name}'`, pos, "eval.unexpected-argument", { name });
           (e as { suggestions: readonly string[] }).suggestions = suggest(name, formals.names);
           throw e;
         }
       }
     }
   }
-  try {
-    return code.body.ev(env);
-  } catch (e) {
-    if (RT.traceCalls && e instanceof NixError) {
-      e.addTrace(f.pos, f.name === undefined ? "while evaluating anonymous lambda" : `while evaluating '${f.name}'`);
-      e.addTrace(pos, "from call site");
-    }
-    throw e;
-  }
+  return env;
 }
 
 // ---------------------------------------------------------------------------
@@ -559,6 +591,9 @@ export function floatToStringFixed(f: number): string {
 // Compilation
 
 const GLOBAL_OPS = new Set(["__sub", "__mul", "__div", "__lessThan"]);
+
+/** The code of each compiled lambda expression, so an enclosing lambda can tell its body is one. */
+const lambdaCodes = new WeakMap<Compiled, LambdaCode>();
 
 /** The global scope's names in slot order, set by the EvalState that owns the base environment. */
 export class Compiler {
@@ -843,7 +878,8 @@ export class Compiler {
     });
   }
 
-  private compileLambda(e: Extract<Expr, { type: "Lambda" }>, scope: Scope): Compiled {
+  /** `bindingName`: as Nix's ExprLambda::setName, a named lambda's nested body lambdas (`f = a: b: …`) carry the name too. */
+  private compileLambda(e: Extract<Expr, { type: "Lambda" }>, scope: Scope, bindingName?: string): Compiled {
     const names: string[] = [];
     let argSlot = 0;
     if (e.arg !== undefined) {
@@ -866,10 +902,13 @@ export class Compiler {
             names: new Set(e.formals.formals.map((f) => f.name)),
             ellipsis: e.formals.ellipsis,
           };
-    const code: LambdaCode = { size: names.length, argSlot, formals, body: this.compile(e.body, inner), arg: e.arg };
+    const name = e.name ?? bindingName;
+    const body = e.body.type === "Lambda" ? this.compileLambda(e.body, inner, name) : this.compile(e.body, inner);
+    const code: LambdaCode = { size: names.length, argSlot, formals, body, arg: e.arg, pos: e.pos, name, inner: lambdaCodes.get(body) };
     const pos = e.pos;
-    const name = e.name;
-    return withThunk((env) => new NixLambda(code, env, pos, name));
+    const compiled = withThunk((env) => new NixLambda(code, env, pos, name));
+    lambdaCodes.set(compiled, code);
+    return compiled;
   }
 
   private compileCall(e: Extract<Expr, { type: "Call" }>, scope: Scope): Compiled {
@@ -910,6 +949,11 @@ export class Compiler {
         if (f instanceof NixLambda) return callLambda(f, a0(env), pos);
         return callFunction(f, [a0(env)], pos);
       });
+    }
+    if (args.length === 2) {
+      const a0 = args[0]!;
+      const a1 = args[1]!;
+      return withThunk((env) => callFunction2(fn(env), a0(env), a1(env), pos));
     }
     const n = args.length;
     return withThunk((env) => {

@@ -6,7 +6,7 @@
 import { defineBuiltin } from "./index.js";
 import { forceStringNoCtx } from "./no-context.js";
 import { NixAttrs, NixLambda, PrimOp, PrimOpApp, Thunk } from "../value.js";
-import type { LambdaCode } from "../evaluator.js";
+import { callFunction2, type LambdaCode } from "../evaluator.js";
 import type { LazyValue, NixList, Value } from "../value.js";
 import type { Expr, Pos } from "../ast.js";
 
@@ -101,7 +101,7 @@ defineBuiltin("mapAttrs", 2, ([f, s], ctx) => {
   const a = ctx.forceAttrs(s!);
   const fn = f!;
   const map = new Map<string, LazyValue>();
-  const code = (args: LazyValue[]): Value => ctx.callFunction(fn, args);
+  const code = (args: LazyValue[]): Value => callFunction2(ctx.force(fn), args[0]!, args[1]!, ctx.pos);
   for (const [k, v] of a.map) map.set(k, new Thunk(code, [k, v]));
   // Nix 2.8 gives mapAttrs' results no positions.
   return attrs(map);
@@ -142,7 +142,7 @@ defineBuiltin("zipAttrsWith", 2, ([f, xs], ctx) => {
   }
   const fn = f!;
   const map = new Map<string, LazyValue>();
-  const code = (args: LazyValue[]): Value => ctx.callFunction(fn, args);
+  const code = (args: LazyValue[]): Value => callFunction2(ctx.force(fn), args[0]!, args[1]!, ctx.pos);
   for (const [k, vs] of lists) map.set(k, new Thunk(code, [k, vs]));
   return attrs(map);
 });

@@ -9,6 +9,7 @@ import { defineBuiltin } from "./index.js";
 import { forceStringNoCtx } from "./no-context.js";
 import type { BuiltinContext } from "./index.js";
 import { NixAttrs, PrimOp, Thunk, intToNumber } from "../value.js";
+import { callFunction1, callFunction2 } from "../evaluator.js";
 import type { LazyValue, NixList, Value } from "../value.js";
 
 function outOfBounds(ctx: BuiltinContext, n: number | bigint): Error {
@@ -52,11 +53,10 @@ defineBuiltin(
   ([f, xs], ctx) => {
     const l = ctx.forceList(xs!);
     const fn = f!;
-    // One closure per call; each element's thunk carries only its argument
-    // list, which doubles as the call's argument array.
-    const code = (args: LazyValue[]): Value => ctx.callFunction(fn, args);
+    // One closure per call; each element's thunk carries only the element.
+    const code = (x: LazyValue): Value => callFunction1(ctx.force(fn), x, ctx.pos);
     const out: NixList = new Array(l.length);
-    for (let i = 0; i < l.length; i++) out[i] = new Thunk(code, [l[i]!]);
+    for (let i = 0; i < l.length; i++) out[i] = new Thunk(code, l[i]!);
     return out;
   },
   { global: true },
@@ -68,7 +68,7 @@ defineBuiltin("filter", 2, ([f, xs], ctx) => {
   const out: NixList = [];
   let same = true;
   for (const x of l) {
-    if (ctx.forceBool(ctx.callFunction(f!, [x]))) out.push(x);
+    if (ctx.forceBool(callFunction1(ctx.force(f!), x, ctx.pos))) out.push(x);
     else same = false;
   }
   return same ? l : out;
@@ -102,7 +102,7 @@ defineBuiltin("concatMap", 2, ([f, xs], ctx) => {
   const l = ctx.forceList(xs!);
   const out: NixList = [];
   for (const x of l) {
-    const inner = ctx.forceList(ctx.callFunction(f!, [x]));
+    const inner = ctx.forceList(callFunction1(ctx.force(f!), x, ctx.pos));
     for (let i = 0; i < inner.length; i++) out.push(inner[i]!);
   }
   return out;
@@ -112,7 +112,8 @@ defineBuiltin("foldl'", 3, ([op, nul, xs], ctx) => {
   ctx.forceFunction(op!);
   const l = ctx.forceList(xs!);
   let acc: Value = ctx.force(nul!);
-  for (let i = 0; i < l.length; i++) acc = ctx.callFunction(op!, [acc, l[i]!]);
+  const f = ctx.force(op!);
+  for (let i = 0; i < l.length; i++) acc = callFunction2(f, acc, l[i]!, ctx.pos);
   return acc;
 });
 
@@ -122,7 +123,7 @@ defineBuiltin("genList", 2, ([f, n], ctx) => {
   const count = intToNumber(len);
   const fn = f!;
   // The thunk's environment is the index itself: the argument array is made when (if) the element is forced, so it dies young.
-  const code = (i: number): Value => ctx.callFunction(fn, [i]);
+  const code = (i: number): Value => callFunction1(ctx.force(fn), i, ctx.pos);
   const out: NixList = new Array(count);
   for (let i = 0; i < count; i++) out[i] = new Thunk(code, i);
   return out;
@@ -190,7 +191,8 @@ defineBuiltin("sort", 2, ([cmp, xs], ctx) => {
     // Equal integers are indistinguishable, so any correct order is the stable one: use the engine's numeric sort.
     return (items as number[]).sort((a, b) => a - b);
   }
-  const less = fast ? (a: Value, b: Value) => ctx.lessThan(a, b) : (a: Value, b: Value) => ctx.forceBool(ctx.callFunction(f, [a, b]));
+  const pos = ctx.pos;
+  const less = fast ? (a: Value, b: Value) => ctx.lessThan(a, b) : (a: Value, b: Value) => ctx.forceBool(callFunction2(f, a, b, pos));
   return stableSort(items, less);
 });
 
@@ -206,7 +208,7 @@ defineBuiltin("partition", 2, ([f, xs], ctx) => {
   const wrong: NixList = [];
   for (const x of l) {
     ctx.force(x);
-    (ctx.forceBool(ctx.callFunction(f!, [x])) ? right : wrong).push(x);
+    (ctx.forceBool(callFunction1(ctx.force(f!), x, ctx.pos)) ? right : wrong).push(x);
   }
   return new NixAttrs(
     new Map<string, LazyValue>([
@@ -221,7 +223,7 @@ defineBuiltin("groupBy", 2, ([f, xs], ctx) => {
   const l = ctx.forceList(xs!);
   const groups = new Map<string, LazyValue>();
   for (const x of l) {
-    const k = forceStringNoCtx(ctx, ctx.callFunction(f!, [x]));
+    const k = forceStringNoCtx(ctx, callFunction1(ctx.force(f!), x, ctx.pos));
     const g = groups.get(k) as NixList | undefined;
     if (g === undefined) groups.set(k, [x]);
     else g.push(x);
@@ -232,13 +234,13 @@ defineBuiltin("groupBy", 2, ([f, xs], ctx) => {
 defineBuiltin("all", 2, ([f, xs], ctx) => {
   ctx.forceFunction(f!);
   const l = ctx.forceList(xs!);
-  for (const x of l) if (!ctx.forceBool(ctx.callFunction(f!, [x]))) return false;
+  for (const x of l) if (!ctx.forceBool(callFunction1(ctx.force(f!), x, ctx.pos))) return false;
   return true;
 });
 
 defineBuiltin("any", 2, ([f, xs], ctx) => {
   ctx.forceFunction(f!);
   const l = ctx.forceList(xs!);
-  for (const x of l) if (ctx.forceBool(ctx.callFunction(f!, [x]))) return true;
+  for (const x of l) if (ctx.forceBool(callFunction1(ctx.force(f!), x, ctx.pos))) return true;
   return false;
 });
