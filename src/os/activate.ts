@@ -1,19 +1,25 @@
 /**
  * Activation of a system generation on a target root: users and groups,
  * /etc, the generation's activation scripts in dependency order, and
- * /run/current-system. A journal (/var/lib/tsnix/activating) is written
- * before anything changes and removed when all is done, so a run that was
- * interrupted is recognised and the next activation completes it (every
- * step is idempotent and converges on the generation's state).
+ * /run/current-system.
+ *
+ * A journal (/var/lib/tsnix/activating) names the generation (and, for a
+ * switch, the action and the profile generation) before anything changes
+ * and is removed when all is done, so an interrupted run is recognised and
+ * the next one completes it (every step is idempotent and converges on the
+ * generation's state). A switch writes it before touching the profile and
+ * activation then leaves it to the switch; a bare activation of another
+ * generation (as at boot) replaces it.
  */
 import { isErrno } from "../errors.js";
 import type { Host } from "../host/host.js";
-import { mkdirp, writeFileAtomic } from "../host/util.js";
-import { replaceSymlink } from "../profiles/generations.js";
+import { mkdirp } from "../host/util.js";
 import type { LocalStore } from "../store/local-store.js";
 import { readSystemSpec } from "./bootloader.js";
 import { ActivationScriptError, OsError } from "./errors.js";
 import { listEtc, readEtcSource, setupEtc } from "./etc.js";
+import { Owners } from "./owners.js";
+import { dropTemp, replaceFile, replaceLink } from "./replace-file.js";
 import type { SystemSpec } from "./spec.js";
 import { computeAccounts, writeAccounts } from "./users.js";
 
@@ -75,14 +81,55 @@ export function activationJournal(root: string): string {
   return `${normaliseRoot(root)}/var/lib/tsnix/activating`;
 }
 
-/** The toplevel of an interrupted activation, if one was left behind. @public */
-export function pendingActivation(t: TargetRoot): string | null {
+/** What an interrupted activation or switch left to finish. @public */
+export interface PendingActivation {
+  readonly toplevel: string;
+  /** "activate" for a bare activation, else the switch-to-configuration action. */
+  readonly action: "activate" | "switch" | "boot" | "test";
+  /**
+   * What the switch does to the system profile: "new" makes (or reuses) the
+   * newest generation for `toplevel`, a number switches to that existing
+   * generation (a rollback), null leaves the profile alone.
+   */
+  readonly generation: number | "new" | null;
+}
+
+/** The journal's record, if an activation or switch was interrupted. @public */
+export function readActivationJournal(t: TargetRoot): PendingActivation | null {
+  let text: string;
   try {
-    return new TextDecoder().decode(t.host.fs.readFile(activationJournal(t.root))).trim();
+    text = new TextDecoder().decode(t.host.fs.readFile(activationJournal(t.root)));
   } catch (e) {
     if (isErrno(e, "ENOENT", "ENOTDIR")) return null;
     throw e;
   }
+  const [toplevel = "", action = "activate", gen = ""] = text.split("\n");
+  const m = /^generation (\d+|new)$/.exec(gen);
+  const a = ["switch", "boot", "test"].includes(action) ? (action as PendingActivation["action"]) : "activate";
+  return { toplevel: toplevel.trim(), action: a, generation: m === null ? null : m[1] === "new" ? "new" : Number(m[1]) };
+}
+
+/** Record what is about to change, before the first change. @public */
+export function writeActivationJournal(t: TargetRoot, p: PendingActivation): void {
+  const journal = activationJournal(t.root);
+  mkdirp(t.host.fs, journal.slice(0, journal.lastIndexOf("/")));
+  replaceFile(t.host, journal, `${p.toplevel}\n${p.action}\n${p.generation === null ? "" : `generation ${p.generation}\n`}`, 0o644);
+}
+
+/** Remove the journal: the recorded change is complete. @public */
+export function clearActivationJournal(t: TargetRoot): void {
+  const journal = activationJournal(t.root);
+  try {
+    t.host.fs.unlink(journal);
+  } catch (e) {
+    if (!isErrno(e, "ENOENT", "ENOTDIR")) throw e;
+  }
+  dropTemp(t.host, journal);
+}
+
+/** The toplevel of an interrupted activation or switch, if one was left behind. @public */
+export function pendingActivation(t: TargetRoot): string | null {
+  return readActivationJournal(t)?.toplevel ?? null;
 }
 
 /** The generation /run/current-system points at, if any. @public */
@@ -113,21 +160,23 @@ export async function activate(t: TargetRoot, toplevel: string, options: Activat
   const root = normaliseRoot(t.root);
   const log = options.log ?? (() => {});
   const spec = readSystemSpec(host, store, toplevel);
-  const journal = activationJournal(root);
-  mkdirp(host.fs, journal.slice(0, journal.lastIndexOf("/")));
-  writeFileAtomic(host, journal, `${toplevel}\n`, 0o644);
+  // A switch to this generation has recorded itself already and removes the record when it is done.
+  const ownJournal = readActivationJournal(t)?.toplevel !== toplevel;
+  if (ownJournal) writeActivationJournal(t, { toplevel, action: "activate", generation: null });
+  // One resolver for the whole activation: accounts are read after they are written, and a refused chown warns once.
+  const owners = new Owners(host, root, log);
 
   const runner = options.scriptRunner === undefined ? (root === "" ? shellScriptRunner(host) : null) : options.scriptRunner;
   const failures: { name: string; code: number | null; output: string }[] = [];
   for (const name of orderActivationScripts(spec.activationScripts)) {
     if (name === "users") {
       log("setting up users and groups...");
-      writeAccounts(host, root, computeAccounts(host, root, spec));
+      writeAccounts(host, root, computeAccounts(host, root, spec), { owners });
       continue;
     }
     if (name === "etc") {
       log("setting up /etc...");
-      setupEtc(host, store, root, spec.etc);
+      setupEtc(host, store, root, spec.etc, { owners });
       continue;
     }
     if (runner === null) continue;
@@ -135,7 +184,9 @@ export async function activate(t: TargetRoot, toplevel: string, options: Activat
     if (r.code !== 0) failures.push({ name, code: r.code, output: r.output });
   }
   mkdirp(host.fs, `${root}/run`);
-  replaceSymlink(host, toplevel, `${root}/run/current-system`);
+  const currentLink = `${root}/run/current-system`;
+  if (currentSystem(t) !== toplevel) replaceLink(host, toplevel, currentLink);
+  else dropTemp(host, currentLink);
   // As NixOS: the running system is a root of the collector even when no generation points at it (after `test`).
   const gcLink = `${store.stateDir}/gcroots/current-system`;
   let have: string | null = null;
@@ -146,9 +197,9 @@ export async function activate(t: TargetRoot, toplevel: string, options: Activat
   }
   if (have !== `${root}/run/current-system`) {
     mkdirp(host.fs, `${store.stateDir}/gcroots`);
-    replaceSymlink(host, `${root}/run/current-system`, gcLink);
+    replaceLink(host, `${root}/run/current-system`, gcLink);
   }
-  host.fs.unlink(journal);
+  if (ownJournal) clearActivationJournal(t);
   if (failures.length > 0) throw new ActivationScriptError(failures);
 }
 

@@ -1,21 +1,36 @@
 /**
  * /etc on a target root, as NixOS's setup-etc: `/etc/static` points at the
  * generation's etc tree and is swapped atomically; managed entries are
- * links through /etc/static, or copies where a mode is set (listed in
- * /etc/.clean); links into /etc/static that the new generation lacks and
- * copies it no longer declares are removed; nothing else is touched.
+ * links through /etc/static, direct links into the store
+ * (`direct-symlink`), or copies where a mode is set (listed in
+ * /etc/.clean), owned by the entry's `user`/`group` (names resolved in the
+ * target's new /etc/passwd and /etc/group); links into /etc/static that the
+ * new generation lacks and copies it no longer declares are removed;
+ * nothing else is touched.
  *
- * Order for crash safety: new links are made first (they resolve through
- * the old /etc/static until the swap), then /etc/static is swapped (the
- * commit point), then copies are written and stale entries removed.
+ * What an observer sees, in order:
+ * 1. Links `/etc/x -> /etc/static/x` for new entries are made first; until
+ *    the swap they dangle (the entry is absent, as in the old generation)
+ *    or resolve through the old /etc/static to the old content.
+ * 2. The swap of /etc/static: every linked entry changes to the new
+ *    generation's content at once (the commit point for links).
+ * 3. Copies and direct links, one by one in path order: each is written
+ *    beside its target with owner and mode set and renamed over it, so it
+ *    is the old file or the new one, never a mix. These cannot change as a
+ *    group: between the swap and the last of them, the linked entries are
+ *    new and the remaining copies still old.
+ * 4. Entries the new generation lacks are removed (linked ones already
+ *    dangle after the swap, so only old copies are still visible here).
  * /etc/.clean lists the union of old and new copies until the end, so an
- * interrupted run's successor still knows what to remove.
+ * interrupted run's successor still knows what to remove, and which
+ * temporaries it may have left.
  */
 import { isErrno } from "../errors.js";
 import type { Host } from "../host/host.js";
-import { mkdirp, writeFileAtomic } from "../host/util.js";
-import { replaceSymlink } from "../profiles/generations.js";
+import { mkdirp } from "../host/util.js";
 import type { LocalStore } from "../store/local-store.js";
+import { Owners } from "./owners.js";
+import { dropTemp, replaceFile, replaceLink } from "./replace-file.js";
 import { writeIfChanged } from "./users.js";
 
 /** One managed entry of a generation's etc tree. @public */
@@ -24,6 +39,15 @@ export interface EtcEntry {
   readonly rel: string;
   /** "symlink", "direct-symlink" or an octal mode for a copy. */
   readonly mode: string;
+  /** For a copy: its owner from the `.uid` side file, `+N` (a uid) or a user name. */
+  readonly user?: string;
+  /** For a copy: its group from the `.gid` side file, `+N` (a gid) or a group name. */
+  readonly group?: string;
+}
+
+/** Whether an entry is copied (a mode is set) rather than linked. @public */
+export function isEtcCopy(e: EtcEntry): boolean {
+  return e.mode !== "symlink" && e.mode !== "direct-symlink";
 }
 
 function lstatOrNull(host: Host, p: string) {
@@ -59,7 +83,8 @@ export function listEtc(host: Host, store: LocalStore, etcPath: string): EtcEntr
       else if (SIDE.test(name) && lstatOrNull(host, `${base}/${r.replace(SIDE, "")}`) !== null) continue;
       else {
         const m = readTextOr(host, `${base}/${r}.mode`, "symlink\n").trim();
-        out.push({ rel: r, mode: m });
+        if (m === "symlink" || m === "direct-symlink") out.push({ rel: r, mode: m });
+        else out.push({ rel: r, mode: m, user: readTextOr(host, `${base}/${r}.uid`, "+0").trim(), group: readTextOr(host, `${base}/${r}.gid`, "+0").trim() });
       }
     }
   };
@@ -91,56 +116,86 @@ export interface EtcChanges {
   readonly removed: string[];
 }
 
+/** Options of {@link setupEtc}. @public */
+export interface SetupEtcOptions {
+  /** Resolves and applies owners of copies (default: one for `root`, warning through `log`). */
+  readonly owners?: Owners;
+  readonly log?: (line: string) => void;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /**
  * Make `root`/etc the etc of the generation whose etc tree is `etcPath`.
  * Idempotent: running it again after an interruption completes it.
  * @public
  */
-export function setupEtc(host: Host, store: LocalStore, root: string, etcPath: string): EtcChanges {
+export function setupEtc(host: Host, store: LocalStore, root: string, etcPath: string, options: SetupEtcOptions = {}): EtcChanges {
   const fs = host.fs;
   const etc = `${root}/etc`;
   mkdirp(fs, etc);
+  const owners = options.owners ?? new Owners(host, root, options.log);
   const entries = listEtc(host, store, etcPath);
   const changes: EtcChanges = { linked: [], copied: [], removed: [] };
   const oldClean = readTextOr(host, `${etc}/.clean`, "").split("\n").filter((s) => s !== "");
-  const newClean = entries.filter((e) => e.mode !== "symlink" && e.mode !== "direct-symlink").map((e) => e.rel);
+  const newClean = entries.filter(isEtcCopy).map((e) => e.rel);
   const union = [...new Set([...oldClean, ...newClean])].sort();
   writeIfChanged(host, `${etc}/.clean`, union.length === 0 ? "" : `${union.join("\n")}\n`, 0o644);
 
-  // 1. Links (resolving through /etc/static, which may still be the old one).
-  const staticReal = store.toRealPath(etcPath);
+  // 1. Links through /etc/static (resolving through the old one until the swap).
   for (const e of entries) {
-    if (e.mode !== "symlink" && e.mode !== "direct-symlink") continue;
+    if (e.mode !== "symlink") continue;
     const dst = `${etc}/${e.rel}`;
-    const want = e.mode === "direct-symlink" ? fs.readlink(`${staticReal}/${e.rel}`) : `/etc/static/${e.rel}`;
+    const want = `/etc/static/${e.rel}`;
     const st = lstatOrNull(host, dst);
     if (st !== null && st.type === "symlink" && fs.readlink(dst) === want) continue;
     mkdirp(fs, dst.slice(0, dst.lastIndexOf("/")));
     if (st !== null && st.type === "directory") fs.rm(dst, { recursive: true, force: true });
-    replaceSymlink(host, want, dst);
+    replaceLink(host, want, dst);
     changes.linked.push(e.rel);
   }
 
   // 2. The commit point.
   const staticLink = `${etc}/static`;
   const cur = lstatOrNull(host, staticLink);
-  if (cur === null || cur.type !== "symlink" || fs.readlink(staticLink) !== etcPath) replaceSymlink(host, etcPath, staticLink);
+  if (cur === null || cur.type !== "symlink" || fs.readlink(staticLink) !== etcPath) replaceLink(host, etcPath, staticLink);
+  else dropTemp(host, staticLink);
 
-  // 3. Copies.
+  // 3. Direct links and copies, each replaced in one step.
+  const staticReal = store.toRealPath(etcPath);
   for (const e of entries) {
-    if (e.mode === "symlink" || e.mode === "direct-symlink") continue;
+    if (e.mode === "symlink") continue;
     const dst = `${etc}/${e.rel}`;
-    const data = readEtcSource(host, store, root, etcPath, e.rel);
-    const mode = parseInt(e.mode, 8);
     const st = lstatOrNull(host, dst);
-    if (st !== null && st.type === "regular" && (st.mode & 0o7777) === mode) {
-      const have = fs.readFile(dst);
-      if (have.length === data.length && have.every((b, i) => b === data[i])) continue;
+    if (e.mode === "direct-symlink") {
+      const want = fs.readlink(`${staticReal}/${e.rel}`);
+      if (st !== null && st.type === "symlink" && fs.readlink(dst) === want) {
+        dropTemp(host, dst);
+        continue;
+      }
+      mkdirp(fs, dst.slice(0, dst.lastIndexOf("/")));
+      if (st !== null && st.type === "directory") fs.rm(dst, { recursive: true, force: true });
+      replaceLink(host, want, dst);
+      changes.linked.push(e.rel);
+      continue;
+    }
+    const data = readEtcSource(host, store, root, etcPath, e.rel);
+    const mode = parseInt(e.mode, 8) & 0o7777;
+    const uid = owners.uid(e.user ?? "+0", `/etc/${e.rel}`);
+    const gid = owners.gid(e.group ?? "+0", `/etc/${e.rel}`);
+    if (st !== null && st.type === "regular" && (st.mode & 0o7777) === mode && sameBytes(fs.readFile(dst), data)) {
+      // Only the owner may be off (changed by hand, or a generation that set another): one chown, itself atomic.
+      owners.set(dst, uid, gid);
+      dropTemp(host, dst);
+      continue;
     }
     mkdirp(fs, dst.slice(0, dst.lastIndexOf("/")));
     if (st !== null && st.type === "directory") fs.rm(dst, { recursive: true, force: true });
-    writeFileAtomic(host, dst, data, mode);
-    fs.chmod(dst, mode);
+    replaceFile(host, dst, data, mode, { owners, uid, gid });
     changes.copied.push(e.rel);
   }
 
@@ -169,6 +224,7 @@ export function setupEtc(host: Host, store: LocalStore, root: string, etcPath: s
   sweep("");
   const newCleanSet = new Set(newClean);
   for (const rel of oldClean) {
+    dropTemp(host, `${etc}/${rel}`);
     if (newCleanSet.has(rel) || present.has(rel)) continue;
     const st = lstatOrNull(host, `${etc}/${rel}`);
     if (st !== null && st.type !== "directory") {

@@ -4,22 +4,29 @@
  * boot menu, plan and apply unit changes through a ServiceManager, activate;
  * and roll back, list and delete generations.
  */
-import {
-  createGeneration,
-  deleteGenerations,
-  findGenerations,
-  lockProfile,
-  rollback as rollbackProfile,
-  switchLink,
-  type GenerationSelector,
-} from "../profiles/generations.js";
+import { isErrno } from "../errors.js";
+import { mkdirp } from "../host/util.js";
+import { createGeneration, deleteGenerations, findGenerations, lockProfile, switchLink, type GenerationSelector } from "../profiles/generations.js";
 import { addPermRoot, initStateDirs } from "../profiles/roots.js";
-import { activate, dryActivation, currentSystem, normaliseRoot, pendingActivation, type ScriptRunner, type TargetRoot } from "./activate.js";
+import {
+  activate,
+  clearActivationJournal,
+  currentSystem,
+  dryActivation,
+  normaliseRoot,
+  pendingActivation,
+  readActivationJournal,
+  writeActivationJournal,
+  type PendingActivation,
+  type ScriptRunner,
+  type TargetRoot,
+} from "./activate.js";
 import { installBootLoader, readSystemSpec, type BootMenu } from "./bootloader.js";
 import { OsError } from "./errors.js";
 import { readEtcSource } from "./etc.js";
 import { buildSystem, evaluateSystem, type ConfigurationInput, type OsBuildContext } from "./eval-config.js";
 import { describePlan, planUnits, type ServiceManager, type UnitPlan, type UnitState } from "./services.js";
+import { writeIfChanged } from "./users.js";
 
 /** Everything an OS operation needs. @public */
 export interface OsContext extends OsBuildContext, TargetRoot {
@@ -57,15 +64,78 @@ export interface SwitchResult {
 /**
  * switch-to-configuration: make `toplevel` (already the profile's current
  * generation for switch and boot) the running and/or boot configuration.
+ * An interrupted switch or activation recorded in the journal is
+ * completed first.
  * @public
  */
 export async function switchToConfiguration(ctx: OsContext, toplevel: string, action: SwitchAction): Promise<SwitchResult> {
-  // One switch at a time per machine, as switch-to-configuration's lock.
-  const lock = action === "dry-activate" ? null : lockProfile(ctx.host, `${normaliseRoot(ctx.root)}/run/nixos/switch-to-configuration`);
+  if (action === "dry-activate") return switchLocked(ctx, toplevel, action);
+  return withSwitchLock(ctx, async () => {
+    await completeInterruptedLocked(ctx);
+    // The profile is the caller's business here (nixos-rebuild sets it before calling switch-to-configuration).
+    writeActivationJournal(ctx, { toplevel, action, generation: null });
+    return clearingJournal(ctx, () => switchLocked(ctx, toplevel, action));
+  });
+}
+
+/** One switch at a time per machine, as switch-to-configuration's lock. */
+async function withSwitchLock<T>(ctx: OsContext, f: () => Promise<T>): Promise<T> {
+  const lock = lockProfile(ctx.host, `${normaliseRoot(ctx.root)}/run/nixos/switch-to-configuration`);
   try {
-    return await switchLocked(ctx, toplevel, action);
+    return await f();
   } finally {
-    lock?.release();
+    lock.release();
+  }
+}
+
+/**
+ * Run a recorded change and remove its journal record when the change is
+ * complete: also when activation scripts failed (the rest of activation
+ * completed, as NixOS reports it), not when the run was cut short.
+ */
+async function clearingJournal<T>(ctx: OsContext, f: () => Promise<T>): Promise<T> {
+  let r: T;
+  try {
+    r = await f();
+  } catch (e) {
+    if (e instanceof OsError && e.code === "os.activation-script-failed") clearActivationJournal(ctx);
+    throw e;
+  }
+  clearActivationJournal(ctx);
+  return r;
+}
+
+/**
+ * Complete what the activation journal records (an interrupted switch,
+ * boot, test or activation), under the switch lock. Returns what it
+ * completed, or null when nothing was pending.
+ */
+async function completeInterruptedLocked(ctx: OsContext): Promise<PendingActivation | null> {
+  const p = readActivationJournal(ctx);
+  if (p === null) return null;
+  const log = ctx.log ?? (() => {});
+  if (!ctx.store.isValidPath(p.toplevel)) {
+    log(`warning: the interrupted ${p.action === "activate" ? "activation" : p.action} of '${p.toplevel}' cannot be completed: it is no longer in the store`);
+    clearActivationJournal(ctx);
+    return null;
+  }
+  log(`note: completing the interrupted ${p.action === "activate" ? "activation" : p.action} of '${p.toplevel}'`);
+  if (p.action === "activate") await clearingJournal(ctx, () => activate(ctx, p.toplevel, { scriptRunner: ctx.scriptRunner, log }));
+  else await switchSystemLocked(ctx, p.toplevel, p.action, p.generation);
+  return p;
+}
+
+/** Where a switch keeps the units it still has to start, restart and reload, so an interrupted one's successor does it. */
+function unitListPath(root: string, kind: "start" | "restart" | "reload"): string {
+  return `${root}/run/nixos/${kind}-list`;
+}
+
+function readUnitList(ctx: OsContext, kind: "start" | "restart" | "reload"): string[] {
+  try {
+    return new TextDecoder().decode(ctx.host.fs.readFile(unitListPath(normaliseRoot(ctx.root), kind))).split("\n").filter((l) => l !== "");
+  } catch (e) {
+    if (isErrno(e, "ENOENT", "ENOTDIR")) return [];
+    throw e;
   }
 }
 
@@ -79,7 +149,14 @@ async function switchLocked(ctx: OsContext, toplevel: string, action: SwitchActi
   const oldUnits = generationUnits(ctx, old);
   const newUnits = generationUnits(ctx, toplevel);
   const active = new Set(await ctx.serviceManager.activeUnits());
-  const plan = planUnits(oldUnits, newUnits, active);
+  const fresh = planUnits(oldUnits, newUnits, active);
+  // Units an interrupted switch stopped or had still to restart or reload (switch-to-configuration's /run/nixos/*-list).
+  const left = { start: readUnitList(ctx, "start"), restart: readUnitList(ctx, "restart"), reload: readUnitList(ctx, "reload") };
+  const sorted = (xs: Iterable<string>) => [...new Set(xs)].sort();
+  const restart = sorted([...fresh.restart, ...left.restart.filter((u) => newUnits.has(u))]);
+  const start = sorted([...fresh.start, ...left.start.filter((u) => newUnits.has(u) && !restart.includes(u))]);
+  const reload = sorted([...fresh.reload, ...left.reload.filter((u) => newUnits.has(u))].filter((u) => !restart.includes(u) && !start.includes(u)));
+  const plan: UnitPlan = { ...fresh, start, restart, reload };
   const lines = describePlan(plan, action === "dry-activate");
   if (action === "dry-activate") {
     for (const l of lines.before) log(l);
@@ -89,6 +166,11 @@ async function switchLocked(ctx: OsContext, toplevel: string, action: SwitchActi
     return { plan, bootMenu };
   }
   for (const l of lines.before) log(l);
+  mkdirp(ctx.host.fs, `${root}/run/nixos`);
+  for (const kind of ["start", "restart", "reload"] as const) {
+    const want = plan[kind].length === 0 ? "" : `${plan[kind].join("\n")}\n`;
+    if (want !== "" || left[kind].length > 0) writeIfChanged(ctx.host, unitListPath(root, kind), want, 0o644);
+  }
   await ctx.serviceManager.stop(plan.stop);
   log("activating the configuration...");
   let scriptError: unknown;
@@ -103,6 +185,13 @@ async function switchLocked(ctx: OsContext, toplevel: string, action: SwitchActi
   await ctx.serviceManager.reload(plan.reload);
   await ctx.serviceManager.restart(plan.restart);
   await ctx.serviceManager.start(plan.start);
+  for (const kind of ["start", "restart", "reload"] as const) {
+    try {
+      ctx.host.fs.unlink(unitListPath(root, kind));
+    } catch (e) {
+      if (!isErrno(e, "ENOENT")) throw e;
+    }
+  }
   if (scriptError !== undefined) throw scriptError;
   return { plan, bootMenu };
 }
@@ -139,27 +228,30 @@ export async function rebuild(ctx: OsContext, action: RebuildAction, options: Re
   const log = ctx.log ?? (() => {});
   const root = normaliseRoot(ctx.root);
   const profile = systemProfile(root);
-  const pending = pendingActivation(ctx);
-  if (pending !== null) log(`note: completing the interrupted activation of '${pending}'`);
   if (options.rollback === true) {
     if (action === "build" || action === "dry-build") throw new OsError("usage", `--rollback cannot be used with '${action}'`);
-    let toplevel: string;
-    let generation: number;
-    if (action === "switch" || action === "boot") {
-      const r = rollbackProfile(ctx.host, profile, { log });
-      generation = r.to;
-      toplevel = findGenerations(ctx.host, profile).generations.find((g) => g.number === r.to)!.target;
-    } else {
+    const toPrevious = async () => {
       const { generations, current } = findGenerations(ctx.host, profile);
       const prev = [...generations].reverse().find((g) => current === null || g.number < current);
       if (prev === undefined) throw new OsError("no-older-generation", `no generation older than the current (${current ?? 0}) exists`, { profile });
-      toplevel = prev.target;
-      generation = prev.number;
+      return { prev, current };
+    };
+    if (action === "dry-activate") {
+      const { prev } = await toPrevious();
+      return { toplevel: prev.target, generation: prev.number, switched: await switchToConfiguration(ctx, prev.target, action) };
     }
-    const switched = await switchToConfiguration(ctx, toplevel, action);
-    return { toplevel, generation, switched };
+    return withSwitchLock(ctx, async () => {
+      // The profile must be in its final state before "previous" means anything.
+      await completeInterruptedLocked(ctx);
+      const { prev, current } = await toPrevious();
+      if (action === "switch" || action === "boot") log(`switching profile from version ${current ?? 0} to ${prev.number}`);
+      const { switched } = await switchSystemLocked(ctx, prev.target, action, action === "test" ? null : prev.number);
+      return { toplevel: prev.target, generation: prev.number, switched };
+    });
   }
   if (options.input === undefined) throw new OsError("usage", "no configuration given (use -I nixos-config=FILE)");
+  const pending = pendingActivation(ctx);
+  if (pending !== null && (action === "build" || action === "dry-build" || action === "dry-activate")) log(`note: an interrupted switch to '${pending}' is pending; 'switch', 'boot' or 'test' completes it`);
   if (action === "dry-build") {
     const sys = evaluateSystem(ctx, options.input);
     log(`would build ${sys.outPath}`);
@@ -179,25 +271,47 @@ export async function rebuild(ctx: OsContext, action: RebuildAction, options: Re
 /**
  * The part of a rebuild after building: for switch and boot, make
  * `toplevel` the system profile's new generation (reusing the newest when
- * it is the same path); then switch-to-configuration.
+ * it is the same path); then switch-to-configuration. The journal records
+ * the switch before the profile changes and is removed when all is done,
+ * so an interruption anywhere is completed by the next switch.
  * @public
  */
 export async function switchSystem(ctx: OsContext, toplevel: string, action: SwitchAction): Promise<{ generation: number | null; switched: SwitchResult }> {
-  const profile = systemProfile(ctx.root);
-  let generation: number | null = null;
-  if (action === "switch" || action === "boot") {
-    // gcroots/profiles makes every system generation a root of the target's collector.
-    initStateDirs(ctx.store, "root");
-    const lock = lockProfile(ctx.host, profile);
-    try {
-      const gen = createGeneration(ctx.host, profile, toplevel);
-      switchLink(ctx.host, profile, gen);
-      generation = gen.number;
-    } finally {
-      lock.release();
+  if (action === "dry-activate") return { generation: null, switched: await switchLocked(ctx, toplevel, action) };
+  return withSwitchLock(ctx, async () => {
+    await completeInterruptedLocked(ctx);
+    return switchSystemLocked(ctx, toplevel, action, action === "test" ? null : "new");
+  });
+}
+
+/**
+ * Record, move the profile as `generation` says (see
+ * {@link PendingActivation.generation}), switch, and remove the record.
+ * Under the switch lock.
+ */
+async function switchSystemLocked(ctx: OsContext, toplevel: string, action: Exclude<SwitchAction, "dry-activate">, generation: PendingActivation["generation"]): Promise<{ generation: number | null; switched: SwitchResult }> {
+  writeActivationJournal(ctx, { toplevel, action, generation });
+  return clearingJournal(ctx, async () => {
+    const profile = systemProfile(ctx.root);
+    let number: number | null = null;
+    if (generation !== null) {
+      // gcroots/profiles makes every system generation a root of the target's collector.
+      initStateDirs(ctx.store, "root");
+      const lock = lockProfile(ctx.host, profile);
+      try {
+        const gen =
+          generation === "new"
+            ? createGeneration(ctx.host, profile, toplevel)
+            : findGenerations(ctx.host, profile).generations.find((g) => g.number === generation && g.target === toplevel);
+        if (gen === undefined) throw new OsError("no-generation", `system profile generation ${generation} (${toplevel}) no longer exists`, { profile, generation, toplevel });
+        if (findGenerations(ctx.host, profile).current !== gen.number) switchLink(ctx.host, profile, gen);
+        number = gen.number;
+      } finally {
+        lock.release();
+      }
     }
-  }
-  return { generation, switched: await switchToConfiguration(ctx, toplevel, action) };
+    return { generation: number, switched: await switchLocked(ctx, toplevel, action) };
+  });
 }
 
 /** One row of `tsnix os list-generations`. @public */

@@ -8,8 +8,10 @@
  */
 import { isErrno } from "../errors.js";
 import type { Host } from "../host/host.js";
-import { mkdirp, writeFileAtomic } from "../host/util.js";
+import { mkdirp } from "../host/util.js";
 import { OsError } from "./errors.js";
+import { Owners } from "./owners.js";
+import { dropTemp, replaceFile, tempFor } from "./replace-file.js";
 import type { SystemSpec } from "./spec.js";
 
 interface PasswdEntry {
@@ -59,8 +61,8 @@ export interface AccountFiles {
   /** The lists before this change (kept in the union until the files are written). */
   readonly previousDeclarativeUsers: readonly string[];
   readonly previousDeclarativeGroups: readonly string[];
-  /** Home directories to create: path and mode. */
-  readonly homes: readonly { readonly path: string; readonly mode: number }[];
+  /** Home directories to create (`createHome`): path, mode and the owning user's ids. */
+  readonly homes: readonly { readonly path: string; readonly mode: number; readonly uid: number; readonly gid: number }[];
 }
 
 function allocate(map: Record<string, number>, used: Set<number>, name: string, kind: "system" | "normal"): number {
@@ -112,7 +114,7 @@ export function computeAccounts(host: Host, root: string, spec: SystemSpec): Acc
   for (const u of userList) if (u.uid !== null) usedUids.add(u.uid);
   const oldUserByName = new Map(oldPasswd.map((f) => [f[0]!, f] as const));
   const entries: PasswdEntry[] = [];
-  const homes: { path: string; mode: number }[] = [];
+  const homes: { path: string; mode: number; uid: number; gid: number }[] = [];
   for (const u of userList) {
     let uid = u.uid ?? uidMap[u.name] ?? (oldUserByName.has(u.name) ? Number(oldUserByName.get(u.name)![2]) : undefined);
     if (uid === undefined) uid = allocate(uidMap, usedUids, u.name, u.isNormalUser ? "normal" : "system");
@@ -121,7 +123,7 @@ export function computeAccounts(host: Host, root: string, spec: SystemSpec): Acc
     const gid = gids.get(u.group);
     if (gid === undefined) throw new OsError("unknown-group", `users.users.${u.name}.group is '${u.group}', which is not a declared group`, { user: u.name, group: u.group });
     entries.push({ name: u.name, uid, gid, gecos: u.description, home: u.home, shell: u.shell });
-    if (u.createHome) homes.push({ path: u.home, mode: parseInt(u.homeMode, 8) });
+    if (u.createHome) homes.push({ path: u.home, mode: parseInt(u.homeMode, 8), uid, gid });
   }
   const passwdLines = entries.map((e) => `${e.name}:x:${e.uid}:${e.gid}:${e.gecos}:${e.home}:${e.shell}`);
   const shadowLines: string[] = [];
@@ -160,10 +162,11 @@ function sortedJson(m: Record<string, number>): string {
 /**
  * Write the account files under `root`. The id maps go first, so a run
  * interrupted here allocates the same ids when it is repeated; each file
- * is replaced atomically.
+ * is replaced atomically, in the order group, passwd, shadow, then home
+ * directories.
  * @public
  */
-export function writeAccounts(host: Host, root: string, a: AccountFiles): void {
+export function writeAccounts(host: Host, root: string, a: AccountFiles, options: { readonly owners?: Owners; readonly log?: (line: string) => void } = {}): void {
   const stateDir = `${root}/var/lib/nixos`;
   mkdirp(host.fs, stateDir);
   mkdirp(host.fs, `${root}/etc`);
@@ -180,20 +183,49 @@ export function writeAccounts(host: Host, root: string, a: AccountFiles): void {
   writeIfChanged(host, `${root}/etc/shadow`, a.shadow, 0o600);
   writeIfChanged(host, `${stateDir}/declarative-users`, list(a.declarativeUsers), 0o644);
   writeIfChanged(host, `${stateDir}/declarative-groups`, list(a.declarativeGroups), 0o644);
-  for (const h of a.homes) {
-    const p = `${root}${h.path}`;
-    try {
-      host.fs.lstat(p);
-    } catch (e) {
-      if (!isErrno(e, "ENOENT")) throw e;
-      mkdirp(host.fs, p);
-      host.fs.chmod(p, h.mode);
-    }
+  const owners = options.owners ?? new Owners(host, root, options.log);
+  for (const h of a.homes) ensureHome(host, owners, `${root}${h.path}`, h.mode, h.uid, h.gid);
+}
+
+/**
+ * A home directory as update-users-groups.pl leaves it: created if missing,
+ * then owned by the user and given the home mode on every activation. A
+ * missing one is made under a fixed temporary name, owned and chmodded
+ * there, and renamed into place, so it never appears with root's ids or
+ * the umask's mode; its missing parents are made 0755.
+ */
+function ensureHome(host: Host, owners: Owners, path: string, mode: number, uid: number, gid: number): void {
+  const fs = host.fs;
+  let exists = true;
+  try {
+    fs.lstat(path);
+  } catch (e) {
+    if (!isErrno(e, "ENOENT")) throw e;
+    exists = false;
   }
+  if (!exists) {
+    const parent = path.slice(0, path.lastIndexOf("/")) || "/";
+    mkdirp(fs, parent, 0o755);
+    const tmp = tempFor(path);
+    try {
+      fs.mkdir(tmp, { mode });
+    } catch (e) {
+      if (!isErrno(e, "EEXIST")) throw e; // left by an interrupted run: finish it
+    }
+    owners.set(tmp, uid, gid);
+    fs.chmod(tmp, mode);
+    fs.rename(tmp, path);
+    return;
+  }
+  owners.set(path, uid, gid);
+  if ((fs.stat(path).mode & 0o7777) !== mode) fs.chmod(path, mode);
 }
 
 /** Replace a file atomically unless it already has this content. @public */
 export function writeIfChanged(host: Host, path: string, text: string, mode: number): void {
-  if (readText(host, path) === text) return;
-  writeFileAtomic(host, path, text, mode);
+  if (readText(host, path) === text) {
+    dropTemp(host, path);
+    return;
+  }
+  replaceFile(host, path, text, mode);
 }
