@@ -12,7 +12,7 @@ import type { ManifestElement } from "../profiles/manifest.js";
 import * as profiles from "../profiles/profile.js";
 import { type QueryItem, type QueryOptions, formatQuery } from "../profiles/query.js";
 import type { LocalStore } from "../store/local-store.js";
-import { loadSettings } from "../profiles/settings.js";
+import { hostUserIdentity, loadSettings } from "../profiles/settings.js";
 import { storeFromContext } from "./store.js";
 import type { CliContext } from "./context.js";
 
@@ -208,6 +208,7 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
   const pctx: profiles.ProfileContext = {
     store,
     settings,
+    user: hostUserIdentity(ctx.host),
     log,
     dryRun,
     realise: (drvs) => {

@@ -15,7 +15,7 @@
  */
 import { isErrno } from "../errors.js";
 import { NarParser } from "../store/nar.js";
-import { type Settings, type UserIdentity, applyClientSettings, checkAllowed, isTrusted, loadSettings } from "../profiles/settings.js";
+import { type Settings, type UserIdentity, applyClientSettings, checkAllowed, hostUserIdentity, isTrusted, loadSettings } from "../profiles/settings.js";
 import type { CliContext } from "./context.js";
 
 /** What this invocation may do, and with which settings. */
@@ -67,7 +67,7 @@ export function checkStoreAllowed(ctx: CliContext, storeRoot: string): boolean {
   const file = configFile(ctx, storeRoot);
   if (!exists(ctx, file)) return true;
   const conf = loadSettings(ctx.host, file);
-  const user = { name: ctx.host.user().name };
+  const user = hostUserIdentity(ctx.host);
   checkAllowed(conf, user);
   return isTrusted(conf, user);
 }
@@ -82,8 +82,8 @@ export function effectiveSettings(ctx: CliContext, storeRoot: string, commandPai
   const file = configFile(ctx, storeRoot);
   const shared = exists(ctx, file);
   const conf = loadSettings(ctx.host, shared ? file : undefined);
-  // The host knows the user's primary gid but not group names, so `@group` entries do not match here.
-  const user: UserIdentity = { name: ctx.host.user().name };
+  // `@group` entries match the user's primary group and the groups that list them in /etc/group, as Nix's matchUser.
+  const user: UserIdentity = hostUserIdentity(ctx.host);
   if (shared) checkAllowed(conf, user);
   const trusted = !shared || isTrusted(conf, user);
   const requested = new Map<string, string>();

@@ -47,6 +47,8 @@ export { type GcAction, type GcOptions, type GcResult, collectGarbage, computeLi
 export {
   type Settings,
   type UserIdentity,
+  unixGroupsOf,
+  hostUserIdentity,
   parseConfig,
   makeSettings,
   loadSettings,

@@ -150,6 +150,38 @@ export interface UserIdentity {
   readonly groups?: readonly string[];
 }
 
+/**
+ * The Unix groups `user` is in, as Nix's `matchUser` sees them: the group
+ * whose id is the user's primary gid, and every group of `/etc/group` (on
+ * the host's filesystem; a memory host's file is the test's values) that
+ * lists the user as a member. Groups only a directory service knows are
+ * not seen. A missing or unreadable file gives no groups.
+ * @public
+ */
+export function unixGroupsOf(host: Host, user: { readonly name: string; readonly gid: number }, groupFile = "/etc/group"): string[] {
+  let text: string;
+  try {
+    text = new TextDecoder().decode(host.fs.readFile(groupFile));
+  } catch (e) {
+    if (isErrno(e, "ENOENT", "ENOTDIR", "EACCES")) return [];
+    throw e;
+  }
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    const f = line.split(":");
+    if (f.length < 4 || f[0] === "" || line.startsWith("#")) continue;
+    const members = f[3]!.split(",").map((m) => m.trim());
+    if (Number(f[2]) === user.gid || members.includes(user.name)) out.push(f[0]!);
+  }
+  return out;
+}
+
+/** The user a host runs as, with their groups (for `@group` in `trusted-users`/`allowed-users`). @public */
+export function hostUserIdentity(host: Host): UserIdentity {
+  const u = host.user();
+  return { name: u.name, groups: unixGroupsOf(host, u) };
+}
+
 function matchesUserList(list: readonly string[], user: UserIdentity): boolean {
   for (const e of list) {
     if (e === "*" || e === user.name) return true;

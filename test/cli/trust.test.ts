@@ -194,6 +194,50 @@ describe("trust rules at the CLI boundary (memory host, users as values)", () =>
     });
   });
 
+  describe("@group and * (Nix's matchUser: primary group, or a member in /etc/group)", () => {
+    const carol = { name: "carol", uid: 1003, gid: 200, home: "/home/carol" };
+    beforeEach(() => {
+      // The memory host's /etc/group is the test's values: wheel lists bob; carol's primary gid 200 is 'ops'.
+      host.fs.mkdir("/etc", { recursive: true });
+      host.fs.writeFile("/etc/group", "root:x:0:\nusers:x:100:\nwheel:x:10:bob,dave\nops:x:200:\n");
+    });
+
+    it("trusts members of a trusted group, by membership or by primary group, and nobody else", () => {
+      writeConf("trusted-users = root @wheel @ops\n");
+      for (const [user, trusted] of [
+        [alice, false],
+        [bob, true],
+        [carol, true],
+      ] as const) {
+        const c = context(as(user), [["sandbox", "false"]]);
+        const e = effectiveSettings(c.ctx, ROOT);
+        expect(e.trusted, user.name).toBe(trusted);
+        expect(e.settings.sandbox, user.name).toBe(trusted ? "false" : "true");
+        expect(c.err(), user.name).toBe(trusted ? "" : restricted("sandbox"));
+      }
+    });
+
+    it("allows members of an allowed group and refuses others; '*' trusts everyone", async () => {
+      writeConf("allowed-users = @wheel\n");
+      host.fs.writeFile("/work/f", "x");
+      expect((await tsnix(as(alice), ["store", "--add", "/work/f"])).stderr).toBe("error: user 'alice' is not allowed to connect to the Nix daemon\n");
+      expect((await tsnix(as(bob), ["store", "--add", "/work/f"])).status).toBe(0);
+      // A group named like the user does not make the user a member.
+      writeConf("allowed-users = @alice\n");
+      expect((await tsnix(as(alice), ["store", "--add", "/work/f"])).status).toBe(1);
+      writeConf("trusted-users = *\n");
+      const c = context(as(alice), [["sandbox", "false"]]);
+      expect(effectiveSettings(c.ctx, ROOT)).toMatchObject({ trusted: true, settings: { sandbox: "false" } });
+      expect(c.err()).toBe("");
+    });
+
+    it("sees no groups without /etc/group (only names and * match)", () => {
+      host.fs.unlink("/etc/group");
+      writeConf("trusted-users = root @wheel\n");
+      expect(effectiveSettings(context(as(bob)).ctx, ROOT).trusted).toBe(false);
+    });
+  });
+
   describe("without a nix.conf (a single-user store)", () => {
     it("applies every option, as Nix without a daemon", () => {
       const c = context(as(alice), [

@@ -78,3 +78,24 @@ describe("nix.conf settings", () => {
     checkOwnsPath(s, { name: "root" }, "/nix/var/nix/gcroots/per-user/bob/x");
   });
 });
+
+describe("the host user's Unix groups", () => {
+  it("on the node host: the primary group and the supplementary groups /etc/group lists, as `id -Gn` shows them", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const { nodeHost } = await import("../../src/host/node-host.js");
+    const { hostUserIdentity } = await import("../../src/profiles/settings.js");
+    const me = hostUserIdentity(nodeHost());
+    const idGroups = execFileSync("id", ["-Gn"], { encoding: "utf8" }).trim().split(/\s+/);
+    // id also sees groups only a directory service knows; every group we find is one of id's, and the primary one is found.
+    expect(idGroups).toEqual(expect.arrayContaining(me.groups as string[]));
+    expect(me.groups).toContain(execFileSync("id", ["-gn"], { encoding: "utf8" }).trim());
+  });
+
+  it("on the memory host: /etc/group's values (members, primary gid, comments and blank lines skipped)", async () => {
+    const { unixGroupsOf } = await import("../../src/profiles/settings.js");
+    const host = memoryHost({ files: { "/etc/group": "# comment\n\nwheel:x:10:alice,bob\nusers:x:100:\nalicegrp:x:1000:\nother:x:11:bobby\n" } });
+    expect(unixGroupsOf(host, { name: "alice", gid: 1000 })).toEqual(["wheel", "alicegrp"]);
+    expect(unixGroupsOf(host, { name: "bob", gid: 100 })).toEqual(["wheel", "users"]);
+    expect(unixGroupsOf(memoryHost(), { name: "bob", gid: 100 })).toEqual([]);
+  });
+});
