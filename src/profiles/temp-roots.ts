@@ -31,6 +31,8 @@ export function tempRootsDir(store: LocalStore): string {
 export class TempRoots {
   private readonly file: string;
   private readonly held = new Set<string>();
+  /** Paths whose `add` completed (recorded and past any collector): a repeated add is free. */
+  private readonly added = new Set<string>();
   private fd: number | undefined;
 
   constructor(readonly store: LocalStore) {
@@ -44,14 +46,18 @@ export class TempRoots {
 
   /** Make `path` a temporary root of this process (see the module comment for the guarantee). */
   add(path: string): void {
+    // Added before: that add passed the collector (or found none), and the root has been on record since.
+    if (this.added.has(path)) return;
     this.record(path);
     // No collector running: one that starts later reads the root recorded above, so no barrier is needed (Nix likewise talks to the collector only while one runs).
-    if (!collectorRunning(this.store)) return;
-    let delay = 1;
-    while (!this.tryBarrier(path)) {
-      Atomics.wait(sleepCell, 0, 0, delay);
-      delay = Math.min(delay * 2, 50);
+    if (collectorRunning(this.store)) {
+      let delay = 1;
+      while (!this.tryBarrier(path)) {
+        Atomics.wait(sleepCell, 0, 0, delay);
+        delay = Math.min(delay * 2, 50);
+      }
     }
+    this.added.add(path);
   }
 
   /** The first half of `TempRoots.add`: make the root durable. */
@@ -91,6 +97,7 @@ export class TempRoots {
       this.fd = undefined;
     }
     this.held.clear();
+    this.added.clear();
     try {
       fs.unlink(this.file);
     } catch (e) {
@@ -104,11 +111,17 @@ export function gcLockFile(store: LocalStore): string {
   return `${store.stateDir}/gc.lock`;
 }
 
-/** Whether a collection is (or may be) running: its lock file exists. */
+/**
+ * Whether a collection is (or may be) running: its lock file exists. Asked
+ * once per new root, so it lists the (small) state directory rather than
+ * failing an lstat: a failed call costs an exception, several times the
+ * syscall itself.
+ */
 function collectorRunning(store: LocalStore): boolean {
+  const file = gcLockFile(store);
+  const slash = file.lastIndexOf("/");
   try {
-    store.host.fs.lstat(gcLockFile(store));
-    return true;
+    return store.host.fs.readdir(file.slice(0, slash)).includes(file.slice(slash + 1));
   } catch (e) {
     if (isErrno(e, "ENOENT", "ENOTDIR")) return false;
     throw e;

@@ -416,16 +416,16 @@ export class LocalStore {
     const contentHash = hashBytes("sha256", bytes);
     const path = makeTextPath(name, contentHash, refs, this.storeDir);
     this.tempRoots?.add(path);
-    this.sweepStale();
     // The evaluator's hot path: an already valid .drv costs one stat of the journal.
     if (this.db.hasInJournal(path)) return path;
+    this.sweepStale();
     // A single file needs no staging directory: an exclusive, pid-tagged temporary name will do.
     const staged = this.stagingName();
     let consumed = false;
     try {
       this.writeDurable(staged, bytes, 0o644);
       const nar = narOfTextHash(bytes);
-      consumed = this.commit(path, staged, { narHash: nar.hash, narSize: nar.size, references: refs, ca: `text:sha256:${contentHash.toNix32()}` }, {});
+      consumed = this.commit(path, staged, { narHash: nar.hash, narSize: nar.size, references: refs, ca: `text:sha256:${contentHash.toNix32()}` }, { canonical: true });
       return path;
     } finally {
       if (!consumed) this.removeTree(staged);
@@ -760,7 +760,7 @@ export class LocalStore {
     path: string,
     staged: string,
     meta: { narHash: Hash; narSize: number; references: readonly string[]; ca?: string | undefined; deriver?: string | undefined; sigs?: readonly string[] | undefined; ultimate?: boolean | undefined },
-    known?: { symlink?: string | undefined },
+    known?: { symlink?: string | undefined; canonical?: boolean },
   ): boolean {
     const fs = this.host.fs;
     this.tempRoots?.add(path);
@@ -768,18 +768,23 @@ export class LocalStore {
     try {
       if (this.db.has(path)) return false;
       const real = this.toRealPath(path);
-      // Leftover of an interrupted add or delete: never valid, safe to replace.
-      if (this.exists(real)) {
+      // Creating a symlink is atomic already (and memfs cannot rename one).
+      const symlink = known !== undefined ? known.symlink : fs.lstat(staged).type === "symlink" ? fs.readlink(staged) : undefined;
+      const place = symlink !== undefined ? () => fs.symlink(symlink, real) : () => fs.rename(staged, real);
+      // Usually nothing is at the final name, so move first: a leftover of an interrupted
+      // add or delete (never valid, safe to replace) is either replaced by the rename
+      // or in its way, and then moved aside. (A failed lstat per add cost more than the rest of the add.)
+      try {
+        place();
+      } catch (e) {
+        if (!isErrno(e, "EEXIST", "ENOTEMPTY", "EISDIR", "ENOTDIR")) throw e;
         const trash = `${this.realStoreDir}/${TRASH_PREFIX}${this.host.pid}-${++trashCounter}-${this.host.now()}`;
         fs.rename(real, trash);
         this.removeTree(trash);
+        place();
       }
-      // Creating a symlink is atomic already (and memfs cannot rename one).
-      const symlink = known !== undefined ? known.symlink : fs.lstat(staged).type === "symlink" ? fs.readlink(staged) : undefined;
-      if (symlink !== undefined) fs.symlink(symlink, real);
-      else fs.rename(staged, real);
-      // The top directory stays writable while staged, so that it can be moved.
-      this.canonicaliseOne(real);
+      // The top directory stays writable while staged, so that it can be moved; a single file may be staged canonical.
+      if (known?.canonical !== true) this.canonicaliseOne(real);
       if (this.fsyncContents) syncDir(fs, this.realStoreDir);
       const refLocks = this.lockReferences(path, meta.references);
       try {
@@ -1019,6 +1024,7 @@ export class LocalStore {
     if (executable && fixMode) fs.chmod(dst, 0o755);
   }
 
+  /** Write a new non-executable file and give it its canonical metadata (0444, mtime 1) without asking what it has. */
   private writeDurable(dst: string, bytes: Uint8Array, mode: number): void {
     const fs = this.host.fs;
     const fd = fs.open(dst, "wx", mode);
@@ -1029,7 +1035,8 @@ export class LocalStore {
     } finally {
       fs.close(fd);
     }
-    this.canonicaliseOne(dst);
+    fs.chmod(dst, 0o444);
+    fs.utimes(dst, 1, 1);
   }
 
   private hashFile(p: string, algorithm: HashAlgorithm): Hash {

@@ -112,6 +112,13 @@ export class PathInfoDb {
   private readonly jReferrers = new Map<string, Set<string>>();
   private lastSync = Number.NEGATIVE_INFINITY;
   private dirty = false;
+  /**
+   * Hash parts of the record files of an older store, read once: nothing
+   * writes record files any more, so a path missing from this list can only
+   * be valid through the journal, and a new path costs no failing file
+   * lookup. (Files unlinked since are noticed when read.)
+   */
+  private legacy: Set<string> | undefined;
 
   /**
    * `options.fsync`: Nix's `fsync-metadata` (default true): journal appends
@@ -212,6 +219,11 @@ export class PathInfoDb {
     } catch {
       return;
     }
+    this.apply(entry);
+  }
+
+  /** Apply one committed journal entry (parsed from a line, or the object this process just appended). */
+  private apply(entry: unknown): void {
     if (typeof entry !== "object" || entry === null) return;
     const e = entry as { op?: unknown; path?: unknown };
     if (e.op === "del" && typeof e.path === "string") {
@@ -248,7 +260,11 @@ export class PathInfoDb {
   }
 
   private getInfoFile(path: string): ValidPathInfo | undefined {
-    const file = this.recordFile(path);
+    const legacy = (this.legacy ??= this.readLegacyNames());
+    if (legacy.size === 0) return undefined;
+    const hashPart = parseStorePath(path, this.storeDir).hashPart;
+    if (!legacy.has(hashPart)) return undefined;
+    const file = `${this.infoDir}/${hashPart}`;
     let bytes: Uint8Array;
     try {
       bytes = this.host.fs.readFile(file);
@@ -259,6 +275,15 @@ export class PathInfoDb {
     const info = decodeRecordBytes(file, bytes);
     // Same hash part, different name: not this path.
     return info.path === path ? info : undefined;
+  }
+
+  private readLegacyNames(): Set<string> {
+    try {
+      return new Set(this.host.fs.readdir(this.infoDir).filter((n) => !n.startsWith(".")));
+    } catch (e) {
+      if (isErrno(e, "ENOENT", "ENOTDIR")) return new Set();
+      throw e;
+    }
   }
 
   /** The record of a valid path, or undefined when the path is not valid. */
@@ -348,11 +373,16 @@ export class PathInfoDb {
 
   /** Append the record: the commit point that makes `info.path` valid. Markers must be in place. */
   writeRecord(info: ValidPathInfo): void {
-    this.append(recordJson(info), false);
+    const entry = recordEntry(info);
+    this.append(JSON.stringify(entry), entry, false);
   }
 
-  /** Append one journal line with a single write; fsync per the group-commit policy (or now, when `force`). */
-  private append(json: string, force: boolean): void {
+  /**
+   * Append one journal line with a single write; fsync per the group-commit
+   * policy (or now, when `force`). `entry` is what `json` encodes: when our
+   * line is all that is new, it is applied as is, not parsed back.
+   */
+  private append(json: string, entry: object, force: boolean): void {
     this.prepare();
     const fs = this.host.fs;
     const line = `${checkOf(json)} ${json}`;
@@ -368,7 +398,7 @@ export class PathInfoDb {
         if (st.ino === this.jIno && st.size === this.jOffset + bytes.length) {
           this.jOffset = st.size;
           this.jSeenSize = st.size;
-          this.replayLine(line);
+          this.apply(entry);
         }
       }
       if (this.options.fsync !== false) {
@@ -420,7 +450,8 @@ export class PathInfoDb {
     const info = this.get(path);
     if (info === undefined) return;
     const fs = this.host.fs;
-    this.append(JSON.stringify({ op: "del", path }), true);
+    const tombstone = { op: "del", path };
+    this.append(JSON.stringify(tombstone), tombstone, true);
     try {
       fs.unlink(this.recordFile(path));
       if (this.options.fsync !== false) syncDir(fs, this.infoDir);
@@ -449,7 +480,7 @@ export class PathInfoDb {
 
   /** Replace the signatures or other metadata of a valid path (atomic: one journal line). */
   update(info: ValidPathInfo): void {
-    this.append(recordJson(info), false);
+    this.writeRecord(info);
   }
 }
 
@@ -468,8 +499,8 @@ function checkOf(json: string): string {
   return createHash("sha256").update(json).digest("hex").slice(0, CHECK_LEN);
 }
 
-function recordJson(info: ValidPathInfo): string {
-  return JSON.stringify({
+function recordEntry(info: ValidPathInfo): object {
+  return {
     op: "add",
     path: info.path,
     narHash: info.narHash.toString("nix32", true),
@@ -480,7 +511,7 @@ function recordJson(info: ValidPathInfo): string {
     ultimate: info.ultimate,
     sigs: [...info.sigs],
     ca: info.ca ?? null,
-  });
+  };
 }
 
 function decodeRecordBytes(file: string, bytes: Uint8Array): ValidPathInfo {

@@ -300,6 +300,36 @@ describe.each(HOSTS)("LocalStore on $name host", ({ make }) => {
     expect(store.isValidPath("/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-b")).toBe(false);
   });
 
+  it("replaces whatever an interrupted add or delete left at the final name (file, tree, symlink), for text and tree adds", () => {
+    const fs = fx.host.fs;
+    const src = writeTree(fx, fx.dir);
+    // Learn the paths in a scratch store, then plant junk of every kind at their final names in a fresh one.
+    const scratch = new LocalStore({ host: fx.host, root: `${fx.dir}/scratch` });
+    const textPath = scratch.addTextToStore("t", "text");
+    const treePath = scratch.addPath(src);
+    const junk: ((p: string) => void)[] = [
+      (p) => fs.writeFile(p, "half"),
+      (p) => {
+        fs.mkdir(p);
+        fs.writeFile(`${p}/x`, "half");
+        fs.chmod(p, 0o555);
+      },
+      (p) => fs.symlink("nowhere", p),
+    ];
+    for (const [i, plant] of junk.entries()) {
+      const s = new LocalStore({ host: fx.host, root: `${fx.dir}/r${i}` });
+      fs.mkdir(s.realStoreDir, { recursive: true });
+      plant(s.toRealPath(textPath));
+      plant(s.toRealPath(treePath));
+      expect(s.addTextToStore("t", "text")).toBe(textPath);
+      expect(s.addPath(src)).toBe(treePath);
+      for (const p of [textPath, treePath]) expect(s.verifyPath(p).ok).toBe(true);
+      expect(txt(fs.readFile(s.toRealPath(textPath)))).toBe("text");
+      expect(fs.lstat(s.toRealPath(textPath)).mode & 0o7777).toBe(0o444);
+      expect(fs.readdir(s.realStoreDir).filter((n) => n.startsWith("."))).toEqual([]);
+    }
+  });
+
   it("registers a build's outputs together, even when they refer to each other", () => {
     const dep = store.addTextToStore("dep", "d");
     const out = "/nix/store/33333333333333333333333333333333-x";

@@ -139,6 +139,24 @@ describe.each(HOSTS)("PathInfoDb journal on the $name host", ({ make }) => {
     expect(new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store").has(A)).toBe(true);
   });
 
+  it("lists an older store's record files once: looking up a new path reads no file, an old one still reads its record", () => {
+    const legacy = JSON.stringify({ path: A, narHash: info(A).narHash.toString("nix32", true), narSize: 120, references: [], deriver: null, registrationTime: 1, ultimate: false, sigs: [], ca: null });
+    fx.host.fs.mkdir(`${fx.dir}/db/info`, { recursive: true });
+    fx.host.fs.writeFile(`${fx.dir}/db/info/00000000000000000000000000000000`, legacy);
+    let reads = 0;
+    const host: Host = { ...fx.host, fs: { ...fx.host.fs, readFile: (p) => (reads++, fx.host.fs.readFile(p)) } };
+    const db = new PathInfoDb(host, `${fx.dir}/db`, "/nix/store");
+    for (let i = 0; i < 20; i++) expect(db.has(`/nix/store/${String(i + 1).padStart(32, "1")}-new`)).toBe(false);
+    expect(reads).toBe(0);
+    expect(db.get(A)!.registrationTime).toBe(1);
+    expect(reads).toBe(1);
+    db.register(info(B));
+    expect(db.has(B)).toBe(true);
+    db.unregister(A);
+    expect(db.has(A)).toBe(false);
+    expect(new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store").list()).toEqual([B]);
+  });
+
   it("group commit: one fsync per window, tombstones and sync() always synced, none without fsync-metadata", () => {
     const c = countingHost(fx.host);
     const db = new PathInfoDb(c.host, `${fx.dir}/db`, "/nix/store");
