@@ -43,7 +43,8 @@ import {
   SandboxError,
   WrongSystemError,
 } from "./errors.js";
-import { SANDBOX_ETC, bubblewrapArgs, findBubblewrap, findSandboxShell, parseSandboxPath, stageSmallInputs } from "./sandbox.js";
+import { SANDBOX_ETC, bubblewrapArgs, findBubblewrap, findSandboxShell, parseSandboxPath } from "./sandbox.js";
+import { SandboxInputPool, type StagedInputs } from "./sandbox-inputs.js";
 import { type BuildSettings, DEFAULT_BUILD_SETTINGS } from "./settings.js";
 
 /** What a realisation reports as it goes. @public */
@@ -156,6 +157,9 @@ class Realiser {
   private stopped = false;
   private etcDir: string | undefined;
   private lockDirReady = false;
+  /** Input pools not in use by a running build (one per concurrent sandboxed build at most). */
+  private readonly idlePools: SandboxInputPool[] = [];
+  private readonly allPools: SandboxInputPool[] = [];
 
   constructor(private readonly o: RealiseOptions) {
     this.store = o.store;
@@ -171,6 +175,7 @@ class Realiser {
       return await this.runRequests(requests);
     } finally {
       if (this.etcDir !== undefined) removeTree(this.host.fs, this.etcDir);
+      for (const p of this.allPools) p.dispose();
     }
   }
 
@@ -435,6 +440,10 @@ class Realiser {
     const physOut = (p: string) => (outArea === undefined ? store.toRealPath(p) : `${outArea}/${p.slice(store.storeDir.length + 1)}`);
     const moved: string[] = [];
     let keep = false;
+    let pool: SandboxInputPool | undefined;
+    let staged: StagedInputs | undefined;
+    /** Whether every process of the builder is known to be gone (bubblewrap exited by itself). */
+    let sandboxEnded = false;
     const logPath = this.s.keepBuildLog ? buildLogPath(store.stateDir, drvPath) : undefined;
     const log = logPath === undefined ? undefined : new BuildLogWriter(this.host, logPath);
     const tail: string[] = [];
@@ -503,10 +512,16 @@ class Realiser {
             const sh = findSandboxShell(fs);
             if (sh !== undefined) extra.push(`/bin/sh=${sh}`);
           }
+          pool = this.idlePools.pop();
+          if (pool === undefined) {
+            pool = new SandboxInputPool(fs, `${store.realStoreDir}/.tsnix-tmp-${this.host.pid}-pool-`);
+            this.allPools.push(pool);
+          }
+          staged = pool.stage(store.storeDir, outArea!, [...inputClosure].sort().map((p) => ({ logical: p, physical: store.toRealPath(p) })));
           const args = bubblewrapArgs({
             storeDir: store.storeDir,
             outputDir: outArea!,
-            inputs: stageSmallInputs(fs, store.storeDir, outArea!, [...inputClosure].sort().map((p) => ({ logical: p, physical: store.toRealPath(p) }))),
+            inputs: staged.bind,
             buildDir,
             buildDirInside: "/build",
             etcDir,
@@ -542,6 +557,8 @@ class Realiser {
           () => proc.kill("SIGKILL"),
           activity,
         );
+        // bubblewrap exits after its pid namespace is empty, unless it was killed (then its children die asynchronously).
+        sandboxEnded = status.timedOut === undefined;
       }
       if (partial !== "") onOutput(new TextEncoder().encode("\n"));
       if (status.timedOut !== undefined) throw new BuildTimeoutError(drvPath, status.timedOut === "total" ? this.s.timeout : this.s.maxSilentTime, status.timedOut === "silent");
@@ -609,10 +626,36 @@ class Realiser {
     } finally {
       log?.close();
       for (const p of moved) if (!store.isValidPath(p)) removeTree(fs, store.toRealPath(p));
-      if (outArea !== undefined) removeTree(fs, outArea);
+      try {
+        if (outArea !== undefined) removeTree(fs, outArea);
+      } finally {
+        if (pool !== undefined) this.releasePool(pool, staged, sandboxEnded);
+      }
       if (keep) this.emit({ type: "kept-build-dir", drvPath, dir: buildDir });
       else removeTree(fs, buildDir);
     }
+  }
+
+  /**
+   * Give a build's input pool back: its linked copies are checked (changed
+   * ones dropped) when the sandbox is known to be empty; otherwise (a killed
+   * builder, an error before or while starting it) the pool is discarded.
+   */
+  private releasePool(pool: SandboxInputPool, staged: StagedInputs | undefined, ended: boolean): void {
+    if (staged === undefined || staged.linked.length === 0) {
+      this.idlePools.push(pool);
+      return;
+    }
+    if (ended) {
+      try {
+        pool.settle(staged);
+        this.idlePools.push(pool);
+        return;
+      } catch {
+        /* discarded below */
+      }
+    }
+    pool.dispose();
   }
 
   /**

@@ -87,6 +87,8 @@ export const SANDBOX_COPY_LIMIT = 1 << 20;
  * (a copy is private to the build and removed with it). Nix 2.8 hard-links
  * such inputs into its chroot, which is safe there only because the builder
  * runs as a uid that does not own them; in a user namespace it would own them.
+ * The realiser links checked pool copies instead (see sandbox-inputs.ts) and
+ * copies with this only where hard links fail.
  * @public
  */
 export function stageSmallInputs(

@@ -164,6 +164,27 @@ in derivation { name = "tamper"; system = "x86_64-linux"; builder = "/bin/sh"; a
     expect(readFileSync(join(dir, inputs.find((q) => q.endsWith("-victim"))!), "utf8")).toBe("original\n");
   });
 
+  it.runIf(haveSandbox)("inputs changed or hard-linked away by one builder reach no later build and not the store", async () => {
+    // One realisation, built in order: `tamper` rewrites its input in place (restoring mode and mtime),
+    // `grab` hard-links its input into its output, `later` reads both inputs and then rewrites them.
+    const expr = `
+let
+  mk = name: cmd: derivation { inherit name; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" cmd ]; };
+  leaf = mk "pooled-leaf" "echo original > $out";
+  exe = mk "pooled-exe" "echo '#!/bin/sh' > $out; chmod +x $out";
+  tamper = mk "pooled-tamper" "chmod u+w \${leaf}; echo evil > \${leaf}; chmod 444 \${leaf}; touch -d @1 \${leaf}; : \${exe}; echo done > $out";
+  grab = mk "pooled-grab" ": \${tamper}; ln \${exe} $out";
+  later = mk "pooled-later" ": \${grab}; cat \${leaf} \${exe} > $out; chmod u+w \${leaf} \${exe}; echo evil >> \${leaf}; echo evil >> \${exe}";
+in later`;
+    const drvs = instantiate(expr, nix.root, store);
+    const [r] = await realise(drvs, { store, settings: { sandboxPaths: [`/bin/sh=${SH}`] } });
+    expect(readFileSync(join(dir, r!.outputs.get("out")!), "utf8")).toBe("original\n#!/bin/sh\n");
+    const pooled = store.queryAllValidPaths().filter((q) => /-pooled-(leaf|exe|grab)$/.test(q));
+    expect(pooled).toHaveLength(3);
+    for (const q of pooled) expect(store.verifyPath(q).ok).toBe(true);
+    expect(readdirSync(join(dir, "nix/store")).filter((n) => n.startsWith(".tsnix-tmp-"))).toEqual([]);
+  });
+
   it.runIf(haveSandbox)("no network without a fixed output", async () => {
     const drvs = instantiate(`derivation { name = "net"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "cat /proc/net/dev > $out" ]; }`, nix.root, store);
     const [r] = await realise(drvs, { store });
