@@ -9,10 +9,11 @@
  */
 import { isErrno } from "../errors.js";
 import type { Host } from "../host/host.js";
-import { mkdirp, writeFileAtomic } from "../host/util.js";
+import { mkdirp } from "../host/util.js";
 import { findGenerations, type Generation } from "../profiles/generations.js";
 import type { LocalStore } from "../store/local-store.js";
 import { OsError } from "./errors.js";
+import { replaceFile } from "./replace-file.js";
 import { parseSystemSpec, type SystemSpec } from "./spec.js";
 
 /** A generation with what the menu needs. @public */
@@ -95,7 +96,7 @@ function copyToEsp(host: Host, store: LocalStore, root: string, storeFile: strin
     if (!isErrno(e, "ENOENT")) throw e;
   }
   mkdirp(host.fs, `${espDir}/efi/nixos`);
-  writeFileAtomic(host, dst, host.fs.readFile(resolveStoreFile(host, store, root, storeFile)), 0o644);
+  replaceFile(host, dst, host.fs.readFile(resolveStoreFile(host, store, root, storeFile)), 0o644);
   return `/efi/nixos/${name}`;
 }
 
@@ -138,7 +139,7 @@ export function installBootLoader(host: Host, store: LocalStore, root: string, p
     log("updating GRUB 2 menu...");
     const dir = `${root}/boot/grub`;
     mkdirp(host.fs, dir);
-    writeFileAtomic(host, `${dir}/grub.cfg`, grubConfig(generations, currentGen, spec), 0o644);
+    replaceFile(host, `${dir}/grub.cfg`, grubConfig(generations, currentGen, spec), 0o644);
     return { loader: "grub", entries: generations.map((g) => g.number), default: current };
   }
   const esp = `${root}${loader.efiSysMountPoint === "/" ? "" : loader.efiSysMountPoint}`;
@@ -162,9 +163,9 @@ export function installBootLoader(host: Host, store: LocalStore, root: string, p
     lines.push(`options ${[`init=${g.toplevel}/init`, ...b.kernelParams].join(" ")}`);
     const name = `nixos-generation-${g.number}.conf`;
     keepEntries.add(name);
-    writeFileAtomic(host, `${entriesDir}/${name}`, `${lines.join("\n")}\n`, 0o644);
+    replaceFile(host, `${entriesDir}/${name}`, `${lines.join("\n")}\n`, 0o644);
   }
-  writeFileAtomic(host, `${esp}/loader/loader.conf`, `${loader.timeout === null ? "" : `timeout ${loader.timeout}\n`}default nixos-generation-${current}.conf\n`, 0o644);
+  replaceFile(host, `${esp}/loader/loader.conf`, `${loader.timeout === null ? "" : `timeout ${loader.timeout}\n`}default nixos-generation-${current}.conf\n`, 0o644);
   for (const n of host.fs.readdir(entriesDir)) if (/^nixos-generation-\d+\.conf$/.test(n) && !keepEntries.has(n)) host.fs.unlink(`${entriesDir}/${n}`);
   try {
     for (const n of host.fs.readdir(`${esp}/efi/nixos`)) if (!keepFiles.has(n) && n.endsWith(".efi")) host.fs.unlink(`${esp}/efi/nixos/${n}`);

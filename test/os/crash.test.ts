@@ -1,9 +1,30 @@
 /**
- * Fault injection: a switch from one generation to the next is interrupted
- * after every filesystem call in turn (memfs). After each interruption the
- * root must be fully the old or fully the new generation, or carry the
- * activation journal; and the next switch must complete it to exactly the
- * state an uninterrupted switch gives.
+ * Fault injection: a switch from generation 1 to 2 is interrupted after
+ * every filesystem call in turn (memfs), and what an observer of the root
+ * sees is checked against what the module comments of src/os/activate.ts,
+ * etc.ts and system.ts promise:
+ *
+ * - Each observed item (the profile link, the boot menu, /etc/group,
+ *   /etc/passwd, /etc/shadow, a new home directory with its owner and
+ *   mode, /etc/static, every managed /etc entry with owner and mode for
+ *   copies, /run/current-system) is at every instant exactly generation
+ *   1's or generation 2's, never torn, missing or half-owned.
+ * - They change in the documented order (below), never out of it: no item
+ *   is still old while a later one is already new. The linked /etc
+ *   entries change together, with /etc/static.
+ * - Without the journal (/var/lib/tsnix/activating) the root is wholly
+ *   generation 1 or wholly generation 2: the journal is written before the
+ *   first change and removed after the last.
+ * - The next switch completes the interrupted one first: the root, the
+ *   running units and the bookkeeping equal an uninterrupted switch, and no
+ *   temporary is left in /etc, /home, /var/lib, /run or /boot. A rollback
+ *   as the next run (sampled) also first completes the switch, then goes
+ *   back to generation 1, as after an uninterrupted switch and rollback.
+ *
+ * What cannot change as a group is reported by the order: the profile and
+ * the boot menu come before activation; group, passwd and shadow are three
+ * renames; each copied /etc file is its own rename after the /etc/static
+ * swap; an old copy is removed after the new copies are in place.
  */
 import { describe, expect, it } from "vitest";
 import { SimulatedCrash } from "../../src/errors.js";
@@ -11,22 +32,28 @@ import { faultHost } from "../../src/host/fault-host.js";
 import type { Host } from "../../src/host/host.js";
 import { memoryHost, type MemoryHost } from "../../src/host/memory-host.js";
 import { activationJournal } from "../../src/os/activate.js";
+import { RecordingServiceManager } from "../../src/os/services.js";
 import { rebuild, switchSystem, systemProfile } from "../../src/os/system.js";
 import { LocalStore } from "../../src/store/local-store.js";
 import { PKGS_NIX, osContext, readInRoot } from "./helpers.js";
 
 const ROOT = "/target";
-const conf = (v: number) => `{ pkgs, ... }: {
+const conf = (v: 1 | 2) => `{ pkgs, ... }: {
   boot.loader.grub.device = "nodev";
   services.openssh.enable = true;
   services.openssh.ports = [ ${v === 1 ? 22 : 2222} ];
+  systemd.services.steady = { wantedBy = [ "multi-user.target" ]; script = "sleep infinity # v${v}"; };
   users.users.alice.isNormalUser = true;
-  ${v === 1 ? "users.users.bob.isNormalUser = true;" : 'environment.etc.secret = { text = "s"; mode = "0600"; };'}
+  ${v === 1 ? "users.users.bob.isNormalUser = true;" : "users.users.carol = { isNormalUser = true; homeMode = \"750\"; };"}
+  ${v === 1 ? "users.groups.old = { };" : "users.groups.staff = { };"}
   environment.etc.motd.text = "v${v}";
+  environment.etc.${v === 1 ? '"only-v1"' : '"only-v2"'}.text = "only in ${v}";
+  environment.etc.conf = { text = "conf ${v}"; mode = "${v === 1 ? "0644" : "0640"}"; user = "${v === 1 ? "root" : "alice"}"; group = "${v === 1 ? "root" : "staff"}"; };
+  ${v === 1 ? 'environment.etc.oldcopy = { text = "old copy"; mode = "0600"; };' : 'environment.etc.secret = { text = "s"; mode = "0600"; user = "carol"; };'}
   environment.systemPackages = [ ${v === 1 ? "pkgs.hello" : "pkgs.cowsay"} ];
 }`;
 
-/** A copy of a memory host's whole file system (symlinks, modes and mtimes kept). */
+/** A copy of a memory host's whole file system (symlinks, modes, owners and mtimes kept). */
 function cloneHost(src: Host, now: () => number): MemoryHost {
   const dst = memoryHost({ now });
   const walk = (p: string) => {
@@ -45,35 +72,87 @@ function cloneHost(src: Host, now: () => number): MemoryHost {
         dst.fs.writeFile(path, src.fs.readFile(path), { mode: 0o644 });
         dst.fs.chmod(path, st.mode & 0o7777);
       }
+      dst.fs.lchown!(path, st.uid, st.gid);
     }
   };
   walk("");
   return dst;
 }
 
-/** What a user of the target sees: profile, running system, /etc, accounts, boot menu. */
-function observe(host: Host, root: string) {
-  const files = ["/etc/motd", "/etc/secret", "/etc/ssh/sshd_config", "/etc/passwd", "/etc/group", "/etc/shadow", "/etc/.clean", "/boot/grub/grub.cfg"];
-  const profileTarget = (() => {
+function link(host: Host, p: string): string | null {
+  try {
+    return host.fs.readlink(`${ROOT}${p}`);
+  } catch {
+    return null;
+  }
+}
+
+function owned(host: Host, p: string): string | null {
+  try {
+    const st = host.fs.lstat(`${ROOT}${p}`);
+    return `${st.type} ${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)}`;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * What a user of the target sees, item by item, in the order a switch
+ * changes them. Linked /etc entries are one item with /etc/static.
+ */
+function observe(host: Host): [string, unknown][] {
+  const read = (p: string) => readInRoot(host, ROOT, p) ?? null;
+  const copy = (p: string) => ({ content: read(p), owner: owned(host, p) });
+  const profile = link(host, systemProfile(""));
+  return [
+    ["profile", profile === null ? null : link(host, `/nix/var/nix/profiles/${profile}`)],
+    ["boot menu", read("/boot/grub/grub.cfg")],
+    ["group", read("/etc/group")],
+    ["passwd", read("/etc/passwd")],
+    ["shadow", read("/etc/shadow")],
+    ["homes", { alice: owned(host, "/home/alice"), bob: owned(host, "/home/bob"), carol: owned(host, "/home/carol") }],
+    [
+      "/etc/static and linked entries",
+      {
+        static: link(host, "/etc/static"),
+        motd: read("/etc/motd"),
+        sshd: read("/etc/ssh/sshd_config"),
+        onlyV1: read("/etc/only-v1"),
+        onlyV2: read("/etc/only-v2"),
+        unit: read("/etc/systemd/system/steady.service"),
+      },
+    ],
+    ["/etc/conf (copy)", copy("/etc/conf")],
+    ["/etc/secret (copy)", copy("/etc/secret")],
+    ["/etc/oldcopy (copy)", copy("/etc/oldcopy")],
+    ["current system", link(host, "/run/current-system")],
+  ];
+}
+
+/** Bookkeeping that must also converge (not part of what a user sees). */
+function bookkeeping(host: Host) {
+  const read = (p: string) => readInRoot(host, ROOT, p) ?? null;
+  return ["/etc/.clean", "/var/lib/nixos/uid-map", "/var/lib/nixos/gid-map", "/var/lib/nixos/declarative-users", "/var/lib/nixos/declarative-groups"].map((p) => [p, read(p)]);
+}
+
+/** Names of temporaries left anywhere outside the store and the profiles. */
+function temporaries(host: Host): string[] {
+  const out: string[] = [];
+  const walk = (p: string) => {
+    let names: string[];
     try {
-      return host.fs.readlink(`${root}/nix/var/nix/profiles/${host.fs.readlink(systemProfile(root)).replace(/^.*\//, "")}`);
+      names = host.fs.readdir(p);
     } catch {
-      return null;
+      return;
     }
-  })();
-  const link = (p: string) => {
-    try {
-      return host.fs.readlink(`${root}${p}`);
-    } catch {
-      return null;
+    for (const n of names) {
+      const q = `${p}/${n}`;
+      if (/tsnix-tmp|\.tmp-|\.tmp$/.test(n)) out.push(q);
+      if (host.fs.lstat(q).type === "directory") walk(q);
     }
   };
-  return {
-    profile: profileTarget,
-    current: link("/run/current-system"),
-    etcStatic: link("/etc/static"),
-    files: Object.fromEntries(files.map((f) => [f, readInRoot(host, root, f) ?? null])),
-  };
+  for (const d of ["/etc", "/home", "/var/lib", "/run", "/boot"]) walk(`${ROOT}${d}`);
+  return out;
 }
 
 function journalPresent(host: Host): boolean {
@@ -85,34 +164,48 @@ function journalPresent(host: Host): boolean {
   }
 }
 
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
 describe("switch interrupted at every filesystem call (memfs)", () => {
-  it("leaves the old or the new generation, and the next switch completes it", async () => {
+  it("shows each item old or new, in the documented order, wholly old or new without the journal, and the next run completes it", async () => {
     const clock = () => 1_700_000_000_000;
     const base = memoryHost({ files: { "/cfg/pkgs.nix": PKGS_NIX, "/cfg/v1.nix": conf(1), "/cfg/v2.nix": conf(2) }, now: clock });
     const ctx = osContext(base, ROOT);
     const input = (v: number) => ({ configuration: `/cfg/v${v}.nix`, pkgs: "/cfg/pkgs.nix" });
     await rebuild(ctx, "switch", { input: input(1) });
     const v2 = await rebuild(ctx, "build", { input: input(2), resultLink: null });
-    const before = observe(base, ROOT);
+    const before = observe(base);
+    const running = [...ctx.serviceManager.active];
+    expect(running).toEqual(expect.arrayContaining(["sshd.service", "steady.service"]));
+    const contextOn = (h: Host, sm: RecordingServiceManager) => osContext(h, ROOT, { store: new LocalStore({ host: h, root: ROOT, fsyncStorePaths: false }), serviceManager: sm });
 
-    // The uninterrupted switch, for reference.
+    // The uninterrupted switch, and a rollback after it, for reference.
     const ref = cloneHost(base, clock);
-    const refCtx = osContext(ref, ROOT, { store: new LocalStore({ host: ref, root: ROOT, fsyncStorePaths: false }) });
-    await switchSystem(refCtx, v2.toplevel, "switch");
-    const after = observe(ref, ROOT);
-    expect(after.files["/etc/motd"]).toBe("v2");
-    expect(before.files["/etc/motd"]).toBe("v1");
+    const refSm = new RecordingServiceManager(running);
+    await switchSystem(contextOn(ref, refSm), v2.toplevel, "switch");
+    const after = observe(ref);
+    const afterBooks = bookkeeping(ref);
+    const refBack = cloneHost(ref, clock);
+    await rebuild(contextOn(refBack, new RecordingServiceManager(refSm.active)), "switch", { rollback: true });
+    const back = observe(refBack);
+    expect(temporaries(ref)).toEqual([]);
+    // Every item but the unchanged ones differs between the generations, so each interruption point is informative.
+    const differing = before.map(([name, v], i) => [name, !same(v, after[i]![1])] as const);
+    expect(differing.filter(([, d]) => !d).map(([n]) => n)).toEqual([]);
+    // steady is stopped before activation and started after it (stopIfChanged), sshd restarted after it (stopIfChanged = false).
+    expect(refSm.log).toEqual(["stop steady.service", "daemon-reload", "restart sshd.service", "start steady.service"]);
 
     let k = 1;
     const outcomes = { old: 0, new: 0, journal: 0 };
+    const firstNew = new Map<string, number>();
     let skipped = 0;
     for (;; k++) {
       const clone = cloneHost(base, clock);
       const fh = faultHost(clone, { crashAfter: k });
-      const fctx = osContext(fh, ROOT, { store: new LocalStore({ host: fh, root: ROOT, fsyncStorePaths: false }) });
+      const sm = new RecordingServiceManager(running);
       let crashed = false;
       try {
-        await switchSystem(fctx, v2.toplevel, "switch");
+        await switchSystem(contextOn(fh, sm), v2.toplevel, "switch");
       } catch (e) {
         if (!(e instanceof SimulatedCrash)) throw new Error(`call ${k}: ${(e as Error).message}`);
         crashed = true;
@@ -123,26 +216,52 @@ describe("switch interrupted at every filesystem call (memfs)", () => {
         skipped++;
         continue;
       }
-      const seen = observe(clone, ROOT);
-      expect([before.profile, after.profile], `profile after call ${k}`).toContain(seen.profile);
-      expect([before.etcStatic, after.etcStatic], `/etc/static after call ${k}`).toContain(seen.etcStatic);
+      const at = `after call ${k} (${fh.log[fh.log.length - 1]})`;
+      const seen = observe(clone);
+      const state = seen.map(([name, v], i) => {
+        const isOld = same(v, before[i]![1]);
+        const isNew = same(v, after[i]![1]);
+        expect(isOld || isNew, `${name} ${at}: neither generation's: ${JSON.stringify(v)}`).toBe(true);
+        return [name, isNew ? "new" : "old"] as const;
+      });
+      const lastNew = state.map(([, s]) => s).lastIndexOf("new");
+      const firstOld = state.map(([, s]) => s).indexOf("old");
+      expect(firstOld === -1 || lastNew === -1 || lastNew < firstOld, `order ${at}: ${state.map(([n, s]) => `${n}=${s}`).join(", ")}`).toBe(true);
+      for (const [name, s] of state) if (s === "new" && !firstNew.has(name)) firstNew.set(name, k);
       if (journalPresent(clone)) outcomes.journal++;
-      else if (JSON.stringify(seen.files) === JSON.stringify({ ...before.files, "/boot/grub/grub.cfg": seen.files["/boot/grub/grub.cfg"] }) && seen.current === before.current) outcomes.old++;
       else {
-        expect(seen, `state after call ${k} (${fh.log[fh.log.length - 1]})`).toEqual(after);
-        outcomes.new++;
+        expect(firstOld === -1 || lastNew === -1, `without the journal the root is wholly one generation ${at}`).toBe(true);
+        if (lastNew === -1) outcomes.old++;
+        else outcomes.new++;
       }
+
       // The process died: its locks are stale. The next switch completes the job.
       const next = clone.fork();
       clone.exitProcess(clone.pid);
-      const nctx = osContext(next, ROOT, { store: new LocalStore({ host: next, root: ROOT, fsyncStorePaths: false }) });
-      await switchSystem(nctx, v2.toplevel, "switch");
-      expect(observe(next, ROOT), `recovery after call ${k}`).toEqual(after);
+      const nextSm = new RecordingServiceManager(sm.active);
+      await switchSystem(contextOn(next, nextSm), v2.toplevel, "switch");
+      expect(observe(next), `recovery ${at}`).toEqual(after);
+      expect(bookkeeping(next), `bookkeeping after recovery ${at}`).toEqual(afterBooks);
+      expect([...nextSm.active].sort(), `running units after recovery ${at}`).toEqual([...refSm.active].sort());
       expect(journalPresent(next)).toBe(false);
+      expect(temporaries(next), `temporaries after recovery ${at}`).toEqual([]);
+
+      if (k % 9 === 0) {
+        // A rollback as the next run: the interrupted switch is completed first, then undone.
+        const other = cloneHost(clone, clock);
+        await rebuild(contextOn(other, new RecordingServiceManager(sm.active)), "switch", { rollback: true });
+        expect(observe(other), `rollback as the next run ${at}`).toEqual(back);
+      }
     }
-    expect(k).toBeGreaterThan(20);
+    expect(k).toBeGreaterThan(40);
     expect(outcomes.old).toBeGreaterThan(0);
+    expect(outcomes.new).toBeGreaterThan(0);
     expect(outcomes.journal).toBeGreaterThan(0);
-    console.log(`switch: ${k - 1} filesystem calls, ${k - 1 - skipped} interruption points`, outcomes);
-  }, 600000);
+    // Each item turned new at some interruption point, in the documented order.
+    const order = before.map(([n]) => n);
+    const turned = order.map((n) => firstNew.get(n) ?? Infinity);
+    expect(turned.every((x) => x !== Infinity), JSON.stringify(Object.fromEntries(firstNew))).toBe(true);
+    expect([...turned].sort((a, b) => a - b)).toEqual(turned);
+    console.log(`switch: ${k - 1} filesystem calls, ${k - 1 - skipped} interruption points`, outcomes, Object.fromEntries(firstNew));
+  }, 900000);
 });
