@@ -3,6 +3,26 @@
  * configuration, make it the system profile's new generation, install the
  * boot menu, plan and apply unit changes through a ServiceManager, activate;
  * and roll back, list and delete generations.
+ *
+ * Interruption. A switch changes, in this order: the system profile link,
+ * the boot menu (grub.cfg, or each systemd-boot entry then loader.conf),
+ * /etc/group, /etc/passwd, /etc/shadow, new home directories, /etc/static
+ * (and with it every linked /etc entry), each copied /etc file (path
+ * order), the removal of copies the new generation lacks, and
+ * /run/current-system; units are stopped before activation and
+ * reloaded, restarted and started after it. Each of these is one atomic
+ * rename or symlink swap, with owner and mode set before it appears; they
+ * cannot change as a group (the profile and boot menu are separate files
+ * from /etc, the three account files are three renames, each copy is its
+ * own rename after the /etc/static swap). What makes the group whole is
+ * the activation journal (see activate.ts): it records the generation, the
+ * action and the profile change before the first of these steps and is
+ * removed after the last, and units still to start, restart or reload are
+ * kept in run/nixos/*-list meanwhile. So an observer of the root sees each
+ * item as the old or the new generation's, in that order; without the
+ * journal, the whole root is the old or the new generation; and the next
+ * switch, boot, test or rollback first completes the recorded one
+ * (test/os/crash.test.ts checks this at every filesystem call).
  */
 import { isErrno } from "../errors.js";
 import { mkdirp } from "../host/util.js";
