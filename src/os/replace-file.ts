@@ -20,8 +20,11 @@ export function tempFor(path: string): string {
 
 /** An owner to give a file before it appears. @public */
 export interface FileOwner {
+  /** Applies the owner (and warns once if the host refuses). */
   readonly owners: Owners;
+  /** The owning user's id. */
   readonly uid: number;
+  /** The owning group's id. */
   readonly gid: number;
 }
 
