@@ -15,10 +15,13 @@ import type { InstantiateOptions, RunResult } from "./instantiate.js";
 import type * as InstantiateStore from "./instantiate-store.js";
 import { instantiateDerivations } from "../eval/builtins/derivation.js";
 import { ImportFromDerivationError, RealisationNeeded, type ImportFromDerivation } from "../eval/builtins/store-bridge.js";
+import { defaultNixPath } from "../eval/search-path.js";
+import { resolveStoreRoot } from "../store/store-root.js";
 
 /** The environment of an invocation: NIX_PATH, the store root and the CLI's settings (`--option`). */
 export interface InstantiateEnv {
-  NIX_PATH: string;
+  /** Undefined when unset: then Nix's default search path applies. */
+  NIX_PATH?: string | undefined;
   store?: string | undefined;
   /** `--option NAME VALUE` pairs and the like, as the CLI context holds them (for builds during evaluation). */
   settings?: readonly (readonly [string, string])[] | undefined;
@@ -129,7 +132,8 @@ class InstantiateRun {
     private readonly storeSide: typeof InstantiateStore | undefined,
     withBuilds: boolean,
   ) {
-    this.ev = new Evaluator({ host, searchPath: opts.includes, nixPath: env.NIX_PATH, trace: (l) => this.err.write(l), showTrace: opts.showTrace });
+    const searchPath = env.NIX_PATH === undefined ? [...opts.includes, ...defaultNixPath(host.fs, host.env("HOME"), stateDirOf(host, cwd, env.store))] : opts.includes;
+    this.ev = new Evaluator({ host, searchPath, nixPath: env.NIX_PATH, searchPathBase: cwd, trace: (l) => this.err.write(l), showTrace: opts.showTrace });
     if (opts.expr) for (const e of opts.files) this.inputs.push({ expr: e });
     else if (opts.files.length === 0) this.inputs.push({ file: "./default.nix" });
     else for (const f of opts.files) this.inputs.push(f === "-" ? { stdin: opts.stdin ?? "" } : { file: f });
@@ -222,6 +226,20 @@ class InstantiateRun {
     }
     if (e instanceof TsnixError) return { stdout, stderr: stderr + `error: ${e.message}\n`, code: e.exitCode };
     return { stdout, stderr: stderr + `error: internal error: ${e instanceof Error ? e.message : String(e)}\n`, code: 1 };
+  }
+}
+
+/**
+ * The state directory of the store this invocation uses (its default search
+ * path lives there): ROOT/nix/var/nix, or Nix's /nix/var/nix when the root
+ * is the real one or cannot be used.
+ */
+function stateDirOf(host: Host, cwd: string, store: string | undefined): string {
+  try {
+    const root = resolveStoreRoot({ store, env: (n) => host.env(n), home: host.env("HOME") ?? host.user().home, cwd });
+    return `${root === "/" ? "" : root}/nix/var/nix`;
+  } catch {
+    return "/nix/var/nix";
   }
 }
 

@@ -129,7 +129,7 @@ export async function instantiateCommand(args: string[], ctx: CliContext): Promi
   // is configured from the flags when it starts: a young generation that
   // starts large (not grown step by step) cuts scavenges by 3-4x there.
   if (SEMI_SPACE_MB > 0) setFlagsFromString(`--max-semi-space-size=${SEMI_SPACE_MB} --min-semi-space-size=${Math.min(16, SEMI_SPACE_MB)}`);
-  const env = { NIX_PATH: ctx.env("NIX_PATH") ?? "", store: ctx.settings.get("store"), settings: [...ctx.settings] };
+  const env = { NIX_PATH: ctx.env("NIX_PATH"), store: ctx.settings.get("store"), settings: [...ctx.settings] };
   // Most evaluations fit Node's own stack: try on this thread first (no
   // thread start-up cost), and only when the stack runs out evaluate again
   // on a thread with a Nix-sized stack. Evaluation has no side effects
@@ -157,7 +157,7 @@ function print(result: RunResult, ctx: CliContext): number {
 }
 
 function needsStore(opts: InstantiateOptions): boolean {
-  return !opts.eval && !opts.parse;
+  return !opts.parse && (!opts.eval || opts.readWrite === true);
 }
 
 function canUseWorker(): boolean {
@@ -169,7 +169,7 @@ interface WorkerJob {
   tsnixInstantiate: true;
   opts: InstantiateOptions;
   cwd: string;
-  env: { NIX_PATH: string; store?: string | undefined; settings?: [string, string][] };
+  env: { NIX_PATH?: string | undefined; store?: string | undefined; settings?: [string, string][] };
 }
 
 function runInWorker(job: Omit<WorkerJob, "tsnixInstantiate">): Promise<RunResult> {

@@ -36,16 +36,13 @@ import {
 import "./builtins/all.js";
 import { registeredBuiltins, registryVersion, type BuiltinContext, type CoerceOptions, type EvalStateLike } from "./builtins/index.js";
 import { parse } from "./parser.js";
+import { SEARCH_PATH_CWD, parseNixPath, parseSearchPath, type SearchPathEntry } from "./search-path.js";
 import { printExpr } from "./print-expr.js";
 import { printValue } from "./print-value.js";
 import { evalThreadAvailable, evaluateOnThread } from "./eval-thread.js";
 import { NixAttrs, NixFloat, NixLambda, NixPath, NixString, PrimOp, PrimOpApp, Thunk, type LazyValue, type Value } from "./value.js";
 
-/** One search path entry (`-I prefix=path` or `-I path`). @public */
-export interface SearchPathEntry {
-  readonly prefix: string;
-  readonly path: string;
-}
+export { parseSearchPath, type SearchPathEntry } from "./search-path.js";
 
 /** Options of an {@link Evaluator}. @public */
 export interface EvaluatorOptions {
@@ -53,8 +50,10 @@ export interface EvaluatorOptions {
   readonly host?: Host;
   /** Search path entries (`-I`), searched before `nixPath`. */
   readonly searchPath?: readonly (SearchPathEntry | string)[];
-  /** NIX_PATH-style value (`a=/x:/y`); default none. */
+  /** NIX_PATH-style value (`a=/x:/y`, split as Nix 2.8 splits it: URL entries keep their `scheme:`); default none. */
   readonly nixPath?: string;
+  /** Directory relative search path entries are resolved against (default: the process's working directory on the node host, else "/"). */
+  readonly searchPathBase?: string;
   /** The store directory (default /nix/store). */
   readonly storeDir?: string;
   /** Copies a path to the store for `"${./p}"`; without it such interpolation fails. */
@@ -82,14 +81,6 @@ export interface EvaluateOptions {
 /** The plain JavaScript form of a strict Nix value. @public */
 export type PlainValue = null | boolean | number | bigint | string | PlainValue[] | { [name: string]: PlainValue } | { readonly path: string } | { readonly function: true };
 
-/** Parse `-I`/NIX_PATH entries (`prefix=path` or `path`). @public */
-export function parseSearchPath(entries: readonly (SearchPathEntry | string)[]): SearchPathEntry[] {
-  return entries.map((e) => {
-    if (typeof e !== "string") return e;
-    const eq = e.indexOf("=");
-    return eq < 0 ? { prefix: "", path: e } : { prefix: e.slice(0, eq), path: e.slice(eq + 1) };
-  });
-}
 
 /**
  * A reusable evaluator: values it returns stay valid and lazy; files are
@@ -115,7 +106,8 @@ export class Evaluator implements EvalStateLike {
   constructor(options: EvaluatorOptions = {}) {
     this.options = options;
     this.host = options.host ?? nodeHost();
-    this.searchPath = parseSearchPath([...(options.searchPath ?? []), ...(options.nixPath === undefined ? [] : options.nixPath.split(":").filter((s) => s !== ""))]);
+    this.searchPath = parseSearchPath([...(options.searchPath ?? []), ...(options.nixPath === undefined ? [] : parseNixPath(options.nixPath))]);
+    this.extensions.set(SEARCH_PATH_CWD, options.searchPathBase ?? (this.host.kind === "node" ? process.cwd() : "/"));
     this.storeDir = options.storeDir ?? "/nix/store";
     this.traceCalls = options.showTrace ?? false;
     if (options.trace !== undefined) this.extensions.set("traceSink", options.trace);

@@ -7,12 +7,13 @@
  * storeDir, nixPath, currentTime.
  */
 import { canonPath as canon } from "../../host/util.js";
-import { EvalError } from "../errors.js";
+import { EvalError, NixError } from "../errors.js";
 import { arith, deepForce } from "../evaluator.js";
 import { NixAttrs, NixFloat, NixLambda, NixPath, PrimOp, PrimOpApp, isString, mkInt, stringOf, typeOf, type LazyValue, type Value } from "../value.js";
 import { defineBuiltin, defineConstant } from "./index.js";
 import { realisePath } from "./paths.js";
 import { importDerivationFile } from "./store-bridge.js";
+import { findFileBuiltin } from "../search-path.js";
 
 defineBuiltin("add", 2, ([a, b], ctx) => arith("+", ctx.force(a!), ctx.force(b!), ctx.pos));
 defineBuiltin("sub", 2, ([a, b], ctx) => arith("-", ctx.force(a!), ctx.force(b!), ctx.pos));
@@ -55,7 +56,14 @@ defineBuiltin(
   "import",
   1,
   ([p], ctx) => {
-    const v = ctx.force(p!);
+    let v: Value;
+    try {
+      v = ctx.force(p!);
+    } catch (e) {
+      // Nix forces the argument inside realisePath's coerceToPath, which adds this frame.
+      if (e instanceof NixError) e.addTrace(ctx.pos, "while realising the context of a path");
+      throw e;
+    }
     let path: string;
     if (v instanceof NixPath) path = v.path;
     // Strings may refer to store paths and derivation outputs: those are made
@@ -101,31 +109,7 @@ defineBuiltin("trace", 2, ([m, b], ctx) => {
   return ctx.force(b!);
 });
 
-defineBuiltin("findFile", 2, ([sp, name], ctx) => {
-  const entries = ctx.forceList(sp!);
-  const n = ctx.forceString(name!);
-  const fs = ctx.host.fs;
-  for (const e of entries) {
-    const a = ctx.forceAttrs(e);
-    const pv = a.get("path");
-    if (pv === undefined) throw ctx.error("attribute 'path' missing");
-    const path = stringOf(ctx.coerceToString(pv, { copyToStore: false }));
-    const prefixV = a.get("prefix");
-    const prefix = prefixV === undefined ? "" : ctx.forceString(prefixV);
-    let candidate: string;
-    if (prefix === "") candidate = `${path}/${n}`;
-    else if (n === prefix) candidate = path;
-    else if (n.startsWith(prefix + "/")) candidate = path + n.slice(prefix.length);
-    else continue;
-    try {
-      fs.stat(candidate);
-      return new NixPath(canon(candidate));
-    } catch {
-      /* not here: try the next entry */
-    }
-  }
-  throw ctx.error(`file '${n}' was not found in the Nix search path (add it using $NIX_PATH or -I)`);
-});
+defineBuiltin("findFile", 2, findFileBuiltin);
 
 
 defineConstant("true", true, { global: true });

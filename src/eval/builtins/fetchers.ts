@@ -3,7 +3,7 @@
  * `fetch`): `file://` URLs are read through the Host, `http(s)://` URLs
  * are downloaded; a `sha256` pin short-cuts when the pinned path is already
  * valid and fails on a mismatch showing both hashes. Tarballs are unpacked
- * with node-tar (gzip or plain), in memory, and written through the Host.
+ * with node-tar (gzip, xz or plain), in memory, and written through the Host.
  *
  * Builtins are synchronous, so downloads run on a worker thread while the
  * evaluator waits (Atomics.wait); a server in the same thread as the
@@ -117,11 +117,20 @@ export function fetchBytes(host: Host, url: string, fetcher: SyncFetcher | undef
 }
 
 /**
- * Unpack a tarball (gzip-compressed or plain) below `dir` on the host.
+ * Unpack a tarball (gzip- or xz-compressed, or plain) below `dir` on the host.
  * Entries leaving `dir` (`..`, absolute names) are refused.
  */
 export function unpackTarball(host: Host, bytes: Uint8Array, dir: string, url: string): void {
   const fs = host.fs;
+  // xz (channels' nixexprs.tar.xz); tar itself recognises gzip.
+  if (bytes.length > 6 && bytes[0] === 0xfd && bytes[1] === 0x37 && bytes[2] === 0x7a && bytes[3] === 0x58 && bytes[4] === 0x5a && bytes[5] === 0) {
+    const lzma = createRequire(import.meta.url)("@napi-rs/lzma") as { xz: { decompressSync(data: Uint8Array): Uint8Array } };
+    try {
+      bytes = new Uint8Array(lzma.xz.decompressSync(bytes));
+    } catch (e) {
+      throw new TsnixError("eval.tarball", `failed to open archive: ${e instanceof Error ? e.message : String(e)}`, { url });
+    }
+  }
   const made = new Set<string>([dir]);
   const mkdirs = (p: string): void => {
     if (made.has(p)) return;
@@ -215,8 +224,8 @@ function fetch(ctx: BuiltinContext, arg: Value, who: "fetchurl" | "fetchTarball"
   return new NixString(path, new Set([path]));
 }
 
-/** Download `url` into the store as `name` (unpacked, or a flat file); `got` is the NAR hash or the file's hash. */
-function download(ctx: BuiltinContext, url: string, name: string, unpack: boolean): { path: string; got: Hash } {
+/** Download `url` into the store as `name` (unpacked, or a flat file); `got` is the NAR hash or the file's hash. Also for URL entries of the search path. */
+export function download(ctx: BuiltinContext, url: string, name: string, unpack: boolean): { path: string; got: Hash } {
   const store = evalStoreOf(ctx.state);
   const fs = ctx.host.fs;
   const fetcher = ctx.state.extensions.get("fetchUrl") as SyncFetcher | undefined;

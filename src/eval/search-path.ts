@@ -1,0 +1,171 @@
+/**
+ * The Nix search path, as Nix 2.8: how NIX_PATH is split (a URL entry keeps
+ * its `scheme:` colon), the default path when NIX_PATH is unset, and how
+ * `<name>` is looked up. Entries resolve lazily, once per evaluator, and
+ * only when a lookup reaches them: a directory is made absolute (a missing
+ * one is skipped with Nix's warning); a URL (`channel:NAME`, `http(s)://`,
+ * `file://` tarballs) is downloaded and unpacked into the store as
+ * `fetchTarball` does and its directory searched (a failed download is
+ * skipped with Nix's warning).
+ */
+import { canonPath, pathExists } from "../host/util.js";
+import type { HostFs } from "../host/host.js";
+import { EvalError } from "./errors.js";
+import { NixPath, contextOf, stringOf, type LazyValue, type Value } from "./value.js";
+import type { BuiltinContext, EvalStateLike } from "./builtins/index.js";
+import { DownloadError, download } from "./builtins/fetchers.js";
+import { decodeContextElement } from "./builtins/context.js";
+import { evalStoreOf } from "./builtins/store-bridge.js";
+
+/** One search path entry (`-I prefix=path` or `-I path`). @public */
+export interface SearchPathEntry {
+  readonly prefix: string;
+  readonly path: string;
+}
+
+/** Parse `-I`/NIX_PATH entries (`prefix=path` or `path`). @public */
+export function parseSearchPath(entries: readonly (SearchPathEntry | string)[]): SearchPathEntry[] {
+  return entries.map((e) => {
+    if (typeof e !== "string") return e;
+    const eq = e.indexOf("=");
+    return eq < 0 ? { prefix: "", path: e } : { prefix: e.slice(0, eq), path: e.slice(eq + 1) };
+  });
+}
+
+const URI_SCHEMES = new Set(["http", "https", "file", "channel", "git", "s3", "ssh"]);
+
+/** Whether a search path entry is a URL (Nix's isUri: `channel:…` or a known scheme before `://`). @public */
+export function isSearchPathUri(s: string): boolean {
+  if (s.startsWith("channel:")) return true;
+  const i = s.indexOf("://");
+  return i >= 0 && URI_SCHEMES.has(s.slice(0, i));
+}
+
+/**
+ * Split a NIX_PATH value into entries as Nix 2.8 does: at colons, except the
+ * one colon after a URL's scheme (so `nixpkgs=https://host/x.tar.gz` stays
+ * whole, but a port number still splits, as in Nix). Empty entries are kept.
+ * @public
+ */
+export function parseNixPath(s: string): string[] {
+  const out: string[] = [];
+  let p = 0;
+  while (p < s.length) {
+    const start = p;
+    let start2 = p;
+    while (p < s.length && s[p] !== ":") {
+      if (s[p] === "=") start2 = p + 1;
+      p++;
+    }
+    if (p === s.length) {
+      if (p !== start) out.push(s.slice(start));
+      break;
+    }
+    if (isSearchPathUri(s.slice(start2))) {
+      p++;
+      while (p < s.length && s[p] !== ":") p++;
+    }
+    out.push(s.slice(start, p));
+    if (p === s.length) break;
+    p++;
+  }
+  return out;
+}
+
+/** Where a `channel:NAME` entry is downloaded from. @public */
+export function resolveSearchPathUri(uri: string): string {
+  return uri.startsWith("channel:") ? `https://nixos.org/channels/${uri.slice("channel:".length)}/nixexprs.tar.xz` : uri;
+}
+
+/**
+ * Nix 2.8's search path when NIX_PATH is unset: each of
+ * `HOME/.nix-defexpr/channels`, `nixpkgs=STATE/profiles/per-user/root/channels/nixpkgs`
+ * and `STATE/profiles/per-user/root/channels` that exists, where STATE is
+ * the store's state directory (`ROOT/nix/var/nix` for tsnix's store root).
+ * @public
+ */
+export function defaultNixPath(fs: HostFs, home: string | undefined, stateDir: string): string[] {
+  const out: string[] = [];
+  const add = (p: string, prefix = ""): void => {
+    if (pathExists(fs, p)) out.push(prefix === "" ? p : `${prefix}=${p}`);
+  };
+  if (home !== undefined && home !== "") add(`${home}/.nix-defexpr/channels`);
+  add(`${stateDir}/profiles/per-user/root/channels/nixpkgs`, "nixpkgs");
+  add(`${stateDir}/profiles/per-user/root/channels`);
+  return out;
+}
+
+/** The evaluator extension holding the directory relative entries resolve against. */
+export const SEARCH_PATH_CWD = "searchPathCwd";
+const RESOLVED = "searchPathResolved";
+
+function warn(state: EvalStateLike, message: string): void {
+  const sink = state.extensions.get("traceSink") as ((s: string) => void) | undefined;
+  const line = `warning: ${message}\n`;
+  if (sink !== undefined) sink(line);
+  else process.stderr.write(line);
+}
+
+/** The directory an entry stands for, or undefined when it is skipped (with Nix's warning, once). */
+function resolveEntry(ctx: BuiltinContext, path: string): string | undefined {
+  const state = ctx.state;
+  let cache = state.extensions.get(RESOLVED) as Map<string, string | undefined> | undefined;
+  if (cache === undefined) state.extensions.set(RESOLVED, (cache = new Map()));
+  if (cache.has(path)) return cache.get(path);
+  let res: string | undefined;
+  if (isSearchPathUri(path)) {
+    try {
+      const got = download(ctx, resolveSearchPathUri(path), "source", true);
+      res = evalStoreOf(state).realPath(got.path);
+    } catch (e) {
+      if (!(e instanceof DownloadError)) throw e;
+      warn(state, `Nix search path entry '${path}' cannot be downloaded, ignoring`);
+    }
+  } else {
+    const cwd = (state.extensions.get(SEARCH_PATH_CWD) as string | undefined) ?? "/";
+    const abs = canonPath(path.startsWith("/") ? path : `${cwd}/${path}`);
+    if (pathExists(state.host.fs, abs)) res = abs;
+    else warn(state, `Nix search path entry '${path}' does not exist, ignoring`);
+  }
+  cache.set(path, res);
+  return res;
+}
+
+/** Nix's findFile: the first entry whose prefix matches `name` and under which the rest exists. */
+export function findInSearchPath(ctx: BuiltinContext, entries: readonly SearchPathEntry[], name: string): string {
+  for (const { prefix, path } of entries) {
+    let suffix: string;
+    if (prefix === "") suffix = `/${name}`;
+    else if (name === prefix) suffix = "";
+    else if (name.startsWith(prefix) && name[prefix.length] === "/") suffix = name.slice(prefix.length);
+    else continue;
+    const dir = resolveEntry(ctx, path);
+    if (dir === undefined) continue;
+    const candidate = dir + suffix;
+    if (pathExists(ctx.host.fs, candidate)) return canonPath(candidate);
+  }
+  throw ctx.error(`file '${name}' was not found in the Nix search path (add it using $NIX_PATH or -I)`);
+}
+
+/** `builtins.findFile searchPath name` (what `<name>` calls with `builtins.nixPath`). */
+export function findFileBuiltin([sp, name]: LazyValue[], ctx: BuiltinContext): Value {
+  const entries: SearchPathEntry[] = [];
+  for (const e of ctx.forceList(sp!)) {
+    const a = ctx.forceAttrs(e);
+    const prefixV = a.get("prefix");
+    const prefix = prefixV === undefined ? "" : ctx.forceString(prefixV);
+    const pv = a.get("path");
+    if (pv === undefined) throw ctx.error("attribute 'path' missing");
+    const s = ctx.coerceToString(pv, { copyToStore: false });
+    const path = stringOf(s);
+    // As Nix's realiseContext: paths of the context must be valid (outputs are built).
+    const store = evalStoreOf(ctx.state);
+    for (const c of contextOf(s)) {
+      const el = decodeContextElement(c);
+      if (!store.isValidPath(el.path)) throw new EvalError(`cannot find '${path}', since path '${el.path}' is not valid`, { pos: ctx.pos });
+      if (el.kind === "output") store.realise(el.path, [el.output]);
+    }
+    entries.push({ prefix, path });
+  }
+  return new NixPath(findInSearchPath(ctx, entries, ctx.forceString(name!)));
+}
