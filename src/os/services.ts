@@ -50,17 +50,50 @@ export function planUnits(old: ReadonlyMap<string, UnitState>, next: ReadonlyMap
       if (n.wantedBy.some((t) => ACTIVE_TARGETS.has(t))) start.add(name);
       continue;
     }
+    // switch-to-configuration leaves changed sockets, paths and slices alone: restarting a socket would drop its queued connections.
+    if (/\.(socket|path|slice)$/.test(name)) continue;
     if (n.reloadIfChanged) reload.add(name);
     else if (!n.restartIfChanged) skip.add(name);
-    else if (!n.stopIfChanged) restart.add(name);
+    else if (!n.stopIfChanged || !name.endsWith(".service")) restart.add(name);
     else {
+      // A socket-activated service: stop its active sockets with it and start the sockets (which start the service on demand) instead of it.
+      let socketActivated = false;
+      if (!unitFlag(n.text, "X-NotSocketActivated")) {
+        for (const socket of socketsOf(name, n.text)) {
+          if (!active.has(socket)) continue;
+          stop.add(socket);
+          if (next.has(socket)) {
+            start.add(socket);
+            socketActivated = true;
+          }
+        }
+      }
+      if (!socketActivated) start.add(name);
       stop.add(name);
-      start.add(name);
     }
   }
   for (const [name, n] of next) if (!old.has(name) && n.wantedBy.some((t) => ACTIVE_TARGETS.has(t))) start.add(name);
   const s = (x: Set<string>) => [...x].sort();
   return { stop: s(stop), skip: s(skip), reload: s(reload), restart: s(restart), start: s(start) };
+}
+
+/** The values of `key=` lines of a unit file, split on blanks. */
+function unitValues(text: string, key: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split("\n")) if (line.startsWith(`${key}=`)) out.push(...line.slice(key.length + 1).split(/\s+/).filter((w) => w !== ""));
+  return out;
+}
+
+/** A boolean unit setting as systemd reads it (1/yes/true/on). */
+function unitFlag(text: string, key: string): boolean {
+  const v = unitValues(text, key).pop();
+  return v !== undefined && ["1", "yes", "true", "on"].includes(v.toLowerCase());
+}
+
+/** The sockets that activate a service: its `Sockets=`, else the socket of the same name. */
+function socketsOf(service: string, text: string): string[] {
+  const listed = unitValues(text, "Sockets");
+  return listed.length > 0 ? listed : [`${service.replace(/\.service$/, "")}.socket`];
 }
 
 /** The lines switch-to-configuration prints for a plan (with "would" for dry activation). @public */
