@@ -44,7 +44,8 @@ import {
   WrongSystemError,
 } from "./errors.js";
 import { SANDBOX_ETC, bubblewrapArgs, findBubblewrap, findSandboxShell, parseSandboxPath } from "./sandbox.js";
-import { SandboxInputPool, type StagedInputs } from "./sandbox-inputs.js";
+import { removeTree } from "./remove-tree.js";
+import { POOL_OWNER_UID, SandboxStoreDir } from "./sandbox-inputs.js";
 import { type BuildSettings, DEFAULT_BUILD_SETTINGS } from "./settings.js";
 
 /** What a realisation reports as it goes. @public */
@@ -157,9 +158,9 @@ class Realiser {
   private stopped = false;
   private etcDir: string | undefined;
   private lockDirReady = false;
-  /** Input pools not in use by a running build (one per concurrent sandboxed build at most). */
-  private readonly idlePools: SandboxInputPool[] = [];
-  private readonly allPools: SandboxInputPool[] = [];
+  /** Sandbox store directories not in use by a running build (one per concurrent sandboxed build at most). */
+  private readonly idleLanes: SandboxStoreDir[] = [];
+  private readonly allLanes: SandboxStoreDir[] = [];
 
   constructor(private readonly o: RealiseOptions) {
     this.store = o.store;
@@ -175,7 +176,7 @@ class Realiser {
       return await this.runRequests(requests);
     } finally {
       if (this.etcDir !== undefined) removeTree(this.host.fs, this.etcDir);
-      for (const p of this.allPools) p.dispose();
+      for (const l of this.allLanes) l.dispose();
     }
   }
 
@@ -432,18 +433,34 @@ class Realiser {
     if (direct && check) throw new SandboxError(`cannot check '${drvPath}' without a sandbox`, { drvPath });
 
     mkdirp(fs, store.realStoreDir);
+    // Outputs go to a private area in the store's file system (so they can be renamed into place) unless the builder writes in place:
+    // for a sandboxed build, the reusable directory that becomes its store directory, holding its small inputs.
+    const lane = bwrap !== undefined ? (this.idleLanes.pop() ?? this.newLane()) : undefined;
+    let outArea: string | undefined;
+    let bind: { logical: string; physical: string }[] = [];
+    if (lane !== undefined) {
+      try {
+        ({ dir: outArea, bind } = lane.prepare(store.storeDir, [...inputClosure].sort().map((p) => ({ logical: p, physical: store.toRealPath(p) }))));
+      } catch (e) {
+        lane.dispose();
+        this.idleLanes.push(lane);
+        throw e;
+      }
+    } else outArea = direct ? undefined : fs.mkdtemp(`${store.realStoreDir}/.tsnix-tmp-${this.host.pid}-build-${++buildCounter}-`);
     const name = drv.name;
     const tmp = this.host.tmpdir();
-    const buildDir = makeBuildDir(fs, tmp, name);
-    // Outputs go to a private area in the store's file system (so they can be renamed into place) unless the builder writes in place.
-    const outArea = direct ? undefined : fs.mkdtemp(`${store.realStoreDir}/.tsnix-tmp-${this.host.pid}-build-${++buildCounter}-`);
+    let buildDir: string;
+    try {
+      buildDir = makeBuildDir(fs, tmp, name);
+    } catch (e) {
+      if (lane !== undefined) this.releaseLane(lane, true);
+      throw e;
+    }
     const physOut = (p: string) => (outArea === undefined ? store.toRealPath(p) : `${outArea}/${p.slice(store.storeDir.length + 1)}`);
     const moved: string[] = [];
     let keep = false;
-    let pool: SandboxInputPool | undefined;
-    let staged: StagedInputs | undefined;
-    /** Whether every process of the builder is known to be gone (bubblewrap exited by itself). */
-    let sandboxEnded = false;
+    /** Whether every process of the builder is known to be gone (none started, or bubblewrap exited by itself). */
+    let sandboxEnded = true;
     const logPath = this.s.keepBuildLog ? buildLogPath(store.stateDir, drvPath) : undefined;
     const log = logPath === undefined ? undefined : new BuildLogWriter(this.host, logPath);
     const tail: string[] = [];
@@ -512,16 +529,10 @@ class Realiser {
             const sh = findSandboxShell(fs);
             if (sh !== undefined) extra.push(`/bin/sh=${sh}`);
           }
-          pool = this.idlePools.pop();
-          if (pool === undefined) {
-            pool = new SandboxInputPool(fs, `${store.realStoreDir}/.tsnix-tmp-${this.host.pid}-pool-`);
-            this.allPools.push(pool);
-          }
-          staged = pool.stage(store.storeDir, outArea!, [...inputClosure].sort().map((p) => ({ logical: p, physical: store.toRealPath(p) })));
           const args = bubblewrapArgs({
             storeDir: store.storeDir,
             outputDir: outArea!,
-            inputs: staged.bind,
+            inputs: bind,
             buildDir,
             buildDirInside: "/build",
             etcDir,
@@ -530,6 +541,7 @@ class Realiser {
             builder: drv.builder,
             args: drv.args.map((a) => rewriteOutputPlaceholders(drv, a)),
           });
+          sandboxEnded = false;
           proc = this.host.spawn(bwrap, args, { env, cwd: buildDir, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
         } else {
           try {
@@ -626,36 +638,27 @@ class Realiser {
     } finally {
       log?.close();
       for (const p of moved) if (!store.isValidPath(p)) removeTree(fs, store.toRealPath(p));
-      try {
-        if (outArea !== undefined) removeTree(fs, outArea);
-      } finally {
-        if (pool !== undefined) this.releasePool(pool, staged, sandboxEnded);
-      }
+      if (lane !== undefined) this.releaseLane(lane, sandboxEnded);
+      else if (outArea !== undefined) removeTree(fs, outArea);
       if (keep) this.emit({ type: "kept-build-dir", drvPath, dir: buildDir });
       else removeTree(fs, buildDir);
     }
   }
 
-  /**
-   * Give a build's input pool back: its linked copies are checked (changed
-   * ones dropped) when the sandbox is known to be empty; otherwise (a killed
-   * builder, an error before or while starting it) the pool is discarded.
-   */
-  private releasePool(pool: SandboxInputPool, staged: StagedInputs | undefined, ended: boolean): void {
-    if (staged === undefined || staged.linked.length === 0) {
-      this.idlePools.push(pool);
-      return;
-    }
-    if (ended) {
-      try {
-        pool.settle(staged);
-        this.idlePools.push(pool);
-        return;
-      } catch {
-        /* discarded below */
-      }
-    }
-    pool.dispose();
+  private newLane(): SandboxStoreDir {
+    const fs = this.host.fs;
+    const u = this.host.user();
+    // Root can give the pooled inputs to an id the sandbox does not map, which puts them out of the builder's reach.
+    const foreignOwner = u.uid === 0 && fs.chown !== undefined && fs.lchown !== undefined ? { gid: u.gid } : undefined;
+    const lane = new SandboxStoreDir(fs, `${this.store.realStoreDir}/.tsnix-tmp-${this.host.pid}-sandbox-`, { foreignOwner });
+    this.allLanes.push(lane);
+    return lane;
+  }
+
+  /** A build is over: clean its sandbox store directory (see {@link SandboxStoreDir.finish}) and make it available again. */
+  private releaseLane(lane: SandboxStoreDir, ended: boolean): void {
+    lane.finish(ended);
+    this.idleLanes.push(lane);
   }
 
   /**
@@ -823,22 +826,6 @@ function fixedCa(hashAlgo: string, hashHex: string): string | undefined {
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
 function signalNumber(s: string): string {
   return String(SIGNALS[s] ?? s);
-}
-
-/** Remove a tree, making read-only directories writable first; a missing path is fine. */
-function removeTree(fs: HostFs, p: string): void {
-  let st;
-  try {
-    st = fs.lstat(p);
-  } catch (e) {
-    if (isErrno(e, "ENOENT", "ENOTDIR")) return;
-    throw e;
-  }
-  if (st.type === "directory") {
-    if ((st.mode & 0o700) !== 0o700) fs.chmod(p, 0o755);
-    for (const n of fs.readdir(p)) removeTree(fs, `${p}/${n}`);
-    fs.rmdir(p);
-  } else fs.unlink(p);
 }
 
 /** Nix's canonical metadata below and at `p`: no write bits, no setuid/setgid, 0444/0555, mtime 1. */
