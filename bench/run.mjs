@@ -56,8 +56,8 @@ const ctx = {
   root,
   dataDir,
   runs,
-  /** The built CLI: `node bin/tsnix.mjs`. */
-  tsnix: [process.execPath, join(root, "bin/tsnix.mjs")],
+  /** The installed command (`bin/tsnix`, the package's bin), as users run it. */
+  tsnix: [join(root, "bin/tsnix")],
   exec,
   time,
   median,

@@ -8,6 +8,7 @@
  * the URL (it may not leave the cache), and the NAR itself (names may not
  * escape their directory).
  */
+import { httpFetch } from "../host/http-fetch.js";
 import { isErrno } from "../errors.js";
 import type { Host } from "../host/host.js";
 import { mkdirp, pathExists, writeFileAtomic } from "../host/util.js";
@@ -81,7 +82,7 @@ export class BinaryCache {
         throw e;
       }
     }
-    const f = this.fetchFn ?? (globalThis.fetch as unknown as FetchLike | undefined);
+    const f = this.fetchFn ?? (httpFetch as FetchLike);
     if (f === undefined) throw new SubstituteError("cache.no-fetch", `cannot download from '${this.url}': no fetch function available`, { url: this.url });
     const url = `${this.base}/${rel}`;
     let res;

@@ -4,6 +4,7 @@
  * `builtin:buildenv` (the symlink forest of a user environment, with Nix
  * 2.8's priorities and collision message).
  */
+import { httpFetch } from "../host/http-fetch.js";
 import { buildenvBuiltin } from "./buildenv.js";
 import { TsnixError } from "../errors.js";
 import type { HostFs } from "../host/host.js";
@@ -36,7 +37,7 @@ async function fetchBytes(ctx: BuiltinBuilderContext, url: string): Promise<Uint
       throw new BuiltinBuilderError(`unable to download '${url}': ${e instanceof Error ? e.message : String(e)}`, { url });
     }
   }
-  const f = ctx.fetch ?? (globalThis.fetch as unknown as FetchLike | undefined);
+  const f = ctx.fetch ?? (httpFetch as FetchLike);
   if (f === undefined) throw new BuiltinBuilderError(`unable to download '${url}': no fetch available`, { url });
   let res;
   try {

@@ -115,8 +115,19 @@ export interface RunResult {
 /** The stack size of the evaluation thread, in MB (about as deep as Nix 2.8 on an 8 MB C++ stack). */
 export const EVAL_STACK_MB = Number(process.env["TSNIX_EVAL_STACK_MB"] ?? 128);
 
-/** `always`: evaluate on the big-stack thread from the start; otherwise `--eval` tries this thread first. */
+/** `always`: evaluate on the big-stack thread from the start; `never`: only on this thread; otherwise `--eval` tries this thread first. */
 const EVAL_THREAD = process.env["TSNIX_EVAL_THREAD"] ?? "retry";
+
+/**
+ * Whether this thread's stack is already Nix-sized: `bin/tsnix` raises the
+ * process's stack limit and passes V8 a matching `--stack-size`. Then deep
+ * evaluations run here and no thread is started (a thread costs a second
+ * heap, and a retry a second evaluation).
+ */
+const BIG_MAIN_STACK = process.execArgv.some((a) => {
+  const m = /^--stack[-_]size=(\d+)$/.exec(a);
+  return m !== null && Number(m[1]) >= 64 * 1024;
+});
 
 /** Young-generation semi-space size for CLI evaluations (MB): evaluation allocates many short-lived thunks and environments. */
 const SEMI_SPACE_MB = Number(process.env["TSNIX_EVAL_SEMI_SPACE_MB"] ?? 32);
@@ -161,6 +172,7 @@ function needsStore(opts: InstantiateOptions): boolean {
 }
 
 function canUseWorker(): boolean {
+  if (BIG_MAIN_STACK || EVAL_THREAD === "never") return false;
   // Under the TypeScript sources (tests) the module is a .ts file a worker cannot load.
   return import.meta.url.endsWith(".js") || import.meta.url.endsWith(".mjs");
 }

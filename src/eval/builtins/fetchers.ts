@@ -9,6 +9,7 @@
  * evaluator waits (Atomics.wait); a server in the same thread as the
  * evaluation would therefore never answer.
  */
+import { httpsCaOption } from "../../host/http-fetch.js";
 import { MessageChannel, Worker, receiveMessageOnPort } from "node:worker_threads";
 import { createRequire } from "node:module";
 import type * as Tar from "tar";
@@ -47,7 +48,7 @@ export type SyncFetcher = (url: string) => Uint8Array;
 
 const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
-const { url, port, shared, timeoutMs } = workerData;
+const { url, port, shared, timeoutMs, ca } = workerData;
 const flag = new Int32Array(shared);
 let finished = false;
 function done(msg) {
@@ -60,7 +61,7 @@ function done(msg) {
 function get(u, redirects) {
   let mod;
   try { mod = require(u.startsWith("https:") ? "node:https" : "node:http"); } catch (e) { return done({ error: String(e) }); }
-  const req = mod.get(u, { timeout: timeoutMs }, (res) => {
+  const req = mod.get(u, u.startsWith("https:") && ca !== undefined ? { timeout: timeoutMs, ca } : { timeout: timeoutMs }, (res) => {
     const status = res.statusCode || 0;
     if (status >= 300 && status < 400 && res.headers.location !== undefined) {
       res.resume();
@@ -83,7 +84,7 @@ export function httpGetSync(url: string, timeoutMs = 300_000): Uint8Array {
   const { port1, port2 } = new MessageChannel();
   const shared = new SharedArrayBuffer(4);
   const flag = new Int32Array(shared);
-  const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { url, port: port2, shared, timeoutMs }, transferList: [port2] });
+  const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { url, port: port2, shared, timeoutMs, ca: url.startsWith("https:") ? httpsCaOption() : undefined }, transferList: [port2] });
   try {
     Atomics.wait(flag, 0, 0, timeoutMs + 5_000);
     const m = receiveMessageOnPort(port1)?.message as { error?: string; status?: number; message?: string; body?: Uint8Array } | undefined;

@@ -1,0 +1,113 @@
+/**
+ * The installed command, bin/tsnix (a shell script starting Node on
+ * bin/tsnix.mjs): its raised stack and its deferral of NODE_EXTRA_CA_CERTS.
+ */
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const BIN = join(import.meta.dirname, "../../bin/tsnix");
+const built = (() => {
+  try {
+    readFileSync(join(import.meta.dirname, "../../dist/cli.js"));
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+function tsnix(args: string[], env: Record<string, string | undefined> = {}): { stdout: string; stderr: string; status: number | null } {
+  const r = spawnSync(BIN, args, { encoding: "utf8", env: { ...process.env, NIX_PATH: "", ...env } });
+  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+}
+
+/** As `tsnix`, without blocking this process's event loop (the test's own server must answer). */
+function tsnixAsync(args: string[], env: Record<string, string | undefined> = {}): Promise<{ stdout: string; stderr: string; status: number | null }> {
+  return new Promise((resolve) => {
+    const child = spawn(BIN, args, { env: { ...process.env, NIX_PATH: "", ...env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("close", (status) => resolve({ stdout, stderr, status }));
+  });
+}
+
+describe.runIf(built)("bin/tsnix", () => {
+  it("evaluates 40,000 nested calls and reports Nix's stack overflow for 1,000,000", () => {
+    const deep = (n: number): string => `let f = n: if n == 0 then 0 else 1 + f (n - 1); in f ${n}`;
+    // TSNIX_EVAL_THREAD=never: no big-stack worker to fall back on, so this passes only on the raised main stack.
+    const ok = tsnix(["instantiate", "--eval", "-E", deep(40000)], { TSNIX_EVAL_THREAD: "never" });
+    expect(ok).toMatchObject({ stdout: "40000\n", status: 0 });
+    const over = tsnix(["instantiate", "--eval", "-E", deep(1000000)]);
+    expect(over.status).toBe(1);
+    expect(over.stderr).toMatch(/^error: stack overflow/m);
+    expect(over.stderr).not.toMatch(/RangeError|    at /);
+  });
+
+  it("works through a symlink, as npm installs it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsnix-bin-"));
+    try {
+      execFileSync("ln", ["-s", BIN, join(dir, "tsnix")]);
+      const r = spawnSync(join(dir, "tsnix"), ["instantiate", "--eval", "-E", "1 + 2"], { encoding: "utf8" });
+      expect(r.stdout).toBe("3\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  describe("NODE_EXTRA_CA_CERTS", () => {
+    let dir: string;
+    let server: Server;
+    let port: number;
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), "tsnix-tls-"));
+      execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], { stdio: "pipe" });
+      writeFileSync(join(dir, "hello.txt"), "hello over tls\n");
+      server = createServer({ key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) }, (req, res) => {
+        if (req.url === "/hello.txt") res.end(readFileSync(join(dir, "hello.txt")));
+        else if (req.url === "/moved") res.writeHead(302, { location: "/hello.txt" }).end();
+        else res.writeHead(404).end();
+      });
+      await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+      port = (server.address() as AddressInfo).port;
+    });
+    afterAll(() => {
+      server?.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("is still trusted for downloads during evaluation, though not loaded at start-up", async () => {
+      const expr = (path: string): string => `builtins.readFile (builtins.fetchurl "https://127.0.0.1:${port}${path}")`;
+      const store = join(dir, "store");
+      const trusted = await tsnixAsync(["--store", store, "instantiate", "--eval", "-E", expr("/moved")], { NODE_EXTRA_CA_CERTS: join(dir, "cert.pem") });
+      expect(trusted.stderr).toBe("");
+      expect(trusted.stdout).toBe('"hello over tls\\n"\n');
+      // Without the certificate the self-signed server is refused: the check above is a real one.
+      const untrusted = await tsnixAsync(["--store", join(dir, "store2"), "instantiate", "--eval", "-E", expr("/hello.txt")], { NODE_EXTRA_CA_CERTS: undefined });
+      expect(untrusted.status).toBe(1);
+      expect(untrusted.stderr).toMatch(/unable to download 'https:\/\/127\.0\.0\.1:\d+\/hello\.txt'/);
+    });
+
+    it("is used by the fetch of binary caches and builtin:fetchurl", async () => {
+      const { httpFetch } = await import("../../src/host/http-fetch.js");
+      const saved = process.env["NODE_EXTRA_CA_CERTS"];
+      process.env["TSNIX_EXTRA_CA_CERTS"] = join(dir, "cert.pem");
+      delete process.env["NODE_EXTRA_CA_CERTS"];
+      try {
+        const res = await httpFetch(`https://127.0.0.1:${port}/moved`);
+        expect(res.status).toBe(200);
+        expect(Buffer.from(await res.arrayBuffer()).toString()).toBe("hello over tls\n");
+        const missing = await httpFetch(`https://127.0.0.1:${port}/nope`);
+        expect(missing).toMatchObject({ ok: false, status: 404 });
+      } finally {
+        delete process.env["TSNIX_EXTRA_CA_CERTS"];
+        if (saved !== undefined) process.env["NODE_EXTRA_CA_CERTS"] = saved;
+      }
+    });
+  });
+});
