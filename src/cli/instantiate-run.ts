@@ -58,7 +58,17 @@ export async function runInstantiateAsync(
   storeSide?: typeof InstantiateStore,
 ): Promise<RunResult> {
   const run = new InstantiateRun(opts, host, cwd, env, storeSide, true);
-  if (run.ifd === undefined) return run.finish(run.attempt());
+  if (run.ifd === undefined) {
+    let outcome = run.attempt();
+    // Read-only mode still reads the store: when the evaluation failed over a
+    // store path, look at the store and evaluate again. Only then, so that
+    // --eval does not load the store for the evaluations that never need it.
+    if (!outcome.ok && !opts.parse && !usesStore(opts) && mentionsStore(outcome.error, run.ev.storeDir)) {
+      const side = storeSide ?? (await import("./instantiate-store.js"));
+      if (side.readCliStore(run.ev, host, cwd, env.store)) outcome = run.attempt();
+    }
+    return run.finish(outcome);
+  }
   const ifd = run.ifd;
   let outcome: Outcome;
   try {
@@ -75,6 +85,12 @@ export async function runInstantiateAsync(
 }
 
 type Outcome = { ok: true } | { ok: false; error: unknown };
+
+function mentionsStore(e: unknown, storeDir: string): boolean {
+  if (!(e instanceof NixError)) return false;
+  const needle = `${storeDir}/`;
+  return e.message.includes(needle) || e.trace.some((f) => f.message.includes(needle));
+}
 
 /**
  * Standard error across the attempts of one invocation. Evaluation may stop

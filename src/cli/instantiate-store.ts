@@ -8,7 +8,8 @@
  */
 import { TsnixError } from "../errors.js";
 import type { Host } from "../host/host.js";
-import { ImportFromDerivation, attachStore, type AsyncEvalRealiser } from "../eval/builtins/store-bridge.js";
+import { ImportFromDerivation, attachStore, evalStoreOf, type AsyncEvalRealiser } from "../eval/builtins/store-bridge.js";
+import { pathExists } from "../host/util.js";
 import type { EvalStateLike } from "../eval/builtins/index.js";
 import type { BuildEvent } from "../build/realise.js";
 import type { BuildSettings } from "../build/settings.js";
@@ -55,6 +56,24 @@ export function attachCliStore(
   const ifd = options.builds === true ? new ImportFromDerivation(cliRealiser(s, host, cwd, settings, options.stderr ?? (() => {}))) : undefined;
   attachStore(ev, s, { ...(ifd === undefined ? {} : { realiser: ifd.realiser }), ...(allowIfd === undefined ? {} : { allowImportFromDerivation: allowIfd === "true" }) });
   return { store: s, ifd };
+}
+
+/**
+ * Let a read-only evaluation (`--eval`) see the store: what is valid there
+ * is valid to the evaluator, read from there, and never written or built,
+ * as nix-instantiate reads its store in read-only mode. False when the
+ * store does not exist (nothing to read).
+ */
+export function readCliStore(ev: EvalStateLike, host: Host, cwd: string, store: string | undefined): boolean {
+  let root: string;
+  try {
+    root = resolveStoreRoot({ store, env: (n) => host.env(n), home: host.env("HOME") ?? host.user().home, cwd });
+  } catch {
+    return false;
+  }
+  if (!pathExists(host.fs, `${root === "/" ? "" : root}/nix/store`)) return false;
+  evalStoreOf(ev).readFrom(new LocalStore({ host, root, fsyncStorePaths: false }));
+  return true;
 }
 
 /**

@@ -52,6 +52,27 @@ describeOracle("import from derivation: tsnix instantiate vs nix-instantiate 2.8
     expect({ status: got.status, stdout: got.stdout, stderr: got.stderr }).toEqual({ status: want.status, stdout: want.stdout.toString("utf8"), stderr: want.stderr });
   }, 60_000);
 
+  it.each([
+    { name: "import of a built derivation", prepare: ["--eval", "--read-write-mode", "-E", `import (${IMPORTED})`], args: ["--eval", "--strict", "-E", `import (${IMPORTED})`] },
+    { name: "a valid .drv whose output is missing cannot be built", prepare: ["-E", mk("unbuilt", "echo 1 > $out")], args: ["--eval", "-E", `import (${mk("unbuilt", "echo 1 > $out")})`] },
+    { name: "the same, with --show-trace", prepare: ["-E", mk("unbuilt", "echo 1 > $out")], args: ["--eval", "--show-trace", "-E", `import (${mk("unbuilt", "echo 1 > $out")})`] },
+    { name: "import of a .drv path literal", prepare: ["-E", mk("lit", "echo 1 > $out")], args: ["--eval", "-E", `import ${"/nix/store/"}DRV`] },
+    { name: "readFile of a file written before", prepare: ["-E", `builtins.toFile "n" "hi"`], args: ["--eval", "-E", `builtins.readFile "\${builtins.toFile "n" "hi"}"`] },
+    { name: "a trace before the failure is printed once", prepare: ["-E", "[ ]"], args: ["--eval", "-E", `builtins.trace "t" (import (${mk("never", "x")}))`] },
+  ])("read-only --eval reads what the store has: $name", async ({ prepare, args }) => {
+    const nixRoot = root();
+    const tsRoot = root();
+    const p1 = runNix("nix-instantiate", [...prepare, ...OPTS], { root: nixRoot });
+    const p2 = await tsnix(host, ["instantiate", ...prepare, ...OPTS, "--store", tsRoot], { cwd: "/" });
+    expect(p2.stdout).toBe(p1.stdout.toString("utf8"));
+    // A .drv path printed by the preparation stands for DRV.
+    const drv = p1.stdout.toString("utf8").trim().replace(/^\/nix\/store\//, "");
+    const final = args.map((a) => a.replace("DRV", drv));
+    const want = runNix("nix-instantiate", [...final, ...OPTS], { root: nixRoot });
+    const got = await tsnix(host, ["instantiate", ...final, ...OPTS, "--store", tsRoot], { cwd: "/" });
+    expect({ status: got.status, stdout: got.stdout, stderr: got.stderr }).toEqual({ status: want.status, stdout: want.stdout.toString("utf8"), stderr: want.stderr });
+  }, 60_000);
+
   describe("tsnix build", () => {
     let dir: string;
     beforeAll(() => {

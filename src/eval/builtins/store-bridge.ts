@@ -204,6 +204,18 @@ export class EvalStore {
     return this.backend === undefined;
   }
 
+  /** A store read in read-only mode: validity, references and files of what is already there. */
+  private queryBackend: EvalStoreBackend | undefined;
+
+  /**
+   * Read-only mode over an existing store (as `nix-instantiate --eval` reads
+   * the store it does not write): paths valid there are valid here, and
+   * their files are read from it; nothing is written or built.
+   */
+  readFrom(backend: EvalStoreBackend): void {
+    if (this.backend === undefined) this.queryBackend = backend;
+  }
+
   /** Whether `p` is syntactically a store path of this store. */
   isStorePath(p: string): boolean {
     return isStorePath(p, this.storeDir);
@@ -229,7 +241,8 @@ export class EvalStore {
       const src = this.fetched.get(sp);
       if (src !== undefined) return src + p.slice(sp.length);
     }
-    return this.backend !== undefined ? this.backend.toRealPath(p) : p;
+    const q = this.backend ?? this.queryBackend;
+    return q !== undefined ? q.toRealPath(p) : p;
   }
 
   /**
@@ -241,7 +254,8 @@ export class EvalStore {
   /** Whether `p` is valid in the store (in read-only mode only fetched paths are). */
   isValidPath(p: string): boolean {
     if (this.fetched.has(p)) return true;
-    return this.backend !== undefined && this.backend.isValidPath(p);
+    const q = this.backend ?? this.queryBackend;
+    return q !== undefined && q.isValidPath(p);
   }
 
   /** Read-only mode: serve store path `p` from host path `src` (which must stay). */
@@ -255,7 +269,8 @@ export class EvalStore {
     if (r !== undefined) return r;
     const d = this.drvs.get(p);
     if (d !== undefined) return [...d.inputSrcs, ...d.inputDrvs.keys()];
-    if (this.backend !== undefined && this.backend.isValidPath(p)) return this.backend.queryReferences(p);
+    const q = this.backend ?? this.queryBackend;
+    if (q !== undefined && q.isValidPath(p)) return q.queryReferences(p);
     return [];
   }
 
@@ -342,9 +357,12 @@ export class EvalStore {
     const drv = this.readDerivation(drvPath);
     const missing = outputs.filter((o) => {
       const p = drv.outputs.get(o)?.path;
-      return p === undefined || p === "" || this.backend === undefined || !this.backend.isValidPath(p);
+      return p === undefined || p === "" || !this.isValidPath(p);
     });
     if (missing.length === 0) return;
+    // Read-only mode (as `nix-instantiate --eval`): nothing can be built.
+    if (this.backend === undefined && this.queryBackend !== undefined)
+      throw new EvalError(`cannot substitute path '${drv.outputs.get(missing[0]!)?.path ?? drvPath}' - no write access to the Nix store`, { code: "eval.read-only-store", data: { drvPath } });
     if (this.realiser === undefined) throw new ImportFromDerivationError(drvPath, missing);
     this.realiser(drvPath, missing);
   }
