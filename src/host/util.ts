@@ -106,3 +106,14 @@ export const joinPath: (...parts: string[]) => string = posix.join;
 export const dirname: (p: string) => string = posix.dirname;
 /** @public */
 export const basename: (p: string) => string = posix.basename;
+
+let sleepCell: Int32Array | undefined;
+
+/**
+ * Block this thread for `ms` milliseconds (lock back-off in synchronous code).
+ * The cell is made on first use, not at load: a startup snapshot of the CLI
+ * cannot hold a SharedArrayBuffer.
+ */
+export function sleepSync(ms: number): void {
+  Atomics.wait((sleepCell ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, ms);
+}
