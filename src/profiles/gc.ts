@@ -16,7 +16,7 @@
  */
 import { isErrno } from "../errors.js";
 import type { Host, HostLock } from "../host/host.js";
-import { mkdirp } from "../host/util.js";
+import { mkdirp, sleepSync } from "../host/util.js";
 import type { LocalStore } from "../store/local-store.js";
 import { PathLiveError, ProfileError } from "./errors.js";
 import { type Roots, findRoots } from "./roots.js";
@@ -47,14 +47,13 @@ export interface GcResult {
   readonly bytesFreed: number;
 }
 
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
 function takeGcLock(host: Host, file: string): HostLock {
   let delay = 1;
   for (;;) {
     const l = host.tryLock(file);
     if (l !== null) return l;
-    Atomics.wait(sleepCell, 0, 0, delay);
+    sleepSync(delay);
     delay = Math.min(delay * 2, 100);
   }
 }

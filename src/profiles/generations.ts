@@ -10,7 +10,7 @@
  */
 import { isErrno } from "../errors.js";
 import type { Host, HostLock } from "../host/host.js";
-import { basename, dirname, mkdirp, syncDir } from "../host/util.js";
+import { basename, dirname, mkdirp, syncDir, sleepSync } from "../host/util.js";
 import { ProfileError } from "./errors.js";
 
 /** One generation of a profile. @public */
@@ -31,7 +31,6 @@ export interface ProfileGenerations {
 }
 
 let tmpCounter = 0;
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
 /** The link name of generation `n` of `profile`. @public */
 export function generationPath(profile: string, n: number): string {
@@ -126,7 +125,7 @@ export function lockProfile(host: Host, profile: string, timeoutMs = 10 * 60 * 1
     const l = host.tryLock(file);
     if (l !== null) return l;
     if (host.now() - start > timeoutMs) throw new ProfileError("lock-timeout", `timed out waiting for the lock on profile '${profile}'`, { profile });
-    Atomics.wait(sleepCell, 0, 0, delay);
+    sleepSync(delay);
     delay = Math.min(delay * 2, 100);
   }
 }

@@ -12,10 +12,9 @@
  */
 import { isErrno } from "../errors.js";
 import type { Host } from "../host/host.js";
-import { mkdirp } from "../host/util.js";
+import { mkdirp, sleepSync } from "../host/util.js";
 import type { LocalStore } from "../store/local-store.js";
 
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -53,7 +52,7 @@ export class TempRoots {
     if (collectorRunning(this.store)) {
       let delay = 1;
       while (!this.tryBarrier(path)) {
-        Atomics.wait(sleepCell, 0, 0, delay);
+        sleepSync(delay);
         delay = Math.min(delay * 2, 50);
       }
     }

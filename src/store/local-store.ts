@@ -30,7 +30,7 @@
  */
 import { HostError, TsnixError, describeErrno, isErrno } from "../errors.js";
 import type { FileStat, FileType, Host, HostFs, HostLock } from "../host/host.js";
-import { mkdirp, syncDir } from "../host/util.js";
+import { mkdirp, syncDir, sleepSync } from "../host/util.js";
 import { type Hash, type HashAlgorithm, type Hasher, createHasher, hashBytes, parseHash } from "./hash.js";
 import { NarParser, type NarSink, type NarVisitor, dumpPath, narHashPath, narOfBytes } from "./nar.js";
 import { type ValidPathInfo, PathInfoDb } from "./path-info.js";
@@ -180,7 +180,6 @@ const COPY_BUF_SIZE = 1 << 16;
 const PARALLEL_HASH_MIN = 1 << 20;
 
 let trashCounter = 0;
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * A local store on a `Host` (see src/host).
@@ -864,7 +863,7 @@ export class LocalStore {
       const lock = this.host.tryLock(file);
       if (lock !== null) return lock;
       if (this.host.now() - start > this.lockTimeoutMs) throw new StoreLockTimeoutError(path, this.lockTimeoutMs);
-      Atomics.wait(sleepCell, 0, 0, delay);
+      sleepSync(delay);
       delay = Math.min(delay * 2, 100);
     }
   }
