@@ -144,7 +144,61 @@ export function findInSearchPath(ctx: BuiltinContext, entries: readonly SearchPa
     const candidate = dir + suffix;
     if (pathExists(ctx.host.fs, candidate)) return canonPath(candidate);
   }
+  // Nix's own expressions (`<nix/fetchurl.nix>`) when the search path has no `nix`.
+  if (name.startsWith("nix/")) return CORE_PKGS + name.slice(4);
   throw ctx.error(`file '${name}' was not found in the Nix search path (add it using $NIX_PATH or -I)`);
+}
+
+/** Where `<nix/…>` points when the search path has no `nix` entry, as Nix 2.8's corepkgs. @public */
+export const CORE_PKGS = "/__corepkgs__/";
+
+/**
+ * `<nix/fetchurl.nix>`: a fixed-output derivation built by `builtin:fetchurl`
+ * (nixpkgs' bootstrap fetches with it). Its attributes are those of Nix
+ * 2.8's, so the .drv is the same.
+ */
+const FETCHURL_NIX = `{ system ? "", url, hash ? "", md5 ? "", sha1 ? "", sha256 ? "", sha512 ? "",
+  outputHash ? (if hash != "" then hash else if sha512 != "" then sha512 else if sha1 != "" then sha1 else if md5 != "" then md5 else sha256),
+  outputHashAlgo ? (if hash != "" then "" else if sha512 != "" then "sha512" else if sha1 != "" then "sha1" else if md5 != "" then "md5" else "sha256"),
+  executable ? false, unpack ? false, name ? baseNameOf (toString url) }:
+derivation {
+  builder = "builtin:fetchurl";
+  system = "builtin";
+  outputHashMode = if unpack || executable then "recursive" else "flat";
+  inherit name url executable unpack outputHash outputHashAlgo;
+  preferLocalBuild = true;
+  impureEnvVars = [ "http_proxy" "https_proxy" "ftp_proxy" "all_proxy" "no_proxy" ];
+  urls = [ url ];
+}
+`;
+
+/** What evaluating a built-in source needs of the evaluator ({@link Evaluator} has it). */
+interface SourceEvaluator {
+  evalString(source: string, baseDir?: string): Value;
+  readSource(file: string): string | undefined;
+  rememberSource(file: string, text: string): void;
+}
+
+/**
+ * `import` of a corepkgs path (`/__corepkgs__/fetchurl.nix`): its value,
+ * evaluated once per evaluator; undefined for any other path.
+ */
+export function importCorePkg(state: EvalStateLike, path: string): Value | undefined {
+  if (path !== `${CORE_PKGS}fetchurl.nix`) return undefined;
+  const cached = state.extensions.get("corepkgs.fetchurl") as Value | undefined;
+  if (cached !== undefined) return cached;
+  const ev = state as unknown as Partial<SourceEvaluator>;
+  if (ev.evalString === undefined || ev.readSource === undefined || ev.rememberSource === undefined) return undefined;
+  // Nix parses it as a string too; keep the user's own «string» source for error messages.
+  const previous = ev.readSource("«string»");
+  let v: Value;
+  try {
+    v = ev.evalString(FETCHURL_NIX, "/");
+  } finally {
+    if (previous !== undefined) ev.rememberSource("«string»", previous);
+  }
+  state.extensions.set("corepkgs.fetchurl", v);
+  return v;
 }
 
 /** `builtins.findFile searchPath name` (what `<name>` calls with `builtins.nixPath`). */

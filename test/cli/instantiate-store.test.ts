@@ -94,6 +94,14 @@ const CASES: { name: string; args: string[] }[] = [
   },
   { name: "scopedImport of a .drv", args: ["--eval", "--read-write-mode", "-E", `(scopedImport { } (builtins.unsafeDiscardStringContext ${TWO_OUT}.drvPath)).name`] },
   { name: "import of a .drv with a path literal", args: ["--eval", "--read-write-mode", "--strict", "-E", `let p = builtins.unsafeDiscardStringContext ${TWO_OUT}.drvPath; in builtins.seq p (import (/. + p)).outputName`] },
+  // `<nix/fetchurl.nix>` (nixpkgs' bootstrap fetcher): the same fixed-output .drv as Nix's corepkgs.
+  { name: "<nix/fetchurl.nix> is a corepkgs path", args: ["--eval", "-E", "<nix/fetchurl.nix>"] },
+  { name: "<nix/fetchurl.nix>: its arguments", args: ["--eval", "--strict", "-E", "builtins.functionArgs (import <nix/fetchurl.nix>)"] },
+  { name: "<nix/fetchurl.nix> with sha256", args: ["-E", `import <nix/fetchurl.nix> { url = "http://e.org/a.tar.gz"; sha256 = "${"0".repeat(52)}"; }`] },
+  { name: "<nix/fetchurl.nix> with an SRI hash, unpack and name", args: ["-E", `import <nix/fetchurl.nix> { url = "http://e.org/a.tar.gz"; hash = "sha256-n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="; unpack = true; name = "foo"; }`] },
+  { name: "<nix/fetchurl.nix>: sha512 wins over sha1", args: ["-E", `import <nix/fetchurl.nix> { url = "http://e.org/a"; sha1 = "${"0".repeat(40)}"; sha512 = "${"0".repeat(128)}"; }`] },
+  { name: "<nix/fetchurl.nix>: sha1 wins over md5, executable", args: ["-E", `import <nix/fetchurl.nix> { url = "http://e.org/a"; md5 = "${"0".repeat(32)}"; sha1 = "${"0".repeat(40)}"; executable = true; system = "foo"; }`] },
+  { name: "<nix/fetchurl.nix>: explicit outputHash", args: ["-E", `import <nix/fetchurl.nix> { url = "http://e.org/a"; outputHash = "${"0".repeat(52)}"; outputHashAlgo = "sha256"; }`] },
   { name: "import of a .drv that is not valid (read-only --eval)", args: ["--eval", "-E", `import (builtins.unsafeDiscardStringContext ${TWO_OUT}.drvPath)`] },
 ];
 

@@ -13,7 +13,7 @@ import { NixAttrs, NixFloat, NixLambda, NixPath, PrimOp, PrimOpApp, isString, mk
 import { defineBuiltin, defineConstant } from "./index.js";
 import { realisePath } from "./paths.js";
 import { importDerivationFile } from "./store-bridge.js";
-import { findFileBuiltin } from "../search-path.js";
+import { findFileBuiltin, importCorePkg } from "../search-path.js";
 
 defineBuiltin("add", 2, ([a, b], ctx) => arith("+", ctx.force(a!), ctx.force(b!), ctx.pos));
 defineBuiltin("sub", 2, ([a, b], ctx) => arith("-", ctx.force(a!), ctx.force(b!), ctx.pos));
@@ -69,7 +69,7 @@ defineBuiltin(
     // Strings may refer to store paths and derivation outputs: those are made
     // valid first (import from derivation), as Nix's realisePath (paths.ts).
     else path = realisePath(ctx, v);
-    return importDerivationFile(ctx.state, path) ?? ctx.state.importFile(path);
+    return importDerivationFile(ctx.state, path) ?? importCorePkg(ctx.state, path) ?? ctx.state.importFile(path);
   },
   { global: true },
 );
