@@ -17,7 +17,7 @@ import type { LocalStore } from "../store/local-store.js";
 import { type NarInfo, NarInfoError, countNarInfoSignatures, narInfoFileName, parseNarInfo, renderNarInfo, signNarInfo } from "../store/narinfo.js";
 import type { PublicKey, SecretKey } from "../store/signature.js";
 import { DEFAULT_STORE_DIR, makeFixedOutputPath, makeTextPath, parseStorePath } from "../store/store-path.js";
-import { compress, compressionExtension, decompress } from "./compression.js";
+import { compress, compressionExtension, decompressAsync } from "./compression.js";
 import { SubstituteError } from "./errors.js";
 
 /** A `fetch` function (the global one by default); injected so tests and embedders can route requests. @public */
@@ -181,7 +181,7 @@ export class BinaryCache {
           { url: ni.url, path: ni.storePath, specified: ni.fileHash.toString("nix32", true), got: got.toString("nix32", true) },
         );
     }
-    return decompress(ni.compression, data, `${this.base}/${ni.url}`);
+    return decompressAsync(ni.compression, data, `${this.base}/${ni.url}`);
   }
 }
 
@@ -329,12 +329,34 @@ export async function substitutePaths(o: SubstituteOptions, paths: readonly stri
     throw new NoSubstituteError(p, errors.get(p) ?? []);
   }
   const added: string[] = [];
-  const order = topoOrder(found);
-  for (const p of order) {
+  const order = topoOrder(found).filter((p) => !o.store.isValidPath(p));
+  // Up to PREFETCH NARs are downloaded and decompressed (xz on the thread pool) ahead of the one being added, references first.
+  const started = new Set<string>();
+  const pending = new Map<string, [number, number | undefined]>();
+  const progress = (p: string) => (d: number, t: number | undefined) => {
+    if (started.has(p)) o.onProgress?.(p, d, t);
+    else pending.set(p, [d, t]);
+  };
+  const nars: Promise<Uint8Array>[] = [];
+  const fetchAt = (i: number) => {
+    if (i >= order.length || nars[i] !== undefined) return;
+    const p = order[i]!;
     const { info, cache } = found.get(p)!;
+    nars[i] = cache.fetchNar(info, progress(p));
+    // Awaited in order below; a failure after an earlier one is not left unhandled.
+    nars[i]!.catch(() => {});
+  };
+  for (let i = 0; i < order.length; i++) {
+    const p = order[i]!;
+    const { info, cache } = found.get(p)!;
+    for (let j = i; j <= i + PREFETCH; j++) fetchAt(j);
     if (o.store.isValidPath(p)) continue;
     o.onStart?.(p, cache.base);
-    const nar = await cache.fetchNar(info, (d, t) => o.onProgress?.(p, d, t));
+    started.add(p);
+    const early = pending.get(p);
+    if (early !== undefined) o.onProgress?.(p, early[0], early[1]);
+    const nar = await nars[i]!;
+    delete nars[i];
     o.store.addFromNar(nar, {
       path: p,
       narHash: info.narHash,
@@ -349,6 +371,9 @@ export async function substitutePaths(o: SubstituteOptions, paths: readonly stri
   }
   return added;
 }
+
+/** How many NARs a substitution fetches ahead of the one it adds. */
+const PREFETCH = 4;
 
 /** References before referrers. */
 function topoOrder(found: ReadonlyMap<string, { info: NarInfo }>): string[] {

@@ -12,7 +12,12 @@ import { SubstituteError } from "./errors.js";
 const require = createRequire(import.meta.url);
 
 interface Lzma {
-  xz: { compressSync(data: Uint8Array | string, options?: unknown): Buffer; decompressSync(data: Uint8Array | string): Buffer };
+  xz: {
+    compressSync(data: Uint8Array | string, options?: unknown): Buffer;
+    decompressSync(data: Uint8Array | string): Buffer;
+    /** On libuv's thread pool. */
+    decompress(data: Uint8Array | string): Promise<Buffer>;
+  };
 }
 interface SeekBzip {
   decode(data: Uint8Array): Uint8Array;
@@ -62,6 +67,28 @@ export function compress(method: string, data: Uint8Array): Uint8Array {
   }
 }
 
+/** A Buffer's bytes as a plain Uint8Array view (no copy). */
+const view = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.length);
+
+function decompressError(method: string, source: string, e: unknown): SubstituteError {
+  return new SubstituteError("cache.bad-compression", `error while decompressing ${method} data from '${source}': ${e instanceof Error ? e.message : String(e)}`, { method, source }, e);
+}
+
+/**
+ * {@link decompress} off the main thread where the method allows (xz, the
+ * binary caches' default, decodes on libuv's thread pool), so a substituter
+ * can decompress the next NARs while it writes one into the store.
+ * @public
+ */
+export async function decompressAsync(method: string, data: Uint8Array, source = "?"): Promise<Uint8Array> {
+  if (method !== "xz") return decompress(method, data, source);
+  try {
+    return view(await (lzma ??= require("@napi-rs/lzma") as Lzma).xz.decompress(data));
+  } catch (e) {
+    throw decompressError(method, source, e);
+  }
+}
+
 /** Decompress `data` compressed with `method`; a corrupt or truncated stream is a {@link SubstituteError}. @public */
 export function decompress(method: string, data: Uint8Array, source = "?"): Uint8Array {
   try {
@@ -70,7 +97,7 @@ export function decompress(method: string, data: Uint8Array, source = "?"): Uint
       case "":
         return data;
       case "xz":
-        return new Uint8Array((lzma ??= require("@napi-rs/lzma") as Lzma).xz.decompressSync(data));
+        return view((lzma ??= require("@napi-rs/lzma") as Lzma).xz.decompressSync(data));
       case "bzip2":
         return (bzip ??= require("seek-bzip") as SeekBzip).decode(data);
       case "zstd":
@@ -81,7 +108,7 @@ export function decompress(method: string, data: Uint8Array, source = "?"): Uint
         return new Uint8Array(brotliDecompressSync(data));
     }
   } catch (e) {
-    throw new SubstituteError("cache.bad-compression", `error while decompressing ${method} data from '${source}': ${e instanceof Error ? e.message : String(e)}`, { method, source }, e);
+    throw decompressError(method, source, e);
   }
   throw new SubstituteError("cache.unknown-compression", `unknown compression method '${method}' in '${source}'`, { method, source });
 }
