@@ -11,7 +11,7 @@ import { LocalStore } from "../../src/store/local-store.js";
 import { generateKeyPair, parsePublicKey, parseSecretKey } from "../../src/store/signature.js";
 import { BinaryCache, copyToCache, substitutePaths } from "../../src/build/binary-cache.js";
 import { realise } from "../../src/build/realise.js";
-import { compress, decompress } from "../../src/build/compression.js";
+import { compress, decompress, decompressAsync } from "../../src/build/compression.js";
 import { addDerivation } from "./helpers.js";
 import { tsnix } from "../helpers/cli.js";
 
@@ -35,6 +35,14 @@ describe("compression", () => {
   it("a corrupt xz stream is a clear error", () => {
     const x = compress("xz", enc.encode("hello world"));
     expect(() => decompress("xz", x.subarray(0, x.length - 5), "nar/x.nar.xz")).toThrow(/error while decompressing xz data from 'nar\/x.nar.xz'/);
+  });
+  it.each(["none", "xz", "gzip", "br"])("%s decompresses off the main thread to the same bytes", async (m) => {
+    const data = enc.encode("nix-archive-1".repeat(1000));
+    expect(await decompressAsync(m, compress(m, data))).toEqual(data);
+  });
+  it("a corrupt xz stream is the same clear error off the main thread", async () => {
+    const x = compress("xz", enc.encode("hello world"));
+    await expect(decompressAsync("xz", x.subarray(0, x.length - 5), "nar/x.nar.xz")).rejects.toMatchObject({ code: "cache.bad-compression" });
   });
 });
 
@@ -105,6 +113,45 @@ describe.each(HOSTS)("binary caches ($name host)", ({ make }) => {
     fx.host.fs.writeFile(nar, flipped);
     await expect(substitutePaths({ store: dst, caches: [cache], trustedPublicKeys: [pk], requireSigs: true }, [a])).rejects.toThrow(/hash mismatch/);
     expect(dst.queryAllValidPaths()).toEqual([]);
+  });
+
+  it("a long chain substitutes in order with its NARs fetched ahead; a corrupt NAR midway stops there, with what came before intact", async () => {
+    // A chain of 8 paths, each referring to the one before.
+    fx.host.fs.mkdir(`${fx.dir}/chain`, { recursive: true });
+    const chain: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      fx.host.fs.writeFile(`${fx.dir}/chain/p${i}`, `link ${i} ${chain[i - 1] ?? ""}\n`);
+      chain.push(src.addPath(`${fx.dir}/chain/p${i}`, { references: chain.slice(-1) }));
+    }
+    const cache = new BinaryCache(`file://${fx.dir}/cache`, { host: fx.host });
+    await copyToCache({ store: src, cache, compression: "xz", secretKeys: [sk] }, [chain[7]!]);
+    const events: string[] = [];
+    const added = await substitutePaths(
+      {
+        store: dst,
+        caches: [cache],
+        trustedPublicKeys: [pk],
+        requireSigs: true,
+        onStart: (p) => events.push(`start ${chain.indexOf(p)}`),
+        onProgress: (p) => events.push(`progress ${chain.indexOf(p)}`),
+        onDone: (p) => events.push(`done ${chain.indexOf(p)}`),
+      },
+      [chain[7]!],
+    );
+    expect(added).toEqual(chain);
+    expect(events).toEqual(chain.flatMap((_, i) => [`start ${i}`, `progress ${i}`, `done ${i}`]));
+    for (const p of chain) expect(dst.verifyPath(p).ok).toBe(true);
+    // Now a third store, and the NAR of the 6th path replaced by a valid xz stream of other bytes.
+    const third = new LocalStore({ host: fx.host, root: `${fx.dir}/third-store` });
+    const ni = new TextDecoder().decode(fx.host.fs.readFile(`${fx.dir}/cache/${chain[5]!.slice(11, 43)}.narinfo`));
+    const url = /^URL: (.*)$/m.exec(ni)![1]!;
+    const evil = compress("xz", enc.encode("not the nar"));
+    fx.host.fs.writeFile(`${fx.dir}/cache/${url}`, evil);
+    fx.host.fs.writeFile(`${fx.dir}/cache/${chain[5]!.slice(11, 43)}.narinfo`, ni.replace(/^FileHash: .*\n/m, "").replace(/^FileSize: .*\n/m, ""));
+    const fresh = new BinaryCache(`file://${fx.dir}/cache`, { host: fx.host });
+    await expect(substitutePaths({ store: third, caches: [fresh], trustedPublicKeys: [pk], requireSigs: true }, [chain[7]!])).rejects.toThrow();
+    expect(third.queryAllValidPaths()).toEqual(chain.slice(0, 5).sort());
+    for (const p of chain.slice(0, 5)) expect(third.verifyPath(p).ok).toBe(true);
   });
 
   it("realise substitutes instead of building when a trusted cache has the outputs", async () => {
