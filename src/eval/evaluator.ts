@@ -16,6 +16,7 @@ import { canonPath } from "../host/util.js";
 import type { AttrDef, AttrName, DynamicAttrDef, Expr, Pos } from "./ast.js";
 import { EvalError, NixError } from "./errors.js";
 import {
+  AttrsShape,
   NixAttrs,
   NixFloat,
   NixLambda,
@@ -26,7 +27,6 @@ import {
   Thunk,
   compareStrings,
   mkInt,
-  sortNames,
   setForceHook,
   showType,
   type LazyValue,
@@ -238,7 +238,7 @@ function deepForceInto(x: Value, seen: Set<object>): void {
   if (x instanceof NixAttrs) {
     if (seen.has(x)) return;
     seen.add(x);
-    for (const [name, a] of x.map) {
+    x.forEach((a, name) => {
       try {
         const y = force(a);
         if (y instanceof NixAttrs || Array.isArray(y)) deepForceInto(y, seen);
@@ -246,7 +246,7 @@ function deepForceInto(x: Value, seen: Set<object>): void {
         if (e instanceof NixError) e.addTrace(x.pos(name), `while evaluating the attribute '${name}'`);
         throw e;
       }
-    }
+    });
   } else if (Array.isArray(x)) {
     if (seen.has(x)) return;
     seen.add(x);
@@ -284,8 +284,8 @@ export function callFunction(f: Value, args: LazyValue[], pos: Pos | undefined):
       for (let k = 0; k < need; k++) all[have + k] = args[i + k]!;
       f = force(RT.callPrimOp(op, all, pos));
       i += need;
-    } else if (f instanceof NixAttrs && f.map.has("__functor")) {
-      const functor = forceAt(f.map.get("__functor")!, pos);
+    } else if (f instanceof NixAttrs && f.has("__functor")) {
+      const functor = forceAt(f.get("__functor")!, pos);
       f = callFunction(callFunction(functor, [f], pos), [args[i]!], pos);
       i++;
     } else {
@@ -348,7 +348,7 @@ function bindArgs(code: LambdaCode, parent: Env, arg: LazyValue, pos: Pos | unde
     const list = formals.list;
     for (let k = 0; k < list.length; k++) {
       const fm = list[k]!;
-      const v = attrs.map.get(fm.name);
+      const v = attrs.get(fm.name);
       if (v === undefined) {
         if (fm.def === undefined) throw evalError(`${lambdaName(owner ?? new NixLambda(code, parent, code.pos!, code.name))} called without required argument '${fm.name}'`, pos, "eval.missing-argument", { name: fm.name });
         env[fm.slot] = fm.def.lazy(env);
@@ -357,7 +357,7 @@ function bindArgs(code: LambdaCode, parent: Env, arg: LazyValue, pos: Pos | unde
         used++;
       }
     }
-    if (!formals.ellipsis && used < attrs.map.size) {
+    if (!formals.ellipsis && used < attrs.size) {
       for (const name of attrs.names()) {
         if (!formals.names.has(name)) {
           const e = evalError(`${lambdaName(owner ?? new NixLambda(code, parent, code.pos!, code.name))} called with unexpected argument '${name}'`, pos, "eval.unexpected-argument", { name });
@@ -481,15 +481,15 @@ export function valuesEqual(a: Value, b: Value, pos: Pos | undefined): boolean {
   if (a instanceof NixAttrs) {
     if (!(b instanceof NixAttrs)) return false;
     if (isDerivationSet(a, pos) && isDerivationSet(b, pos)) {
-      const oa = a.map.get("outPath");
-      const ob = b.map.get("outPath");
+      const oa = a.get("outPath");
+      const ob = b.get("outPath");
       if (oa !== undefined && ob !== undefined) return valuesEqual(forceAt(oa, pos), forceAt(ob, pos), pos);
     }
-    if (a.map.size !== b.map.size) return false;
+    if (a.size !== b.size) return false;
     for (const name of a.names()) {
-      const y = b.map.get(name);
+      const y = b.get(name);
       if (y === undefined) return false;
-      const x = a.map.get(name)!;
+      const x = a.get(name)!;
       if (x === y) continue;
       if (!valuesEqual(forceAt(x, pos), forceAt(y, pos), pos)) return false;
     }
@@ -499,7 +499,7 @@ export function valuesEqual(a: Value, b: Value, pos: Pos | undefined): boolean {
 }
 
 function isDerivationSet(a: NixAttrs, pos: Pos | undefined): boolean {
-  const t = a.map.get("type");
+  const t = a.get("type");
   if (t === undefined) return false;
   const v = forceAt(t, pos);
   return (typeof v === "string" && v === "derivation") || (v instanceof NixString && v.s === "derivation");
@@ -546,12 +546,12 @@ export function coerceToString(v: LazyValue, pos: Pos | undefined, coerceMore: b
   if (typeof x === "string" || x instanceof NixString) return x;
   if (x instanceof NixPath) return copyToStore ? RT.copyPathToStore(x.path, pos) : x.path;
   if (x instanceof NixAttrs) {
-    const ts = x.map.get("__toString");
+    const ts = x.get("__toString");
     if (ts !== undefined) {
       const r = callFunction(forceAt(ts, pos), [x], pos);
       return coerceToString(r, pos, coerceMore, copyToStore);
     }
-    const op = x.map.get("outPath");
+    const op = x.get("outPath");
     if (op !== undefined) return coerceToString(op, pos, coerceMore, copyToStore);
     throw evalError("cannot coerce a set to a string", pos, "eval.type");
   }
@@ -715,7 +715,7 @@ export class Compiler {
         let e = env;
         for (let l = levels[k]!; l > 0; l--) e = e[0];
         const attrs = forceAttrs(e[1], undefined);
-        const v = attrs.map.get(name);
+        const v = attrs.get(name);
         if (v !== undefined) return forceAt(v, pos);
       }
       throw evalError(`undefined variable '${name}'`, pos, "eval.undefined-variable", { name });
@@ -724,7 +724,7 @@ export class Compiler {
   }
 
   private attrPathParts(path: readonly AttrName[], scope: Scope): (string | Code)[] {
-    return path.map((p) => (p.name !== undefined ? p.name : this.compile(p.expr!, scope).ev));
+    return path.map((p) => (p.name !== undefined ? internName(p.name) : this.compile(p.expr!, scope).ev));
   }
 
   private compileSelect(e: Extract<Expr, { type: "Select" }>, scope: Scope): Compiled {
@@ -738,7 +738,7 @@ export class Compiler {
       return withThunk((env) => {
         const v = base(env);
         if (!(v instanceof NixAttrs)) throw typeError("a set", v, pos);
-        const a = v.map.get(name);
+        const a = v.get(name);
         if (a === undefined) throw missingAttr(name, v, pos);
         if (!(a instanceof Thunk)) return a;
         try {
@@ -762,7 +762,7 @@ export class Compiler {
             if (def !== undefined) return def(env);
             throw typeError("a set", v, pos);
           }
-          const a = v.map.get(name);
+          const a = v.get(name);
           if (a === undefined) {
             if (def !== undefined) return def(env);
             throw missingAttr(name, v, pos);
@@ -789,7 +789,7 @@ export class Compiler {
         const p = parts[i]!;
         if (!(v instanceof NixAttrs)) return false;
         const name = typeof p === "string" ? p : forceString(p(env), pos);
-        const a = v.map.get(name);
+        const a = v.get(name);
         if (a === undefined) return false;
         if (i < parts.length - 1) v = forceAt(a, pos);
       }
@@ -814,14 +814,28 @@ export class Compiler {
     const dyn = this.compileDynamic(e.dynamic, scope);
     const n = names.length;
     if (n === 0 && dyn.length === 0) return withThunk(() => NixAttrs.EMPTY);
-    // Every set built from this literal has the same names: sort them once.
-    const sorted = dyn.length === 0 && new Set(names).size === n ? sortNames([...names]) : undefined;
+    // Every set built from this literal has the same names: one shape for all of them.
+    if (dyn.length === 0 && new Set(names).size === n) {
+      const shape = this.shapeOf(e.attrs);
+      return withThunk((env) => {
+        const vs = new Array<LazyValue>(n);
+        for (let i = 0; i < n; i++) vs[i] = values[i]!(env);
+        return NixAttrs.compact(shape, vs);
+      });
+    }
     return withThunk((env) => {
       const m = new Map<string, LazyValue>();
       for (let i = 0; i < n; i++) m.set(names[i]!, values[i]!(env));
       if (dyn.length > 0) return addDynamic(m, positions, dyn, env);
-      return new NixAttrs(m, positions, sorted);
+      return new NixAttrs(m, positions);
     });
+  }
+
+  private shapeOf(attrs: readonly AttrDef[]): AttrsShape {
+    return new AttrsShape(
+      attrs.map((a) => internName(a.name)),
+      attrs.map((a) => a.pos),
+    );
   }
 
   private compileRecAttrs(e: Extract<Expr, { type: "Attrs" }>, scope: Scope): Compiled {
@@ -834,7 +848,7 @@ export class Compiler {
     const positions = this.positionsOf(e.attrs);
     const dyn = this.compileDynamic(e.dynamic, inner);
     const n = names.length;
-    const sorted = dyn.length === 0 && new Set(names).size === n ? sortNames([...names]) : undefined;
+    const shape = dyn.length === 0 && new Set(names).size === n ? this.shapeOf(e.attrs) : undefined;
     return withThunk((env) => {
       const inEnv: Env = new Array(n + 1);
       inEnv[0] = env;
@@ -842,10 +856,11 @@ export class Compiler {
         const v = values[i]!;
         inEnv[i + 1] = v.outer ? v.code(env) : v.code(inEnv);
       }
+      if (shape !== undefined) return NixAttrs.compact(shape, inEnv.slice(1));
       const m = new Map<string, LazyValue>();
       for (let i = 0; i < n; i++) m.set(names[i]!, inEnv[i + 1]);
       if (dyn.length > 0) return addDynamic(m, positions, dyn, inEnv);
-      return new NixAttrs(m, positions, sorted);
+      return new NixAttrs(m, positions);
     });
   }
 
@@ -893,7 +908,7 @@ export class Compiler {
         ? undefined
         : {
             list: e.formals.formals.map((f, i) => ({
-              name: f.name,
+              name: internName(f.name),
               slot: i + 1 + argSlot,
               pos: f.pos,
               // Slots are filled in order and a default may name any formal (itself included): thunk such references.
@@ -1125,8 +1140,11 @@ function concatValues(first: Value, parts: Code[], env: Env, pos: Pos, partPos: 
 
 /** `a // b`. */
 export function updateAttrs(a: NixAttrs, b: NixAttrs): NixAttrs {
-  if (b.map.size === 0) return a;
-  if (a.map.size === 0) return b;
+  if (b.size === 0) return a;
+  if (a.size === 0) return b;
+  const sa = a.compactShape;
+  const sb = b.compactShape;
+  if (sa !== undefined && sb !== undefined) return mergeCompact(a, sa, b, sb);
   const m = new Map(a.map);
   for (const [k, v] of b.map) m.set(k, v);
   let positions: Map<string, Pos> | undefined;
@@ -1135,6 +1153,69 @@ export function updateAttrs(a: NixAttrs, b: NixAttrs): NixAttrs {
     if (b.positions !== undefined) for (const [k, p] of b.positions) positions.set(k, p);
   }
   return new NixAttrs(m, positions);
+}
+
+/**
+ * `a // b` for two compact sets: b's values replace a's in a's slots (same
+ * shape, no new layout, when b adds no name), new names follow in b's order,
+ * as the Map layout would keep them.
+ */
+function mergeCompact(a: NixAttrs, sa: AttrsShape, b: NixAttrs, sb: AttrsShape): NixAttrs {
+  const av = a.compactValues!;
+  const bv = b.compactValues!;
+  const vals = av.slice();
+  let extraKeys: string[] | undefined;
+  let extraVals: LazyValue[] | undefined;
+  let extraPos: (Pos | undefined)[] | undefined;
+  const bk = sb.keys;
+  for (let j = 0; j < bk.length; j++) {
+    const i = sa.slot(bk[j]!);
+    if (i >= 0) vals[i] = bv[j]!;
+    else {
+      (extraKeys ??= []).push(bk[j]!);
+      (extraVals ??= []).push(bv[j]!);
+      (extraPos ??= []).push(sb.positions?.[j]);
+    }
+  }
+  if (extraKeys === undefined) {
+    // Positions of replaced names come from b: a shared shape only when none was replaced by a different position.
+    if (samePositions(sa, sb)) return NixAttrs.compact(sa, vals);
+    return NixAttrs.compact(new AttrsShape(sa.keys, mergedPositions(sa, sb, undefined)), vals);
+  }
+  const shape = new AttrsShape(sa.keys.concat(extraKeys), mergedPositions(sa, sb, extraPos));
+  for (let k = 0; k < extraVals!.length; k++) vals.push(extraVals![k]!);
+  return NixAttrs.compact(shape, vals);
+}
+
+/** Whether b's names all have the positions a's shape already gives them (e.g. `x // { }` of one literal onto itself). */
+function samePositions(sa: AttrsShape, sb: AttrsShape): boolean {
+  if (sa === sb) return true;
+  if (sb.positions === undefined) return sa.positions === undefined;
+  if (sa.positions === undefined) return false;
+  const bk = sb.keys;
+  for (let j = 0; j < bk.length; j++) if (sa.positions[sa.slot(bk[j]!)] !== sb.positions[j]) return false;
+  return true;
+}
+
+function mergedPositions(sa: AttrsShape, sb: AttrsShape, extra: (Pos | undefined)[] | undefined): (Pos | undefined)[] | undefined {
+  if (sa.positions === undefined && sb.positions === undefined) return undefined;
+  const out: (Pos | undefined)[] = sa.positions === undefined ? new Array(sa.keys.length).fill(undefined) : sa.positions.slice();
+  if (sb.positions !== undefined) {
+    const bk = sb.keys;
+    for (let j = 0; j < bk.length; j++) {
+      const i = sa.slot(bk[j]!);
+      if (i >= 0) out[i] = sb.positions[j];
+    }
+  }
+  if (extra !== undefined) for (const p of extra) out.push(p);
+  return out;
+}
+
+/** The engine's single copy of a string (as a property key), so equal names compare by identity in slot scans. */
+export function internName(name: string): string {
+  const o: Record<string, number> = { [name]: 0 };
+  for (const k in o) return k;
+  return name;
 }
 
 function addDynamic(m: Map<string, LazyValue>, staticPositions: Map<string, Pos>, dyn: { name: Code; value: LazyCode; pos: Pos }[], env: Env): NixAttrs {
@@ -1163,7 +1244,7 @@ function selectFailed(err: NixError, at: Pos, attrPos: Pos | undefined, shown: s
 
 function missingAttr(name: string, attrs: NixAttrs, pos: Pos): EvalError {
   const e = evalError(`attribute '${name}' missing`, pos, "eval.missing-attribute", { name });
-  (e as { suggestions: readonly string[] }).suggestions = suggest(name, attrs.map.keys());
+  (e as { suggestions: readonly string[] }).suggestions = suggest(name, attrs.names());
   return e;
 }
 

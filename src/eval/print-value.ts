@@ -131,7 +131,7 @@ function printInto(lv: LazyValue, out: string[], seen: Set<object>, top = false)
   else if (v instanceof NixFloat) out.push(formatFloat(v.value));
   else if (v instanceof NixPath) out.push(v.path);
   else if (v instanceof NixAttrs) {
-    if (v.map.size > 0) {
+    if (v.size > 0) {
       if (seen.has(v)) {
         out.push("«repeated»");
         return;
@@ -141,7 +141,7 @@ function printInto(lv: LazyValue, out: string[], seen: Set<object>, top = false)
     out.push("{ ");
     for (const name of v.names()) {
       out.push(isPlainName(name) ? name : quoteString(name, true), " = ");
-      printInto(v.map.get(name)!, out, seen);
+      printInto(v.get(name)!, out, seen);
       out.push("; ");
     }
     out.push("}");
@@ -216,12 +216,12 @@ function jsonInto(lv: LazyValue, out: string[]): void {
     const s = coerceToString(v, undefined, false, true);
     out.push(jsonString(typeof s === "string" ? s : s.s));
   } else if (v instanceof NixAttrs) {
-    if (v.map.has("__toString")) {
+    if (v.has("__toString")) {
       const s = coerceToString(v, undefined, false, true);
       out.push(jsonString(typeof s === "string" ? s : s.s));
       return;
     }
-    const outPath = v.map.get("outPath");
+    const outPath = v.get("outPath");
     if (outPath !== undefined) {
       jsonInto(outPath, out);
       return;
@@ -232,7 +232,7 @@ function jsonInto(lv: LazyValue, out: string[]): void {
       if (!first) out.push(",");
       first = false;
       out.push(jsonString(name), ":");
-      jsonInto(v.map.get(name)!, out);
+      jsonInto(v.get(name)!, out);
     }
     out.push("}");
   } else if (Array.isArray(v)) {

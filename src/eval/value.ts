@@ -53,43 +53,175 @@ export type NixInt = number | bigint;
 export type NixList = LazyValue[];
 
 /**
- * An attribute set. `map` holds the lazy values; `positions` (optional)
- * the position of each attribute's definition, for error traces.
+ * The layout shared by every set built from one attribute-set literal (or
+ * one `//` of such sets): names in definition order, where each was defined,
+ * and, built on demand, Nix's sorted order and a name → slot index.
+ * Never mutated once shared, except to fill in the caches.
+ * @public
+ */
+export class AttrsShape {
+  /** Names in Nix's order, computed on first use. */
+  sorted: string[] | undefined;
+  /** Name → slot, for shapes too large to scan, built on first lookup. */
+  private index: Map<string, number> | undefined;
+  constructor(
+    readonly keys: readonly string[],
+    readonly positions: readonly (Pos | undefined)[] | undefined,
+    sorted?: string[],
+  ) {
+    this.sorted = sorted;
+  }
+  /** The slot of a name, or -1. */
+  slot(name: string): number {
+    const keys = this.keys;
+    const n = keys.length;
+    if (n <= SCAN_LIMIT) {
+      for (let i = 0; i < n; i++) if (keys[i] === name) return i;
+      return -1;
+    }
+    let index = this.index;
+    if (index === undefined) {
+      index = new Map();
+      for (let i = 0; i < n; i++) index.set(keys[i]!, i);
+      this.index = index;
+    }
+    const i = index.get(name);
+    return i === undefined ? -1 : i;
+  }
+}
+
+/** Up to this many names a lookup scans the names instead of hashing. */
+const SCAN_LIMIT = 12;
+
+/**
+ * An attribute set. Two layouts behind one interface: a compact one (an
+ * {@link AttrsShape} shared among all sets of one literal, and this set's
+ * values in the shape's slots — the evaluator's sets) and a `Map` (sets
+ * built by name, such as `listToAttrs`'). `map` and `positions` give the
+ * Map view of either (made once on demand for a compact set); hot paths use
+ * `get`, `has`, `size`, `names` and `forEach`.
  * Never mutated once the evaluator hands it out.
  * @public
  */
 export class NixAttrs {
-  /** Cached sorted names (byte order), computed on first use. */
+  private m: Map<string, LazyValue> | undefined;
+  private posMap: Map<string, Pos> | undefined;
+  private lazyPos: (() => Map<string, Pos> | undefined) | undefined;
+  /** Cached sorted names (byte order), computed on first use (Map layout). */
   private sorted: string[] | undefined;
+  /** Compact layout: the shape and the values in its slots. */
+  private shape: AttrsShape | undefined;
+  private vals: LazyValue[] | undefined;
   /**
    * @param sortedNames - the names of `map` already in Nix's order, when the
-   * caller knows them (the evaluator shares one array among all sets built
-   * from the same literal); never mutated.
+   * caller knows them; never mutated.
    */
-  constructor(
-    readonly map: Map<string, LazyValue>,
-    readonly positions?: Map<string, Pos>,
-    sortedNames?: string[],
-  ) {
+  constructor(map: Map<string, LazyValue>, positions?: Map<string, Pos>, sortedNames?: string[]) {
+    this.m = map;
+    this.posMap = positions;
     this.sorted = sortedNames;
+    this.shape = undefined;
+    this.vals = undefined;
+    this.lazyPos = undefined;
+  }
+
+  /** A compact set: `values[i]` is the value of `shape.keys[i]`. */
+  static compact(shape: AttrsShape, values: LazyValue[]): NixAttrs {
+    // Through the constructor, so both layouts share one hidden class.
+    const a = new NixAttrs(undefined as unknown as Map<string, LazyValue>);
+    a.shape = shape;
+    a.vals = values;
+    return a;
+  }
+
+  /** A Map-layout set whose positions are computed only if asked for (errors, unsafeGetAttrPos). */
+  static withLazyPositions(map: Map<string, LazyValue>, positions: () => Map<string, Pos> | undefined): NixAttrs {
+    const a = new NixAttrs(map);
+    a.lazyPos = positions;
+    return a;
+  }
+
+  /** The shape of a compact set (undefined for the Map layout). */
+  get compactShape(): AttrsShape | undefined {
+    return this.shape;
+  }
+  /** The slot values of a compact set, parallel to its shape's keys; never mutate. */
+  get compactValues(): readonly LazyValue[] | undefined {
+    return this.vals;
+  }
+
+  /** The values by name (made on first use for a compact set). Never mutate. */
+  get map(): Map<string, LazyValue> {
+    let m = this.m;
+    if (m === undefined) {
+      m = new Map();
+      const keys = this.shape!.keys;
+      const vals = this.vals!;
+      for (let i = 0; i < keys.length; i++) m.set(keys[i]!, vals[i]!);
+      this.m = m;
+    }
+    return m;
+  }
+
+  /** Where each attribute was defined, when known (made on first use for a compact set). */
+  get positions(): Map<string, Pos> | undefined {
+    if (this.posMap !== undefined) return this.posMap;
+    if (this.lazyPos !== undefined) {
+      this.posMap = this.lazyPos();
+      this.lazyPos = undefined;
+      return this.posMap;
+    }
+    const shape = this.shape;
+    if (shape === undefined || shape.positions === undefined) return undefined;
+    const pm = new Map<string, Pos>();
+    for (let i = 0; i < shape.keys.length; i++) {
+      const p = shape.positions[i];
+      if (p !== undefined) pm.set(shape.keys[i]!, p);
+    }
+    this.posMap = pm;
+    return pm;
   }
 
   get size(): number {
-    return this.map.size;
+    return this.vals !== undefined ? this.vals.length : this.m!.size;
   }
   get(name: string): LazyValue | undefined {
-    return this.map.get(name);
+    const shape = this.shape;
+    if (shape === undefined) return this.m!.get(name);
+    const i = shape.slot(name);
+    return i < 0 ? undefined : this.vals![i];
   }
   has(name: string): boolean {
-    return this.map.has(name);
+    const shape = this.shape;
+    if (shape === undefined) return this.m!.has(name);
+    return shape.slot(name) >= 0;
   }
-  /** Attribute names in Nix's order (byte-lexicographic, i.e. by UTF-8 bytes). */
+  /** Attribute names in Nix's order (byte-lexicographic, i.e. by UTF-8 bytes). Never mutate. */
   names(): string[] {
-    if (this.sorted === undefined) this.sorted = sortNames([...this.map.keys()]);
+    const shape = this.shape;
+    if (shape !== undefined) {
+      if (shape.sorted === undefined) shape.sorted = sortNames([...shape.keys]);
+      return shape.sorted;
+    }
+    if (this.sorted === undefined) this.sorted = sortNames([...this.m!.keys()]);
     return this.sorted;
+  }
+  /** Visit every attribute in definition order (insertion order for the Map layout). */
+  forEach(fn: (value: LazyValue, name: string) => void): void {
+    const vals = this.vals;
+    if (vals !== undefined) {
+      const keys = this.shape!.keys;
+      for (let i = 0; i < vals.length; i++) fn(vals[i]!, keys[i]!);
+    } else this.m!.forEach(fn);
   }
   /** Position of an attribute's definition, when known. */
   pos(name: string): Pos | undefined {
+    const shape = this.shape;
+    if (shape !== undefined && this.posMap === undefined) {
+      if (shape.positions === undefined) return undefined;
+      const i = shape.slot(name);
+      return i < 0 ? undefined : shape.positions[i];
+    }
     return this.positions?.get(name);
   }
   /** The empty set (shared). */

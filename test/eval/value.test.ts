@@ -4,7 +4,9 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compareStrings, sortNames } from "../../src/eval/value.js";
+import type { Pos } from "../../src/eval/ast.js";
+import { internName, updateAttrs } from "../../src/eval/evaluator.js";
+import { AttrsShape, NixAttrs, compareStrings, sortNames } from "../../src/eval/value.js";
 import { describeOracle } from "../helpers/oracle.js";
 import { agreeAll, lit } from "./builtins/harness.js";
 
@@ -37,5 +39,61 @@ describeOracle("attribute order and sort vs Nix 2.8", () => {
     const lists = fc.sample(fc.array(fc.oneof(fc.integer({ min: -5, max: 5 }), fc.integer(), fc.constantFrom(-9007199254740993n, 9223372036854775807n)), { maxLength: 30 }), { numRuns: 40, seed: 11 });
     agreeAll(lists.map((xs) => `builtins.sort builtins.lessThan [ ${xs.map((x) => (x < 0 ? `(${x})` : String(x))).join(" ")} ]`));
     agreeAll(["builtins.sort builtins.lessThan [ 3 1.5 2 ]", "builtins.sort builtins.lessThan [ 2 (1 + 0) 0 ]", 'builtins.sort builtins.lessThan [ 1 "a" ]']);
+  });
+});
+
+// Compact sets (one shape per literal) against the Map layout they stand in for.
+describe("NixAttrs layouts", () => {
+  const P = (line: number): Pos => ({ file: "f.nix", line, column: 1 });
+  const entries = fc.uniqueArray(fc.tuple(fc.constantFrom("a", "b", "c", "d", "e", "outPath", "x1", "x2", "é"), fc.integer({ min: 0, max: 99 })), {
+    selector: ([k]) => k,
+    maxLength: 9,
+  });
+  const bigEntries = fc.uniqueArray(fc.tuple(fc.string({ maxLength: 3 }), fc.integer()), { selector: ([k]) => k, minLength: 13, maxLength: 40 });
+  function compactOf(es: [string, number][], line0: number): NixAttrs {
+    const shape = new AttrsShape(
+      es.map(([k]) => internName(k)),
+      es.map((_, i) => P(line0 + i)),
+    );
+    return NixAttrs.compact(
+      shape,
+      es.map(([, v]) => v),
+    );
+  }
+  function mapOf(es: [string, number][], line0: number): NixAttrs {
+    return new NixAttrs(new Map(es), new Map(es.map(([k], i) => [k, P(line0 + i)])));
+  }
+  function view(a: NixAttrs): unknown {
+    const seen: [string, unknown, number | undefined][] = [];
+    a.forEach((v, k) => seen.push([k, v, a.pos(k)?.line]));
+    return { names: a.names(), size: a.size, entries: seen, map: [...a.map], positions: [...(a.positions ?? new Map())] };
+  }
+
+  it("answers lookups, order and positions as the Map layout", () => {
+    fc.assert(
+      fc.property(fc.oneof(entries, bigEntries), fc.string({ maxLength: 3 }), (es, probe) => {
+        const c = compactOf(es, 1);
+        const m = mapOf(es, 1);
+        expect(view(c)).toEqual(view(m));
+        for (const k of [probe, ...es.map(([k]) => k)]) {
+          expect(c.get(k)).toBe(m.get(k));
+          expect(c.has(k)).toBe(m.has(k));
+          expect(c.pos(k)).toEqual(m.pos(k));
+        }
+      }),
+    );
+  });
+
+  it("merges with // as the Map layout does (values, order, positions)", () => {
+    fc.assert(
+      fc.property(fc.oneof(entries, bigEntries), fc.oneof(entries, bigEntries), (ea, eb) => {
+        const viaCompact = updateAttrs(compactOf(ea, 1), compactOf(eb, 100));
+        const viaMap = updateAttrs(mapOf(ea, 1), mapOf(eb, 100));
+        expect(view(viaCompact)).toEqual(view(viaMap));
+        // A set merged onto itself keeps its values.
+        const c = compactOf(ea, 1);
+        expect(view(updateAttrs(c, c))).toEqual(view(c));
+      }),
+    );
   });
 });

@@ -5,7 +5,7 @@
  */
 import { defineBuiltin } from "./index.js";
 import { forceStringNoCtx } from "./no-context.js";
-import { NixAttrs, NixLambda, PrimOp, PrimOpApp, Thunk } from "../value.js";
+import { AttrsShape, NixAttrs, NixLambda, PrimOp, PrimOpApp, Thunk } from "../value.js";
 import { callFunction2, type LambdaCode } from "../evaluator.js";
 import type { LazyValue, NixList, Value } from "../value.js";
 import type { Expr, Pos } from "../ast.js";
@@ -50,14 +50,10 @@ defineBuiltin(
     for (const n of drop) if (a.has(n)) any = true;
     if (!any) return a;
     const map = new Map<string, LazyValue>();
-    const positions = a.positions === undefined ? undefined : new Map<string, Pos>();
-    for (const [k, v] of a.map) {
-      if (drop.has(k)) continue;
-      map.set(k, v);
-      const p = a.positions?.get(k);
-      if (p !== undefined) positions!.set(k, p);
-    }
-    return attrs(map, positions);
+    a.forEach((v, k) => {
+      if (!drop.has(k)) map.set(k, v);
+    });
+    return map.size === 0 ? NixAttrs.EMPTY : NixAttrs.withLazyPositions(map, () => subsetPositions(a, map));
   },
   { global: true },
 );
@@ -66,24 +62,17 @@ defineBuiltin("intersectAttrs", 2, ([s1, s2], ctx) => {
   const a = ctx.forceAttrs(s1!);
   const b = ctx.forceAttrs(s2!);
   const map = new Map<string, LazyValue>();
-  const positions = b.positions === undefined ? undefined : new Map<string, Pos>();
   if (a.size < b.size) {
-    for (const k of a.map.keys()) {
+    a.forEach((_, k) => {
       const v = b.get(k);
-      if (v === undefined) continue;
-      map.set(k, v);
-      const p = b.positions?.get(k);
-      if (p !== undefined) positions!.set(k, p);
-    }
+      if (v !== undefined) map.set(k, v);
+    });
   } else {
-    for (const [k, v] of b.map) {
-      if (!a.has(k)) continue;
-      map.set(k, v);
-      const p = b.positions?.get(k);
-      if (p !== undefined) positions!.set(k, p);
-    }
+    b.forEach((v, k) => {
+      if (a.has(k)) map.set(k, v);
+    });
   }
-  return attrs(map, positions);
+  return map.size === 0 ? NixAttrs.EMPTY : NixAttrs.withLazyPositions(map, () => subsetPositions(b, map));
 });
 
 defineBuiltin("catAttrs", 2, ([n, xs], ctx) => {
@@ -100,19 +89,25 @@ defineBuiltin("catAttrs", 2, ([n, xs], ctx) => {
 defineBuiltin("mapAttrs", 2, ([f, s], ctx) => {
   const a = ctx.forceAttrs(s!);
   const fn = f!;
-  const map = new Map<string, LazyValue>();
   const code = (args: LazyValue[]): Value => callFunction2(ctx.force(fn), args[0]!, args[1]!, ctx.pos);
-  for (const [k, v] of a.map) map.set(k, new Thunk(code, [k, v]));
-  // Nix 2.8 gives mapAttrs' results no positions.
+  const shape = a.compactShape;
+  if (shape !== undefined) {
+    // Same names: the result shares the names (not the positions: Nix 2.8 gives mapAttrs' results none).
+    const vals = a.compactValues!;
+    const out = new Array<LazyValue>(vals.length);
+    for (let i = 0; i < vals.length; i++) out[i] = new Thunk(code, [shape.keys[i]!, vals[i]!]);
+    return NixAttrs.compact(namesOnly(shape), out);
+  }
+  const map = new Map<string, LazyValue>();
+  a.forEach((v, k) => map.set(k, new Thunk(code, [k, v])));
   return attrs(map);
 });
 
 defineBuiltin("listToAttrs", 1, ([xs], ctx) => {
   const l = ctx.forceList(xs!);
   const map = new Map<string, LazyValue>();
-  let positions: Map<string, Pos> | undefined;
-  for (const x of l) {
-    const e = ctx.forceAttrs(x);
+  for (let i = 0; i < l.length; i++) {
+    const e = ctx.forceAttrs(l[i]!);
     const n = e.get("name");
     if (n === undefined) throw ctx.error("attribute 'name' missing for call to 'listToAttrs'", { attr: "name" });
     const name = forceStringNoCtx(ctx, n);
@@ -121,11 +116,23 @@ defineBuiltin("listToAttrs", 1, ([xs], ctx) => {
     const v = e.get("value");
     if (v === undefined) throw ctx.error("attribute 'value' missing for call to 'listToAttrs'", { attr: "value" });
     map.set(name, v);
-    // The attribute's position is that of the element's `value`.
-    const p = e.pos("value");
-    if (p !== undefined) (positions ??= new Map()).set(name, p);
   }
-  return attrs(map, positions);
+  if (map.size === 0) return NixAttrs.EMPTY;
+  // An attribute's position is that of its element's `value`: found again (the elements are forced) only if asked for.
+  return NixAttrs.withLazyPositions(map, () => {
+    let positions: Map<string, Pos> | undefined;
+    const seen = new Set<string>();
+    for (let i = 0; i < l.length; i++) {
+      const e = l[i] as NixAttrs | Thunk;
+      const set = (e instanceof Thunk ? e.value : e) as NixAttrs;
+      const name = forceStringNoCtx(ctx, set.get("name")!);
+      if (seen.has(name)) continue;
+      seen.add(name);
+      const p = set.pos("value");
+      if (p !== undefined) (positions ??= new Map()).set(name, p);
+    }
+    return positions;
+  });
 });
 
 defineBuiltin("zipAttrsWith", 2, ([f, xs], ctx) => {
@@ -133,19 +140,41 @@ defineBuiltin("zipAttrsWith", 2, ([f, xs], ctx) => {
   const l = ctx.forceList(xs!);
   const lists = new Map<string, NixList>();
   for (const x of l) {
-    const a = ctx.forceAttrs(x);
-    for (const [k, v] of a.map) {
+    ctx.forceAttrs(x).forEach((v, k) => {
       const g = lists.get(k);
       if (g === undefined) lists.set(k, [v]);
       else g.push(v);
-    }
+    });
   }
   const fn = f!;
   const map = new Map<string, LazyValue>();
   const code = (args: LazyValue[]): Value => callFunction2(ctx.force(fn), args[0]!, args[1]!, ctx.pos);
-  for (const [k, vs] of lists) map.set(k, new Thunk(code, [k, vs]));
+  lists.forEach((vs, k) => map.set(k, new Thunk(code, [k, vs])));
   return attrs(map);
 });
+
+/** The positions a subset `map` of `from` keeps (removeAttrs, intersectAttrs). */
+function subsetPositions(from: NixAttrs, map: Map<string, LazyValue>): Map<string, Pos> | undefined {
+  if (from.positions === undefined) return undefined;
+  const out = new Map<string, Pos>();
+  map.forEach((_, k) => {
+    const p = from.pos(k);
+    if (p !== undefined) out.set(k, p);
+  });
+  return out;
+}
+
+/** A shape's names without its positions (one per shape, shared by every mapAttrs over its sets). */
+const namesOnlyShapes = new WeakMap<AttrsShape, AttrsShape>();
+function namesOnly(shape: AttrsShape): AttrsShape {
+  if (shape.positions === undefined) return shape;
+  let s = namesOnlyShapes.get(shape);
+  if (s === undefined) {
+    s = new AttrsShape(shape.keys, undefined, shape.sorted);
+    namesOnlyShapes.set(shape, s);
+  }
+  return s;
+}
 
 /**
  * The formals of a lambda, from the evaluator's compiled form
