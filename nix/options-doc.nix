@@ -21,7 +21,7 @@ let
     let o = opts.${n}; in
     if lib.isOption o then
       (if (o.internal or false) || (o.visible or true) == false then [ ]
-       else [ (doc o) ] ++ (let sub = builtins.tryEval (o.type.getSubOptions o.loc); in if sub.success && sub.value != { } then go sub.value else [ ]))
+       else [ (doc o) ] ++ (if (o.visible or true) == "shallow" then [ ] else let sub = builtins.tryEval (o.type.getSubOptions o.loc); in if sub.success && sub.value != { } then go sub.value else [ ]))
     else if builtins.isAttrs o && !(lib.hasPrefix "_" n) then go o
     else [ ]) (builtins.attrNames opts);
 in

@@ -191,8 +191,12 @@ let
           (let n = normalise parentFile anonKey m; in { inherit (n) key; module = n; });
 
       children = item: lib.imap1 (i: m: load item.module._file "${item.key}:anon-${toString i}" m) item.module.imports;
-      start = [ { key = "<tsnix>/lib/modules.nix"; module = normalise "<tsnix>/lib/modules.nix" "<tsnix>/lib/modules.nix" (internalModule check); } ]
-        ++ lib.imap1 (i: m: load "<unknown-file>" ":anon-${toString i}" m) modules;
+      # As nixpkgs' lib.evalModules: every module may take extendModules and moduleType (specialisations build on them).
+      argsModule = { _file = "<tsnix>/lib/modules.nix"; key = "<tsnix>/lib/modules.nix#args"; config._module.args = { inherit extendModules; moduleType = type; }; };
+      start = [
+        { key = "<tsnix>/lib/modules.nix"; module = normalise "<tsnix>/lib/modules.nix" "<tsnix>/lib/modules.nix" (internalModule check); }
+        { key = "<tsnix>/lib/modules.nix#args"; module = normalise "<tsnix>/lib/modules.nix" "<tsnix>/lib/modules.nix#args" argsModule; }
+      ] ++ lib.imap1 (i: m: load "<unknown-file>" ":anon-${toString i}" m) modules;
       everything = genericClosure { startSet = start; operator = children; };
       disabledKeys = concatMap (item: map (d:
         if isAttrs d && d ? key then toString d.key
@@ -222,14 +226,16 @@ let
           throw "The option `${showOption u.loc}' does not exist. Definition values:${showDefs [ (head u.defs) ]}${suggestion u}"
         else null;
       checked = builtins.seq checkUnmatched;
+      type = types.submoduleWith { inherit modules specialArgs; };
+      # `ext` is not destructured: its attribute names would shadow this evaluation's modules, specialArgs and prefix.
+      extendModules = ext:
+        evalModules { modules = modules ++ ext.modules or [ ]; specialArgs = specialArgs // ext.specialArgs or { }; prefix = ext.prefix or prefix; inherit check args; };
     in {
       options = checked options;
       config = checked (removeAttrs config [ "_module" ]);
       _module = checked config._module;
       modules = mods;
-      type = types.submoduleWith { inherit modules specialArgs; };
-      extendModules = { modules ? [ ], specialArgs ? { }, prefix ? [ ] }@ext:
-        evalModules { modules = modules ++ ext.modules or [ ]; specialArgs = specialArgs // ext.specialArgs or { }; prefix = ext.prefix or prefix; inherit check args; };
+      inherit type extendModules;
     };
 
   mkAliasDefinitions = mkAliasAndWrapDefinitions lib.id;

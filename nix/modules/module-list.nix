@@ -7,6 +7,7 @@
   ./ssh.nix
   ./activation.nix
   ./top-level.nix
+  ./specialisation.nix
   ./compat.nix
   ./vm/virtualisation.nix
 ]

@@ -1,6 +1,7 @@
 # The system's top level: one store path holding etc, sw, the kernel and
-# initrd links, activate, bin/switch-to-configuration, boot.json, and the
-# description activation reads (tsnix-system.json).
+# initrd links, activate, bin/switch-to-configuration, boot.json,
+# specialisation/<name> links, and the description activation reads
+# (tsnix-system.json).
 { config, lib, ... }:
 with lib;
 let
@@ -22,6 +23,7 @@ let
     users = config.system.build.usersSpec;
     units = config.system.build.units;
     activationScripts = config.system.build.activationSpec;
+    specialisations = mapAttrs (name: toplevel: "${toplevel}") config.system.build.specialisations;
   };
   toplevel = config.system.osBuilders.osBuild "nixos-system-${config.networking.hostName}-${config.system.nixos.label}" {
     op = "toplevel";

@@ -88,6 +88,12 @@ function buildToplevel(fs: HostFs, out: string, spec: SystemSpec): void {
     script([`# usage: switch-to-configuration switch|boot|test|dry-activate`, `exec tsnix os switch-to-configuration --system ${q(out)} --root "\${TSNIX_ROOT:-/}" "$@"`]),
     { mode: 0o755 },
   );
+  // NixOS's bootspec lists each specialisation's own bootspec (read from its top level, an input of this one).
+  const children: Record<string, unknown> = {};
+  for (const [name, path] of Object.entries(spec.specialisations ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const child = JSON.parse(new TextDecoder().decode(fs.readFile(`${path}/boot.json`))) as Record<string, unknown>;
+    children[name] = child["org.nixos.bootspec.v1"];
+  }
   const bootspec = {
     "org.nixos.bootspec.v1": {
       system: spec.system,
@@ -98,8 +104,12 @@ function buildToplevel(fs: HostFs, out: string, spec: SystemSpec): void {
       label: `NixOS ${spec.label}${spec.boot.kernelVersion === null ? "" : ` (Linux ${spec.boot.kernelVersion})`}`,
       toplevel: out,
     },
+    "org.nixos.specialisation.v1": children,
   };
   fs.writeFile(`${out}/boot.json`, `${JSON.stringify(bootspec, null, 2)}\n`);
+  // As NixOS: the directory is there even when empty.
+  mkdirp(fs, `${out}/specialisation`);
+  for (const [name, path] of Object.entries(spec.specialisations ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) fs.symlink(path, `${out}/specialisation/${name}`);
   fs.writeFile(`${out}/tsnix-system.json`, `${JSON.stringify(spec, null, 1)}\n`);
 }
 

@@ -33,7 +33,8 @@ const LoaderSpec = t.union([
 ]);
 
 /** io-ts codec of {@link SystemSpec}. @public */
-export const SystemSpecCodec = t.type({
+export const SystemSpecCodec = t.intersection([
+  t.type({
   version: t.literal(1),
   label: t.string,
   release: t.string,
@@ -48,7 +49,10 @@ export const SystemSpecCodec = t.type({
   users: t.type({ users: t.record(t.string, UserSpec), groups: t.record(t.string, GroupSpec), mutableUsers: t.boolean }),
   units: t.record(t.string, UnitSpec),
   activationScripts: t.record(t.string, t.type({ deps: t.array(t.string), text: t.string, supportsDryActivation: t.boolean })),
-});
+  }),
+  // Optional: generations built before specialisations were supported lack it.
+  t.partial({ specialisations: t.record(t.string, t.string) }),
+]);
 
 /** What a system generation declares (users, units, boot, /etc, …). @public */
 export type SystemSpec = t.TypeOf<typeof SystemSpecCodec>;

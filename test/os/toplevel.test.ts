@@ -50,7 +50,9 @@ describe("system top level", () => {
     const r = await rebuild(a.ctx, "build", { input: { configuration: "/cfg/configuration.nix", pkgs: "/cfg/pkgs.nix" }, resultLink: "/cfg/result" });
     const fs = a.ctx.host.fs;
     const real = a.ctx.store.toRealPath(r.toplevel);
-    expect(fs.readdir(real).sort()).toEqual(["activate", "bin", "boot.json", "configuration-name", "etc", "init", "initrd", "kernel", "kernel-params", "nixos-version", "sw", "system", "tsnix-system.json"]);
+    expect(fs.readdir(real).sort()).toEqual(["activate", "bin", "boot.json", "configuration-name", "etc", "init", "initrd", "kernel", "kernel-params", "nixos-version", "specialisation", "sw", "system", "tsnix-system.json"]);
+    // As NixOS: specialisation/ is there even without specialisations.
+    expect(fs.readdir(`${real}/specialisation`)).toEqual([]);
     expect(fs.readlink("/cfg/result")).toBe(r.toplevel);
     expect(new TextDecoder().decode(fs.readFile(`${real}/nixos-version`))).toBe("22.05.tsnix");
     const boot = JSON.parse(new TextDecoder().decode(fs.readFile(`${real}/boot.json`))) as { "org.nixos.bootspec.v1": Record<string, unknown> };

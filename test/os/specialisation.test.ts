@@ -1,0 +1,137 @@
+/**
+ * specialisation.<name>.configuration: further systems built with the
+ * configuration (on top of it, or of tsnix's modules alone with
+ * inheritParentConfig = false), linked as specialisation/<name> in the top
+ * level, listed in boot.json and in the boot menus (GRUB: entries after the
+ * default and a submenu per generation; systemd-boot: one entry each), and
+ * switchable at runtime.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { memoryHost } from "../../src/host/memory-host.js";
+import { readSystemSpec } from "../../src/os/bootloader.js";
+import { evaluateSystem, listOptions } from "../../src/os/eval-config.js";
+import { rebuild, switchToConfiguration, systemProfile } from "../../src/os/system.js";
+import { HOSTS, type HostFixture } from "../helpers/hosts.js";
+import { describeOracle, oracleRoot, runNix } from "../helpers/oracle.js";
+import { PKGS_NIX, osContext, readInRoot } from "./helpers.js";
+
+const CONF = (loader: "grub" | "systemd-boot") => `{ lib, pkgs, ... }: {
+  ${loader === "grub" ? 'boot.loader.grub.device = "nodev";' : "boot.loader.systemd-boot.enable = true;"}
+  users.users.alice.isNormalUser = true;
+  environment.etc.motd.text = "parent";
+  specialisation.quiet.configuration = {
+    environment.etc.motd.text = lib.mkForce "quiet";
+    boot.kernelParams = [ "quiet" ];
+    specialisation.nested.configuration = { };
+  };
+  specialisation.bare = {
+    inheritParentConfig = false;
+    configuration = { environment.etc.motd.text = "bare"; };
+  };
+}`;
+
+describe.each(HOSTS)("specialisations on $name", ({ make }) => {
+  let fx: HostFixture;
+  beforeEach(() => {
+    fx = make();
+  });
+  afterEach(() => fx.dispose());
+
+  const setup = (loader: "grub" | "systemd-boot") => {
+    const { host, dir } = fx;
+    host.fs.writeFile(`${dir}/pkgs.nix`, PKGS_NIX);
+    host.fs.writeFile(`${dir}/configuration.nix`, CONF(loader));
+    const root = `${dir}/root`;
+    return { host, root, ctx: osContext(host, root), input: { configuration: `${dir}/configuration.nix`, pkgs: `${dir}/pkgs.nix` } };
+  };
+
+  it("are built, linked from the top level, listed in boot.json and the GRUB menu, and switchable with test", async () => {
+    const { host, root, ctx, input } = setup("grub");
+    const r = await rebuild(ctx, "switch", { input });
+    const real = ctx.store.toRealPath(r.toplevel);
+    expect(host.fs.readdir(`${real}/specialisation`).sort()).toEqual(["bare", "quiet"]);
+    const quiet = host.fs.readlink(`${real}/specialisation/quiet`);
+    const bare = host.fs.readlink(`${real}/specialisation/bare`);
+    expect(readSystemSpec(host, ctx.store, r.toplevel).specialisations).toEqual({ bare, quiet });
+    const quietSpec = readSystemSpec(host, ctx.store, quiet);
+    const bareSpec = readSystemSpec(host, ctx.store, bare);
+    // quiet inherits the parent (alice, its kernel parameters added); bare is tsnix's modules and its own configuration only.
+    expect(Object.keys(quietSpec.users.users)).toContain("alice");
+    expect(Object.keys(bareSpec.users.users)).not.toContain("alice");
+    expect(quietSpec.boot.kernelParams).toEqual(["quiet"]);
+    // No nesting.
+    expect(host.fs.readdir(`${ctx.store.toRealPath(quiet)}/specialisation`)).toEqual([]);
+    expect(quietSpec.specialisations).toEqual({});
+
+    const boot = JSON.parse(new TextDecoder().decode(host.fs.readFile(`${real}/boot.json`))) as Record<string, Record<string, { toplevel: string; kernelParams: string[] }>>;
+    expect(Object.keys(boot["org.nixos.specialisation.v1"]!)).toEqual(["bare", "quiet"]);
+    expect(boot["org.nixos.specialisation.v1"]!["quiet"]).toMatchObject({ toplevel: quiet, kernelParams: ["quiet"] });
+
+    const grub = readInRoot(host, root, "/boot/grub/grub.cfg")!;
+    // The store's links carry mtime 1, so NixOS's menus date specialisations 1970-01-01.
+    expect(grub).toContain(`menuentry "NixOS - (quiet - 1970-01-01 - 22.05.tsnix)" {\n  linux ${quietSpec.boot.kernel} init=${quiet}/init quiet\n`);
+    expect(grub).toContain(`menuentry "NixOS - (bare - 1970-01-01 - 22.05.tsnix)" {\n  linux ${bareSpec.boot.kernel} init=${bare}/init\n`);
+    expect(grub.indexOf('"NixOS - Default"')).toBeLessThan(grub.indexOf('"NixOS - (bare'));
+    expect(grub).toMatch(/submenu "> NixOS - Configuration 1 \(\d{4}-\d\d-\d\d - 22\.05\.tsnix\)" --class submenu \{\nmenuentry "NixOS - Configuration 1 - Default \(\d{4}-\d\d-\d\d - 22\.05\.tsnix\)" \{\n/);
+    expect(grub).toContain(`menuentry "NixOS - Configuration 1 - (quiet - 1970-01-01 - 22.05.tsnix)" {`);
+
+    // At runtime: the specialisation's own switch-to-configuration, with test, leaves the profile and boot menu alone.
+    await switchToConfiguration(ctx, quiet, "test");
+    expect(readInRoot(host, root, "/etc/motd")).toBe("quiet");
+    expect(host.fs.readlink(`${root}/run/current-system`)).toBe(quiet);
+    expect(host.fs.readlink(systemProfile(root))).toBe("system-1-link");
+    expect(readInRoot(host, root, "/boot/grub/grub.cfg")).toBe(grub);
+    await switchToConfiguration(ctx, bare, "test");
+    expect(readInRoot(host, root, "/etc/motd")).toBe("bare");
+    expect(readInRoot(host, root, "/etc/passwd")).not.toContain("alice:");
+  });
+
+  it("get their own systemd-boot entries, removed with their generation", async () => {
+    const { host, root, ctx, input } = setup("systemd-boot");
+    const r = await rebuild(ctx, "switch", { input });
+    const entries = () => host.fs.readdir(`${root}/boot/loader/entries`).sort();
+    expect(entries()).toEqual(["nixos-generation-1-specialisation-bare.conf", "nixos-generation-1-specialisation-quiet.conf", "nixos-generation-1.conf"]);
+    const quiet = host.fs.readlink(`${ctx.store.toRealPath(r.toplevel)}/specialisation/quiet`);
+    expect(readInRoot(host, root, "/boot/loader/entries/nixos-generation-1-specialisation-quiet.conf")).toMatch(
+      new RegExp(`^title NixOS \\(quiet\\)\\nversion Generation 1 NixOS 22\\.05\\.tsnix \\(Linux 5\\.15\\.50\\), Built on \\d{4}-\\d\\d-\\d\\d\\nlinux /efi/nixos/.*\\ninitrd /efi/nixos/.*\\noptions init=${quiet}/init quiet\\n$`),
+    );
+    // A generation without specialisations: the old generation's sub-entries go when it is no longer listed.
+    host.fs.writeFile(input.configuration, "{ ... }: { boot.loader.systemd-boot.enable = true; boot.loader.systemd-boot.configurationLimit = 1; }");
+    await rebuild(ctx, "switch", { input });
+    expect(entries()).toEqual(["nixos-generation-2.conf"]);
+  });
+});
+
+describe("specialisation options", () => {
+  it("are listed without descending into the whole configuration (visible = shallow)", () => {
+    const host = memoryHost({ files: { "/cfg/configuration.nix": CONF("grub"), "/cfg/pkgs.nix": PKGS_NIX } });
+    const names = listOptions(osContext(host, "/root"), { configuration: "/cfg/configuration.nix", pkgs: "/cfg/pkgs.nix" }).map((d) => d.name);
+    expect(names).toContain("specialisation.<name>.configuration");
+    expect(names).toContain("specialisation.<name>.inheritParentConfig");
+    expect(names.filter((n) => n.startsWith("specialisation.<name>.configuration."))).toEqual([]);
+  });
+});
+
+describeOracle("specialisations vs Nix 2.8", () => {
+  const store = oracleRoot();
+  const dir = mkdtempSync(join(tmpdir(), "tsnix-os-special-"));
+  afterAll(() => {
+    store.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("nix-instantiate gives the same top-level derivation", () => {
+    writeFileSync(join(dir, "configuration.nix"), CONF("grub"));
+    writeFileSync(join(dir, "pkgs.nix"), PKGS_NIX);
+    const evalConfig = fileURLToPath(new URL("../../nix/eval-config.nix", import.meta.url));
+    const r = runNix("nix-instantiate", ["-E", `(import ${evalConfig} { configuration = import ${dir}/configuration.nix; pkgs = import ${dir}/pkgs.nix; }).toplevel`], { root: store.root });
+    expect(r.status, r.stderr.toString()).toBe(0);
+    const host = memoryHost({ files: { "/cfg/configuration.nix": CONF("grub"), "/cfg/pkgs.nix": PKGS_NIX } });
+    const sys = evaluateSystem(osContext(host, "/root"), { configuration: "/cfg/configuration.nix", pkgs: "/cfg/pkgs.nix" });
+    expect(r.stdout.toString("utf8").trim()).toBe(sys.drvPath);
+  }, 60000);
+});
