@@ -257,7 +257,7 @@ export { Owners } from "./os/owners.js";
 export { replaceFile, replaceLink, dropTemp, tempFor, type FileOwner } from "./os/replace-file.js";
 export { computeAccounts, writeAccounts, type AccountFiles } from "./os/users.js";
 export { planUnits, describePlan, RecordingServiceManager, systemctlServiceManager, type ServiceManager, type UnitPlan, type UnitState } from "./os/services.js";
-export { installBootLoader, grubConfig, bootGenerations, readSystemSpec, type BootGeneration, type BootMenu } from "./os/bootloader.js";
+export { installBootLoader, grubConfig, bootGenerations, readSystemSpec, readSpecialisations, type BootGeneration, type BootSpecialisation, type BootMenu } from "./os/bootloader.js";
 export {
   rebuild,
   switchSystem,
