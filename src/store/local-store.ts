@@ -9,7 +9,8 @@
  * or NAR import the object itself), canonicalised (and fsynced with
  * `fsync-store-paths`), then renamed to their final name under the path's
  * lock, and only then is the path-info record appended to the database's
- * journal (see path-info.ts). A path is valid exactly when its record is in
+ * journal (see path-info.ts). A text file (a .drv, `toFile`) is written at
+ * its final name directly, under the lock, as Nix's addTextToStore does. A path is valid exactly when its record is in
  * the replayed journal, so an interrupted add leaves nothing valid; whatever
  * it left at the final name is removed by the next add of that path, and
  * temporaries of dead processes are swept. Deletion runs the other way:
@@ -418,17 +419,11 @@ export class LocalStore {
     // The evaluator's hot path: an already valid .drv costs one stat of the journal.
     if (this.db.hasInJournal(path)) return path;
     this.sweepStale();
-    // A single file needs no staging directory: an exclusive, pid-tagged temporary name will do.
-    const staged = this.stagingName();
-    let consumed = false;
-    try {
-      this.writeDurable(staged, bytes, 0o644);
-      const nar = narOfTextHash(bytes);
-      consumed = this.commit(path, staged, { narHash: nar.hash, narSize: nar.size, references: refs, ca: `text:sha256:${contentHash.toNix32()}` }, { canonical: true });
-      return path;
-    } finally {
-      if (!consumed) this.removeTree(staged);
-    }
+    const nar = narOfTextHash(bytes);
+    // Written straight at its final name under the path's lock, as Nix does: nothing reads
+    // an invalid path, and a leftover of a crash there is replaced by the next add.
+    this.commit(path, undefined, { narHash: nar.hash, narSize: nar.size, references: refs, ca: `text:sha256:${contentHash.toNix32()}` }, { write: bytes });
+    return path;
   }
 
   /**
@@ -752,14 +747,16 @@ export class LocalStore {
    * unless another process got there first (then the staged copy is dropped
    * by the caller). Holds the path's lock throughout. `known` spares the
    * lstat of `staged` when the caller knows what it is: `symlink` is the
-   * target of a root symlink that was never staged (made at `path` directly).
+   * target of a root symlink that was never staged (made at `path` directly);
+   * `write` is the contents of a text file nothing was staged for, written
+   * at `path` under the lock (with canonical metadata).
    * Returns whether `staged` was consumed (nothing left there to remove).
    */
   private commit(
     path: string,
-    staged: string,
+    staged: string | undefined,
     meta: { narHash: Hash; narSize: number; references: readonly string[]; ca?: string | undefined; deriver?: string | undefined; sigs?: readonly string[] | undefined; ultimate?: boolean | undefined },
-    known?: { symlink?: string | undefined; canonical?: boolean },
+    known?: { symlink?: string | undefined; write?: Uint8Array },
   ): boolean {
     const fs = this.host.fs;
     this.tempRoots?.add(path);
@@ -767,10 +764,15 @@ export class LocalStore {
     try {
       if (this.db.has(path)) return false;
       const real = this.toRealPath(path);
-      // Creating a symlink is atomic already (and memfs cannot rename one).
-      const symlink = known !== undefined ? known.symlink : fs.lstat(staged).type === "symlink" ? fs.readlink(staged) : undefined;
-      const place = symlink !== undefined ? () => fs.symlink(symlink, real) : () => fs.rename(staged, real);
-      // Usually nothing is at the final name, so move first: a leftover of an interrupted
+      const contents = known?.write;
+      let place: () => void;
+      if (contents !== undefined) place = () => this.writeText(real, contents);
+      else {
+        // Creating a symlink is atomic already (and memfs cannot rename one).
+        const symlink = known !== undefined ? known.symlink : fs.lstat(staged!).type === "symlink" ? fs.readlink(staged!) : undefined;
+        place = symlink !== undefined ? () => fs.symlink(symlink, real) : () => fs.rename(staged!, real);
+      }
+      // Usually nothing is at the final name, so place first: a leftover of an interrupted
       // add or delete (never valid, safe to replace) is either replaced by the rename
       // or in its way, and then moved aside. (A failed lstat per add cost more than the rest of the add.)
       try {
@@ -782,8 +784,8 @@ export class LocalStore {
         this.removeTree(trash);
         place();
       }
-      // The top directory stays writable while staged, so that it can be moved; a single file may be staged canonical.
-      if (known?.canonical !== true) this.canonicaliseOne(real);
+      // The top directory stays writable while staged, so that it can be moved; a text file is written canonical.
+      if (contents === undefined) this.canonicaliseOne(real);
       if (this.fsyncContents) syncDir(fs, this.realStoreDir);
       const refLocks = this.lockReferences(path, meta.references);
       try {
@@ -1023,19 +1025,33 @@ export class LocalStore {
     if (executable && fixMode) fs.chmod(dst, 0o755);
   }
 
-  /** Write a new non-executable file and give it its canonical metadata (0444, mtime 1) without asking what it has. */
-  private writeDurable(dst: string, bytes: Uint8Array, mode: number): void {
+  /**
+   * Create the non-executable file `dst` (EEXIST when anything is there) with
+   * its canonical metadata (0444, mtime 1), without asking what it has. A
+   * failure after creating it removes it again: the caller holds its lock
+   * and it was never valid.
+   */
+  private writeText(dst: string, bytes: Uint8Array): void {
     const fs = this.host.fs;
-    const fd = fs.open(dst, "wx", mode);
+    const fd = fs.open(dst, "wx", 0o644);
     try {
-      let off = 0;
-      while (off < bytes.length) off += fs.write(fd, bytes, off, bytes.length - off, null);
-      if (this.fsyncContents) fs.fsync(fd);
-    } finally {
-      fs.close(fd);
+      try {
+        let off = 0;
+        while (off < bytes.length) off += fs.write(fd, bytes, off, bytes.length - off, null);
+        if (this.fsyncContents) fs.fsync(fd);
+      } finally {
+        fs.close(fd);
+      }
+      fs.chmod(dst, 0o444);
+      fs.utimes(dst, 1, 1);
+    } catch (e) {
+      try {
+        fs.unlink(dst);
+      } catch {
+        // the write's error is the one to report; the next add replaces a leftover
+      }
+      throw e;
     }
-    fs.chmod(dst, 0o444);
-    fs.utimes(dst, 1, 1);
   }
 
   private hashFile(p: string, algorithm: HashAlgorithm): Hash {

@@ -8,6 +8,7 @@ import { dumpPathToBytes, BadNarError, narOfBytes } from "../../src/store/nar.js
 import { hashBytes } from "../../src/store/hash.js";
 import { makeTextPath } from "../../src/store/store-path.js";
 import { InvalidStorePathError } from "../../src/store/store-path.js";
+import { HostError } from "../../src/errors.js";
 
 const te = new TextEncoder();
 const txt = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -328,6 +329,29 @@ describe.each(HOSTS)("LocalStore on $name host", ({ make }) => {
       expect(fs.lstat(s.toRealPath(textPath)).mode & 0o7777).toBe(0o444);
       expect(fs.readdir(s.realStoreDir).filter((n) => n.startsWith("."))).toEqual([]);
     }
+  });
+
+  it("a text file that fails to be written at its final name leaves nothing there, and a retry succeeds", () => {
+    const scratch = new LocalStore({ host: fx.host, root: `${fx.dir}/scratch` });
+    const textPath = scratch.addTextToStore("t", "text");
+    let fail = true;
+    const inner = fx.host.fs;
+    const fs: HostFs = {
+      ...inner,
+      write: (fd, b, o, l, p) => {
+        if (fail) {
+          fail = false;
+          throw new HostError("EIO", "write", undefined);
+        }
+        return inner.write(fd, b, o, l, p);
+      },
+    };
+    const s = new LocalStore({ host: { ...fx.host, fs }, root: `${fx.dir}/r` });
+    expect(() => s.addTextToStore("t", "text")).toThrow(HostError);
+    expect(s.isValidPath(textPath)).toBe(false);
+    expect(inner.readdir(s.realStoreDir)).toEqual([]);
+    expect(s.addTextToStore("t", "text")).toBe(textPath);
+    expect(s.verifyPath(textPath).ok).toBe(true);
   });
 
   it("registers a build's outputs together, even when they refer to each other", () => {
