@@ -58,6 +58,21 @@ export async function runInstantiateAsync(
   storeSide?: typeof InstantiateStore,
 ): Promise<RunResult> {
   const run = new InstantiateRun(opts, host, cwd, env, storeSide, true);
+  try {
+    return await runWithBuilds(run, opts, host, cwd, env, storeSide);
+  } finally {
+    run.dispose();
+  }
+}
+
+async function runWithBuilds(
+  run: InstantiateRun,
+  opts: InstantiateOptions,
+  host: Host,
+  cwd: string,
+  env: InstantiateEnv,
+  storeSide: typeof InstantiateStore | undefined,
+): Promise<RunResult> {
   if (run.ifd === undefined) {
     let outcome = run.attempt();
     // Read-only mode still reads the store: when the evaluation failed over a
@@ -167,6 +182,7 @@ class InstantiateRun {
           builds: withBuilds,
         });
         this.ifd = attached.ifd;
+        this.dispose = attached.dispose;
       } catch (e) {
         this.setupError = e;
       }
@@ -174,6 +190,8 @@ class InstantiateRun {
   }
 
   private setupError: unknown = undefined;
+  /** Ends what the store side started (a realisation thread). */
+  dispose: () => void = () => {};
 
   /** One evaluation of every input, from the start (the evaluator's caches are kept). */
   attempt(): Outcome {

@@ -8,7 +8,10 @@
  */
 import { TsnixError } from "../errors.js";
 import type { Host } from "../host/host.js";
-import { ImportFromDerivation, attachStore, evalStoreOf, type AsyncEvalRealiser } from "../eval/builtins/store-bridge.js";
+import { MessageChannel, Worker, isMainThread, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
+import { pathToFileURL } from "node:url";
+import { ImportFromDerivation, ImportFromDerivationBuildError, attachStore, evalStoreOf, type AsyncEvalRealiser, type EvalRealiser } from "../eval/builtins/store-bridge.js";
+import { nodeHost } from "../host/node-host.js";
 import { pathExists } from "../host/util.js";
 import type { EvalStateLike } from "../eval/builtins/index.js";
 import type { BuildEvent } from "../build/realise.js";
@@ -33,7 +36,10 @@ export interface CliStoreOptions {
 
 /**
  * Open the store for an instantiation and connect the evaluator to it.
- * `ifd` drives the evaluation when builds are on (see {@link ImportFromDerivation}).
+ * With builds on, derivations are built while the evaluation waits (a
+ * thread on the node host) or, where no thread can be started, `ifd`
+ * drives the evaluation (see {@link ImportFromDerivation}); `dispose` ends
+ * the thread.
  */
 export function attachCliStore(
   ev: EvalStateLike,
@@ -41,7 +47,7 @@ export function attachCliStore(
   cwd: string,
   store: string | undefined,
   options: CliStoreOptions = {},
-): { store: LocalStore; ifd: ImportFromDerivation | undefined } {
+): { store: LocalStore; ifd: ImportFromDerivation | undefined; dispose(): void } {
   const root = resolveStoreRoot({
     store,
     env: (n) => host.env(n),
@@ -53,9 +59,129 @@ export function attachCliStore(
   // An evaluation setting: the evaluating client's own, never filtered by the store's trust rules (as in Nix).
   const allowIfd = settings.get("allow-import-from-derivation");
   if (allowIfd !== undefined && allowIfd !== "true" && allowIfd !== "false") throw new TsnixError("usage", `option 'allow-import-from-derivation' has invalid value '${allowIfd}'`);
-  const ifd = options.builds === true ? new ImportFromDerivation(cliRealiser(s, host, cwd, settings, options.stderr ?? (() => {}))) : undefined;
-  attachStore(ev, s, { ...(ifd === undefined ? {} : { realiser: ifd.realiser }), ...(allowIfd === undefined ? {} : { allowImportFromDerivation: allowIfd === "true" }) });
-  return { store: s, ifd };
+  const stderr = options.stderr ?? (() => {});
+  let ifd: ImportFromDerivation | undefined;
+  let realiser: EvalRealiser | undefined;
+  let dispose = (): void => {};
+  if (options.builds === true) {
+    if (host.kind === "node" && realiseThreadAvailable()) {
+      // The evaluation waits while a thread builds: one pass, as Nix's.
+      const thread = new RealiseThread(root, cwd, [...settings], stderr);
+      realiser = (drvPath, outputs) => thread.realise(drvPath, outputs);
+      dispose = () => thread.close();
+    } else {
+      // No thread can load this module (the TypeScript sources, the memory host): the evaluation stops and runs again.
+      ifd = new ImportFromDerivation(cliRealiser(s, host, cwd, settings, stderr));
+      realiser = ifd.realiser;
+    }
+  }
+  attachStore(ev, s, { ...(realiser === undefined ? {} : { realiser }), ...(allowIfd === undefined ? {} : { allowImportFromDerivation: allowIfd === "true" }) });
+  return { store: s, ifd, dispose };
+}
+
+/** This module's file, for a realisation thread to load (the CommonJS build's import.meta.url is a shim). */
+function thisModuleUrl(): URL {
+  if (typeof module !== "undefined" && typeof __filename === "string") return pathToFileURL(__filename);
+  return new URL(import.meta.url);
+}
+
+function realiseThreadAvailable(): boolean {
+  return /\.(c|m)?js$/.test(thisModuleUrl().pathname);
+}
+
+interface ThreadRequest {
+  readonly drvPath: string;
+  readonly outputs: readonly string[];
+}
+
+type ThreadMessage =
+  | { readonly type: "stderr"; readonly text: string }
+  | { readonly type: "done" }
+  | { readonly type: "error"; readonly code: string; readonly message: string; readonly data: Readonly<Record<string, unknown>>; readonly exitCode: number };
+
+interface ThreadData {
+  readonly tsnixRealiseThread: true;
+  readonly root: string;
+  readonly cwd: string;
+  readonly settings: readonly (readonly [string, string])[];
+  readonly shared: Int32Array;
+  readonly port: MessagePort;
+}
+
+/**
+ * Builds for a synchronous evaluation: a thread runs the asynchronous
+ * realiser on its own handle of the same store, while the evaluating thread
+ * waits on `Atomics.wait` and passes on the build's messages as they come.
+ */
+class RealiseThread {
+  private worker: Worker | undefined;
+  private port: MessagePort | undefined;
+  private readonly shared = new Int32Array(new SharedArrayBuffer(4));
+
+  constructor(
+    private readonly root: string,
+    private readonly cwd: string,
+    private readonly settings: readonly (readonly [string, string])[],
+    private readonly stderr: (text: string) => void,
+  ) {}
+
+  realise(drvPath: string, outputs: readonly string[]): void {
+    const port = this.start();
+    Atomics.store(this.shared, 0, 0);
+    port.postMessage({ drvPath, outputs: [...outputs] } satisfies ThreadRequest);
+    for (;;) {
+      const finished = Atomics.wait(this.shared, 0, 0, 100) !== "timed-out" || Atomics.load(this.shared, 0) !== 0;
+      for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+        const msg = m.message as ThreadMessage;
+        if (msg.type === "stderr") this.stderr(msg.text);
+        else if (msg.type === "done") return;
+        else throw new ImportFromDerivationBuildError(new TsnixError(msg.code, msg.message, msg.data, { exitCode: msg.exitCode }));
+      }
+      if (finished) throw new TsnixError("internal", "the realisation thread stopped without an answer");
+    }
+  }
+
+  private start(): MessagePort {
+    if (this.port !== undefined) return this.port;
+    const { port1, port2 } = new MessageChannel();
+    const data: ThreadData = { tsnixRealiseThread: true, root: this.root, cwd: this.cwd, settings: this.settings, shared: this.shared, port: port2 };
+    this.worker = new Worker(thisModuleUrl(), { workerData: data, transferList: [port2], execArgv: [], stdout: false, stderr: false });
+    this.worker.unref();
+    this.port = port1;
+    return port1;
+  }
+
+  close(): void {
+    this.port?.close();
+    void this.worker?.terminate();
+    this.port = undefined;
+    this.worker = undefined;
+  }
+}
+
+// The realisation thread: this module, loaded by RealiseThread.
+const threadData = workerData as ThreadData | undefined;
+if (!isMainThread && threadData?.tsnixRealiseThread === true) {
+  const { port, shared, root, cwd, settings } = threadData;
+  const post = (m: ThreadMessage): void => port.postMessage(m);
+  const host = nodeHost();
+  // No temporary roots here: they are per process, and the evaluating thread holds this process's.
+  const store = new LocalStore({ host, root, fsyncStorePaths: false });
+  const realise = cliRealiser(store, host, cwd, new Map(settings), (text) => post({ type: "stderr", text }));
+  port.on("message", (req: ThreadRequest) => {
+    realise(req.drvPath, req.outputs).then(
+      () => post({ type: "done" }),
+      (e: unknown) =>
+        post(
+          e instanceof TsnixError
+            ? { type: "error", code: e.code, message: e.message, data: JSON.parse(JSON.stringify(e.data)) as Record<string, unknown>, exitCode: e.exitCode }
+            : { type: "error", code: "internal", message: `internal error: ${e instanceof Error ? e.message : String(e)}`, data: {}, exitCode: 1 },
+        ),
+    ).finally(() => {
+      Atomics.store(shared, 0, 1);
+      Atomics.notify(shared, 0);
+    });
+  });
 }
 
 /**

@@ -5,7 +5,8 @@
  * messages, exit statuses and results as nix-instantiate / nix-build.
  * Plain `--eval` is Nix's read-only mode: nothing is built, as in Nix 2.8.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -89,6 +90,25 @@ describeOracle("import from derivation: tsnix instantiate vs nix-instantiate 2.8
       expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 0, stdout: n.stdout.toString("utf8"), stderr: n.stderr });
     }, 60_000);
   });
+});
+
+// The built CLI evaluates on a thread and builds on another while it waits (no second evaluation).
+const BIN = join(import.meta.dirname, "../../bin/tsnix.mjs");
+const built = existsSync(join(import.meta.dirname, "../../dist/cli.js"));
+describeOracle("import from derivation through the built CLI (a realisation thread) vs Nix 2.8", () => {
+  const roots: { root: string; dispose(): void }[] = [];
+  afterAll(() => roots.forEach((r) => r.dispose()));
+  it.skipIf(!built).each([
+    { name: "trace, build, import, failing build with its trace", args: ["--eval", "--read-write-mode", "--show-trace", "-E", `builtins.trace "before" ((import (${IMPORTED})).answer + import (${FAILS}))`] },
+    { name: "instantiation with a build", args: ["-E", `derivation { name = "top"; system = "x"; builder = "/bin/sh"; n = (import (${IMPORTED})).answer; r = builtins.readFile (${READ}); }`] },
+  ])("$name", ({ args }) => {
+    const nixRoot = oracleRoot();
+    const tsRoot = oracleRoot();
+    roots.push(nixRoot, tsRoot);
+    const want = runNix("nix-instantiate", [...args, ...OPTS], { root: nixRoot.root });
+    const got = spawnSync(process.execPath, [BIN, "instantiate", ...args, ...OPTS, "--store", tsRoot.root], { encoding: "utf8", env: { ...process.env, NIX_PATH: "", HOME: tsRoot.root } });
+    expect({ status: got.status, stdout: got.stdout, stderr: got.stderr }).toEqual({ status: want.status, stdout: want.stdout.toString("utf8"), stderr: want.stderr });
+  }, 60_000);
 });
 
 describe("import from derivation on the memory host's CLI", () => {
