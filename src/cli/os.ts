@@ -3,7 +3,7 @@
  * (`--root DIR`, whose store is DIR/nix/store, as `nixos-install --root`):
  *
  *   tsnix os rebuild switch|boot|test|build|dry-build|dry-activate [--rollback]
- *                    [-I nixos-config=FILE] [-I nixpkgs=PATH] [--pkgs FILE] [--root DIR]
+ *                    [--specialisation NAME] [-I nixos-config=FILE] [-I nixpkgs=PATH] [--pkgs FILE] [--root DIR]
  *   tsnix os list-generations [--root DIR]
  *   tsnix os delete-generations [--root DIR] N… | old | Nd | +N
  *   tsnix os options [NAME] [-I nixos-config=FILE]
@@ -33,7 +33,7 @@ import { LocalStore } from "../store/local-store.js";
 import type { CliContext } from "./context.js";
 import { storeFromContext } from "./store.js";
 
-const USAGE = `usage: tsnix os rebuild {switch|boot|test|build|dry-build|dry-activate} [--rollback] [-I nixos-config=FILE] [-I nixpkgs=PATH] [--pkgs FILE] [--root DIR]
+const USAGE = `usage: tsnix os rebuild {switch|boot|test|build|dry-build|dry-activate} [--rollback] [--specialisation NAME] [-I nixos-config=FILE] [-I nixpkgs=PATH] [--pkgs FILE] [--root DIR]
        tsnix os list-generations [--root DIR]
        tsnix os delete-generations [--root DIR] {GENERATION...|old|Nd|+N}
        tsnix os options [NAME] [-I nixos-config=FILE] [--pkgs FILE]
@@ -89,6 +89,7 @@ interface Parsed {
   pkgs?: string;
   rollback: boolean;
   system?: string;
+  specialisation?: string;
 }
 
 function parse(args: string[], ctx: CliContext): Parsed {
@@ -105,6 +106,7 @@ function parse(args: string[], ctx: CliContext): Parsed {
     else if (a.startsWith("-I") && a.length > 2) p.searchPath.push(a.slice(2));
     else if (a === "--pkgs") p.pkgs = absolute(value(), ctx.cwd);
     else if (a === "--rollback") p.rollback = true;
+    else if (a === "--specialisation" || a === "-c") p.specialisation = value();
     else if (a === "--system") p.system = value();
     else if (a === "--help" || a === "-h") throw new UsageError(USAGE.trimEnd());
     else if (a.startsWith("-") && !/^\+?\d+d?$/.test(a)) throw new UsageError(`unrecognised flag '${a}'`);
@@ -180,6 +182,7 @@ export async function osCommand(args: string[], ctx: CliContext): Promise<number
       const r = await rebuild(os, action as RebuildAction, {
         ...(p.rollback ? { rollback: true } : { input: configurationInput(p, ctx) }),
         resultLink: absolute("result", ctx.cwd),
+        ...(p.specialisation === undefined ? {} : { specialisation: p.specialisation }),
       });
       if (action === "build" || action === "dry-build") ctx.stdout(`${r.toplevel}\n`);
       return 0;

@@ -92,6 +92,8 @@ export interface PendingActivation {
    * generation (a rollback), null leaves the profile alone.
    */
   readonly generation: number | "new" | null;
+  /** The top level activated when it is not `toplevel` itself: one of its specialisations (`--specialisation`). */
+  readonly activates?: string | null;
 }
 
 /** The journal's record, if an activation or switch was interrupted. @public */
@@ -103,17 +105,19 @@ export function readActivationJournal(t: TargetRoot): PendingActivation | null {
     if (isErrno(e, "ENOENT", "ENOTDIR")) return null;
     throw e;
   }
-  const [toplevel = "", action = "activate", gen = ""] = text.split("\n");
-  const m = /^generation (\d+|new)$/.exec(gen);
+  const [toplevel = "", action = "activate", ...rest] = text.split("\n");
+  const field = (name: string) => rest.find((l) => l.startsWith(`${name} `))?.slice(name.length + 1) ?? null;
+  const gen = field("generation");
   const a = ["switch", "boot", "test"].includes(action) ? (action as PendingActivation["action"]) : "activate";
-  return { toplevel: toplevel.trim(), action: a, generation: m === null ? null : m[1] === "new" ? "new" : Number(m[1]) };
+  return { toplevel: toplevel.trim(), action: a, generation: gen === null || !/^(\d+|new)$/.test(gen) ? null : gen === "new" ? "new" : Number(gen), activates: field("activates") };
 }
 
 /** Record what is about to change, before the first change. @public */
 export function writeActivationJournal(t: TargetRoot, p: PendingActivation): void {
   const journal = activationJournal(t.root);
   mkdirp(t.host.fs, journal.slice(0, journal.lastIndexOf("/")));
-  replaceFile(t.host, journal, `${p.toplevel}\n${p.action}\n${p.generation === null ? "" : `generation ${p.generation}\n`}`, 0o644);
+  const fields = [p.generation === null ? null : `generation ${p.generation}`, p.activates == null ? null : `activates ${p.activates}`].filter((f) => f !== null);
+  replaceFile(t.host, journal, `${[p.toplevel, p.action, ...fields].join("\n")}\n`, 0o644);
 }
 
 /** Remove the journal: the recorded change is complete. @public */
@@ -161,7 +165,8 @@ export async function activate(t: TargetRoot, toplevel: string, options: Activat
   const log = options.log ?? (() => {});
   const spec = readSystemSpec(host, store, toplevel);
   // A switch to this generation has recorded itself already and removes the record when it is done.
-  const ownJournal = readActivationJournal(t)?.toplevel !== toplevel;
+  const pending = readActivationJournal(t);
+  const ownJournal = pending === null || (pending.toplevel !== toplevel && pending.activates !== toplevel);
   if (ownJournal) writeActivationJournal(t, { toplevel, action: "activate", generation: null });
   // One resolver for the whole activation: accounts are read after they are written, and a refused chown warns once.
   const owners = new Owners(host, root, log);

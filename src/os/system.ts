@@ -141,7 +141,7 @@ async function completeInterruptedLocked(ctx: OsContext): Promise<PendingActivat
   }
   log(`note: completing the interrupted ${p.action === "activate" ? "activation" : p.action} of '${p.toplevel}'`);
   if (p.action === "activate") await clearingJournal(ctx, () => activate(ctx, p.toplevel, { scriptRunner: ctx.scriptRunner, log }));
-  else await switchSystemLocked(ctx, p.toplevel, p.action, p.generation);
+  else await switchSystemLocked(ctx, p.toplevel, p.action, p.generation, p.activates ?? null);
   return p;
 }
 
@@ -227,6 +227,19 @@ export interface RebuildOptions {
   readonly rollback?: boolean;
   /** For build: where the `result` link goes (host path; null for none). */
   readonly resultLink?: string | null;
+  /**
+   * For switch and test: activate this specialisation of the configuration
+   * (the profile still gets the configuration itself), as
+   * `nixos-rebuild --specialisation`.
+   */
+  readonly specialisation?: string;
+}
+
+/** The top level of specialisation `name` of `toplevel`. */
+function specialisationOf(ctx: OsContext, toplevel: string, name: string): string {
+  const child = readSystemSpec(ctx.host, ctx.store, toplevel).specialisations?.[name];
+  if (child === undefined) throw new OsError("no-specialisation", `specialisation not found: ${name}`, { toplevel, specialisation: name });
+  return child;
 }
 
 /** The outcome of a rebuild. @public */
@@ -248,6 +261,8 @@ export async function rebuild(ctx: OsContext, action: RebuildAction, options: Re
   const log = ctx.log ?? (() => {});
   const root = normaliseRoot(ctx.root);
   const profile = systemProfile(root);
+  const special = options.specialisation;
+  if (special !== undefined && action !== "switch" && action !== "test") throw new OsError("usage", "‘--specialisation’ can only be used with ‘switch’ and ‘test’");
   if (options.rollback === true) {
     if (action === "build" || action === "dry-build") throw new OsError("usage", `--rollback cannot be used with '${action}'`);
     const toPrevious = async () => {
@@ -265,7 +280,8 @@ export async function rebuild(ctx: OsContext, action: RebuildAction, options: Re
       await completeInterruptedLocked(ctx);
       const { prev, current } = await toPrevious();
       if (action === "switch" || action === "boot") log(`switching profile from version ${current ?? 0} to ${prev.number}`);
-      const { switched } = await switchSystemLocked(ctx, prev.target, action, action === "test" ? null : prev.number);
+      const activates = special === undefined ? null : specialisationOf(ctx, prev.target, special);
+      const { switched } = await switchSystemLocked(ctx, prev.target, action, action === "test" ? null : prev.number, activates);
       return { toplevel: prev.target, generation: prev.number, switched };
     });
   }
@@ -284,7 +300,7 @@ export async function rebuild(ctx: OsContext, action: RebuildAction, options: Re
     if (options.resultLink !== null && options.resultLink !== undefined) addPermRoot(ctx.store, toplevel, options.resultLink);
     return { toplevel, drvPath: sys.drvPath, generation: null, switched: null };
   }
-  const { generation, switched } = await switchSystem(ctx, toplevel, action);
+  const { generation, switched } = await switchSystem(ctx, toplevel, action, special === undefined ? {} : { specialisation: special });
   return { toplevel, drvPath: sys.drvPath, generation, switched };
 }
 
@@ -296,21 +312,34 @@ export async function rebuild(ctx: OsContext, action: RebuildAction, options: Re
  * so an interruption anywhere is completed by the next switch.
  * @public
  */
-export async function switchSystem(ctx: OsContext, toplevel: string, action: SwitchAction): Promise<{ generation: number | null; switched: SwitchResult }> {
-  if (action === "dry-activate") return { generation: null, switched: await switchLocked(ctx, toplevel, action) };
+export async function switchSystem(
+  ctx: OsContext,
+  toplevel: string,
+  action: SwitchAction,
+  options: { readonly specialisation?: string } = {},
+): Promise<{ generation: number | null; switched: SwitchResult }> {
+  const activates = options.specialisation === undefined ? null : specialisationOf(ctx, toplevel, options.specialisation);
+  if (action === "dry-activate") return { generation: null, switched: await switchLocked(ctx, activates ?? toplevel, action) };
   return withSwitchLock(ctx, async () => {
     await completeInterruptedLocked(ctx);
-    return switchSystemLocked(ctx, toplevel, action, action === "test" ? null : "new");
+    return switchSystemLocked(ctx, toplevel, action, action === "test" ? null : "new", activates);
   });
 }
 
 /**
- * Record, move the profile as `generation` says (see
- * {@link PendingActivation.generation}), switch, and remove the record.
- * Under the switch lock.
+ * Record, move the profile to `toplevel` as `generation` says (see
+ * {@link PendingActivation.generation}), switch to `activates` (a
+ * specialisation of it) or to it, and remove the record. Under the switch
+ * lock.
  */
-async function switchSystemLocked(ctx: OsContext, toplevel: string, action: Exclude<SwitchAction, "dry-activate">, generation: PendingActivation["generation"]): Promise<{ generation: number | null; switched: SwitchResult }> {
-  writeActivationJournal(ctx, { toplevel, action, generation });
+async function switchSystemLocked(
+  ctx: OsContext,
+  toplevel: string,
+  action: Exclude<SwitchAction, "dry-activate">,
+  generation: PendingActivation["generation"],
+  activates: string | null,
+): Promise<{ generation: number | null; switched: SwitchResult }> {
+  writeActivationJournal(ctx, { toplevel, action, generation, activates });
   return clearingJournal(ctx, async () => {
     const profile = systemProfile(ctx.root);
     let number: number | null = null;
@@ -330,7 +359,7 @@ async function switchSystemLocked(ctx: OsContext, toplevel: string, action: Excl
         lock.release();
       }
     }
-    return { generation: number, switched: await switchLocked(ctx, toplevel, action) };
+    return { generation: number, switched: await switchLocked(ctx, activates ?? toplevel, action) };
   });
 }
 

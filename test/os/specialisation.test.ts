@@ -14,7 +14,9 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { memoryHost } from "../../src/host/memory-host.js";
 import { readSystemSpec } from "../../src/os/bootloader.js";
 import { evaluateSystem, listOptions } from "../../src/os/eval-config.js";
+import { writeActivationJournal } from "../../src/os/activate.js";
 import { rebuild, switchToConfiguration, systemProfile } from "../../src/os/system.js";
+import { tsnix } from "../helpers/cli.js";
 import { HOSTS, type HostFixture } from "../helpers/hosts.js";
 import { describeOracle, oracleRoot, runNix } from "../helpers/oracle.js";
 import { PKGS_NIX, osContext, readInRoot } from "./helpers.js";
@@ -103,6 +105,41 @@ describe.each(HOSTS)("specialisations on $name", ({ make }) => {
     host.fs.writeFile(input.configuration, "{ ... }: { boot.loader.systemd-boot.enable = true; boot.loader.systemd-boot.configurationLimit = 1; }");
     await rebuild(ctx, "switch", { input });
     expect(entries()).toEqual(["nixos-generation-2.conf"]);
+  });
+});
+
+describe("rebuild --specialisation", () => {
+  it("keeps the configuration in the profile and activates the specialisation; completes an interrupted one the same way", async () => {
+    const host = memoryHost({ files: { "/cfg/configuration.nix": CONF("grub"), "/cfg/pkgs.nix": PKGS_NIX } });
+    const ctx = osContext(host, "/root");
+    const input = { configuration: "/cfg/configuration.nix", pkgs: "/cfg/pkgs.nix" };
+    const r = await rebuild(ctx, "switch", { input, specialisation: "quiet" });
+    const quiet = host.fs.readlink(`${ctx.store.toRealPath(r.toplevel)}/specialisation/quiet`);
+    expect(host.fs.readlink(`/root/nix/var/nix/profiles/${host.fs.readlink(systemProfile("/root"))}`)).toBe(r.toplevel);
+    expect(host.fs.readlink("/root/run/current-system")).toBe(quiet);
+    expect(readInRoot(host, "/root", "/etc/motd")).toBe("quiet");
+    // The boot default is the configuration itself, as with nixos-rebuild.
+    expect(readInRoot(host, "/root", "/boot/grub/grub.cfg")).toContain(`menuentry "NixOS - Default" {\n  linux ${readSystemSpec(host, ctx.store, r.toplevel).boot.kernel} init=${r.toplevel}/init\n`);
+    await expect(rebuild(ctx, "test", { input, specialisation: "nope" })).rejects.toThrow("specialisation not found: nope");
+    await expect(rebuild(ctx, "boot", { input, specialisation: "quiet" })).rejects.toThrow("‘--specialisation’ can only be used with ‘switch’ and ‘test’");
+
+    // An interrupted `test --specialisation bare`, recorded in the journal: the next switch-to-configuration completes it with bare.
+    const bare = host.fs.readlink(`${ctx.store.toRealPath(r.toplevel)}/specialisation/bare`);
+    writeActivationJournal(ctx, { toplevel: r.toplevel, action: "test", generation: null, activates: bare });
+    await switchToConfiguration(ctx, r.toplevel, "boot");
+    expect(host.fs.readlink("/root/run/current-system")).toBe(bare);
+    expect(ctx.lines).toContain(`note: completing the interrupted test of '${r.toplevel}'`);
+  });
+
+  it("is a flag of tsnix os rebuild (-c / --specialisation), with nixos-rebuild's error for an unknown one", async () => {
+    const host = memoryHost({ files: { "/cfg/configuration.nix": CONF("grub"), "/cfg/pkgs.nix": "{ }" } });
+    const common = ["--root", "/root", "--pkgs", "/cfg/pkgs.nix", "-I", "nixos-config=/cfg/configuration.nix"];
+    let run = await tsnix(host, ["os", "rebuild", "switch", "-c", "quiet", ...common], { cwd: "/cfg" });
+    expect(run.status, run.stderr).toBe(0);
+    expect(readInRoot(host, "/root", "/etc/motd")).toBe("quiet");
+    run = await tsnix(host, ["os", "rebuild", "test", "--specialisation", "missing", ...common], { cwd: "/cfg" });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe("building the system configuration...\nerror: specialisation not found: missing\n");
   });
 });
 
