@@ -170,6 +170,9 @@ export function narInfoFieldsCodec(storeDir: string = DEFAULT_STORE_DIR) {
   ]);
 }
 
+/** The fields codec per store directory: building io-ts types costs more than decoding one narinfo. */
+const fieldCodecs = new Map<string, ReturnType<typeof narInfoFieldsCodec>>();
+
 const FIELDS = ["StorePath", "URL", "Compression", "FileHash", "FileSize", "NarHash", "NarSize", "References", "Deriver", "System", "Sig", "CA"] as const;
 
 const KNOWN = new Set<string>(FIELDS);
@@ -217,7 +220,9 @@ export function parseNarInfo(text: string, options: { storeDir?: string; source?
     raw[key] = value;
     lineOf.set(key, n);
   });
-  const r = narInfoFieldsCodec(storeDir).decode(raw);
+  let fields = fieldCodecs.get(storeDir);
+  if (fields === undefined) fieldCodecs.set(storeDir, (fields = narInfoFieldsCodec(storeDir)));
+  const r = fields.decode(raw);
   if (isLeft(r)) {
     const err = r.left[0]!;
     const field = err.context.map((c) => c.key).find((k) => KNOWN.has(k));
