@@ -13,6 +13,7 @@ import { pathToFileURL } from "node:url";
 import { ImportFromDerivation, ImportFromDerivationBuildError, attachStore, evalStoreOf, type AsyncEvalRealiser, type EvalRealiser } from "../eval/builtins/store-bridge.js";
 import { nodeHost } from "../host/node-host.js";
 import { pathExists } from "../host/util.js";
+import { loadSettings } from "../profiles/settings.js";
 import type { EvalStateLike } from "../eval/builtins/index.js";
 import type { BuildEvent } from "../build/realise.js";
 import type { BuildSettings } from "../build/settings.js";
@@ -56,8 +57,10 @@ export function attachCliStore(
   });
   const s = withTempRoots(new LocalStore({ host, root, fsyncStorePaths: false }));
   const settings = new Map(options.settings ?? []);
-  // An evaluation setting: the evaluating client's own, never filtered by the store's trust rules (as in Nix).
-  const allowIfd = settings.get("allow-import-from-derivation");
+  // An evaluation setting: the evaluating client's own (--option, else the
+  // configuration file), never filtered by the store's trust rules (as in Nix).
+  const conf = host.env("TSNIX_CONF") || `${root === "/" ? "" : root}/etc/nix/nix.conf`;
+  const allowIfd = settings.get("allow-import-from-derivation") ?? loadSettings(host, conf).raw.get("allow-import-from-derivation");
   if (allowIfd !== undefined && allowIfd !== "true" && allowIfd !== "false") throw new TsnixError("usage", `option 'allow-import-from-derivation' has invalid value '${allowIfd}'`);
   const stderr = options.stderr ?? (() => {});
   let ifd: ImportFromDerivation | undefined;
@@ -217,9 +220,11 @@ function cliRealiser(store: LocalStore, host: Host, cwd: string, settings: Reado
       import("../build/errors.js"),
     ]);
     if (buildSettings === undefined) {
+      // Evaluation settings are the evaluator's own: the store's trust rules do not see them.
+      const storeSettings = new Map([...settings].filter(([name]) => name !== "allow-import-from-derivation"));
       const ctx: CliContext = {
         host,
-        settings: new Map(settings),
+        settings: storeSettings,
         stdout: () => {},
         stderr: (t) => stderr(typeof t === "string" ? t : new TextDecoder().decode(t)),
         readStdin: async () => new Uint8Array(0),

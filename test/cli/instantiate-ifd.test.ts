@@ -112,6 +112,16 @@ describeOracle("import from derivation through the built CLI (a realisation thre
 });
 
 describe("import from derivation on the memory host's CLI", () => {
+  it("allow-import-from-derivation = false in nix.conf refuses with Nix's message", async () => {
+    const h = memoryHost({ files: { "/w/store/etc/nix/nix.conf": "allow-import-from-derivation = false\n" } });
+    const r = await tsnix(h, ["--store", "/w/store", "instantiate", "--eval", "--read-write-mode", "-E", `import (derivation { name = "m"; system = "x86_64-linux"; builder = "/bin/sh"; })`]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^error: cannot build '\/nix\/store\/[a-z0-9]{32}-m\.drv' during evaluation because the option 'allow-import-from-derivation' is disabled\n/);
+    // The command line wins over the file.
+    const on = await tsnix(h, ["--store", "/w/store", "--option", "allow-import-from-derivation", "true", "instantiate", "--eval", "--read-write-mode", "-E", `import (derivation { name = "m"; system = "x86_64-linux"; builder = "/bin/sh"; })`]);
+    expect(on.stderr).not.toMatch(/allow-import-from-derivation/);
+  });
+
   it("without a builder for the derivation's system, fails as a build failure at the import", async () => {
     const h = memoryHost({ files: { "/w": null } });
     const r = await tsnix(h, ["--store", "/w/store", "instantiate", "--eval", "--read-write-mode", "-E", `import (derivation { name = "m"; system = "x86_64-linux"; builder = "/bin/sh"; })`]);
