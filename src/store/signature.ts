@@ -113,8 +113,14 @@ function derivePublicKey(seed: Uint8Array): Uint8Array {
   return new Uint8Array(Buffer.from(jwk.x!, "base64url"));
 }
 
+/** Imported keys by their bytes' array: importing costs about as much as one verification. */
+const publicKeyObjects = new WeakMap<Uint8Array, KeyObject>();
+const privateKeyObjects = new WeakMap<Uint8Array, KeyObject>();
+
 function publicKeyObject(key: Uint8Array): KeyObject {
-  return createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: b64url(key) }, format: "jwk" });
+  let o = publicKeyObjects.get(key);
+  if (o === undefined) publicKeyObjects.set(key, (o = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: b64url(key) }, format: "jwk" })));
+  return o;
 }
 
 /**
@@ -132,7 +138,9 @@ export function generateKeyPair(name: string): { secretKey: string; publicKey: s
 
 /** Sign `data` (a fingerprint): `name:base64(signature)`. @public */
 export function signDetached(key: SecretKey, data: string | Uint8Array): string {
-  const sig = sign(null, typeof data === "string" ? Buffer.from(data, "utf8") : data, privateKeyObject(key.seed));
+  let k = privateKeyObjects.get(key.seed);
+  if (k === undefined) privateKeyObjects.set(key.seed, (k = privateKeyObject(key.seed)));
+  const sig = sign(null, typeof data === "string" ? Buffer.from(data, "utf8") : data, k);
   return `${key.name}:${b64(sig)}`;
 }
 
