@@ -48,24 +48,24 @@ export default async function run(ctx) {
         ratio: tsWarm.ms / nixWarm.ms,
         note: nixWarm.stdout === tsWarm.stdout ? "same .drv paths" : "OUTPUT DIFFERS",
       });
+      // The same warm store from the library, without process start-up: what
+      // the store side costs (open and replay the database, a temporary root,
+      // a collector check and a validity check per .drv) over the read-only row below.
+      const warmLib = libTimes(ctx, file, tsStore);
+      rows.push({
+        workload: "2000-drv chain, library in-process, warm store",
+        tsnixMs: ctx.median(warmLib.times),
+        nixMs: nixWarm.ms,
+        ratio: ctx.median(warmLib.times) / nixWarm.ms,
+        note: warmLib.out === tsWarm.stdout ? "same .drv paths" : "OUTPUT DIFFERS",
+      });
     } finally {
       rmSync(nixStore, { recursive: true, force: true });
       rmSync(tsStore, { recursive: true, force: true });
     }
     // The library without process start-up or store writes: read-only
-    // instantiation in-process (JIT warmed by one untimed run) on a stack as
-    // large as the CLI's thread, against Nix with every .drv already valid.
-    const script = `
-      import { Evaluator, instantiateDerivations } from ${JSON.stringify(join(ctx.root, "dist/index.js"))};
-      const times = [];
-      for (let i = 0; i <= ${ctx.runs}; i++) {
-        const ev = new Evaluator({});
-        const t0 = performance.now();
-        const out = instantiateDerivations(ev, ev.evaluate({ file: ${JSON.stringify(file)} }));
-        if (i > 0) times.push(performance.now() - t0);
-        if (i === ${ctx.runs}) process.stdout.write(JSON.stringify({ times, out: out.join("\\n") + "\\n" }));
-      }`;
-    const lib = JSON.parse(ctx.exec(process.execPath, ["--stack-size=60000", "--input-type=module", "-e", script]).stdout);
+    // instantiation in-process, against Nix with every .drv already valid.
+    const lib = libTimes(ctx, file, undefined);
     rows.push({
       workload: "2000-drv chain, library in-process, read-only",
       tsnixMs: ctx.median(lib.times),
@@ -79,4 +79,32 @@ export default async function run(ctx) {
   for (const r of rows) delete r.stdoutNix;
   if (rows.some((r) => r.note === "OUTPUT DIFFERS")) throw new Error("tsnix and nix-instantiate printed different .drv paths");
   return rows;
+}
+
+/**
+ * Instantiate `file` in a fresh Node process through the library (JIT warmed
+ * by one untimed run) on a stack as large as the CLI's thread: read-only, or
+ * against the store at `root` (opened anew each run, with temporary roots as
+ * the CLI takes them). Returns the timed runs and the printed paths.
+ */
+function libTimes(ctx, file, root) {
+  const script = `
+    import { Evaluator, instantiateDerivations, attachStore, LocalStore, nodeHost, profiles } from ${JSON.stringify(join(ctx.root, "dist/index.js"))};
+    const root = ${JSON.stringify(root ?? null)};
+    const times = [];
+    for (let i = 0; i <= ${ctx.runs}; i++) {
+      const ev = new Evaluator({});
+      const t0 = performance.now();
+      let roots;
+      if (root !== null) {
+        const store = new LocalStore({ host: nodeHost(), root, fsyncStorePaths: false });
+        store.tempRoots = roots = new profiles.TempRoots(store);
+        attachStore(ev, store);
+      }
+      const out = instantiateDerivations(ev, ev.evaluate({ file: ${JSON.stringify(file)} }));
+      roots?.release();
+      if (i > 0) times.push(performance.now() - t0);
+      if (i === ${ctx.runs}) process.stdout.write(JSON.stringify({ times, out: out.join("\\n") + "\\n" }));
+    }`;
+  return JSON.parse(ctx.exec(process.execPath, ["--stack-size=60000", "--input-type=module", "-e", script]).stdout);
 }

@@ -39,7 +39,7 @@ import { isLeft } from "fp-ts/lib/Either.js";
 import { FormatError, isErrno } from "../errors.js";
 import type { Host } from "../host/host.js";
 import { mkdirp, syncDir } from "../host/util.js";
-import { createHash } from "node:crypto";
+import * as crypto from "node:crypto";
 import { type Hash, parseHash } from "./hash.js";
 import { parseStorePath } from "./store-path.js";
 
@@ -496,8 +496,11 @@ interface JournalEntry {
 
 /** The line check: enough of SHA-256 to tell a torn or mixed line from a committed one. */
 function checkOf(json: string): string {
-  return createHash("sha256").update(json).digest("hex").slice(0, CHECK_LEN);
+  return oneShotHex !== undefined ? oneShotHex("sha256", json, "hex").slice(0, CHECK_LEN) : crypto.createHash("sha256").update(json).digest("hex").slice(0, CHECK_LEN);
 }
+
+/** `crypto.hash` (Node >= 20.12): about twice as fast as a Hash object for one short input, which is every replayed line. */
+const oneShotHex = (crypto as { hash?: (algorithm: string, data: string, encoding: "hex") => string }).hash;
 
 function recordEntry(info: ValidPathInfo): object {
   return {
