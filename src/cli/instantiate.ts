@@ -112,11 +112,19 @@ export interface RunResult {
   stackOverflow?: boolean;
 }
 
+// Settings from the environment and the command line are read when a
+// command runs, never at load time: the CLI may start from a V8 startup
+// snapshot taken at build time (scripts/build-snapshot.mjs).
+
 /** The stack size of the evaluation thread, in MB (about as deep as Nix 2.8 on an 8 MB C++ stack). */
-export const EVAL_STACK_MB = Number(process.env["TSNIX_EVAL_STACK_MB"] ?? 128);
+export function evalStackMb(): number {
+  return Number(process.env["TSNIX_EVAL_STACK_MB"] ?? 128);
+}
 
 /** `always`: evaluate on the big-stack thread from the start; `never`: only on this thread; otherwise `--eval` tries this thread first. */
-const EVAL_THREAD = process.env["TSNIX_EVAL_THREAD"] ?? "retry";
+function evalThreadMode(): string {
+  return process.env["TSNIX_EVAL_THREAD"] ?? "retry";
+}
 
 /**
  * Whether this thread's stack is already Nix-sized: `bin/tsnix` raises the
@@ -124,13 +132,17 @@ const EVAL_THREAD = process.env["TSNIX_EVAL_THREAD"] ?? "retry";
  * evaluations run here and no thread is started (a thread costs a second
  * heap, and a retry a second evaluation).
  */
-const BIG_MAIN_STACK = process.execArgv.some((a) => {
-  const m = /^--stack[-_]size=(\d+)$/.exec(a);
-  return m !== null && Number(m[1]) >= 64 * 1024;
-});
+function bigMainStack(): boolean {
+  return process.execArgv.some((a) => {
+    const m = /^--stack[-_]size=(\d+)$/.exec(a);
+    return m !== null && Number(m[1]) >= 64 * 1024;
+  });
+}
 
 /** Young-generation semi-space size for CLI evaluations (MB): evaluation allocates many short-lived thunks and environments. */
-const SEMI_SPACE_MB = Number(process.env["TSNIX_EVAL_SEMI_SPACE_MB"] ?? 32);
+function semiSpaceMb(): number {
+  return Number(process.env["TSNIX_EVAL_SEMI_SPACE_MB"] ?? 32);
+}
 
 export async function instantiateCommand(args: string[], ctx: CliContext): Promise<number> {
   const opts = parseInstantiateArgs(args);
@@ -139,7 +151,8 @@ export async function instantiateCommand(args: string[], ctx: CliContext): Promi
   // The main isolate's heap is already configured by now, but a thread's heap
   // is configured from the flags when it starts: a young generation that
   // starts large (not grown step by step) cuts scavenges by 3-4x there.
-  if (SEMI_SPACE_MB > 0) setFlagsFromString(`--max-semi-space-size=${SEMI_SPACE_MB} --min-semi-space-size=${Math.min(16, SEMI_SPACE_MB)}`);
+  const semi = semiSpaceMb();
+  if (semi > 0) setFlagsFromString(`--max-semi-space-size=${semi} --min-semi-space-size=${Math.min(16, semi)}`);
   const env = { NIX_PATH: ctx.env("NIX_PATH"), store: ctx.settings.get("store"), settings: [...ctx.settings] };
   // Most evaluations fit Node's own stack: try on this thread first (no
   // thread start-up cost), and only when the stack runs out evaluate again
@@ -151,7 +164,7 @@ export async function instantiateCommand(args: string[], ctx: CliContext): Promi
   // its inputs'), so long chains outgrow this thread's stack; it also loads
   // the store, which dwarfs a thread's start-up: go to the big stack at once
   // rather than evaluating twice.
-  if ((needsStore(opts) || EVAL_THREAD === "always") && ctx.host.kind === "node" && canUseWorker()) return print(await runInWorker({ opts, cwd: ctx.cwd, env }), ctx);
+  if ((needsStore(opts) || evalThreadMode() === "always") && ctx.host.kind === "node" && canUseWorker()) return print(await runInWorker({ opts, cwd: ctx.cwd, env }), ctx);
   const { runInstantiateAsync } = await import("./instantiate-run.js");
   const storeSide = needsStore(opts) ? await import("./instantiate-store.js") : undefined;
   let result: RunResult = await runInstantiateAsync(opts, ctx.host, ctx.cwd, env, storeSide);
@@ -172,7 +185,7 @@ function needsStore(opts: InstantiateOptions): boolean {
 }
 
 function canUseWorker(): boolean {
-  if (BIG_MAIN_STACK || EVAL_THREAD === "never") return false;
+  if (bigMainStack() || evalThreadMode() === "never") return false;
   // Under the TypeScript sources (tests) the module is a .ts file a worker cannot load.
   return import.meta.url.endsWith(".js") || import.meta.url.endsWith(".mjs");
 }
@@ -188,7 +201,7 @@ function runInWorker(job: Omit<WorkerJob, "tsnixInstantiate">): Promise<RunResul
   return new Promise((resolve) => {
     const w = new Worker(new URL(import.meta.url), {
       workerData: { tsnixInstantiate: true, ...job } satisfies WorkerJob,
-      resourceLimits: { stackSizeMb: EVAL_STACK_MB, ...(SEMI_SPACE_MB > 0 ? { maxYoungGenerationSizeMb: SEMI_SPACE_MB * 3 } : {}) },
+      resourceLimits: { stackSizeMb: evalStackMb(), ...(semiSpaceMb() > 0 ? { maxYoungGenerationSizeMb: semiSpaceMb() * 3 } : {}) },
       execArgv: [],
       stdout: false,
       stderr: false,

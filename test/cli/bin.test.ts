@@ -3,7 +3,7 @@
  * bin/tsnix.mjs): its raised stack and its deferral of NODE_EXTRA_CA_CERTS.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -110,4 +110,46 @@ describe.runIf(built)("bin/tsnix", () => {
       }
     });
   });
+});
+
+/**
+ * bin/tsnix starts from a V8 startup snapshot when `npm run build` made one
+ * (scripts/build-snapshot.mjs). The same commands, from the snapshot and
+ * from the modules in dist/, must print the same and leave the same store.
+ */
+describe.runIf(built && existsSync(join(import.meta.dirname, "../../dist/snapshot/cli.blob")))("bin/tsnix from its startup snapshot", () => {
+  it("gives the same results as without it, across the commands", () => {
+    const base = mkdtempSync(join(tmpdir(), "tsnix-snap-"));
+    try {
+      writeFileSync(join(base, "file.txt"), "some text\n");
+      const run = (mode: "from-snapshot" | "from-dist"): string[] => {
+        const store = join(base, `store-${mode}`);
+        const cache = join(base, `cache-${mode}`);
+        const env = { TSNIX_NO_SNAPSHOT: mode === "from-dist" ? "1" : undefined, HOME: base };
+        const seen: string[] = [];
+        const step = (args: string[]): string => {
+          const r = tsnix(args, env);
+          seen.push(`$ ${args.join(" ")}\n${r.status}\n${r.stdout}${r.stderr.replaceAll(base, "BASE").replace(/^.*\bbuilt in\b.*$/gm, "")}`);
+          return r.stdout.trim();
+        };
+        step(["hash", "--type", "sha256", join(import.meta.dirname, "../../node_modules/typescript")]); // big enough for the hashing worker
+        const added = step(["--store", store, "store", "--add", join(base, "file.txt")]);
+        step(["--store", store, "instantiate", join(import.meta.dirname, "../../examples/greeting")]);
+        step(["--store", store, "instantiate", "--eval", "--strict", "--json", "-E", 'builtins.fromJSON (builtins.toJSON { a = [ 1 2.5 "x" ]; b = builtins.hashString "sha256" "y"; })']);
+        step(["--store", store, "instantiate", "--eval", "-E", 'throw "no"']);
+        const out = step(["--store", store, "build", "--no-out-link", join(import.meta.dirname, "../../examples/greeting"), "--option", "sandbox-paths", "/bin/sh=/bin/busybox"]);
+        // xz through the native module, loaded at run time from the snapshot.
+        step(["--store", store, "copy", "--to", `file://${cache}`, out]);
+        const other = join(base, `other-${mode}`);
+        step(["--store", other, "store", "--realise", out, "--option", "substituters", `file://${cache}`, "--option", "require-sigs", "false"]);
+        step(["--store", other, "store", "--verify-path", out]);
+        step(["--store", store, "env", "-p", join(base, `profile-${mode}`), "-i", added]);
+        step(["--store", store, "env", "-p", join(base, `profile-${mode}`), "-q"]);
+        return seen.map((s) => s.replaceAll(mode, "MODE"));
+      };
+      expect(run("from-snapshot")).toEqual(run("from-dist"));
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
