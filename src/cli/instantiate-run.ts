@@ -1,6 +1,10 @@
 /**
- * The synchronous body of `tsnix instantiate`: evaluate, print as
- * nix-instantiate, render errors as Nix. Runs on the evaluation thread.
+ * The body of `tsnix instantiate`: evaluate, print as nix-instantiate,
+ * render errors as Nix. Runs on the evaluation thread. Evaluation is
+ * synchronous; {@link runInstantiateAsync} adds what needs waiting: builds
+ * for import from derivation (on a realisation thread, or by evaluating
+ * again after each build where no thread can run), and a second look with
+ * the store readable when a read-only evaluation failed over a store path.
  */
 import { TsnixError } from "../errors.js";
 import type { Host } from "../host/host.js";
