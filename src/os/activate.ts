@@ -264,7 +264,7 @@ export function dryActivation(t: TargetRoot, toplevel: string): string[] {
     else {
       const a = content(oldEtc!, e.rel);
       const b = content(spec.etc, e.rel);
-      if (o.mode !== e.mode || a === null || b === null || !bytesEqual(a, b)) lines.push(`would change /etc/${e.rel}`);
+      if (o.mode !== e.mode || o.user !== e.user || o.group !== e.group || a === null || b === null || !bytesEqual(a, b)) lines.push(`would change /etc/${e.rel}`);
     }
   }
   const newRels = new Set(newEntries.map((e) => e.rel));

@@ -148,3 +148,16 @@ describe("Owners", () => {
     expect(warned).toEqual(["warning: /etc/x: user 'carol' does not exist in /r/etc/passwd; using 0 (root)", "warning: /etc/y: group id '+x' is not a number; using 0 (root)"]);
   });
 });
+
+describe("dry activation", () => {
+  it("reports a copy whose owner changes as changed", async () => {
+    const host = memoryHost({ files: { "/cfg/pkgs.nix": PKGS_NIX, "/cfg/configuration.nix": conf("alice") } });
+    const ctx = osContext(host, "/target");
+    const input = { configuration: "/cfg/configuration.nix", pkgs: "/cfg/pkgs.nix" };
+    await rebuild(ctx, "switch", { input });
+    host.fs.writeFile("/cfg/configuration.nix", conf("bob"));
+    ctx.lines.length = 0;
+    await rebuild(ctx, "dry-activate", { input });
+    expect(ctx.lines.filter((l) => l.startsWith("would change /etc/"))).toEqual(["would change /etc/secret"]);
+  });
+});
