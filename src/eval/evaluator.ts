@@ -228,31 +228,51 @@ export function forceString(v: LazyValue, pos: Pos | undefined): string {
 /** Force deeply, as `--strict` and `deepSeq` (cycles through shared sets are visited once). */
 export function deepForce(v: LazyValue, pos?: Pos): Value {
   const x = forceAt(v, pos);
-  if (x instanceof NixAttrs || Array.isArray(x)) {
-    const seen = new Set<object>();
-    deepForceInto(x, seen);
-  }
+  if (x instanceof NixAttrs || Array.isArray(x)) deepForceInto(x, { epoch: ++deepEpoch, lists: undefined });
   return x;
 }
-function deepForceInto(x: Value, seen: Set<object>): void {
+
+/** Numbers the deep forces: a set whose deepMark is the current one was visited by it. */
+let deepEpoch = 0;
+
+/**
+ * What one deep force has visited: sets carry the epoch; lists are
+ * remembered only when they hold a set or list (a list of scalars cannot
+ * close a cycle and costs no more to force again than to look up).
+ */
+interface DeepVisit {
+  readonly epoch: number;
+  lists: Set<NixList> | undefined;
+}
+
+function deepForceInto(x: NixAttrs | NixList, visit: DeepVisit): void {
   if (x instanceof NixAttrs) {
-    if (seen.has(x)) return;
-    seen.add(x);
+    if (x.deepMark === visit.epoch) return;
+    x.deepMark = visit.epoch;
     x.forEach((a, name) => {
       try {
-        const y = force(a);
-        if (y instanceof NixAttrs || Array.isArray(y)) deepForceInto(y, seen);
+        const y = a instanceof Thunk ? forceThunk(a, undefined) : a;
+        if (y instanceof NixAttrs || Array.isArray(y)) deepForceInto(y, visit);
       } catch (e) {
         if (e instanceof NixError) e.addTrace(x.pos(name), `while evaluating the attribute '${name}'`);
         throw e;
       }
     });
-  } else if (Array.isArray(x)) {
-    if (seen.has(x)) return;
-    seen.add(x);
+  } else {
+    let remembered = false;
     for (let i = 0; i < x.length; i++) {
-      const y = force(x[i]!);
-      if (y instanceof NixAttrs || Array.isArray(y)) deepForceInto(y, seen);
+      const el = x[i]!;
+      const y = el instanceof Thunk ? forceThunk(el, undefined) : el;
+      if (y instanceof NixAttrs || Array.isArray(y)) {
+        if (!remembered) {
+          // Elements before this one are scalars: forcing them again (on a second visit) was free.
+          const lists = (visit.lists ??= new Set());
+          if (lists.has(x)) return;
+          lists.add(x);
+          remembered = true;
+        }
+        deepForceInto(y, visit);
+      }
     }
   }
 }

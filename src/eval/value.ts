@@ -112,6 +112,8 @@ export class NixAttrs {
   /** Compact layout: the shape and the values in its slots. */
   private shape: AttrsShape | undefined;
   private vals: LazyValue[] | undefined;
+  /** @internal The last deep force that visited this set (the evaluator's epoch counter): marks instead of a set of visited objects. */
+  deepMark = 0;
   /**
    * @param sortedNames - the names of `map` already in Nix's order, when the
    * caller knows them; never mutated.
