@@ -9,6 +9,9 @@
  * the temporary roots. So either the collector saw the new root, or it had
  * finished with the path before `add` returned; a caller that checks
  * validity after `add` (and re-adds when invalid) can never lose the path.
+ * A caller that takes the path's store lock itself (the store, adding a
+ * path) only needs `record` before it and `passedLock` after: the lock is
+ * the barrier, so it skips `add`'s check for a running collector.
  */
 import { isErrno } from "../errors.js";
 import type { Host } from "../host/host.js";
@@ -38,9 +41,22 @@ export class TempRoots {
     this.file = `${tempRootsDir(store)}/${store.host.pid}`;
   }
 
-  /** Whether this process holds `path` as a temporary root. */
+  /**
+   * Whether this process holds `path` as a temporary root that no collector
+   * can be deleting: recorded, and then past any collector (an `add`, or the
+   * path's store lock taken after {@link TempRoots.record}).
+   */
   has(path: string): boolean {
-    return this.held.has(path);
+    return this.added.has(path);
+  }
+
+  /**
+   * The caller took `path`'s store lock after {@link TempRoots.record}ing
+   * it: that passed through the lock as the barrier does, so the root now
+   * counts as added (later adds are free).
+   */
+  passedLock(path: string): void {
+    if (this.held.has(path)) this.added.add(path);
   }
 
   /** Make `path` a temporary root of this process (see the module comment for the guarantee). */

@@ -204,9 +204,13 @@ export class LocalStore {
    * its lock is taken, so a collector running at the same time cannot delete
    * a path between its becoming valid and its use, as Nix's addTempRoot.
    * When it can say which paths it holds (`has`), a held reference needs
-   * no lock while a referrer is added (see `lockReferences`).
+   * no lock while a referrer is added (see `lockReferences`). With `record`
+   * and `passedLock`, a path about to be locked anyway is only recorded
+   * first: taking its lock is the collector barrier `add` would pass
+   * (see profiles/temp-roots.ts), so no collector check is made for it.
    */
-  tempRoots: { add(path: string): void; has?(path: string): boolean } | undefined = undefined;
+  tempRoots: { add(path: string): void; has?(path: string): boolean; record?(path: string): void; passedLock?(path: string): void } | undefined =
+    undefined;
   private readonly lockDir: string;
   private readonly lockTimeoutMs: number;
   private swept = false;
@@ -415,9 +419,21 @@ export class LocalStore {
     const refs = [...new Set(references)].sort();
     const contentHash = hashBytes("sha256", bytes);
     const path = makeTextPath(name, contentHash, refs, this.storeDir);
-    this.tempRoots?.add(path);
-    // The evaluator's hot path: an already valid .drv costs one stat of the journal.
-    if (this.db.hasInJournal(path)) return path;
+    const roots = this.tempRoots;
+    if (roots?.record === undefined || this.db.hasInJournal(path, false)) {
+      roots?.add(path);
+      // The evaluator's hot path: an already valid .drv costs one stat of the journal.
+      if (this.db.hasInJournal(path)) return path;
+    } else {
+      // Most likely new: only recorded here, as commit takes the path's lock (the collector
+      // barrier) before it looks again. Made by someone else meanwhile: finish the handshake
+      // with the collector, and trust only a look taken after it.
+      roots.record(path);
+      if (this.db.hasInJournal(path)) {
+        roots.add(path);
+        if (this.db.hasInJournal(path)) return path;
+      }
+    }
     this.sweepStale();
     const nar = narOfTextHash(bytes);
     // Written straight at its final name under the path's lock, as Nix does: nothing reads
@@ -759,8 +775,12 @@ export class LocalStore {
     known?: { symlink?: string | undefined; write?: Uint8Array },
   ): boolean {
     const fs = this.host.fs;
-    this.tempRoots?.add(path);
+    const roots = this.tempRoots;
+    // Recorded before the lock, and the lock is the barrier: no collector check needed.
+    if (roots?.record !== undefined && roots.passedLock !== undefined) roots.record(path);
+    else roots?.add(path);
     const lock = this.lockPath(path);
+    roots?.passedLock?.(path);
     try {
       if (this.db.has(path)) return false;
       const real = this.toRealPath(path);

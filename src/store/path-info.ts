@@ -300,10 +300,11 @@ export class PathInfoDb {
   /**
    * Whether the journal alone says `path` is valid: a cheap first check for
    * writers (no record-file lookup, which fails for every new path). False
-   * means "look properly under the lock", not "invalid".
+   * means "look properly under the lock", not "invalid". With `fresh` false,
+   * what was known at the last look (no stat of the journal): a guess.
    */
-  hasInJournal(path: string): boolean {
-    this.refresh();
+  hasInJournal(path: string, fresh = true): boolean {
+    if (fresh) this.refresh();
     return this.jValid.has(path);
   }
 
