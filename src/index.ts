@@ -262,6 +262,7 @@ export {
   rebuild,
   switchSystem,
   switchToConfiguration,
+  completeInterruptedSwitch,
   listSystemGenerations,
   formatSystemGenerations,
   deleteSystemGenerations,

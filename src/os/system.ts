@@ -126,9 +126,18 @@ async function clearingJournal<T>(ctx: OsContext, f: () => Promise<T>): Promise<
 }
 
 /**
- * Complete what the activation journal records (an interrupted switch,
- * boot, test or activation), under the switch lock. Returns what it
- * completed, or null when nothing was pending.
+ * Complete an interrupted switch, boot, test or activation recorded in the
+ * activation journal (every switch does this first anyway). Returns what
+ * was completed, or null when nothing was pending.
+ * @public
+ */
+export async function completeInterruptedSwitch(ctx: OsContext): Promise<PendingActivation | null> {
+  return withSwitchLock(ctx, () => completeInterruptedLocked(ctx));
+}
+
+/**
+ * Complete what the activation journal records, under the switch lock.
+ * Returns what it completed, or null when nothing was pending.
  */
 async function completeInterruptedLocked(ctx: OsContext): Promise<PendingActivation | null> {
   const p = readActivationJournal(ctx);

@@ -15,11 +15,16 @@
  * - Without the journal (/var/lib/tsnix/activating) the root is wholly
  *   generation 1 or wholly generation 2: the journal is written before the
  *   first change and removed after the last.
- * - The next switch completes the interrupted one first: the root, the
- *   running units and the bookkeeping equal an uninterrupted switch, and no
- *   temporary is left in /etc, /home, /var/lib, /run or /boot. A rollback
- *   as the next run (sampled) also first completes the switch, then goes
- *   back to generation 1, as after an uninterrupted switch and rollback.
+ * - The next run completes the interrupted one: with the journal present,
+ *   completing it (which every switch does first) gives exactly the root,
+ *   running units and bookkeeping of an uninterrupted run, with no
+ *   temporary left in /etc, /home, /var/lib, /run or /boot; without it,
+ *   the root is wholly old (run the command again) or wholly new. A
+ *   rollback as the next run (sampled) first completes the switch, then
+ *   goes back, as after an uninterrupted switch and rollback.
+ *
+ * Two operations are interrupted so: the switch from generation 1 to 2,
+ * and `switch --rollback` from generation 2 back to 1 (a profile switch).
  *
  * What cannot change as a group is reported by the order: the profile and
  * the boot menu come before activation; group, passwd and shadow are three
@@ -33,7 +38,7 @@ import type { Host } from "../../src/host/host.js";
 import { memoryHost, type MemoryHost } from "../../src/host/memory-host.js";
 import { activationJournal } from "../../src/os/activate.js";
 import { RecordingServiceManager } from "../../src/os/services.js";
-import { rebuild, switchSystem, systemProfile } from "../../src/os/system.js";
+import { completeInterruptedSwitch, rebuild, switchSystem, systemProfile, type OsContext } from "../../src/os/system.js";
 import { LocalStore } from "../../src/store/local-store.js";
 import { PKGS_NIX, osContext, readInRoot } from "./helpers.js";
 
@@ -166,102 +171,133 @@ function journalPresent(host: Host): boolean {
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
-describe("switch interrupted at every filesystem call (memfs)", () => {
-  it("shows each item old or new, in the documented order, wholly old or new without the journal, and the next run completes it", async () => {
-    const clock = () => 1_700_000_000_000;
+type Scenario = {
+  /** Items whose value is the same before and after (no information there). */
+  readonly unchanged: readonly string[];
+  /**
+   * The order the items change in, when it is not observe()'s: copies are
+   * written in path order and old copies removed after them, so which of
+   * two copies goes first depends on which one is added.
+   */
+  readonly order?: readonly string[];
+  readonly run: (ctx: OsContext) => Promise<unknown>;
+};
+
+const clock = () => 1_700_000_000_000;
+const contextOn = (h: Host, sm: RecordingServiceManager) => osContext(h, ROOT, { store: new LocalStore({ host: h, root: ROOT, fsyncStorePaths: false }), serviceManager: sm });
+
+/** Interrupt `scenario.run` on a copy of `base` after each filesystem call in turn and check what the module comments promise. */
+async function interruptEverywhere(name: string, base: MemoryHost, running: readonly string[], scenario: Scenario, afterwards?: (clone: MemoryHost, active: Set<string>, at: string) => Promise<void>) {
+  const before = observe(base);
+  const ref = cloneHost(base, clock);
+  const refSm = new RecordingServiceManager(running);
+  await scenario.run(contextOn(ref, refSm));
+  const after = observe(ref);
+  const afterBooks = bookkeeping(ref);
+  expect(temporaries(ref)).toEqual([]);
+  // Every item but the declared unchanged ones differs, so each interruption point is informative.
+  expect(before.filter(([n, v], i) => same(v, after[i]![1])).map(([n]) => n)).toEqual(scenario.unchanged);
+
+  let k = 1;
+  const outcomes = { old: 0, new: 0, journal: 0 };
+  const firstNew = new Map<string, number>();
+  let skipped = 0;
+  for (;; k++) {
+    const clone = cloneHost(base, clock);
+    const fh = faultHost(clone, { crashAfter: k });
+    const sm = new RecordingServiceManager(running);
+    let crashed = false;
+    try {
+      await scenario.run(contextOn(fh, sm));
+    } catch (e) {
+      if (!(e instanceof SimulatedCrash)) throw new Error(`${name}, call ${k}: ${(e as Error).message}`);
+      crashed = true;
+    }
+    if (!crashed) {
+      // The k-th call failed by itself (e.g. unlinking a missing temporary), so no crash was injected; past the last call we are done.
+      if (k > fh.calls) break;
+      skipped++;
+      continue;
+    }
+    const at = `${name}, after call ${k} (${fh.log[fh.log.length - 1]})`;
+    const seen = observe(clone);
+    const state = seen.map(([item, v], i) => {
+      const isOld = same(v, before[i]![1]);
+      const isNew = same(v, after[i]![1]);
+      expect(isOld || isNew, `${item} ${at}: neither generation's: ${JSON.stringify(v)}`).toBe(true);
+      return [item, isNew && !isOld ? "new" : isOld && !isNew ? "old" : "same"] as const;
+    });
+    const rank = (item: string) => (scenario.order ?? before.map(([n]) => n)).indexOf(item);
+    const marks = [...state].sort(([a], [b]) => rank(a) - rank(b)).map(([, st]) => st);
+    const lastNew = marks.lastIndexOf("new");
+    const firstOld = marks.indexOf("old");
+    expect(firstOld === -1 || lastNew === -1 || lastNew < firstOld, `order ${at}: ${state.map(([n, st]) => `${n}=${st}`).join(", ")}`).toBe(true);
+    for (const [item, st] of state) if (st === "new" && !firstNew.has(item)) firstNew.set(item, k);
+    const journal = journalPresent(clone);
+    if (journal) outcomes.journal++;
+    else {
+      expect(firstOld === -1 || lastNew === -1, `without the journal the root is wholly one generation ${at}`).toBe(true);
+      if (lastNew === -1) outcomes.old++;
+      else outcomes.new++;
+    }
+
+    // The process died: its locks are stale. The next run completes the job.
+    const next = clone.fork();
+    clone.exitProcess(clone.pid);
+    const nextSm = new RecordingServiceManager(sm.active);
+    const nextCtx = contextOn(next, nextSm);
+    if (journal) expect(await completeInterruptedSwitch(nextCtx), at).not.toBeNull();
+    else if (lastNew === -1) await scenario.run(nextCtx);
+    expect(observe(next), `recovery ${at}`).toEqual(after);
+    expect(bookkeeping(next), `bookkeeping after recovery ${at}`).toEqual(afterBooks);
+    expect([...nextSm.active].sort(), `running units after recovery ${at}`).toEqual([...refSm.active].sort());
+    expect(journalPresent(next)).toBe(false);
+    expect(temporaries(next), `temporaries after recovery ${at}`).toEqual([]);
+    if (afterwards !== undefined && k % 9 === 0) await afterwards(clone, sm.active, at);
+  }
+  expect(k).toBeGreaterThan(40);
+  expect(outcomes.old).toBeGreaterThan(0);
+  expect(outcomes.new).toBeGreaterThan(0);
+  expect(outcomes.journal).toBeGreaterThan(0);
+  // Each changing item turned new at some interruption point, in the documented order.
+  const order = (scenario.order ?? before.map(([n]) => n)).filter((n) => !scenario.unchanged.includes(n));
+  const turned = order.map((n) => firstNew.get(n) ?? Infinity);
+  expect(turned.every((x) => x !== Infinity), JSON.stringify(Object.fromEntries(firstNew))).toBe(true);
+  expect([...turned].sort((a, b) => a - b)).toEqual(turned);
+  console.log(`${name}: ${k - 1} filesystem calls, ${k - 1 - skipped} interruption points`, outcomes, Object.fromEntries(firstNew));
+  return { refSm, ref };
+}
+
+describe("interrupted at every filesystem call (memfs)", () => {
+  it("a switch and a rollback show each item old or new, in the documented order, wholly one generation without the journal, and are completed by the next run", async () => {
     const base = memoryHost({ files: { "/cfg/pkgs.nix": PKGS_NIX, "/cfg/v1.nix": conf(1), "/cfg/v2.nix": conf(2) }, now: clock });
     const ctx = osContext(base, ROOT);
     const input = (v: number) => ({ configuration: `/cfg/v${v}.nix`, pkgs: "/cfg/pkgs.nix" });
     await rebuild(ctx, "switch", { input: input(1) });
     const v2 = await rebuild(ctx, "build", { input: input(2), resultLink: null });
-    const before = observe(base);
     const running = [...ctx.serviceManager.active];
     expect(running).toEqual(expect.arrayContaining(["sshd.service", "steady.service"]));
-    const contextOn = (h: Host, sm: RecordingServiceManager) => osContext(h, ROOT, { store: new LocalStore({ host: h, root: ROOT, fsyncStorePaths: false }), serviceManager: sm });
 
-    // The uninterrupted switch, and a rollback after it, for reference.
-    const ref = cloneHost(base, clock);
-    const refSm = new RecordingServiceManager(running);
-    await switchSystem(contextOn(ref, refSm), v2.toplevel, "switch");
-    const after = observe(ref);
-    const afterBooks = bookkeeping(ref);
-    const refBack = cloneHost(ref, clock);
-    await rebuild(contextOn(refBack, new RecordingServiceManager(refSm.active)), "switch", { rollback: true });
-    const back = observe(refBack);
-    expect(temporaries(ref)).toEqual([]);
-    // Every item but the unchanged ones differs between the generations, so each interruption point is informative.
-    const differing = before.map(([name, v], i) => [name, !same(v, after[i]![1])] as const);
-    expect(differing.filter(([, d]) => !d).map(([n]) => n)).toEqual([]);
+    // The rollback reference: switch to 2, then back.
+    const switched = cloneHost(base, clock);
+    const switchedSm = new RecordingServiceManager(running);
+    await switchSystem(contextOn(switched, switchedSm), v2.toplevel, "switch");
+    const back = cloneHost(switched, clock);
+    await rebuild(contextOn(back, new RecordingServiceManager(switchedSm.active)), "switch", { rollback: true });
+    const backSeen = observe(back);
+
+    const { refSm } = await interruptEverywhere("switch", base, running, { unchanged: [], run: (c) => switchSystem(c, v2.toplevel, "switch") }, async (clone, active, at) => {
+      // A rollback as the next run: the interrupted switch is completed first, then undone.
+      const other = cloneHost(clone, clock);
+      await rebuild(contextOn(other, new RecordingServiceManager(active)), "switch", { rollback: true });
+      expect(observe(other), `rollback as the next run ${at}`).toEqual(backSeen);
+    });
     // steady is stopped before activation and started after it (stopIfChanged), sshd restarted after it (stopIfChanged = false).
     expect(refSm.log).toEqual(["stop steady.service", "daemon-reload", "restart sshd.service", "start steady.service"]);
 
-    let k = 1;
-    const outcomes = { old: 0, new: 0, journal: 0 };
-    const firstNew = new Map<string, number>();
-    let skipped = 0;
-    for (;; k++) {
-      const clone = cloneHost(base, clock);
-      const fh = faultHost(clone, { crashAfter: k });
-      const sm = new RecordingServiceManager(running);
-      let crashed = false;
-      try {
-        await switchSystem(contextOn(fh, sm), v2.toplevel, "switch");
-      } catch (e) {
-        if (!(e instanceof SimulatedCrash)) throw new Error(`call ${k}: ${(e as Error).message}`);
-        crashed = true;
-      }
-      if (!crashed) {
-        // The k-th call failed by itself (e.g. unlinking a missing temporary), so no crash was injected; past the last call we are done.
-        if (k > fh.calls) break;
-        skipped++;
-        continue;
-      }
-      const at = `after call ${k} (${fh.log[fh.log.length - 1]})`;
-      const seen = observe(clone);
-      const state = seen.map(([name, v], i) => {
-        const isOld = same(v, before[i]![1]);
-        const isNew = same(v, after[i]![1]);
-        expect(isOld || isNew, `${name} ${at}: neither generation's: ${JSON.stringify(v)}`).toBe(true);
-        return [name, isNew ? "new" : "old"] as const;
-      });
-      const lastNew = state.map(([, s]) => s).lastIndexOf("new");
-      const firstOld = state.map(([, s]) => s).indexOf("old");
-      expect(firstOld === -1 || lastNew === -1 || lastNew < firstOld, `order ${at}: ${state.map(([n, s]) => `${n}=${s}`).join(", ")}`).toBe(true);
-      for (const [name, s] of state) if (s === "new" && !firstNew.has(name)) firstNew.set(name, k);
-      if (journalPresent(clone)) outcomes.journal++;
-      else {
-        expect(firstOld === -1 || lastNew === -1, `without the journal the root is wholly one generation ${at}`).toBe(true);
-        if (lastNew === -1) outcomes.old++;
-        else outcomes.new++;
-      }
-
-      // The process died: its locks are stale. The next switch completes the job.
-      const next = clone.fork();
-      clone.exitProcess(clone.pid);
-      const nextSm = new RecordingServiceManager(sm.active);
-      await switchSystem(contextOn(next, nextSm), v2.toplevel, "switch");
-      expect(observe(next), `recovery ${at}`).toEqual(after);
-      expect(bookkeeping(next), `bookkeeping after recovery ${at}`).toEqual(afterBooks);
-      expect([...nextSm.active].sort(), `running units after recovery ${at}`).toEqual([...refSm.active].sort());
-      expect(journalPresent(next)).toBe(false);
-      expect(temporaries(next), `temporaries after recovery ${at}`).toEqual([]);
-
-      if (k % 9 === 0) {
-        // A rollback as the next run: the interrupted switch is completed first, then undone.
-        const other = cloneHost(clone, clock);
-        await rebuild(contextOn(other, new RecordingServiceManager(sm.active)), "switch", { rollback: true });
-        expect(observe(other), `rollback as the next run ${at}`).toEqual(back);
-      }
-    }
-    expect(k).toBeGreaterThan(40);
-    expect(outcomes.old).toBeGreaterThan(0);
-    expect(outcomes.new).toBeGreaterThan(0);
-    expect(outcomes.journal).toBeGreaterThan(0);
-    // Each item turned new at some interruption point, in the documented order.
-    const order = before.map(([n]) => n);
-    const turned = order.map((n) => firstNew.get(n) ?? Infinity);
-    expect(turned.every((x) => x !== Infinity), JSON.stringify(Object.fromEntries(firstNew))).toBe(true);
-    expect([...turned].sort((a, b) => a - b)).toEqual(turned);
-    console.log(`switch: ${k - 1} filesystem calls, ${k - 1 - skipped} interruption points`, outcomes, Object.fromEntries(firstNew));
+    // A rollback from generation 2 to 1 (homes are never removed, so that item does not change).
+    const items = observe(base).map(([n]) => n);
+    const order = [...items.filter((n) => n !== "/etc/secret (copy)" && n !== "current system"), "/etc/secret (copy)", "current system"];
+    await interruptEverywhere("rollback", switched, [...switchedSm.active], { unchanged: ["homes"], order, run: (c) => rebuild(c, "switch", { rollback: true }) });
   }, 900000);
 });
