@@ -292,9 +292,12 @@ export class PathInfoDb {
     return this.lookup(path);
   }
 
-  /** Whether `path` is valid. */
+  /** Whether `path` is valid (without decoding its record). */
   has(path: string): boolean {
-    return this.get(path) !== undefined;
+    this.refresh();
+    if (this.jValid.has(path)) return true;
+    if (this.jDeleted.has(path)) return false;
+    return this.getInfoFile(path) !== undefined;
   }
 
   /**
