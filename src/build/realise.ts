@@ -158,6 +158,9 @@ class Realiser {
   private stopped = false;
   private etcDir: string | undefined;
   private lockDirReady = false;
+  /** bubblewrap and the sandbox shell, looked up at the first build that needs them (null: not yet). */
+  private bwrapPath: string | undefined | null = null;
+  private shellPath: string | undefined | null = null;
   /** Sandbox store directories not in use by a running build (one per concurrent sandboxed build at most). */
   private readonly idleLanes: SandboxStoreDir[] = [];
   private readonly allLanes: SandboxStoreDir[] = [];
@@ -421,7 +424,8 @@ class Realiser {
     const inProcess = jsBuilder !== undefined || builtin !== undefined;
     let bwrap: string | undefined;
     if (!inProcess && this.host.kind === "node" && this.s.sandbox !== "false") {
-      bwrap = findBubblewrap(fs, this.host.env("PATH"));
+      if (this.bwrapPath === null) this.bwrapPath = findBubblewrap(fs, this.host.env("PATH"));
+      bwrap = this.bwrapPath;
       if (bwrap === undefined) this.emit({ type: "warning", message: "bubblewrap (bwrap) is not installed: building without a sandbox" });
     } else if (!inProcess && this.s.sandbox === "false") this.emit({ type: "warning", message: `building '${drvPath}' without a sandbox (sandbox = false)` });
     const direct = !inProcess && bwrap === undefined;
@@ -526,7 +530,8 @@ class Realiser {
           const fod = isFixedOutputDerivation(drv);
           const extra = [...this.s.sandboxPaths];
           if (!extra.some((e) => parseSandboxPath(e).inside === "/bin/sh")) {
-            const sh = findSandboxShell(fs);
+            if (this.shellPath === null) this.shellPath = findSandboxShell(fs);
+            const sh = this.shellPath;
             if (sh !== undefined) extra.push(`/bin/sh=${sh}`);
           }
           const args = bubblewrapArgs({
