@@ -10,11 +10,11 @@
  * `fsync-store-paths`), then renamed to their final name under the path's
  * lock, and only then is the path-info record appended to the database's
  * journal (see path-info.ts). A text file (a .drv, `toFile`) is written at
- * its final name directly, under the lock, as Nix's addTextToStore does. A path is valid exactly when its record is in
- * the replayed journal, so an interrupted add leaves nothing valid; whatever
- * it left at the final name is removed by the next add of that path, and
- * temporaries of dead processes are swept. Deletion runs the other way:
- * record first.
+ * its final name directly, under the lock, as Nix's addTextToStore does. A
+ * path is valid exactly when its record is in the replayed journal, so an
+ * interrupted add leaves nothing valid; whatever it left at the final name
+ * is removed by the next add of that path, and temporaries of dead
+ * processes are swept. Deletion runs the other way: record first.
  *
  * Durability follows Nix 2.8's settings and defaults: `fsync-metadata`
  * (true) makes the database consistent across power loss, with group commit
