@@ -6,7 +6,6 @@
  */
 import { createRequire } from "node:module";
 import { gunzipSync, gzipSync, brotliCompressSync, brotliDecompressSync } from "node:zlib";
-import { decompress as zstdDecompress } from "fzstd";
 import { SubstituteError } from "./errors.js";
 
 const require = createRequire(import.meta.url);
@@ -19,12 +18,17 @@ interface Lzma {
     decompress(data: Uint8Array | string): Promise<Buffer>;
   };
 }
+interface Fzstd {
+  decompress(data: Uint8Array): Uint8Array;
+}
 interface SeekBzip {
   decode(data: Uint8Array): Uint8Array;
 }
 
 let lzma: Lzma | undefined;
 let bzip: SeekBzip | undefined;
+// Each decoder loads on first use: most runs need one method (xz) or none.
+let zstd: Fzstd | undefined;
 
 /** The methods tsnix can read. @public */
 export const READABLE_COMPRESSIONS: readonly string[] = ["none", "xz", "bzip2", "zstd", "gzip", "br"];
@@ -101,7 +105,7 @@ export function decompress(method: string, data: Uint8Array, source = "?"): Uint
       case "bzip2":
         return (bzip ??= require("seek-bzip") as SeekBzip).decode(data);
       case "zstd":
-        return zstdDecompress(data);
+        return (zstd ??= require("fzstd") as Fzstd).decompress(data);
       case "gzip":
         return new Uint8Array(gunzipSync(data));
       case "br":

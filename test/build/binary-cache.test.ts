@@ -40,6 +40,15 @@ describe("compression", () => {
     const data = enc.encode("nix-archive-1".repeat(1000));
     expect(await decompressAsync(m, compress(m, data))).toEqual(data);
   });
+  it.each([
+    // Made with the zstd and bzip2 command-line tools (tsnix writes neither).
+    ["zstd", "KLUv/QRY2QAAbml4LWFyY2hpdmUtMSB6c3RkIGZpeHR1cmUKRhObaQ==", "nix-archive-1 zstd fixture\n"],
+    ["bzip2", "QlpoOTFBWSZTWaRqUvMAAAlZgAAQQAIwADthV1AgADFMJpoDTEKNNADBqZOxRdKYWUF0K7I7BAcx8XckU4UJCkalLzA=", "nix-archive-1 bzip2 fixture\n"],
+  ])("reads %s as written by its reference tool", async (m, b64, text) => {
+    const data = new Uint8Array(Buffer.from(b64, "base64"));
+    expect(new TextDecoder().decode(decompress(m, data))).toBe(text);
+    expect(new TextDecoder().decode(await decompressAsync(m, data))).toBe(text);
+  });
   it("a corrupt xz stream is the same clear error off the main thread", async () => {
     const x = compress("xz", enc.encode("hello world"));
     await expect(decompressAsync("xz", x.subarray(0, x.length - 5), "nar/x.nar.xz")).rejects.toMatchObject({ code: "cache.bad-compression" });
