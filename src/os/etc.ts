@@ -20,7 +20,8 @@
  *    group: between the swap and the last of them, the linked entries are
  *    new and the remaining copies still old.
  * 4. Entries the new generation lacks are removed (linked ones already
- *    dangle after the swap, so only old copies are still visible here).
+ *    dangle after the swap, so only old copies are still visible here),
+ *    and the /etc/NIXOS tag is created if missing.
  * /etc/.clean lists the union of old and new copies until the end, so an
  * interrupted run's successor still knows what to remove, and which
  * temporaries it may have left.
@@ -233,5 +234,7 @@ export function setupEtc(host: Host, store: LocalStore, root: string, etcPath: s
     }
   }
   writeIfChanged(host, `${etc}/.clean`, newClean.length === 0 ? "" : `${[...newClean].sort().join("\n")}\n`, 0o644);
+  // The tag setup-etc.pl leaves (an empty file; tools test for it to recognise NixOS).
+  if (lstatOrNull(host, `${etc}/NIXOS`) === null) fs.writeFile(`${etc}/NIXOS`, "", { mode: 0o644 });
   return changes;
 }

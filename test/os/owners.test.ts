@@ -79,6 +79,8 @@ describe.each(HOSTS)("owners on the $name host", ({ name, make }) => {
     expect(warnings).toContain(`warning: /etc/ghost: user 'ghost' does not exist in ${root}/etc/passwd; using 0 (root)`);
     for (const f of ["secret", "byid", "ghost", "linked"]) expect(readInRoot(host, root, `/etc/${f}`)).toMatch(/\n$/);
     expect(host.fs.lstat(`${root}/etc/linked`).type).toBe("symlink");
+    // setup-etc.pl's tag.
+    expect(readInRoot(host, root, "/etc/NIXOS")).toBe("");
     if (!privileged) {
       expect(warnings.filter((w) => w.includes("cannot change the owner"))).toHaveLength(1);
       return;
