@@ -380,6 +380,8 @@ export interface SystemGeneration {
   readonly version: string;
   readonly kernelVersion: string | null;
   readonly toplevel: string;
+  /** Names of its specialisations. */
+  readonly specialisations: readonly string[];
 }
 
 /** The system profile's generations, newest first. @public */
@@ -388,14 +390,16 @@ export function listSystemGenerations(t: TargetRoot): SystemGeneration[] {
   return [...generations].reverse().map((g) => {
     let version = "";
     let kernelVersion: string | null = null;
+    let specialisations: string[] = [];
     try {
       const spec = readSystemSpec(t.host, t.store, g.target);
       version = spec.nixosVersion;
       kernelVersion = spec.boot.kernelVersion;
+      specialisations = Object.keys(spec.specialisations ?? {}).sort();
     } catch {
       /* a generation whose path is gone: list it without details */
     }
-    return { number: g.number, current: g.number === current, creationTime: g.creationTime, version, kernelVersion, toplevel: g.target };
+    return { number: g.number, current: g.number === current, creationTime: g.creationTime, version, kernelVersion, toplevel: g.target, specialisations };
   });
 }
 
@@ -407,9 +411,10 @@ export function formatSystemGenerations(gens: readonly SystemGeneration[]): stri
     g.version,
     g.kernelVersion ?? "",
     "",
-    "*",
+    // nixos-rebuild globs specialisation/*: an empty directory leaves the pattern itself.
+    g.specialisations.length === 0 ? "*" : g.specialisations.join(" "),
   ]);
-  // nixos-rebuild list-generations' columns; tsnix records no configuration revision and no specialisations ("*" is the base configuration).
+  // nixos-rebuild list-generations' columns; tsnix records no configuration revision.
   const head = ["Generation", "Build-date", "NixOS version", "Kernel", "Configuration Revision", "Specialisation"];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();

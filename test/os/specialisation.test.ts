@@ -15,7 +15,7 @@ import { memoryHost } from "../../src/host/memory-host.js";
 import { readSystemSpec } from "../../src/os/bootloader.js";
 import { evaluateSystem, listOptions } from "../../src/os/eval-config.js";
 import { writeActivationJournal } from "../../src/os/activate.js";
-import { rebuild, switchToConfiguration, systemProfile } from "../../src/os/system.js";
+import { formatSystemGenerations, listSystemGenerations, rebuild, switchToConfiguration, systemProfile } from "../../src/os/system.js";
 import { tsnix } from "../helpers/cli.js";
 import { HOSTS, type HostFixture } from "../helpers/hosts.js";
 import { describeOracle, oracleRoot, runNix } from "../helpers/oracle.js";
@@ -118,6 +118,7 @@ describe("rebuild --specialisation", () => {
     expect(host.fs.readlink(`/root/nix/var/nix/profiles/${host.fs.readlink(systemProfile("/root"))}`)).toBe(r.toplevel);
     expect(host.fs.readlink("/root/run/current-system")).toBe(quiet);
     expect(readInRoot(host, "/root", "/etc/motd")).toBe("quiet");
+    expect(formatSystemGenerations(listSystemGenerations(ctx))).toMatch(/\n1 current +\S+ \S+ +22\.05\.tsnix +5\.15\.50 +bare quiet\n$/);
     // The boot default is the configuration itself, as with nixos-rebuild.
     expect(readInRoot(host, "/root", "/boot/grub/grub.cfg")).toContain(`menuentry "NixOS - Default" {\n  linux ${readSystemSpec(host, ctx.store, r.toplevel).boot.kernel} init=${r.toplevel}/init\n`);
     await expect(rebuild(ctx, "test", { input, specialisation: "nope" })).rejects.toThrow("specialisation not found: nope");
@@ -137,6 +138,9 @@ describe("rebuild --specialisation", () => {
     let run = await tsnix(host, ["os", "rebuild", "switch", "-c", "quiet", ...common], { cwd: "/cfg" });
     expect(run.status, run.stderr).toBe(0);
     expect(readInRoot(host, "/root", "/etc/motd")).toBe("quiet");
+    // list-generations' Specialisation column names them.
+    run = await tsnix(host, ["os", "list-generations", "--root", "/root"]);
+    expect(run.stdout).toMatch(/\n1 current +\S+ \S+ +22\.05\.tsnix +bare quiet\n$/);
     run = await tsnix(host, ["os", "rebuild", "test", "--specialisation", "missing", ...common], { cwd: "/cfg" });
     expect(run.status).toBe(1);
     expect(run.stderr).toBe("building the system configuration...\nerror: specialisation not found: missing\n");
