@@ -217,8 +217,13 @@ function ensureHome(host: Host, owners: Owners, path: string, mode: number, uid:
     fs.rename(tmp, path);
     return;
   }
-  owners.set(path, uid, gid);
-  if ((fs.stat(path).mode & 0o7777) !== mode) fs.chmod(path, mode);
+  try {
+    owners.set(path, uid, gid);
+    if ((fs.stat(path).mode & 0o7777) !== mode) fs.chmod(path, mode);
+  } catch (e) {
+    // A home that is a dangling link: update-users-groups.pl's chown and chmod fail quietly there too.
+    if (!isErrno(e, "ENOENT")) throw e;
+  }
 }
 
 /** Replace a file atomically unless it already has this content. @public */
