@@ -164,14 +164,13 @@ export function force(v: LazyValue): Value {
 
 export function forceThunk(t: Thunk, pos: Pos | undefined): Value {
   const code = t.code;
-  if (code === null) return t.value;
+  if (code === null) return t.env as Value;
   if (code === blackhole) throw evalError("infinite recursion encountered", pos, "eval.infinite-recursion");
   t.code = blackhole;
   try {
     const v = code(t.env);
-    t.value = v;
+    t.env = v;
     t.code = null;
-    t.env = null;
     return v;
   } catch (e) {
     t.code = code;

@@ -93,24 +93,36 @@ export class AttrsShape {
 /** Up to this many names a lookup scans the names instead of hashing. */
 const SCAN_LIMIT = 12;
 
+/** The Map layout's state (sets built by name). */
+class MapLayout {
+  constructor(
+    readonly m: Map<string, LazyValue>,
+    public positions: Map<string, Pos> | undefined,
+    public lazyPos: (() => Map<string, Pos> | undefined) | undefined,
+    public sorted: string[] | undefined,
+  ) {}
+}
+
+/** Passed to the constructor by {@link NixAttrs.compact}: no Map layout to make. */
+const COMPACT = new Map<string, LazyValue>();
+
+/** The Map views of compact sets, made only when another module asks for `map` or `positions`. */
+const compactViews = new WeakMap<NixAttrs, { map?: Map<string, LazyValue>; positions?: Map<string, Pos> | undefined }>();
+
 /**
  * An attribute set. Two layouts behind one interface: a compact one (an
  * {@link AttrsShape} shared among all sets of one literal, and this set's
  * values in the shape's slots — the evaluator's sets) and a `Map` (sets
  * built by name, such as `listToAttrs`'). `map` and `positions` give the
  * Map view of either (made once on demand for a compact set); hot paths use
- * `get`, `has`, `size`, `names` and `forEach`.
+ * `get`, `has`, `size`, `names` and `forEach`. Three fields, so that a
+ * compact set costs little more than its values.
  * Never mutated once the evaluator hands it out.
  * @public
  */
 export class NixAttrs {
-  private m: Map<string, LazyValue> | undefined;
-  private posMap: Map<string, Pos> | undefined;
-  private lazyPos: (() => Map<string, Pos> | undefined) | undefined;
-  /** Cached sorted names (byte order), computed on first use (Map layout). */
-  private sorted: string[] | undefined;
-  /** Compact layout: the shape and the values in its slots. */
-  private shape: AttrsShape | undefined;
+  private layout: AttrsShape | MapLayout;
+  /** Compact layout: the values in the shape's slots (undefined for the Map layout). */
   private vals: LazyValue[] | undefined;
   /** @internal The last deep force that visited this set (the evaluator's epoch counter): marks instead of a set of visited objects. */
   deepMark = 0;
@@ -119,19 +131,15 @@ export class NixAttrs {
    * caller knows them; never mutated.
    */
   constructor(map: Map<string, LazyValue>, positions?: Map<string, Pos>, sortedNames?: string[]) {
-    this.m = map;
-    this.posMap = positions;
-    this.sorted = sortedNames;
-    this.shape = undefined;
+    this.layout = map === COMPACT ? (undefined as unknown as MapLayout) : new MapLayout(map, positions, undefined, sortedNames);
     this.vals = undefined;
-    this.lazyPos = undefined;
   }
 
   /** A compact set: `values[i]` is the value of `shape.keys[i]`. */
   static compact(shape: AttrsShape, values: LazyValue[]): NixAttrs {
     // Through the constructor, so both layouts share one hidden class.
-    const a = new NixAttrs(undefined as unknown as Map<string, LazyValue>);
-    a.shape = shape;
+    const a = new NixAttrs(COMPACT);
+    a.layout = shape;
     a.vals = values;
     return a;
   }
@@ -139,13 +147,13 @@ export class NixAttrs {
   /** A Map-layout set whose positions are computed only if asked for (errors, unsafeGetAttrPos). */
   static withLazyPositions(map: Map<string, LazyValue>, positions: () => Map<string, Pos> | undefined): NixAttrs {
     const a = new NixAttrs(map);
-    a.lazyPos = positions;
+    (a.layout as MapLayout).lazyPos = positions;
     return a;
   }
 
   /** The shape of a compact set (undefined for the Map layout). */
   get compactShape(): AttrsShape | undefined {
-    return this.shape;
+    return this.vals === undefined ? undefined : (this.layout as AttrsShape);
   }
   /** The slot values of a compact set, parallel to its shape's keys; never mutate. */
   get compactValues(): readonly LazyValue[] | undefined {
@@ -154,72 +162,82 @@ export class NixAttrs {
 
   /** The values by name (made on first use for a compact set). Never mutate. */
   get map(): Map<string, LazyValue> {
-    let m = this.m;
-    if (m === undefined) {
-      m = new Map();
-      const keys = this.shape!.keys;
-      const vals = this.vals!;
+    const vals = this.vals;
+    if (vals === undefined) return (this.layout as MapLayout).m;
+    let views = compactViews.get(this);
+    if (views === undefined) compactViews.set(this, (views = {}));
+    if (views.map === undefined) {
+      const m = new Map<string, LazyValue>();
+      const keys = (this.layout as AttrsShape).keys;
       for (let i = 0; i < keys.length; i++) m.set(keys[i]!, vals[i]!);
-      this.m = m;
+      views.map = m;
     }
-    return m;
+    return views.map;
   }
 
   /** Where each attribute was defined, when known (made on first use for a compact set). */
   get positions(): Map<string, Pos> | undefined {
-    if (this.posMap !== undefined) return this.posMap;
-    if (this.lazyPos !== undefined) {
-      this.posMap = this.lazyPos();
-      this.lazyPos = undefined;
-      return this.posMap;
+    if (this.vals === undefined) {
+      const l = this.layout as MapLayout;
+      if (l.lazyPos !== undefined) {
+        l.positions = l.lazyPos();
+        l.lazyPos = undefined;
+      }
+      return l.positions;
     }
-    const shape = this.shape;
-    if (shape === undefined || shape.positions === undefined) return undefined;
-    const pm = new Map<string, Pos>();
-    for (let i = 0; i < shape.keys.length; i++) {
-      const p = shape.positions[i];
-      if (p !== undefined) pm.set(shape.keys[i]!, p);
+    const shape = this.layout as AttrsShape;
+    if (shape.positions === undefined) return undefined;
+    let views = compactViews.get(this);
+    if (views === undefined) compactViews.set(this, (views = {}));
+    if (views.positions === undefined) {
+      const pm = new Map<string, Pos>();
+      for (let i = 0; i < shape.keys.length; i++) {
+        const p = shape.positions[i];
+        if (p !== undefined) pm.set(shape.keys[i]!, p);
+      }
+      views.positions = pm;
     }
-    this.posMap = pm;
-    return pm;
+    return views.positions;
   }
 
   get size(): number {
-    return this.vals !== undefined ? this.vals.length : this.m!.size;
+    const vals = this.vals;
+    return vals !== undefined ? vals.length : (this.layout as MapLayout).m.size;
   }
   get(name: string): LazyValue | undefined {
-    const shape = this.shape;
-    if (shape === undefined) return this.m!.get(name);
-    const i = shape.slot(name);
-    return i < 0 ? undefined : this.vals![i];
+    const vals = this.vals;
+    if (vals === undefined) return (this.layout as MapLayout).m.get(name);
+    const i = (this.layout as AttrsShape).slot(name);
+    return i < 0 ? undefined : vals[i];
   }
   has(name: string): boolean {
-    const shape = this.shape;
-    if (shape === undefined) return this.m!.has(name);
-    return shape.slot(name) >= 0;
+    if (this.vals === undefined) return (this.layout as MapLayout).m.has(name);
+    return (this.layout as AttrsShape).slot(name) >= 0;
   }
   /** Attribute names in Nix's order (byte-lexicographic, i.e. by UTF-8 bytes). Never mutate. */
   names(): string[] {
-    const shape = this.shape;
-    if (shape !== undefined) {
+    const l = this.layout;
+    if (this.vals !== undefined) {
+      const shape = l as AttrsShape;
       if (shape.sorted === undefined) shape.sorted = sortNames([...shape.keys]);
       return shape.sorted;
     }
-    if (this.sorted === undefined) this.sorted = sortNames([...this.m!.keys()]);
-    return this.sorted;
+    const ml = l as MapLayout;
+    if (ml.sorted === undefined) ml.sorted = sortNames([...ml.m.keys()]);
+    return ml.sorted;
   }
   /** Visit every attribute in definition order (insertion order for the Map layout). */
   forEach(fn: (value: LazyValue, name: string) => void): void {
     const vals = this.vals;
     if (vals !== undefined) {
-      const keys = this.shape!.keys;
+      const keys = (this.layout as AttrsShape).keys;
       for (let i = 0; i < vals.length; i++) fn(vals[i]!, keys[i]!);
-    } else this.m!.forEach(fn);
+    } else (this.layout as MapLayout).m.forEach(fn);
   }
   /** Position of an attribute's definition, when known. */
   pos(name: string): Pos | undefined {
-    const shape = this.shape;
-    if (shape !== undefined && this.posMap === undefined) {
+    if (this.vals !== undefined) {
+      const shape = this.layout as AttrsShape;
       if (shape.positions === undefined) return undefined;
       const i = shape.slot(name);
       return i < 0 ? undefined : shape.positions[i];
@@ -312,11 +330,18 @@ export type Value = null | boolean | NixInt | NixFloat | string | NixString | Ni
 export class Thunk {
   /** Compiled code `(env) => Value`, a native function, or null when done. */
   code: ((env: any) => Value) | null;
+  /** The environment while pending; the value once done (one field for both keeps a thunk at two fields). */
   env: unknown;
-  value: Value = null;
   constructor(code: (env: any) => Value, env: unknown) {
     this.code = code;
     this.env = env;
+  }
+  /** The value once done (null before). */
+  get value(): Value {
+    return this.code === null ? (this.env as Value) : null;
+  }
+  set value(v: Value) {
+    this.env = v;
   }
   /** A thunk computing `fn()` once, on first force. */
   static of(fn: () => LazyValue): Thunk {
@@ -324,9 +349,8 @@ export class Thunk {
   }
   /** An already-evaluated thunk (useful where a thunk identity is needed). */
   static done(v: Value): Thunk {
-    const t = new Thunk(nativeThunkCode, null);
+    const t = new Thunk(nativeThunkCode, v);
     t.code = null;
-    t.value = v;
     return t;
   }
 }

@@ -9,7 +9,8 @@
 import { defineBuiltin } from "./index.js";
 import { forceStringNoCtx } from "./no-context.js";
 import type { BuiltinContext } from "./index.js";
-import { NixAttrs, NixFloat, NixLambda, NixPath, NixString, PrimOp, PrimOpApp, mkInt } from "../value.js";
+import { AttrsShape, NixAttrs, NixFloat, NixLambda, NixPath, NixString, PrimOp, PrimOpApp, mkInt } from "../value.js";
+import { internName } from "../evaluator.js";
 import type { LazyValue, NixList, Value } from "../value.js";
 import { TsnixError } from "../../errors.js";
 import { EvalError } from "../errors.js";
@@ -238,6 +239,15 @@ const UINT64_MAX = 18446744073709551615n;
  * A JSON parser producing Nix values directly, with nlohmann's lexer rules
  * and error texts (Nix 2.8 reports them verbatim).
  */
+/** How many recent object layouts fromJSON tries to share. */
+const RECENT_SHAPES = 8;
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 class JsonParser {
   private i = 0;
   private tokStart = 0;
@@ -246,7 +256,32 @@ class JsonParser {
   private numVal: Value = 0;
   private lexError = "";
 
+  /** Recent objects' layouts: the objects of a JSON array usually share their keys, and then one shape. */
+  private readonly shapes: AttrsShape[] = [];
+  private nextShape = 0;
+
   constructor(private readonly s: string) {}
+
+  /** A compact set for a parsed object (keys in the order first seen, the last value of a repeated key). */
+  private objectOf(m: Map<string, LazyValue>): NixAttrs {
+    const n = m.size;
+    const keys = new Array<string>(n);
+    const vals = new Array<LazyValue>(n);
+    let i = 0;
+    m.forEach((v, k) => {
+      keys[i] = k;
+      vals[i++] = v;
+    });
+    const shapes = this.shapes;
+    for (let s = 0; s < shapes.length; s++) if (sameKeys(shapes[s]!.keys, keys)) return NixAttrs.compact(shapes[s]!, vals);
+    const shape = new AttrsShape(keys.map(internName), undefined);
+    if (shapes.length < RECENT_SHAPES) shapes.push(shape);
+    else {
+      shapes[this.nextShape] = shape;
+      this.nextShape = (this.nextShape + 1) % RECENT_SHAPES;
+    }
+    return NixAttrs.compact(shape, vals);
+  }
 
   parse(): Value {
     this.next();
@@ -321,7 +356,7 @@ class JsonParser {
           }
           if (this.cur() !== "}") this.fail("object", "}");
           stack.pop();
-          v = new NixAttrs(top.map);
+          v = this.objectOf(top.map);
         }
       }
     }
