@@ -32,7 +32,7 @@
  * swap; an old copy is removed after the new copies are in place.
  */
 import { describe, expect, it } from "vitest";
-import { SimulatedCrash } from "../../src/errors.js";
+import { HostError, SimulatedCrash } from "../../src/errors.js";
 import { faultHost } from "../../src/host/fault-host.js";
 import type { Host } from "../../src/host/host.js";
 import { memoryHost, type MemoryHost } from "../../src/host/memory-host.js";
@@ -299,5 +299,44 @@ describe("interrupted at every filesystem call (memfs)", () => {
     const items = observe(base).map(([n]) => n);
     const order = [...items.filter((n) => n !== "/etc/secret (copy)" && n !== "current system"), "/etc/secret (copy)", "current system"];
     await interruptEverywhere("rollback", switched, [...switchedSm.active], { unchanged: ["homes"], order, run: (c) => rebuild(c, "switch", { rollback: true }) });
+  }, 900000);
+
+  it("a switch whose k-th filesystem call fails (EIO) reports the host error, leaves each item old or new, and the next switch completes it", async () => {
+    const base = memoryHost({ files: { "/cfg/pkgs.nix": PKGS_NIX, "/cfg/v1.nix": conf(1), "/cfg/v2.nix": conf(2) }, now: clock });
+    const ctx = osContext(base, ROOT);
+    await rebuild(ctx, "switch", { input: { configuration: "/cfg/v1.nix", pkgs: "/cfg/pkgs.nix" } });
+    const v2 = await rebuild(ctx, "build", { input: { configuration: "/cfg/v2.nix", pkgs: "/cfg/pkgs.nix" }, resultLink: null });
+    const running = [...ctx.serviceManager.active];
+    const before = observe(base);
+    const ref = cloneHost(base, clock);
+    await switchSystem(contextOn(ref, new RecordingServiceManager(running)), v2.toplevel, "switch");
+    const after = observe(ref);
+    let failures = 0;
+    for (let k = 1; ; k++) {
+      const clone = cloneHost(base, clock);
+      const fh = faultHost(clone, { failAt: k, errno: "EIO" });
+      const sm = new RecordingServiceManager(running);
+      let err: unknown;
+      try {
+        await switchSystem(contextOn(fh, sm), v2.toplevel, "switch");
+      } catch (e) {
+        err = e;
+      }
+      if (err === undefined) {
+        if (k > fh.calls) break;
+        continue; // the failed call was one whose failure is expected and handled (a missing temporary)
+      }
+      failures++;
+      const at = `EIO at call ${k} (${fh.log[fh.log.length - 1]})`;
+      expect(err, at).toBeInstanceOf(HostError);
+      expect((err as HostError).errno, at).toBe("EIO");
+      observe(clone).forEach(([item, v], i) => expect(same(v, before[i]![1]) || same(v, after[i]![1]), `${item} ${at}`).toBe(true));
+      // The same process tries again (its lock was released on the way out).
+      await switchSystem(contextOn(clone, new RecordingServiceManager(sm.active)), v2.toplevel, "switch");
+      expect(observe(clone), `next switch after ${at}`).toEqual(after);
+      expect(journalPresent(clone)).toBe(false);
+      expect(temporaries(clone), `temporaries after ${at}`).toEqual([]);
+    }
+    expect(failures).toBeGreaterThan(100);
   }, 900000);
 });
