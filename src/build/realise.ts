@@ -158,6 +158,8 @@ class Realiser {
   private stopped = false;
   private etcDir: string | undefined;
   private lockDirReady = false;
+  /** References of valid paths met so far (see {@link Realiser.closure}). */
+  private readonly references = new Map<string, readonly string[]>();
   /** bubblewrap and the sandbox shell, looked up at the first build that needs them (null: not yet). */
   private bwrapPath: string | undefined | null = null;
   private shellPath: string | undefined | null = null;
@@ -414,7 +416,7 @@ class Realiser {
         inputRoots.push(p);
       }
     }
-    const inputClosure = store.computeClosure(inputRoots);
+    const inputClosure = this.closure(inputRoots);
     const outputPaths = [...drv.outputs.values()].map((o) => o.path);
 
     // Where the builder runs and where its outputs physically go.
@@ -648,6 +650,25 @@ class Realiser {
       if (keep) this.emit({ type: "kept-build-dir", drvPath, dir: buildDir });
       else removeTree(fs, buildDir);
     }
+  }
+
+  /**
+   * The closure of valid paths, walked over references remembered for this
+   * realisation (a valid path's references never change): each build in a
+   * chain would otherwise look its whole, growing input closure up again.
+   */
+  private closure(roots: Iterable<string>): Set<string> {
+    const out = new Set<string>();
+    const todo = [...roots];
+    while (todo.length > 0) {
+      const p = todo.pop()!;
+      if (out.has(p)) continue;
+      out.add(p);
+      let refs = this.references.get(p);
+      if (refs === undefined) this.references.set(p, (refs = this.store.queryReferences(p)));
+      for (const r of refs) if (!out.has(r)) todo.push(r);
+    }
+    return out;
   }
 
   private newLane(): SandboxStoreDir {
