@@ -46,11 +46,12 @@ function buildEtc(fs: HostFs, out: string, entries: readonly EtcEntry[]): void {
     const dst = `${etc}/${target}`;
     mkdirp(fs, parentOf(dst));
     fs.symlink(e.source, dst);
-    if (e.mode !== "symlink" && e.mode !== "direct-symlink") {
+    // As NixOS's etc.nix: every entry that is not a plain symlink (copies and direct-symlink alike) gets the three side files.
+    if (e.mode !== "symlink") {
       fs.writeFile(`${dst}.mode`, `${e.mode}\n`);
       fs.writeFile(`${dst}.uid`, `${e.user}\n`);
       fs.writeFile(`${dst}.gid`, `${e.group}\n`);
-    } else if (e.mode === "direct-symlink") fs.writeFile(`${dst}.mode`, "direct-symlink\n");
+    }
   }
 }
 

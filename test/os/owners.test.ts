@@ -27,6 +27,7 @@ const conf = (secretUser: string) => `{ pkgs, ... }: {
   environment.etc."byid" = { text = "by id\\n"; mode = "0600"; uid = 1234; gid = 5678; };
   environment.etc."ghost" = { text = "nobody home\\n"; mode = "0600"; user = "ghost"; };
   environment.etc."linked".text = "a link\\n";
+  environment.etc."direct" = { text = "direct\\n"; mode = "direct-symlink"; };
 }`;
 
 /** Ids by name from a passwd or group text. */
@@ -71,6 +72,7 @@ describe.each(HOSTS)("owners on the $name host", ({ name, make }) => {
     const side = (f: string) => new TextDecoder().decode(host.fs.readFile(`${etcTree}/${f}`));
     expect([side("secret.mode"), side("secret.uid"), side("secret.gid")]).toEqual(["0640\n", "alice\n", "staff\n"]);
     expect([side("byid.uid"), side("byid.gid")]).toEqual(["+1234\n", "+5678\n"]);
+    expect([side("direct.mode"), side("direct.uid"), side("direct.gid")]).toEqual(["direct-symlink\n", "+0\n", "+0\n"]);
 
     const users = ids(readInRoot(host, root, "/etc/passwd"));
     const groups = ids(readInRoot(host, root, "/etc/group"));
@@ -79,6 +81,9 @@ describe.each(HOSTS)("owners on the $name host", ({ name, make }) => {
     expect(warnings).toContain(`warning: /etc/ghost: user 'ghost' does not exist in ${root}/etc/passwd; using 0 (root)`);
     for (const f of ["secret", "byid", "ghost", "linked"]) expect(readInRoot(host, root, `/etc/${f}`)).toMatch(/\n$/);
     expect(host.fs.lstat(`${root}/etc/linked`).type).toBe("symlink");
+    // A direct-symlink entry links straight into the store, not through /etc/static.
+    expect(host.fs.readlink(`${root}/etc/direct`)).toBe(host.fs.readlink(`${etcTree}/direct`));
+    expect(readInRoot(host, root, "/etc/direct")).toBe("direct\n");
     // setup-etc.pl's tag.
     expect(readInRoot(host, root, "/etc/NIXOS")).toBe("");
     if (!privileged) {
