@@ -186,6 +186,35 @@ in later`;
     expect(readdirSync(join(dir, "nix/store")).filter((n) => n.startsWith(".tsnix-tmp-"))).toEqual([]);
   });
 
+  it.runIf(haveSandbox)("builds running at once each see only their own closure, and later builds only theirs", async () => {
+    const expr = `
+let
+  mk = name: cmd: derivation { inherit name; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" cmd ]; };
+  a = mk "lane-a" "echo a > $out";
+  b = mk "lane-b" "echo b > $out";
+  x = mk "lane-x" ": \${a}; sleep 0.3; ls /nix/store > $out";
+  y = mk "lane-y" ": \${b}; sleep 0.3; ls /nix/store > $out";
+  z = mk "lane-z" ": \${x}; ls /nix/store > $out";
+in [ x y z ]`;
+    const drvs = instantiate(expr, nix.root, store);
+    const seen: Record<string, number> = {};
+    let running = 0;
+    const rs = await realise(drvs, {
+      store,
+      settings: { maxJobs: 2, sandboxPaths: [`/bin/sh=${SH}`] },
+      onEvent: (e) => {
+        if (e.type === "build-started") seen[e.drvPath] = ++running;
+        if (e.type === "build-finished") running--;
+      },
+    });
+    const listing = (i: number) => readFileSync(join(dir, rs[i]!.outputs.get("out")!), "utf8").trim().split("\n").map((n) => n.slice(33)).sort();
+    expect(listing(0)).toEqual(["lane-a", "lane-x"]);
+    expect(listing(1)).toEqual(["lane-b", "lane-y"]);
+    // z's closure: x and what x refers to (its listing names a's path), not b or y.
+    expect(listing(2)).toEqual(["lane-a", "lane-x", "lane-z"]);
+    expect(Math.max(...Object.values(seen))).toBe(2);
+  });
+
   it.runIf(haveSandbox)("no network without a fixed output", async () => {
     const drvs = instantiate(`derivation { name = "net"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "cat /proc/net/dev > $out" ]; }`, nix.root, store);
     const [r] = await realise(drvs, { store });
