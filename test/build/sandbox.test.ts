@@ -186,6 +186,17 @@ in later`;
     expect(readdirSync(join(dir, "nix/store")).filter((n) => n.startsWith(".tsnix-tmp-"))).toEqual([]);
   });
 
+  it.runIf(haveSandbox && process.getuid?.() === 0)("run as root, the store directory and inputs have Nix's owners and modes in the sandbox", async () => {
+    const expr = `let leaf = derivation { name = "sd-leaf"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo leaf > $out" ]; };
+in derivation { name = "storedir"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "stat -c '%a %u %g' /nix/store > $out; stat -c '%a %u %g %h' \${leaf} >> $out; id >> $out" ]; }`;
+    const drvs = instantiate(expr, nix.root, store);
+    const nb = runNix("nix-store", ["--realise", ...drvs, "--option", "sandbox-paths", `/bin/sh=${SH}`, "--option", "substituters", ""], { root: nix.root });
+    expect(nb.status, nb.stderr).toBe(0);
+    const [r] = await realise(drvs, { store, settings: { sandboxPaths: [`/bin/sh=${SH}`] } });
+    const p = r!.outputs.get("out")!;
+    expect(readFileSync(join(dir, p), "utf8")).toBe(readFileSync(join(nix.root, p), "utf8"));
+  });
+
   it.runIf(haveSandbox)("builds running at once each see only their own closure, and later builds only theirs", async () => {
     const expr = `
 let
