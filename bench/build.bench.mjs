@@ -5,7 +5,9 @@
  *  - build a DAG of 200 trivial derivations (`echo … > $out` with /bin/sh,
  *    each depending on two earlier ones): `tsnix build` vs `nix-build`, both
  *    sandboxed (bubblewrap / Nix's own), `-j 2`, no substituters; the output
- *    paths must be the same;
+ *    paths must be the same. Derivation i depends on i−1, so the whole chain
+ *    is the critical path and `-j 2` cannot overlap two builds: this measures
+ *    per-build latency (sandbox set-up, builder start, output registration);
  *  - substitute 200 small paths (the DAG's outputs, closures included) from
  *    a signed, xz-compressed local `file://` cache written by `nix copy`:
  *    `tsnix store --realise` vs `nix-store --realise`.
