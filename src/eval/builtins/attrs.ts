@@ -15,9 +15,13 @@ function attrs(map: Map<string, LazyValue>, positions?: Map<string, Pos>): NixAt
   return map.size === 0 && positions === undefined ? NixAttrs.EMPTY : new NixAttrs(map, positions);
 }
 
-defineBuiltin("attrNames", 1, ([s], ctx) => ctx.forceAttrs(s!).names().slice());
+defineBuiltin("attrNames", 1, (args, ctx) => {
+  const s = args[0];
+  return ctx.forceAttrs(s!).names().slice();
+});
 
-defineBuiltin("attrValues", 1, ([s], ctx) => {
+defineBuiltin("attrValues", 1, (args, ctx) => {
+  const s = args[0];
   const a = ctx.forceAttrs(s!);
   const names = a.names();
   const out: NixList = new Array(names.length);
@@ -25,7 +29,8 @@ defineBuiltin("attrValues", 1, ([s], ctx) => {
   return out;
 });
 
-defineBuiltin("getAttr", 2, ([n, s], ctx) => {
+defineBuiltin("getAttr", 2, (args, ctx) => {
+  const n = args[0], s = args[1];
   const name = forceStringNoCtx(ctx, n!);
   const a = ctx.forceAttrs(s!);
   const v = a.get(name);
@@ -33,7 +38,8 @@ defineBuiltin("getAttr", 2, ([n, s], ctx) => {
   return ctx.force(v);
 });
 
-defineBuiltin("hasAttr", 2, ([n, s], ctx) => {
+defineBuiltin("hasAttr", 2, (args, ctx) => {
+  const n = args[0], s = args[1];
   const name = forceStringNoCtx(ctx, n!);
   return ctx.forceAttrs(s!).has(name);
 });
@@ -41,7 +47,8 @@ defineBuiltin("hasAttr", 2, ([n, s], ctx) => {
 defineBuiltin(
   "removeAttrs",
   2,
-  ([s, names], ctx) => {
+  (args, ctx) => {
+    const s = args[0], names = args[1];
     const a = ctx.forceAttrs(s!);
     const l = ctx.forceList(names!);
     const drop = new Set<string>();
@@ -75,7 +82,8 @@ defineBuiltin("intersectAttrs", 2, ([s1, s2], ctx) => {
   return map.size === 0 ? NixAttrs.EMPTY : NixAttrs.withLazyPositions(map, () => subsetPositions(b, map));
 });
 
-defineBuiltin("catAttrs", 2, ([n, xs], ctx) => {
+defineBuiltin("catAttrs", 2, (args, ctx) => {
+  const n = args[0], xs = args[1];
   const name = forceStringNoCtx(ctx, n!);
   const l = ctx.forceList(xs!);
   const out: NixList = [];
@@ -86,7 +94,8 @@ defineBuiltin("catAttrs", 2, ([n, xs], ctx) => {
   return out;
 });
 
-defineBuiltin("mapAttrs", 2, ([f, s], ctx) => {
+defineBuiltin("mapAttrs", 2, (args, ctx) => {
+  const f = args[0], s = args[1];
   const a = ctx.forceAttrs(s!);
   const fn = f!;
   const code = (args: LazyValue[]): Value => callFunction2(ctx.force(fn), args[0]!, args[1]!, ctx.pos);
@@ -103,7 +112,8 @@ defineBuiltin("mapAttrs", 2, ([f, s], ctx) => {
   return attrs(map);
 });
 
-defineBuiltin("listToAttrs", 1, ([xs], ctx) => {
+defineBuiltin("listToAttrs", 1, (args, ctx) => {
+  const xs = args[0];
   const l = ctx.forceList(xs!);
   const map = new Map<string, LazyValue>();
   for (let i = 0; i < l.length; i++) {
@@ -135,7 +145,8 @@ defineBuiltin("listToAttrs", 1, ([xs], ctx) => {
   });
 });
 
-defineBuiltin("zipAttrsWith", 2, ([f, xs], ctx) => {
+defineBuiltin("zipAttrsWith", 2, (args, ctx) => {
+  const f = args[0], xs = args[1];
   ctx.forceFunction(f!);
   const l = ctx.forceList(xs!);
   const lists = new Map<string, NixList>();
@@ -193,7 +204,8 @@ export function lambdaArg(f: NixLambda): string | undefined {
   return code.argSlot === 0 ? undefined : code.arg;
 }
 
-defineBuiltin("functionArgs", 1, ([f], ctx) => {
+defineBuiltin("functionArgs", 1, (args, ctx) => {
+  const f = args[0];
   const v = ctx.force(f!);
   if (v instanceof NixLambda) {
     const formals = lambdaFormals(v);
@@ -206,7 +218,8 @@ defineBuiltin("functionArgs", 1, ([f], ctx) => {
   throw ctx.error("'functionArgs' requires a function");
 });
 
-defineBuiltin("unsafeGetAttrPos", 2, ([n, s], ctx) => {
+defineBuiltin("unsafeGetAttrPos", 2, (args, ctx) => {
+  const n = args[0], s = args[1];
   const name = forceStringNoCtx(ctx, n!);
   const a = ctx.forceAttrs(s!);
   const p = a.pos(name);

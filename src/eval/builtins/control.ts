@@ -9,7 +9,8 @@ import { NixAttrs, NixFloat, NixPath, NixString, showType } from "../value.js";
 import type { LazyValue, NixList, Value } from "../value.js";
 import { NixError } from "../errors.js";
 
-defineBuiltin("tryEval", 1, ([e], ctx) => {
+defineBuiltin("tryEval", 1, (args, ctx) => {
+  const e = args[0];
   try {
     const v = ctx.force(e!);
     return new NixAttrs(
@@ -29,7 +30,8 @@ defineBuiltin("tryEval", 1, ([e], ctx) => {
   }
 });
 
-defineBuiltin("addErrorContext", 2, ([msg, e], ctx) => {
+defineBuiltin("addErrorContext", 2, (args, ctx) => {
+  const msg = args[0], e = args[1];
   try {
     return ctx.force(e!);
   } catch (err) {
@@ -79,8 +81,8 @@ function addTo<T>(set: Set<T>, k: T): boolean {
   return true;
 }
 
-defineBuiltin("genericClosure", 1, ([args], ctx) => {
-  const a = ctx.forceAttrs(args!);
+defineBuiltin("genericClosure", 1, (args, ctx) => {
+  const a = ctx.forceAttrs(args[0]!);
   const startSet = a.get("startSet");
   if (startSet === undefined) throw ctx.error("attribute 'startSet' missing for call to 'genericClosure'");
   const op = a.get("operator");
@@ -122,4 +124,7 @@ defineBuiltin("genericClosure", 1, ([args], ctx) => {
   return res;
 });
 
-defineBuiltin("getEnv", 1, ([n], ctx) => ctx.host.env(forceStringNoCtx(ctx, n!)) ?? "");
+defineBuiltin("getEnv", 1, (args, ctx) => {
+  const n = args[0];
+  return ctx.host.env(forceStringNoCtx(ctx, n!)) ?? "";
+});

@@ -15,28 +15,45 @@ import { realisePath } from "./paths.js";
 import { importDerivationFile } from "./store-bridge.js";
 import { findFileBuiltin, importCorePkg } from "../search-path.js";
 
-defineBuiltin("add", 2, ([a, b], ctx) => arith("+", ctx.force(a!), ctx.force(b!), ctx.pos));
-defineBuiltin("sub", 2, ([a, b], ctx) => arith("-", ctx.force(a!), ctx.force(b!), ctx.pos));
-defineBuiltin("mul", 2, ([a, b], ctx) => arith("*", ctx.force(a!), ctx.force(b!), ctx.pos));
-defineBuiltin("div", 2, ([a, b], ctx) => arith("/", ctx.force(a!), ctx.force(b!), ctx.pos));
-defineBuiltin("lessThan", 2, ([a, b], ctx) => ctx.lessThan(a!, b!));
+defineBuiltin("add", 2, (args, ctx) => {
+  const a = args[0], b = args[1];
+  return arith("+", ctx.force(a!), ctx.force(b!), ctx.pos);
+});
+defineBuiltin("sub", 2, (args, ctx) => {
+  const a = args[0], b = args[1];
+  return arith("-", ctx.force(a!), ctx.force(b!), ctx.pos);
+});
+defineBuiltin("mul", 2, (args, ctx) => {
+  const a = args[0], b = args[1];
+  return arith("*", ctx.force(a!), ctx.force(b!), ctx.pos);
+});
+defineBuiltin("div", 2, (args, ctx) => {
+  const a = args[0], b = args[1];
+  return arith("/", ctx.force(a!), ctx.force(b!), ctx.pos);
+});
+defineBuiltin("lessThan", 2, (args, ctx) => {
+  const a = args[0], b = args[1];
+  return ctx.lessThan(a!, b!);
+});
 
-function bitOp(f: (x: bigint, y: bigint) => bigint) {
+function bitOp(f: (x: bigint, y: bigint) => bigint, small: (x: number, y: number) => number) {
   return ([a, b]: LazyValue[], ctx: Parameters<Parameters<typeof defineBuiltin>[2]>[1]): Value => {
     const x = ctx.forceInt(a!);
     const y = ctx.forceInt(b!);
-    if (typeof x === "number" && typeof y === "number" && Math.abs(x) < 2 ** 31 && Math.abs(y) < 2 ** 31) return Number(f(BigInt(x), BigInt(y)));
+    // Within int32 the engine's bitwise operators give the 64-bit result (both operands sign-extend alike).
+    if (typeof x === "number" && typeof y === "number" && (x | 0) === x && (y | 0) === y) return small(x, y);
     return mkInt(f(BigInt(x), BigInt(y)));
   };
 }
-defineBuiltin("bitAnd", 2, bitOp((x, y) => x & y));
-defineBuiltin("bitOr", 2, bitOp((x, y) => x | y));
-defineBuiltin("bitXor", 2, bitOp((x, y) => x ^ y));
+defineBuiltin("bitAnd", 2, bitOp((x, y) => x & y, (x, y) => x & y));
+defineBuiltin("bitOr", 2, bitOp((x, y) => x | y, (x, y) => x | y));
+defineBuiltin("bitXor", 2, bitOp((x, y) => x ^ y, (x, y) => x ^ y));
 
 defineBuiltin(
   "throw",
   1,
-  ([m], ctx) => {
+  (args, ctx) => {
+    const m = args[0];
     const s = stringOf(ctx.coerceToString(m!, { copyToStore: false }));
     throw ctx.thrown(s);
   },
@@ -45,7 +62,8 @@ defineBuiltin(
 defineBuiltin(
   "abort",
   1,
-  ([m], ctx) => {
+  (args, ctx) => {
+    const m = args[0];
     const s = stringOf(ctx.coerceToString(m!, { copyToStore: false }));
     throw new EvalError(`evaluation aborted with the following error message: '${s}'`, { code: "eval.abort" });
   },
@@ -55,7 +73,8 @@ defineBuiltin(
 defineBuiltin(
   "import",
   1,
-  ([p], ctx) => {
+  (args, ctx) => {
+    const p = args[0];
     let v: Value;
     try {
       v = ctx.force(p!);
@@ -74,32 +93,61 @@ defineBuiltin(
   { global: true },
 );
 
-defineBuiltin("isNull", 1, ([v], ctx) => ctx.force(v!) === null, { global: true });
-defineBuiltin("isInt", 1, ([v], ctx) => {
+defineBuiltin("isNull", 1, (args, ctx) => {
+  const v = args[0];
+  return ctx.force(v!) === null;
+}, { global: true });
+defineBuiltin("isInt", 1, (args, ctx) => {
+  const v = args[0];
   const x = ctx.force(v!);
   return typeof x === "number" || typeof x === "bigint";
 });
-defineBuiltin("isFloat", 1, ([v], ctx) => ctx.force(v!) instanceof NixFloat);
-defineBuiltin("isString", 1, ([v], ctx) => isString(ctx.force(v!)));
-defineBuiltin("isBool", 1, ([v], ctx) => typeof ctx.force(v!) === "boolean");
-defineBuiltin("isList", 1, ([v], ctx) => Array.isArray(ctx.force(v!)));
-defineBuiltin("isAttrs", 1, ([v], ctx) => ctx.force(v!) instanceof NixAttrs);
-defineBuiltin("isFunction", 1, ([v], ctx) => {
+defineBuiltin("isFloat", 1, (args, ctx) => {
+  const v = args[0];
+  return ctx.force(v!) instanceof NixFloat;
+});
+defineBuiltin("isString", 1, (args, ctx) => {
+  const v = args[0];
+  return isString(ctx.force(v!));
+});
+defineBuiltin("isBool", 1, (args, ctx) => {
+  const v = args[0];
+  return typeof ctx.force(v!) === "boolean";
+});
+defineBuiltin("isList", 1, (args, ctx) => {
+  const v = args[0];
+  return Array.isArray(ctx.force(v!));
+});
+defineBuiltin("isAttrs", 1, (args, ctx) => {
+  const v = args[0];
+  return ctx.force(v!) instanceof NixAttrs;
+});
+defineBuiltin("isFunction", 1, (args, ctx) => {
+  const v = args[0];
   const x = ctx.force(v!);
   return x instanceof NixLambda || x instanceof PrimOp || x instanceof PrimOpApp;
 });
-defineBuiltin("isPath", 1, ([v], ctx) => ctx.force(v!) instanceof NixPath);
-defineBuiltin("typeOf", 1, ([v], ctx) => typeOf(ctx.force(v!)));
+defineBuiltin("isPath", 1, (args, ctx) => {
+  const v = args[0];
+  return ctx.force(v!) instanceof NixPath;
+});
+defineBuiltin("typeOf", 1, (args, ctx) => {
+  const v = args[0];
+  return typeOf(ctx.force(v!));
+});
 
-defineBuiltin("seq", 2, ([a, b], ctx) => {
+defineBuiltin("seq", 2, (args, ctx) => {
+  const a = args[0], b = args[1];
   ctx.force(a!);
   return ctx.force(b!);
 });
-defineBuiltin("deepSeq", 2, ([a, b], ctx) => {
+defineBuiltin("deepSeq", 2, (args, ctx) => {
+  const a = args[0], b = args[1];
   deepForce(a!, ctx.pos);
   return ctx.force(b!);
 });
-defineBuiltin("trace", 2, ([m, b], ctx) => {
+defineBuiltin("trace", 2, (args, ctx) => {
+  const m = args[0], b = args[1];
   const v = ctx.force(m!);
   const text = isString(v) ? stringOf(v) : ctx.state.extensions.has("printValue") ? (ctx.state.extensions.get("printValue") as (v: Value) => string)(v) : String(v);
   const sink = ctx.state.extensions.get("traceSink") as ((s: string) => void) | undefined;

@@ -201,7 +201,8 @@ function write(ctx: BuiltinContext, lv: LazyValue, context: Set<string>, out: Ou
   throw ctx.error("cannot convert this value to JSON");
 }
 
-defineBuiltin("toJSON", 1, ([v], ctx) => {
+defineBuiltin("toJSON", 1, (args, ctx) => {
+  const v = args[0];
   const context = new Set<string>();
   const s = toJSON(ctx, v!, context);
   return context.size === 0 ? s : new NixString(s, context);
@@ -659,7 +660,8 @@ export function fromJSON(text: string): Value {
   return new JsonParser(text).parse();
 }
 
-defineBuiltin("fromJSON", 1, ([s], ctx) => {
+defineBuiltin("fromJSON", 1, (args, ctx) => {
+  const s = args[0];
   const text = forceStringNoCtx(ctx, s!);
   try {
     return fromJSON(text);

@@ -16,21 +16,27 @@ function outOfBounds(ctx: BuiltinContext, n: number | bigint): Error {
   return ctx.error(`list index ${n} is out of bounds`, { index: String(n) });
 }
 
-defineBuiltin("length", 1, ([xs], ctx) => ctx.forceList(xs!).length);
+defineBuiltin("length", 1, (args, ctx) => {
+  const xs = args[0];
+  return ctx.forceList(xs!).length;
+});
 
-defineBuiltin("head", 1, ([xs], ctx) => {
+defineBuiltin("head", 1, (args, ctx) => {
+  const xs = args[0];
   const l = ctx.forceList(xs!);
   if (l.length === 0) throw outOfBounds(ctx, 0);
   return ctx.force(l[0]!);
 });
 
-defineBuiltin("tail", 1, ([xs], ctx) => {
+defineBuiltin("tail", 1, (args, ctx) => {
+  const xs = args[0];
   const l = ctx.forceList(xs!);
   if (l.length === 0) throw ctx.error("'tail' called on an empty list");
   return l.slice(1);
 });
 
-defineBuiltin("elemAt", 2, ([xs, n], ctx) => {
+defineBuiltin("elemAt", 2, (args, ctx) => {
+  const xs = args[0], n = args[1];
   // Nix forces the index first.
   const i = ctx.forceInt(n!);
   const l = ctx.forceList(xs!);
@@ -39,7 +45,8 @@ defineBuiltin("elemAt", 2, ([xs, n], ctx) => {
   return ctx.force(l[k]!);
 });
 
-defineBuiltin("elem", 2, ([x, xs], ctx) => {
+defineBuiltin("elem", 2, (args, ctx) => {
+  const x = args[0], xs = args[1];
   const l = ctx.forceList(xs!);
   // Nix compares Value pointers first: an element that is the very value
   // passed (e.g. the same variable) is found even if it is a function.
@@ -50,7 +57,8 @@ defineBuiltin("elem", 2, ([x, xs], ctx) => {
 defineBuiltin(
   "map",
   2,
-  ([f, xs], ctx) => {
+  (args, ctx) => {
+    const f = args[0], xs = args[1];
     const l = ctx.forceList(xs!);
     const fn = f!;
     // One closure per call; each element's thunk carries only the element.
@@ -62,7 +70,8 @@ defineBuiltin(
   { global: true },
 );
 
-defineBuiltin("filter", 2, ([f, xs], ctx) => {
+defineBuiltin("filter", 2, (args, ctx) => {
+  const f = args[0], xs = args[1];
   ctx.forceFunction(f!);
   const l = ctx.forceList(xs!);
   const out: NixList = [];
@@ -74,7 +83,8 @@ defineBuiltin("filter", 2, ([f, xs], ctx) => {
   return same ? l : out;
 });
 
-defineBuiltin("concatLists", 1, ([xss], ctx) => {
+defineBuiltin("concatLists", 1, (args, ctx) => {
+  const xss = args[0];
   const l = ctx.forceList(xss!);
   const lists: NixList[] = new Array(l.length);
   let total = 0;
@@ -97,7 +107,8 @@ defineBuiltin("concatLists", 1, ([xss], ctx) => {
   return out;
 });
 
-defineBuiltin("concatMap", 2, ([f, xs], ctx) => {
+defineBuiltin("concatMap", 2, (args, ctx) => {
+  const f = args[0], xs = args[1];
   ctx.forceFunction(f!);
   const l = ctx.forceList(xs!);
   const out: NixList = [];
@@ -108,7 +119,8 @@ defineBuiltin("concatMap", 2, ([f, xs], ctx) => {
   return out;
 });
 
-defineBuiltin("foldl'", 3, ([op, nul, xs], ctx) => {
+defineBuiltin("foldl'", 3, (args, ctx) => {
+  const op = args[0], nul = args[1], xs = args[2];
   ctx.forceFunction(op!);
   const l = ctx.forceList(xs!);
   let acc: Value = ctx.force(nul!);
@@ -117,7 +129,8 @@ defineBuiltin("foldl'", 3, ([op, nul, xs], ctx) => {
   return acc;
 });
 
-defineBuiltin("genList", 2, ([f, n], ctx) => {
+defineBuiltin("genList", 2, (args, ctx) => {
+  const f = args[0], n = args[1];
   const len = ctx.forceInt(n!);
   if (len < 0) throw ctx.error(`cannot create list of size ${len}`, { size: String(len) });
   const count = intToNumber(len);
@@ -179,7 +192,8 @@ export function stableSort<T>(items: T[], less: (a: T, b: T) => boolean): T[] {
   return src;
 }
 
-defineBuiltin("sort", 2, ([cmp, xs], ctx) => {
+defineBuiltin("sort", 2, (args, ctx) => {
+  const cmp = args[0], xs = args[1];
   const f = ctx.forceFunction(cmp!);
   const l = ctx.forceList(xs!);
   const items: Value[] = new Array(l.length);
@@ -201,7 +215,8 @@ function allSmallInts(items: readonly Value[]): boolean {
   return true;
 }
 
-defineBuiltin("partition", 2, ([f, xs], ctx) => {
+defineBuiltin("partition", 2, (args, ctx) => {
+  const f = args[0], xs = args[1];
   ctx.forceFunction(f!);
   const l = ctx.forceList(xs!);
   const right: NixList = [];
@@ -218,7 +233,8 @@ defineBuiltin("partition", 2, ([f, xs], ctx) => {
   );
 });
 
-defineBuiltin("groupBy", 2, ([f, xs], ctx) => {
+defineBuiltin("groupBy", 2, (args, ctx) => {
+  const f = args[0], xs = args[1];
   ctx.forceFunction(f!);
   const l = ctx.forceList(xs!);
   const groups = new Map<string, LazyValue>();
@@ -231,14 +247,16 @@ defineBuiltin("groupBy", 2, ([f, xs], ctx) => {
   return new NixAttrs(groups);
 });
 
-defineBuiltin("all", 2, ([f, xs], ctx) => {
+defineBuiltin("all", 2, (args, ctx) => {
+  const f = args[0], xs = args[1];
   ctx.forceFunction(f!);
   const l = ctx.forceList(xs!);
   for (const x of l) if (!ctx.forceBool(callFunction1(ctx.force(f!), x, ctx.pos))) return false;
   return true;
 });
 
-defineBuiltin("any", 2, ([f, xs], ctx) => {
+defineBuiltin("any", 2, (args, ctx) => {
+  const f = args[0], xs = args[1];
   ctx.forceFunction(f!);
   const l = ctx.forceList(xs!);
   for (const x of l) if (ctx.forceBool(callFunction1(ctx.force(f!), x, ctx.pos))) return true;

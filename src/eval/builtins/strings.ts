@@ -12,7 +12,7 @@ import { BadHashError, UnknownHashAlgorithmError, parseHash, parseHashAlgorithm 
 import type { HashFormat } from "../../store/hash.js";
 import { defineBuiltin } from "./index.js";
 import { forceStringNoCtx } from "./no-context.js";
-import type { BuiltinContext } from "./index.js";
+import type { BuiltinContext, CoerceOptions } from "./index.js";
 import { NixPath, NixString, contextOf, intToNumber, mkString, stringOf } from "../value.js";
 import type { LazyValue, NixList, Value } from "../value.js";
 import { InvalidRegexError, compileRegex, fromBinary, regexMatch, regexSplit, toBinary } from "./regex.js";
@@ -30,9 +30,13 @@ export function byteLength(s: string): number {
   return Buffer.byteLength(s, "utf8");
 }
 
-defineBuiltin("stringLength", 1, ([s], ctx) => byteLength(stringOf(ctx.coerceToString(s!))));
+defineBuiltin("stringLength", 1, (args, ctx) => {
+  const s = args[0];
+  return byteLength(stringOf(ctx.coerceToString(s!)));
+});
 
-defineBuiltin("substring", 3, ([start, len, s], ctx) => {
+defineBuiltin("substring", 3, (args, ctx) => {
+  const start = args[0], len = args[1], s = args[2];
   const st = ctx.forceInt(start!);
   const ln = ctx.forceInt(len!);
   const str = ctx.coerceToString(s!);
@@ -203,7 +207,8 @@ function replaceFast(p: Patterns, to: (string | NixString)[], s: string): { out:
   return { out: last === 0 ? s : out + s.slice(last), context };
 }
 
-defineBuiltin("replaceStrings", 3, ([fromList, toList, s], ctx) => {
+defineBuiltin("replaceStrings", 3, (args, ctx) => {
+  const fromList = args[0], toList = args[1], s = args[2];
   const fl = ctx.forceList(fromList!);
   const tl = ctx.forceList(toList!);
   if (fl.length !== tl.length) throw ctx.error("'from' and 'to' arguments to 'replaceStrings' have different lengths");
@@ -241,7 +246,8 @@ defineBuiltin("replaceStrings", 3, ([fromList, toList, s], ctx) => {
   return mkString(binary ? fromBinary(r.out) : r.out, mergeContexts(r.context, sv));
 });
 
-defineBuiltin("concatStringsSep", 2, ([sep, xs], ctx) => {
+defineBuiltin("concatStringsSep", 2, (args, ctx) => {
+  const sep = args[0], xs = args[1];
   const sepv = ctx.forceStringValue(sep!);
   const l = ctx.forceList(xs!);
   const sepStr = stringOf(sepv);
@@ -255,7 +261,20 @@ defineBuiltin("concatStringsSep", 2, ([sep, xs], ctx) => {
   return mkString(parts.join(sepStr), context);
 });
 
-defineBuiltin("toString", 1, ([v], ctx) => ctx.coerceToString(v!, { coerceMore: true, copyToStore: false }), { global: true });
+const TO_STRING: CoerceOptions = { coerceMore: true, copyToStore: false };
+
+defineBuiltin(
+  "toString",
+  1,
+  (args, ctx) => {
+    const v = ctx.force(args[0]!);
+    // The common cases without the general coercion.
+    if (typeof v === "string") return v;
+    if (typeof v === "number") return String(v);
+    return ctx.coerceToString(v, TO_STRING);
+  },
+  { global: true },
+);
 
 /** Nix's baseNameOf on a string. */
 export function baseName(path: string): string {
@@ -278,7 +297,8 @@ export function dirName(path: string): string {
 defineBuiltin(
   "baseNameOf",
   1,
-  ([p], ctx) => {
+  (args, ctx) => {
+    const p = args[0];
     const s = ctx.coerceToString(p!, { copyToStore: false });
     return mkString(baseName(stringOf(s)), contextOf(s));
   },
@@ -288,7 +308,8 @@ defineBuiltin(
 defineBuiltin(
   "dirOf",
   1,
-  ([p], ctx) => {
+  (args, ctx) => {
+    const p = args[0];
     const v = ctx.force(p!);
     if (v instanceof NixPath) return new NixPath(dirName(v.path));
     const s = ctx.coerceToString(v, { copyToStore: false });
@@ -298,7 +319,8 @@ defineBuiltin(
 );
 
 
-defineBuiltin("toPath", 1, ([p], ctx) => {
+defineBuiltin("toPath", 1, (args, ctx) => {
+  const p = args[0];
   const s = ctx.coerceToString(p!, { copyToStore: false });
   const text = stringOf(s);
   if (!text.startsWith("/")) throw ctx.error(`string '${text}' doesn't represent an absolute path`);
@@ -307,7 +329,8 @@ defineBuiltin("toPath", 1, ([p], ctx) => {
 
 const HASH_ALGOS = new Set(["md5", "sha1", "sha256", "sha512"]);
 
-defineBuiltin("hashString", 2, ([t, s], ctx) => {
+defineBuiltin("hashString", 2, (args, ctx) => {
+  const t = args[0], s = args[1];
   const type = forceStringNoCtx(ctx, t!);
   if (!HASH_ALGOS.has(type)) throw ctx.error(`unknown hash algorithm '${type}'`, { algorithm: type });
   const text = ctx.forceString(s!);
@@ -321,8 +344,8 @@ defineBuiltin("hashString", 2, ([t, s], ctx) => {
  * output in `base16`, `nix32` (alias `base32`), `base64` (all without the
  * algorithm) or `sri`.
  */
-defineBuiltin("convertHash", 1, ([args], ctx) => {
-  const a = ctx.forceAttrs(args!);
+defineBuiltin("convertHash", 1, (args, ctx) => {
+  const a = ctx.forceAttrs(args[0]!);
   const hv = a.get("hash");
   if (hv === undefined) throw ctx.error("attribute 'hash' missing for call to 'convertHash'");
   const text = ctx.forceString(hv);
@@ -351,13 +374,15 @@ function regex(ctx: BuiltinContext, re: LazyValue): CompiledRegex {
   }
 }
 
-defineBuiltin("match", 2, ([re, s], ctx) => {
+defineBuiltin("match", 2, (args, ctx) => {
+  const re = args[0], s = args[1];
   const r = regex(ctx, re!);
   // regexMatch's result is already a Nix value (a list of strings and nulls, or null).
   return regexMatch(r, ctx.forceString(s!));
 });
 
-defineBuiltin("split", 2, ([re, s], ctx) => {
+defineBuiltin("split", 2, (args, ctx) => {
+  const re = args[0], s = args[1];
   const r = regex(ctx, re!);
   // regexSplit's pieces are already Nix values (strings, lists of strings and nulls).
   return regexSplit(r, ctx.forceString(s!)) as NixList;
