@@ -1,13 +1,14 @@
 /**
  * Builtin-heavy workloads: `tsnix instantiate --eval --strict -E …` against
  * `nix-instantiate --eval --strict -E …` (Nix 2.8, temporary chroot store),
- * wall time including process start (median of ctx.runs). Outputs must be
+ * wall time including process start (median of ctx.runs), the time after
+ * start-up (minus each one's time for `-E 1`) and peak RSS. Outputs must be
  * byte-identical.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { timeEvalPair } from "./lib.mjs";
+import { evalRow, timeStartup } from "./lib.mjs";
 
 // Sizes are chosen so that the builtins' own work, not process start, dominates.
 // (Nix source in JSON-escaped strings: no JavaScript interpolation to get wrong.)
@@ -42,15 +43,10 @@ export default async function run(ctx) {
   const store = mkdtempSync(join(tmpdir(), "tsnix-bench-builtins-"));
   const rows = [];
   try {
+    const startup = timeStartup(ctx, store);
     for (const [name, expr] of WORKLOADS) {
-      const { nix, ts, same, note } = timeEvalPair(ctx, expr, store);
-      rows.push({
-        workload: name,
-        tsnixMs: ts.ms,
-        nixMs: nix.ms,
-        ratio: ts.ms / nix.ms,
-        note,
-      });
+      const { row, same } = evalRow(ctx, name, expr, store, startup);
+      rows.push(row);
       if (!same) throw new Error(`builtins bench '${name}': output differs from Nix`);
     }
   } finally {

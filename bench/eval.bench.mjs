@@ -1,13 +1,14 @@
 /**
  * Evaluator workloads: `tsnix instantiate --eval --strict -E …` against
  * `nix-instantiate --eval --strict -E …` (Nix 2.8, temporary chroot store),
- * wall time including process start (median of ctx.runs) and peak RSS via
+ * wall time including process start (median of ctx.runs), the time after
+ * start-up (minus each one's time for `-E 1`) and peak RSS via
  * /usr/bin/time -v. Outputs must be byte-identical.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { timeEvalPair } from "./lib.mjs";
+import { evalRow, timeStartup } from "./lib.mjs";
 
 const WORKLOADS = [
   ["fib 25", "let fib = n: if n < 2 then n else fib (n - 1) + fib (n - 2); in fib 25"],
@@ -37,28 +38,14 @@ const WORKLOADS = [
   ],
 ];
 
-function peakRss(ctx, cmd, args, env) {
-  if (!existsSync("/usr/bin/time")) return NaN;
-  const r = ctx.exec("/usr/bin/time", ["-v", cmd, ...args], { env, allowFailure: true });
-  const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
 export default async function run(ctx) {
   const store = mkdtempSync(join(tmpdir(), "tsnix-bench-eval-"));
   const rows = [];
   try {
+    const startup = timeStartup(ctx, store);
     for (const [name, expr] of WORKLOADS) {
-      const { nix, ts, nixArgs, tsArgs, same, note } = timeEvalPair(ctx, expr, store);
-      const nixMem = peakRss(ctx, "nix-instantiate", nixArgs, ctx.nixEnv);
-      const tsMem = peakRss(ctx, ctx.tsnix[0], tsArgs, process.env);
-      rows.push({
-        workload: name,
-        tsnixMs: ts.ms,
-        nixMs: nix.ms,
-        ratio: ts.ms / nix.ms,
-        note: `${note}; peak RSS ${tsMem.toFixed(0)} MB vs ${nixMem.toFixed(0)} MB (${(tsMem / nixMem).toFixed(2)}x)`,
-      });
+      const { row, same } = evalRow(ctx, name, expr, store, startup);
+      rows.push(row);
       if (!same) throw new Error(`eval bench '${name}': output differs from Nix`);
     }
   } finally {

@@ -1,5 +1,5 @@
 // Helpers shared by the bench files (bench/run.mjs runs only *.bench.mjs).
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -49,4 +49,35 @@ export function timeEvalPair(ctx, expr, store) {
   const same = nix.stdout === ts.stdout;
   const note = same ? "same output" : `OUTPUT DIFFERS: ${JSON.stringify(ts.stdout.slice(0, 40))} vs ${JSON.stringify(nix.stdout.slice(0, 40))}`;
   return { nix, ts, nixArgs, tsArgs, same, note };
+}
+
+/** Peak resident set size (MB) of one run of `cmd`, via /usr/bin/time -v (NaN without it). */
+export function peakRss(ctx, cmd, args, env) {
+  if (!existsSync("/usr/bin/time")) return NaN;
+  const r = ctx.exec("/usr/bin/time", ["-v", cmd, ...args], { env, allowFailure: true });
+  const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/**
+ * Time both evaluators on a trivial expression: what every workload's wall
+ * time includes before any evaluation work (process and runtime start-up).
+ */
+export function timeStartup(ctx, store) {
+  const { nix, ts } = timeEvalPair(ctx, "1", store);
+  return { nixMs: nix.ms, tsMs: ts.ms };
+}
+
+/**
+ * One bench row for an eval workload: wall times and their ratio, plus in
+ * the note the time after start-up (wall minus the trivial expression's) and
+ * the peak RSS of each.
+ */
+export function evalRow(ctx, name, expr, store, startup) {
+  const { nix, ts, nixArgs, tsArgs, same, note } = timeEvalPair(ctx, expr, store);
+  const nixMem = peakRss(ctx, "nix-instantiate", nixArgs, ctx.nixEnv);
+  const tsMem = peakRss(ctx, ctx.tsnix[0], tsArgs, { ...process.env, NIX_PATH: "" });
+  const work = `after start-up ${(ts.ms - startup.tsMs).toFixed(0)} vs ${(nix.ms - startup.nixMs).toFixed(0)} ms`;
+  const mem = `peak RSS ${tsMem.toFixed(0)} MB vs ${nixMem.toFixed(0)} MB (${(tsMem / nixMem).toFixed(2)}x)`;
+  return { row: { workload: name, tsnixMs: ts.ms, nixMs: nix.ms, ratio: ts.ms / nix.ms, note: `${note}; ${work}; ${mem}` }, same };
 }
