@@ -15,7 +15,7 @@
 import { UsageError, isErrno } from "../errors.js";
 import type { Host } from "../host/host.js";
 import { mkdirp, writeFileAtomic } from "../host/util.js";
-import { parseGenerationSelector } from "../profiles/generations.js";
+import { lockProfile, parseGenerationSelector } from "../profiles/generations.js";
 import { activate, normaliseRoot } from "../os/activate.js";
 import { listOptions, type ConfigurationInput } from "../os/eval-config.js";
 import { systemctlServiceManager, type ServiceManager } from "../os/services.js";
@@ -221,7 +221,13 @@ export async function osCommand(args: string[], ctx: CliContext): Promise<number
     case "activate": {
       if (p.system === undefined) throw new UsageError("activate needs --system PATH");
       const os = osContext(p, ctx);
-      await activate(os, p.system, { log: os.log });
+      // Not in the middle of a switch: that one's journal names what it still has to do.
+      const lock = lockProfile(os.host, `${normaliseRoot(os.root)}/run/nixos/switch-to-configuration`);
+      try {
+        await activate(os, p.system, { log: os.log });
+      } finally {
+        lock.release();
+      }
       return 0;
     }
     case "switch-to-configuration": {

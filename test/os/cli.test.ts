@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Host } from "../../src/host/host.js";
 import { mkdirp } from "../../src/host/util.js";
 import { HOSTS, type HostFixture } from "../helpers/hosts.js";
+import { readInRoot } from "./helpers.js";
 
 const tsnix = (host: Host, cwd: string, args: string[]): Promise<Run> => runCli(host, args, { cwd });
 
@@ -80,6 +81,25 @@ describe.each(HOSTS)("tsnix os on $name", ({ make }) => {
     expect(r.status, r.stderr).toBe(0);
     expect(fs.readlink(`${dir}/result`)).toBe(r.stdout.trim());
   }, 120000);
+
+  it("os activate activates a built generation, replacing a pending record of another", async () => {
+    const { host, dir } = fx;
+    const root = `${dir}/root`;
+    host.fs.writeFile(`${dir}/configuration.nix`, config(22, 'environment.etc.motd.text = "built";'));
+    const built = await tsnix(host, dir, ["os", "rebuild", "build", "--root", root, "--pkgs", `${dir}/pkgs.nix`, "-I", `nixos-config=${dir}/configuration.nix`]);
+    expect(built.status, built.stderr).toBe(0);
+    const toplevel = built.stdout.trim();
+    // As at boot after an interrupted switch to something else: the booted generation's activation wins.
+    mkdirp(host.fs, `${root}/var/lib/tsnix`);
+    host.fs.writeFile(`${root}/var/lib/tsnix/activating`, "/nix/store/00000000000000000000000000000000-elsewhere\nswitch\ngeneration new\n");
+    const r = await tsnix(host, dir, ["os", "activate", "--system", toplevel, "--root", root]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe("setting up users and groups...\nsetting up /etc...\n");
+    expect(host.fs.readlink(`${root}/run/current-system`)).toBe(toplevel);
+    expect(readInRoot(host, root, "/etc/motd")).toBe("built");
+    expect(() => host.fs.lstat(`${root}/var/lib/tsnix/activating`)).toThrow();
+    expect(() => host.fs.lstat(`${root}/run/nixos/switch-to-configuration.lock`)).toThrow();
+  }, 60000);
 
   it("refuses to manage the running machine unless --root / is given", async () => {
     const r = await tsnix(fx.host, fx.dir, ["os", "rebuild", "switch", "-I", `nixos-config=${fx.dir}/configuration.nix`]);
