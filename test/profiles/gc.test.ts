@@ -183,6 +183,56 @@ describe.each(HOSTS)("the garbage collector on the $name host", ({ make }) => {
     }
   });
 
+  it("invalidates in batches: each path's files go only after a journal fsync that follows its tombstone, with far fewer fsyncs than paths", () => {
+    const store = freshStore();
+    const chain: string[] = [];
+    // 600 dead paths (three batches), a chain among the first ones, so referrers and references share batches.
+    for (let i = 0; i < 600; i++) chain.push(store.addTextToStore(`d${i}`, `dead ${i}`, i > 0 && i < 300 ? [chain[i - 1]!] : []));
+    const kept = store.addTextToStore("kept", "kept", [chain[5]!]);
+    addPermRoot(store, kept, `${gcRootsDir(store)}/kept`);
+    store.sync();
+    const events: string[] = [];
+    const fds = new Map<number, string>();
+    const base = fx.host.fs;
+    const fs = interleaved(fx.host, () => {}).fs as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const rec: Record<string, unknown> = { ...fs };
+    rec["open"] = (p: string, ...a: unknown[]) => {
+      const fd = base.open(p, ...(a as [never]));
+      fds.set(fd, p);
+      if (p === store.db.journalFile && a[0] === "a") events.push("append");
+      return fd;
+    };
+    rec["fsync"] = (fd: number) => {
+      if (fds.get(fd) === store.db.journalFile) events.push("fsync");
+      return base.fsync(fd);
+    };
+    for (const k of ["unlink", "rmdir", "rename"] as const)
+      rec[k] = (p: string, ...a: unknown[]) => {
+        if (p.startsWith(`${store.realStoreDir}/`)) events.push(`remove ${p.slice(store.realStoreDir.length + 1).split("/")[0]}`);
+        return (base[k] as (...x: unknown[]) => unknown).call(base, p, ...a);
+      };
+    const watched = new LocalStore({ host: { ...fx.host, fs: rec as unknown as HostFs }, root: store.root });
+    const r = collectGarbage(watched, { runtimeRoots: false });
+    expect(r.paths.length).toBe(600 - 6);
+    expect(new Set(r.paths)).toEqual(new Set(chain.slice(6)));
+    for (const p of chain.slice(0, 6)) expect(store.isValidPath(p)).toBe(true);
+    // Every path's first removal comes after an fsync that follows at least as many tombstone appends as paths removed so far.
+    let appends = 0;
+    let durable = 0;
+    const removed = new Set<string>();
+    for (const e of events) {
+      if (e === "append") appends++;
+      else if (e === "fsync") durable = appends;
+      else {
+        const name = e.slice("remove ".length);
+        if (!removed.has(name)) removed.add(name);
+        expect(removed.size, e).toBeLessThanOrEqual(durable);
+      }
+    }
+    expect(removed.size).toBe(594);
+    expect(events.filter((e) => e === "fsync").length).toBeLessThanOrEqual(6);
+  });
+
   it("keep-derivations and keep-outputs as in Nix", () => {
     const store = freshStore();
     const drv = store.addTextToStore("p.drv", "Derive(...)");
