@@ -243,6 +243,22 @@ const UINT64_MAX = 18446744073709551615n;
 /** How many recent object layouts fromJSON tries to share. */
 const RECENT_SHAPES = 8;
 
+/** An object being parsed: its keys so far and their values (one fewer while a value is pending). */
+interface ObjectFrame {
+  readonly keys: string[];
+  readonly vals: LazyValue[];
+  readonly list?: undefined;
+}
+
+function hasRepeatedKey(keys: readonly string[]): boolean {
+  const n = keys.length;
+  if (n <= 8) {
+    for (let i = 1; i < n; i++) for (let j = 0; j < i; j++) if (keys[i] === keys[j]) return true;
+    return false;
+  }
+  return new Set(keys).size !== n;
+}
+
 function sameKeys(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -264,15 +280,15 @@ class JsonParser {
   constructor(private readonly s: string) {}
 
   /** A compact set for a parsed object (keys in the order first seen, the last value of a repeated key). */
-  private objectOf(m: Map<string, LazyValue>): NixAttrs {
-    const n = m.size;
-    const keys = new Array<string>(n);
-    const vals = new Array<LazyValue>(n);
-    let i = 0;
-    m.forEach((v, k) => {
-      keys[i] = k;
-      vals[i++] = v;
-    });
+  private objectOf(frame: ObjectFrame): NixAttrs {
+    let keys = frame.keys;
+    let vals = frame.vals;
+    if (hasRepeatedKey(keys)) {
+      const m = new Map<string, LazyValue>();
+      for (let i = 0; i < keys.length; i++) m.set(keys[i]!, vals[i]!);
+      keys = [...m.keys()];
+      vals = [...m.values()];
+    }
     const shapes = this.shapes;
     for (let s = 0; s < shapes.length; s++) if (sameKeys(shapes[s]!.keys, keys)) return NixAttrs.compact(shapes[s]!, vals);
     const shape = new AttrsShape(keys.map(internName), undefined);
@@ -298,7 +314,7 @@ class JsonParser {
    * nlohmann's parser, not by the JavaScript stack.
    */
   private value(): Value {
-    type Frame = { list: NixList; map?: undefined } | { map: Map<string, LazyValue>; key: string; list?: undefined };
+    type Frame = { list: NixList; keys?: undefined } | ObjectFrame;
     const stack: Frame[] = [];
     for (;;) {
       // Parse one value, opening containers as they come.
@@ -320,7 +336,7 @@ class JsonParser {
           this.next();
           if (this.cur() !== ":") this.fail("object separator", ":");
           this.next();
-          stack.push({ map: new Map(), key });
+          stack.push({ keys: [key], vals: [] });
           continue;
         }
       } else if (t === "str") v = cString(this.strVal);
@@ -335,7 +351,7 @@ class JsonParser {
         const top = stack[stack.length - 1];
         if (top === undefined) return v;
         this.next();
-        if (top.list !== undefined) {
+        if (top.keys === undefined) {
           top.list.push(v);
           if (this.cur() === ",") {
             this.next();
@@ -345,11 +361,11 @@ class JsonParser {
           stack.pop();
           v = top.list;
         } else {
-          top.map.set(top.key, v);
+          top.vals.push(v);
           if (this.cur() === ",") {
             this.next();
             if (this.cur() !== "str") this.fail("object key", "str");
-            top.key = this.strVal;
+            top.keys.push(this.strVal);
             this.next();
             if (this.cur() !== ":") this.fail("object separator", ":");
             this.next();
@@ -357,7 +373,7 @@ class JsonParser {
           }
           if (this.cur() !== "}") this.fail("object", "}");
           stack.pop();
-          v = this.objectOf(top.map);
+          v = this.objectOf(top);
         }
       }
     }
@@ -451,6 +467,11 @@ class JsonParser {
   }
 
   private literal(i: number, word: "true" | "false" | "null"): void {
+    if (this.s.startsWith(word, i)) {
+      this.i = i + word.length;
+      this.tok = word;
+      return;
+    }
     for (let k = 0; k < word.length; k++) {
       if (this.s[i + k] !== word[k]) {
         this.i = i + k + 1;
