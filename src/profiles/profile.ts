@@ -130,12 +130,24 @@ export function queryInstalled(ctx: ProfileContext): ManifestElement[] {
   return readUserEnvManifest(ctx.store, target);
 }
 
+/**
+ * Run `f` with this process's temporary roots: the context's, else the
+ * store's own (the CLI gives every store one), else a fresh set lent to the
+ * store for the call. Sharing the store's set matters: the store checks a
+ * reference it sees rooted there without taking its lock, which for a user
+ * environment of N packages saves N lock files.
+ */
 function withTempRoots<T>(ctx: ProfileContext, f: (roots: TempRoots) => T): T {
   if (ctx.tempRoots !== undefined) return f(ctx.tempRoots);
-  const roots = new TempRoots(ctx.store);
+  const store = ctx.store;
+  const own = store.tempRoots;
+  if (own instanceof TempRoots) return f(own);
+  const roots = new TempRoots(store);
+  if (own === undefined) store.tempRoots = roots;
   try {
     return f(roots);
   } finally {
+    if (own === undefined) store.tempRoots = undefined;
     roots.release();
   }
 }
