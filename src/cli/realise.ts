@@ -114,6 +114,7 @@ export class ProgressRenderer {
   private fetched = 0;
   private toFetch = 0;
   private bytes = 0;
+  private readonly doneOf = new Map<string, number>();
   private line = "";
   private readonly tty: boolean;
 
@@ -176,9 +177,12 @@ export class ProgressRenderer {
       case "substitute-finished":
         this.fetched++;
         break;
-      case "download-progress":
-        this.bytes += e.done;
+      case "download-progress": {
+        // `done` counts from the start of that path's download: add only what is new.
+        this.bytes += e.done - (this.doneOf.get(e.path) ?? 0);
+        this.doneOf.set(e.path, e.done);
         break;
+      }
       case "warning":
         this.write(`warning: ${e.message}\n`);
         break;

@@ -1,11 +1,12 @@
 import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeOracle, oracleRoot, runNix } from "../helpers/oracle.js";
 import { nodeHost } from "../../src/host/node-host.js";
 import { hashBytes } from "../../src/store/hash.js";
 import { tsnix } from "../helpers/cli.js";
+import { ProgressRenderer } from "../../src/cli/realise.js";
 
 const host = nodeHost();
 const NIX_BUILD = ["--option", "sandbox-paths", "/bin/sh=/bin/busybox", "--option", "substituters", ""];
@@ -193,6 +194,31 @@ describeOracle("tsnix build --keep-going", () => {
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the live progress line on a terminal", () => {
+  it("counts each download's bytes once however many progress events it sends", () => {
+    const desc = Object.getOwnPropertyDescriptor(process.stderr, "isTTY");
+    Object.defineProperty(process.stderr, "isTTY", { value: true, configurable: true });
+    try {
+      let err = "";
+      const ctx = { host, settings: new Map(), stdout: () => {}, stderr: (t: string | Uint8Array) => void (err += String(t)), readStdin: async () => new Uint8Array(0), stdinChunks: async function* () {}, env: () => undefined, cwd: "/" };
+      const r = new ProgressRenderer(ctx, false);
+      const MiB = 1024 * 1024;
+      r.onEvent({ type: "plan", toBuild: [], toSubstitute: ["/nix/store/a", "/nix/store/b"], unknown: [], downloadSize: 3 * MiB, narSize: 3 * MiB });
+      r.onEvent({ type: "substitute-started", path: "/nix/store/a", cache: "file:///c" });
+      for (const done of [0.5, 1, 2]) r.onEvent({ type: "download-progress", path: "/nix/store/a", done: done * MiB, total: 2 * MiB });
+      r.onEvent({ type: "substitute-finished", path: "/nix/store/a", cache: "file:///c", narSize: 2 * MiB });
+      r.onEvent({ type: "substitute-started", path: "/nix/store/b", cache: "file:///c" });
+      r.onEvent({ type: "download-progress", path: "/nix/store/b", done: MiB, total: MiB });
+      r.onEvent({ type: "substitute-finished", path: "/nix/store/b", cache: "file:///c", narSize: MiB });
+      r.onEvent({ type: "warning", message: "x" });
+      expect(err.slice(err.lastIndexOf("\r\x1b[K"))).toBe("\r\x1b[K[fetched 2 of 2 (3.0 MiB)]");
+    } finally {
+      if (desc === undefined) delete (process.stderr as { isTTY?: boolean }).isTTY;
+      else Object.defineProperty(process.stderr, "isTTY", desc);
     }
   });
 });
