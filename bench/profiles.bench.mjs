@@ -13,6 +13,13 @@
  *
  * Every run is checked: the same number of paths deleted, the same
  * installed names.
+ *
+ * The stores are made once by the current tsnix and Nix (bench/.data,
+ * versioned: a store written by an older tsnix has an older database
+ * layout, which costs more per deletion and is not what users get now).
+ * In-process rows call the library (dist/index.js); with
+ * BENCH_BASELINE_LIB=/path/to/other/index.js they are also run against that
+ * build, for before/after ratios from the same run.
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -55,7 +62,7 @@ function addAll(ctx, cmd, args, paths, env) {
 }
 
 export default async function run(ctx) {
-  const base = join(ctx.dataDir, "profiles-gc-v1");
+  const base = join(ctx.dataDir, "profiles-gc-v2");
   const src = join(base, "src");
   const nixTpl = join(base, "nix-template");
   const tsTpl = join(base, "ts-template");
@@ -94,7 +101,7 @@ export default async function run(ctx) {
   rows.push({ workload: `gc: collect ${count(tsGc)} dead paths (the rest rooted)`, tsnixMs: tsGc.ms, nixMs: nixGc.ms, ratio: tsGc.ms / nixGc.ms, note: "same number of paths deleted" });
 
   // --- install 200 packages into a fresh profile, then roll back from generation 2
-  const pbase = join(ctx.dataDir, "profiles-pkgs-v2");
+  const pbase = join(ctx.dataDir, "profiles-pkgs-v3");
   const nixPT = join(pbase, "nix-template");
   const tsPT = join(pbase, "ts-template");
   if (!existsSync(join(pbase, ".done"))) {
@@ -146,12 +153,18 @@ export default async function run(ctx) {
   rows.push({ workload: `env --rollback (profile of ${PKGS + 1} packages)`, tsnixMs: tsR.ms, nixMs: nixR.ms, ratio: tsR.ms / nixR.ms, note: tsR.last.stderr.trim() });
 
   // The same operations through the library API, without Node's start-up (an embedder's view).
-  const lib = await import(ctx.libPath ?? join(ctx.root, "dist/index.js"));
+  const libs = [[ctx.libPath ?? join(ctx.root, "dist/index.js"), ""]];
+  if (process.env.BENCH_BASELINE_LIB) libs.push([process.env.BENCH_BASELINE_LIB, " (baseline build)"]);
+  for (const [libPath, label] of libs) {
+  const lib = await import(libPath);
   if (lib.profiles !== undefined && typeof lib.LocalStore === "function") {
     const host = lib.nodeHost();
+    const inGc = timed(ctx, restore(tsTpl), () => lib.profiles.collectGarbage(new lib.LocalStore({ host, root: work }), {}));
+    if (inGc.last.paths.length !== count(nixGc)) throw new Error(`in-process gc deleted ${inGc.last.paths.length} paths, nix ${count(nixGc)}`);
+    rows.push({ workload: `  profiles.collectGarbage in-process${label}`, tsnixMs: inGc.ms, nixMs: nixGc.ms, ratio: inGc.ms / nixGc.ms, note: "library call" });
     const elems = tsPkgs.map((p) => lib.profiles.elementOfStorePath(new lib.LocalStore({ host, root: work }), p));
     const inI = timed(ctx, resetProfile(tsPT), () => lib.profiles.install({ store: new lib.LocalStore({ host, root: work }), profile: prof }, elems.slice(0, PKGS)));
-    rows.push({ workload: "  profiles.install in-process (no node start-up)", tsnixMs: inI.ms, nixMs: nixI.ms, ratio: inI.ms / nixI.ms, note: "library call" });
+    rows.push({ workload: `  profiles.install in-process (no node start-up)${label}`, tsnixMs: inI.ms, nixMs: nixI.ms, ratio: inI.ms / nixI.ms, note: "library call" });
     const inR = timed(
       ctx,
       () => {
@@ -162,7 +175,8 @@ export default async function run(ctx) {
       },
       () => lib.profiles.rollback({ store: new lib.LocalStore({ host, root: work }), profile: prof }),
     );
-    rows.push({ workload: "  profiles.rollback in-process (no node start-up)", tsnixMs: inR.ms, nixMs: nixR.ms, ratio: inR.ms / nixR.ms, note: "library call" });
+    rows.push({ workload: `  profiles.rollback in-process (no node start-up)${label}`, tsnixMs: inR.ms, nixMs: nixR.ms, ratio: inR.ms / nixR.ms, note: "library call" });
+  }
   }
   rmSync(work, { recursive: true, force: true });
   return rows;
