@@ -1165,13 +1165,18 @@ export function updateAttrs(a: NixAttrs, b: NixAttrs): NixAttrs {
   const sb = b.compactShape;
   if (sa !== undefined && sb !== undefined) return mergeCompact(a, sa, b, sb);
   const m = new Map(a.map);
-  for (const [k, v] of b.map) m.set(k, v);
-  let positions: Map<string, Pos> | undefined;
-  if (a.positions !== undefined || b.positions !== undefined) {
-    positions = new Map(a.positions);
-    if (b.positions !== undefined) for (const [k, p] of b.positions) positions.set(k, p);
-  }
-  return new NixAttrs(m, positions);
+  b.forEach((v, k) => m.set(k, v));
+  // Positions are merged only if asked for (errors, unsafeGetAttrPos): large sets are merged far more often than that.
+  const pa = a.positionsLater();
+  const pb = b.positionsLater();
+  return NixAttrs.withLazyPositions(m, () => {
+    const x = pa();
+    const y = pb();
+    if (x === undefined && y === undefined) return undefined;
+    const positions = new Map(x);
+    if (y !== undefined) for (const [k, p] of y) positions.set(k, p);
+    return positions;
+  });
 }
 
 /**

@@ -234,6 +234,29 @@ export class NixAttrs {
       for (let i = 0; i < vals.length; i++) fn(vals[i]!, keys[i]!);
     } else (this.layout as MapLayout).m.forEach(fn);
   }
+  /**
+   * This set's positions for later: a function giving the `positions` map
+   * that holds on to where the positions come from (a shape, a map, a
+   * pending computation), not to this set's values.
+   */
+  positionsLater(): () => Map<string, Pos> | undefined {
+    if (this.vals === undefined) {
+      const l = this.layout as MapLayout;
+      if (l.lazyPos !== undefined) return l.lazyPos;
+      const p = l.positions;
+      return () => p;
+    }
+    const shape = this.layout as AttrsShape;
+    if (shape.positions === undefined) return () => undefined;
+    return () => {
+      const pm = new Map<string, Pos>();
+      for (let i = 0; i < shape.keys.length; i++) {
+        const p = shape.positions![i];
+        if (p !== undefined) pm.set(shape.keys[i]!, p);
+      }
+      return pm;
+    };
+  }
   /** Position of an attribute's definition, when known. */
   pos(name: string): Pos | undefined {
     if (this.vals !== undefined) {
