@@ -329,7 +329,8 @@ export async function substitutePaths(o: SubstituteOptions, paths: readonly stri
     throw new NoSubstituteError(p, errors.get(p) ?? []);
   }
   const added: string[] = [];
-  const order = topoOrder(found).filter((p) => !o.store.isValidPath(p));
+  // Only paths invalid when queried are here; one made valid since (by another process) is skipped in turn.
+  const order = topoOrder(found);
   // Up to PREFETCH NARs are downloaded and decompressed (xz on the thread pool) ahead of the one being added, references first.
   const started = new Set<string>();
   const pending = new Map<string, [number, number | undefined]>();
