@@ -40,9 +40,9 @@ describe("nix-env -q output", () => {
   });
 
   it("json: meta values come back as they went in, objects with sorted keys, two-space indentation", () => {
-    const metaArb: fc.Arbitrary<MetaValue> = fc.letrec((tie) => ({
+    const metaArb = fc.letrec((tie) => ({
       v: fc.oneof({ depthSize: "small" }, fc.string(), fc.integer(), fc.boolean(), fc.constant(null), fc.array(tie("v"), { maxLength: 3 }), fc.dictionary(fc.string({ minLength: 1, maxLength: 5 }), tie("v"), { maxKeys: 3 })),
-    })).v;
+    })).v as fc.Arbitrary<MetaValue>;
     fc.assert(
       fc.property(fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), metaArb, { maxKeys: 4 }), (meta) => {
         const out = formatQuery([item("p-1", { meta })], { format: "json", meta: true });
