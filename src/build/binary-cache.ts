@@ -321,7 +321,15 @@ export async function querySubstitutes(
  * @public
  */
 export async function substitutePaths(o: SubstituteOptions, paths: readonly string[]): Promise<string[]> {
-  const { found, missing, errors } = await querySubstitutes(o, paths);
+  return addSubstitutes(o, await querySubstitutes(o, paths));
+}
+
+/**
+ * The second half of {@link substitutePaths}, for a caller that has queried
+ * already: add what `query` found, unless part of a closure is missing.
+ */
+export async function addSubstitutes(o: SubstituteOptions, query: Awaited<ReturnType<typeof querySubstitutes>>): Promise<string[]> {
+  const { found, missing, errors } = query;
   // Only closures entirely available are attempted.
   const blocked = new Set(missing);
   if (blocked.size > 0) {

@@ -25,7 +25,7 @@ import type { LocalStore } from "../store/local-store.js";
 import { dumpPath } from "../store/nar.js";
 import { ReferenceScanner, hashPartIndex, resolveHits } from "../store/references.js";
 import { parseStorePath } from "../store/store-path.js";
-import { BinaryCache, type FetchLike, querySubstitutes, substitutePaths } from "./binary-cache.js";
+import { BinaryCache, type FetchLike, type SubstituteOptions, addSubstitutes, querySubstitutes, substitutePaths } from "./binary-cache.js";
 import { BuildLogWriter, buildLogPath } from "./build-log.js";
 import { BUILTIN_BUILDERS, type BuiltinBuilderContext } from "./builtins.js";
 import { builderEnvironment, rewriteOutputPlaceholders } from "./environment.js";
@@ -158,6 +158,8 @@ class Realiser {
   private stopped = false;
   private etcDir: string | undefined;
   private lockDirReady = false;
+  /** What the plan found for the plain paths requested, substituted next without asking the caches again. */
+  private plainQuery: Awaited<ReturnType<typeof querySubstitutes>> | undefined;
   /** References of valid paths met so far (see {@link Realiser.closure}). */
   private readonly references = new Map<string, readonly string[]>();
   /** bubblewrap and the sandbox shell, looked up at the first build that needs them (null: not yet). */
@@ -200,7 +202,7 @@ class Realiser {
     const unknown = await this.plan(tops, missingPlain);
     // As Nix: paths nothing can produce fail the whole request, after the announcement.
     if (unknown.length > 0) throw new BuildError("build.unknown-paths", `build of ${unknown.map((p) => `'${p}'`).join(", ")} failed`, { paths: unknown });
-    if (missingPlain.length > 0) await this.substitute(missingPlain);
+    if (missingPlain.length > 0) await this.substitute(missingPlain, this.plainQuery);
     const settled = await Promise.allSettled(tops.map((g) => this.realiseGoal(g)));
     if (this.failures.length > 0) {
       if (this.failures.length === 1 || !this.s.keepGoing) throw this.failures[0]!;
@@ -301,7 +303,8 @@ class Realiser {
     toBuild.push(...ordered);
     const unknown: string[] = [];
     if (plain.length > 0) {
-      const q = this.caches.length > 0 ? await querySubstitutes(this.subOpts(), plain) : { found: new Map(), missing: [...plain] };
+      const q = this.caches.length > 0 ? await querySubstitutes(this.subOpts(), plain) : { found: new Map(), missing: [...plain], errors: new Map<string, string[]>() };
+      this.plainQuery = q;
       for (const [p, { info }] of q.found) {
         if (toSubstitute.has(p)) continue;
         toSubstitute.add(p);
@@ -319,17 +322,16 @@ class Realiser {
     return { store: this.store, caches: this.caches, trustedPublicKeys: this.s.trustedPublicKeys, requireSigs: this.s.requireSigs };
   }
 
-  private async substitute(paths: readonly string[]): Promise<void> {
-    await substitutePaths(
-      {
-        ...this.subOpts(),
-        onStart: (path, cache) => this.emit({ type: "substitute-started", path, cache }),
-        onProgress: (path, done, total) => this.emit({ type: "download-progress", path, done, total }),
-        onDone: (path, cache, narSize) => this.emit({ type: "substitute-finished", path, cache, narSize }),
-      },
-      paths,
-    );
+  private async substitute(paths: readonly string[], query?: Awaited<ReturnType<typeof querySubstitutes>>): Promise<void> {
+    const o: SubstituteOptions = {
+      ...this.subOpts(),
+      onStart: (path, cache) => this.emit({ type: "substitute-started", path, cache }),
+      onProgress: (path, done, total) => this.emit({ type: "download-progress", path, done, total }),
+      onDone: (path, cache, narSize) => this.emit({ type: "substitute-finished", path, cache, narSize }),
+    };
+    await (query === undefined ? substitutePaths(o, paths) : addSubstitutes(o, query));
   }
+
 
   private realiseGoal(g: Goal): Promise<void> {
     g.promise ??= this.doGoal(g).catch((e: unknown) => {
