@@ -45,7 +45,7 @@ import {
 } from "./errors.js";
 import { SANDBOX_ETC, bubblewrapArgs, findBubblewrap, findSandboxShell, parseSandboxPath } from "./sandbox.js";
 import { removeTree } from "./remove-tree.js";
-import { POOL_OWNER_UID, SandboxStoreDir } from "./sandbox-inputs.js";
+import { SandboxStoreDir } from "./sandbox-inputs.js";
 import { type BuildSettings, DEFAULT_BUILD_SETTINGS } from "./settings.js";
 
 /** What a realisation reports as it goes. @public */
@@ -331,7 +331,6 @@ class Realiser {
     };
     await (query === undefined ? substitutePaths(o, paths) : addSubstitutes(o, query));
   }
-
 
   private realiseGoal(g: Goal): Promise<void> {
     g.promise ??= this.doGoal(g).catch((e: unknown) => {
