@@ -81,6 +81,12 @@ export interface LambdaCode {
   readonly name?: string | undefined;
   /** The body's code when the body is itself a lambda (`a: b: …`): a curried call binds both without making the inner NixLambda. */
   readonly inner?: LambdaCode | undefined;
+  /**
+   * Slots copied from the enclosing lambda's environment (0 for most): the
+   * inner lambda of `a: b: …` has one environment `[parent, a, b]` instead
+   * of `[[parent, a], b]`, so a curried call makes one array, not two.
+   */
+  readonly copy?: number;
 }
 
 /**
@@ -331,6 +337,20 @@ export function callFunction2(f: Value, a: LazyValue, b: LazyValue, pos: Pos | u
     const g = callLambda(f, a, pos);
     return g instanceof NixLambda ? callLambda(g, b, pos) : callFunction(g, [b], pos);
   }
+  if ((inner.copy ?? 0) > 0 && code.formals === undefined) {
+    // The inner lambda's environment holds the outer's slots: fill it directly.
+    const parent = f.env as Env;
+    const env: Env = new Array(inner.size + 1);
+    const copy = code.copy ?? 0;
+    if (copy === 0) env[0] = parent;
+    else {
+      env[0] = parent[0];
+      for (let k = 1; k <= copy; k++) env[k] = parent[k];
+    }
+    env[code.argSlot] = a;
+    env[inner.argSlot] = b;
+    return inner.body.ev(env);
+  }
   const env1 = bindArgs(code, f.env as Env, a, pos, f);
   return inner.body.ev(bindArgs(inner, env1, b, pos, undefined));
 }
@@ -356,10 +376,15 @@ export function callLambda(f: NixLambda, arg: LazyValue, pos: Pos | undefined): 
 /** A lambda's environment for one call; `owner` names the function in errors (made on demand when the call skipped making it). */
 function bindArgs(code: LambdaCode, parent: Env, arg: LazyValue, pos: Pos | undefined, owner: NixLambda | undefined): Env {
   const env: Env = new Array(code.size + 1);
-  env[0] = parent;
+  const copy = code.copy ?? 0;
+  if (copy === 0) env[0] = parent;
+  else {
+    env[0] = parent[0];
+    for (let k = 1; k <= copy; k++) env[k] = parent[k];
+  }
   const formals = code.formals;
   if (formals === undefined) {
-    env[1] = arg;
+    env[code.argSlot] = arg;
   } else {
     const attrs = forceAttrs(arg, pos);
     if (code.argSlot !== 0) env[code.argSlot] = arg;
@@ -913,12 +938,14 @@ export class Compiler {
   }
 
   /** `bindingName`: as Nix's ExprLambda::setName, a named lambda's nested body lambdas (`f = a: b: …`) carry the name too. */
-  private compileLambda(e: Extract<Expr, { type: "Lambda" }>, scope: Scope, bindingName?: string): Compiled {
-    const names: string[] = [];
+  private compileLambda(e: Extract<Expr, { type: "Lambda" }>, scope: Scope, bindingName?: string, outerNames?: readonly string[]): Compiled {
+    // `outerNames`: the enclosing plain lambda's slots, which this one's environment repeats (see LambdaCode.copy).
+    const names: string[] = outerNames === undefined ? [] : [...outerNames];
+    const copy = names.length;
     let argSlot = 0;
     if (e.arg !== undefined) {
       names.push(e.arg);
-      argSlot = 1;
+      argSlot = names.length;
     }
     if (e.formals !== undefined) for (const f of e.formals.formals) names.push(f.name);
     const inner = new Scope(scope, names);
@@ -928,7 +955,7 @@ export class Compiler {
         : {
             list: e.formals.formals.map((f, i) => ({
               name: internName(f.name),
-              slot: i + 1 + argSlot,
+              slot: i + 1 + (argSlot === 0 ? copy : argSlot),
               pos: f.pos,
               // Slots are filled in order and a default may name any formal (itself included): thunk such references.
               def: f.default === undefined ? undefined : this.compileBound(f.default, inner, 1),
@@ -937,8 +964,21 @@ export class Compiler {
             ellipsis: e.formals.ellipsis,
           };
     const name = e.name ?? bindingName;
-    const body = e.body.type === "Lambda" ? this.compileLambda(e.body, inner, name) : this.compile(e.body, inner);
-    const code: LambdaCode = { size: names.length, argSlot, formals, body, arg: e.arg, pos: e.pos, name, inner: lambdaCodes.get(body) };
+    // A plain lambda whose body is a plain lambda: the inner one's environment repeats this one's slots.
+    const flatten = e.formals === undefined && e.body.type === "Lambda" && e.body.formals === undefined && e.body.arg !== undefined;
+    const body =
+      e.body.type === "Lambda" ? (flatten ? this.compileLambda(e.body, scope, name, names) : this.compileLambda(e.body, inner, name)) : this.compile(e.body, inner);
+    const code: LambdaCode = {
+      size: names.length,
+      argSlot,
+      formals,
+      body,
+      arg: e.arg,
+      pos: e.pos,
+      name,
+      inner: lambdaCodes.get(body),
+      copy,
+    };
     const pos = e.pos;
     const compiled = withThunk((env) => new NixLambda(code, env, pos, name));
     lambdaCodes.set(compiled, code);
