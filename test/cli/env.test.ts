@@ -245,6 +245,23 @@ describeOracle("tsnix env's default profile, --switch-profile and query formats 
     expect(readlinkSync(`${tmp}/tshome-elsewhere/third`)).toBe("third-1-link");
   });
 
+  // Nix decides by uid: run it as nobody (needs root to drop privileges); tsnix is told the same user through its host.
+  it.skipIf(process.getuid?.() !== 0)("a non-root user's first ~/.nix-profile points at profiles/per-user/USER/profile, as nix-env run as that user makes it", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const { chownSync } = await import("node:fs");
+    const { nix, ts } = await addBoth();
+    for (const d of [tmp, nixStore]) execFileSync("chown", ["-R", "nobody", d]);
+    chownSync(tmp, 65534, 65534);
+    const env = { ...nixEnv, USER: "nobody", PATH: process.env["PATH"] ?? "/usr/bin:/bin" };
+    execFileSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "nix-env", "-i", nix["hello-1.0"]!], { env, cwd: tmp, stdio: "pipe" });
+    const nobody: Host = { ...host, user: () => ({ name: "nobody", uid: 65534, gid: 65534, home: `${tmp}/tshome` }) };
+    const t = await runCli(nobody, ["--store", root(), "env", "-i", ts["hello-1.0"]!], { cwd: tmp, env: { HOME: `${tmp}/tshome` } });
+    expect(t.status, t.stderr).toBe(0);
+    expect(homeLinks(`${tmp}/tshome`, `${root()}/nix/var/nix`)).toEqual(homeLinks(`${tmp}/nixhome`, `${tmp}/nix/var/nix`));
+    expect(homeLinks(`${tmp}/tshome`, `${root()}/nix/var/nix`)).toEqual([".nix-profile -> STATE/profiles/per-user/nobody/profile"]);
+    expect(readdirSync(`${root()}/nix/var/nix/profiles/per-user/nobody`).sort()).toEqual(readdirSync(`${tmp}/nix/var/nix/profiles/per-user/nobody`).sort());
+  });
+
   it("-q --json/--xml/--meta/--status/--compare-versions/--system/--drv-path/--out-path/--description/--no-name/-P, byte for byte", async () => {
     const { nix, ts } = await addBoth();
     writeFileSync(`${tmp}/nix-pkgs.nix`, queryPkgsNix(nix));
