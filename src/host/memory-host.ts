@@ -185,14 +185,16 @@ function withSymlinkRename(fs: HostFs): HostFs {
     ...fs,
     rename(from, to) {
       const st = fs.lstat(from);
-      if (st.type !== "symlink") return rename(from, to);
-      const target = fs.readlink(from);
       let dst: FileStat | undefined;
       try {
         dst = fs.lstat(to);
       } catch (e) {
-        if (!(e instanceof HostError && e.errno === "ENOENT")) throw e;
+        if (!(e instanceof HostError && (e.errno === "ENOENT" || e.errno === "ENOTDIR"))) throw e;
       }
+      // POSIX: when both names are the same file (the same name, or hard links to one inode) rename does nothing; memfs would drop one.
+      if (dst !== undefined && dst.ino === st.ino && dst.dev === st.dev) return;
+      if (st.type !== "symlink") return rename(from, to);
+      const target = fs.readlink(from);
       if (dst?.type === "directory") throw new HostError("EISDIR", "rename", to);
       if (dst !== undefined) fs.unlink(to);
       fs.symlink(target, to);
