@@ -274,20 +274,20 @@ export async function rebuild(ctx: OsContext, action: RebuildAction, options: Re
   if (special !== undefined && action !== "switch" && action !== "test") throw new OsError("usage", "‘--specialisation’ can only be used with ‘switch’ and ‘test’");
   if (options.rollback === true) {
     if (action === "build" || action === "dry-build") throw new OsError("usage", `--rollback cannot be used with '${action}'`);
-    const toPrevious = async () => {
+    const toPrevious = () => {
       const { generations, current } = findGenerations(ctx.host, profile);
       const prev = [...generations].reverse().find((g) => current === null || g.number < current);
       if (prev === undefined) throw new OsError("no-older-generation", `no generation older than the current (${current ?? 0}) exists`, { profile });
       return { prev, current };
     };
     if (action === "dry-activate") {
-      const { prev } = await toPrevious();
+      const { prev } = toPrevious();
       return { toplevel: prev.target, generation: prev.number, switched: await switchToConfiguration(ctx, prev.target, action) };
     }
     return withSwitchLock(ctx, async () => {
       // The profile must be in its final state before "previous" means anything.
       await completeInterruptedLocked(ctx);
-      const { prev, current } = await toPrevious();
+      const { prev, current } = toPrevious();
       if (action === "switch" || action === "boot") log(`switching profile from version ${current ?? 0} to ${prev.number}`);
       const activates = special === undefined ? null : specialisationOf(ctx, prev.target, special);
       const { switched } = await switchSystemLocked(ctx, prev.target, action, action === "test" ? null : prev.number, activates);
