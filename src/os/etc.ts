@@ -11,7 +11,9 @@
  * What an observer sees, in order:
  * 1. Links `/etc/x -> /etc/static/x` for new entries are made first; until
  *    the swap they dangle (the entry is absent, as in the old generation)
- *    or resolve through the old /etc/static to the old content.
+ *    or resolve through the old /etc/static to the old content (so a copy
+ *    that becomes a link already shows a link's mode here, with the old
+ *    content).
  * 2. The swap of /etc/static: every linked entry changes to the new
  *    generation's content at once (the commit point for links).
  * 3. Copies and direct links, one by one in path order: each is written
