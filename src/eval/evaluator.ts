@@ -1021,6 +1021,7 @@ export class Compiler {
       return withThunk((env) => {
         const f = fn(env);
         if (f instanceof NixLambda) return callLambda(f, a0(env), pos);
+        if (f instanceof PrimOp && f.arity === 1) return force(RT.callPrimOp(f, [a0(env)], pos));
         return callFunction(f, [a0(env)], pos);
       });
     }

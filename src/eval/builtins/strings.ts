@@ -13,6 +13,7 @@ import type { HashFormat } from "../../store/hash.js";
 import { defineBuiltin } from "./index.js";
 import { forceStringNoCtx } from "./no-context.js";
 import type { BuiltinContext, CoerceOptions } from "./index.js";
+import { coerceToString } from "../evaluator.js";
 import { NixPath, NixString, contextOf, intToNumber, mkString, stringOf } from "../value.js";
 import type { LazyValue, NixList, Value } from "../value.js";
 import { InvalidRegexError, compileRegex, fromBinary, regexMatch, regexSplit, toBinary } from "./regex.js";
@@ -31,8 +32,7 @@ export function byteLength(s: string): number {
 }
 
 defineBuiltin("stringLength", 1, (args, ctx) => {
-  const s = args[0];
-  return byteLength(stringOf(ctx.coerceToString(s!)));
+  return byteLength(stringOf(coerceToString(args[0]!, ctx.pos, false, true)));
 });
 
 defineBuiltin("substring", 3, (args, ctx) => {
@@ -253,8 +253,9 @@ defineBuiltin("concatStringsSep", 2, (args, ctx) => {
   const sepStr = stringOf(sepv);
   let context = mergeContexts(undefined, sepv);
   const parts: string[] = new Array(l.length);
+  const pos = ctx.pos;
   for (let i = 0; i < l.length; i++) {
-    const v = ctx.coerceToString(l[i]!);
+    const v = coerceToString(l[i]!, pos, false, true);
     parts[i] = stringOf(v);
     context = mergeContexts(context, v);
   }
