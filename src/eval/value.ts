@@ -111,7 +111,7 @@ const compactViews = new WeakMap<NixAttrs, { map?: Map<string, LazyValue>; posit
 
 /**
  * An attribute set. Two layouts behind one interface: a compact one (an
- * {@link AttrsShape} shared among all sets of one literal, and this set's
+ * `AttrsShape` shared among all sets of one literal, and this set's
  * values in the shape's slots — the evaluator's sets) and a `Map` (sets
  * built by name, such as `listToAttrs`'). `map` and `positions` give the
  * Map view of either (made once on demand for a compact set); hot paths use

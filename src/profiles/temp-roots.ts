@@ -44,14 +44,14 @@ export class TempRoots {
   /**
    * Whether this process holds `path` as a temporary root that no collector
    * can be deleting: recorded, and then past any collector (an `add`, or the
-   * path's store lock taken after {@link TempRoots.record}).
+   * path's store lock taken after `record`).
    */
   has(path: string): boolean {
     return this.added.has(path);
   }
 
   /**
-   * The caller took `path`'s store lock after {@link TempRoots.record}ing
+   * The caller took `path`'s store lock after `record`ing
    * it: that passed through the lock as the barrier does, so the root now
    * counts as added (later adds are free).
    */
