@@ -151,6 +151,7 @@ export { evaluate, Evaluator, toPlain, type EvaluatorOptions, type EvaluateOptio
 export { parseNixPath, defaultNixPath, isSearchPathUri, resolveSearchPathUri } from "./eval/search-path.js";
 export {
   NixAttrs,
+  AttrsShape,
   NixFloat,
   NixString,
   NixPath,
