@@ -124,7 +124,7 @@ export class NixAttrs {
   private layout: AttrsShape | MapLayout;
   /** Compact layout: the values in the shape's slots (undefined for the Map layout). */
   private vals: LazyValue[] | undefined;
-  /** @internal The last deep force that visited this set (the evaluator's epoch counter): marks instead of a set of visited objects. */
+  /** The last deep force (the evaluator's epoch counter) that visited this set: a mark instead of a set of visited objects. Evaluator use only. */
   deepMark = 0;
   /**
    * @param sortedNames - the names of `map` already in Nix's order, when the
