@@ -339,34 +339,48 @@ export async function addSubstitutes(o: SubstituteOptions, query: Awaited<Return
   const added: string[] = [];
   // Only paths invalid when queried are here; one made valid since (by another process) is skipped in turn.
   const order = topoOrder(found);
-  // Up to PREFETCH NARs are downloaded and decompressed (xz on the thread pool) ahead of the one being added, references first.
+  // Up to PREFETCH NARs (and PREFETCH_BYTES of them) are downloaded and decompressed (xz on the thread pool)
+  // ahead of the one being added, references first.
   const started = new Set<string>();
   const pending = new Map<string, [number, number | undefined]>();
   const progress = (p: string) => (d: number, t: number | undefined) => {
     if (started.has(p)) o.onProgress?.(p, d, t);
     else pending.set(p, [d, t]);
   };
-  const nars: Promise<Uint8Array>[] = [];
-  const fetchAt = (i: number) => {
-    if (i >= order.length || nars[i] !== undefined) return;
+  /** undefined: not fetched yet; null: consumed. */
+  const nars: (Promise<Uint8Array> | null | undefined)[] = [];
+  const sizeAt = (i: number) => {
+    const { info } = found.get(order[i]!)!;
+    return info.narSize + (info.fileSize ?? 0);
+  };
+  let aheadBytes = 0;
+  /** Start fetching the i-th NAR unless it would exceed the budget (the current one always starts); false when it did not. */
+  const fetchAt = (i: number, current: boolean): boolean => {
+    if (nars[i] !== undefined) return true;
+    if (!current && aheadBytes + sizeAt(i) > PREFETCH_BYTES) return false;
+    aheadBytes += sizeAt(i);
     const p = order[i]!;
     const { info, cache } = found.get(p)!;
-    nars[i] = cache.fetchNar(info, progress(p));
+    const nar = cache.fetchNar(info, progress(p));
     // Awaited in order below; a failure after an earlier one is not left unhandled.
-    nars[i]!.catch(() => {});
+    nar.catch(() => {});
+    nars[i] = nar;
+    return true;
   };
   for (let i = 0; i < order.length; i++) {
     const p = order[i]!;
     const { info, cache } = found.get(p)!;
-    for (let j = i; j <= i + PREFETCH; j++) fetchAt(j);
+    fetchAt(i, true);
+    for (let j = i + 1; j <= i + PREFETCH && j < order.length; j++) if (!fetchAt(j, false)) break;
+    const nar = nars[i]!;
+    nars[i] = null;
+    aheadBytes -= sizeAt(i);
     if (o.store.isValidPath(p)) continue;
     o.onStart?.(p, cache.base);
     started.add(p);
     const early = pending.get(p);
     if (early !== undefined) o.onProgress?.(p, early[0], early[1]);
-    const nar = await nars[i]!;
-    delete nars[i];
-    o.store.addFromNar(nar, {
+    o.store.addFromNar(await nar, {
       path: p,
       narHash: info.narHash,
       narSize: info.narSize,
@@ -381,8 +395,9 @@ export async function addSubstitutes(o: SubstituteOptions, query: Awaited<Return
   return added;
 }
 
-/** How many NARs a substitution fetches ahead of the one it adds. */
+/** How many NARs a substitution fetches ahead of the one it adds, and how many bytes of them (compressed and not) at most. */
 const PREFETCH = 4;
+const PREFETCH_BYTES = 64 * 1024 * 1024;
 
 /** References before referrers. */
 function topoOrder(found: ReadonlyMap<string, { info: NarInfo }>): string[] {
