@@ -80,7 +80,7 @@ try {
   // V8 refuses a snapshot taken under other V8 flags, and bin/tsnix passes
   // --stack-size when it can raise the stack limit: take it the same way.
   // The stack limit and flag must match bin/tsnix's.
-  const script = `if ulimit -s 139264 2>/dev/null || [ "$(ulimit -s)" = unlimited ]; then echo --stack-size=131072 >&3; exec "$0" --stack-size=131072 "$@"; else echo - >&3; exec "$0" "$@"; fi`;
+  const script = `if ulimit -s 139264 2>/dev/null; then echo --stack-size=131072 >&3; exec "$0" --stack-size=131072 "$@"; else echo - >&3; exec "$0" "$@"; fi`;
   const flagFile = join(out, "flag.txt");
   execFileSync("/bin/sh", ["-c", `exec 3>"${flagFile}"; ${script}`, process.execPath, "--snapshot-blob", blob, "--build-snapshot", bundle], { stdio: ["ignore", "ignore", "pipe"] });
   const flag = readFileSync(flagFile, "utf8").trim();
