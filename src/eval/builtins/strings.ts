@@ -155,8 +155,82 @@ function makePatterns(from: string[]): Patterns {
   return { from, hasEmpty: from.includes(""), table, alt: undefined };
 }
 
+/** Scratch space for {@link replaceCharsLatin1}'s output, grown as needed. */
+let scratch: Buffer = Buffer.allocUnsafe(1 << 16);
+
+/** The replacements as Latin-1 code arrays when all are plain Latin-1 strings (else null): they can then be written byte by byte. */
+const latin1To = new WeakMap<(string | NixString)[], Uint8Array[] | null>();
+
+function latin1Replacements(to: (string | NixString)[]): Uint8Array[] | undefined {
+  let r = latin1To.get(to);
+  if (r === undefined) {
+    r = [];
+    for (const t of to) {
+      if (typeof t !== "string") {
+        r = null;
+        break;
+      }
+      const str = t;
+      const bytes = new Uint8Array(str.length);
+      for (let i = 0; i < str.length; i++) {
+        const c = str.charCodeAt(i);
+        if (c >= 256) {
+          r = null;
+          break;
+        }
+        bytes[i] = c;
+      }
+      if (r === null) break;
+      r.push(bytes);
+    }
+    latin1To.set(to, r);
+  }
+  return r ?? undefined;
+}
+
+/**
+ * {@link replaceChars} for text and replacements in Latin-1 (the usual
+ * case): the result is written into one buffer and read out as one flat
+ * string, without slices, a piece list or a join. Undefined when the text
+ * has a character beyond Latin-1.
+ */
+function replaceCharsLatin1(table: Int32Array, reps: Uint8Array[], s: string): string | undefined {
+  const n = s.length;
+  let buf: Buffer = scratch;
+  let w = 0;
+  let replaced = false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 256) return undefined;
+    const k = c < 128 ? table[c]! : -1;
+    if (k < 0) {
+      if (w >= buf.length) buf = growScratch(w + 1);
+      buf[w++] = c;
+      continue;
+    }
+    const r = reps[k]!;
+    if (w + r.length > buf.length) buf = growScratch(w + r.length);
+    buf.set(r, w);
+    w += r.length;
+    replaced = true;
+  }
+  return replaced ? buf.toString("latin1", 0, w) : s;
+}
+
+function growScratch(need: number): Buffer {
+  const b = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
+  scratch.copy(b);
+  scratch = b;
+  return b;
+}
+
 /** One table lookup per character. */
 function replaceChars(table: Int32Array, to: (string | NixString)[], s: string): { out: string; context: Set<string> | undefined } {
+  const reps = latin1Replacements(to);
+  if (reps !== undefined) {
+    const out = replaceCharsLatin1(table, reps, s);
+    if (out !== undefined) return { out, context: undefined };
+  }
   // Pieces are joined once into a flat string: `+=` would leave a rope of
   // slices per result, which lives as long as the result and burdens the collector.
   let parts: string[] | undefined;
