@@ -219,14 +219,29 @@ export function collectGarbage(store: LocalStore, options: GcOptions = {}): GcRe
     let bytesFreed = 0;
     const limit = options.maxFreed;
     if (action === "delete-dead") log("deleting garbage...");
-    if (action === "delete-dead" && limit === undefined) {
-      // Batches: with --max-freed the collection must stop at the path that reaches the limit, so it goes one by one.
+    if (action === "delete-dead") {
       const batches = new BatchDeleter(store, watcher, log);
-      for (let i = 0; i < order.length; i += GC_BATCH)
-        for (const [p, freed] of batches.delete(order.slice(i, i + GC_BATCH))) {
+      for (let i = 0; i < order.length; ) {
+        if (limit !== undefined && bytesFreed >= limit) break;
+        let j = Math.min(order.length, i + GC_BATCH);
+        if (limit !== undefined) {
+          // With --max-freed a batch is only as long as one-by-one deletion would surely get: a path's
+          // files never take more than its NAR size, so while the NAR sizes before it stay under the
+          // limit, the collection would have reached it too. The same paths go, just fewer fsyncs.
+          let estimate = bytesFreed;
+          for (j = i + 1; j < order.length && j - i < GC_BATCH; j++) {
+            const info = store.db.get(order[j - 1]!);
+            if (info === undefined) break;
+            estimate += info.narSize;
+            if (estimate >= limit) break;
+          }
+        }
+        for (const [p, freed] of batches.delete(order.slice(i, j))) {
           bytesFreed += freed;
           deleted.push(p);
         }
+        i = j;
+      }
     } else
       for (const p of order) {
         if (limit !== undefined && bytesFreed >= limit) break;

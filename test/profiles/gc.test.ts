@@ -233,6 +233,29 @@ describe.each(HOSTS)("the garbage collector on the $name host", ({ make }) => {
     expect(events.filter((e) => e === "fsync").length).toBeLessThanOrEqual(6);
   });
 
+  it("--max-freed deletes exactly the paths one-by-one deletion would (in order, until the limit is reached), batched or not", () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat({ max: 300 }), fc.array(fc.nat(), { maxLength: 2 })), { minLength: 1, maxLength: 40 }), fc.nat({ max: 3000 }), (nodes, limit) => {
+        const store = freshStore();
+        const paths: string[] = [];
+        nodes.forEach(([size, refs], i) => paths.push(store.addTextToStore(`m${i}`, `${i}:${"x".repeat(size)}`, i === 0 ? [] : [...new Set(refs.map((r) => paths[r % i]!))])));
+        const order = store.topoSortPaths(paths);
+        const expected: string[] = [];
+        let bytes = 0;
+        for (const p of order) {
+          if (bytes >= limit) break;
+          expected.push(p);
+          bytes += fx.host.fs.lstat(store.toRealPath(p)).size;
+        }
+        const r = collectGarbage(store, { maxFreed: limit, runtimeRoots: false });
+        expect(r.paths).toEqual(expected);
+        expect(r.bytesFreed).toBe(bytes);
+        for (const p of paths) expect(store.isValidPath(p)).toBe(!expected.includes(p));
+      }),
+      { numRuns: 15 },
+    );
+  });
+
   it("keep-derivations and keep-outputs as in Nix", () => {
     const store = freshStore();
     const drv = store.addTextToStore("p.drv", "Derive(...)");
