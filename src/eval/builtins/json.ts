@@ -9,7 +9,7 @@
 import { defineBuiltin } from "./index.js";
 import { forceStringNoCtx } from "./no-context.js";
 import type { BuiltinContext } from "./index.js";
-import { AttrsShape, NixAttrs, NixFloat, NixLambda, NixPath, NixString, PrimOp, PrimOpApp, mkInt } from "../value.js";
+import { AttrsShape, NixAttrs, NixFloat, NixLambda, NixPath, NixString, PrimOp, PrimOpApp, mkInt, sortNames } from "../value.js";
 import { internName } from "../evaluator.js";
 import type { LazyValue, NixList, Value } from "../value.js";
 import { TsnixError } from "../../errors.js";
@@ -128,6 +128,25 @@ function flush(out: Out): void {
   out.s = "";
 }
 
+/** A shape's keys in Nix's order, quoted with their separators (`"a":`, `,"b":`), and the slot of each. */
+interface JsonLayout {
+  readonly keys: readonly string[];
+  readonly slots: readonly number[];
+}
+
+const jsonLayouts = new WeakMap<AttrsShape, JsonLayout>();
+
+function jsonLayoutOf(shape: AttrsShape): JsonLayout {
+  let l = jsonLayouts.get(shape);
+  if (l === undefined) {
+    const names = shape.sorted ?? sortNames([...shape.keys]);
+    shape.sorted = names;
+    l = { keys: names.map((n, i) => (i > 0 ? "," : "") + jsonString(n) + ":"), slots: names.map((n) => shape.slot(n)) };
+    jsonLayouts.set(shape, l);
+  }
+  return l;
+}
+
 function addContext(context: Set<string>, s: string | NixString): string {
   if (typeof s === "string") return s;
   for (const c of s.context) context.add(c);
@@ -183,6 +202,19 @@ function write(ctx: BuiltinContext, lv: LazyValue, context: Set<string>, out: Ou
     const outPath = v.get("outPath");
     if (outPath !== undefined) {
       write(ctx, outPath, context, out);
+      return;
+    }
+    const shape = v.compactShape;
+    if (shape !== undefined) {
+      // Every set of one shape prints the same keys in the same order: quote them once per shape.
+      const layout = jsonLayoutOf(shape);
+      const vals = v.compactValues!;
+      out.s += "{";
+      for (let i = 0; i < layout.keys.length; i++) {
+        out.s += layout.keys[i]!;
+        write(ctx, vals[layout.slots[i]!]!, context, out);
+      }
+      out.s += "}";
       return;
     }
     out.s += "{";
@@ -263,6 +295,11 @@ function sameKeys(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+function isDigitAt(s: string, k: number): boolean {
+  const c = s.charCodeAt(k);
+  return c >= 48 && c <= 57;
 }
 
 class JsonParser {
@@ -486,13 +523,12 @@ class JsonParser {
   private number(start: number): void {
     const s = this.s;
     let i = start;
-    const digit = (k: number) => s.charCodeAt(k) >= 48 && s.charCodeAt(k) <= 57;
     let isFloat = false;
     let negative = false;
     if (s.charCodeAt(i) === 45) {
       negative = true;
       i++;
-      if (!digit(i)) {
+      if (!isDigitAt(s, i)) {
         this.i = i + 1;
         return this.lexFail("invalid number; expected digit after '-'");
       }
@@ -514,26 +550,26 @@ class JsonParser {
     if (s[i] === ".") {
       isFloat = true;
       i++;
-      if (!digit(i)) {
+      if (!isDigitAt(s, i)) {
         this.i = i + 1;
         return this.lexFail("invalid number; expected digit after '.'");
       }
-      while (digit(i)) i++;
+      while (isDigitAt(s, i)) i++;
     }
     if (s[i] === "e" || s[i] === "E") {
       isFloat = true;
       i++;
       if (s[i] === "+" || s[i] === "-") {
         i++;
-        if (!digit(i)) {
+        if (!isDigitAt(s, i)) {
           this.i = i + 1;
           return this.lexFail("invalid number; expected digit after exponent sign");
         }
-      } else if (!digit(i)) {
+      } else if (!isDigitAt(s, i)) {
         this.i = i + 1;
         return this.lexFail("invalid number; expected '+', '-', or digit after exponent");
       }
-      while (digit(i)) i++;
+      while (isDigitAt(s, i)) i++;
     }
     this.i = i;
     this.tok = "num";
