@@ -64,22 +64,43 @@ class SeenKeys {
   private readonly strings = new Set<string>();
   private readonly paths = new Set<string>();
 
+  /** Small non-negative integral keys (the usual node numbers) as bits. */
+  private bits = new Uint8Array(256);
+
   /** Adds the key; false when it was already there. */
   add(v: Value): boolean {
-    if (typeof v === "number") return addTo(this.numbers, v);
+    if (typeof v === "number") return this.addNumber(v);
     if (typeof v === "string") return addTo(this.strings, v);
     if (typeof v === "bigint") return addTo(this.bigints, v);
-    if (v instanceof NixFloat) return addTo(this.numbers, v.value);
+    if (v instanceof NixFloat) return this.addNumber(v.value);
     if (v instanceof NixString) return addTo(this.strings, v.s);
     return addTo(this.paths, (v as NixPath).path);
+  }
+
+  private addNumber(n: number): boolean {
+    // 1 and 1.0 are one key (as Nix compares them); so are 0 and -0.
+    if (!(n >= 0 && n < BITMAP_LIMIT && Number.isInteger(n))) return addTo(this.numbers, n);
+    const i = n >>> 3;
+    let bits = this.bits;
+    if (i >= bits.length) {
+      const grown = new Uint8Array(Math.max(i + 1, bits.length * 2));
+      grown.set(bits);
+      this.bits = bits = grown;
+    }
+    const m = 1 << (n & 7);
+    if ((bits[i]! & m) !== 0) return false;
+    bits[i] = bits[i]! | m;
+    return true;
   }
 }
 
 function addTo<T>(set: Set<T>, k: T): boolean {
-  if (set.has(k)) return false;
-  set.add(k);
-  return true;
+  const before = set.size;
+  return set.add(k).size !== before;
 }
+
+/** Keys below this go to SeenKeys' bitmap (at most 2 MB of bits). */
+const BITMAP_LIMIT = 1 << 24;
 
 defineBuiltin("genericClosure", 1, (args, ctx) => {
   const a = ctx.forceAttrs(args[0]!);
