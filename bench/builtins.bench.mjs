@@ -5,10 +5,7 @@
  * start-up (minus each one's time for `-E 1`) and peak RSS. Outputs must be
  * byte-identical.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { evalRow, timeStartup } from "./lib.mjs";
+import { evalWorkloads } from "./lib.mjs";
 
 // Sizes are chosen so that the builtins' own work, not process start, dominates.
 // (Nix source in JSON-escaped strings: no JavaScript interpolation to get wrong.)
@@ -40,17 +37,5 @@ const WORKLOADS = [
 ];
 
 export default async function run(ctx) {
-  const store = mkdtempSync(join(tmpdir(), "tsnix-bench-builtins-"));
-  const rows = [];
-  try {
-    const startup = timeStartup(ctx, store);
-    for (const [name, expr] of WORKLOADS) {
-      const { row, same } = evalRow(ctx, name, expr, store, startup);
-      rows.push(row);
-      if (!same) throw new Error(`builtins bench '${name}': output differs from Nix`);
-    }
-  } finally {
-    rmSync(store, { recursive: true, force: true });
-  }
-  return rows;
+  return evalWorkloads(ctx, "builtins", WORKLOADS);
 }

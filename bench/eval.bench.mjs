@@ -5,10 +5,7 @@
  * start-up (minus each one's time for `-E 1`) and peak RSS via
  * /usr/bin/time -v. Outputs must be byte-identical.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { evalRow, timeStartup } from "./lib.mjs";
+import { evalWorkloads } from "./lib.mjs";
 
 const WORKLOADS = [
   ["fib 25", "let fib = n: if n < 2 then n else fib (n - 1) + fib (n - 2); in fib 25"],
@@ -39,17 +36,5 @@ const WORKLOADS = [
 ];
 
 export default async function run(ctx) {
-  const store = mkdtempSync(join(tmpdir(), "tsnix-bench-eval-"));
-  const rows = [];
-  try {
-    const startup = timeStartup(ctx, store);
-    for (const [name, expr] of WORKLOADS) {
-      const { row, same } = evalRow(ctx, name, expr, store, startup);
-      rows.push(row);
-      if (!same) throw new Error(`eval bench '${name}': output differs from Nix`);
-    }
-  } finally {
-    rmSync(store, { recursive: true, force: true });
-  }
-  return rows;
+  return evalWorkloads(ctx, "eval", WORKLOADS);
 }

@@ -81,3 +81,24 @@ export function evalRow(ctx, name, expr, store, startup) {
   const mem = `peak RSS ${tsMem.toFixed(0)} MB vs ${nixMem.toFixed(0)} MB (${(tsMem / nixMem).toFixed(2)}x)`;
   return { row: { workload: name, tsnixMs: ts.ms, nixMs: nix.ms, ratio: ts.ms / nix.ms, note: `${note}; ${work}; ${mem}` }, same };
 }
+
+/**
+ * Run `workloads` ([name, expression] pairs) through both evaluators in a
+ * throw-away store and return their rows; a workload whose output differs
+ * from Nix's fails the bench.
+ */
+export function evalWorkloads(ctx, bench, workloads) {
+  const store = mkdtempSync(join(tmpdir(), `tsnix-bench-${bench}-`));
+  const rows = [];
+  try {
+    const startup = timeStartup(ctx, store);
+    for (const [name, expr] of workloads) {
+      const { row, same } = evalRow(ctx, name, expr, store, startup);
+      rows.push(row);
+      if (!same) throw new Error(`${bench} bench '${name}': output differs from Nix`);
+    }
+  } finally {
+    rmSync(store, { recursive: true, force: true });
+  }
+  return rows;
+}

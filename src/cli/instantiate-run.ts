@@ -292,7 +292,7 @@ function lazyJSON(v: LazyValue, out: string[], pos?: Pos): void {
     if (v.code !== null) throw new EvalError("cannot convert a thunk to JSON", { pos });
     v = v.value;
   }
-  if (v instanceof NixAttrs && !v.map.has("__toString") && !v.map.has("outPath")) {
+  if (v instanceof NixAttrs && !v.has("__toString") && !v.has("outPath")) {
     out.push("{");
     let first = true;
     for (const name of v.names()) {
@@ -300,7 +300,7 @@ function lazyJSON(v: LazyValue, out: string[], pos?: Pos): void {
       first = false;
       out.push(jsonString(name), ":");
       try {
-        lazyJSON(v.map.get(name)!, out, v.pos(name));
+        lazyJSON(v.get(name)!, out, v.pos(name));
       } catch (e) {
         if (e instanceof NixError) e.addTrace(undefined, `while evaluating attribute '${name}'`);
         // Nix's JSON writer still closes the object while the error unwinds.

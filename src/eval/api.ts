@@ -212,24 +212,32 @@ export class Evaluator implements EvalStateLike {
     return this.run(() => force(v));
   }
 
-  /** Import a file (cached), as `import`. */
-  importFile(path: string): Value {
-    let p = canonical(path);
+  /** The file `import` reads for `path`: the path itself, or its `default.nix` when it is a directory. */
+  private importTarget(path: string): string {
+    const p = canonical(path);
     let st;
     try {
       st = this.host.fs.stat(p);
     } catch {
       throw new EvalError(`getting status of '${p}': No such file or directory`, { code: "eval.import" });
     }
-    if (st.type === "directory") p = `${p}/default.nix`;
-    const cached = this.importCache.get(p);
-    if (cached !== undefined) return cached;
-    let text: string;
+    return st.type === "directory" ? `${p}/default.nix` : p;
+  }
+
+  private readImportSource(p: string): string {
     try {
-      text = new TextDecoder().decode(this.host.fs.readFile(p));
+      return new TextDecoder().decode(this.host.fs.readFile(p));
     } catch {
       throw new EvalError(`opening file '${p}': No such file or directory`, { code: "eval.import" });
     }
+  }
+
+  /** Import a file (cached), as `import`. */
+  importFile(path: string): Value {
+    const p = this.importTarget(path);
+    const cached = this.importCache.get(p);
+    if (cached !== undefined) return cached;
+    const text = this.readImportSource(p);
     const code = this.compileSource(text, p, p.slice(0, p.lastIndexOf("/")) || "/");
     const v = code(this.baseEnv);
     this.importCache.set(p, v);
@@ -241,25 +249,13 @@ export class Evaluator implements EvalStateLike {
    * just above the globals (shadowing builtins); never cached, as in Nix.
    */
   importScoped(path: string, scope: NixAttrs): Value {
-    let p = canonical(path);
-    let st;
-    try {
-      st = this.host.fs.stat(p);
-    } catch {
-      throw new EvalError(`getting status of '${p}': No such file or directory`, { code: "eval.import" });
-    }
-    if (st.type === "directory") p = `${p}/default.nix`;
-    let text: string;
-    try {
-      text = new TextDecoder().decode(this.host.fs.readFile(p));
-    } catch {
-      throw new EvalError(`opening file '${p}': No such file or directory`, { code: "eval.import" });
-    }
+    const p = this.importTarget(path);
+    const text = this.readImportSource(p);
     this.sources.set(p, text);
     const expr = parse(text, { file: p, baseDir: p.slice(0, p.lastIndexOf("/")) || "/", home: this.options.home ?? safeHome(this.host) });
     const names = scope.names();
     const code = this.compiler.compile(expr, new Scope(this.globalScope, names)).ev;
-    return code([this.baseEnv, ...names.map((n) => scope.map.get(n))]);
+    return code([this.baseEnv, ...names.map((n) => scope.get(n))]);
   }
 
   /**
@@ -293,7 +289,7 @@ export class Evaluator implements EvalStateLike {
     if (!always && (args === undefined || Object.keys(args).length === 0)) return v;
     const given = args ?? {};
     if (v instanceof NixAttrs) {
-      const functor = v.map.get("__functor");
+      const functor = v.get("__functor");
       if (functor === undefined) return v;
       return this.autoCall(callFunction(force(functor), [v], undefined), given, baseDir, always);
     }
@@ -333,7 +329,7 @@ export class Evaluator implements EvalStateLike {
         v = force(v[idx]!);
       } else {
         if (!(v instanceof NixAttrs)) throw new EvalError(`the expression selected by the selection path '${path}' should be a set but is ${describe(v)}`, { code: "eval.attr-path" });
-        const a = v.map.get(part);
+        const a = v.get(part);
         if (a === undefined) throw new EvalError(`attribute '${part}' in selection path '${path}' not found`, { code: "eval.attr-path" });
         v = force(a);
       }
@@ -465,7 +461,7 @@ class MutableContext implements BuiltinContext {
   forceFunction(v: LazyValue): NixLambda | PrimOp | PrimOpApp {
     const x = forceAt(v, this.pos);
     if (x instanceof NixLambda || x instanceof PrimOp || x instanceof PrimOpApp) return x;
-    if (x instanceof NixAttrs && x.map.has("__functor")) return x as unknown as NixLambda;
+    if (x instanceof NixAttrs && x.has("__functor")) return x as unknown as NixLambda;
     throw typeError("a function", x, this.pos);
   }
   coerceToString(v: LazyValue, options: CoerceOptions = {}): string | NixString {
@@ -517,7 +513,7 @@ function plain(v: LazyValue): PlainValue {
   if (Array.isArray(x)) return x.map(plain);
   if (x instanceof NixAttrs) {
     const o: { [name: string]: PlainValue } = {};
-    for (const n of x.names()) o[n] = plain(x.map.get(n)!);
+    for (const n of x.names()) o[n] = plain(x.get(n)!);
     return o;
   }
   return { function: true };

@@ -175,7 +175,7 @@ function encode(lv: LazyValue, memo: Map<object, Encoded>): Encoded {
     const out: [string, Encoded][] = [];
     const e: Encoded = { t: "a", v: out };
     memo.set(v, e);
-    for (const name of v.names()) out.push([name, encode(v.map.get(name)!, memo)]);
+    for (const name of v.names()) out.push([name, encode(v.get(name)!, memo)]);
     return e;
   }
   const name = v instanceof NixLambda ? (v.name ?? "anonymous function") : v instanceof PrimOp ? v.name : v instanceof PrimOpApp ? v.primop.name : "function";

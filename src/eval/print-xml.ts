@@ -46,7 +46,7 @@ export function valueToXMLDocument(v: LazyValue, sourceOf: (file: string) => str
   const writeAttrs = (a: NixAttrs, d: number): void => {
     for (const name of a.names()) {
       open(d, "attr", [["name", name], ...posAttrs(a.pos(name))]);
-      write(a.map.get(name)!, d + 1);
+      write(a.get(name)!, d + 1);
       close(d, "attr");
     }
   };
@@ -75,9 +75,9 @@ export function valueToXMLDocument(v: LazyValue, sourceOf: (file: string) => str
       return close(d, "list");
     }
     if (v instanceof NixAttrs) {
-      if (str(v.map.get("type")) === "derivation") {
-        const drvPath = str(v.map.get("drvPath"));
-        const outPath = str(v.map.get("outPath"));
+      if (str(v.get("type")) === "derivation") {
+        const drvPath = str(v.get("drvPath"));
+        const outPath = str(v.get("outPath"));
         const a: [string, string][] = [];
         if (drvPath !== undefined) a.push(["drvPath", drvPath]);
         if (outPath !== undefined) a.push(["outPath", outPath]);

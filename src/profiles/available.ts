@@ -37,7 +37,7 @@ function str(v: LazyValue | undefined): string | undefined {
 
 function isDerivation(v: Value): v is NixAttrs {
   if (!(v instanceof NixAttrs)) return false;
-  const t = v.map.get("type");
+  const t = v.get("type");
   return t !== undefined && str(t) === "derivation";
 }
 
@@ -59,10 +59,10 @@ function toMeta(v: LazyValue, depth = 0): MetaValue | undefined {
     return out;
   }
   if (x instanceof NixAttrs) {
-    if (x.map.has("outPath")) return undefined;
+    if (x.has("outPath")) return undefined;
     const out: { [k: string]: MetaValue } = {};
     for (const n of x.names()) {
-      const m = toMeta(x.map.get(n)!, depth + 1);
+      const m = toMeta(x.get(n)!, depth + 1);
       if (m === undefined) return undefined;
       out[n] = m;
     }
@@ -73,22 +73,22 @@ function toMeta(v: LazyValue, depth = 0): MetaValue | undefined {
 
 /** A derivation attribute set as an installable element. @public */
 export function elementOfDerivation(v: NixAttrs): ManifestElement {
-  const name = str(v.map.get("name"));
+  const name = str(v.get("name"));
   if (name === undefined) throw new ProfileError("bad-derivation", "derivation has no 'name' attribute", {});
-  const outPath = str(v.map.get("outPath"));
+  const outPath = str(v.get("outPath"));
   if (outPath === undefined) throw new ProfileError("bad-derivation", `derivation '${name}' has no 'outPath' attribute`, { name });
-  const outputsV = v.map.get("outputs");
+  const outputsV = v.get("outputs");
   let names = ["out"];
   if (outputsV !== undefined) {
     const l = force(outputsV);
     if (Array.isArray(l)) names = l.map((e) => str(e) ?? "out");
   }
-  const metaV = v.map.get("meta");
+  const metaV = v.get("meta");
   const meta: { [k: string]: MetaValue } = {};
   if (metaV !== undefined) {
     const m = force(metaV);
     if (m instanceof NixAttrs) for (const n of m.names()) {
-      const x = toMeta(m.map.get(n)!);
+      const x = toMeta(m.get(n)!);
       if (x !== undefined) meta[n] = x;
     }
   }
@@ -98,14 +98,14 @@ export function elementOfDerivation(v: NixAttrs): ManifestElement {
   if (Array.isArray(oti)) names = names.filter((n) => (oti as MetaValue[]).includes(n));
   names = [...new Set(names)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const outputs = names.map((n) => {
-    const o = v.map.get(n);
+    const o = v.get(n);
     const ox = o === undefined ? undefined : force(o);
-    const p = ox instanceof NixAttrs ? str(ox.map.get("outPath")) : undefined;
+    const p = ox instanceof NixAttrs ? str(ox.get("outPath")) : undefined;
     return { name: n, path: p ?? (n === names[0] ? outPath : "") };
   });
-  const drvPath = v.map.has("drvPath") ? str(v.map.get("drvPath")) : undefined;
+  const drvPath = v.has("drvPath") ? str(v.get("drvPath")) : undefined;
   // A derivation without `system` is "unknown" to nix-env (DrvInfo::querySystem), in queries and manifests.
-  return { name, outPath, outputs, system: str(v.map.get("system")) ?? "unknown", drvPath, meta };
+  return { name, outPath, outputs, system: str(v.get("system")) ?? "unknown", drvPath, meta };
 }
 
 function addToPath(prefix: string, name: string): string {
@@ -121,7 +121,7 @@ export function getDerivations(v: LazyValue, prefix = ""): AvailableElement[] {
     if (!isDerivation(x)) return true;
     if (done.has(x)) return false;
     done.add(x);
-    const on = x.map.get("outputName");
+    const on = x.get("outputName");
     out.push({ attrPath: path, element: elementOfDerivation(x), outputName: on === undefined ? "" : (str(on) ?? "") });
     return false;
   };
@@ -131,12 +131,12 @@ export function getDerivations(v: LazyValue, prefix = ""): AvailableElement[] {
     if (x instanceof NixAttrs) {
       for (const n of x.names()) {
         if (!ATTR_RE.test(n)) continue;
-        const child = x.map.get(n)!;
+        const child = x.get(n)!;
         const p = addToPath(path, n);
         if (one(child, p)) {
           const c = force(child);
           if (c instanceof NixAttrs) {
-            const r = c.map.get("recurseForDerivations");
+            const r = c.get("recurseForDerivations");
             if (r !== undefined && force(r) === true) walk(c, p);
           }
         }

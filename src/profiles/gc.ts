@@ -339,23 +339,6 @@ class BatchDeleter {
     return this.store.host.tryLock(file);
   }
 
-  /** Whether something outside the approved set keeps `path`: a valid referrer, or an add in progress. */
-  private hasLiveReferrer(path: string, approved: ReadonlySet<string>): boolean {
-    const db = this.store.db;
-    for (const r of db.referrerMarkers(path)) {
-      if (r === path || approved.has(r)) continue;
-      const info = db.get(r);
-      if (info !== undefined) {
-        if (info.references.includes(path)) return true;
-        continue;
-      }
-      const other = this.tryLock(r);
-      if (other === null) return true;
-      other.release();
-    }
-    return false;
-  }
-
   /** Delete what can be deleted of `batch` (topologically sorted); returns the deleted paths and bytes freed, in order. */
   delete(batch: readonly string[]): [string, number][] {
     const host = this.store.host;
@@ -372,7 +355,7 @@ class BatchDeleter {
       // Re-read with every lock of the batch held: an operation that roots a path later must pass its lock.
       const roots = this.watcher.current();
       const approved = new Set<string>();
-      for (const p of locked) if (!roots.has(p) && !this.hasLiveReferrer(p, approved)) approved.add(p);
+      for (const p of locked) if (!roots.has(p) && this.store.liveReferrer(p, approved) === undefined) approved.add(p);
       if (approved.size === 0) return out;
       for (const p of approved) this.unsynced.unregister(p);
       this.syncJournal();

@@ -661,11 +661,13 @@ export class LocalStore {
   /**
    * A referrer that keeps `path` alive, if any: a valid path that lists it,
    * or a path being added right now that will (its marker is there and its
-   * lock is held). Caller holds `path`'s lock.
+   * lock is held). Referrers in `skip` (a collector's batch, deleted
+   * together) do not count. Caller holds `path`'s lock.
+   * @internal
    */
-  private liveReferrer(path: string): string | undefined {
+  liveReferrer(path: string, skip?: ReadonlySet<string>): string | undefined {
     for (const r of this.db.referrerMarkers(path)) {
-      if (r === path) continue;
+      if (r === path || skip?.has(r) === true) continue;
       const info = this.db.get(r);
       if (info !== undefined) {
         if (info.references.includes(path)) return r;
