@@ -148,7 +148,7 @@ export { NixError, ParseError, formatNixError, type TraceFrame, type NixErrorOpt
 
 // --- eval ---
 export { evaluate, Evaluator, toPlain, type EvaluatorOptions, type EvaluateOptions, type SearchPathEntry, type PlainValue } from "./eval/api.js";
-export { parseNixPath, defaultNixPath, isSearchPathUri, resolveSearchPathUri } from "./eval/search-path.js";
+export { parseNixPath, defaultNixPath, isSearchPathUri, resolveSearchPathUri, findFile } from "./eval/search-path.js";
 export {
   NixAttrs,
   AttrsShape,

@@ -19,7 +19,7 @@ import type { InstantiateOptions, RunResult } from "./instantiate.js";
 import type * as InstantiateStore from "./instantiate-store.js";
 import { instantiateDerivations } from "../eval/builtins/derivation.js";
 import { ImportFromDerivationError, RealisationNeeded, type ImportFromDerivation } from "../eval/builtins/store-bridge.js";
-import { defaultNixPath } from "../eval/search-path.js";
+import { defaultNixPath, findFile } from "../eval/search-path.js";
 import { resolveStoreRoot } from "../store/store-root.js";
 
 /** The environment of an invocation: NIX_PATH, the store root and the CLI's settings (`--option`). */
@@ -205,6 +205,11 @@ class InstantiateRun {
     this.warned = false;
     const { opts, ev, cwd, host } = this;
     try {
+      // As nix-instantiate: before anything else, and `-` (standard input) is not a name.
+      if (opts.findFile === true) {
+        for (const name of opts.files) if (name !== "-") this.stdout += ev.run(() => findFile(ev, name)) + "\n";
+        return { ok: true };
+      }
       for (const input of this.inputs) {
         const file = input.file === undefined ? undefined : absolute(input.file, cwd);
         if (opts.parse) {
@@ -283,7 +288,7 @@ function stateDirOf(host: Host, cwd: string, store: string | undefined): string 
 
 /** Whether this invocation evaluates against the store (nix-instantiate's read-write mode). */
 export function usesStore(opts: InstantiateOptions): boolean {
-  return !opts.parse && (!opts.eval || opts.readWrite === true);
+  return !opts.parse && opts.findFile !== true && (!opts.eval || opts.readWrite === true);
 }
 
 /** `--json` without `--strict`: what is evaluated prints, a pending thunk is an error (as Nix 2.8). */

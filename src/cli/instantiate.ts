@@ -30,6 +30,8 @@ export interface InstantiateOptions {
   readWrite?: boolean;
   /** The text of standard input when a file argument is `-`. */
   stdin?: string;
+  /** `--find-file`: print where each argument is found in the search path; nothing is evaluated. */
+  findFile?: boolean;
 }
 
 export function parseInstantiateArgs(argv: string[]): InstantiateOptions {
@@ -66,6 +68,9 @@ export function parseInstantiateArgs(argv: string[]): InstantiateOptions {
         break;
       case "--read-write-mode":
         o.readWrite = true;
+        break;
+      case "--find-file":
+        o.findFile = true;
         break;
       case "--readonly-mode":
       case "--no-location":
@@ -159,7 +164,7 @@ export async function instantiateCommand(args: string[], ctx: CliContext): Promi
   // on a thread with a Nix-sized stack. Evaluation has no side effects
   // (read-only store mode), so running it twice is safe; output of the
   // first attempt is discarded.
-  if (!opts.expr && opts.files.includes("-")) opts.stdin = new TextDecoder().decode(await ctx.readStdin());
+  if (!opts.expr && opts.findFile !== true && opts.files.includes("-")) opts.stdin = new TextDecoder().decode(await ctx.readStdin());
   // Instantiation recurses as deep as the derivation graph (each drvPath needs
   // its inputs'), so long chains outgrow this thread's stack; it also loads
   // the store, which dwarfs a thread's start-up: go to the big stack at once
@@ -181,7 +186,7 @@ function print(result: RunResult, ctx: CliContext): number {
 }
 
 function needsStore(opts: InstantiateOptions): boolean {
-  return !opts.parse && (!opts.eval || opts.readWrite === true);
+  return !opts.parse && opts.findFile !== true && (!opts.eval || opts.readWrite === true);
 }
 
 function canUseWorker(): boolean {

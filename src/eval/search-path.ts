@@ -13,6 +13,7 @@ import type { HostFs } from "../host/host.js";
 import { EvalError } from "./errors.js";
 import { NixPath, contextOf, stringOf, type LazyValue, type Value } from "./value.js";
 import type { BuiltinContext, EvalStateLike } from "./builtins/index.js";
+import type { Pos } from "./ast.js";
 import { DownloadError, download } from "./builtins/fetchers.js";
 import { decodeContextElement } from "./builtins/context.js";
 import { evalStoreOf } from "./builtins/store-bridge.js";
@@ -107,15 +108,14 @@ function warn(state: EvalStateLike, message: string): void {
 }
 
 /** The directory an entry stands for, or undefined when it is skipped (with Nix's warning, once). */
-function resolveEntry(ctx: BuiltinContext, path: string): string | undefined {
-  const state = ctx.state;
+function resolveEntry(state: EvalStateLike, path: string): string | undefined {
   let cache = state.extensions.get(RESOLVED) as Map<string, string | undefined> | undefined;
   if (cache === undefined) state.extensions.set(RESOLVED, (cache = new Map()));
   if (cache.has(path)) return cache.get(path);
   let res: string | undefined;
   if (isSearchPathUri(path)) {
     try {
-      const got = download(ctx, resolveSearchPathUri(path), "source", true);
+      const got = download({ state, host: state.host } as BuiltinContext, resolveSearchPathUri(path), "source", true);
       res = evalStoreOf(state).realPath(got.path);
     } catch (e) {
       if (!(e instanceof DownloadError)) throw e;
@@ -131,22 +131,37 @@ function resolveEntry(ctx: BuiltinContext, path: string): string | undefined {
   return res;
 }
 
-/** Nix's findFile: the first entry whose prefix matches `name` and under which the rest exists. */
-export function findInSearchPath(ctx: BuiltinContext, entries: readonly SearchPathEntry[], name: string): string {
+/**
+ * Nix's findFile: the first entry whose prefix matches `name` and under
+ * which the rest exists, as a canonical path (`foo/` and `foo/../foo` give
+ * the entry's `foo`). `pos` is where the lookup was made, for the error.
+ */
+export function findInSearchPath(state: EvalStateLike, entries: readonly SearchPathEntry[], name: string, pos?: Pos): string {
   for (const { prefix, path } of entries) {
     let suffix: string;
     if (prefix === "") suffix = `/${name}`;
     else if (name === prefix) suffix = "";
     else if (name.startsWith(prefix) && name[prefix.length] === "/") suffix = name.slice(prefix.length);
     else continue;
-    const dir = resolveEntry(ctx, path);
+    const dir = resolveEntry(state, path);
     if (dir === undefined) continue;
     const candidate = dir + suffix;
-    if (pathExists(ctx.host.fs, candidate)) return canonPath(candidate);
+    if (pathExists(state.host.fs, candidate)) return canonPath(candidate);
   }
   // Nix's own expressions (`<nix/fetchurl.nix>`) when the search path has no `nix`.
   if (name.startsWith("nix/")) return CORE_PKGS + name.slice(4);
-  throw ctx.error(`file '${name}' was not found in the Nix search path (add it using $NIX_PATH or -I)`);
+  // A thrown error in Nix 2.8 (ThrownError): `builtins.tryEval <nope>` catches it.
+  throw new EvalError(`file '${name}' was not found in the Nix search path (add it using $NIX_PATH or -I)`, { pos, code: "eval.throw", data: { name } });
+}
+
+/**
+ * Look `name` up in the evaluator's search path as `<name>` does, without
+ * evaluating anything (`nix-instantiate --find-file`). Throws Nix's error,
+ * without a position, when no entry has it.
+ * @public
+ */
+export function findFile(state: EvalStateLike, name: string): string {
+  return findInSearchPath(state, state.searchPath, name);
 }
 
 /** Where `<nix/…>` points when the search path has no `nix` entry, as Nix 2.8's corepkgs. @public */
@@ -221,5 +236,5 @@ export function findFileBuiltin([sp, name]: LazyValue[], ctx: BuiltinContext): V
     }
     entries.push({ prefix, path });
   }
-  return new NixPath(findInSearchPath(ctx, entries, ctx.forceString(name!)));
+  return new NixPath(findInSearchPath(ctx.state, entries, ctx.forceString(name!), ctx.pos));
 }

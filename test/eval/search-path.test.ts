@@ -15,7 +15,7 @@ import type { Host } from "../../src/host/host.js";
 import { memoryHost } from "../../src/host/memory-host.js";
 import { nodeHost } from "../../src/host/node-host.js";
 import { Evaluator } from "../../src/eval/api.js";
-import { defaultNixPath, isSearchPathUri, parseNixPath, resolveSearchPathUri } from "../../src/eval/search-path.js";
+import { defaultNixPath, findFile, isSearchPathUri, parseNixPath, resolveSearchPathUri } from "../../src/eval/search-path.js";
 import { tsnix } from "../helpers/cli.js";
 import { describeOracle, oracleRoot, runNix } from "../helpers/oracle.js";
 
@@ -50,6 +50,14 @@ describe("NIX_PATH splitting and channel URLs", () => {
     expect(defaultNixPath(h.fs, "/nobody", "/t")).toEqual([]);
     const ev = new Evaluator({ host: h, searchPath: defaultNixPath(h.fs, "/home/u", "/s/nix/var/nix") });
     expect(ev.toPlain(ev.evaluate("import <nixpkgs>"))).toBe(7);
+  });
+  it("findFile looks a name up without evaluating, on the memory host", () => {
+    const h = memoryHost({ files: { "/w/lib/m.nix": "3", "/w/p/q/x": "" } });
+    const ev = new Evaluator({ host: h, searchPath: ["lib", "p=/w/p"], searchPathBase: "/w" });
+    expect(findFile(ev, "m.nix")).toBe("/w/lib/m.nix");
+    expect(findFile(ev, "p/q/")).toBe("/w/p/q");
+    expect(findFile(ev, "p")).toBe("/w/p");
+    expect(() => findFile(ev, "nope")).toThrow("file 'nope' was not found in the Nix search path (add it using $NIX_PATH or -I)");
   });
   it("relative entries resolve against searchPathBase", () => {
     const h = memoryHost({ files: { "/w/lib/m.nix": "3" } });
@@ -117,6 +125,8 @@ describeOracle("search path vs nix-instantiate 2.8", () => {
 
   it("<name> not found after a skipped entry", async () => {
     await compare(["--eval", "-I", "/nonexistent", "-I", "x=/nonexistent2", "-E", "<foo>"]);
+    // A thrown error in Nix 2.8: tryEval catches it.
+    await compare(["--eval", "--strict", "-E", "builtins.tryEval <foo>"]);
   });
 
   it("a relative entry resolves against the working directory", async () => {
@@ -143,6 +153,28 @@ describeOracle("search path vs nix-instantiate 2.8", () => {
     const r = await compare(["--eval", "-I", `m=${url("missing.tar.gz")}`, "-I", `m=${join(dir, "local/lib/m.nix")}`, "-E", "import <m>"]);
     expect(r.stdout).toBe("3\n");
     await compare(["--eval", "-I", `file://${join(dir, "www/none.tar.gz")}`, "-E", "<x>"]);
+  });
+
+  describe("--find-file", () => {
+    it("prints where each name is found: plain entries, prefixes, `name/`, `a/../a`, the empty name, corepkgs", async () => {
+      const lib = join(dir, "local/lib");
+      const r = await compare(["--find-file", "-I", lib, "-I", `p=${join(dir, "local")}`, "m.nix", "p", "p/lib/m.nix", "p/lib/", "p/lib/../lib/m.nix", "", "nix/fetchurl.nix"]);
+      expect(r.stdout.split("\n")[0]).toBe(join(lib, "m.nix"));
+    });
+    it("NIX_PATH and -I together, relative entries, the first match wins", async () => {
+      await compare(["--find-file", "-I", "local", "lib/m.nix", "m.nix"], { NIX_PATH: `m.nix=${join(dir, "src/pkgs/default.nix")}:${join(dir, "local/lib")}` }, dir);
+    });
+    it("a name not found: what was found before is printed, then Nix's error, exit 1", async () => {
+      const r = await compare(["--find-file", "-I", join(dir, "local/lib"), "m.nix", "nope", "m.nix"]);
+      expect(r.status).toBe(1);
+      await compare(["--find-file", "nix"]);
+      await compare(["--find-file", "--show-trace", "-I", "p=/nonexistent", "p/x"]);
+    });
+    it("missing entries warn, `-` and no names print nothing, --eval/-E/--parse do not change it", async () => {
+      await compare(["--find-file", "-I", "/nonexistent", "-I", join(dir, "local/lib"), "m.nix", "-"]);
+      await compare(["--find-file"]);
+      await compare(["--find-file", "--eval", "-E", "--parse", "-I", join(dir, "local/lib"), "m.nix"]);
+    });
   });
 
   it("the default search path when NIX_PATH is unset: ~/.nix-defexpr/channels (even a dangling link, as Nix)", async () => {
