@@ -74,6 +74,11 @@ try {
     define: { "import.meta.url": "__tsnixBundleUrl" },
     banner: { js: 'var __tsnixBundleUrl = require("node:url").pathToFileURL(__filename).href;' },
     logLevel: "warning",
+    // Whitespace and syntax only (names stay, for error classes and traces):
+    // the bundle's source text is part of the snapshot's heap, and a smaller
+    // heap deserialises faster at every start (~4 ms of ~40 measured).
+    minifyWhitespace: true,
+    minifySyntax: true,
     plugins: [lazyWorkerThreads],
   });
   const blob = join(out, "cli.blob");
