@@ -11,7 +11,7 @@ import { forceStringNoCtx } from "./no-context.js";
 import type { BuiltinContext } from "./index.js";
 import { AttrsShape, NixAttrs, NixFloat, NixLambda, NixPath, NixString, PrimOp, PrimOpApp, mkInt, sortNames } from "../value.js";
 import { internName } from "../evaluator.js";
-import type { LazyValue, NixList, Value } from "../value.js";
+import type { LazyValue, Value } from "../value.js";
 import { TsnixError } from "../../errors.js";
 import { EvalError } from "../errors.js";
 
@@ -275,25 +275,18 @@ const UINT64_MAX = 18446744073709551615n;
 /** How many recent object layouts fromJSON tries to share. */
 const RECENT_SHAPES = 8;
 
-/** An object being parsed: its keys so far and their values (one fewer while a value is pending). */
-interface ObjectFrame {
-  readonly keys: string[];
-  readonly vals: LazyValue[];
-  readonly list?: undefined;
-}
-
-function hasRepeatedKey(keys: readonly string[]): boolean {
-  const n = keys.length;
+function hasRepeatedKey(keys: readonly string[], from: number, to: number): boolean {
+  const n = to - from;
   if (n <= 8) {
-    for (let i = 1; i < n; i++) for (let j = 0; j < i; j++) if (keys[i] === keys[j]) return true;
+    for (let i = from + 1; i < to; i++) for (let j = from; j < i; j++) if (keys[i] === keys[j]) return true;
     return false;
   }
-  return new Set(keys).size !== n;
+  return new Set(keys.slice(from, to)).size !== n;
 }
 
-function sameKeys(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+function sameKeys(a: readonly string[], b: readonly string[], from: number, to: number): boolean {
+  if (a.length !== to - from) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[from + i]) return false;
   return true;
 }
 
@@ -316,25 +309,43 @@ class JsonParser {
 
   constructor(private readonly s: string) {}
 
-  /** A compact set for a parsed object (keys in the order first seen, the last value of a repeated key). */
-  private objectOf(frame: ObjectFrame): NixAttrs {
-    let keys = frame.keys;
-    let vals = frame.vals;
-    if (hasRepeatedKey(keys)) {
+  /**
+   * Open containers' elements, keys and values, on shared stacks (each
+   * container's own at the top; `top`/`keyTop` mark the ends, the arrays are
+   * never shortened): a finished container is copied out at its exact size,
+   * where arrays grown by push would keep 16 or more slots for 3 elements.
+   */
+  private readonly vals: LazyValue[] = [];
+  private top = 0;
+  private readonly keys: string[] = [];
+  private keyTop = 0;
+  /** Per open container: where its values start, and where its keys start (-1 for an array). */
+  private readonly frames: number[] = [];
+
+  /** A compact set for the object whose keys and values start at `kFrom` and `vFrom` (keys in the order first seen, the last value of a repeated key). */
+  private objectOf(kFrom: number, vFrom: number): NixAttrs {
+    const kTo = this.keyTop;
+    const vTo = this.top;
+    this.keyTop = kFrom;
+    this.top = vFrom;
+    if (hasRepeatedKey(this.keys, kFrom, kTo)) {
       const m = new Map<string, LazyValue>();
-      for (let i = 0; i < keys.length; i++) m.set(keys[i]!, vals[i]!);
-      keys = [...m.keys()];
-      vals = [...m.values()];
+      for (let i = 0; i < kTo - kFrom; i++) m.set(this.keys[kFrom + i]!, this.vals[vFrom + i]!);
+      return NixAttrs.compact(this.shapeOf([...m.keys()], 0, m.size), [...m.values()]);
     }
+    return NixAttrs.compact(this.shapeOf(this.keys, kFrom, kTo), this.vals.slice(vFrom, vTo));
+  }
+
+  private shapeOf(keys: readonly string[], from: number, to: number): AttrsShape {
     const shapes = this.shapes;
-    for (let s = 0; s < shapes.length; s++) if (sameKeys(shapes[s]!.keys, keys)) return NixAttrs.compact(shapes[s]!, vals);
-    const shape = new AttrsShape(keys.map(internName), undefined);
+    for (let s = 0; s < shapes.length; s++) if (sameKeys(shapes[s]!.keys, keys, from, to)) return shapes[s]!;
+    const shape = new AttrsShape(keys.slice(from, to).map(internName), undefined);
     if (shapes.length < RECENT_SHAPES) shapes.push(shape);
     else {
       shapes[this.nextShape] = shape;
       this.nextShape = (this.nextShape + 1) % RECENT_SHAPES;
     }
-    return NixAttrs.compact(shape, vals);
+    return shape;
   }
 
   parse(): Value {
@@ -351,8 +362,8 @@ class JsonParser {
    * nlohmann's parser, not by the JavaScript stack.
    */
   private value(): Value {
-    type Frame = { list: NixList; keys?: undefined } | ObjectFrame;
-    const stack: Frame[] = [];
+    const frames = this.frames;
+    let ft = 0;
     for (;;) {
       // Parse one value, opening containers as they come.
       let v: Value;
@@ -361,7 +372,8 @@ class JsonParser {
         this.next();
         if (this.cur() === "]") v = [];
         else {
-          stack.push({ list: [] });
+          frames[ft++] = this.top;
+          frames[ft++] = -1;
           continue;
         }
       } else if (t === "{") {
@@ -369,11 +381,12 @@ class JsonParser {
         if (this.cur() === "}") v = new NixAttrs(new Map());
         else {
           if (this.cur() !== "str") this.fail("object key", "str");
-          const key = this.strVal;
+          frames[ft++] = this.top;
+          frames[ft++] = this.keyTop;
+          this.keys[this.keyTop++] = this.strVal;
           this.next();
           if (this.cur() !== ":") this.fail("object separator", ":");
           this.next();
-          stack.push({ keys: [key], vals: [] });
           continue;
         }
       } else if (t === "str") v = cString(this.strVal);
@@ -385,32 +398,34 @@ class JsonParser {
       else return this.fail("value", t === "error" ? undefined : "literal");
       // Store the value in its container; close containers that end here.
       for (;;) {
-        const top = stack[stack.length - 1];
-        if (top === undefined) return v;
+        if (ft === 0) return v;
         this.next();
-        if (top.keys === undefined) {
-          top.list.push(v);
+        this.vals[this.top++] = v;
+        const kFrom = frames[ft - 1]!;
+        if (kFrom < 0) {
           if (this.cur() === ",") {
             this.next();
             break;
           }
           if (this.cur() !== "]") this.fail("array", "]");
-          stack.pop();
-          v = top.list;
+          const vFrom = frames[ft - 2]!;
+          ft -= 2;
+          v = this.vals.slice(vFrom, this.top);
+          this.top = vFrom;
         } else {
-          top.vals.push(v);
           if (this.cur() === ",") {
             this.next();
             if (this.cur() !== "str") this.fail("object key", "str");
-            top.keys.push(this.strVal);
+            this.keys[this.keyTop++] = this.strVal;
             this.next();
             if (this.cur() !== ":") this.fail("object separator", ":");
             this.next();
             break;
           }
           if (this.cur() !== "}") this.fail("object", "}");
-          stack.pop();
-          v = this.objectOf(top);
+          const vFrom = frames[ft - 2]!;
+          ft -= 2;
+          v = this.objectOf(kFrom, vFrom);
         }
       }
     }
