@@ -149,6 +149,8 @@ export { NixError, ParseError, formatNixError, type TraceFrame, type NixErrorOpt
 // --- eval ---
 export { evaluate, Evaluator, toPlain, type EvaluatorOptions, type EvaluateOptions, type SearchPathEntry, type PlainValue } from "./eval/api.js";
 export { parseNixPath, defaultNixPath, isSearchPathUri, resolveSearchPathUri, findFile } from "./eval/search-path.js";
+export { SEARCH_PATH_FETCH, type SearchPathFetchSettings } from "./eval/search-path.js";
+export { FetcherCache, DEFAULT_TARBALL_TTL, defaultFetcherCacheDir, downloadFileCached, downloadTarballCached, type CachedFetchContext, type DownloadedFile } from "./eval/tarball-cache.js";
 export {
   NixAttrs,
   AttrsShape,

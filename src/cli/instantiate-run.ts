@@ -19,7 +19,7 @@ import type { InstantiateOptions, RunResult } from "./instantiate.js";
 import type * as InstantiateStore from "./instantiate-store.js";
 import { instantiateDerivations } from "../eval/builtins/derivation.js";
 import { ImportFromDerivationError, RealisationNeeded, type ImportFromDerivation } from "../eval/builtins/store-bridge.js";
-import { defaultNixPath, findFile } from "../eval/search-path.js";
+import { SEARCH_PATH_FETCH, defaultNixPath, findFile, isSearchPathUri, parseNixPath, parseSearchPath, type SearchPathEntry } from "../eval/search-path.js";
 import { resolveStoreRoot } from "../store/store-root.js";
 
 /** The environment of an invocation: NIX_PATH, the store root and the CLI's settings (`--option`). */
@@ -61,6 +61,9 @@ export async function runInstantiateAsync(
   env: InstantiateEnv,
   storeSide?: typeof InstantiateStore,
 ): Promise<RunResult> {
+  // URL entries of the search path are fetched into the store even by --eval: that needs the store side.
+  if (storeSide === undefined && !opts.parse && hasUrlEntries(parseSearchPath([...opts.includes, ...parseNixPath(env.NIX_PATH ?? "")])))
+    storeSide = await import("./instantiate-store.js");
   const run = new InstantiateRun(opts, host, cwd, env, storeSide, true);
   try {
     return await runWithBuilds(run, opts, host, cwd, env, storeSide);
@@ -169,6 +172,13 @@ class InstantiateRun {
   ) {
     const searchPath = env.NIX_PATH === undefined ? [...opts.includes, ...defaultNixPath(host.fs, host.env("HOME"), stateDirOf(host, cwd, env.store))] : opts.includes;
     this.ev = new Evaluator({ host, searchPath, nixPath: env.NIX_PATH, searchPathBase: cwd, trace: (l) => this.err.write(l), showTrace: opts.showTrace });
+    if (storeSide !== undefined && hasUrlEntries(this.ev.searchPath)) {
+      try {
+        this.ev.extensions.set(SEARCH_PATH_FETCH, storeSide.searchPathFetch(host, cwd, env.store, env.settings ?? [], !usesStore(opts), (l) => this.err.write(l)));
+      } catch (e) {
+        this.setupError = e;
+      }
+    }
     if (opts.expr) for (const e of opts.files) this.inputs.push({ expr: e });
     else if (opts.files.length === 0) this.inputs.push({ file: "./default.nix" });
     else for (const f of opts.files) this.inputs.push(f === "-" ? { stdin: opts.stdin ?? "" } : { file: f });
@@ -284,6 +294,10 @@ function stateDirOf(host: Host, cwd: string, store: string | undefined): string 
   } catch {
     return "/nix/var/nix";
   }
+}
+
+function hasUrlEntries(entries: readonly SearchPathEntry[]): boolean {
+  return entries.some((e) => isSearchPathUri(e.path));
 }
 
 /** Whether this invocation evaluates against the store (nix-instantiate's read-write mode). */

@@ -15,6 +15,7 @@ import { nodeHost } from "../host/node-host.js";
 import { pathExists } from "../host/util.js";
 import { loadSettings } from "../profiles/settings.js";
 import type { EvalStateLike } from "../eval/builtins/index.js";
+import type { SearchPathFetchSettings } from "../eval/search-path.js";
 import type { BuildEvent } from "../build/realise.js";
 import type { BuildSettings } from "../build/settings.js";
 import { LocalStore } from "../store/local-store.js";
@@ -203,6 +204,35 @@ export function readCliStore(ev: EvalStateLike, host: Host, cwd: string, store: 
   if (!pathExists(host.fs, `${root === "/" ? "" : root}/nix/store`)) return false;
   evalStoreOf(ev).readFrom(new LocalStore({ host, root, fsyncStorePaths: false }));
   return true;
+}
+
+/**
+ * How URL entries of the search path are fetched by this invocation:
+ * `tarball-ttl` from `--option`, else the store's nix.conf (an invalid
+ * value is warned about and the default kept, as Nix 2.8), and, for a
+ * read-only evaluation, the store to write them to all the same (as
+ * `nix-instantiate --eval` does), opened on the first URL entry.
+ */
+export function searchPathFetch(
+  host: Host,
+  cwd: string,
+  store: string | undefined,
+  settings: readonly (readonly [string, string])[],
+  readOnly: boolean,
+  warn: (line: string) => void,
+): SearchPathFetchSettings {
+  const root = resolveStoreRoot({ store, env: (n) => host.env(n), home: host.env("HOME") ?? host.user().home, cwd });
+  const conf = host.env("TSNIX_CONF") || `${root === "/" ? "" : root}/etc/nix/nix.conf`;
+  const raw = new Map(settings).get("tarball-ttl") ?? loadSettings(host, conf).raw.get("tarball-ttl");
+  let tarballTtl: number | undefined;
+  if (raw !== undefined) {
+    if (/^\d+$/.test(raw.trim())) tarballTtl = Number(raw.trim());
+    else warn(`warning: error: setting 'tarball-ttl' has invalid value '${raw}'\n`);
+  }
+  return {
+    ...(tarballTtl === undefined ? {} : { tarballTtl }),
+    ...(readOnly ? { store: () => withTempRoots(new LocalStore({ host, root, fsyncStorePaths: false })) } : {}),
+  };
 }
 
 /**

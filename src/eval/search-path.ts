@@ -4,9 +4,9 @@
  * `<name>` is looked up. Entries resolve lazily, once per evaluator, and
  * only when a lookup reaches them: a directory is made absolute (a missing
  * one is skipped with Nix's warning); a URL (`channel:NAME`, `http(s)://`,
- * `file://` tarballs) is downloaded and unpacked into the store as
- * `fetchTarball` does and its directory searched (a failed download is
- * skipped with Nix's warning).
+ * `file://` tarballs) is downloaded and unpacked into the store as Nix's
+ * downloadTarball does, through the fetcher cache (./tarball-cache.ts), and
+ * its store path searched (a failed download is skipped with Nix's warning).
  */
 import { canonPath, pathExists } from "../host/util.js";
 import type { HostFs } from "../host/host.js";
@@ -14,9 +14,10 @@ import { EvalError } from "./errors.js";
 import { NixPath, contextOf, stringOf, type LazyValue, type Value } from "./value.js";
 import type { BuiltinContext, EvalStateLike } from "./builtins/index.js";
 import type { Pos } from "./ast.js";
-import { DownloadError, download } from "./builtins/fetchers.js";
+import { DownloadError, download, type SyncFetcher } from "./builtins/fetchers.js";
+import { DEFAULT_TARBALL_TTL, FetcherCache, defaultFetcherCacheDir, downloadTarballCached } from "./tarball-cache.js";
 import { decodeContextElement } from "./builtins/context.js";
-import { evalStoreOf } from "./builtins/store-bridge.js";
+import { evalStoreOf, type EvalStoreBackend } from "./builtins/store-bridge.js";
 
 /** One search path entry (`-I prefix=path` or `-I path`). @public */
 export interface SearchPathEntry {
@@ -107,6 +108,65 @@ function warn(state: EvalStateLike, message: string): void {
   else process.stderr.write(line);
 }
 
+/**
+ * How URL entries are fetched (the evaluator extension {@link SEARCH_PATH_FETCH}).
+ * Without a store to write to (none attached, none here), a URL entry is
+ * unpacked into a temporary directory on every run.
+ * @public
+ */
+export interface SearchPathFetchSettings {
+  /**
+   * The store fetched trees are added to when the evaluator has none
+   * attached (read-only mode, as `nix-instantiate --eval`, which still
+   * writes what it fetches); called at most once, on the first URL entry.
+   */
+  readonly store?: () => EvalStoreBackend;
+  /** `tarball-ttl`: seconds a fetched entry stays fresh (default 3600). */
+  readonly tarballTtl?: number;
+  /** The fetcher cache's directory (default {@link defaultFetcherCacheDir}). */
+  readonly cacheDir?: string;
+}
+
+/** The evaluator extension holding {@link SearchPathFetchSettings}. @public */
+export const SEARCH_PATH_FETCH = "searchPathFetch";
+
+/**
+ * A URL entry's directory: as Nix 2.8's downloadTarball, the store path of
+ * the unpacked tarball, remembered in the fetcher cache for `tarball-ttl`
+ * seconds; its real location when the store is a chroot store.
+ */
+function fetchEntry(state: EvalStateLike, url: string): string {
+  const evalStore = evalStoreOf(state);
+  const settings = state.extensions.get(SEARCH_PATH_FETCH) as SearchPathFetchSettings | undefined;
+  let backend = evalStore.backend;
+  if (backend === undefined && settings?.store !== undefined) {
+    backend = state.extensions.get(FETCH_STORE) as EvalStoreBackend | undefined;
+    if (backend === undefined) state.extensions.set(FETCH_STORE, (backend = settings.store()));
+  }
+  if (backend === undefined) {
+    const got = download({ state, host: state.host } as BuiltinContext, url, "source", true);
+    return evalStore.realPath(got.path);
+  }
+  const host = state.host;
+  const path = downloadTarballCached(
+    {
+      host,
+      store: backend,
+      cache: new FetcherCache(host, settings?.cacheDir ?? defaultFetcherCacheDir(host)),
+      ttl: settings?.tarballTtl ?? DEFAULT_TARBALL_TTL,
+      fetcher: state.extensions.get("fetchUrl") as SyncFetcher | undefined,
+      warn: (m) => warn(state, m),
+    },
+    url,
+    "source",
+    false,
+  );
+  // What was written in read-only mode is valid to the evaluation, as in Nix.
+  if (evalStore.backend === undefined) evalStore.readFrom(backend);
+  return backend.toRealPath(path);
+}
+const FETCH_STORE = "searchPathFetchStore";
+
 /** The directory an entry stands for, or undefined when it is skipped (with Nix's warning, once). */
 function resolveEntry(state: EvalStateLike, path: string): string | undefined {
   let cache = state.extensions.get(RESOLVED) as Map<string, string | undefined> | undefined;
@@ -115,8 +175,7 @@ function resolveEntry(state: EvalStateLike, path: string): string | undefined {
   let res: string | undefined;
   if (isSearchPathUri(path)) {
     try {
-      const got = download({ state, host: state.host } as BuiltinContext, resolveSearchPathUri(path), "source", true);
-      res = evalStoreOf(state).realPath(got.path);
+      res = fetchEntry(state, resolveSearchPathUri(path));
     } catch (e) {
       if (!(e instanceof DownloadError)) throw e;
       warn(state, `Nix search path entry '${path}' cannot be downloaded, ignoring`);

@@ -177,6 +177,102 @@ describeOracle("search path vs nix-instantiate 2.8", () => {
     });
   });
 
+  describe("URL entries through the fetcher cache", () => {
+    /** One implementation's runs: its own store root and cache directory, results with the root taken out. */
+    function runner(kind: "nix" | "tsnix") {
+      const r = root();
+      const cacheHome = join(r, ".cache");
+      return async (args: string[]): Promise<{ status: number; stdout: string; stderr: string }> => {
+        const out =
+          kind === "nix"
+            ? (() => {
+                const w = runNix("nix-instantiate", args, { root: r });
+                return { status: w.status, stdout: w.stdout.toString("utf8"), stderr: withoutRetries(w.stderr) };
+              })()
+            : await tsnix(hostWithEnv({ XDG_CACHE_HOME: cacheHome }), ["instantiate", ...args, "--store", r]);
+        return { status: out.status, stdout: out.stdout.split(r).join("ROOT"), stderr: out.stderr.split(r).join("ROOT") };
+      };
+    }
+
+    it("--eval and --find-file give the store path Nix gives, and write it to the store", async () => {
+      const tb = join(dir, "www/pkgs.tar.gz");
+      for (const args of [
+        ["--eval", "-I", `p=file://${tb}`, "-E", "<p>"],
+        ["--find-file", "-I", `file://${tb}`, "foo", "default.nix"],
+        ["--eval", "-I", `p=${url("pkgs.tar.gz")}`, "-E", "<p/foo>"],
+      ]) {
+        const [nix, ts] = [runner("nix"), runner("tsnix")];
+        const want = await nix(args);
+        expect(want.stdout, JSON.stringify(want)).toMatch(/^ROOT\/nix\/store\/[0-9a-z]{32}-source/);
+        expect(await ts(args)).toEqual(want);
+      }
+    });
+
+    it("tarball-ttl: fresh entries are reused, stale ones fetched again, a failed re-fetch falls back with Nix's warning", async () => {
+      const src = join(dir, "ttl-src");
+      const tb = join(dir, "ttl.tar.gz");
+      const version = (n: number) => {
+        mkdirSync(join(src, "pkg"), { recursive: true });
+        writeFileSync(join(src, "pkg/default.nix"), `${n}\n`);
+        execFileSync("tar", ["-czf", tb, "-C", src, "pkg"]);
+      };
+      const sequence = async (run: ReturnType<typeof runner>) => {
+        const eval_ = (...extra: string[]) => run(["--eval", "-I", `p=file://${tb}`, "-E", "import <p>", ...extra]);
+        const out = [];
+        version(1);
+        out.push(await eval_());
+        version(2);
+        out.push(await eval_());
+        out.push(await eval_("--option", "tarball-ttl", "0"));
+        rmSync(tb);
+        out.push(await eval_("--option", "tarball-ttl", "0"));
+        out.push(await eval_());
+        out.push(await eval_("--option", "tarball-ttl", "x"));
+        return out;
+      };
+      const want = await sequence(runner("nix"));
+      expect(want.map((r) => r.stdout)).toEqual(["1\n", "1\n", "2\n", "2\n", "2\n", "2\n"]);
+      expect(await sequence(runner("tsnix"))).toEqual(want);
+    });
+
+    it("a stale entry is re-validated with its ETag (If-None-Match), as Nix asks the server", async () => {
+      const www = mkdtempSync(join(tmpdir(), "tsnix-etag-www-"));
+      const srv = spawn(process.execPath, [fileURLToPath(new URL("./etag-server.mjs", import.meta.url)), www], { stdio: ["pipe", "pipe", "inherit"] });
+      try {
+        let buf = "";
+        const log: string[] = [];
+        const etagPort = await new Promise<number>((resolve) =>
+          srv.stdout!.on("data", (d: Buffer) => {
+            buf += d.toString();
+            const lines = buf.split("\n");
+            buf = lines.pop()!;
+            for (const l of lines) (/^\d+$/.test(l) ? resolve(Number(l)) : log.push(l));
+          }),
+        );
+        const served = async () => {
+          await new Promise((r) => setTimeout(r, 100));
+          return log.splice(0).map((l) => l.replace(/"[0-9a-f]+"/g, "TAG"));
+        };
+        const sequence = async (run: ReturnType<typeof runner>) => {
+          execFileSync("tar", ["-czf", join(www, "p.tar.gz"), "-C", join(dir, "src"), "pkgs"]);
+          const eval_ = (...extra: string[]) => run(["--eval", "--strict", "-I", `http://127.0.0.1:${etagPort}/p.tar.gz`, "-E", "(import <pkgs>).answer", ...extra]);
+          const out: unknown[] = [];
+          out.push(await eval_(), await served());
+          out.push(await eval_(), await served());
+          out.push(await eval_("--option", "tarball-ttl", "0"), await served());
+          return out;
+        };
+        const want = await sequence(runner("nix"));
+        expect(want[5]).toEqual(["GET /p.tar.gz if-none-match=TAG -> 304"]);
+        expect(await sequence(runner("tsnix"))).toEqual(want);
+      } finally {
+        srv.stdin?.end();
+        srv.kill();
+        rmSync(www, { recursive: true, force: true });
+      }
+    });
+  });
+
   it("the default search path when NIX_PATH is unset: ~/.nix-defexpr/channels (even a dangling link, as Nix)", async () => {
     const home = mkdtempSync(join(tmpdir(), "tsnix-home-"));
     try {

@@ -48,7 +48,7 @@ export type SyncFetcher = (url: string) => Uint8Array;
 
 const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
-const { url, port, shared, timeoutMs, ca } = workerData;
+const { url, port, shared, timeoutMs, ca, headers } = workerData;
 const flag = new Int32Array(shared);
 let finished = false;
 function done(msg) {
@@ -61,7 +61,7 @@ function done(msg) {
 function get(u, redirects) {
   let mod;
   try { mod = require(u.startsWith("https:") ? "node:https" : "node:http"); } catch (e) { return done({ error: String(e) }); }
-  const req = mod.get(u, u.startsWith("https:") && ca !== undefined ? { timeout: timeoutMs, ca } : { timeout: timeoutMs }, (res) => {
+  const req = mod.get(u, u.startsWith("https:") && ca !== undefined ? { timeout: timeoutMs, ca, headers } : { timeout: timeoutMs, headers }, (res) => {
     const status = res.statusCode || 0;
     if (status >= 300 && status < 400 && res.headers.location !== undefined) {
       res.resume();
@@ -70,7 +70,7 @@ function get(u, redirects) {
     }
     const chunks = [];
     res.on("data", (c) => chunks.push(c));
-    res.on("end", () => done({ status, message: res.statusMessage || "", body: Buffer.concat(chunks) }));
+    res.on("end", () => done({ status, message: res.statusMessage || "", body: Buffer.concat(chunks), etag: res.headers.etag || "", url: u }));
     res.on("error", (e) => done({ error: e.message }));
   });
   req.on("timeout", () => { req.destroy(); done({ error: "Timeout was reached (28)" }); });
@@ -81,17 +81,32 @@ get(url, 0);
 
 /** Download over HTTP(S) on a worker thread, blocking this thread until done. */
 export function httpGetSync(url: string, timeoutMs = 300_000): Uint8Array {
+  const m = httpRequestSync(url, {}, timeoutMs);
+  if (m.status < 200 || m.status >= 300) throw new DownloadError(url, `HTTP error ${m.status} ('${m.message}')`);
+  return m.body;
+}
+
+/** The answer to an HTTP(S) GET: any status, the `ETag` ("" without one) and the URL after redirects. */
+export interface HttpResponse {
+  readonly status: number;
+  readonly message: string;
+  readonly body: Uint8Array;
+  readonly etag: string;
+  readonly url: string;
+}
+
+/** An HTTP(S) GET with request headers (`If-None-Match`) on a worker thread; fails only when no answer came. */
+export function httpRequestSync(url: string, headers: Readonly<Record<string, string>>, timeoutMs = 300_000): HttpResponse {
   const { port1, port2 } = new MessageChannel();
   const shared = new SharedArrayBuffer(4);
   const flag = new Int32Array(shared);
-  const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { url, port: port2, shared, timeoutMs, ca: url.startsWith("https:") ? httpsCaOption() : undefined }, transferList: [port2] });
+  const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { url, port: port2, shared, timeoutMs, headers, ca: url.startsWith("https:") ? httpsCaOption() : undefined }, transferList: [port2] });
   try {
     Atomics.wait(flag, 0, 0, timeoutMs + 5_000);
-    const m = receiveMessageOnPort(port1)?.message as { error?: string; status?: number; message?: string; body?: Uint8Array } | undefined;
+    const m = receiveMessageOnPort(port1)?.message as { error?: string; status: number; message: string; body: Uint8Array; etag: string; url: string } | undefined;
     if (m === undefined) throw new DownloadError(url, "Timeout was reached (28)");
     if (m.error !== undefined) throw new DownloadError(url, m.error);
-    if (m.status! < 200 || m.status! >= 300) throw new DownloadError(url, `HTTP error ${m.status} ('${m.message}')`);
-    return new Uint8Array(m.body!);
+    return { status: m.status, message: m.message, body: new Uint8Array(m.body), etag: m.etag, url: m.url };
   } finally {
     void w.terminate();
     port1.close();
