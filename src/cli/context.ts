@@ -1,5 +1,6 @@
 import type { Host } from "../host/host.js";
 import { nodeHost } from "../host/node-host.js";
+import { stdioWriter } from "../host/stdio.js";
 
 /**
  * What a CLI command needs from its surroundings. Tests pass a memory host and
@@ -25,8 +26,8 @@ export function defaultCliContext(): CliContext {
   return {
     host,
     settings: new Map(),
-    stdout: (t) => void process.stdout.write(t),
-    stderr: (t) => void process.stderr.write(t),
+    stdout: stdioWriter(1),
+    stderr: stdioWriter(2),
     async readStdin() {
       const chunks: Uint8Array[] = [];
       for await (const c of process.stdin) chunks.push(c as Uint8Array);

@@ -1,4 +1,5 @@
 import { releaseTempRoots } from "./temp-roots.js";
+import { stdioPending } from "../host/stdio.js";
 import { TsnixError } from "../errors.js";
 import type { CliContext } from "./context.js";
 import { defaultCliContext } from "./context.js";
@@ -114,17 +115,14 @@ class UsageErrorLike extends TsnixError {
  * a closed pipe (`tsnix … | head`) ends quietly, as Nix does.
  */
 export function run(argv: string[]): void {
-  process.stdout.on("error", (e: { code?: string }) => {
-    if (e.code === "EPIPE") process.exit(0);
-  });
   main(argv).then(
     (code) => {
       process.exitCode = code;
       // Everything is done and written: leave without Node's orderly teardown
       // of the heap and threads, a few ms that every short command paid.
-      // Output still queued (a pipe whose reader is slow) is left to the
-      // normal exit, which writes it out first.
-      if (process.stdout.writableLength === 0 && process.stderr.writableLength === 0) process.exit(code);
+      // Output still queued (a non-blocking descriptor that refused a write)
+      // is left to the normal exit, which writes it out first.
+      if (!stdioPending()) process.exit(code);
     },
     (e: unknown) => {
       process.stderr.write(`error: internal error: ${String(e)}\n`);

@@ -179,7 +179,14 @@ export function unixGroupsOf(host: Host, user: { readonly name: string; readonly
 /** The user a host runs as, with their groups (for `@group` in `trusted-users`/`allowed-users`). @public */
 export function hostUserIdentity(host: Host): UserIdentity {
   const u = host.user();
-  return { name: u.name, groups: unixGroupsOf(host, u) };
+  // Read /etc/group only when a `@group` entry asks (most commands never do).
+  let groups: string[] | undefined;
+  return {
+    name: u.name,
+    get groups() {
+      return (groups ??= unixGroupsOf(host, u));
+    },
+  };
 }
 
 function matchesUserList(list: readonly string[], user: UserIdentity): boolean {
