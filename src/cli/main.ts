@@ -115,6 +115,7 @@ class UsageErrorLike extends TsnixError {
  * a closed pipe (`tsnix … | head`) ends quietly, as Nix does.
  */
 export function run(argv: string[]): void {
+  restoreLauncherEnv(process.env);
   main(argv).then(
     (code) => {
       process.exitCode = code;
@@ -129,4 +130,16 @@ export function run(argv: string[]): void {
       process.exitCode = 1;
     },
   );
+}
+
+/**
+ * Undo what bin/tsnix changed in the environment for Node's own start: the
+ * user's GLIBC_TUNABLES (saved as "=value", or empty when it was unset).
+ */
+export function restoreLauncherEnv(env: NodeJS.ProcessEnv): void {
+  const saved = env["TSNIX_GLIBC_TUNABLES"];
+  if (saved === undefined) return;
+  delete env["TSNIX_GLIBC_TUNABLES"];
+  if (saved.startsWith("=")) env["GLIBC_TUNABLES"] = saved.slice(1);
+  else delete env["GLIBC_TUNABLES"];
 }

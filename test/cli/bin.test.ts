@@ -60,6 +60,12 @@ describe.runIf(built)("bin/tsnix", () => {
     }
   });
 
+  it("gives the user's GLIBC_TUNABLES back to the evaluation (and so to what it starts), set or unset", () => {
+    const expr = ["instantiate", "--eval", "--strict", "-E", '[ (builtins.getEnv "GLIBC_TUNABLES") (builtins.getEnv "TSNIX_GLIBC_TUNABLES") ]'];
+    expect(tsnix(expr, { GLIBC_TUNABLES: undefined }).stdout).toBe('[ "" "" ]\n');
+    expect(tsnix(expr, { GLIBC_TUNABLES: "glibc.malloc.arena_max=2" }).stdout).toBe('[ "glibc.malloc.arena_max=2" "" ]\n');
+  });
+
   describe("NODE_EXTRA_CA_CERTS", () => {
     let dir: string;
     let server: Server;
