@@ -10,7 +10,7 @@ import { BuildEnvCollisionError } from "../profiles/errors.js";
 import { formatGenerations, parseGenerationSelector } from "../profiles/generations.js";
 import type { ManifestElement } from "../profiles/manifest.js";
 import * as profiles from "../profiles/profile.js";
-import { type QueryItem, type QueryOptions, formatQuery } from "../profiles/query.js";
+import { type QueryItem, type QueryOptions, formatQuery, querySubstitutablePaths } from "../profiles/query.js";
 import type { LocalStore } from "../store/local-store.js";
 import { hostUserIdentity, loadSettings } from "../profiles/settings.js";
 import { storeFromContext } from "./store.js";
@@ -355,7 +355,22 @@ function implicitProfile(store: LocalStore, home: string): string {
   return profile;
 }
 
-function query(ctx: CliContext, pctx: profiles.ProfileContext, flags: readonly string[], args: readonly string[], available: (() => AvailableElement[]) | undefined): number {
+/** The `S` of `--status`: what the configured substituters have (none when `substitute` is off). */
+async function substitutablePaths(ctx: CliContext, store: LocalStore, paths: readonly string[]): Promise<Set<string>> {
+  const [{ effectiveSettings }, { buildSettingsFrom }, { BinaryCache, sortCaches }] = await Promise.all([import("./settings.js"), import("../build/settings.js"), import("../build/binary-cache.js")]);
+  const s = buildSettingsFrom(effectiveSettings(ctx, store.root).pairs, ctx.host.cpuCount());
+  if (!s.substitute) return new Set();
+  const caches = s.substituters.flatMap((u) => {
+    try {
+      return [new BinaryCache(u, { host: ctx.host })];
+    } catch {
+      return []; // a store tsnix cannot open substitutes nothing
+    }
+  });
+  return caches.length === 0 ? new Set() : querySubstitutablePaths(await sortCaches(caches), store.storeDir, paths);
+}
+
+async function query(ctx: CliContext, pctx: profiles.ProfileContext, flags: readonly string[], args: readonly string[], available: (() => AvailableElement[]) | undefined): Promise<number> {
   let source: "installed" | "available" = "installed";
   const o: { -readonly [K in keyof QueryOptions]: QueryOptions[K] } = {};
   for (const f of flags) {
@@ -423,6 +438,10 @@ function query(ctx: CliContext, pctx: profiles.ProfileContext, flags: readonly s
   o.installed = installed.map((x) => x.element);
   o.others = (source === "installed" ? avail : installed).map((x) => x.element);
   o.isValid = (p) => store.isValidPath(p);
+  if (o.status === true) {
+    const subst = await substitutablePaths(ctx, store, elems.map((x) => x.element.outPath));
+    o.isSubstitutable = (p) => subst.has(p);
+  }
   ctx.stdout(formatQuery(elems, o));
   return 0;
 }

@@ -36,7 +36,7 @@ export {
   formatGenerations,
   generationPath,
 } from "./generations.js";
-export { type QueryItem, type QueryOptions, formatQuery, sortQueryItems } from "./query.js";
+export { type QueryItem, type QueryOptions, formatQuery, sortQueryItems, querySubstitutablePaths } from "./query.js";
 export { type ManifestElement, type MetaValue, printManifest, parseManifest, printMetaValue, manifestReferences } from "./manifest.js";
 export { type BuildEnvPackage, type BuildEnvOptions, buildEnv, buildenvBuiltin, parseBuildEnvDerivations } from "../build/buildenv.js";
 export { type UserEnv, createUserEnv, readUserEnvManifest, buildEnvDerivationsAttr, elementOfStorePath } from "./user-env.js";

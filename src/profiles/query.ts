@@ -6,6 +6,7 @@
  * case-insensitively (upper-cased bytes), as `cmpElemByName`.
  */
 import { compareVersions, parseDrvName } from "../eval/builtins/versions.js";
+import type { BinaryCache, sortCaches } from "../build/binary-cache.js";
 import { type ManifestElement, type MetaValue, formatFloat } from "./manifest.js";
 
 /** One element to print: its attribute path (the manifest index for installed ones) and `outputName`. @public */
@@ -270,4 +271,38 @@ export function formatQuery(items: readonly QueryItem[], options: QueryOptions =
     } else rows.push(row);
   }
   return format === "xml" ? `${xml}</items>\n` : printTable(rows);
+}
+
+/** Nix's boolean setting values. */
+function settingBool(v: string): boolean | undefined {
+  return v === "true" || v === "1" || v === "yes" ? true : v === "false" || v === "0" || v === "no" ? false : undefined;
+}
+
+/**
+ * Which of `paths` the substituters have, for the `S` of `--status`, as
+ * Nix 2.8's querySubstitutablePaths: `caches` in priority order (as
+ * {@link sortCaches} orders them), each asked
+ * only for the paths no earlier one has, skipping caches of another store
+ * directory and caches that do not want mass queries (`WantMassQuery: 1` in
+ * nix-cache-info, or `?want-mass-query=true` on the URL). A path valid
+ * locally is still asked about, as Nix does; a cache that cannot be read
+ * has nothing.
+ * @public
+ */
+export async function querySubstitutablePaths(caches: readonly BinaryCache[], storeDir: string, paths: Iterable<string>): Promise<Set<string>> {
+  let remaining = [...new Set(paths)];
+  const found = new Set<string>();
+  for (const c of caches) {
+    if (remaining.length === 0) break;
+    const info = await c.info().catch(() => undefined);
+    if (info === undefined || info.storeDir !== storeDir) continue;
+    const param = c.params.get("want-mass-query");
+    if (!((param === null ? undefined : settingBool(param)) ?? info.wantMassQuery)) continue;
+    const has = await Promise.all(remaining.map((p) => c.has(p).catch(() => false)));
+    remaining = remaining.filter((p, i) => {
+      if (has[i]) found.add(p);
+      return !has[i];
+    });
+  }
+  return found;
 }
