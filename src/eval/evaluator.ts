@@ -1020,7 +1020,13 @@ export class Compiler {
       const a0 = args[0]!;
       return withThunk((env) => {
         const f = fn(env);
-        if (f instanceof NixLambda) return callLambda(f, a0(env), pos);
+        if (f instanceof NixLambda) {
+          if (RT.traceCalls) return callLambda(f, a0(env), pos);
+          // callLambda without its frame: one JS frame fewer per Nix call
+          // (deep recursion's stack is what the collector scans and the OS maps in).
+          const code = f.code as LambdaCode;
+          return code.body.ev(bindArgs(code, f.env as Env, a0(env), pos, f));
+        }
         if (f instanceof PrimOp && f.arity === 1) return force(RT.callPrimOp(f, [a0(env)], pos));
         return callFunction(f, [a0(env)], pos);
       });
