@@ -13,6 +13,7 @@ import * as profiles from "../profiles/profile.js";
 import { type QueryItem, type QueryOptions, formatQuery, querySubstitutablePaths } from "../profiles/query.js";
 import type { LocalStore } from "../store/local-store.js";
 import { hostUserIdentity, loadSettings } from "../profiles/settings.js";
+import { initStateDirs } from "../profiles/roots.js";
 import { storeFromContext } from "./store.js";
 import type { CliContext } from "./context.js";
 
@@ -186,6 +187,8 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
   }
   if (op !== "query" && op !== "install") for (const f of flags) throw new EnvUsageError(`unknown flag '${f}'`);
   const store = storeFromContext(ctx);
+  // What Nix makes whenever it opens the store (the default profile's directory among them).
+  initStateDirs(store, hostUserIdentity(ctx.host).name);
   const home = ctx.env("HOME") ?? ctx.host.user().home;
   // -S only repoints ~/.nix-profile (Nix makes the link first, then replaces it: the same end state).
   if (profile === undefined && op !== "switch-profile") {
@@ -208,6 +211,8 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
   const pctx: profiles.ProfileContext = {
     store,
     settings,
+    // As nix-env: a profile's directory must exist (the default profile's is made with the store's state).
+    createProfileDir: false,
     user: hostUserIdentity(ctx.host),
     log,
     dryRun,

@@ -10,7 +10,7 @@
  */
 import { isErrno } from "../errors.js";
 import type { Host, HostLock } from "../host/host.js";
-import { basename, dirname, mkdirp, syncDir, sleepSync } from "../host/util.js";
+import { basename, dirname, mkdirp, pathExists, syncDir, sleepSync } from "../host/util.js";
 import { ProfileError } from "./errors.js";
 
 /** One generation of a profile. @public */
@@ -112,12 +112,24 @@ export function replaceSymlink(host: Host, target: string, link: string): void {
 }
 
 /**
- * Take the profile's lock (`PROFILE.lock`), waiting while another live
- * process holds it.
+ * Fail as nix-env does when a profile's directory is missing (it opens the
+ * lock file there and never creates the directory).
  * @public
  */
-export function lockProfile(host: Host, profile: string, timeoutMs = 10 * 60 * 1000): HostLock {
-  mkdirp(host.fs, dirname(profile));
+export function assertProfileDir(host: Host, profile: string): void {
+  if (!pathExists(host.fs, dirname(profile)))
+    throw new ProfileError("no-profile-dir", `opening lock file '${profile}.lock': No such file or directory`, { profile });
+}
+
+/**
+ * Take the profile's lock (`PROFILE.lock`), waiting while another live
+ * process holds it. The profile's directory is created unless
+ * `createParent` is false (then a missing one fails, as in nix-env).
+ * @public
+ */
+export function lockProfile(host: Host, profile: string, timeoutMs = 10 * 60 * 1000, createParent = true): HostLock {
+  if (createParent) mkdirp(host.fs, dirname(profile));
+  else assertProfileDir(host, profile);
   const file = `${profile}.lock`;
   const start = host.now();
   let delay = 1;
@@ -160,8 +172,8 @@ export function switchLink(host: Host, profile: string, gen: Generation | string
  * numbers switched from and to. `log` hears Nix's message.
  * @public
  */
-export function switchGeneration(host: Host, profile: string, number: number, options: { dryRun?: boolean; log?: (line: string) => void } = {}): { from: number | null; to: number } {
-  const lock = lockProfile(host, profile);
+export function switchGeneration(host: Host, profile: string, number: number, options: { dryRun?: boolean; log?: (line: string) => void; createParent?: boolean } = {}): { from: number | null; to: number } {
+  const lock = lockProfile(host, profile, undefined, options.createParent);
   try {
     const { generations, current } = findGenerations(host, profile);
     const dst = generations.find((g) => g.number === number);
@@ -178,13 +190,13 @@ export function switchGeneration(host: Host, profile: string, number: number, op
  * Switch to the newest generation older than the current one (`--rollback`).
  * @public
  */
-export function rollback(host: Host, profile: string, options: { dryRun?: boolean; log?: (line: string) => void } = {}): { from: number | null; to: number } {
-  const lock = lockProfile(host, profile);
+export function rollback(host: Host, profile: string, options: { dryRun?: boolean; log?: (line: string) => void; createParent?: boolean } = {}): { from: number | null; to: number } {
+  const lock = lockProfile(host, profile, undefined, options.createParent);
   try {
     const { generations, current } = findGenerations(host, profile);
     let dst: Generation | undefined;
     for (const g of generations) if (current === null || g.number < current) dst = g;
-    if (dst === undefined) throw new ProfileError("no-older-generation", `no generation older than the current (${current ?? 0}) exists`, { profile, current });
+    if (dst === undefined) throw new ProfileError("no-older-generation", `no profile version older than the current (${current ?? 0}) exists`, { profile, current });
     options.log?.(`switching profile from version ${current ?? 0} to ${dst.number}`);
     if (options.dryRun !== true) switchLink(host, profile, dst);
     return { from: current, to: dst.number };
@@ -237,8 +249,8 @@ export function parseDays(spec: string): number {
  * `would remove profile version N`.
  * @public
  */
-export function deleteGenerations(host: Host, profile: string, selector: GenerationSelector, options: { dryRun?: boolean; log?: (line: string) => void } = {}): number[] {
-  const lock = lockProfile(host, profile);
+export function deleteGenerations(host: Host, profile: string, selector: GenerationSelector, options: { dryRun?: boolean; log?: (line: string) => void; createParent?: boolean } = {}): number[] {
+  const lock = lockProfile(host, profile, undefined, options.createParent);
   try {
     const { generations, current } = findGenerations(host, profile);
     const victims: number[] = [];

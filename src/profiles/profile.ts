@@ -14,6 +14,7 @@ import { ProfileError } from "./errors.js";
 import {
   type GenerationSelector,
   type ProfileGenerations,
+  assertProfileDir,
   createGeneration,
   deleteGenerations as deleteGens,
   findGenerations,
@@ -44,6 +45,8 @@ export interface ProfileContext {
   readonly realise?: (drvPaths: readonly string[]) => void;
   /** Temporary roots of this process (default: a fresh set, released at the end of each call). */
   readonly tempRoots?: TempRoots;
+  /** Create a missing profile directory (default true); false fails as nix-env does, which never creates it. */
+  readonly createProfileDir?: boolean;
 }
 
 /** The default profile of `user`: `STATE/profiles/per-user/USER/profile` (`default` for root, as Nix 2.8). @public */
@@ -184,7 +187,7 @@ function modify(ctx: ProfileContext, compute: (installed: ManifestElement[]) => 
       if (next === null || ctx.dryRun === true) return null;
       ensureRealised(ctx, next, roots);
       const env = createUserEnv(ctx.store, next, { tempRoots: roots, keepDerivations: false, ...(ctx.log === undefined ? {} : { log: ctx.log }) });
-      const lock = lockProfile(ctx.store.host, profile);
+      const lock = lockProfile(ctx.store.host, profile, undefined, ctx.createProfileDir);
       try {
         if (profileTarget(ctx) !== before && attempt < 10) continue;
         const gen = createGeneration(ctx.store.host, profile, env.path);
@@ -320,9 +323,13 @@ export function setProfile(ctx: ProfileContext, element: ManifestElement): numbe
   if (ctx.dryRun === true) return null;
   const profile = profileOf(ctx);
   initStateDirs(ctx.store, userOf(ctx).name);
+  // nix-env --set takes no lock: it fails listing the profile's directory.
+  const dir = dirname(profile);
+  if (ctx.createProfileDir === false && !pathExists(ctx.store.host.fs, dir))
+    throw new ProfileError("no-profile-dir", `opening directory '${dir}': No such file or directory`, { profile });
   return withTempRoots(ctx, (roots) => {
     ensureRealised(ctx, [element], roots);
-    const lock = lockProfile(ctx.store.host, profile);
+    const lock = lockProfile(ctx.store.host, profile, undefined, ctx.createProfileDir);
     try {
       const gen = createGeneration(ctx.store.host, profile, element.outPath);
       addIndirectRoot(ctx.store, gen.path);
@@ -352,23 +359,33 @@ export function setFlag(ctx: ProfileContext, name: string, value: string, select
 
 /** Generations of the profile, oldest first, and the current number. @public */
 export function listGenerations(ctx: ProfileContext): ProfileGenerations {
+  // nix-env --list-generations locks the profile, so a missing directory fails there.
+  if (ctx.createProfileDir === false) assertProfileDir(ctx.store.host, profileOf(ctx));
   return findGenerations(ctx.store.host, profileOf(ctx));
+}
+
+function generationOptions(ctx: ProfileContext): { dryRun?: boolean; log?: (line: string) => void; createParent?: boolean } {
+  return {
+    ...(ctx.dryRun === undefined ? {} : { dryRun: ctx.dryRun }),
+    ...(ctx.log === undefined ? {} : { log: ctx.log }),
+    ...(ctx.createProfileDir === undefined ? {} : { createParent: ctx.createProfileDir }),
+  };
 }
 
 /** `--rollback`. @public */
 export function rollback(ctx: ProfileContext): { from: number | null; to: number } {
   guard(ctx);
-  return rollbackGen(ctx.store.host, profileOf(ctx), { ...(ctx.dryRun === undefined ? {} : { dryRun: ctx.dryRun }), ...(ctx.log === undefined ? {} : { log: ctx.log }) });
+  return rollbackGen(ctx.store.host, profileOf(ctx), generationOptions(ctx));
 }
 
 /** `--switch-generation N`. @public */
 export function switchGeneration(ctx: ProfileContext, number: number): { from: number | null; to: number } {
   guard(ctx);
-  return switchGen(ctx.store.host, profileOf(ctx), number, { ...(ctx.dryRun === undefined ? {} : { dryRun: ctx.dryRun }), ...(ctx.log === undefined ? {} : { log: ctx.log }) });
+  return switchGen(ctx.store.host, profileOf(ctx), number, generationOptions(ctx));
 }
 
 /** `--delete-generations …`. @public */
 export function deleteGenerations(ctx: ProfileContext, selector: GenerationSelector): number[] {
   guard(ctx);
-  return deleteGens(ctx.store.host, profileOf(ctx), selector, { ...(ctx.dryRun === undefined ? {} : { dryRun: ctx.dryRun }), ...(ctx.log === undefined ? {} : { log: ctx.log }) });
+  return deleteGens(ctx.store.host, profileOf(ctx), selector, generationOptions(ctx));
 }

@@ -66,6 +66,7 @@ describeOracle("tsnix env and collect-garbage agree with nix-env 2.8", () => {
     const nixProfile = `${tmp}/nix/var/nix/profiles/per-user/alice/profile`;
     const tsProfile = `${root}/nix/var/nix/profiles/per-user/alice/profile`;
     mkdirSync(join(nixProfile, ".."), { recursive: true }); // nix-env only makes the invoking user's directory
+    mkdirSync(join(tsProfile, ".."), { recursive: true }); // so does tsnix env
     const steps: string[][] = [
       ["-iA", "hello", "-f", "PKGS"],
       ["-f", "PKGS", "-iA", "other"],
