@@ -633,7 +633,7 @@ class Realiser {
         for (const o of drv.outputs.values()) {
           if (outArea !== undefined) {
             removeTree(fs, store.toRealPath(o.path));
-            fs.rename(physOut(o.path), store.toRealPath(o.path));
+            moveCanonicalised(fs, physOut(o.path), store.toRealPath(o.path));
           }
           moved.push(o.path);
         }
@@ -856,6 +856,24 @@ function signalNumber(s: string): string {
 }
 
 /** Nix's canonical metadata below and at `p`: no write bits, no setuid/setgid, 0444/0555, mtime 1. */
+/**
+ * Rename a canonicalised output into the store. Moving a directory to another
+ * parent rewrites its `..`, which needs write permission on the directory
+ * itself unless the caller is root: an unprivileged builder's read-only (0555)
+ * output is made writable for the move and read-only again right after. It
+ * is not yet valid, so an interruption in between leaves nothing registered.
+ */
+function moveCanonicalised(fs: HostFs, from: string, to: string): void {
+  try {
+    fs.rename(from, to);
+  } catch (e) {
+    if (!isErrno(e, "EACCES", "EPERM") || fs.lstat(from).type !== "directory") throw e;
+    fs.chmod(from, 0o755);
+    fs.rename(from, to);
+    fs.chmod(to, 0o555);
+  }
+}
+
 function canonicaliseTree(fs: HostFs, p: string): void {
   const st = fs.lstat(p);
   if (st.type === "symlink") {

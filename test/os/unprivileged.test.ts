@@ -18,8 +18,8 @@ const NOBODY = 65534;
 function tsnix(dir: string, args: string[], asNobody: boolean) {
   const env = { ...process.env, HOME: dir, NIX_PATH: "" };
   const r = asNobody
-    ? spawnSync(SETPRIV!, [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--", BIN, ...args], { encoding: "utf8", env })
-    : spawnSync(BIN, args, { encoding: "utf8", env });
+    ? spawnSync(SETPRIV!, [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--", BIN, ...args], { encoding: "utf8", env, cwd: dir })
+    : spawnSync(BIN, args, { encoding: "utf8", env, cwd: dir });
   return { status: r.status, stderr: r.stderr };
 }
 
@@ -64,5 +64,21 @@ describe.runIf(usable)("an unprivileged user switching a --root (node host)", ()
     const home = lstatSync(join(root, "home/alice"));
     expect([home.isDirectory(), home.uid, home.mode & 0o7777]).toEqual([true, NOBODY, 0o700]);
     expect(readFileSync(join(root, "etc/passwd"), "utf8")).toContain("alice:x:1000:100::/home/alice:");
+  });
+
+  it("builds the system as nobody into a root whose store is nobody's too", () => {
+    dir = mkdtempSync(join(tmpdir(), "tsnix-unpriv-"));
+    writeFileSync(join(dir, "configuration.nix"), `{ pkgs, ... }: { boot.loader.grub.device = "nodev"; users.users.alice.isNormalUser = true; }`);
+    writeFileSync(join(dir, "pkgs.nix"), "{ }");
+    giveAway(dir, "");
+    const root = join(dir, "root");
+    const r = tsnix(dir, ["os", "rebuild", "build", "--root", root, "-I", `nixos-config=${join(dir, "configuration.nix")}`, "--pkgs", join(dir, "pkgs.nix")], true);
+    expect(r.status, r.stderr).toBe(0);
+    // Built outputs (directories among them, moved into the store by an unprivileged process) are read-only and nobody's.
+    const store = join(root, "nix/store");
+    const systemPath = readdirSync(store).find((n) => n.endsWith("-system-path"));
+    expect(systemPath).toBeDefined();
+    const st = lstatSync(join(store, systemPath!));
+    expect([st.isDirectory(), st.uid, st.mode & 0o7777]).toEqual([true, NOBODY, 0o555]);
   });
 });
