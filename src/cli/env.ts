@@ -431,7 +431,7 @@ async function query(ctx: CliContext, pctx: profiles.ProfileContext, flags: read
   const store = pctx.store;
   const loadAvail = (): QueryItem[] => {
     if (available === undefined) throw new TsnixError("profiles.no-file", "no expression given; use '--file FILE' (tsnix has no ~/.nix-defexpr)");
-    return available().map((a) => ({ attrPath: a.attrPath, element: a.element, outputName: a.outputName ?? "" }));
+    return available().map((a) => ({ attrPath: a.attrPath, element: a.element, outputName: a.outputName ?? "", ...(a.invalidMeta === undefined ? {} : { invalidMeta: a.invalidMeta }) }));
   };
   const installed: QueryItem[] = source === "installed" || o.compareVersions === true || o.status === true ? profiles.queryInstalled(pctx).map((e, i) => ({ attrPath: String(i), element: e, outputName: "" })) : [];
   const avail: QueryItem[] = source === "available" || o.compareVersions === true ? loadAvail() : [];
@@ -443,6 +443,7 @@ async function query(ctx: CliContext, pctx: profiles.ProfileContext, flags: read
   o.installed = installed.map((x) => x.element);
   o.others = (source === "installed" ? avail : installed).map((x) => x.element);
   o.isValid = (p) => store.isValidPath(p);
+  o.warn = (l) => ctx.stderr(`${l}\n`);
   if (o.status === true) {
     const subst = await substitutablePaths(ctx, store, elems.map((x) => x.element.outPath));
     o.isSubstitutable = (p) => subst.has(p);

@@ -22,6 +22,8 @@ export interface AvailableElement {
   readonly element: ManifestElement;
   /** The derivation's `outputName` attribute, or "" (what `nix-env -q --json` shows). */
   readonly outputName?: string;
+  /** Meta attributes Nix's checkMeta rejects: left out of `element.meta`, reported by `-q --meta`. */
+  readonly invalidMeta?: readonly string[];
 }
 
 const ATTR_RE = /^[a-zA-Z0-9_'-][a-zA-Z0-9_'.-]*$/;
@@ -41,14 +43,17 @@ function isDerivation(v: Value): v is NixAttrs {
   return t !== undefined && str(t) === "derivation";
 }
 
-/** Nix's `checkMeta`: what may be kept in `meta` (no functions, no derivations). */
+/**
+ * Nix's `checkMeta`: what may be kept in `meta`: integers, floats, booleans,
+ * strings, and lists and sets of them (sets without `outPath`); not null,
+ * paths or functions, at any depth.
+ */
 function toMeta(v: LazyValue, depth = 0): MetaValue | undefined {
   if (depth > 20) return undefined;
   const x = force(v);
-  if (x === null || typeof x === "boolean" || typeof x === "number" || typeof x === "bigint" || typeof x === "string") return x;
+  if (typeof x === "boolean" || typeof x === "number" || typeof x === "bigint" || typeof x === "string") return x;
   if (x instanceof NixString) return x.s;
   if (x instanceof NixFloat) return x.value;
-  if (x instanceof NixPath) return x.path;
   if (Array.isArray(x)) {
     const out: MetaValue[] = [];
     for (const e of x) {
@@ -73,6 +78,11 @@ function toMeta(v: LazyValue, depth = 0): MetaValue | undefined {
 
 /** A derivation attribute set as an installable element. @public */
 export function elementOfDerivation(v: NixAttrs): ManifestElement {
+  return checkedElement(v).element;
+}
+
+/** The element of a derivation and the names of its meta attributes that are not valid meta. */
+function checkedElement(v: NixAttrs): { element: ManifestElement; invalidMeta: string[] } {
   const name = str(v.get("name"));
   if (name === undefined) throw new ProfileError("bad-derivation", "derivation has no 'name' attribute", {});
   const outPath = str(v.get("outPath"));
@@ -85,11 +95,13 @@ export function elementOfDerivation(v: NixAttrs): ManifestElement {
   }
   const metaV = v.get("meta");
   const meta: { [k: string]: MetaValue } = {};
+  const invalidMeta: string[] = [];
   if (metaV !== undefined) {
     const m = force(metaV);
     if (m instanceof NixAttrs) for (const n of m.names()) {
       const x = toMeta(m.get(n)!);
       if (x !== undefined) meta[n] = x;
+      else invalidMeta.push(n);
     }
   }
   // `meta.outputsToInstall` narrows what goes into the profile. Nix keeps
@@ -105,7 +117,7 @@ export function elementOfDerivation(v: NixAttrs): ManifestElement {
   });
   const drvPath = v.has("drvPath") ? str(v.get("drvPath")) : undefined;
   // A derivation without `system` is "unknown" to nix-env (DrvInfo::querySystem), in queries and manifests.
-  return { name, outPath, outputs, system: str(v.get("system")) ?? "unknown", drvPath, meta };
+  return { element: { name, outPath, outputs, system: str(v.get("system")) ?? "unknown", drvPath, meta }, invalidMeta };
 }
 
 function addToPath(prefix: string, name: string): string {
@@ -122,7 +134,8 @@ export function getDerivations(v: LazyValue, prefix = ""): AvailableElement[] {
     if (done.has(x)) return false;
     done.add(x);
     const on = x.get("outputName");
-    out.push({ attrPath: path, element: elementOfDerivation(x), outputName: on === undefined ? "" : (str(on) ?? "") });
+    const { element, invalidMeta } = checkedElement(x);
+    out.push({ attrPath: path, element, outputName: on === undefined ? "" : (str(on) ?? ""), ...(invalidMeta.length === 0 ? {} : { invalidMeta }) });
     return false;
   };
   const walk = (lv: LazyValue, path: string): void => {

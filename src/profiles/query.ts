@@ -15,6 +15,8 @@ export interface QueryItem {
   readonly element: ManifestElement;
   /** The derivation's `outputName` attribute ("" when it has none, as for installed elements). */
   readonly outputName: string;
+  /** Meta attributes that are not valid meta (Nix's checkMeta): `null` in `--json --meta`, left out of `--xml --meta`, each with Nix's warning. */
+  readonly invalidMeta?: readonly string[];
 }
 
 /** Which columns `nix-env -q` prints, and in which form. @public */
@@ -41,6 +43,13 @@ export interface QueryOptions {
   readonly isValid?: (path: string) => boolean;
   /** Whether a store path has a substitute (for `--status`; default none). */
   readonly isSubstitutable?: (path: string) => boolean;
+  /** Hears Nix's `derivation '…' has invalid meta attribute '…'` lines (with `meta`). */
+  readonly warn?: (line: string) => void;
+}
+
+/** Nix's complaint about a meta attribute `checkMeta` rejects. */
+function warnInvalidMeta(o: QueryOptions, it: QueryItem, name: string): void {
+  o.warn?.(`derivation '${it.element.name}' has invalid meta attribute '${name}'`);
 }
 
 /** Nix's `cmpChars`: bytes compared after `toupper`. */
@@ -164,7 +173,18 @@ function queryJson(items: readonly QueryItem[], o: QueryOptions): string {
       ["outputName", jsonString(it.outputName)],
       ["outputs", jsonObject(sortedOutputs(e).map((x) => [x.name, o.outPath === true ? jsonString(x.path) : "null"]), 2)],
     ];
-    if (o.meta === true) fields.push(["meta", jsonValue(e.meta, 2)]);
+    if (o.meta === true) {
+      const invalid = it.invalidMeta ?? [];
+      const names = [...Object.keys(e.meta), ...invalid].sort(byBytes);
+      const meta = names.map((k): [string, string] => {
+        if (!Object.hasOwn(e.meta, k)) {
+          warnInvalidMeta(o, it, k);
+          return [k, "null"];
+        }
+        return [k, jsonValue(e.meta[k]!, 3)];
+      });
+      fields.push(["meta", jsonObject(meta, 2)]);
+    }
     return [it.attrPath, jsonObject(fields, 1)];
   });
   return `${jsonObject(top, 0)}\n`;
@@ -266,7 +286,11 @@ export function formatQuery(items: readonly QueryItem[], options: QueryOptions =
     if (format === "xml") {
       xml += `  <item${xmlAttrs(attrs)}>\n`;
       for (const o of sortedOutputs(e)) xml += `    <output${xmlAttrs(options.outPath === true ? { name: o.name, path: o.path } : { name: o.name })} />\n`;
-      if (options.meta === true) for (const k of Object.keys(e.meta).sort(byBytes)) xml += xmlMeta(k, e.meta[k]!);
+      if (options.meta === true)
+        for (const k of [...Object.keys(e.meta), ...(it.invalidMeta ?? [])].sort(byBytes)) {
+          if (Object.hasOwn(e.meta, k)) xml += xmlMeta(k, e.meta[k]!);
+          else warnInvalidMeta(options, it, k);
+        }
       xml += "  </item>\n";
     } else rows.push(row);
   }
