@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Host } from "../../src/host/host.js";
 import { memoryHost } from "../../src/host/memory-host.js";
 import { nodeHost } from "../../src/host/node-host.js";
-import { describeOracle, runNix } from "../helpers/oracle.js";
+import { describeOracle, runNix, storeDirAsLongAsNix } from "../helpers/oracle.js";
 
 const tsnix = (host: Host, args: string[], cwd: string): Promise<Run> => runCli(host, args, { cwd });
 
@@ -165,15 +165,7 @@ describeOracle("tsnix env's default profile, --switch-profile and query formats 
     tmp = mkdtempSync(join(tmpdir(), "tsnix-env-q-"));
     mkdirSync(`${tmp}/nixhome`);
     mkdirSync(`${tmp}/tshome`);
-    for (;;) {
-      nixStore = `/tmp/${Math.random().toString(36).slice(2, 7).padEnd(5, "x")}`;
-      try {
-        mkdirSync(nixStore);
-        break;
-      } catch {
-        /* taken: try another name */
-      }
-    }
+    nixStore = storeDirAsLongAsNix();
     // No substituters: `--status` would otherwise ask cache.nixos.org (tsnix has none configured either).
     nixEnv = { NIX_STORE_DIR: nixStore, NIX_STATE_DIR: `${tmp}/nix/var/nix`, NIX_LOG_DIR: `${tmp}/nix/var/log/nix`, HOME: `${tmp}/nixhome`, USER: "alice", NIX_CONFIG: "substituters =" };
   });

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "vitest";
@@ -37,6 +37,23 @@ export function describeOracle(name: string, body: () => void): void {
 export function oracleRoot(): { root: string; dispose(): void } {
   const root = mkdtempSync(join(tmpdir(), "tsnix-oracle-"));
   return { root, dispose: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+/**
+ * A new empty directory exactly as long as "/nix/store" (`/tmp/xxxxx`), for
+ * Nix's NIX_STORE_DIR: then outputs that show store paths (nix-env's padded
+ * tables) are as wide as tsnix's. The caller removes it.
+ */
+export function storeDirAsLongAsNix(): string {
+  for (;;) {
+    const dir = `/tmp/${Math.random().toString(36).slice(2, 7).padEnd(5, "x")}`;
+    try {
+      mkdirSync(dir);
+      return dir;
+    } catch {
+      /* taken: try another name */
+    }
+  }
 }
 
 export interface NixResult {

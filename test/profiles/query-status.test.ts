@@ -16,7 +16,7 @@ import { querySubstitutablePaths } from "../../src/profiles/query.js";
 import { narInfoFileName } from "../../src/store/narinfo.js";
 import { tsnix } from "../helpers/cli.js";
 import { HOSTS, type HostFixture } from "../helpers/hosts.js";
-import { describeOracle, runNix } from "../helpers/oracle.js";
+import { describeOracle, runNix, storeDirAsLongAsNix } from "../helpers/oracle.js";
 
 const path = (c: string, name: string, dir = "/nix/store") => `${dir}/${c.repeat(32)}-${name}`;
 
@@ -76,15 +76,7 @@ describeOracle("nix-env -q --status vs nix-env 2.8 with file:// substituters", (
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), "tsnix-q-status-"));
     // Nix's store directory as long as /nix/store, so the tables are as wide as tsnix's.
-    for (;;) {
-      nixStore = `/tmp/${Math.random().toString(36).slice(2, 7).padEnd(5, "x")}`;
-      try {
-        mkdirSync(nixStore);
-        break;
-      } catch {
-        /* taken: try another name */
-      }
-    }
+    nixStore = storeDirAsLongAsNix();
     nixEnv = { NIX_STORE_DIR: nixStore, NIX_STATE_DIR: `${tmp}/nix/var/nix`, NIX_LOG_DIR: `${tmp}/nix/var/log/nix`, HOME: `${tmp}/home`, NIX_CONFIG: "substituters =" };
     mkdirSync(`${tmp}/home`);
     const hash: Record<string, string> = {};
