@@ -129,6 +129,8 @@ export interface SearchPathFetchSettings {
 
 /** The evaluator extension holding {@link SearchPathFetchSettings}. @public */
 export const SEARCH_PATH_FETCH = "searchPathFetch";
+/** The store opened by {@link SearchPathFetchSettings.store}, once per evaluator. */
+const FETCH_STORE = "searchPathFetchStore";
 
 /**
  * A URL entry's directory: as Nix 2.8's downloadTarball, the store path of
@@ -144,6 +146,7 @@ function fetchEntry(state: EvalStateLike, url: string): string {
     if (backend === undefined) state.extensions.set(FETCH_STORE, (backend = settings.store()));
   }
   if (backend === undefined) {
+    // (download reads only the context's state and host: no builtin call is under way here.)
     const got = download({ state, host: state.host } as BuiltinContext, url, "source", true);
     return evalStore.realPath(got.path);
   }
@@ -165,7 +168,6 @@ function fetchEntry(state: EvalStateLike, url: string): string {
   if (evalStore.backend === undefined) evalStore.readFrom(backend);
   return backend.toRealPath(path);
 }
-const FETCH_STORE = "searchPathFetchStore";
 
 /** The directory an entry stands for, or undefined when it is skipped (with Nix's warning, once). */
 function resolveEntry(state: EvalStateLike, path: string): string | undefined {
