@@ -131,6 +131,8 @@ in { a = fod "hello-1.0" "${hash["hello-1.0"]}"; b = fod "other-1" "${hash["othe
     ["-q", "--status"],
     ["-qa", "-f", "pkgs.nix", "--status", "--xml"],
     ["-qa", "-f", "pkgs.nix", "-s", "-P", "--out-path"],
+    ["-qa", "-f", "pkgs.nix", "--status", "--json"],
+    ["-qa", "-f", "pkgs.nix", "--status", "--compare-versions"],
   ];
 
   it("a cache without WantMassQuery is not asked; ?want-mass-query=true makes it asked", async () => {
