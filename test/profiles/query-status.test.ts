@@ -72,6 +72,8 @@ describeOracle("nix-env -q --status vs nix-env 2.8 with file:// substituters", (
   const host = nodeHost();
   const root = () => `${tmp}/ts`;
   const caches = { nix: "", ts: "" };
+  const locals = { nix: "", ts: "" };
+  let copyLocal: () => Promise<void>;
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), "tsnix-q-status-"));
@@ -107,11 +109,17 @@ in { a = fod "hello-1.0" "${hash["hello-1.0"]}"; b = fod "other-1" "${hash["othe
     const nHello = nixRun("nix-store", ["--add", `${tmp}/src/hello-1.0`]);
     nixRun("nix", ["--extra-experimental-features", "nix-command", "copy", "--to", `file://${caches.nix}`, nHello]);
     nixRun("nix-store", ["--delete", nHello]);
-    nixRun("nix-env", ["-p", `${tmp}/nix-profile`, "-i", nixRun("nix-store", ["--add", `${tmp}/src/local-2`])]);
+    locals.nix = nixRun("nix-store", ["--add", `${tmp}/src/local-2`]);
+    nixRun("nix-env", ["-p", `${tmp}/nix-profile`, "-i", locals.nix]);
     const tHello = await tsRun(["store", "--add", `${tmp}/src/hello-1.0`]);
     await tsRun(["copy", "--to", `file://${caches.ts}`, tHello]);
     await tsRun(["store", "--delete", tHello]);
-    await tsRun(["env", "-p", `${tmp}/ts-profile`, "-i", await tsRun(["store", "--add", `${tmp}/src/local-2`])]);
+    locals.ts = await tsRun(["store", "--add", `${tmp}/src/local-2`]);
+    await tsRun(["env", "-p", `${tmp}/ts-profile`, "-i", locals.ts]);
+    copyLocal = async () => {
+      nixRun("nix", ["--extra-experimental-features", "nix-command", "copy", "--to", `file://${caches.nix}`, locals.nix]);
+      await tsRun(["copy", "--to", `file://${caches.ts}`, locals.ts]);
+    };
   });
   afterAll(() => {
     if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
@@ -151,5 +159,9 @@ in { a = fod "hello-1.0" "${hash["hello-1.0"]}"; b = fod "other-1" "${hash["othe
     for (const q of queries) await both(q, (c) => `file://${c}`);
     for (const q of queries) await both(q, (c) => `file://${c.replace(/-cache$/, "-empty")} file://${c}`);
     expect(await both([...queries[0]!, "--option", "substitute", "false"], (c) => `file://${c}`)).toBe("---  hello-1.0\nIP-  local-2\n---  other-1\n");
+    // A path valid here is still asked about: present and substitutable.
+    await copyLocal();
+    for (const q of queries) await both(q, (c) => `file://${c}`);
+    expect(await both(queries[0]!, (c) => `file://${c}`)).toBe("--S  hello-1.0\nIPS  local-2\n---  other-1\n");
   });
 });
