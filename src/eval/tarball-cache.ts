@@ -14,7 +14,7 @@
  * each replaced atomically (written under a temporary name, then renamed).
  */
 import type { Host } from "../host/host.js";
-import { mkdirp, writeFileAtomic } from "../host/util.js";
+import { mkdirp } from "../host/util.js";
 import { hashBytes } from "../store/hash.js";
 import { TsnixError } from "../errors.js";
 import { DownloadError, fetchBytes, httpRequestSync, unpackTarball, type SyncFetcher } from "./builtins/fetchers.js";
@@ -71,6 +71,8 @@ export function defaultFetcherCacheDir(host: Host): string {
   return `${base}/tsnix/fetcher-cache-v1`;
 }
 
+let tmpCounter = 0;
+
 /** The fetcher cache: one JSON file per input, replaced atomically. @public */
 export class FetcherCache {
   constructor(
@@ -97,14 +99,28 @@ export class FetcherCache {
     return { expired: !e.immutable && (ttl === 0 || e.timestamp + ttl < now), info: e.info, path: e.path };
   }
 
-  /** Record `input` → `path`, fetched now. A cache that cannot be written only costs a download next time. */
+  /**
+   * Record `input` → `path`, fetched now: written under a temporary name,
+   * then renamed over the entry, so readers see the old entry or the new
+   * one. Not synced to disk: as Nix's cache database (SQLite with
+   * `synchronous = off`), an entry lost to a power cut only costs a
+   * download. A cache that cannot be written is no error either.
+   */
   add(input: Attrs, info: Attrs, path: string, immutable: boolean): void {
     const entry = { input, info, path, immutable, timestamp: Math.floor(this.host.now() / 1000) };
+    const file = this.file(input);
+    const tmp = `${file}.tmp-${this.host.pid}-${++tmpCounter}`;
+    const fs = this.host.fs;
     try {
-      mkdirp(this.host.fs, this.dir);
-      writeFileAtomic(this.host, this.file(input), JSON.stringify(entry) + "\n");
+      mkdirp(fs, this.dir);
+      fs.writeFile(tmp, JSON.stringify(entry) + "\n", { mode: 0o644 });
+      fs.rename(tmp, file);
     } catch {
-      /* read-only or full cache directory: the fetched path is still good */
+      try {
+        fs.unlink(tmp);
+      } catch {
+        /* never written */
+      }
     }
   }
 }

@@ -116,6 +116,15 @@ describe.each(HOSTS)("fetcher cache on the $name host", ({ make }) => {
     expect(read(downloadTarballCached(ctx(), url, "source", false))).toBe("2\n");
   });
 
+  it("a cache that cannot be written is no error: the fetch still gives its path, fetched again next time", () => {
+    host.fs.writeFile(`${fx.dir}/not-a-dir`, "");
+    const broken = { ...ctx(), cache: new FetcherCache(host, `${fx.dir}/not-a-dir/cache`) };
+    const first = downloadTarballCached(broken, url, "source", false);
+    expect(read(first)).toBe("1\n");
+    host.fs.writeFile(file, tarball("2\n"));
+    expect(read(downloadTarballCached(broken, url, "source", false))).toBe("2\n");
+  });
+
   it("the default cache directory follows XDG_CACHE_HOME, else ~/.cache", () => {
     const envHost = (env: Record<string, string | undefined>) => Object.assign(Object.create(host) as Host, { env: (n: string) => env[n] });
     expect(defaultFetcherCacheDir(envHost({ XDG_CACHE_HOME: "/x/c", HOME: "/h" }))).toBe("/x/c/tsnix/fetcher-cache-v1");
