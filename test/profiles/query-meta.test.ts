@@ -49,6 +49,12 @@ describeOracle("nix-env -qa --meta vs nix-env 2.8", () => {
     ["-qa", "--json", "--meta"],
     ["-qa", "--xml", "--meta", "--out-path", "--drv-path", "--description"],
     ["-qa", "--xml"],
+    ["-qa", "--json"],
+    ["-qa", "--json", "--out-path", "--drv-path"],
+    ["-qaP", "--no-name", "--system", "--drv-path"],
+    ["-qa", "--description", "--out-path", "--system"],
+    ["-qa", "-A", "b", "--json", "--meta"],
+    ["-qa", "--xml", "--meta", "c-3"],
   ]) {
     it(args.join(" "), async () => {
       const n = runNix("nix-env", ["-p", `${tmp}/nix-profile`, "-f", `${tmp}/pkgs.nix`, ...args], { env: nixEnv, cwd: tmp });
