@@ -85,13 +85,17 @@ function decompressError(method: string, source: string, e: unknown): Substitute
  * @public
  */
 export async function decompressAsync(method: string, data: Uint8Array, source = "?"): Promise<Uint8Array> {
-  if (method !== "xz") return decompress(method, data, source);
+  // A small stream decodes in microseconds: handing it to the thread pool costs the main thread more than that.
+  if (method !== "xz" || data.length < ASYNC_XZ_MIN) return decompress(method, data, source);
   try {
     return view(await (lzma ??= require("@napi-rs/lzma") as Lzma).xz.decompress(data));
   } catch (e) {
     throw decompressError(method, source, e);
   }
 }
+
+/** Below this many compressed bytes, xz is decoded on the calling thread. */
+const ASYNC_XZ_MIN = 16 * 1024;
 
 /** Decompress `data` compressed with `method`; a corrupt or truncated stream is a {@link SubstituteError}. @public */
 export function decompress(method: string, data: Uint8Array, source = "?"): Uint8Array {

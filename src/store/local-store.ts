@@ -217,6 +217,12 @@ export class LocalStore {
   private dirsReady = false;
   private readonly fsyncContents: boolean;
   private copyBuf: Uint8Array | undefined;
+  /**
+   * Paths this process holds as temporary roots (past the collector barrier)
+   * and saw valid after rooting them, or made valid itself: the root keeps
+   * them valid, so registering a referrer need not look at the journal again.
+   */
+  private readonly rootedValid = new Set<string>();
   /** Bytes copied by the current add: small adds hash on this thread (a helper thread's hand-off costs more). */
   private copiedBytes = 0;
 
@@ -492,13 +498,15 @@ export class LocalStore {
       }
       // Files were fsynced as they were closed; below the top, entries are canonicalised and directories synced.
       if (sink.isTree) this.fsyncTree(staged, true);
-      consumed = this.commit(
+      const written = this.commit(
         info.path,
         staged,
         { narHash, narSize: size, references, deriver: info.deriver, sigs: info.sigs, ca: info.ca, ultimate: info.ultimate },
         { symlink: sink.rootSymlink },
       );
-      return this.queryPathInfo(info.path);
+      consumed = written !== undefined;
+      // The record just appended, as is: reading it back would decode it again.
+      return written ?? this.queryPathInfo(info.path);
     } catch (e) {
       sink.abort();
       throw e;
@@ -768,14 +776,16 @@ export class LocalStore {
    * target of a root symlink that was never staged (made at `path` directly);
    * `write` is the contents of a text file nothing was staged for, written
    * at `path` under the lock (with canonical metadata).
-   * Returns whether `staged` was consumed (nothing left there to remove).
+   * Returns the record written, or undefined when the path was valid
+   * already; with `known`, `staged` was consumed (nothing left there to
+   * remove) exactly when a record was written.
    */
   private commit(
     path: string,
     staged: string | undefined,
     meta: { narHash: Hash; narSize: number; references: readonly string[]; ca?: string | undefined; deriver?: string | undefined; sigs?: readonly string[] | undefined; ultimate?: boolean | undefined },
     known?: { symlink?: string | undefined; write?: Uint8Array },
-  ): boolean {
+  ): ValidPathInfo | undefined {
     const fs = this.host.fs;
     const roots = this.tempRoots;
     // Recorded before the lock, and the lock is the barrier: no collector check needed.
@@ -784,7 +794,10 @@ export class LocalStore {
     const lock = this.lockPath(path);
     roots?.passedLock?.(path);
     try {
-      if (this.db.has(path)) return false;
+      if (this.db.has(path)) {
+        if (roots?.has?.(path) === true) this.rootedValid.add(path);
+        return undefined;
+      }
       const real = this.toRealPath(path);
       const contents = known?.write;
       let place: () => void;
@@ -810,8 +823,7 @@ export class LocalStore {
       if (contents === undefined) this.canonicaliseOne(real);
       if (this.fsyncContents) syncDir(fs, this.realStoreDir);
       const refLocks = this.lockReferences(path, meta.references);
-      try {
-        this.db.writeRecord({
+      const info: ValidPathInfo = {
         path,
         narHash: meta.narHash,
         narSize: meta.narSize,
@@ -821,11 +833,14 @@ export class LocalStore {
         ultimate: meta.ultimate ?? false,
         sigs: meta.sigs ?? [],
         ca: meta.ca,
-        });
+      };
+      try {
+        this.db.writeRecord(info);
       } finally {
         for (const l of refLocks) l.release();
       }
-      return known !== undefined;
+      if (roots?.has?.(path) === true) this.rootedValid.add(path);
+      return info;
     } finally {
       lock.release();
     }
@@ -854,7 +869,8 @@ export class LocalStore {
       for (const ref of [...new Set(references)].sort()) {
         if (ref === path || heldFiles.has(this.pathLockFile(ref))) continue;
         if (this.tempRoots?.has?.(ref) === true) {
-          if (!this.db.has(ref)) throw new MissingReferenceError(path, ref);
+          // Seen valid after it was rooted (or made valid here): no collector can have removed it since, so no stat of the journal.
+          if (!(this.rootedValid.has(ref) && this.db.hasInJournal(ref, false)) && !this.db.has(ref)) throw new MissingReferenceError(path, ref);
           continue;
         }
         const lock = this.lockPath(ref);

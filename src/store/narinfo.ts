@@ -9,7 +9,7 @@ import { isLeft } from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import { FormatError } from "../errors.js";
 import { type Hash, parsePrefixedHash } from "./hash.js";
-import { countValidSignatures, fingerprintPath, signDetached, type PublicKey, type SecretKey } from "./signature.js";
+import { countValidSignatures, countValidSignaturesAsync, fingerprintPath, signDetached, type PublicKey, type SecretKey } from "./signature.js";
 import { DEFAULT_STORE_DIR, parseStorePath, parseStorePathBaseName } from "./store-path.js";
 
 /** One store path's entry in a binary cache. @public */
@@ -280,6 +280,11 @@ export function signNarInfo(info: NarInfo, key: SecretKey): NarInfo {
 /** How many distinct trusted keys validly signed this narinfo. @public */
 export function countNarInfoSignatures(info: NarInfo, trusted: Iterable<PublicKey>): number {
   return countValidSignatures(narInfoFingerprint(info), info.sigs, trusted);
+}
+
+/** {@link countNarInfoSignatures} with the verifications on libuv's thread pool. @public */
+export function countNarInfoSignaturesAsync(info: NarInfo, trusted: Iterable<PublicKey>): Promise<number> {
+  return countValidSignaturesAsync(narInfoFingerprint(info), info.sigs, trusted);
 }
 
 /** The narinfo file name for a store path: `<hashPart>.narinfo`. @public */

@@ -151,19 +151,56 @@ export function signDetached(key: SecretKey, data: string | Uint8Array): string 
  * @public
  */
 export function verifyDetached(data: string | Uint8Array, signature: string, trusted: Iterable<PublicKey>): boolean {
-  const colon = signature.indexOf(":");
-  if (colon <= 0) return false;
-  const name = signature.slice(0, colon);
-  const sig = decodeBase64Strict(signature.slice(colon + 1));
-  if (sig === undefined || sig.length !== 64) return false;
-  const msg = typeof data === "string" ? Buffer.from(data, "utf8") : data;
-  for (const k of trusted) {
-    if (k.name !== name) continue;
+  const c = verifyCandidates(data, signature, trusted);
+  if (c === undefined) return false;
+  for (const k of c.keys) {
     try {
-      if (verify(null, msg, publicKeyObject(k.key), sig)) return true;
+      if (verify(null, c.msg, k, c.sig)) return true;
     } catch {
       // a key that is not a valid curve point verifies nothing
     }
+  }
+  return false;
+}
+
+/** The message, signature bytes and candidate keys (by name) of a `name:base64` signature; undefined when malformed. */
+function verifyCandidates(data: string | Uint8Array, signature: string, trusted: Iterable<PublicKey>): { msg: Uint8Array; sig: Uint8Array; keys: KeyObject[] } | undefined {
+  const colon = signature.indexOf(":");
+  if (colon <= 0) return undefined;
+  const name = signature.slice(0, colon);
+  const sig = decodeBase64Strict(signature.slice(colon + 1));
+  if (sig === undefined || sig.length !== 64) return undefined;
+  const keys: KeyObject[] = [];
+  for (const k of trusted) {
+    if (k.name !== name) continue;
+    try {
+      keys.push(publicKeyObject(k.key));
+    } catch {
+      // a key that is not a valid curve point verifies nothing
+    }
+  }
+  if (keys.length === 0) return undefined;
+  return { msg: typeof data === "string" ? Buffer.from(data, "utf8") : data, sig, keys };
+}
+
+/**
+ * {@link verifyDetached} on libuv's thread pool: a substituter checks the
+ * signatures of a whole closure while its main thread reads and parses the
+ * next narinfos (a verification costs more than reading one).
+ * @public
+ */
+export async function verifyDetachedAsync(data: string | Uint8Array, signature: string, trusted: Iterable<PublicKey>): Promise<boolean> {
+  const c = verifyCandidates(data, signature, trusted);
+  if (c === undefined) return false;
+  for (const k of c.keys) {
+    const ok = await new Promise<boolean>((resolve) => {
+      try {
+        verify(null, c.msg, k, c.sig, (err, valid) => resolve(err === null && valid));
+      } catch {
+        resolve(false);
+      }
+    });
+    if (ok) return true;
   }
   return false;
 }
@@ -178,6 +215,14 @@ export function countValidSignatures(data: string | Uint8Array, sigs: Iterable<s
   const names = new Set<string>();
   for (const s of sigs) if (verifyDetached(data, s, keys)) names.add(s.slice(0, s.indexOf(":")));
   return names.size;
+}
+
+/** {@link countValidSignatures} with the verifications on libuv's thread pool, all at once. @public */
+export async function countValidSignaturesAsync(data: string | Uint8Array, sigs: Iterable<string>, trusted: Iterable<PublicKey>): Promise<number> {
+  const keys = [...trusted];
+  const all = [...sigs];
+  const valid = await Promise.all(all.map((s) => verifyDetachedAsync(data, s, keys)));
+  return new Set(all.filter((_, i) => valid[i]).map((s) => s.slice(0, s.indexOf(":")))).size;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { randomBytes } from "node:crypto";
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,8 +9,8 @@ import { HOSTS, type HostFixture } from "../helpers/hosts.js";
 import { describeOracle, oracleRoot, runNix } from "../helpers/oracle.js";
 import { nodeHost } from "../../src/host/node-host.js";
 import { LocalStore } from "../../src/store/local-store.js";
-import { generateKeyPair, parsePublicKey, parseSecretKey } from "../../src/store/signature.js";
-import { BinaryCache, copyToCache, substitutePaths } from "../../src/build/binary-cache.js";
+import { generateKeyPair, parsePublicKey, parseSecretKey, toPublicKey } from "../../src/store/signature.js";
+import { BinaryCache, copyToCache, querySubstitutes, substitutePaths } from "../../src/build/binary-cache.js";
 import { realise } from "../../src/build/realise.js";
 import { compress, decompress, decompressAsync } from "../../src/build/compression.js";
 import { addDerivation } from "./helpers.js";
@@ -52,6 +53,18 @@ describe("compression", () => {
   it("a corrupt xz stream is the same clear error off the main thread", async () => {
     const x = compress("xz", enc.encode("hello world"));
     await expect(decompressAsync("xz", x.subarray(0, x.length - 5), "nar/x.nar.xz")).rejects.toMatchObject({ code: "cache.bad-compression" });
+    // Large enough to go to the thread pool (small streams decode on the calling thread).
+    const big = compress("xz", new Uint8Array(randomBytes(256 * 1024)));
+    expect(big.length).toBeGreaterThan(64 * 1024);
+    await expect(decompressAsync("xz", big.subarray(0, big.length - 5), "nar/y.nar.xz")).rejects.toMatchObject({ code: "cache.bad-compression" });
+  });
+  it("xz streams of every size decode to the same bytes on and off the main thread", async () => {
+    for (const n of [0, 100, 20_000, 300_000]) {
+      const data = new Uint8Array(randomBytes(n));
+      const x = compress("xz", data);
+      expect(await decompressAsync("xz", x)).toEqual(data);
+      expect(decompress("xz", x)).toEqual(data);
+    }
   });
 });
 
@@ -95,6 +108,40 @@ describe.each(HOSTS)("binary caches ($name host)", ({ make }) => {
     expect(dst.queryAllValidPaths()).toEqual([a, b].sort());
     await substitutePaths({ store: dst, caches: [cache], trustedPublicKeys: [], requireSigs: false }, [ia.out]);
     expect(dst.isValidPath(ia.out)).toBe(true);
+  });
+
+  it("takes a path from the next cache when the first one's narinfo is not trusted, as one cache after another would", async () => {
+    const { a, b } = populate(src, fx.dir);
+    const ia = addDerivation(src, { name: "ia", builder: "js:w", env: { text: b }, inputSrcs: [b] });
+    await realise([ia.drvPath], { store: src, builders: { "js:w": (ctx) => (ctx.fs.writeFile(ctx.env["out"]!, ctx.env["text"]!), 0) } });
+    const other = parseSecretKey(generateKeyPair("other-1").secretKey);
+    const untrusted = new BinaryCache(`file://${fx.dir}/untrusted`, { host: fx.host });
+    const good = new BinaryCache(`file://${fx.dir}/good`, { host: fx.host });
+    await copyToCache({ store: src, cache: untrusted, secretKeys: [other] }, [ia.out]);
+    await copyToCache({ store: src, cache: good, secretKeys: [sk] }, [ia.out]);
+    const opts = { store: dst, trustedPublicKeys: [pk], requireSigs: true };
+    // The input-addressed output from the second cache (the first one's signature is by an untrusted key);
+    // its content-addressed references need no signature, so they come from the first.
+    const q = await querySubstitutes({ ...opts, caches: [untrusted, good] }, [ia.out]);
+    expect(q.found.get(ia.out)?.cache).toBe(good);
+    expect(q.found.get(a)?.cache).toBe(untrusted);
+    expect(q.found.get(b)?.cache).toBe(untrusted);
+    expect(q.missing).toEqual([]);
+    const q2 = await querySubstitutes({ ...opts, caches: [good, untrusted] }, [ia.out]);
+    expect([...q2.found.keys()].sort()).toEqual([a, b, ia.out].sort());
+    expect([...q2.found.values()].every((h) => h.cache === good)).toBe(true);
+    // Nothing trusted has it: missing, with the reason.
+    const q3 = await querySubstitutes({ ...opts, caches: [untrusted] }, [ia.out]);
+    expect(q3.found.size).toBe(0);
+    expect(q3.missing).toEqual([ia.out]);
+    expect(q3.errors.get(ia.out)?.join("\n")).toContain(`cannot add path '${ia.out}' because it lacks a valid signature`);
+    // Both keys trusted: the first cache for everything.
+    const q4 = await querySubstitutes({ ...opts, trustedPublicKeys: [pk, toPublicKey(other)], caches: [untrusted, good] }, [ia.out]);
+    expect([...q4.found.values()].every((h) => h.cache === untrusted)).toBe(true);
+    await substitutePaths({ ...opts, caches: [untrusted, good] }, [ia.out]);
+    expect(dst.queryAllValidPaths()).toEqual([a, b, ia.out].sort());
+    // Substituted from the cache that signed it with the trusted key.
+    expect(dst.queryPathInfo(ia.out).sigs.map((x) => x.slice(0, x.indexOf(":")))).toEqual(["test-cache-1"]);
   });
 
   it("refuses a NAR URL that leaves the cache", async () => {

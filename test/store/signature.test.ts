@@ -8,6 +8,7 @@ import { parseNarInfo, renderNarInfo, signNarInfo } from "../../src/store/narinf
 import {
   BadKeyError,
   countValidSignatures,
+  countValidSignaturesAsync,
   fingerprintPath,
   formatSecretKey,
   generateKeyPair,
@@ -17,6 +18,7 @@ import {
   signDetached,
   toPublicKey,
   verifyDetached,
+  verifyDetachedAsync,
 } from "../../src/store/signature.js";
 import { describeOracle, runNix } from "../helpers/oracle.js";
 
@@ -58,6 +60,33 @@ describe("ed25519 keys and signatures in Nix's format", () => {
   it("treats malformed signatures as invalid rather than throwing", () => {
     const k = toPublicKey(parseSecretKey(generateKeyPair("k").secretKey));
     for (const s of ["", "k", "k:", ":abc", "k:not base64!", "k:AAAA", `k:${"A".repeat(88)}`]) expect(verifyDetached("x", s, [k])).toBe(false);
+  });
+
+  it("verifies on the thread pool with the same answers as on the calling thread", async () => {
+    const a = parseSecretKey(generateKeyPair("a").secretKey);
+    const b = parseSecretKey(generateKeyPair("b").secretKey);
+    const trusted = [toPublicKey(a)];
+    await fc.assert(
+      fc.asyncProperty(fc.string(), fc.nat(), fc.constantFrom("good", "data", "flip", "name", "other", "malformed"), async (data, flip, how) => {
+        let sig = signDetached(a, data);
+        let msg = data;
+        if (how === "data") msg = `${data}x`;
+        else if (how === "flip") {
+          const raw = Buffer.from(sig.slice(2), "base64");
+          raw[flip % 64] = raw[flip % 64]! ^ (1 << flip % 8);
+          sig = `a:${raw.toString("base64")}`;
+        } else if (how === "name") sig = `b:${sig.slice(2)}`;
+        else if (how === "other") sig = signDetached(b, data);
+        else if (how === "malformed") sig = ["", "a", "a:", ":x", "a:AAAA"][flip % 5]!;
+        const keys = [...trusted, toPublicKey(b)].slice(0, how === "name" ? 2 : 1);
+        expect(await verifyDetachedAsync(msg, sig, keys)).toBe(verifyDetached(msg, sig, keys));
+        expect(await verifyDetachedAsync(msg, sig, keys)).toBe(how === "good");
+      }),
+      { numRuns: 60 },
+    );
+    const sigs = [signDetached(a, "fp"), signDetached(a, "fp"), signDetached(b, "fp"), "c:bogus"];
+    expect(await countValidSignaturesAsync("fp", sigs, [toPublicKey(a), toPublicKey(b)])).toBe(2);
+    expect(await countValidSignaturesAsync("fp", sigs, [toPublicKey(b)])).toBe(1);
   });
 
   it("counts distinct trusted signers", () => {
