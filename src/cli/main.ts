@@ -3,6 +3,7 @@ import { stdioPending } from "../host/stdio.js";
 import { TsnixError } from "../errors.js";
 import type { CliContext } from "./context.js";
 import { defaultCliContext } from "./context.js";
+import { userConfiguration } from "./settings.js";
 
 /**
  * The `tsnix` command. Each subcommand lives in its own module, loaded on
@@ -54,11 +55,35 @@ export async function main(argv: string[], ctx: CliContext = defaultCliContext()
       ctx.stderr(`error: unknown command '${command}'\nTry 'tsnix --help' for more information.\n`);
       return 1;
     }
+    applyUserConfiguration(ctx, command);
     return await (await load())(rest, ctx);
   } catch (e) {
     return reportError(e, ctx);
   } finally {
     releaseTempRoots();
+  }
+}
+
+/**
+ * The user's nix.conf files and NIX_CONFIG, under the command line's
+ * `--option`s (which win), with Nix's warnings for unknown names; a
+ * malformed line is a usage error, as in Nix.
+ */
+function applyUserConfiguration(ctx: CliContext, command: string): void {
+  let user: ReturnType<typeof userConfiguration>;
+  try {
+    user = userConfiguration(ctx);
+  } catch (e) {
+    if (e instanceof TsnixError && (e.code === "profiles.bad-config" || e.code === "profiles.bad-setting")) throw new UsageErrorLike(`${e.message}\nTry 'tsnix ${command} --help' for more information.`);
+    throw e;
+  }
+  for (const w of user.warnings) ctx.stderr(`warning: ${w}\n`);
+  if (user.pairs.length === 0) return;
+  const given = [...ctx.settings];
+  ctx.settings.clear();
+  for (const [n, v] of [...user.pairs, ...given]) {
+    ctx.settings.delete(n);
+    ctx.settings.set(n, v);
   }
 }
 

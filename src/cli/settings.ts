@@ -15,7 +15,19 @@
  */
 import { isErrno } from "../errors.js";
 import { NarParser } from "../store/nar.js";
-import { type Settings, type UserIdentity, applyClientSettings, checkAllowed, hostUserIdentity, isTrusted, loadSettings } from "../profiles/settings.js";
+import {
+  type Settings,
+  type UserIdentity,
+  applyClientSettings,
+  canonicalSettingName,
+  checkAllowed,
+  checkSettingValue,
+  configLines,
+  hostUserIdentity,
+  isKnownSetting,
+  isTrusted,
+  loadSettings,
+} from "../profiles/settings.js";
 import type { CliContext } from "./context.js";
 
 /** What this invocation may do, and with which settings. */
@@ -56,6 +68,60 @@ function exists(ctx: CliContext, file: string): boolean {
     if (isErrno(e, "ENOENT", "ENOTDIR")) return false;
     throw e;
   }
+}
+
+/**
+ * The user's own configuration, as Nix 2.8 reads it after the system's
+ * nix.conf: the files of `NIX_USER_CONF_FILES` (colon-separated) or else
+ * `nix/nix.conf` under `XDG_CONFIG_HOME` (default `~/.config`) and each of
+ * `XDG_CONFIG_DIRS` (default `/etc/xdg`), the first one winning; then the
+ * lines of `NIX_CONFIG`. These are the client's settings, the same as
+ * `--option`s given before the command line's own (and as those, filtered
+ * for an untrusted user of a shared store). Unknown names get Nix's
+ * warning; a malformed line is Nix's error.
+ */
+export function userConfiguration(ctx: CliContext): { readonly pairs: readonly (readonly [string, string])[]; readonly warnings: readonly string[] } {
+  const read = (p: string): string | undefined => {
+    try {
+      return new TextDecoder().decode(ctx.host.fs.readFile(p));
+    } catch (e) {
+      if (isErrno(e, "ENOENT", "ENOTDIR", "EACCES", "EISDIR")) return undefined;
+      throw e;
+    }
+  };
+  let files: string[];
+  const listed = ctx.env("NIX_USER_CONF_FILES");
+  if (listed !== undefined) files = listed.split(":").filter((f) => f !== "");
+  else {
+    const home = ctx.env("HOME");
+    const configHome = ctx.env("XDG_CONFIG_HOME") ?? (home === undefined ? undefined : `${home}/.config`);
+    const dirs = [...(configHome === undefined ? [] : [configHome]), ...(ctx.env("XDG_CONFIG_DIRS") ?? "/etc/xdg").split(":").filter((d) => d !== "")];
+    files = dirs.map((d) => `${d}/nix/nix.conf`);
+  }
+  const lines: Array<[string, string]> = [];
+  for (const f of [...files].reverse()) {
+    const text = read(f);
+    if (text !== undefined) lines.push(...configLines(text, f, read));
+  }
+  const env = ctx.env("NIX_CONFIG");
+  if (env !== undefined) lines.push(...configLines(env, "NIX_CONFIG", read));
+  // Later lines win; `extra-NAME` lines add to one another (and, as overrides, to the system's value).
+  const pairs = new Map<string, string>();
+  const warnings: string[] = [];
+  for (const [written, value] of lines) {
+    if (!isKnownSetting(written)) {
+      warnings.push(`unknown setting '${written}'`);
+      continue;
+    }
+    const extra = written.startsWith("extra-");
+    const name = extra ? `extra-${canonicalSettingName(written.slice(6))}` : canonicalSettingName(written);
+    if (!extra) checkSettingValue(name, value);
+    const prev = pairs.get(name);
+    pairs.delete(name);
+    pairs.set(name, extra && prev !== undefined && prev !== "" ? `${prev} ${value}` : value);
+  }
+  // Nix warns once per name, in name order.
+  return { pairs: [...pairs], warnings: [...new Set(warnings)].sort() };
 }
 
 /**

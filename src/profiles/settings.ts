@@ -50,16 +50,99 @@ const UNRESTRICTED = new Set(["timeout", "max-silent-time", "build-poll-interval
 function parseBool(name: string, v: string): boolean {
   if (v === "true" || v === "1" || v === "yes") return true;
   if (v === "false" || v === "0" || v === "no") return false;
-  throw new ProfileError("bad-setting", `invalid Boolean value '${v}' for setting '${name}'`, { name, value: v });
+  throw new ProfileError("bad-setting", `Boolean setting '${name}' has invalid value '${v}'`, { name, value: v });
 }
 
 /**
- * Parse configuration text into raw `name → value` (later lines win;
- * `extra-NAME` appends). `include FILE` reads another file through
- * `readInclude` (missing is fine); `!include` likewise but silent.
+ * Nix 2.8's setting names (as `nix show-config` lists them on Linux): a name
+ * outside these, their aliases and tsnix's own `tsnix-…` gets Nix's "unknown
+ * setting" warning where Nix gives one.
+ */
+const NIX_SETTINGS = new Set(
+  (
+    "accept-flake-config access-tokens allow-dirty allow-import-from-derivation allow-new-privileges allow-symlinked-store " +
+    "allow-unsafe-native-code-during-evaluation allowed-impure-host-deps allowed-uris allowed-users auto-optimise-store bash-prompt " +
+    "bash-prompt-suffix build-hook build-poll-interval build-users-group builders builders-use-substitutes commit-lockfile-summary " +
+    "compress-build-log connect-timeout cores diff-hook download-attempts enforce-determinism eval-cache experimental-features " +
+    "extra-platforms fallback filter-syscalls flake-registry fsync-metadata gc-reserved-space hashed-mirrors http-connections http2 " +
+    "ignored-acls impersonate-linux-26 keep-build-log keep-derivations keep-env-derivations keep-failed keep-going keep-outputs " +
+    "log-lines max-build-log-size max-free max-jobs max-silent-time min-free min-free-check-interval nar-buffer-size " +
+    "narinfo-cache-negative-ttl narinfo-cache-positive-ttl netrc-file nix-path plugin-files post-build-hook pre-build-hook " +
+    "preallocate-contents print-missing pure-eval repeat require-sigs restrict-eval run-diff-hook sandbox sandbox-build-dir " +
+    "sandbox-dev-shm-size sandbox-fallback sandbox-paths secret-key-files show-trace stalled-download-timeout store substitute " +
+    "substituters sync-before-registering system system-features tarball-ttl timeout trace-function-calls trusted-public-keys " +
+    "trusted-substituters trusted-users use-case-hack use-registries use-sqlite-wal user-agent-suffix warn-dirty"
+  ).split(" "),
+);
+
+/** The old names Nix 2.8 still accepts, each for its setting. */
+const ALIASES: ReadonlyMap<string, string> = new Map([
+  ["build-max-jobs", "max-jobs"],
+  ["build-cores", "cores"],
+  ["binary-caches", "substituters"],
+  ["binary-cache-public-keys", "trusted-public-keys"],
+  ["trusted-binary-caches", "trusted-substituters"],
+  ["build-use-sandbox", "sandbox"],
+  ["build-use-chroot", "sandbox"],
+  ["build-sandbox-paths", "sandbox-paths"],
+  ["build-chroot-dirs", "sandbox-paths"],
+  ["build-timeout", "timeout"],
+  ["build-max-silent-time", "max-silent-time"],
+  ["gc-keep-outputs", "keep-outputs"],
+  ["gc-keep-derivations", "keep-derivations"],
+  ["env-keep-derivations", "keep-env-derivations"],
+  ["build-fallback", "fallback"],
+  ["build-use-substitutes", "substitute"],
+  ["build-max-log-size", "max-build-log-size"],
+  ["build-compress-log", "compress-build-log"],
+  ["build-keep-log", "keep-build-log"],
+  ["build-repeat", "repeat"],
+  ["binary-caches-parallel-connections", "http-connections"],
+]);
+
+/** Nix 2.8's Boolean settings (`sandbox`, which also takes `relaxed`, aside). */
+const BOOLEAN_SETTINGS = new Set(
+  (
+    "accept-flake-config allow-dirty allow-import-from-derivation allow-new-privileges allow-symlinked-store " +
+    "allow-unsafe-native-code-during-evaluation auto-optimise-store builders-use-substitutes compress-build-log enforce-determinism " +
+    "eval-cache fallback filter-syscalls fsync-metadata http2 impersonate-linux-26 keep-build-log keep-derivations " +
+    "keep-env-derivations keep-failed keep-going keep-outputs preallocate-contents print-missing pure-eval require-sigs " +
+    "restrict-eval run-diff-hook sandbox-fallback show-trace substitute sync-before-registering trace-function-calls use-case-hack " +
+    "use-registries use-sqlite-wal warn-dirty"
+  ).split(" "),
+);
+
+/**
+ * Check a value against its setting's type where Nix 2.8 rejects it when
+ * the setting is applied (Booleans, `sandbox`), with Nix's message.
  * @public
  */
-export function parseConfig(text: string, where: string, readInclude?: (path: string) => string | undefined, into: Map<string, string> = new Map()): Map<string, string> {
+export function checkSettingValue(name: string, value: string): void {
+  const n = canonicalSettingName(name);
+  if (n === "sandbox") {
+    if (value !== "true" && value !== "false" && value !== "relaxed") throw new ProfileError("bad-setting", `option 'sandbox' has invalid value '${value}'`, { name: n, value });
+  } else if (BOOLEAN_SETTINGS.has(n)) parseBool(n, value);
+}
+
+/** A setting's current name (an alias's setting, else the name itself). @public */
+export function canonicalSettingName(name: string): string {
+  return ALIASES.get(name) ?? name;
+}
+
+/** Whether Nix 2.8 (or tsnix, for `tsnix-…`) knows a setting name, `extra-NAME` included. @public */
+export function isKnownSetting(name: string): boolean {
+  const base = name.startsWith("extra-") ? name.slice(6) : name;
+  return NIX_SETTINGS.has(base) || ALIASES.has(base) || base.startsWith("tsnix-");
+}
+
+/**
+ * The `name = value` lines of configuration text in order, includes read in
+ * place through `readInclude` (`include FILE`: missing is Nix's error;
+ * `!include`: missing is skipped). Names as written (aliases, `extra-`).
+ * @public
+ */
+export function configLines(text: string, where: string, readInclude?: (path: string) => string | undefined): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
     let line = lines[i]!;
@@ -72,20 +155,32 @@ export function parseConfig(text: string, where: string, readInclude?: (path: st
       const p = tokens[1]!.startsWith("/") ? tokens[1]! : `${dirname(where)}/${tokens[1]}`;
       const sub = readInclude?.(p);
       if (sub === undefined) {
-        if (tokens[0] === "include") throw new ProfileError("bad-config", `file '${p}' included from '${where}' not found`, { where, file: p });
+        if (tokens[0] === "include") throw new ProfileError("missing-include", `file '${p}' included from '${where}' not found`, { where, file: p });
         continue;
       }
-      parseConfig(sub, p, readInclude, into);
+      out.push(...configLines(sub, p, readInclude));
       continue;
     }
     if (tokens.length < 2 || tokens[1] !== "=") throw new ProfileError("bad-config", `illegal configuration line '${lines[i]}' in '${where}'`, { where, line: i + 1 });
-    let name = tokens[0]!;
-    const value = tokens.slice(2).join(" ");
-    if (name.startsWith("extra-")) {
-      name = name.slice(6);
+    out.push([tokens[0]!, tokens.slice(2).join(" ")]);
+  }
+  return out;
+}
+
+/**
+ * Parse configuration text into raw `name → value` (later lines win;
+ * `extra-NAME` appends; old names become their settings'). `include FILE`
+ * reads another file through `readInclude` (missing is fine); `!include`
+ * likewise but silent.
+ * @public
+ */
+export function parseConfig(text: string, where: string, readInclude?: (path: string) => string | undefined, into: Map<string, string> = new Map()): Map<string, string> {
+  for (const [written, value] of configLines(text, where, readInclude)) {
+    if (written.startsWith("extra-")) {
+      const name = canonicalSettingName(written.slice(6));
       const prev = into.get(name) ?? DEFAULTS[name] ?? "";
       into.set(name, prev === "" ? value : `${prev} ${value}`);
-    } else into.set(name, value);
+    } else into.set(canonicalSettingName(written), value);
   }
   return into;
 }
@@ -95,7 +190,7 @@ export function makeSettings(raw: ReadonlyMap<string, string> = new Map()): Sett
   const get = (n: string) => raw.get(n) ?? DEFAULTS[n] ?? "";
   const list = (n: string) => get(n).split(/\s+/).filter((s) => s !== "");
   const sandbox = get("sandbox");
-  if (sandbox !== "true" && sandbox !== "false" && sandbox !== "relaxed") parseBool("sandbox", sandbox);
+  if (sandbox !== "true" && sandbox !== "false" && sandbox !== "relaxed") throw new ProfileError("bad-setting", `option 'sandbox' has invalid value '${sandbox}'`, { name: "sandbox", value: sandbox });
   const mj = get("max-jobs");
   let maxJobs: number | "auto";
   if (mj === "auto") maxJobs = "auto";
@@ -110,7 +205,7 @@ export function makeSettings(raw: ReadonlyMap<string, string> = new Map()): Sett
     trustedSubstituters: list("trusted-substituters"),
     trustedPublicKeys: list("trusted-public-keys"),
     requireSigs: parseBool("require-sigs", get("require-sigs")),
-    sandbox: sandbox === "true" || sandbox === "1" || sandbox === "yes" ? "true" : sandbox === "relaxed" ? "relaxed" : "false",
+    sandbox,
     maxJobs,
     keepOutputs: parseBool("keep-outputs", get("keep-outputs")),
     keepDerivations: parseBool("keep-derivations", get("keep-derivations")),

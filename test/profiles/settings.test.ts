@@ -32,7 +32,7 @@ describe("nix.conf settings", () => {
     expect(makeSettings().allowedUsers).toEqual(["*"]);
     expect(makeSettings().trustedUsers).toEqual(["root"]);
     expect(() => parseConfig("oops\n", "/x")).toThrow("illegal configuration line 'oops' in '/x'");
-    expect(() => makeSettings(new Map([["keep-outputs", "maybe"]]))).toThrow("invalid Boolean value 'maybe' for setting 'keep-outputs'");
+    expect(() => makeSettings(new Map([["keep-outputs", "maybe"]]))).toThrow("Boolean setting 'keep-outputs' has invalid value 'maybe'");
     expect(() => loadSettings(host, "/etc/nix/bad.conf")).not.toThrow();
   });
 
