@@ -23,7 +23,6 @@ import { isErrno } from "../errors.js";
 import type { Host, HostLock } from "../host/host.js";
 import { dirname, mkdirp, sleepSync } from "../host/util.js";
 import type { LocalStore } from "../store/local-store.js";
-import { PathInfoDb } from "../store/path-info.js";
 import { PathLiveError, ProfileError } from "./errors.js";
 import { type Roots, findRoots } from "./roots.js";
 import { gcLockFile, readTempRoots, tempRootsDir } from "./temp-roots.js";
@@ -221,26 +220,30 @@ export function collectGarbage(store: LocalStore, options: GcOptions = {}): GcRe
     if (action === "delete-dead") log("deleting garbage...");
     if (action === "delete-dead") {
       const batches = new BatchDeleter(store, watcher, log);
-      for (let i = 0; i < order.length; ) {
-        if (limit !== undefined && bytesFreed >= limit) break;
-        let j = Math.min(order.length, i + GC_BATCH);
-        if (limit !== undefined) {
-          // With --max-freed a batch is only as long as one-by-one deletion would surely get: a path's
-          // files never take more than its NAR size, so while the NAR sizes before it stay under the
-          // limit, the collection would have reached it too. The same paths go, just fewer fsyncs.
-          let estimate = bytesFreed;
-          for (j = i + 1; j < order.length && j - i < GC_BATCH; j++) {
-            const info = store.db.get(order[j - 1]!);
-            if (info === undefined) break;
-            estimate += info.narSize;
-            if (estimate >= limit) break;
+      try {
+        for (let i = 0; i < order.length; ) {
+          if (limit !== undefined && bytesFreed >= limit) break;
+          let j = Math.min(order.length, i + GC_BATCH);
+          if (limit !== undefined) {
+            // With --max-freed a batch is only as long as one-by-one deletion would surely get: a path's
+            // files never take more than its NAR size, so while the NAR sizes before it stay under the
+            // limit, the collection would have reached it too. The same paths go, just fewer fsyncs.
+            let estimate = bytesFreed;
+            for (j = i + 1; j < order.length && j - i < GC_BATCH; j++) {
+              const info = store.db.get(order[j - 1]!);
+              if (info === undefined) break;
+              estimate += info.narSize;
+              if (estimate >= limit) break;
+            }
           }
+          for (const [p, freed] of batches.delete(order.slice(i, j))) {
+            bytesFreed += freed;
+            deleted.push(p);
+          }
+          i = j;
         }
-        for (const [p, freed] of batches.delete(order.slice(i, j))) {
-          bytesFreed += freed;
-          deleted.push(p);
-        }
-        i = j;
+      } finally {
+        batches.dispose();
       }
     } else
       for (const p of order) {
@@ -307,36 +310,118 @@ function deleteUnderLock(store: LocalStore, p: string, watcher: TempRootWatcher,
 /** Paths per batch: locks held together and tombstones made durable by one fsync. */
 const GC_BATCH = 256;
 
+/** Lock-file sources of collectors (`.gc-<pid>-…` in the store's lock directory). */
+const LINK_SOURCE_RE = /^\.gc-(\d+)-/;
+
+let linkCounter = 0;
+
 /**
  * Deletes dead paths a batch at a time with the store's protocol for one
  * path (`LocalStore.deletePathIfDead`): each path only under its lock, with
  * the temporary roots re-read while the lock is held and no valid referrer
- * left, invalidated before its files go. A batch shares the re-read, and
- * its tombstones are appended unsynced and then made durable together, so
- * the guarantee (a path's files go only after its invalidation is on
- * disk) holds with one fsync per batch. Referrers inside the batch come
+ * left, invalidated before its files go. A batch shares the re-read and
+ * one listing of referrer markers, and its tombstones go in one append made
+ * durable by one fsync (`PathInfoDb.unregisterMany`), so the guarantee (a
+ * path's files go only after its invalidation is on disk) holds with one
+ * journal write and one fsync per batch. Referrers inside the batch come
  * first (topological order) and are approved first, so they do not keep
  * the paths they refer to.
+ *
+ * The per-path locks are the store's lock files, taken by hard-linking one
+ * lock file of this collector (its pid and a token, the lock-file format)
+ * to each path's lock name: exclusive like the host's exclusive create,
+ * and read the same way by everyone else (held while this process lives,
+ * broken as stale once it is gone), but with no inode or data block made
+ * and freed per path, which was a third of a collection's file-system work.
  */
 class BatchDeleter {
-  /** The same database, appending tombstones without a sync each; `syncJournal` makes them durable. */
-  private readonly unsynced: PathInfoDb;
   private lockDirReady = false;
+  /** The lock file linked to each path's lock name; undefined until the first lock, or when links fail (then the host's locks). */
+  private source: string | undefined;
+  private noLinks = false;
   constructor(
     private readonly store: LocalStore,
     private readonly watcher: TempRootWatcher,
     private readonly log: (line: string) => void,
-  ) {
-    this.unsynced = new PathInfoDb(store.host, store.db.dbDir, store.storeDir, { fsync: false });
-  }
+  ) {}
 
   private tryLock(path: string): HostLock | null {
+    const host = this.store.host;
     const file = this.store.pathLockFile(path);
     if (!this.lockDirReady) {
-      mkdirp(this.store.host.fs, dirname(file));
+      mkdirp(host.fs, dirname(file));
+      this.sweepSources(dirname(file));
       this.lockDirReady = true;
     }
-    return this.store.host.tryLock(file);
+    if (!this.noLinks) {
+      const source = (this.source ??= this.makeSource(dirname(file)));
+      try {
+        host.fs.link(source, file);
+        let released = false;
+        return {
+          path: file,
+          release() {
+            if (released) return;
+            released = true;
+            // Only this process removes it while it lives (a stale lock is one whose process is gone).
+            try {
+              host.fs.unlink(file);
+            } catch (e) {
+              if (!isErrno(e, "ENOENT")) throw e;
+            }
+          },
+        };
+      } catch (e) {
+        if (!isErrno(e, "EEXIST")) {
+          if (!isErrno(e, "EPERM", "ENOSYS", "EOPNOTSUPP", "EMLINK", "EXDEV")) throw e;
+          this.noLinks = true;
+        }
+      }
+    }
+    // Held by someone, or stale: the host's lock tells which (and breaks a stale one).
+    return host.tryLock(file);
+  }
+
+  private makeSource(dir: string): string {
+    const host = this.store.host;
+    const tag = `${host.now()}-${++linkCounter}-${Math.random().toString(36).slice(2, 10)}`;
+    const file = `${dir}/.gc-${host.pid}-${tag}`;
+    host.fs.writeFile(file, `${host.pid} gc-${tag}`, { exclusive: true, mode: 0o600 });
+    return file;
+  }
+
+  /** Lock-file sources left by collectors that died (their links were broken as stale, or are). */
+  private sweepSources(dir: string): void {
+    const host = this.store.host;
+    let names: string[];
+    try {
+      names = host.fs.readdir(dir);
+    } catch (e) {
+      if (isErrno(e, "ENOENT")) return;
+      throw e;
+    }
+    for (const n of names) {
+      const m = LINK_SOURCE_RE.exec(n);
+      if (m === null) continue;
+      const pid = Number(m[1]);
+      if (pid === host.pid || host.processAlive(pid)) continue;
+      try {
+        host.fs.unlink(`${dir}/${n}`);
+      } catch (e) {
+        if (!isErrno(e, "ENOENT")) throw e;
+      }
+    }
+  }
+
+  /** Remove this collector's lock-file source (every lock linked to it is released by then). */
+  dispose(): void {
+    if (this.source === undefined) return;
+    try {
+      this.store.host.fs.unlink(this.source);
+    } catch (e) {
+      if (!isErrno(e, "ENOENT")) throw e;
+    }
+    this.source = undefined;
   }
 
   /** Delete what can be deleted of `batch` (topologically sorted); returns the deleted paths and bytes freed, in order. */
@@ -354,11 +439,11 @@ class BatchDeleter {
       }
       // Re-read with every lock of the batch held: an operation that roots a path later must pass its lock.
       const roots = this.watcher.current();
+      const markerDirs = this.store.db.referrerMarkerDirs();
       const approved = new Set<string>();
-      for (const p of locked) if (!roots.has(p) && this.store.liveReferrer(p, approved) === undefined) approved.add(p);
+      for (const p of locked) if (!roots.has(p) && this.store.liveReferrer(p, approved, markerDirs) === undefined) approved.add(p);
       if (approved.size === 0) return out;
-      for (const p of approved) this.unsynced.unregister(p);
-      this.syncJournal();
+      this.store.db.unregisterMany([...approved]);
       // Removed in place, as Nix does: the path is invalid already, so a crash that leaves part of it
       // leaves a leftover the next collection removes, and its lock keeps adds of it waiting meanwhile.
       for (const p of approved) {
@@ -368,23 +453,6 @@ class BatchDeleter {
       return out;
     } finally {
       for (const l of locks) l.release();
-    }
-  }
-
-  /** Make the batch's tombstones durable before any of its files go. */
-  private syncJournal(): void {
-    const fs = this.store.host.fs;
-    let fd: number;
-    try {
-      fd = fs.open(this.store.db.journalFile, "r");
-    } catch (e) {
-      if (isErrno(e, "ENOENT")) return; // nothing was appended
-      throw e;
-    }
-    try {
-      fs.fsync(fd);
-    } finally {
-      fs.close(fd);
     }
   }
 }

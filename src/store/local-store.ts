@@ -670,11 +670,12 @@ export class LocalStore {
    * A referrer that keeps `path` alive, if any: a valid path that lists it,
    * or a path being added right now that will (its marker is there and its
    * lock is held). Referrers in `skip` (a collector's batch, deleted
-   * together) do not count. Caller holds `path`'s lock.
+   * together) do not count. `markerDirs`: {@link PathInfoDb.referrerMarkerDirs},
+   * listed once by a caller checking many paths. Caller holds `path`'s lock.
    * @internal
    */
-  liveReferrer(path: string, skip?: ReadonlySet<string>): string | undefined {
-    for (const r of this.db.referrerMarkers(path)) {
+  liveReferrer(path: string, skip?: ReadonlySet<string>, markerDirs?: ReadonlySet<string>): string | undefined {
+    for (const r of this.db.referrerMarkers(path, markerDirs)) {
       if (r === path || skip?.has(r) === true) continue;
       const info = this.db.get(r);
       if (info !== undefined) {

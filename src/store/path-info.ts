@@ -378,19 +378,20 @@ export class PathInfoDb {
   /** Append the record: the commit point that makes `info.path` valid. Markers must be in place. */
   writeRecord(info: ValidPathInfo): void {
     const entry = recordEntry(info);
-    this.append(JSON.stringify(entry), entry, false);
+    this.append([JSON.stringify(entry)], [entry], false);
   }
 
   /**
-   * Append one journal line with a single write; fsync per the group-commit
-   * policy (or now, when `force`). `entry` is what `json` encodes: when our
-   * line is all that is new, it is applied as is, not parsed back.
+   * Append journal lines with a single write; fsync per the group-commit
+   * policy (or now, when `force`). `entries` are what `jsons` encode: when
+   * our lines are all that is new, they are applied as they are, not parsed back.
    */
-  private append(json: string, entry: object, force: boolean): void {
+  private append(jsons: readonly string[], entries: readonly object[], force: boolean): void {
     this.prepare();
     const fs = this.host.fs;
-    const line = `${checkOf(json)} ${json}`;
-    const bytes = encoder.encode(`\n${line}\n`);
+    let text = "";
+    for (const json of jsons) text += `\n${checkOf(json)} ${json}\n`;
+    const bytes = encoder.encode(text);
     const fd = fs.open(this.journalFile, "a");
     try {
       let off = 0;
@@ -402,7 +403,7 @@ export class PathInfoDb {
         if (st.ino === this.jIno && st.size === this.jOffset + bytes.length) {
           this.jOffset = st.size;
           this.jSeenSize = st.size;
-          this.apply(entry);
+          for (const entry of entries) this.apply(entry);
         }
       }
       if (this.options.fsync !== false) {
@@ -433,10 +434,13 @@ export class PathInfoDb {
   }
 
   /** Paths that have put a referrer marker on `path` or validly reference it (for deletion's liveness check). */
-  referrerMarkers(path: string): string[] {
+  referrerMarkers(path: string, markerDirs?: ReadonlySet<string>): string[] {
     this.refresh();
-    const dir = `${this.referrersDir}/${parseStorePath(path, this.storeDir).hashPart}`;
+    const hashPart = parseStorePath(path, this.storeDir).hashPart;
+    const dir = `${this.referrersDir}/${hashPart}`;
     const out = new Set(this.jReferrers.get(path));
+    // `markerDirs`: a listing of the marker directories taken by the caller (under the path's lock).
+    if (markerDirs !== undefined && !markerDirs.has(hashPart)) return [...out];
     try {
       for (const n of this.host.fs.readdir(dir)) out.add(`${this.storeDir}/${n}`);
     } catch (e) {
@@ -455,7 +459,7 @@ export class PathInfoDb {
     if (info === undefined) return;
     const fs = this.host.fs;
     const tombstone = { op: "del", path };
-    this.append(JSON.stringify(tombstone), tombstone, true);
+    this.append([JSON.stringify(tombstone)], [tombstone], true);
     try {
       fs.unlink(this.recordFile(path));
       if (this.options.fsync !== false) syncDir(fs, this.infoDir);
@@ -469,6 +473,74 @@ export class PathInfoDb {
       } catch (e) {
         if (!isErrno(e, "ENOENT")) throw e;
       }
+    }
+  }
+
+  /**
+   * Make many paths invalid at once, for a collector: their tombstones in
+   * one append, made durable by one fsync (with `fsync`) before this
+   * returns, so their contents may go next. Then the record files of an
+   * older store and the referrer markers they had put, where there are any
+   * (looked up from listings, not by failing unlinks). Paths that are not
+   * valid are skipped. The caller holds the paths' locks.
+   */
+  unregisterMany(paths: readonly string[]): void {
+    this.refresh();
+    const gone: { path: string; references: readonly string[] }[] = [];
+    for (const path of paths) {
+      const j = this.jValid.get(path);
+      const info = j ?? (this.jDeleted.has(path) ? undefined : this.getInfoFile(path));
+      if (info !== undefined) gone.push({ path, references: info.references });
+    }
+    if (gone.length === 0) return;
+    const tombstones = gone.map(({ path }) => ({ op: "del", path }));
+    this.append(
+      tombstones.map((t) => JSON.stringify(t)),
+      tombstones,
+      true,
+    );
+    const fs = this.host.fs;
+    const legacy = (this.legacy ??= this.readLegacyNames());
+    let unlinked = false;
+    for (const { path } of gone) {
+      const hashPart = parseStorePath(path, this.storeDir).hashPart;
+      if (!legacy.has(hashPart)) continue;
+      try {
+        fs.unlink(`${this.infoDir}/${hashPart}`);
+        unlinked = true;
+      } catch (e) {
+        if (!isErrno(e, "ENOENT", "ENOTDIR")) throw e;
+      }
+      legacy.delete(hashPart);
+    }
+    if (unlinked && this.options.fsync !== false) syncDir(fs, this.infoDir);
+    const markerDirs = this.referrerMarkerDirs();
+    if (markerDirs.size === 0) return;
+    for (const { path, references } of gone) {
+      const self = baseName(path);
+      for (const ref of references) {
+        const hashPart = parseStorePath(ref, this.storeDir).hashPart;
+        if (!markerDirs.has(hashPart)) continue;
+        try {
+          fs.unlink(`${this.referrersDir}/${hashPart}/${self}`);
+        } catch (e) {
+          if (!isErrno(e, "ENOENT")) throw e;
+        }
+      }
+    }
+  }
+
+  /**
+   * Hash parts that have a referrer-marker directory now: a collector lists
+   * them once per batch, so that a path without markers (every path of a
+   * store this version wrote) costs no failing directory read.
+   */
+  referrerMarkerDirs(): Set<string> {
+    try {
+      return new Set(this.host.fs.readdir(this.referrersDir));
+    } catch (e) {
+      if (isErrno(e, "ENOENT", "ENOTDIR")) return new Set();
+      throw e;
     }
   }
 

@@ -157,6 +157,39 @@ describe.each(HOSTS)("PathInfoDb journal on the $name host", ({ make }) => {
     expect(new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store").list()).toEqual([B]);
   });
 
+  it("unregisterMany: one append and one fsync for a whole batch; record files and markers of older stores go too", () => {
+    const paths = Array.from({ length: 40 }, (_, i) => `/nix/store/${String(i).padStart(32, "0")}-p${i}`);
+    const setup = new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store");
+    for (let i = 0; i < paths.length; i++) setup.register(info(paths[i]!, i > 0 ? [paths[i - 1]!] : []));
+    // An older store's record file and a marker of a path that the batch deletes.
+    fx.host.fs.writeFile(`${fx.dir}/db/info/${C.slice(11, 43)}`, JSON.stringify({ ...JSON.parse(JSON.stringify(info(C, [paths[0]!]))), narHash: info(C).narHash.toString("nix32", true), deriver: null, ca: null }));
+    setup.addReferrerMarker(paths[0]!, C);
+    setup.sync();
+    const c = countingHost(fx.host);
+    const opens: string[] = [];
+    const host: Host = { ...c.host, fs: { ...c.host.fs, open: (p, f, m) => (opens.push(`${p} ${f}`), c.host.fs.open(p, f, m)) } };
+    const db = new PathInfoDb(host, `${fx.dir}/db`, "/nix/store");
+    expect(db.has(C)).toBe(true);
+    const gone = [...paths.slice(10), C, "/nix/store/33333333333333333333333333333333-never-valid"];
+    const before = opens.length;
+    db.unregisterMany(gone);
+    expect(opens.slice(before).filter((o) => o.endsWith(" a"))).toEqual([`${db.journalFile} a`]);
+    expect(c.fsyncs()).toBeGreaterThanOrEqual(1);
+    expect(c.fsyncs()).toBeLessThanOrEqual(2); // the journal, and the info directory for the older record
+    for (const p of gone) expect(db.has(p)).toBe(false);
+    for (const p of paths.slice(0, 10)) expect(db.has(p)).toBe(true);
+    expect(fx.host.fs.readdir(`${fx.dir}/db/info`)).toEqual([]);
+    expect(db.referrerMarkers(paths[0]!)).toEqual([paths[1]!]);
+    // Another process replays the same state from the journal.
+    const other = new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store");
+    expect(other.list()).toEqual(paths.slice(0, 10));
+    expect(other.referrers(paths[9]!)).toEqual([]);
+    // Nothing valid in the list: nothing appended.
+    const size = fx.host.fs.stat(db.journalFile).size;
+    db.unregisterMany(gone);
+    expect(fx.host.fs.stat(db.journalFile).size).toBe(size);
+  });
+
   it("group commit: one fsync per window, tombstones and sync() always synced, none without fsync-metadata", () => {
     const c = countingHost(fx.host);
     const db = new PathInfoDb(c.host, `${fx.dir}/db`, "/nix/store");
