@@ -212,25 +212,23 @@ function derivation(ctx: BuiltinContext, arg: LazyValue): Value {
   let strictValue: NixAttrs | undefined;
   const strict = (): NixAttrs => (strictValue ??= derivationStrict(ctx, drvAttrs));
   const drvPath = Thunk.of(() => strict().get("drvPath")!);
-  const common = new Map(drvAttrs.map);
-  const sets: NixAttrs[] = [];
-  const seen = new Set<string>();
+  // Each output's set: the arguments, then the outputs by name (the first of
+  // a repeated name), `all`, `drvAttrs` and the output's own attributes, in
+  // that order (a name already among the arguments keeps its place). Built
+  // straight from the arguments, without a shared copy to copy again.
   const maps: Map<string, LazyValue>[] = [];
-  for (const name of outputNames) {
+  const sets: NixAttrs[] = [];
+  for (let i = 0; i < outputNames.length; i++) {
     const m = new Map<string, LazyValue>();
     maps.push(m);
-    const set = new NixAttrs(m);
-    sets.push(set);
-    if (!seen.has(name)) {
-      seen.add(name);
-      common.set(name, set);
-    }
+    sets.push(new NixAttrs(m));
   }
-  common.set("all", sets);
-  common.set("drvAttrs", drvAttrs);
   outputNames.forEach((name, i) => {
     const m = maps[i]!;
-    for (const [k, v] of common) m.set(k, v);
+    drvAttrs.forEach((v, k) => m.set(k, v));
+    for (let j = 0; j < outputNames.length; j++) if (outputNames.indexOf(outputNames[j]!) === j) m.set(outputNames[j]!, sets[j]!);
+    m.set("all", sets);
+    m.set("drvAttrs", drvAttrs);
     m.set(
       "outPath",
       Thunk.of(() => {
