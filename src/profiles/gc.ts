@@ -21,7 +21,7 @@
  */
 import { isErrno } from "../errors.js";
 import type { Host, HostLock } from "../host/host.js";
-import { dirname, mkdirp, sleepSync } from "../host/util.js";
+import { mkdirp, sleepSync } from "../host/util.js";
 import type { LocalStore } from "../store/local-store.js";
 import { PathLiveError, ProfileError } from "./errors.js";
 import { type Roots, findRoots } from "./roots.js";
@@ -220,30 +220,26 @@ export function collectGarbage(store: LocalStore, options: GcOptions = {}): GcRe
     if (action === "delete-dead") log("deleting garbage...");
     if (action === "delete-dead") {
       const batches = new BatchDeleter(store, watcher, log);
-      try {
-        for (let i = 0; i < order.length; ) {
-          if (limit !== undefined && bytesFreed >= limit) break;
-          let j = Math.min(order.length, i + GC_BATCH);
-          if (limit !== undefined) {
-            // With --max-freed a batch is only as long as one-by-one deletion would surely get: a path's
-            // files never take more than its NAR size, so while the NAR sizes before it stay under the
-            // limit, the collection would have reached it too. The same paths go, just fewer fsyncs.
-            let estimate = bytesFreed;
-            for (j = i + 1; j < order.length && j - i < GC_BATCH; j++) {
-              const info = store.db.get(order[j - 1]!);
-              if (info === undefined) break;
-              estimate += info.narSize;
-              if (estimate >= limit) break;
-            }
+      for (let i = 0; i < order.length; ) {
+        if (limit !== undefined && bytesFreed >= limit) break;
+        let j = Math.min(order.length, i + GC_BATCH);
+        if (limit !== undefined) {
+          // With --max-freed a batch is only as long as one-by-one deletion would surely get: a path's
+          // files never take more than its NAR size, so while the NAR sizes before it stay under the
+          // limit, the collection would have reached it too. The same paths go, just fewer fsyncs.
+          let estimate = bytesFreed;
+          for (j = i + 1; j < order.length && j - i < GC_BATCH; j++) {
+            const info = store.db.get(order[j - 1]!);
+            if (info === undefined) break;
+            estimate += info.narSize;
+            if (estimate >= limit) break;
           }
-          for (const [p, freed] of batches.delete(order.slice(i, j))) {
-            bytesFreed += freed;
-            deleted.push(p);
-          }
-          i = j;
         }
-      } finally {
-        batches.dispose();
+        for (const [p, freed] of batches.delete(order.slice(i, j))) {
+          bytesFreed += freed;
+          deleted.push(p);
+        }
+        i = j;
       }
     } else
       for (const p of order) {
@@ -310,11 +306,6 @@ function deleteUnderLock(store: LocalStore, p: string, watcher: TempRootWatcher,
 /** Paths per batch: locks held together and tombstones made durable by one fsync. */
 const GC_BATCH = 256;
 
-/** Lock-file sources of collectors (`.gc-<pid>-…` in the store's lock directory). */
-const LINK_SOURCE_RE = /^\.gc-(\d+)-/;
-
-let linkCounter = 0;
-
 /**
  * Deletes dead paths a batch at a time with the store's protocol for one
  * path (`LocalStore.deletePathIfDead`): each path only under its lock, with
@@ -325,104 +316,15 @@ let linkCounter = 0;
  * path's files go only after its invalidation is on disk) holds with one
  * journal write and one fsync per batch. Referrers inside the batch come
  * first (topological order) and are approved first, so they do not keep
- * the paths they refer to.
- *
- * The per-path locks are the store's lock files, taken by hard-linking one
- * lock file of this collector (its pid and a token, the lock-file format)
- * to each path's lock name: exclusive like the host's exclusive create,
- * and read the same way by everyone else (held while this process lives,
- * broken as stale once it is gone), but with no inode or data block made
- * and freed per path, which was a third of a collection's file-system work.
+ * the paths they refer to. The per-path locks are the store's
+ * (`LocalStore.tryLockPath`: links, no lock file made per path).
  */
 class BatchDeleter {
-  private lockDirReady = false;
-  /** The lock file linked to each path's lock name; undefined until the first lock, or when links fail (then the host's locks). */
-  private source: string | undefined;
-  private noLinks = false;
   constructor(
     private readonly store: LocalStore,
     private readonly watcher: TempRootWatcher,
     private readonly log: (line: string) => void,
   ) {}
-
-  private tryLock(path: string): HostLock | null {
-    const host = this.store.host;
-    const file = this.store.pathLockFile(path);
-    if (!this.lockDirReady) {
-      mkdirp(host.fs, dirname(file));
-      this.sweepSources(dirname(file));
-      this.lockDirReady = true;
-    }
-    if (!this.noLinks) {
-      const source = (this.source ??= this.makeSource(dirname(file)));
-      try {
-        host.fs.link(source, file);
-        let released = false;
-        return {
-          path: file,
-          release() {
-            if (released) return;
-            released = true;
-            // Only this process removes it while it lives (a stale lock is one whose process is gone).
-            try {
-              host.fs.unlink(file);
-            } catch (e) {
-              if (!isErrno(e, "ENOENT")) throw e;
-            }
-          },
-        };
-      } catch (e) {
-        if (!isErrno(e, "EEXIST")) {
-          if (!isErrno(e, "EPERM", "ENOSYS", "EOPNOTSUPP", "EMLINK", "EXDEV")) throw e;
-          this.noLinks = true;
-        }
-      }
-    }
-    // Held by someone, or stale: the host's lock tells which (and breaks a stale one).
-    return host.tryLock(file);
-  }
-
-  private makeSource(dir: string): string {
-    const host = this.store.host;
-    const tag = `${host.now()}-${++linkCounter}-${Math.random().toString(36).slice(2, 10)}`;
-    const file = `${dir}/.gc-${host.pid}-${tag}`;
-    host.fs.writeFile(file, `${host.pid} gc-${tag}`, { exclusive: true, mode: 0o600 });
-    return file;
-  }
-
-  /** Lock-file sources left by collectors that died (their links were broken as stale, or are). */
-  private sweepSources(dir: string): void {
-    const host = this.store.host;
-    let names: string[];
-    try {
-      names = host.fs.readdir(dir);
-    } catch (e) {
-      if (isErrno(e, "ENOENT")) return;
-      throw e;
-    }
-    for (const n of names) {
-      const m = LINK_SOURCE_RE.exec(n);
-      if (m === null) continue;
-      const pid = Number(m[1]);
-      if (pid === host.pid || host.processAlive(pid)) continue;
-      try {
-        host.fs.unlink(`${dir}/${n}`);
-      } catch (e) {
-        if (!isErrno(e, "ENOENT")) throw e;
-      }
-    }
-  }
-
-  /** Remove this collector's lock-file source (every lock linked to it is released by then). */
-  dispose(): void {
-    if (this.source === undefined) return;
-    try {
-      this.store.host.fs.unlink(this.source);
-    } catch (e) {
-      if (!isErrno(e, "ENOENT")) throw e;
-    }
-    this.source = undefined;
-  }
 
   /** Delete what can be deleted of `batch` (topologically sorted); returns the deleted paths and bytes freed, in order. */
   delete(batch: readonly string[]): [string, number][] {
@@ -432,7 +334,7 @@ class BatchDeleter {
     try {
       const locked: string[] = [];
       for (const p of batch) {
-        const l = this.tryLock(p);
+        const l = this.store.tryLockPath(p);
         if (l === null) continue; // being added or deleted by someone else: kept this time
         locks.push(l);
         locked.push(p);

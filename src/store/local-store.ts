@@ -176,11 +176,16 @@ const STAGING_PREFIX = ".tsnix-tmp-";
 const TRASH_PREFIX = ".tsnix-trash-";
 const STALE_RE = /^\.+tsnix-(tmp|trash)-(\d+)-/;
 const STALE_INFO_RE = /^\.tmp-[^-]+-()(\d+)-\d+$/;
+const LOCK_SOURCE_PREFIX = ".src-";
+const STALE_LOCK_SOURCE_RE = /^\.src-()(\d+)-/;
 const COPY_BUF_SIZE = 1 << 16;
 /** Below this many bytes a NAR is hashed on the calling thread. */
 const PARALLEL_HASH_MIN = 1 << 20;
 
 let trashCounter = 0;
+
+/** Link locks held in this process, as `pid NUL lock file` (one JS process may act as several hosts' pids). */
+const heldLinkLocks = new Set<string>();
 
 /**
  * A local store on a `Host` (see src/host).
@@ -223,6 +228,8 @@ export class LocalStore {
    * them valid, so registering a referrer need not look at the journal again.
    */
   private readonly rootedValid = new Set<string>();
+  private lockSource: string | undefined;
+  private noLinkLocks = false;
   /** Bytes copied by the current add: small adds hash on this thread (a helper thread's hand-off costs more). */
   private copiedBytes = 0;
 
@@ -896,12 +903,10 @@ export class LocalStore {
    * reentrant: do not call store operations on `path` while holding it.
    */
   lockPath(path: string): HostLock {
-    this.ensureDirs();
-    const file = this.pathLockFile(path);
     const start = this.host.now();
     let delay = 1;
     for (;;) {
-      const lock = this.host.tryLock(file);
+      const lock = this.tryLockPath(path);
       if (lock !== null) return lock;
       if (this.host.now() - start > this.lockTimeoutMs) throw new StoreLockTimeoutError(path, this.lockTimeoutMs);
       sleepSync(delay);
@@ -909,9 +914,89 @@ export class LocalStore {
     }
   }
 
-  private tryLockPath(path: string): HostLock | null {
+  /**
+   * Take `path`'s lock without waiting (null when another holder has it).
+   * The lock file is made by hard-linking this store object's lock source
+   * (its pid and a token, the host's lock-file format) to the path's lock
+   * name: exclusive like the host's exclusive create and read the same way
+   * by every other process (held while this one lives, broken as stale
+   * after), but no inode or data block is made and freed per lock, and no
+   * read-back on release. ext4 writes out a lock file's block when a journal
+   * fsync meets it (delayed allocation, data=ordered), which made a lock
+   * file per path the largest file-system cost of collecting and
+   * substituting small paths. Where links fail, the host's lock.
+   * @internal
+   */
+  tryLockPath(path: string): HostLock | null {
     this.ensureDirs();
-    return this.host.tryLock(this.pathLockFile(path));
+    const file = this.pathLockFile(path);
+    if (!this.noLinkLocks) {
+      const fs = this.host.fs;
+      const source = (this.lockSource ??= this.makeLockSource());
+      const key = `${this.host.pid}\0${file}`;
+      for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+          fs.link(source, file);
+          heldLinkLocks.add(key);
+          let released = false;
+          return {
+            path: file,
+            release() {
+              if (released) return;
+              released = true;
+              heldLinkLocks.delete(key);
+              // Nobody else removes it while this process lives (only a dead holder's lock is broken).
+              try {
+                fs.unlink(file);
+              } catch (e) {
+                if (!isErrno(e, "ENOENT")) throw e;
+              }
+            },
+          };
+        } catch (e) {
+          if (!isErrno(e, "EEXIST")) {
+            if (!isErrno(e, "EPERM", "ENOSYS", "EOPNOTSUPP", "EMLINK", "EXDEV")) throw e;
+            this.noLinkLocks = true;
+            break;
+          }
+        }
+        if (attempt > 0 || !this.removeOwnLeftoverLock(file, key)) break;
+      }
+    }
+    // Held by someone, or stale: the host's lock tells which (and breaks a stale one).
+    return this.host.tryLock(file);
+  }
+
+  /**
+   * A link lock of this process that nobody in it holds: its release was
+   * interrupted (the unlink failed). The process lives on, so no one would
+   * ever break it as stale; it is removed here. True when it was.
+   */
+  private removeOwnLeftoverLock(file: string, key: string): boolean {
+    if (heldLinkLocks.has(key)) return false;
+    const fs = this.host.fs;
+    let content: string;
+    try {
+      content = new TextDecoder().decode(fs.readFile(file));
+    } catch (e) {
+      if (isErrno(e, "ENOENT")) return true;
+      throw e;
+    }
+    if (!content.startsWith(`${this.host.pid} src-`)) return false;
+    try {
+      fs.unlink(file);
+    } catch (e) {
+      if (!isErrno(e, "ENOENT")) throw e;
+    }
+    return true;
+  }
+
+  /** The file every lock of this store object links to; swept by `sweepStale` once this process is gone. */
+  private makeLockSource(): string {
+    const tag = `${this.host.now()}-${++trashCounter}-${Math.random().toString(36).slice(2, 10)}`;
+    const file = `${this.lockDir}/${LOCK_SOURCE_PREFIX}${this.host.pid}-${tag}`;
+    this.host.fs.writeFile(file, `${this.host.pid} src-${tag}`, { exclusive: true, mode: 0o600 });
+    return file;
   }
 
   /** Create the store and lock directories once per store object (they are never removed). */
@@ -961,6 +1046,7 @@ export class LocalStore {
     };
     sweep(this.realStoreDir, STALE_RE);
     sweep(this.db.infoDir, STALE_INFO_RE);
+    sweep(this.lockDir, STALE_LOCK_SOURCE_RE);
   }
 
   private exists(p: string): boolean {
