@@ -741,6 +741,26 @@ export class Compiler {
   }
 
   /** Resolve a name; `selfSlot` ≥ 0 marks a binding in the scope being built (may not be filled yet). */
+  /**
+   * How to read an operand without forcing or failing — a literal int or a
+   * lexical variable's slot — or undefined for any other expression. Lets
+   * `n - 1` in a lazy position (an argument, a binding) be computed on the
+   * spot when its operands are already ints: the result is the one the thunk
+   * would give and nothing can fail, so laziness is unobservable, and the
+   * thunk (an allocation per call in `f (n - 1)`) is never made.
+   */
+  private peek(e: Expr, scope: Scope): LazyCode | undefined {
+    if (e.type === "Int") {
+      const v = mkInt(e.value);
+      return typeof v === "number" ? () => v : undefined;
+    }
+    if (e.type !== "Var") return undefined;
+    for (let s: Scope | null = scope; s !== null; s = s.parent) {
+      if (!s.isWith && s.names.has(e.name)) return this.compileVar(e.name, e.pos, scope, -1).lazy;
+    }
+    return undefined;
+  }
+
   private compileVar(name: string, pos: Pos, scope: Scope, selfSlot: number): Compiled {
     let level = 0;
     const withLevels: number[] = [];
@@ -991,8 +1011,8 @@ export class Compiler {
       const a = this.compile(e.args[0]!, scope).ev;
       const b = this.compile(e.args[1]!, scope).ev;
       switch (e.fn.name) {
-        case "__sub":
-          return withThunk((env) => {
+        case "__sub": {
+          const ev: Code = (env) => {
             const x = a(env);
             const y = b(env);
             if (typeof x === "number" && typeof y === "number") {
@@ -1000,7 +1020,23 @@ export class Compiler {
               if (Number.isSafeInteger(r)) return r;
             }
             return numOp("-", x, y, pos);
-          });
+          };
+          const pa = this.peek(e.args[0]!, scope);
+          const pb = this.peek(e.args[1]!, scope);
+          if (pa === undefined || pb === undefined) return withThunk(ev);
+          return {
+            ev,
+            lazy: (env) => {
+              const x = settled(pa(env));
+              const y = settled(pb(env));
+              if (typeof x === "number" && typeof y === "number") {
+                const r = x - y;
+                if (Number.isSafeInteger(r)) return r;
+              }
+              return new Thunk(ev, env);
+            },
+          };
+        }
         case "__mul":
           return withThunk((env) => numOp("*", a(env), b(env), pos));
         case "__div":
@@ -1140,7 +1176,7 @@ export class Compiler {
     if (parts.length === 2) {
       const a = parts[0]!;
       const b = parts[1]!;
-      return withThunk((env) => {
+      const ev: Code = (env) => {
         const x = a(env);
         if (typeof x === "number") {
           const y = b(env);
@@ -1156,7 +1192,22 @@ export class Compiler {
           return concatValues(x, parts, env, pos, partPos, y);
         }
         return concatValues(x, parts, env, pos, partPos, undefined);
-      });
+      };
+      const pa = this.peek(e.parts[0]!, scope);
+      const pb = this.peek(e.parts[1]!, scope);
+      if (pa === undefined || pb === undefined) return withThunk(ev);
+      return {
+        ev,
+        lazy: (env) => {
+          const x = settled(pa(env));
+          const y = settled(pb(env));
+          if (typeof x === "number" && typeof y === "number") {
+            const r = x + y;
+            if (Number.isSafeInteger(r)) return r;
+          }
+          return new Thunk(ev, env);
+        },
+      };
     }
     return withThunk((env) => concatValues(parts[0]!(env), parts, env, pos, partPos, undefined));
   }
@@ -1322,6 +1373,11 @@ function missingAttr(name: string, attrs: NixAttrs, pos: Pos): EvalError {
 
 function constant(v: Value): Compiled {
   return { ev: () => v, lazy: () => v };
+}
+
+/** A lazy value's value if it has one already (a value, or a thunk done), else the pending thunk. */
+function settled(v: LazyValue): LazyValue {
+  return v instanceof Thunk && v.code === null ? (v.env as Value) : v;
 }
 
 function withThunk(ev: Code): Compiled {
