@@ -44,6 +44,13 @@ type LazyCode = (env: Env) => LazyValue;
 export interface Compiled {
   readonly ev: Code;
   readonly lazy: LazyCode;
+  /**
+   * For `a - b` and `a + b` over literal ints and lexical variables: the
+   * value itself when the operands already hold ints (nothing can fail),
+   * else the thunk `lazy` makes. Only for an argument the callee forces
+   * first (LambdaCode.forcesArgFirst), where nobody can see the difference.
+   */
+  readonly eager?: LazyCode;
 }
 
 /** A lexical scope at compile time. */
@@ -87,6 +94,12 @@ export interface LambdaCode {
    * of `[[parent, a], b]`, so a curried call makes one array, not two.
    */
   readonly copy?: number;
+  /**
+   * The body's first step forces the plain argument (`n: if n < 2 …`), so an
+   * argument computed on the spot is indistinguishable from its thunk: no
+   * one can see the thunk unforced (`<CODE>` in a lazy print, trace).
+   */
+  readonly forcesArgFirst: boolean;
 }
 
 /**
@@ -743,11 +756,8 @@ export class Compiler {
   /** Resolve a name; `selfSlot` ≥ 0 marks a binding in the scope being built (may not be filled yet). */
   /**
    * How to read an operand without forcing or failing — a literal int or a
-   * lexical variable's slot — or undefined for any other expression. Lets
-   * `n - 1` in a lazy position (an argument, a binding) be computed on the
-   * spot when its operands are already ints: the result is the one the thunk
-   * would give and nothing can fail, so laziness is unobservable, and the
-   * thunk (an allocation per call in `f (n - 1)`) is never made.
+   * lexical variable's slot — or undefined for any other expression: for
+   * Compiled.eager, which saves `f (n - 1)` a thunk per call.
    */
   private peek(e: Expr, scope: Scope): LazyCode | undefined {
     if (e.type === "Int") {
@@ -759,6 +769,46 @@ export class Compiler {
       if (!s.isWith && s.names.has(e.name)) return this.compileVar(e.name, e.pos, scope, -1).lazy;
     }
     return undefined;
+  }
+
+  /**
+   * Whether evaluating `e` in `scope` forces the variable `arg` (bound in
+   * `scope` itself) before anything else: through the conditions, left
+   * operands and bases that are evaluated first.
+   */
+  private forcesFirst(e: Expr, arg: string, scope: Scope): boolean {
+    for (;;) {
+      switch (e.type) {
+        case "Var":
+          return e.name === arg;
+        case "If":
+          e = e.cond;
+          continue;
+        case "Assert":
+          e = e.cond;
+          continue;
+        case "Not":
+          e = e.expr;
+          continue;
+        case "Select":
+          e = e.expr;
+          continue;
+        case "BinOp":
+          if (e.op !== "==" && e.op !== "!=" && e.op !== "&&" && e.op !== "||" && e.op !== "->") return false;
+          e = e.left;
+          continue;
+        case "ConcatStrings":
+          if (e.forceString) return false;
+          e = e.parts[0]!;
+          continue;
+        case "Call":
+          if (!(e.fn.type === "Var" && e.args.length === 2 && GLOBAL_OPS.has(e.fn.name) && this.isGlobal(e.fn.name, scope))) return false;
+          e = e.args[0]!;
+          continue;
+        default:
+          return false;
+      }
+    }
   }
 
   private compileVar(name: string, pos: Pos, scope: Scope, selfSlot: number): Compiled {
@@ -998,6 +1048,7 @@ export class Compiler {
       name,
       inner: lambdaCodes.get(body),
       copy,
+      forcesArgFirst: e.formals === undefined && e.arg !== undefined && e.body.type !== "Lambda" && this.forcesFirst(e.body, e.arg, inner),
     };
     const pos = e.pos;
     const compiled = withThunk((env) => new NixLambda(code, env, pos, name));
@@ -1026,7 +1077,8 @@ export class Compiler {
           if (pa === undefined || pb === undefined) return withThunk(ev);
           return {
             ev,
-            lazy: (env) => {
+            lazy: (env) => new Thunk(ev, env),
+            eager: (env) => {
               const x = settled(pa(env));
               const y = settled(pb(env));
               if (typeof x === "number" && typeof y === "number") {
@@ -1051,9 +1103,10 @@ export class Compiler {
       }
     }
     const fn = this.compile(e.fn, scope).ev;
-    const args = e.args.map((a) => this.compile(a, scope).lazy);
-    if (args.length === 1) {
-      const a0 = args[0]!;
+    if (e.args.length === 1) {
+      const c0 = this.compile(e.args[0]!, scope);
+      const a0 = c0.lazy;
+      const e0 = c0.eager ?? a0;
       return withThunk((env) => {
         const f = fn(env);
         if (f instanceof NixLambda) {
@@ -1061,12 +1114,13 @@ export class Compiler {
           // callLambda without its frame: one JS frame fewer per Nix call
           // (deep recursion's stack is what the collector scans and the OS maps in).
           const code = f.code as LambdaCode;
-          return code.body.ev(bindArgs(code, f.env as Env, a0(env), pos, f));
+          return code.body.ev(bindArgs(code, f.env as Env, code.forcesArgFirst ? e0(env) : a0(env), pos, f));
         }
         if (f instanceof PrimOp && f.arity === 1) return force(RT.callPrimOp(f, [a0(env)], pos));
         return callFunction(f, [a0(env)], pos);
       });
     }
+    const args = e.args.map((a) => this.compile(a, scope).lazy);
     if (args.length === 2) {
       const a0 = args[0]!;
       const a1 = args[1]!;
@@ -1198,7 +1252,8 @@ export class Compiler {
       if (pa === undefined || pb === undefined) return withThunk(ev);
       return {
         ev,
-        lazy: (env) => {
+        lazy: (env) => new Thunk(ev, env),
+        eager: (env) => {
           const x = settled(pa(env));
           const y = settled(pb(env));
           if (typeof x === "number" && typeof y === "number") {

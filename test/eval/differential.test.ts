@@ -94,3 +94,35 @@ describeOracle("differential: random programs vs nix-instantiate --eval --strict
     }
   }, 300_000);
 });
+
+// Arithmetic arguments may be computed at the call (Compiled.eager) only where the callee forces them first:
+// everywhere else a lazy print (no --strict) and trace must still show Nix's <CODE> for the thunk.
+describeOracle("lazy printing vs nix-instantiate --eval (no --strict)", () => {
+  const cases = [
+    "let n = 5; in [ (n - 1) (n + 1) n (1 - 1) ]",
+    "let n = 5; in { a = n - 1; b = 2 + n; }",
+    "let f = x: [ x ]; n = 5; in f (n - 1)",
+    "let f = x: { inherit x; }; n = 5; in f (n + 1)",
+    "let f = x: if x == 0 then [ x ] else [ x ]; n = 5; in f (n - 1)",
+    "let f = x: if 0 == x then [ x ] else [ x ]; n = 5; in f (n - 1)",
+    "let f = x: assert x > 0; [ x ]; n = 5; in f (n - 1)",
+    "let f = x: assert 0 < x; [ x ]; n = 5; in f (n - 1)",
+    "let f = x: builtins.trace [ x ] (x + 1); n = 5; in f (n - 1)",
+    "let f = x: y: [ x y ]; n = 5; in f (n - 1) (n - 2)",
+    "let f = x: (x + 1) - x + 0 * builtins.length [ x ]; n = 5; in [ (f (n - 1)) ]",
+    "let f = x: if x < 1 then [ ] else [ x ] ++ f (x - 1); in f 3",
+    "let f = x: if x.a or 0 == 1 then [ x ] else [ ]; s = { a = 1; }; in f s",
+    'let f = x: [ x ]; s = "a"; in f (s - 1)',
+  ];
+  it.each(cases)("%s", (expr) => {
+    const store = oracleRoot();
+    try {
+      const nix = runNix("nix-instantiate", ["--eval", "-E", expr], { root: store.root, cwd: "/" });
+      const opts = parseInstantiateArgs(["--eval", "-E", expr]);
+      const ts = runInstantiate(opts, nodeHost(), "/", { NIX_PATH: "" });
+      expect({ code: ts.code, out: ts.stdout, err: ts.stderr }).toEqual({ code: nix.status, out: nix.stdout.toString("utf8"), err: nix.stderr });
+    } finally {
+      store.dispose();
+    }
+  });
+});
