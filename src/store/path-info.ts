@@ -292,6 +292,19 @@ export class PathInfoDb {
     return this.lookup(path);
   }
 
+  /**
+   * The references of a valid path without decoding its whole record (what
+   * walks over many paths need); undefined when it is not valid. With
+   * `fresh` false, as of the last look at the journal.
+   */
+  referencesOf(path: string, fresh = true): readonly string[] | undefined {
+    if (fresh) this.refresh();
+    const j = this.jValid.get(path);
+    if (j !== undefined) return j.references;
+    if (this.jDeleted.has(path)) return undefined;
+    return this.getInfoFile(path)?.references;
+  }
+
   /** Whether `path` is valid (without decoding its record). */
   has(path: string): boolean {
     this.refresh();

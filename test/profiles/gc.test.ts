@@ -241,13 +241,23 @@ describe.each(HOSTS)("the garbage collector on the $name host", ({ make }) => {
     expect(events.filter((e) => e === "fsync").length).toBeLessThanOrEqual(6);
   });
 
-  it("--max-freed deletes exactly the paths one-by-one deletion would (in order, until the limit is reached), batched or not", () => {
+  it("--max-freed deletes exactly the paths one-by-one deletion would (in the collector's order, until the limit is reached), batched or not", () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.nat({ max: 300 }), fc.array(fc.nat(), { maxLength: 2 })), { minLength: 1, maxLength: 40 }), fc.nat({ max: 3000 }), (nodes, limit) => {
+        const make = (store: LocalStore) => {
+          const paths: string[] = [];
+          nodes.forEach(([size, refs], i) => paths.push(store.addTextToStore(`m${i}`, `${i}:${"x".repeat(size)}`, i === 0 ? [] : [...new Set(refs.map((r) => paths[r % i]!))])));
+          return paths;
+        };
+        // The order of a whole collection, from a twin store made the same way (same directory order).
+        const twin = freshStore();
+        make(twin);
+        const order = collectGarbage(twin, { runtimeRoots: false }).paths;
         const store = freshStore();
-        const paths: string[] = [];
-        nodes.forEach(([size, refs], i) => paths.push(store.addTextToStore(`m${i}`, `${i}:${"x".repeat(size)}`, i === 0 ? [] : [...new Set(refs.map((r) => paths[r % i]!))])));
-        const order = store.topoSortPaths(paths);
+        const paths = make(store);
+        expect([...order].sort()).toEqual([...paths].sort());
+        // Referrers first: no path goes before a path that refers to it.
+        for (const p of paths) for (const r of store.queryReferences(p)) if (r !== p) expect(order.indexOf(p)).toBeLessThan(order.indexOf(r));
         const expected: string[] = [];
         let bytes = 0;
         for (const p of order) {
@@ -262,6 +272,16 @@ describe.each(HOSTS)("the garbage collector on the $name host", ({ make }) => {
       }),
       { numRuns: 15 },
     );
+  });
+
+  it("deletes in the store directory's order, as Nix's collector walks it (referrers first)", () => {
+    const store = freshStore();
+    const paths = Array.from({ length: 30 }, (_, i) => store.addTextToStore(`o${i}`, `o ${i}`));
+    const referrer = store.addTextToStore("referrer", "r", [paths[7]!, paths[3]!]);
+    const listed = fx.host.fs.readdir(store.realStoreDir).filter((n) => !n.startsWith(".")).map((n) => `${store.storeDir}/${n}`);
+    const r = collectGarbage(store, { runtimeRoots: false });
+    expect(r.paths.filter((p) => p !== referrer)).toEqual(listed.filter((p) => p !== referrer));
+    expect(r.paths.indexOf(referrer)).toBeLessThan(Math.min(r.paths.indexOf(paths[7]!), r.paths.indexOf(paths[3]!)));
   });
 
   it("keep-derivations and keep-outputs as in Nix", () => {
