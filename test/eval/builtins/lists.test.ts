@@ -5,7 +5,9 @@
 import fc from "fast-check";
 import { expect, it } from "vitest";
 import { stableSort } from "../../../src/eval/builtins/lists.js";
-import { describeOracle } from "../../helpers/oracle.js";
+import { Evaluator } from "../../../src/eval/api.js";
+import { printValue } from "../../../src/eval/print-value.js";
+import { describeOracle, oracleRoot, runNix } from "../../helpers/oracle.js";
 import { agree, agreeAll, tsnix } from "./harness.js";
 
 const VALUES = [
@@ -109,6 +111,27 @@ describeOracle("list builtins vs Nix 2.8", () => {
       exprs.push(`builtins.sort builtins.lessThan [ ${l.map(([k]) => (k < 0 ? `(${k})` : String(k))).join(" ")} ]`);
     }
     agreeAll(exprs);
+  });
+  it("sort asks the comparator Nix's questions in Nix's order (std::stable_sort), consistent or not", () => {
+    // The trace of every call shows the questions; inconsistent comparators show the algorithm itself in the result.
+    const cmps = ["a < b", "a <= b", "true", "false", "(a * 7 + b * 3) - ((a * 7 + b * 3) / 5) * 5 < 2", "a / 3 < b / 3"];
+    const exprs: string[] = [];
+    for (const n of [0, 1, 2, 3, 7, 8, 13, 14, 15, 16, 28, 29, 30, 31, 57, 100, 223])
+      for (const c of cmps) exprs.push(`builtins.sort (a: b: builtins.trace "\${toString a} \${toString b}" (${c})) (builtins.genList (i: (i * 37) - ((i * 37) / 11) * 11) ${n})`);
+    const expr = "[ " + exprs.map((e) => `(${e})`).join(" ") + " ]";
+    const store = oracleRoot();
+    try {
+      const want = runNix("nix-instantiate", ["--eval", "--strict", "-E", expr], { root: store.root, cwd: "/" });
+      expect(want.status).toBe(0);
+      const lines: string[] = [];
+      const v = new Evaluator({ trace: (l) => lines.push(l) }).evaluate(expr, { strict: true });
+      expect(printValue(v) + "\n").toBe(want.stdout.toString("utf8"));
+      const wantLines = want.stderr.split("\n").filter((l) => l !== "");
+      expect(lines.map((l) => l.replace(/\n$/, ""))).toEqual(wantLines);
+      expect(wantLines.length).toBeGreaterThan(10_000);
+    } finally {
+      store.dispose();
+    }
   });
   it("genList, partition, groupBy, all, any agree on generated lists", () => {
     const lists = fc.sample(fc.array(fc.integer({ min: -50, max: 50 }), { maxLength: 20 }), { numRuns: 60, seed: 9 });
