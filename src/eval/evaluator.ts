@@ -443,7 +443,8 @@ function numOp(op: "+" | "-" | "*" | "/", a: Value, b: Value, pos: Pos | undefin
         r = a - b;
         break;
       case "*":
-        r = a * b;
+        // `+ 0`: 0 * -3 is -0 in JavaScript; an int is never negative zero (1.0 * it prints 0 in Nix).
+        r = a * b + 0;
         break;
       case "/":
         if (b === 0) throw evalError("division by zero", pos, "eval.division-by-zero");
@@ -1121,43 +1122,89 @@ export class Compiler {
       const b = this.compile(e.args[1]!, scope).ev;
       switch (e.fn.name) {
         case "__sub": {
-          const ev: Code = (env) => {
-            const x = a(env);
-            const y = b(env);
-            if (typeof x === "number" && typeof y === "number") {
-              const r = x - y;
-              if (Number.isSafeInteger(r)) return r;
-            }
-            return numOp("-", x, y, pos);
-          };
+          // `n - 1`: the literal is used as is, not fetched through its closure.
+          const k = smallIntLiteral(e.args[1]!);
+          const ev: Code =
+            k !== undefined
+              ? (env) => {
+                  const x = a(env);
+                  if (typeof x === "number") {
+                    const r = x - k;
+                    if (Number.isSafeInteger(r)) return r;
+                  }
+                  return numOp("-", x, k, pos);
+                }
+              : (env) => {
+                  const x = a(env);
+                  const y = b(env);
+                  if (typeof x === "number" && typeof y === "number") {
+                    const r = x - y;
+                    if (Number.isSafeInteger(r)) return r;
+                  }
+                  return numOp("-", x, y, pos);
+                };
           const pa = this.peek(e.args[0]!, scope);
           const pb = this.peek(e.args[1]!, scope);
           if (pa === undefined || pb === undefined) return withThunk(ev);
           return {
             ev,
             lazy: (env) => new Thunk(ev, env),
-            eager: (env) => {
-              const x = settled(pa(env));
-              const y = settled(pb(env));
-              if (typeof x === "number" && typeof y === "number") {
-                const r = x - y;
-                if (Number.isSafeInteger(r)) return r;
-              }
-              return new Thunk(ev, env);
-            },
+            eager:
+              k !== undefined
+                ? (env) => {
+                    const x = settled(pa(env));
+                    if (typeof x === "number") {
+                      const r = x - k;
+                      if (Number.isSafeInteger(r)) return r;
+                    }
+                    return new Thunk(ev, env);
+                  }
+                : (env) => {
+                    const x = settled(pa(env));
+                    const y = settled(pb(env));
+                    if (typeof x === "number" && typeof y === "number") {
+                      const r = x - y;
+                      if (Number.isSafeInteger(r)) return r;
+                    }
+                    return new Thunk(ev, env);
+                  },
           };
         }
         case "__mul":
-          return withThunk((env) => numOp("*", a(env), b(env), pos));
+          return withThunk((env) => {
+            const x = a(env);
+            const y = b(env);
+            if (typeof x === "number" && typeof y === "number") {
+              const r = x * y;
+              if (Number.isSafeInteger(r)) return r + 0;
+            }
+            return numOp("*", x, y, pos);
+          });
         case "__div":
-          return withThunk((env) => numOp("/", a(env), b(env), pos));
-        case "__lessThan":
+          return withThunk((env) => {
+            const x = a(env);
+            const y = b(env);
+            // A 32-bit dividend: the float quotient truncates to the exact integer quotient.
+            if (typeof x === "number" && typeof y === "number" && (x | 0) === x && y !== 0) {
+              const r = Math.trunc(x / y);
+              return r === 0 ? 0 : r;
+            }
+            return numOp("/", x, y, pos);
+          });
+        case "__lessThan": {
+          const k = smallIntLiteral(e.args[1]!);
+          if (k !== undefined)
+            return withThunk((env) => {
+              const x = a(env);
+              return typeof x === "number" ? x < k : lessThan(x, k, pos);
+            });
           return withThunk((env) => {
             const x = a(env);
             const y = b(env);
             if (typeof x === "number" && typeof y === "number") return x < y;
             return lessThan(x, y, pos);
           });
+        }
       }
     }
     const fn = this.compile(e.fn, scope).ev;
@@ -1488,6 +1535,13 @@ function constant(v: Value): Compiled {
   return { ev: () => v, lazy: () => v };
 }
 
+/** The value of an int literal that is a JS number, else undefined. */
+function smallIntLiteral(e: Expr): number | undefined {
+  if (e.type !== "Int") return undefined;
+  const v = mkInt(e.value);
+  return typeof v === "number" ? v : undefined;
+}
+
 /** A lazy value's value if it has one already (a value, or a thunk done), else the pending thunk. */
 function settled(v: LazyValue): LazyValue {
   return v instanceof Thunk && v.code === null ? (v.env as Value) : v;
@@ -1498,32 +1552,46 @@ function withThunk(ev: Code): Compiled {
 }
 
 function varAt(level: number, idx: number, pos: Pos, mustThunk: boolean): Compiled {
+  // The slot is read inside each closure, not through a shared reader: a
+  // closure called from a site that sees many is not inlined, and every
+  // variable read would pay a second indirect call.
   let lazy: LazyCode;
+  let ev: Code;
   switch (level) {
     case 0:
       lazy = (env) => env[idx];
+      ev = (env) => {
+        const v = env[idx];
+        return v instanceof Thunk ? forceThunk(v, pos) : v;
+      };
       break;
     case 1:
       lazy = (env) => env[0][idx];
+      ev = (env) => {
+        const v = env[0][idx];
+        return v instanceof Thunk ? forceThunk(v, pos) : v;
+      };
       break;
     case 2:
       lazy = (env) => env[0][0][idx];
+      ev = (env) => {
+        const v = env[0][0][idx];
+        return v instanceof Thunk ? forceThunk(v, pos) : v;
+      };
       break;
-    case 3:
-      lazy = (env) => env[0][0][0][idx];
-      break;
-    default:
-      lazy = (env) => {
+    default: {
+      const get: LazyCode = (env) => {
         let e = env;
         for (let l = level; l > 0; l--) e = e[0];
         return e[idx];
       };
+      lazy = get;
+      ev = (env) => {
+        const v = get(env);
+        return v instanceof Thunk ? forceThunk(v, pos) : v;
+      };
+    }
   }
-  const get = lazy;
-  const ev: Code = (env) => {
-    const v = get(env);
-    return v instanceof Thunk ? forceThunk(v, pos) : v;
-  };
   if (mustThunk) return { ev, lazy: (env) => new Thunk(ev, env) };
   return { ev, lazy };
 }

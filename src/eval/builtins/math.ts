@@ -10,7 +10,8 @@ import { mkInt } from "../value.js";
 import type { NixInt } from "../value.js";
 
 function toInt(x: number): NixInt {
-  if (Number.isSafeInteger(x)) return x;
+  // `+ 0`: ceil(-0.5) is -0, an int is never negative zero (1.0 * it prints 0 in Nix).
+  if (Number.isSafeInteger(x)) return x + 0;
   // x86-64 converts NaN and out-of-range doubles to the "integer indefinite" INT64_MIN.
   if (Number.isNaN(x) || x >= 9223372036854775807 || x < -9223372036854775808) return mkInt(-9223372036854775808n);
   return mkInt(BigInt(x));
