@@ -286,14 +286,12 @@ export function collectGarbage(store: LocalStore, options: GcOptions = {}): GcRe
 }
 
 /**
- * The order a collection deletes `dead` (valid paths) in: Nix's, the store
- * directory's own order (readdir), each path after the dead paths that refer
- * to it (a depth-first walk over referrers, emitted after them). Files
- * created together sit together on disk, and the directory order follows
- * creation far more than name order does: removing in name order dirtied
- * inode-table blocks all over and took 1.3-4.8 times as long on ext4
- * (5000 small paths, same run, three rounds). Dead paths whose contents are
- * gone come last.
+ * The order a collection deletes `dead` (valid paths) in: as Nix's
+ * collector, the store directory's listing (the host's `readdir`; on the
+ * node host libuv sorts it by name), each path after the dead paths that
+ * refer to it (a depth-first walk over referrers, emitted after them).
+ * References come from the replayed journal, not from decoded records.
+ * Dead paths whose contents are gone come last.
  */
 function deletionOrder(store: LocalStore, dead: ReadonlySet<string>): string[] {
   const referrers = new Map<string, string[]>();
