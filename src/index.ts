@@ -98,6 +98,7 @@ export {
   narInfoFileName,
   signNarInfo,
   countNarInfoSignatures,
+  countNarInfoSignaturesAsync,
 } from "./store/narinfo.js";
 export {
   type SecretKey,
@@ -112,7 +113,9 @@ export {
   generateKeyPair,
   signDetached,
   verifyDetached,
+  verifyDetachedAsync,
   countValidSignatures,
+  countValidSignaturesAsync,
   fingerprintPath,
 } from "./store/signature.js";
 
