@@ -292,13 +292,7 @@ export async function querySubstitutes(
   const found = new Map<string, { info: NarInfo; cache: BinaryCache }>();
   const missing: string[] = [];
   const errors = new Map<string, string[]>();
-  const seen = new Set<string>();
-  const todo = [...paths];
-  while (todo.length > 0) {
-    const p = todo.pop()!;
-    if (seen.has(p)) continue;
-    seen.add(p);
-    if (o.store.isValidPath(p)) continue;
+  await walkMissingClosure(o.store, paths, async (p) => {
     let hit: { info: NarInfo; cache: BinaryCache } | undefined;
     const reasons: string[] = [];
     for (const c of caches) {
@@ -323,13 +317,34 @@ export async function querySubstitutes(
     if (hit === undefined) {
       missing.push(p);
       if (reasons.length > 0) errors.set(p, reasons);
-      continue;
+      return undefined;
     }
     found.set(p, hit);
-    for (const r of hit.info.references) if (r !== p) todo.push(r);
-  }
+    return hit;
+  });
   return { found, missing, errors };
 }
+
+/**
+ * Walk the closure of `paths` through what is not valid in `store`: `look`
+ * finds each such path's narinfo (undefined when none), and the references
+ * of what it finds are walked in turn.
+ */
+async function walkMissingClosure(store: LocalStore, paths: readonly string[], look: (path: string) => Promise<{ info: NarInfo } | undefined>): Promise<void> {
+  const seen = new Set<string>();
+  const todo = [...paths];
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    if (seen.has(p)) continue;
+    seen.add(p);
+    if (store.isValidPath(p)) continue;
+    const hit = await look(p);
+    if (hit !== undefined) for (const r of hit.info.references) if (r !== p) todo.push(r);
+  }
+}
+
+/** Thrown inside {@link queryTrustingFirst}'s walk to give up on the fast path. */
+const NOT_SIMPLE = new Error("not simple");
 
 /**
  * The common case of {@link querySubstitutes}, faster: take each path from
@@ -347,35 +362,25 @@ async function queryTrustingFirst(
   const found = new Map<string, { info: NarInfo; cache: BinaryCache }>();
   const missing: string[] = [];
   const checks: Promise<boolean>[] = [];
-  const seen = new Set<string>();
-  const todo = [...paths];
   let simple = true;
   try {
-    while (todo.length > 0) {
-      const p = todo.pop()!;
-      if (seen.has(p)) continue;
-      seen.add(p);
-      if (o.store.isValidPath(p)) continue;
-      let hit: { info: NarInfo; cache: BinaryCache } | undefined;
+    await walkMissingClosure(o.store, paths, async (p) => {
       for (const c of caches) {
         const info = await c.info();
-        if (info.storeDir !== o.store.storeDir) return undefined;
+        if (info.storeDir !== o.store.storeDir) throw NOT_SIMPLE;
         const ni = await c.narInfo(p);
         if (ni === undefined) continue;
         const t = trustedAsync(ni, o.trustedPublicKeys, info.storeDir);
-        if (t === false) return undefined;
+        if (t === false) throw NOT_SIMPLE;
         if (t !== true) checks.push(t);
-        hit = { info: ni, cache: c };
-        break;
+        const hit = { info: ni, cache: c };
+        found.set(p, hit);
+        return hit;
       }
       // No cache has it and none failed: missing without reasons, as the one-by-one walk finds.
-      if (hit === undefined) {
-        missing.push(p);
-        continue;
-      }
-      found.set(p, hit);
-      for (const r of hit.info.references) if (r !== p) todo.push(r);
-    }
+      missing.push(p);
+      return undefined;
+    });
     simple = (await Promise.all(checks)).every((v) => v);
   } catch {
     simple = false;
