@@ -2,7 +2,7 @@
 // CommonJS bundle of the CLI, then `node --build-snapshot` on it, for the
 // Node binary running this script. bin/tsnix uses the snapshot only when
 // dist/snapshot/node.txt names the Node it is about to run (and that binary
-// is not newer than the snapshot) with the same V8 flags; otherwise, or
+// is not newer than the snapshot) with the same stack flag; otherwise, or
 // when this step fails (it only warns, except under CI), it starts from
 // bin/tsnix.mjs.
 import { build } from "esbuild";
@@ -82,16 +82,16 @@ try {
     plugins: [lazyWorkerThreads],
   });
   const blob = join(out, "cli.blob");
-  // V8 refuses a snapshot taken under other V8 flags: take it with exactly
-  // the flags bin/tsnix passes (--stack-size when it can raise the stack
-  // limit, and the JIT flag). The two scripts must agree.
-  const script = `f=--no-concurrent-recompilation; if ulimit -s 139264 2>/dev/null; then f="--stack-size=131072 $f"; fi; echo "$f" >&3; exec "$0" $f "$@"`;
+  // V8 refuses a snapshot taken under other V8 flags, and bin/tsnix passes
+  // --stack-size when it can raise the stack limit: take it the same way.
+  // The stack limit and flag must match bin/tsnix's.
+  const script = `if ulimit -s 139264 2>/dev/null; then echo --stack-size=131072 >&3; exec "$0" --stack-size=131072 "$@"; else echo - >&3; exec "$0" "$@"; fi`;
   const flagFile = join(out, "flag.txt");
   execFileSync("/bin/sh", ["-c", `exec 3>"${flagFile}"; ${script}`, process.execPath, "--snapshot-blob", blob, "--build-snapshot", bundle], { stdio: ["ignore", "ignore", "pipe"] });
-  const flags = readFileSync(flagFile, "utf8").trim();
+  const flag = readFileSync(flagFile, "utf8").trim();
   rmSync(flagFile);
-  // What bin/tsnix compares: the Node binary, and the V8 flags it must pass.
-  writeFileSync(join(out, "node.txt"), `${process.execPath} ${flags}\n`);
+  // What bin/tsnix compares: the Node binary, and the V8 flag it must pass.
+  writeFileSync(join(out, "node.txt"), `${process.execPath} ${flag}\n`);
   console.log(`snapshot: ${blob} (${(statSync(blob).size / 1e6).toFixed(1)} MB) for ${process.execPath} ${process.version}`);
 } catch (e) {
   rmSync(out, { recursive: true, force: true });
