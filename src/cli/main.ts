@@ -4,6 +4,7 @@ import { TsnixError } from "../errors.js";
 import type { CliContext } from "./context.js";
 import { defaultCliContext } from "./context.js";
 import { userConfiguration } from "./settings.js";
+import { checkSettingValue } from "../profiles/settings.js";
 
 /**
  * The `tsnix` command. Each subcommand lives in its own module, loaded on
@@ -117,6 +118,14 @@ function splitGlobal(argv: string[], ctx: CliContext): { command: string | undef
       const name = argv[++i];
       const value = argv[++i];
       if (name === undefined || value === undefined) throw new UsageErrorLike("flag '--option' requires 2 arguments");
+      // As Nix: a value its setting cannot take is reported and ignored, not fatal.
+      try {
+        checkSettingValue(name, value);
+      } catch (e) {
+        if (!(e instanceof TsnixError)) throw e;
+        ctx.stderr(`warning: error: ${e.message}\n`);
+        continue;
+      }
       ctx.settings.set(name, value);
     } else if (command === undefined && !a.startsWith("-")) {
       command = a;

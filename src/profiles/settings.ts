@@ -121,6 +121,8 @@ export function checkSettingValue(name: string, value: string): void {
   const n = canonicalSettingName(name);
   if (n === "sandbox") {
     if (value !== "true" && value !== "false" && value !== "relaxed") throw new ProfileError("bad-setting", `option 'sandbox' has invalid value '${value}'`, { name: n, value });
+  } else if (n === "max-jobs") {
+    if (value !== "auto" && !/^[0-9]+$/.test(value)) throw new ProfileError("bad-setting", "configuration setting 'max-jobs' should be 'auto' or an integer", { name: n, value });
   } else if (BOOLEAN_SETTINGS.has(n)) parseBool(n, value);
 }
 

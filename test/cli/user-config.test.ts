@@ -59,6 +59,17 @@ describeOracle("the user's configuration (NIX_CONFIG, ~/.config/nix/nix.conf)", 
     expect(ts).toEqual(nix);
   });
 
+  it.runIf(built).each([
+    ["require-sigs", "maybe"],
+    ["sandbox", "1"],
+    ["max-jobs", "x"],
+    ["build-use-sandbox", "nope"],
+  ])("--option %s %s: Nix's warning, and the command goes on", (name, value) => {
+    const { nix, ts } = both(`opt-${name}`, ["--eval", "-E", "1", "--option", name, value], {});
+    expect(nix.stderr).toMatch(/^warning: error: /);
+    expect(ts).toEqual(nix);
+  });
+
   it.runIf(built)("reads $XDG_CONFIG_HOME/nix/nix.conf and NIX_USER_CONF_FILES (the first file wins), NIX_CONFIG last", () => {
     const xdg = join(dir, "xdg");
     mkdirSync(join(xdg, "nix"), { recursive: true });
