@@ -46,25 +46,16 @@ let
     };
   };
 
+  # Service-only options; the common ones come from commonUnitOpts.
   serviceOpts = { name, config, ... }: {
     options = {
-      enable = mkOption { type = types.bool; default = true; description = "Whether this unit is installed."; };
-      description = mkOption { type = types.singleLineStr; default = ""; description = "Description of this unit."; };
-      wantedBy = mkOption { type = types.listOf types.str; default = [ ]; description = "Units that want this one (started with them)."; };
-      requiredBy = mkOption { type = types.listOf types.str; default = [ ]; description = "Units that require this one."; };
-      after = mkOption { type = types.listOf types.str; default = [ ]; description = "Units this one starts after."; };
-      before = mkOption { type = types.listOf types.str; default = [ ]; description = "Units this one starts before."; };
-      requires = mkOption { type = types.listOf types.str; default = [ ]; description = "Units this one requires."; };
-      wants = mkOption { type = types.listOf types.str; default = [ ]; description = "Units this one wants."; };
-      unitConfig = mkOption { type = types.attrsOf (types.oneOf [ types.bool types.int types.str types.path (types.listOf types.str) ]); default = { }; description = "Extra [Unit] section entries."; };
-      serviceConfig = mkOption { type = types.attrsOf (types.oneOf [ types.bool types.int types.str types.path (types.listOf types.str) ]); default = { }; description = "Extra [Service] section entries."; };
+      serviceConfig = mkOption { type = unitOptionType; default = { }; description = "Extra [Service] section entries."; };
       environment = mkOption { type = types.attrsOf (types.nullOr (types.oneOf [ types.str types.path types.package ])); default = { }; description = "Environment variables of the service's processes."; };
       path = mkOption { type = types.listOf (types.oneOf [ types.package types.str ]); default = [ ]; description = "Packages whose bin and sbin go on the service's PATH."; };
       script = mkOption { type = types.lines; default = ""; description = "Shell commands run as the service's main process."; };
       preStart = mkOption { type = types.lines; default = ""; description = "Shell commands run before the main process."; };
       postStart = mkOption { type = types.lines; default = ""; description = "Shell commands run after the main process started."; };
       reload = mkOption { type = types.lines; default = ""; description = "Shell commands run on reload."; };
-      restartTriggers = mkOption { type = types.listOf types.unspecified; default = [ ]; description = "Values whose change restarts the unit on switch."; };
       reloadTriggers = mkOption { type = types.listOf types.unspecified; default = [ ]; description = "Values whose change reloads the unit on switch."; };
       restartIfChanged = mkOption { type = types.bool; default = true; description = "Whether the service is restarted when its unit changed."; };
       reloadIfChanged = mkOption { type = types.bool; default = false; description = "Whether the service is reloaded rather than restarted when its unit changed."; };
@@ -140,7 +131,7 @@ in
 {
   options.systemd.services = mkOption {
     default = { };
-    type = types.attrsOf (types.submodule serviceOpts);
+    type = types.attrsOf (types.submodule [ commonUnitOpts serviceOpts ]);
     description = "Definition of systemd service units.";
   };
 
