@@ -27,6 +27,7 @@ import {
   isKnownSetting,
   isTrusted,
   loadSettings,
+  readConfigFile,
 } from "../profiles/settings.js";
 import type { CliContext } from "./context.js";
 
@@ -81,14 +82,7 @@ function exists(ctx: CliContext, file: string): boolean {
  * warning; a malformed line is Nix's error.
  */
 export function userConfiguration(ctx: CliContext): { readonly pairs: readonly (readonly [string, string])[]; readonly warnings: readonly string[] } {
-  const read = (p: string): string | undefined => {
-    try {
-      return new TextDecoder().decode(ctx.host.fs.readFile(p));
-    } catch (e) {
-      if (isErrno(e, "ENOENT", "ENOTDIR", "EACCES", "EISDIR")) return undefined;
-      throw e;
-    }
-  };
+  const read = (p: string) => readConfigFile(ctx.host, p);
   let files: string[];
   const listed = ctx.env("NIX_USER_CONF_FILES");
   if (listed !== undefined) files = listed.split(":").filter((f) => f !== "");

@@ -216,19 +216,25 @@ export function makeSettings(raw: ReadonlyMap<string, string> = new Map()): Sett
 }
 
 /**
+ * A configuration file's text, or undefined when it cannot be read (missing,
+ * a directory, unreadable): Nix 2.8 skips such a file without a word.
+ */
+export function readConfigFile(host: Host, path: string): string | undefined {
+  try {
+    return new TextDecoder().decode(host.fs.readFile(path));
+  } catch (e) {
+    if (isErrno(e, "ENOENT", "ENOTDIR", "EACCES", "EISDIR")) return undefined;
+    throw e;
+  }
+}
+
+/**
  * Load `nix.conf` from `file` on the host (missing file: defaults), then
  * apply `overrides` (`--option NAME VALUE`).
  * @public
  */
 export function loadSettings(host: Host, file: string | undefined, overrides: ReadonlyMap<string, string> = new Map()): Settings {
-  const read = (p: string): string | undefined => {
-    try {
-      return new TextDecoder().decode(host.fs.readFile(p));
-    } catch (e) {
-      if (isErrno(e, "ENOENT", "ENOTDIR")) return undefined;
-      throw e;
-    }
-  };
+  const read = (p: string) => readConfigFile(host, p);
   const raw = new Map<string, string>();
   if (file !== undefined) {
     const text = read(file);
