@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeOracle } from "../helpers/oracle.js";
+import { letOthersReach } from "../helpers/nobody.js";
 
 const BIN = join(import.meta.dirname, "../../bin/tsnix");
 const SETPRIV = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p));
@@ -48,6 +49,7 @@ function giveToNobody(path: string): void {
 describeOracle("the sandbox for an unprivileged user", () => {
   let dir = "";
   beforeAll(() => {
+    if (usable) letOthersReach(BIN);
     dir = mkdtempSync(join(tmpdir(), "tsnix-unpriv-build-"));
     writeFileSync(join(dir, "secret"), "not an input\n");
     writeFileSync(join(dir, "probe.nix"), expression(join(dir, "secret")));

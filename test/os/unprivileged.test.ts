@@ -8,7 +8,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, lchownSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { letOthersReach } from "../helpers/nobody.js";
 
 const BIN = join(import.meta.dirname, "../../bin/tsnix");
 const SETPRIV = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p));
@@ -33,6 +34,7 @@ function giveAway(path: string, store: string): void {
 describe.runIf(usable)("an unprivileged user switching a --root (node host)", () => {
   let dir = "";
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  beforeAll(() => letOthersReach(BIN));
 
   it("warns once that owners cannot be set and completes the switch", () => {
     dir = mkdtempSync(join(tmpdir(), "tsnix-unpriv-"));
