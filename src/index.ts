@@ -13,7 +13,7 @@ export type { FileStat, FileType, Host, HostFs, HostLock, HostProcess, OpenFlags
 export { nodeHost } from "./host/node-host.js";
 export { memoryHost, type MemoryHost, type MemoryHostOptions, type MemoryProgram, type MemoryProgramContext } from "./host/memory-host.js";
 export { faultHost, type FaultHost, type FaultPlan } from "./host/fault-host.js";
-export { readText, writeFileAtomic, syncDir, mkdirp, pathExists, joinPath, dirname, basename } from "./host/util.js";
+export { readText, writeFileAtomic, syncDir, mkdirp, pathExists, statIfExists, lstatIfExists, joinPath, dirname, basename } from "./host/util.js";
 
 // --- store formats: hashes, Nix base-32, store paths, derivations ---
 export { encodeNix32, decodeNix32, nix32EncodedLength, NIX32_ALPHABET, InvalidNix32Error } from "./store/nix32.js";

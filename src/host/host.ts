@@ -46,6 +46,15 @@ export interface HostFs {
   readdir(path: string): string[];
   lstat(path: string): FileStat;
   stat(path: string): FileStat;
+  /**
+   * {@link HostFs.stat}, but `undefined` when nothing is at `path` (ENOENT,
+   * ENOTDIR) rather than an error: polling for a file that is usually absent
+   * (a store's journal before its first write, a collector's lock) then costs
+   * no exception. Optional; {@link statIfExists} falls back to `stat`.
+   */
+  statIfExists?(path: string): FileStat | undefined;
+  /** {@link HostFs.statIfExists} of the entry itself, not following a final symlink. */
+  lstatIfExists?(path: string): FileStat | undefined;
   symlink(target: string, path: string): void;
   readlink(path: string): string;
   rename(from: string, to: string): void;

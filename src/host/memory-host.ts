@@ -249,6 +249,14 @@ function withOwners(fs: HostFs, volume: InstanceType<typeof Volume>): HostFs {
     lchown: (p, u, g) => set("lchown", p, u, g),
     stat: (p) => overlay(fs.stat(p), () => core.getResolvedLinkOrThrow(p, "stat").getNode()),
     lstat: (p) => overlay(fs.lstat(p), () => core.getLinkOrThrow(p, "lstat").getNode()),
+    statIfExists: (p) => {
+      const st = fs.statIfExists!(p);
+      return st === undefined ? undefined : overlay(st, () => core.getResolvedLinkOrThrow(p, "stat").getNode());
+    },
+    lstatIfExists: (p) => {
+      const st = fs.lstatIfExists!(p);
+      return st === undefined ? undefined : overlay(st, () => core.getLinkOrThrow(p, "lstat").getNode());
+    },
     fstat: (fd) => overlay(fs.fstat(fd), () => core.getFileByFdOrThrow(fd, "fstat").node),
     rename(from, to) {
       // A symlink is renamed by making it anew (withSymlinkRename): carry its owner over.

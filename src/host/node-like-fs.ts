@@ -16,8 +16,8 @@ export interface NodeLikeFs {
   fstatSync(fd: number): NodeLikeStats;
   mkdirSync(path: string, options?: { recursive?: boolean; mode?: number }): unknown;
   readdirSync(path: string): unknown[];
-  lstatSync(path: string): NodeLikeStats;
-  statSync(path: string): NodeLikeStats;
+  lstatSync(path: string, options?: { throwIfNoEntry?: boolean }): NodeLikeStats | undefined;
+  statSync(path: string, options?: { throwIfNoEntry?: boolean }): NodeLikeStats | undefined;
   symlinkSync(target: string, path: string): void;
   readlinkSync(path: string): unknown;
   renameSync(from: string, to: string): void;
@@ -73,6 +73,17 @@ function flagString(flags: OpenFlags): string {
   return flags;
 }
 
+/** Node answers ENOENT with undefined when asked to (no exception); ENOTDIR still throws, and means the same here. */
+function ifExists(f: () => NodeLikeStats | undefined): FileStat | undefined {
+  try {
+    const s = f();
+    return s === undefined ? undefined : toStat(s);
+  } catch (e) {
+    if (e instanceof HostError && (e.errno === "ENOENT" || e.errno === "ENOTDIR")) return undefined;
+    throw e;
+  }
+}
+
 /** Adapt a Node-style synchronous fs (node:fs or memfs) to {@link HostFs}, mapping errors to HostError. */
 export function adaptNodeLikeFs(fs: NodeLikeFs): HostFs {
   const call = <T>(syscall: string, path: string | undefined, f: () => T): T => {
@@ -97,8 +108,10 @@ export function adaptNodeLikeFs(fs: NodeLikeFs): HostFs {
     fstat: (fd) => call("fstat", undefined, () => toStat(fs.fstatSync(fd))),
     mkdir: (p, o) => call("mkdir", p, () => void fs.mkdirSync(p, { recursive: o?.recursive ?? false, mode: o?.mode ?? 0o777 })),
     readdir: (p) => call("opendir", p, () => fs.readdirSync(p).map(String)),
-    lstat: (p) => call("lstat", p, () => toStat(fs.lstatSync(p))),
-    stat: (p) => call("stat", p, () => toStat(fs.statSync(p))),
+    lstat: (p) => call("lstat", p, () => toStat(fs.lstatSync(p)!)),
+    stat: (p) => call("stat", p, () => toStat(fs.statSync(p)!)),
+    statIfExists: (p) => ifExists(() => call("stat", p, () => fs.statSync(p, { throwIfNoEntry: false }))),
+    lstatIfExists: (p) => ifExists(() => call("lstat", p, () => fs.lstatSync(p, { throwIfNoEntry: false }))),
     symlink: (t, p) => call("symlink", p, () => fs.symlinkSync(t, p)),
     readlink: (p) => call("readlink", p, () => String(fs.readlinkSync(p))),
     rename: (a, b) => call("rename", a, () => fs.renameSync(a, b)),

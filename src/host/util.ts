@@ -1,6 +1,6 @@
 import { posix } from "node:path";
 import { isErrno } from "../errors.js";
-import type { Host, HostFs } from "./host.js";
+import type { FileStat, Host, HostFs } from "./host.js";
 
 /** Small helpers over {@link HostFs} that every layer uses. */
 
@@ -18,11 +18,27 @@ export function mkdirp(fs: HostFs, path: string, mode?: number): void {
 
 /** Whether anything (even a dangling symlink) is at `path`. @public */
 export function pathExists(fs: HostFs, path: string): boolean {
+  return lstatIfExists(fs, path) !== undefined;
+}
+
+/** `fs.stat(path)`, or undefined when nothing is there (ENOENT, ENOTDIR); without an exception where the host can. @public */
+export function statIfExists(fs: HostFs, path: string): FileStat | undefined {
+  if (fs.statIfExists !== undefined) return fs.statIfExists(path);
   try {
-    fs.lstat(path);
-    return true;
+    return fs.stat(path);
   } catch (e) {
-    if (isErrno(e, "ENOENT", "ENOTDIR")) return false;
+    if (isErrno(e, "ENOENT", "ENOTDIR")) return undefined;
+    throw e;
+  }
+}
+
+/** {@link statIfExists} of the entry itself (lstat). @public */
+export function lstatIfExists(fs: HostFs, path: string): FileStat | undefined {
+  if (fs.lstatIfExists !== undefined) return fs.lstatIfExists(path);
+  try {
+    return fs.lstat(path);
+  } catch (e) {
+    if (isErrno(e, "ENOENT", "ENOTDIR")) return undefined;
     throw e;
   }
 }

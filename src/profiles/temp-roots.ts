@@ -15,7 +15,7 @@
  */
 import { isErrno } from "../errors.js";
 import type { Host } from "../host/host.js";
-import { mkdirp, sleepSync } from "../host/util.js";
+import { lstatIfExists, mkdirp, sleepSync } from "../host/util.js";
 import type { LocalStore } from "../store/local-store.js";
 
 const encoder = new TextEncoder();
@@ -128,19 +128,11 @@ export function gcLockFile(store: LocalStore): string {
 
 /**
  * Whether a collection is (or may be) running: its lock file exists. Asked
- * once per new root, so it lists the (small) state directory rather than
- * failing an lstat: a failed call costs an exception, several times the
- * syscall itself.
+ * once per new root (one per .drv an evaluation writes), so it must be one
+ * cheap call: an lstat that answers "absent" without an exception.
  */
 function collectorRunning(store: LocalStore): boolean {
-  const file = gcLockFile(store);
-  const slash = file.lastIndexOf("/");
-  try {
-    return store.host.fs.readdir(file.slice(0, slash)).includes(file.slice(slash + 1));
-  } catch (e) {
-    if (isErrno(e, "ENOENT", "ENOTDIR")) return false;
-    throw e;
-  }
+  return lstatIfExists(store.host.fs, gcLockFile(store)) !== undefined;
 }
 
 /**

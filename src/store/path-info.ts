@@ -38,7 +38,7 @@ import * as t from "io-ts";
 import { isLeft } from "fp-ts/lib/Either.js";
 import { FormatError, isErrno } from "../errors.js";
 import type { Host } from "../host/host.js";
-import { mkdirp, syncDir } from "../host/util.js";
+import { lstatIfExists, mkdirp, statIfExists, syncDir } from "../host/util.js";
 import * as crypto from "node:crypto";
 import { type Hash, parseHash } from "./hash.js";
 import { parseStorePath } from "./store-path.js";
@@ -143,10 +143,7 @@ export class PathInfoDb {
     mkdirp(fs, this.infoDir);
     mkdirp(fs, this.referrersDir);
     let created = false;
-    try {
-      fs.lstat(this.journalFile);
-    } catch (e) {
-      if (!isErrno(e, "ENOENT")) throw e;
+    if (lstatIfExists(fs, this.journalFile) === undefined) {
       fs.close(fs.open(this.journalFile, "a", 0o644));
       created = true;
     }
@@ -162,13 +159,9 @@ export class PathInfoDb {
   /** Read what other processes (or this one) appended to the journal since the last look. */
   private refresh(): void {
     const fs = this.host.fs;
-    let st;
-    try {
-      st = fs.stat(this.journalFile);
-    } catch (e) {
-      if (isErrno(e, "ENOENT", "ENOTDIR")) return;
-      throw e;
-    }
+    // Asked before every validity answer; a store's first command asks it hundreds of times before the journal exists.
+    const st = statIfExists(fs, this.journalFile);
+    if (st === undefined) return;
     if (st.ino === this.jIno && st.size === this.jSeenSize) return;
     if (st.ino !== this.jIno || st.size < this.jOffset) {
       // A different file than the one replayed so far: replay from scratch.

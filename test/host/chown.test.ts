@@ -38,6 +38,18 @@ describe.each(HOSTS)("chown on the $name host", ({ name, make }) => {
     expect([fx.host.fs.lstat(`${fx.dir}/d`).uid, fx.host.fs.lstat(`${fx.dir}/d`).gid]).toEqual([7, 8]);
   });
 
+  it("statIfExists and lstatIfExists report the owners chown set, as stat and lstat do", () => {
+    if (!privileged()) return;
+    const f = `${fx.dir}/owned`;
+    fx.host.fs.writeFile(f, "x");
+    fx.host.fs.symlink(f, `${fx.dir}/owned-link`);
+    fx.host.fs.chown!(f, 21, 22);
+    fx.host.fs.lchown!(`${fx.dir}/owned-link`, 23, 24);
+    expect([fx.host.fs.statIfExists!(f)?.uid, fx.host.fs.statIfExists!(f)?.gid]).toEqual([21, 22]);
+    expect(fx.host.fs.statIfExists!(`${fx.dir}/owned-link`)?.uid).toBe(21);
+    expect([fx.host.fs.lstatIfExists!(`${fx.dir}/owned-link`)?.uid, fx.host.fs.lstatIfExists!(`${fx.dir}/owned-link`)?.gid]).toEqual([23, 24]);
+  });
+
   it("chown follows a final symlink, lchown changes the link itself", () => {
     if (!privileged()) return;
     const f = `${fx.dir}/target`;

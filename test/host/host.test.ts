@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HostError, SimulatedCrash, isErrno } from "../../src/errors.js";
 import { faultHost } from "../../src/host/fault-host.js";
 import { memoryHost } from "../../src/host/memory-host.js";
-import { pathExists, readText, writeFileAtomic } from "../../src/host/util.js";
+import { lstatIfExists, pathExists, readText, statIfExists, writeFileAtomic } from "../../src/host/util.js";
 import { HOSTS, type HostFixture } from "../helpers/hosts.js";
 
 describe.each(HOSTS)("$name host", ({ make }) => {
@@ -34,6 +34,31 @@ describe.each(HOSTS)("$name host", ({ make }) => {
     }
     fs.writeFile(`${fx.dir}/x`, "1");
     expect(() => fs.writeFile(`${fx.dir}/x`, "2", { exclusive: true })).toThrow(/File exists/);
+  });
+
+  it("statIfExists/lstatIfExists: undefined for nothing there (ENOENT, ENOTDIR), stat's answer otherwise, links followed or not", () => {
+    const { fs } = fx.host;
+    fs.writeFile(`${fx.dir}/f`, "12345");
+    fs.symlink("f", `${fx.dir}/l`);
+    fs.symlink("missing", `${fx.dir}/dangling`);
+    for (const [check, direct] of [
+      [statIfExists, fs.statIfExists],
+      [lstatIfExists, fs.lstatIfExists],
+    ] as const) {
+      expect(typeof direct).toBe("function");
+      expect(check(fs, `${fx.dir}/missing`)).toBeUndefined();
+      expect(check(fs, `${fx.dir}/f/below-a-file`)).toBeUndefined();
+      expect(check(fs, `${fx.dir}/f`)).toEqual(fs.stat(`${fx.dir}/f`));
+    }
+    expect(statIfExists(fs, `${fx.dir}/l`)).toMatchObject({ type: "regular", size: 5 });
+    expect(lstatIfExists(fs, `${fx.dir}/l`)).toEqual(fs.lstat(`${fx.dir}/l`));
+    expect(lstatIfExists(fs, `${fx.dir}/l`)?.type).toBe("symlink");
+    expect(statIfExists(fs, `${fx.dir}/dangling`)).toBeUndefined();
+    expect(lstatIfExists(fs, `${fx.dir}/dangling`)?.type).toBe("symlink");
+    expect(pathExists(fs, `${fx.dir}/dangling`)).toBe(true);
+    // Other errors are still errors.
+    const bad = { ...fs, statIfExists: undefined, stat: () => { throw new HostError("EACCES", "stat", "x"); } };
+    expect(() => statIfExists(bad, "x")).toThrow(expect.objectContaining({ errno: "EACCES" }));
   });
 
   it("writes atomically and leaves no temporary file", () => {

@@ -130,18 +130,18 @@ describe("temporary roots against a collector running at any point of an add", (
     const gc = mem.fork().tryLock(gcLockFile(store))!;
     try {
       const p = store.addTextToStore("new", "n");
-      expect(l.log.filter((c) => c === `readdir ${store.stateDir}`)).toEqual([]);
+      expect(l.log.filter((c) => c === `lstatIfExists ${gcLockFile(store)}`)).toEqual([]);
       // The store takes a path's lock by linking its lock source to the lock name (the host's lock when that is held).
       expect(l.log.filter((c) => c === `tryLock ${store.pathLockFile(p)}` || c.startsWith("link "))).toHaveLength(1);
       // Added once: adding it again is free of any check.
       const n = l.log.length;
       expect(store.addTextToStore("new", "n")).toBe(p);
-      expect(l.log.slice(n).filter((c) => c.startsWith("readdir") || c.startsWith("tryLock") || c.startsWith("link "))).toEqual([]);
+      expect(l.log.slice(n).filter((c) => c.startsWith("lstatIfExists") || c.startsWith("tryLock") || c.startsWith("link "))).toEqual([]);
       // A valid path this process has not rooted: the collector check, then the barrier.
       const other = new LocalStore({ host: mem, root: "/r" }).addTextToStore("other", "o");
       const m = l.log.length;
       expect(store.addTextToStore("other", "o")).toBe(other);
-      expect(l.log.slice(m)).toContain(`readdir ${store.stateDir}`);
+      expect(l.log.slice(m)).toContain(`lstatIfExists ${gcLockFile(store)}`);
       expect(l.log.slice(m)).toContain(`tryLock ${store.pathLockFile(other)}`);
     } finally {
       gc.release();
