@@ -71,78 +71,77 @@ export class InvalidDerivationError extends TsnixError {
 
 // ---------------------------------------------------------------- printing
 
-function printString(out: string[], s: string): void {
-  // Fast path: most strings need no escaping.
-  if (!/["\\\n\r\t]/.test(s)) {
-    out.push('"', s, '"');
-    return;
-  }
-  out.push('"', s.replace(/["\\\n\r\t]/g, (c) => ESCAPES[c]!), '"');
-}
+// The ATerm is built by string concatenation, in parts: a derivation being
+// created needs three texts (masked and unmasked hash modulo, and the file)
+// that share everything but the outputs, the input derivations and the
+// output variables, so the shared parts are built once (see completeDerivation).
+
+const NEEDS_ESCAPE = /["\\\n\r\t]/;
+const ESCAPE_ALL = /["\\\n\r\t]/g;
 const ESCAPES: Record<string, string> = { '"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+const escapeChar = (c: string): string => ESCAPES[c]!;
 
-function printStrings(out: string[], xs: readonly string[]): void {
-  out.push("[");
-  for (let i = 0; i < xs.length; i++) {
-    if (i > 0) out.push(",");
-    printString(out, xs[i]!);
-  }
-  out.push("]");
+function quote(s: string): string {
+  // Most strings need no escaping.
+  return NEEDS_ESCAPE.test(s) ? '"' + s.replace(ESCAPE_ALL, escapeChar) + '"' : '"' + s + '"';
 }
 
-function sortedKeys<V>(m: ReadonlyMap<string, V>): string[] {
-  return [...m.keys()].sort(compareCodePoints);
+function quoteList(xs: readonly string[]): string {
+  if (xs.length === 0) return "[]";
+  let t = "[" + quote(xs[0]!);
+  for (let i = 1; i < xs.length; i++) t += "," + quote(xs[i]!);
+  return t + "]";
 }
 
-function unparse(drv: Derivation, maskOutputs: boolean, inputDrvs: ReadonlyMap<string, readonly string[]>): string {
-  const out: string[] = ["Derive(["];
-  let first = true;
-  for (const name of sortedKeys(drv.outputs)) {
-    const o = drv.outputs.get(name)!;
-    if (!first) out.push(",");
-    first = false;
-    out.push("(");
-    printString(out, name);
-    out.push(",");
-    printString(out, maskOutputs ? "" : o.path);
-    out.push(",");
-    printString(out, o.hashAlgo);
-    out.push(",");
-    printString(out, o.hash);
-    out.push(")");
+function isSortedUnique(xs: readonly string[]): boolean {
+  for (let i = 1; i < xs.length; i++) if (compareCodePoints(xs[i - 1]!, xs[i]!) >= 0) return false;
+  return true;
+}
+
+/** `xs` without duplicates in code-point order; `xs` itself when it already is (the usual case: no copy, no sort). */
+function sortedUnique(xs: readonly string[]): readonly string[] {
+  return isSortedUnique(xs) ? xs : [...new Set(xs)].sort(compareCodePoints);
+}
+
+function sortedKeys(m: ReadonlyMap<string, unknown>): string[] {
+  const keys = [...m.keys()];
+  return isSortedUnique(keys) ? keys : keys.sort(compareCodePoints);
+}
+
+/** `[(name,path,hashAlgo,hash),…]`, with empty paths when `mask`. */
+function outputsText(outputs: ReadonlyMap<string, DerivationOutput>, names: readonly string[], mask: boolean): string {
+  let t = "[";
+  for (let i = 0; i < names.length; i++) {
+    const o = outputs.get(names[i]!)!;
+    t += (i === 0 ? "(" : ",(") + quote(names[i]!) + "," + (mask ? '""' : quote(o.path)) + "," + quote(o.hashAlgo) + "," + quote(o.hash) + ")";
   }
-  out.push("],[");
-  first = true;
-  for (const p of sortedKeys(inputDrvs)) {
-    if (!first) out.push(",");
-    first = false;
-    out.push("(");
-    printString(out, p);
-    out.push(",");
-    printStrings(out, [...new Set(inputDrvs.get(p)!)].sort(compareCodePoints));
-    out.push(")");
+  return t + "]";
+}
+
+/** `[(input,[outputs…]),…]` over `keys` (sorted): drv paths, or hashes modulo. */
+function inputsText(inputs: ReadonlyMap<string, readonly string[]>, keys: readonly string[]): string {
+  let t = "[";
+  for (let i = 0; i < keys.length; i++) t += (i === 0 ? "(" : ",(") + quote(keys[i]!) + "," + quoteList(sortedUnique(inputs.get(keys[i]!)!)) + ")";
+  return t + "]";
+}
+
+/** inputSrcs, system, builder and args: the same in every text of a derivation. */
+function middleText(drv: Derivation): string {
+  return quoteList(sortedUnique(drv.inputSrcs)) + "," + quote(drv.system) + "," + quote(drv.builder) + "," + quoteList(drv.args);
+}
+
+/** `[(name,value),…]`, with empty values for the variables named after outputs when `maskOutputs` is given. */
+function envText(env: ReadonlyMap<string, string>, keys: readonly string[], maskOutputs: ReadonlyMap<string, unknown> | undefined): string {
+  let t = "[";
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    t += (i === 0 ? "(" : ",(") + quote(k) + "," + (maskOutputs !== undefined && maskOutputs.has(k) ? '""' : quote(env.get(k)!)) + ")";
   }
-  out.push("],");
-  printStrings(out, [...new Set(drv.inputSrcs)].sort(compareCodePoints));
-  out.push(",");
-  printString(out, drv.system);
-  out.push(",");
-  printString(out, drv.builder);
-  out.push(",");
-  printStrings(out, drv.args);
-  out.push(",[");
-  first = true;
-  for (const k of sortedKeys(drv.env)) {
-    if (!first) out.push(",");
-    first = false;
-    out.push("(");
-    printString(out, k);
-    out.push(",");
-    printString(out, maskOutputs && drv.outputs.has(k) ? "" : drv.env.get(k)!);
-    out.push(")");
-  }
-  out.push("])");
-  return out.join("");
+  return t + "]";
+}
+
+function aterm(outputs: string, inputs: string, middle: string, env: string): string {
+  return "Derive(" + outputs + "," + inputs + "," + middle + "," + env + ")";
 }
 
 /**
@@ -150,7 +149,7 @@ function unparse(drv: Derivation, maskOutputs: boolean, inputDrvs: ReadonlyMap<s
  * @public
  */
 export function printDerivation(drv: Derivation): string {
-  return unparse(drv, false, drv.inputDrvs);
+  return aterm(outputsText(drv.outputs, sortedKeys(drv.outputs), false), inputsText(drv.inputDrvs, sortedKeys(drv.inputDrvs)), middleText(drv), envText(drv.env, sortedKeys(drv.env), undefined));
 }
 
 // ---------------------------------------------------------------- parsing
@@ -406,6 +405,54 @@ function parseMethodAlgo(hashAlgo: string, name: string): { method: "flat" | "re
   }
 }
 
+/** Nix's error for a floating content-addressed output (2.8 without the experimental feature). */
+function checkNoFloatingOutputs(drv: Derivation): void {
+  drv.outputs.forEach((o, name) => {
+    if (o.hashAlgo !== "")
+      throw new InvalidDerivationError(`output '${name}' of derivation '${drv.name}' is floating content-addressed, which tsnix does not support yet`, {
+        name: drv.name,
+        output: name,
+      });
+  });
+}
+
+/**
+ * The input derivations part of the hash-modulo ATerm: each input's path
+ * replaced by the base-16 of its own (unmasked) hash modulo, in the order of
+ * those hashes; inputs that hash alike share one entry.
+ */
+function moduloInputsText(drv: Derivation, loadInputDrv: (drvPath: string) => Derivation, cache: Map<string, Hash>, storeDir: string): string {
+  const n = drv.inputDrvs.size;
+  if (n === 0) return "[]";
+  const inputs = new Map<string, readonly string[]>();
+  drv.inputDrvs.forEach((outs, path) => {
+    let h = cache.get(path);
+    if (h === undefined) {
+      let input: Derivation;
+      try {
+        input = loadInputDrv(path);
+      } catch (e) {
+        if (e instanceof TsnixError) throw e;
+        throw new InvalidDerivationError(`cannot read input derivation '${path}' of '${drv.name}': ${(e as Error).message}`, { name: drv.name, input: path });
+      }
+      h = hashDerivationModulo(input, loadInputDrv, cache, { storeDir });
+      cache.set(path, h);
+    }
+    const key = h.toBase16();
+    const prev = inputs.get(key);
+    inputs.set(key, prev === undefined ? outs : [...prev, ...outs]);
+  });
+  return inputsText(inputs, sortedKeys(inputs));
+}
+
+/** The hash modulo of a fixed-output derivation: its output, not how it is made. */
+function fixedHashModulo(drv: Derivation, fixed: DerivationOutput, storeDir: string): Hash {
+  const outPath = fixed.path !== "" ? fixed.path : fixedOutputPath(drv, fixed, storeDir);
+  const { algorithm } = parseMethodAlgo(fixed.hashAlgo, drv.name);
+  const hex = parseHash(fixed.hash, algorithm).toBase16();
+  return hashBytes("sha256", `fixed:out:${fixed.hashAlgo}:${hex}:${outPath}`);
+}
+
 /**
  * Nix's `hashDerivationModulo`. A fixed-output derivation hashes to
  * `sha256("fixed:out:" hashAlgo ":" hex ":" outPath)`, so how it is fetched
@@ -425,37 +472,14 @@ export function hashDerivationModulo(
 ): Hash {
   const storeDir = options.storeDir ?? DEFAULT_STORE_DIR;
   const fixed = fixedOutput(drv);
-  if (fixed !== undefined) {
-    const outPath = fixed.path !== "" ? fixed.path : fixedOutputPath(drv, fixed, storeDir);
-    const { algorithm } = parseMethodAlgo(fixed.hashAlgo, drv.name);
-    const hex = parseHash(fixed.hash, algorithm).toBase16();
-    return hashBytes("sha256", `fixed:out:${fixed.hashAlgo}:${hex}:${outPath}`);
-  }
-  for (const [name, o] of drv.outputs)
-    if (o.hashAlgo !== "")
-      throw new InvalidDerivationError(`output '${name}' of derivation '${drv.name}' is floating content-addressed, which tsnix does not support yet`, {
-        name: drv.name,
-        output: name,
-      });
-  const inputs = new Map<string, string[]>();
-  for (const [path, outs] of drv.inputDrvs) {
-    let h = cache.get(path);
-    if (h === undefined) {
-      let input: Derivation;
-      try {
-        input = loadInputDrv(path);
-      } catch (e) {
-        if (e instanceof TsnixError) throw e;
-        throw new InvalidDerivationError(`cannot read input derivation '${path}' of '${drv.name}': ${(e as Error).message}`, { name: drv.name, input: path });
-      }
-      h = hashDerivationModulo(input, loadInputDrv, cache, { storeDir });
-      cache.set(path, h);
-    }
-    const key = h.toBase16();
-    const prev = inputs.get(key);
-    inputs.set(key, prev === undefined ? [...outs] : [...prev, ...outs]);
-  }
-  return hashBytes("sha256", unparse(drv, options.maskOutputs ?? false, inputs));
+  if (fixed !== undefined) return fixedHashModulo(drv, fixed, storeDir);
+  checkNoFloatingOutputs(drv);
+  const inputs = moduloInputsText(drv, loadInputDrv, cache, storeDir);
+  const mask = options.maskOutputs === true;
+  return hashBytes(
+    "sha256",
+    aterm(outputsText(drv.outputs, sortedKeys(drv.outputs), mask), inputs, middleText(drv), envText(drv.env, sortedKeys(drv.env), mask ? drv.outputs : undefined)),
+  );
 }
 
 /**
@@ -476,6 +500,19 @@ export interface DerivationDraft {
 }
 
 /**
+ * A derivation completed by {@link completeDerivation}, with what writing it
+ * and hashing its dependents need, computed from the parts its texts share.
+ * @public
+ */
+export interface CompletedDerivation {
+  readonly drv: Derivation;
+  /** The ATerm, as {@link printDerivation} prints it. */
+  readonly text: string;
+  /** Its (unmasked) {@link hashDerivationModulo}: what derivations that use it hash it as. */
+  readonly hashModulo: Hash;
+}
+
+/**
  * Fill in the output paths of a derivation being created, and the env var of
  * each output (`out`, `dev`, …), as `derivationStrict` does: a fixed-output
  * derivation gets its content-addressed path; otherwise every output path is
@@ -488,25 +525,71 @@ export function finalizeDerivation(
   cache: Map<string, Hash> = new Map(),
   storeDir: string = DEFAULT_STORE_DIR,
 ): Derivation {
+  return complete(draft, loadInputDrv, cache, storeDir, false).drv;
+}
+
+/**
+ * {@link finalizeDerivation}, also returning the derivation's ATerm and its
+ * hash modulo, for a caller that writes it and hashes later derivations that
+ * depend on it: cheaper than {@link printDerivation} and
+ * {@link hashDerivationModulo} afterwards, as the texts share their parts.
+ * @public
+ */
+export function completeDerivation(
+  draft: DerivationDraft,
+  loadInputDrv: (drvPath: string) => Derivation,
+  cache: Map<string, Hash> = new Map(),
+  storeDir: string = DEFAULT_STORE_DIR,
+): CompletedDerivation {
+  return complete(draft, loadInputDrv, cache, storeDir, true) as CompletedDerivation;
+}
+
+interface Completed {
+  drv: Derivation;
+  text: string | undefined;
+  hashModulo: Hash | undefined;
+}
+
+function complete(draft: DerivationDraft, loadInputDrv: (drvPath: string) => Derivation, cache: Map<string, Hash>, storeDir: string, texts: boolean): Completed {
   const env = new Map(draft.env);
   const outputs = new Map<string, DerivationOutput>();
-  for (const [name, o] of draft.outputs) outputs.set(name, { path: "", hashAlgo: o.hashAlgo ?? "", hash: o.hash ?? "" });
-  const base: Derivation = { ...draft, outputs, env };
-  const fixed = fixedOutput(base);
+  draft.outputs.forEach((o, name) => outputs.set(name, { path: "", hashAlgo: o.hashAlgo ?? "", hash: o.hash ?? "" }));
+  const drv: Derivation = {
+    name: draft.name,
+    outputs,
+    inputDrvs: draft.inputDrvs,
+    inputSrcs: draft.inputSrcs,
+    system: draft.system,
+    builder: draft.builder,
+    args: draft.args,
+    env,
+  };
+  const fixed = fixedOutput(drv);
   if (fixed !== undefined) {
-    const path = fixedOutputPath(base, fixed, storeDir);
-    outputs.set("out", { ...fixed, path });
+    const path = fixedOutputPath(drv, fixed, storeDir);
+    outputs.set("out", { path, hashAlgo: fixed.hashAlgo, hash: fixed.hash });
     env.set("out", path);
-    return base;
+    return { drv, text: texts ? printDerivation(drv) : undefined, hashModulo: texts ? fixedHashModulo(drv, outputs.get("out")!, storeDir) : undefined };
   }
-  for (const name of outputs.keys()) env.set(name, "");
-  const h = hashDerivationModulo(base, loadInputDrv, cache, { maskOutputs: true, storeDir });
-  for (const [name, o] of outputs) {
+  outputs.forEach((_o, name) => env.set(name, ""));
+  checkNoFloatingOutputs(drv);
+  const inputs = moduloInputsText(drv, loadInputDrv, cache, storeDir);
+  const outNames = sortedKeys(outputs);
+  const envKeys = sortedKeys(env);
+  const middle = middleText(drv);
+  // The output variables are still empty, so the env part is already masked.
+  const h = hashBytes("sha256", aterm(outputsText(outputs, outNames, true), inputs, middle, envText(env, envKeys, undefined)));
+  for (let i = 0; i < outNames.length; i++) {
+    const name = outNames[i]!;
     const path = makeOutputPath(name, h, draft.name, storeDir);
-    outputs.set(name, { ...o, path });
+    outputs.set(name, { path, hashAlgo: "", hash: "" });
     env.set(name, path);
   }
-  return base;
+  if (!texts) return { drv, text: undefined, hashModulo: undefined };
+  const outs = outputsText(outputs, outNames, false);
+  const vars = envText(env, envKeys, undefined);
+  const text = aterm(outs, drv.inputDrvs.size === 0 ? "[]" : inputsText(drv.inputDrvs, sortedKeys(drv.inputDrvs)), middle, vars);
+  return { drv, text, hashModulo: drv.inputDrvs.size === 0 ? hashBytes("sha256", text) : hashBytes("sha256", aterm(outs, inputs, middle, vars)) };
 }
 
 /**

@@ -2,6 +2,7 @@
  * Cryptographic hashes as Nix prints and parses them: base-16, Nix base-32,
  * base-64 and SRI, with or without an `algo:` prefix.
  */
+import * as nodeCrypto from "node:crypto";
 import { createHash, type Hash as NodeHash } from "node:crypto";
 import { FormatError } from "../errors.js";
 import { decodeNix32, encodeNix32, nix32EncodedLength } from "./nix32.js";
@@ -104,8 +105,17 @@ export function parseHashAlgorithm(name: string): HashAlgorithm {
   throw new UnknownHashAlgorithmError(name);
 }
 
+// Node 20.12+'s one-shot `crypto.hash`: no Hash object to create and
+// finalise, which matters when hashing many small texts (derivations).
+const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: Uint8Array | string, outputEncoding: "buffer") => Buffer }).hash;
+
 /** Hash bytes, or a string as UTF-8. @public */
 export function hashBytes(algorithm: HashAlgorithm, data: Uint8Array | string): Hash {
+  if (oneShot !== undefined) {
+    const d = oneShot(algorithm, data, "buffer");
+    // A view of the digest's own memory (no copy), as a plain Uint8Array.
+    return new Hash(algorithm, new Uint8Array(d.buffer, d.byteOffset, d.length));
+  }
   const h = createHash(algorithm);
   h.update(data);
   return new Hash(algorithm, new Uint8Array(h.digest()));

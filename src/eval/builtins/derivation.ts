@@ -6,7 +6,8 @@
  */
 import { NixError, EvalError } from "../errors.js";
 import { TsnixError } from "../../errors.js";
-import { finalizeDerivation, type Derivation, type DerivationDraft } from "../../store/derivation.js";
+import { completeDerivation, type CompletedDerivation, type Derivation, type DerivationDraft } from "../../store/derivation.js";
+import type { Pos } from "../ast.js";
 import { HASH_SIZES, Hash, hashBytes, parseHash, parseHashAlgorithm, type HashAlgorithm } from "../../store/hash.js";
 import { NixAttrs, NixLambda, NixString, PrimOp, Thunk, compareStrings, stringOf, type LazyValue, type Value } from "../value.js";
 import { defineBuiltin, type BuiltinContext } from "./index.js";
@@ -47,150 +48,206 @@ function tokenize(s: string): string[] {
  * @public
  */
 export function derivationStrict(ctx: BuiltinContext, attrs: NixAttrs): NixAttrs {
+  // Reading the attributes evaluates them, and with them (through the string
+  // contexts) every derivation this one depends on: a chain of N derivations
+  // is N nested calls of the reading. An activation entered on the way down
+  // stays unoptimised until it returns, so the reading does nothing else, and
+  // the rest is in functions entered afresh, once per derivation, on the way up.
+  return instantiateAttrs(ctx, readAttrs(ctx, attrs));
+}
+
+/** What `derivationStrict` takes from the attributes. */
+class DrvAttrs {
+  readonly context = new Set<string>();
+  readonly env = new Map<string, string>();
+  readonly args: string[] = [];
+  /** The members of `__json`, with structured attributes. */
+  readonly json: string[] | undefined;
+  builder = "";
+  system = "";
+  outputHash: string | undefined = undefined;
+  outputHashAlgo: string | undefined = undefined;
+  recursive: boolean | undefined = undefined;
+  outputs: readonly string[] = DEFAULT_OUTPUTS;
+
+  constructor(
+    readonly drvName: string,
+    readonly posDrvName: Pos | undefined,
+    structured: boolean,
+    readonly ignoreNulls: boolean,
+  ) {
+    this.json = structured ? [] : undefined;
+  }
+
+  error(msg: string): Error {
+    return new EvalError(msg, { pos: this.posDrvName });
+  }
+
+  /** The string, its context added to the derivation's. */
+  addCtx(s: string | NixString): string {
+    if (typeof s === "string") return s;
+    const context = this.context;
+    s.context.forEach((c) => context.add(c));
+    return s.s;
+  }
+
+  hashMode(s: string): void {
+    if (s === "recursive") this.recursive = true;
+    else if (s === "flat") this.recursive = false;
+    else throw this.error(`invalid value '${s}' for 'outputHashMode' attribute`);
+  }
+
+  setOutputs(ss: readonly string[]): void {
+    const seen = new Set<string>();
+    for (const j of ss) {
+      if (seen.has(j)) throw this.error(`duplicate derivation output '${j}'`);
+      if (j === "drv") throw this.error("invalid derivation output name 'drv'");
+      seen.add(j);
+    }
+    if (seen.size === 0) throw this.error("derivation cannot have an empty set of outputs");
+    this.outputs = [...seen];
+  }
+}
+
+const DEFAULT_OUTPUTS: readonly string[] = ["out"];
+
+function readAttrs(ctx: BuiltinContext, attrs: NixAttrs): DrvAttrs {
   const nameV = attrs.get("name");
   if (nameV === undefined) throw ctx.error("attribute 'name' missing for call to 'derivationStrict'");
   const posDrvName = attrs.pos("name") ?? ctx.pos;
-  let drvName: string;
-  drvName = forceStringNoCtx(ctx, nameV);
+  const drvName = forceStringNoCtx(ctx, nameV);
   const saV = attrs.get("__structuredAttrs");
   const structured = saV !== undefined && ctx.forceBool(saV);
   const inV = attrs.get("__ignoreNulls");
   const ignoreNulls = inV !== undefined && ctx.forceBool(inV);
+  const a = new DrvAttrs(drvName, posDrvName, structured, ignoreNulls);
+  const names = attrs.names();
+  for (let i = 0; i < names.length; i++) if (names[i] !== "__ignoreNulls") readAttr(ctx, attrs, a, names[i]!);
+  return a;
+}
 
-  const context = new Set<string>();
-  const env = new Map<string, string>();
-  const args: string[] = [];
-  const json: string[] | undefined = structured ? [] : undefined;
-  let builder = "";
-  let system = "";
-  let outputHash: string | undefined;
-  let outputHashAlgo: string | undefined;
-  let recursive: boolean | undefined;
-  let outputs: string[] = ["out"];
-
-  const errAt = (msg: string): Error => new EvalError(msg, { pos: posDrvName });
-  const handleHashMode = (s: string): void => {
-    if (s === "recursive") recursive = true;
-    else if (s === "flat") recursive = false;
-    else throw errAt(`invalid value '${s}' for 'outputHashMode' attribute`);
-  };
-  const handleOutputs = (ss: string[]): void => {
-    const seen = new Set<string>();
-    for (const j of ss) {
-      if (seen.has(j)) throw errAt(`duplicate derivation output '${j}'`);
-      if (j === "drv") throw errAt("invalid derivation output name 'drv'");
-      seen.add(j);
+function readAttr(ctx: BuiltinContext, attrs: NixAttrs, a: DrvAttrs, key: string): void {
+  const value = attrs.get(key)!;
+  try {
+    if (a.ignoreNulls && ctx.force(value) === null) return;
+    if (key === "__contentAddressed" || key === "__impure") {
+      if (ctx.forceBool(value)) throw ctx.error(`experimental Nix feature '${key === "__impure" ? "impure-derivations" : "ca-derivations"}' is disabled; use '--extra-experimental-features ${key === "__impure" ? "impure-derivations" : "ca-derivations"}' to override`);
+      if (a.json === undefined) a.env.set(key, "");
+      else a.json.push(`${JSON.stringify(key)}:false`);
+    } else if (key === "args") {
+      const list = ctx.forceList(value);
+      for (let i = 0; i < list.length; i++) a.args.push(a.addCtx(ctx.coerceToString(list[i]!, COERCE_MORE)));
+    } else if (a.json !== undefined) readJsonAttr(ctx, a, key, value);
+    else {
+      const s = a.addCtx(ctx.coerceToString(value, COERCE_MORE));
+      a.env.set(key, s);
+      if (key === "builder") a.builder = s;
+      else if (key === "system") a.system = s;
+      else if (key === "outputHash") a.outputHash = s;
+      else if (key === "outputHashAlgo") a.outputHashAlgo = s;
+      else if (key === "outputHashMode") a.hashMode(s);
+      else if (key === "outputs") a.setOutputs(tokenize(s));
     }
-    if (seen.size === 0) throw errAt("derivation cannot have an empty set of outputs");
-    outputs = [...seen];
-  };
-  const addCtx = (s: string | NixString): string => {
-    if (typeof s !== "string") for (const c of s.context) context.add(c);
-    return stringOf(s);
-  };
-
-  for (const key of attrs.names()) {
-    if (key === "__ignoreNulls") continue;
-    const value = attrs.get(key)!;
-    try {
-      if (ignoreNulls && ctx.force(value) === null) continue;
-      if (key === "__contentAddressed" || key === "__impure") {
-        if (ctx.forceBool(value)) throw ctx.error(`experimental Nix feature '${key === "__impure" ? "impure-derivations" : "ca-derivations"}' is disabled; use '--extra-experimental-features ${key === "__impure" ? "impure-derivations" : "ca-derivations"}' to override`);
-        if (json === undefined) env.set(key, "");
-        else json.push(`${JSON.stringify(key)}:false`);
-      } else if (key === "args") {
-        for (const el of ctx.forceList(value)) args.push(addCtx(ctx.coerceToString(el, { coerceMore: true })));
-      } else if (json !== undefined) {
-        if (key === "__structuredAttrs") continue;
-        const c = new Set<string>();
-        json.push(`${jsonKey(key)}:${toJSON(ctx, value, c)}`);
-        for (const x of c) context.add(x);
-        if (key === "builder") builder = addCtx(ctx.forceStringValue(value));
-        else if (key === "system") system = forceStringNoCtx(ctx, value);
-        else if (key === "outputHash") outputHash = forceStringNoCtx(ctx, value);
-        else if (key === "outputHashAlgo") outputHashAlgo = forceStringNoCtx(ctx, value);
-        else if (key === "outputHashMode") handleHashMode(forceStringNoCtx(ctx, value));
-        else if (key === "outputs") handleOutputs(ctx.forceList(value).map((x) => forceStringNoCtx(ctx, x)));
-      } else {
-        const s = addCtx(ctx.coerceToString(value, { coerceMore: true }));
-        env.set(key, s);
-        if (key === "builder") builder = s;
-        else if (key === "system") system = s;
-        else if (key === "outputHash") outputHash = s;
-        else if (key === "outputHashAlgo") outputHashAlgo = s;
-        else if (key === "outputHashMode") handleHashMode(s);
-        else if (key === "outputs") handleOutputs(tokenize(s));
+  } catch (e) {
+    if (e instanceof NixError) {
+      // Coercion errors are reported at the attribute, as Nix's coerceToString(i->pos, …);
+      // JSON conversion (structured attrs) at the value when it has a position, as Nix's determinePos.
+      if (e.pos === undefined && (e.code === "eval.type" || e.code === "eval.error")) {
+        const v = value instanceof Thunk ? value.value : value;
+        // (`args` elements are coerced at the position of `name`, as Nix does.)
+        e.pos = a.json !== undefined && v instanceof NixLambda ? v.pos : key === "args" ? a.posDrvName : (attrs.pos(key) ?? a.posDrvName);
       }
-    } catch (e) {
-      if (e instanceof NixError) {
-        // Coercion errors are reported at the attribute, as Nix's coerceToString(i->pos, …);
-        // JSON conversion (structured attrs) at the value when it has a position, as Nix's determinePos.
-        if (e.pos === undefined && (e.code === "eval.type" || e.code === "eval.error")) {
-          const v = value instanceof Thunk ? value.value : value;
-          // (`args` elements are coerced at the position of `name`, as Nix does.)
-          e.pos = json !== undefined && v instanceof NixLambda ? v.pos : key === "args" ? posDrvName : (attrs.pos(key) ?? posDrvName);
-        }
-        e.addTrace(posDrvName, `while evaluating the attribute '${key}' of the derivation '${drvName}'`);
-      }
-      throw e;
+      e.addTrace(a.posDrvName, `while evaluating the attribute '${key}' of the derivation '${a.drvName}'`);
     }
+    throw e;
   }
-  if (json !== undefined) env.set("__json", `{${json.join(",")}}`);
+}
 
+const COERCE_MORE = { coerceMore: true } as const;
+
+function readJsonAttr(ctx: BuiltinContext, a: DrvAttrs, key: string, value: LazyValue): void {
+  if (key === "__structuredAttrs") return;
+  const c = new Set<string>();
+  a.json!.push(`${jsonKey(key)}:${toJSON(ctx, value, c)}`);
+  for (const x of c) a.context.add(x);
+  if (key === "builder") a.builder = a.addCtx(ctx.forceStringValue(value));
+  else if (key === "system") a.system = forceStringNoCtx(ctx, value);
+  else if (key === "outputHash") a.outputHash = forceStringNoCtx(ctx, value);
+  else if (key === "outputHashAlgo") a.outputHashAlgo = forceStringNoCtx(ctx, value);
+  else if (key === "outputHashMode") a.hashMode(forceStringNoCtx(ctx, value));
+  else if (key === "outputs") a.setOutputs(ctx.forceList(value).map((x) => forceStringNoCtx(ctx, x)));
+}
+
+/** The derivation of attributes read: its inputs from their context, its outputs; written, and its value. */
+function instantiateAttrs(ctx: BuiltinContext, a: DrvAttrs): NixAttrs {
+  if (a.json !== undefined) a.env.set("__json", `{${a.json.join(",")}}`);
   const store = evalStoreOf(ctx.state);
   const inputSrcs = new Set<string>();
-  const inputDrvs = new Map<string, Set<string>>();
-  const addInputDrv = (p: string, outs: Iterable<string>): void => {
-    let s = inputDrvs.get(p);
-    if (s === undefined) inputDrvs.set(p, (s = new Set()));
-    for (const o of outs) s.add(o);
-  };
-  for (const c of [...context].sort(compareStrings)) {
-    const e = decodeContextElement(c);
+  const inputDrvs = new Map<string, string[]>();
+  const context = [...a.context];
+  if (context.length > 1) context.sort(compareStrings);
+  for (let i = 0; i < context.length; i++) {
+    const e = decodeContextElement(context[i]!);
     if (e.kind === "allOutputs") {
       for (const j of store.closure(e.path)) {
         inputSrcs.add(j);
-        if (j.endsWith(".drv")) addInputDrv(j, store.readDerivation(j).outputs.keys());
+        if (j.endsWith(".drv")) for (const o of store.readDerivation(j).outputs.keys()) addInputDrv(inputDrvs, j, o);
       }
-    } else if (e.kind === "output") addInputDrv(e.path, [e.output]);
+    } else if (e.kind === "output") addInputDrv(inputDrvs, e.path, e.output);
     else inputSrcs.add(e.path);
   }
+  inputDrvs.forEach((outs) => {
+    if (outs.length > 1) outs.sort(compareStrings);
+  });
 
-  if (builder === "") throw errAt("required attribute 'builder' missing");
-  if (system === "") throw errAt("required attribute 'system' missing");
-  if (drvName.endsWith(".drv")) throw errAt("derivation names are not allowed to end in '.drv'");
+  if (a.builder === "") throw a.error("required attribute 'builder' missing");
+  if (a.system === "") throw a.error("required attribute 'system' missing");
+  if (a.drvName.endsWith(".drv")) throw a.error("derivation names are not allowed to end in '.drv'");
 
   const draftOutputs = new Map<string, { hashAlgo?: string; hash?: string }>();
-  if (outputHash !== undefined) {
-    if (outputs.length !== 1 || outputs[0] !== "out") throw errAt("multiple outputs are not supported in fixed-output derivations");
-    const h = parseHashAllowEmpty(ctx, outputHash, optAlgo(outputHashAlgo ?? ""));
-    draftOutputs.set("out", { hashAlgo: `${recursive === true ? "r:" : ""}${h.algorithm}`, hash: h.toBase16() });
-  } else for (const o of outputs) draftOutputs.set(o, {});
+  if (a.outputHash !== undefined) {
+    if (a.outputs.length !== 1 || a.outputs[0] !== "out") throw a.error("multiple outputs are not supported in fixed-output derivations");
+    const h = parseHashAllowEmpty(ctx, a.outputHash, optAlgo(a.outputHashAlgo ?? ""));
+    draftOutputs.set("out", { hashAlgo: `${a.recursive === true ? "r:" : ""}${h.algorithm}`, hash: h.toBase16() });
+  } else for (const o of a.outputs) draftOutputs.set(o, {});
 
   const draft: DerivationDraft = {
-    name: drvName,
+    name: a.drvName,
     outputs: draftOutputs,
-    inputDrvs: new Map([...inputDrvs].map(([p, s]) => [p, [...s].sort(compareStrings)])),
-    inputSrcs: [...inputSrcs].sort(compareStrings),
-    system,
-    builder,
-    args,
-    env,
+    inputDrvs,
+    inputSrcs: inputSrcs.size === 0 ? [] : [...inputSrcs].sort(compareStrings),
+    system: a.system,
+    builder: a.builder,
+    args: a.args,
+    env: a.env,
   };
-  let drv: Derivation;
+  let done: CompletedDerivation;
   try {
-    drv = finalizeDerivation(draft, (p) => store.readDerivation(p), store.hashCache, store.storeDir);
+    done = completeDerivation(draft, (p) => store.readDerivation(p), store.hashCache, store.storeDir);
   } catch (e) {
     // Nix reports these (bad names) from the store layer, without a position.
     if (e instanceof TsnixError && !(e instanceof NixError)) throw new EvalError(e.message, { code: e.code, cause: e });
     throw e;
   }
-  const drvPath = store.writeDerivation(drv);
+  const drv = done.drv;
+  const drvPath = store.writeDerivation(drv, done.text, done.hashModulo);
 
   const result = new Map<string, LazyValue>();
-  result.set("drvPath", new NixString(drvPath, new Set([`=${drvPath}`])));
-  for (const [name, o] of drv.outputs) result.set(name, new NixString(o.path, new Set([`!${name}!${drvPath}`])));
+  result.set("drvPath", new NixString(drvPath, contextOf1("=" + drvPath)));
+  drv.outputs.forEach((o, name) => result.set(name, new NixString(o.path, contextOf1("!" + name + "!" + drvPath))));
   return new NixAttrs(result);
+}
+
+function addInputDrv(inputDrvs: Map<string, string[]>, path: string, output: string): void {
+  const outs = inputDrvs.get(path);
+  if (outs === undefined) inputDrvs.set(path, [output]);
+  else if (!outs.includes(output)) outs.push(output);
+}
+
+function contextOf1(element: string): Set<string> {
+  const s = new Set<string>();
+  s.add(element);
+  return s;
 }
 
 function jsonKey(k: string): string {

@@ -308,13 +308,27 @@ export class EvalStore {
     return path;
   }
 
-  /** Write a derivation; returns its `.drv` path. */
-  writeDerivation(drv: Derivation): string {
-    const path =
-      this.backend === undefined
-        ? derivationStorePath(drv, this.storeDir)
-        : this.backend.addTextToStore(`${drv.name}.drv`, printDerivation(drv), [...drv.inputSrcs, ...drv.inputDrvs.keys()]);
+  /**
+   * Write a derivation; returns its `.drv` path. `text` is its ATerm when the
+   * caller has it already, and `hashModulo` its hash modulo, remembered for
+   * the derivations that will use it (both from `completeDerivation`).
+   */
+  writeDerivation(drv: Derivation, text?: string, hashModulo?: Hash): string {
+    let path: string;
+    if (text === undefined) {
+      path =
+        this.backend === undefined
+          ? derivationStorePath(drv, this.storeDir)
+          : this.backend.addTextToStore(`${drv.name}.drv`, printDerivation(drv), [...drv.inputSrcs, ...drv.inputDrvs.keys()]);
+    } else {
+      const refs = [...drv.inputSrcs, ...drv.inputDrvs.keys()];
+      path =
+        this.backend === undefined
+          ? makeTextPath(`${drv.name}.drv`, hashBytes("sha256", text), refs, this.storeDir)
+          : this.backend.addTextToStore(`${drv.name}.drv`, text, refs);
+    }
     this.drvs.set(path, drv);
+    if (hashModulo !== undefined) this.hashCache.set(path, hashModulo);
     return path;
   }
 
