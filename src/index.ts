@@ -62,6 +62,8 @@ export {
   printDerivation,
   hashDerivationModulo,
   finalizeDerivation,
+  completeDerivation,
+  type CompletedDerivation,
   checkDerivationOutputs,
   isFixedOutputDerivation,
   derivationStorePath,
