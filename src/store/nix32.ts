@@ -33,16 +33,22 @@ export function nix32EncodedLength(byteLength: number): number {
 export function encodeNix32(bytes: Uint8Array): string {
   const n = bytes.length;
   const len = nix32EncodedLength(n);
-  let out = "";
-  for (let i = len - 1; i >= 0; i--) {
+  // The digits go to a scratch buffer read back as one string: appending them
+  // one by one made a string per digit (store paths are hashed by the thousand).
+  const out = len <= SCRATCH_SIZE ? (scratch ??= Buffer.allocUnsafeSlow(SCRATCH_SIZE)) : Buffer.allocUnsafe(len);
+  for (let i = len - 1, k = 0; i >= 0; i--, k++) {
     const b = i * 5;
     const c = b >>> 3;
     const j = b & 7;
-    const v = (bytes[c] >>> j) | (c + 1 < n ? bytes[c + 1] << (8 - j) : 0);
-    out += NIX32_ALPHABET[v & 0x1f];
+    const v = (bytes[c]! >>> j) | (c + 1 < n ? bytes[c + 1]! << (8 - j) : 0);
+    out[k] = DIGIT_CODES[v & 0x1f]!;
   }
-  return out;
+  return out.toString("latin1", 0, len);
 }
+
+const DIGIT_CODES: Uint8Array = Uint8Array.from(NIX32_ALPHABET, (c) => c.charCodeAt(0));
+const SCRATCH_SIZE = 128;
+let scratch: Buffer | undefined;
 
 /**
  * Decode Nix base-32. The byte length is `floor(5·len/8)` unless given; the

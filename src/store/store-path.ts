@@ -48,6 +48,12 @@ function isNameChar(c: number): boolean {
   );
 }
 
+function isValidName(name: string): boolean {
+  if (name.length === 0 || name.length > MAX_STORE_PATH_NAME_LENGTH) return false;
+  for (let i = 0; i < name.length; i++) if (!isNameChar(name.charCodeAt(i))) return false;
+  return true;
+}
+
 /**
  * Check a store path name as Nix 2.8 does: non-empty, at most 211 characters
  * from `[A-Za-z0-9+-._?=]`. (2.8 accepts `.`, `..` and names starting with a
@@ -150,7 +156,7 @@ export function storePathBaseName(p: StorePath): string {
 export function makeStorePath(type: string, inner: Hash, name: string, storeDir: string = DEFAULT_STORE_DIR): string {
   const fingerprint = `${type}:${inner.algorithm}:${inner.toBase16()}:${storeDir}:${name}`;
   const hashPart = encodeNix32(compressHash(hashBytes("sha256", fingerprint).bytes, 20));
-  validateStorePathName(name, `${hashPart}-${name}`);
+  if (!isValidName(name)) validateStorePathName(name, `${hashPart}-${name}`);
   return `${storeDir}/${hashPart}-${name}`;
 }
 
