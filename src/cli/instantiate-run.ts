@@ -19,7 +19,7 @@ import type { InstantiateOptions, RunResult } from "./instantiate.js";
 import type * as InstantiateStore from "./instantiate-store.js";
 import { instantiateDerivations } from "../eval/builtins/derivation.js";
 import { ImportFromDerivationError, RealisationNeeded, type ImportFromDerivation } from "../eval/builtins/store-bridge.js";
-import { SEARCH_PATH_FETCH, defaultNixPath, findFile, isSearchPathUri, parseNixPath, parseSearchPath, type SearchPathEntry } from "../eval/search-path.js";
+import { SEARCH_PATH_FETCH, defaultNixPath, findFile, isSearchPathUri, parseNixPath, parseSearchPath, type SearchPathEntry, type SearchPathFetchSettings } from "../eval/search-path.js";
 import { resolveStoreRoot } from "../store/store-root.js";
 
 /** The environment of an invocation: NIX_PATH, the store root and the CLI's settings (`--option`). */
@@ -89,6 +89,11 @@ async function runWithBuilds(
       const side = storeSide ?? (await import("./instantiate-store.js"));
       if (side.readCliStore(run.ev, host, cwd, env.store)) outcome = run.attempt();
     }
+    // A fetcher asked for the store to download into (read-only mode writes what it fetches, as Nix): evaluate again with it.
+    if (!outcome.ok && storeSide === undefined && causedBy(outcome.error, FetchStoreNeeded)) {
+      run.useFetchStore(await import("./instantiate-store.js"));
+      outcome = run.attempt();
+    }
     return run.finish(outcome);
   }
   const ifd = run.ifd;
@@ -107,6 +112,23 @@ async function runWithBuilds(
 }
 
 type Outcome = { ok: true } | { ok: false; error: unknown };
+
+/** See {@link InstantiateRun.useFetchStore}: raised through the evaluation, never shown. */
+class FetchStoreNeeded extends Error {
+  constructor() {
+    super("a fetcher needs the store");
+    this.name = "FetchStoreNeeded";
+  }
+}
+
+function causedBy(e: unknown, cls: new () => Error): boolean {
+  let x: unknown = e;
+  for (let depth = 0; x instanceof Error && depth < 16; depth++) {
+    if (x instanceof cls) return true;
+    x = (x as Error).cause;
+  }
+  return false;
+}
 
 function mentionsStore(e: unknown, storeDir: string): boolean {
   if (!(e instanceof NixError)) return false;
@@ -172,13 +194,9 @@ class InstantiateRun {
   ) {
     const searchPath = env.NIX_PATH === undefined ? [...opts.includes, ...defaultNixPath(host.fs, host.env("HOME"), stateDirOf(host, cwd, env.store))] : opts.includes;
     this.ev = new Evaluator({ host, searchPath, nixPath: env.NIX_PATH, searchPathBase: cwd, trace: (l) => this.err.write(l), showTrace: opts.showTrace });
-    if (storeSide !== undefined && hasUrlEntries(this.ev.searchPath)) {
-      try {
-        this.ev.extensions.set(SEARCH_PATH_FETCH, storeSide.searchPathFetch(host, cwd, env.store, env.settings ?? [], !usesStore(opts), (l) => this.err.write(l)));
-      } catch (e) {
-        this.setupError = e;
-      }
-    }
+    if (storeSide !== undefined) this.useFetchStore(storeSide);
+    // Read-only --eval starts without the store side; a fetcher that needs a store to keep its download in stops the evaluation for it (runWithBuilds).
+    else if (!usesStore(opts)) this.ev.extensions.set(SEARCH_PATH_FETCH, { store: () => { throw new FetchStoreNeeded(); } } satisfies SearchPathFetchSettings);
     if (opts.expr) for (const e of opts.files) this.inputs.push({ expr: e });
     else if (opts.files.length === 0) this.inputs.push({ file: "./default.nix" });
     else for (const f of opts.files) this.inputs.push(f === "-" ? { stdin: opts.stdin ?? "" } : { file: f });
@@ -205,6 +223,15 @@ class InstantiateRun {
 
   private setupError: unknown = undefined;
   /** Ends what the store side started (a realisation thread). */
+  /** Fetch through the fetcher cache into the store (URL search-path entries, fetchurl, fetchTarball), with the invocation's tarball-ttl. */
+  useFetchStore(storeSide: typeof InstantiateStore): void {
+    try {
+      this.ev.extensions.set(SEARCH_PATH_FETCH, storeSide.searchPathFetch(this.host, this.cwd, this.env.store, this.env.settings ?? [], !usesStore(this.opts), (l) => this.err.write(l)));
+    } catch (e) {
+      this.setupError = e;
+    }
+  }
+
   dispose: () => void = () => {};
 
   /** One evaluation of every input, from the start (the evaluator's caches are kept). */
@@ -273,11 +300,12 @@ class InstantiateRun {
       if (!opts.showTrace && e.trace.length > 0 && !text.includes("--show-trace")) text += "\n(use '--show-trace' to show detailed location information)";
       return { stdout, stderr: stderr + text + "\n", code: e.exitCode, ...(stackOverflow ? { stackOverflow } : {}) };
     }
+    // formatNixError also for errors without a position: Nix indents every line after the first.
     if (e instanceof RealisationNeeded) {
       const err = new ImportFromDerivationError(e.drvPath, e.outputs);
-      return { stdout, stderr: stderr + `error: ${err.message}\n`, code: err.exitCode };
+      return { stdout, stderr: stderr + formatNixError(err, { showTrace: false, readSource: () => undefined }) + "\n", code: err.exitCode };
     }
-    if (e instanceof TsnixError) return { stdout, stderr: stderr + `error: ${e.message}\n`, code: e.exitCode };
+    if (e instanceof TsnixError) return { stdout, stderr: stderr + formatNixError(e, { showTrace: false, readSource: () => undefined }) + "\n", code: e.exitCode };
     return { stdout, stderr: stderr + `error: internal error: ${e instanceof Error ? e.message : String(e)}\n`, code: 1 };
   }
 }

@@ -15,7 +15,7 @@ import { NixPath, contextOf, stringOf, type LazyValue, type Value } from "./valu
 import type { BuiltinContext, EvalStateLike } from "./builtins/index.js";
 import type { Pos } from "./ast.js";
 import { DownloadError, download, type SyncFetcher } from "./builtins/fetchers.js";
-import { DEFAULT_TARBALL_TTL, FetcherCache, defaultFetcherCacheDir, downloadTarballCached } from "./tarball-cache.js";
+import { DEFAULT_TARBALL_TTL, FetcherCache, defaultFetcherCacheDir, downloadTarballCached, type CachedFetchContext } from "./tarball-cache.js";
 import { decodeContextElement } from "./builtins/context.js";
 import { evalStoreOf, type EvalStoreBackend } from "./builtins/store-bridge.js";
 
@@ -138,6 +138,26 @@ const FETCH_STORE = "searchPathFetchStore";
  * seconds; its real location when the store is a chroot store.
  */
 function fetchEntry(state: EvalStateLike, url: string): string {
+  const cached = cachedFetchContext(state);
+  if (cached === undefined) {
+    // (download reads only the context's state and host: no builtin call is under way here.)
+    const got = download({ state, host: state.host } as BuiltinContext, url, "source", true);
+    return evalStoreOf(state).realPath(got.path);
+  }
+  const path = downloadTarballCached(cached, url, "source", false);
+  cached.fetched();
+  return cached.store.toRealPath(path);
+}
+
+/**
+ * How this evaluation downloads through the fetcher cache (URL entries of the
+ * search path, `fetchurl`, `fetchTarball`), as Nix 2.8's fetchers do: into
+ * the attached store, or else into the store {@link SearchPathFetchSettings}
+ * opens (read-only mode, which still writes what it fetches). Undefined
+ * when there is no store to write to: then every fetch downloads again.
+ * `fetched()` makes what was written valid to a read-only evaluation.
+ */
+export function cachedFetchContext(state: EvalStateLike): (CachedFetchContext & { fetched(): void }) | undefined {
   const evalStore = evalStoreOf(state);
   const settings = state.extensions.get(SEARCH_PATH_FETCH) as SearchPathFetchSettings | undefined;
   let backend = evalStore.backend;
@@ -145,28 +165,20 @@ function fetchEntry(state: EvalStateLike, url: string): string {
     backend = state.extensions.get(FETCH_STORE) as EvalStoreBackend | undefined;
     if (backend === undefined) state.extensions.set(FETCH_STORE, (backend = settings.store()));
   }
-  if (backend === undefined) {
-    // (download reads only the context's state and host: no builtin call is under way here.)
-    const got = download({ state, host: state.host } as BuiltinContext, url, "source", true);
-    return evalStore.realPath(got.path);
-  }
+  if (backend === undefined) return undefined;
+  const store = backend;
   const host = state.host;
-  const path = downloadTarballCached(
-    {
-      host,
-      store: backend,
-      cache: new FetcherCache(host, settings?.cacheDir ?? defaultFetcherCacheDir(host)),
-      ttl: settings?.tarballTtl ?? DEFAULT_TARBALL_TTL,
-      fetcher: state.extensions.get("fetchUrl") as SyncFetcher | undefined,
-      warn: (m) => warn(state, m),
+  return {
+    host,
+    store,
+    cache: new FetcherCache(host, settings?.cacheDir ?? defaultFetcherCacheDir(host)),
+    ttl: settings?.tarballTtl ?? DEFAULT_TARBALL_TTL,
+    fetcher: state.extensions.get("fetchUrl") as SyncFetcher | undefined,
+    warn: (m) => warn(state, m),
+    fetched: () => {
+      if (evalStore.backend === undefined) evalStore.readFrom(store);
     },
-    url,
-    "source",
-    false,
-  );
-  // What was written in read-only mode is valid to the evaluation, as in Nix.
-  if (evalStore.backend === undefined) evalStore.readFrom(backend);
-  return backend.toRealPath(path);
+  };
 }
 
 /** The directory an entry stands for, or undefined when it is skipped (with Nix's warning, once). */

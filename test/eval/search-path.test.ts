@@ -237,6 +237,40 @@ describeOracle("search path vs nix-instantiate 2.8", () => {
       expect(await sequence(runner("tsnix"))).toEqual(want);
     });
 
+    it("builtins.fetchTarball and fetchurl go through the same cache, in --eval too (Nix 2.8's downloadTarball/downloadFile)", async () => {
+      const src = join(dir, "bt-src");
+      const tb = join(dir, "bt.tar.gz");
+      const txt = join(dir, "bt.txt");
+      const version = (n: number) => {
+        mkdirSync(join(src, "pkg"), { recursive: true });
+        writeFileSync(join(src, "pkg/default.nix"), `${n}\n`);
+        execFileSync("tar", ["-czf", tb, "-C", src, "pkg"]);
+        writeFileSync(txt, `text ${n}`);
+      };
+      const sequence = async (run: ReturnType<typeof runner>) => {
+        const tarball = (...extra: string[]) => run(["--eval", "-E", `import (builtins.fetchTarball "file://${tb}")`, ...extra]);
+        const file = (...extra: string[]) => run(["--eval", "-E", `builtins.readFile (builtins.fetchurl "file://${txt}")`, ...extra]);
+        const out = [];
+        version(1);
+        out.push(await tarball(), await file());
+        version(2);
+        out.push(await tarball(), await file());
+        out.push(await tarball("--option", "tarball-ttl", "0"), await file("--option", "tarball-ttl", "0"));
+        // Pinned: a mismatch shows both hashes (exit 102), and the download stays in the cache as immutable.
+        out.push(await run(["--eval", "-E", `builtins.fetchTarball { url = "file://${tb}"; sha256 = "0000000000000000000000000000000000000000000000000000"; }`]));
+        rmSync(tb);
+        rmSync(txt);
+        out.push(await run(["--eval", "-E", `builtins.fetchurl "file://${txt}"`, "--option", "tarball-ttl", "0"]));
+        out.push(await tarball());
+        return out;
+      };
+      const want = await sequence(runner("nix"));
+      expect(want.map((r) => r.stdout)).toEqual(['"1\n"'.slice(1, -1), '"text 1"\n', "1\n", '"text 1"\n', "2\n", '"text 2"\n', "", expect.stringMatching(/^"(ROOT)?\/nix\/store\/[0-9a-z]{32}-bt\.txt"\n$/), "2\n"]);
+      expect(want[6]!.status).toBe(102);
+      expect(want[7]!.stderr).toMatch(/using cached version/);
+      expect(await sequence(runner("tsnix"))).toEqual(want);
+    });
+
     it("a stale entry is re-validated with its ETag (If-None-Match), as Nix asks the server", async () => {
       const www = mkdtempSync(join(tmpdir(), "tsnix-etag-www-"));
       const srv = spawn(process.execPath, [fileURLToPath(new URL("./etag-server.mjs", import.meta.url)), www], { stdio: ["pipe", "pipe", "inherit"] });

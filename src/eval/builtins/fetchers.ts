@@ -24,6 +24,8 @@ import { defineBuiltin, type BuiltinContext } from "./index.js";
 import { EvalError } from "../errors.js";
 import { baseNameOf, evalStoreOf, fileType, narOfTree } from "./store-bridge.js";
 import { GitError, GitRepo } from "./git.js";
+import { cachedFetchContext } from "../search-path.js";
+import { downloadFileCached, downloadTarballCached } from "../tarball-cache.js";
 
 /** A download that failed (as Nix: "unable to download 'URL': …"). @public */
 export class DownloadError extends TsnixError {
@@ -234,6 +236,20 @@ function fetch(ctx: BuiltinContext, arg: Value, who: "fetchurl" | "fetchTarball"
   if (expected !== undefined) {
     const p = makeFixedOutputPath(name, unpack ? "recursive" : "flat", expected, [], false, store.storeDir);
     if (store.isValidPath(p)) return new NixString(p, new Set([p]));
+  }
+  // Through the fetcher cache when there is a store to keep downloads in, as Nix 2.8: a pinned
+  // download is immutable (never re-validated), an unpinned one is fresh for tarball-ttl.
+  const cached = cachedFetchContext(ctx.state);
+  if (cached !== undefined) {
+    const path = unpack ? downloadTarballCached(cached, url, name, expected !== undefined) : downloadFileCached(cached, url, name, expected !== undefined).path;
+    cached.fetched();
+    if (expected !== undefined) {
+      const real = cached.store.toRealPath(path);
+      // As Nix: the unpacked tree's NAR hash, or the file's own hash.
+      const got = unpack ? hashBytes("sha256", narOfTree(ctx.host.fs, real, undefined)) : hashBytes("sha256", ctx.host.fs.readFile(real));
+      if (!got.equals(expected)) throw new FetchHashMismatchError(url, expected.toString("nix32"), got.toString("nix32"));
+    }
+    return new NixString(path, new Set([path]));
   }
   const { path, got } = download(ctx, url, name, unpack);
   if (expected !== undefined && !got.equals(expected)) throw new FetchHashMismatchError(url, expected.toString("nix32"), got.toString("nix32"));

@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Evaluator } from "../../../src/eval/api.js";
 import { attachStore } from "../../../src/eval/builtins/store-bridge.js";
+import { SEARCH_PATH_FETCH, type SearchPathFetchSettings } from "../../../src/eval/search-path.js";
+import type { Host } from "../../../src/host/host.js";
 import { printValue } from "../../../src/eval/print-value.js";
 import { LocalStore } from "../../../src/store/local-store.js";
 import { HOSTS } from "../../helpers/hosts.js";
@@ -235,6 +237,45 @@ describe.each(HOSTS)("fetchers on the $name host", ({ make }) => {
       const h = encodeNix32(new Uint8Array(createHash("sha256").update("some content\n").digest()));
       const again = printValue(ev.evaluate(`builtins.fetchurl { url = "file://${fx.dir}/f"; name = "f"; sha256 = "${h}"; }`, { strict: true }));
       expect(again).toBe(p);
+    } finally {
+      fx.dispose();
+    }
+  });
+});
+
+describe.each(HOSTS)("fetchers through the fetcher cache on the $name host", ({ make }) => {
+  it("fetchurl is fresh for tarball-ttl, then fetched again; a read-only evaluation writes into the store its settings open", () => {
+    const fx = make();
+    try {
+      const clock = { now: 1_700_000_000_000 };
+      const host = Object.assign(Object.create(fx.host) as Host, {
+        now: () => clock.now,
+        env: (n: string) => (n === "XDG_CACHE_HOME" ? `${fx.dir}/cache` : fx.host.env(n)),
+      });
+      const url = `file://${fx.dir}/f`;
+      const store = new LocalStore({ host, root: `${fx.dir}/root` });
+      const read = (settings?: SearchPathFetchSettings): unknown => {
+        const ev = new Evaluator({ host });
+        attachStore(ev, store);
+        if (settings !== undefined) ev.extensions.set(SEARCH_PATH_FETCH, settings);
+        return JSON.parse(printValue(ev.evaluate(`builtins.readFile (builtins.fetchurl "${url}")`, { strict: true })));
+      };
+      host.fs.writeFile(`${fx.dir}/f`, "one\n");
+      expect(read()).toBe("one\n");
+      host.fs.writeFile(`${fx.dir}/f`, "two\n");
+      expect(read()).toBe("one\n");
+      clock.now += 3601_000;
+      expect(read()).toBe("two\n");
+      host.fs.writeFile(`${fx.dir}/f`, "three\n");
+      expect(read({ tarballTtl: 0 })).toBe("three\n");
+      expect(host.fs.readdir(`${fx.dir}/cache/tsnix/fetcher-cache-v1`).filter((n) => n.endsWith(".json"))).toHaveLength(1);
+      // No store attached: the download goes to the one the settings open, and is valid to the evaluation.
+      host.fs.writeFile(`${fx.dir}/f`, "four\n");
+      const ev = new Evaluator({ host });
+      ev.extensions.set(SEARCH_PATH_FETCH, { store: () => store, tarballTtl: 0 } satisfies SearchPathFetchSettings);
+      const [path, text] = JSON.parse(JSON.parse(printValue(ev.evaluate(`let p = builtins.fetchurl "${url}"; in builtins.toJSON [ p (builtins.readFile p) ]`, { strict: true }))) as string) as [string, string];
+      expect(text).toBe("four\n");
+      expect(store.isValidPath(path)).toBe(true);
     } finally {
       fx.dispose();
     }
