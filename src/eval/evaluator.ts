@@ -1252,10 +1252,22 @@ export class Compiler {
     const l = this.compile(e.left, scope).ev;
     const r = this.compile(e.right, scope).ev;
     const pos = e.pos;
+    // `n == 0`: an int compared with an int literal needs no call to valuesEqual.
+    const k = e.op === "==" || e.op === "!=" ? smallIntLiteral(e.right) : undefined;
     switch (e.op) {
       case "==":
+        if (k !== undefined)
+          return withThunk((env) => {
+            const a = l(env);
+            return typeof a === "number" ? a === k : valuesEqual(a, k, pos);
+          });
         return withThunk((env) => valuesEqual(l(env), r(env), pos));
       case "!=":
+        if (k !== undefined)
+          return withThunk((env) => {
+            const a = l(env);
+            return typeof a === "number" ? a !== k : !valuesEqual(a, k, pos);
+          });
         return withThunk((env) => !valuesEqual(l(env), r(env), pos));
       case "&&":
         return withThunk((env) => {

@@ -8,7 +8,7 @@
 import { defineBuiltin } from "./index.js";
 import { forceStringNoCtx } from "./no-context.js";
 import type { BuiltinContext } from "./index.js";
-import { NixAttrs, PrimOp, Thunk, intToNumber } from "../value.js";
+import { NixAttrs, NixFloat, NixString, PrimOp, Thunk, compareStrings, intToNumber, stringOf } from "../value.js";
 import { callFunction1, callFunction2 } from "../evaluator.js";
 import type { LazyValue, NixList, Value } from "../value.js";
 
@@ -266,18 +266,75 @@ defineBuiltin("sort", 2, (args, ctx) => {
   if (items.length === 0) return [];
   // Nix short-cuts the common `builtins.lessThan` comparator.
   const fast = f instanceof PrimOp && f.name === "lessThan";
-  if (fast && allSmallInts(items)) {
-    // Equal integers are indistinguishable, so any correct order is the stable one: use the engine's numeric sort.
-    return (items as number[]).sort((a, b) => a - b);
+  if (fast) {
+    const sorted = sortInEngineOrder(items);
+    if (sorted !== undefined) return sorted;
   }
   const pos = ctx.pos;
   const less = fast ? (a: Value, b: Value) => ctx.lessThan(a, b) : (a: Value, b: Value) => ctx.forceBool(callFunction2(f, a, b, pos));
   return stableSort(items, less);
 });
 
-function allSmallInts(items: readonly Value[]): boolean {
-  for (let i = 0; i < items.length; i++) if (typeof items[i] !== "number") return false;
-  return true;
+/**
+ * `builtins.sort builtins.lessThan` without a call per comparison, for the
+ * lists where lessThan is a strict weak order the engine can compare by
+ * itself: all numbers (ints within 2^53 and floats other than NaN), or all
+ * strings. Under such an order every stable sort gives std::stable_sort's
+ * result, and the engine's sort is stable. Undefined for any other list
+ * (a type mix lessThan rejects, NaN, big ints, lists, paths): the caller then
+ * asks lessThan step by step as Nix does, for Nix's order and Nix's error.
+ */
+function sortInEngineOrder(items: Value[]): Value[] | undefined {
+  const first = items[0];
+  if (typeof first === "number" || first instanceof NixFloat) {
+    let floats = false;
+    for (let i = 0; i < items.length; i++) {
+      const x = items[i];
+      if (typeof x === "number") continue;
+      if (!(x instanceof NixFloat) || Number.isNaN(x.value)) return undefined;
+      floats = true;
+    }
+    // Equal ints are indistinguishable; 1 and 1.0 are not, which the stable sort keeps in list order.
+    return floats ? items.sort(byNumericValue) : (items as number[]).sort(byNumber);
+  }
+  if (typeof first === "string" || first instanceof NixString) {
+    let surrogates = false;
+    for (let i = 0; i < items.length; i++) {
+      const x = items[i];
+      const s = typeof x === "string" ? x : x instanceof NixString ? x.s : undefined;
+      if (s === undefined) return undefined;
+      if (!surrogates && SURROGATE.test(s)) surrogates = true;
+    }
+    // Without surrogates, UTF-16 unit order is UTF-8 byte order (Nix's); equal strings may differ in context, hence stable.
+    return items.sort(surrogates ? byBytes : byUnits);
+  }
+  return undefined;
+}
+
+const SURROGATE = /[\ud800-\udfff]/;
+
+function byNumber(a: number, b: number): number {
+  return a - b;
+}
+
+function numericValue(v: Value): number {
+  return typeof v === "number" ? v : (v as NixFloat).value;
+}
+
+function byNumericValue(a: Value, b: Value): number {
+  const x = numericValue(a);
+  const y = numericValue(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+function byUnits(a: Value, b: Value): number {
+  const x = stringOf(a as string | NixString);
+  const y = stringOf(b as string | NixString);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+function byBytes(a: Value, b: Value): number {
+  return compareStrings(stringOf(a as string | NixString), stringOf(b as string | NixString));
 }
 
 defineBuiltin("partition", 2, (args, ctx) => {

@@ -112,6 +112,32 @@ describeOracle("list builtins vs Nix 2.8", () => {
     }
     agreeAll(exprs);
   });
+  it("sort with lessThan agrees on generated numbers (ints and floats, ties as 1 and 1.0) and strings (contexts, astral and private-use characters)", () => {
+    const ints = fc.integer({ min: -4, max: 4 }).map((i) => (i < 0 ? `(${i})` : String(i)));
+    const nums = fc.sample(fc.array(fc.oneof(ints, fc.constantFrom("(-1.5)", "0.5", "1.0", "2.0", "(-0.0)", "3.25", "1.0e300")), { maxLength: 25 }), { numRuns: 60, seed: 7 });
+    const strs = fc.sample(fc.array(fc.constantFrom("a", "b", "ab", "", "B", "é", "\u{e000}", "\u{1f600}", "z\u{1f600}", "z\u{fffd}"), { maxLength: 25 }), { numRuns: 60, seed: 8 });
+    const exprs: string[] = [];
+    // 1 and 1.0 print alike: show which one each is.
+    for (const l of nums) exprs.push(`map (x: [ x (builtins.isFloat x) ]) (builtins.sort builtins.lessThan [ ${l.join(" ")} ])`);
+    for (const l of strs) {
+      const items = l.map((x, i) => (i % 3 === 2 ? `((builtins.substring 0 0 (builtins.toFile "f" "c")) + "${x}")` : `"${x}"`));
+      // A context is visible in the order of equal strings: print each one's context size next to it.
+      exprs.push(`map (s: [ s (builtins.length (builtins.attrNames (builtins.getContext s))) ]) (builtins.sort builtins.lessThan [ ${items.join(" ")} ])`);
+    }
+    agreeAll(exprs);
+  });
+  it("sort with lessThan falls back to Nix's questions where lessThan is no order or fails", () => {
+    for (const e of [
+      "let nan = 0.0 / 0.0; in builtins.sort builtins.lessThan [ 3 nan 1 2.5 nan 0 ]",
+      'builtins.sort builtins.lessThan [ 1 2 "a" ]',
+      'builtins.sort builtins.lessThan [ "a" "b" 1 ]',
+      "builtins.sort builtins.lessThan [ 1 2.5 null ]",
+      "builtins.sort builtins.lessThan [ 2 (throw \"forced first\") 1 ]",
+      "builtins.sort builtins.lessThan [ 9223372036854775807 1 (-9223372036854775807) 2.5 ]",
+      "builtins.sort builtins.lessThan [ ./b ./a ]",
+    ])
+      agree(e);
+  });
   it("sort asks the comparator Nix's questions in Nix's order (std::stable_sort), consistent or not", () => {
     // The trace of every call shows the questions; inconsistent comparators show the algorithm itself in the result.
     const cmps = ["a < b", "a <= b", "true", "false", "(a * 7 + b * 3) - ((a * 7 + b * 3) / 5) * 5 < 2", "a / 3 < b / 3"];
