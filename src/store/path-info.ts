@@ -106,10 +106,16 @@ export class PathInfoDb {
   private jOffset = 0;
   private jIno = -1;
   private jSeenSize = -1;
-  /** Accepted journal records by path, and their referrers (valid journal paths that list the key). */
-  private readonly jValid = new Map<string, JournalEntry>();
-  private readonly jDeleted = new Set<string>();
+  /**
+   * The journal's lines by path. Replay only indexes a line under the path it
+   * names (found by scanning, not parsing); its check is verified and its JSON
+   * parsed when the path is first asked about. Opening a store of many paths
+   * then costs a scan, and a command pays for the records it uses.
+   */
+  private readonly jIndex = new Map<string, PathLines>();
+  /** Referrers of each path among valid journal records: built on first need, then kept current as lines come in. */
   private readonly jReferrers = new Map<string, Set<string>>();
+  private referrersBuilt = false;
   private lastSync = Number.NEGATIVE_INFINITY;
   private dirty = false;
   /**
@@ -166,8 +172,7 @@ export class PathInfoDb {
     if (st.ino !== this.jIno || st.size < this.jOffset) {
       // A different file than the one replayed so far: replay from scratch.
       this.jOffset = 0;
-      this.jValid.clear();
-      this.jDeleted.clear();
+      this.jIndex.clear();
       this.jReferrers.clear();
     }
     this.jIno = st.ino;
@@ -201,54 +206,86 @@ export class PathInfoDb {
     for (const line of text.split("\n")) if (line.length > 0) this.replayLine(line);
   }
 
+  /** Index one journal line under the path it names; a line whose path cannot be found by scanning is parsed now (and dropped when not committed). */
   private replayLine(line: string): void {
-    const sp = line.indexOf(" ");
-    if (sp !== CHECK_LEN) return;
-    const json = line.slice(sp + 1);
-    if (checkOf(json) !== line.slice(0, sp)) return; // torn or garbage: never committed
-    let entry: unknown;
-    try {
-      entry = JSON.parse(json);
-    } catch {
-      return;
+    let path = scanPath(line);
+    if (path === undefined) {
+      const e = parseLine(line);
+      if (e === undefined) return;
+      path = e.path;
     }
-    this.apply(entry);
+    let pl = this.jIndex.get(path);
+    if (pl === undefined) this.jIndex.set(path, (pl = { pending: [], state: undefined }));
+    pl.pending.push(line);
+    if (this.referrersBuilt) this.resolve(path);
   }
 
-  /** Apply one committed journal entry (parsed from a line, or the object this process just appended). */
+  /**
+   * The journal's word on `path`: its newest committed record, `"del"` when
+   * that is a tombstone, or undefined when the journal never committed one.
+   * Lines not looked at yet are examined newest first; torn or garbage ones
+   * (their check fails) are skipped, so an older committed line stands.
+   */
+  private resolve(path: string): JournalEntry | "del" | undefined {
+    const pl = this.jIndex.get(path);
+    if (pl === undefined) return undefined;
+    if (pl.pending.length === 0) return pl.state;
+    const old = pl.state;
+    for (let i = pl.pending.length - 1; i >= 0; i--) {
+      const e = parseLine(pl.pending[i]!);
+      if (e !== undefined && e.path === path) {
+        pl.state = e.state;
+        break;
+      }
+    }
+    pl.pending = [];
+    if (this.referrersBuilt && pl.state !== old) this.relink(path, old, pl.state);
+    return pl.state;
+  }
+
+  /** Apply an entry this process just appended (the newest line of the journal), without reading it back. */
   private apply(entry: unknown): void {
-    if (typeof entry !== "object" || entry === null) return;
-    const e = entry as { op?: unknown; path?: unknown };
-    if (e.op === "del" && typeof e.path === "string") {
-      this.dropJournal(e.path);
-      this.jDeleted.add(e.path);
-      return;
-    }
-    const refs = (entry as { references?: unknown }).references;
-    if (e.op !== "add" || typeof e.path !== "string" || !Array.isArray(refs) || !refs.every((r) => typeof r === "string")) return;
-    // Fully decoded on first use: replaying a large journal only needs paths and references.
-    const info: JournalEntry = { raw: entry, path: e.path, references: refs as string[], decoded: undefined };
-    this.dropJournal(info.path);
-    this.jDeleted.delete(info.path);
-    this.jValid.set(info.path, info);
-    for (const r of info.references) {
-      let set = this.jReferrers.get(r);
-      if (set === undefined) this.jReferrers.set(r, (set = new Set()));
-      set.add(info.path);
-    }
+    const e = entryState(entry);
+    if (e === undefined) return;
+    let pl = this.jIndex.get(e.path);
+    if (pl === undefined) this.jIndex.set(e.path, (pl = { pending: [], state: undefined }));
+    const old = this.referrersBuilt ? this.resolve(e.path) : pl.state;
+    pl.pending = [];
+    pl.state = e.state;
+    if (this.referrersBuilt && old !== e.state) this.relink(e.path, old, e.state);
   }
 
-  private dropJournal(path: string): void {
-    const old = this.jValid.get(path);
-    if (old === undefined) return;
-    this.jValid.delete(path);
-    for (const r of old.references) this.jReferrers.get(r)?.delete(path);
+  /** The journal state of `path` changed from `old` to `now`: move its referrer links. */
+  private relink(path: string, old: JournalEntry | "del" | undefined, now: JournalEntry | "del" | undefined): void {
+    if (typeof old === "object") for (const r of old.references) this.jReferrers.get(r)?.delete(path);
+    if (typeof now === "object")
+      for (const r of now.references) {
+        let set = this.jReferrers.get(r);
+        if (set === undefined) this.jReferrers.set(r, (set = new Set()));
+        set.add(path);
+      }
+  }
+
+  /** Resolve every path once and keep referrers current from then on (deletion's liveness checks need them all). */
+  private ensureReferrers(): void {
+    if (this.referrersBuilt) return;
+    for (const path of this.jIndex.keys()) {
+      const st = this.resolve(path);
+      this.relink(path, undefined, st);
+    }
+    this.referrersBuilt = true;
+  }
+
+  /** The valid journal record of `path`, if there is one. */
+  private journalEntry(path: string): JournalEntry | undefined {
+    const st = this.resolve(path);
+    return typeof st === "object" ? st : undefined;
   }
 
   private lookup(path: string): ValidPathInfo | undefined {
-    const j = this.jValid.get(path);
-    if (j !== undefined) return (j.decoded ??= decodeRecord(this.journalFile, j.raw));
-    if (this.jDeleted.has(path)) return undefined;
+    const st = this.resolve(path);
+    if (typeof st === "object") return (st.decoded ??= decodeRecord(this.journalFile, st.raw));
+    if (st === "del") return undefined;
     return this.getInfoFile(path);
   }
 
@@ -292,17 +329,17 @@ export class PathInfoDb {
    */
   referencesOf(path: string, fresh = true): readonly string[] | undefined {
     if (fresh) this.refresh();
-    const j = this.jValid.get(path);
-    if (j !== undefined) return j.references;
-    if (this.jDeleted.has(path)) return undefined;
+    const st = this.resolve(path);
+    if (typeof st === "object") return st.references;
+    if (st === "del") return undefined;
     return this.getInfoFile(path)?.references;
   }
 
   /** Whether `path` is valid (without decoding its record). */
   has(path: string): boolean {
     this.refresh();
-    if (this.jValid.has(path)) return true;
-    if (this.jDeleted.has(path)) return false;
+    const st = this.resolve(path);
+    if (st !== undefined) return st !== "del";
     return this.getInfoFile(path) !== undefined;
   }
 
@@ -314,13 +351,19 @@ export class PathInfoDb {
    */
   hasInJournal(path: string, fresh = true): boolean {
     if (fresh) this.refresh();
-    return this.jValid.has(path);
+    return this.journalEntry(path) !== undefined;
   }
 
   /** Every valid path, sorted. */
   list(): string[] {
     this.refresh();
-    const out = new Set(this.jValid.keys());
+    const out = new Set<string>();
+    const deleted = new Set<string>();
+    for (const path of this.jIndex.keys()) {
+      const st = this.resolve(path);
+      if (st === "del") deleted.add(path);
+      else if (st !== undefined) out.add(path);
+    }
     let names: string[];
     try {
       names = this.host.fs.readdir(this.infoDir);
@@ -338,7 +381,7 @@ export class PathInfoDb {
         throw e;
       }
       const p = decodeRecordBytes(`${this.infoDir}/${n}`, bytes).path;
-      if (!this.jDeleted.has(p)) out.add(p);
+      if (!deleted.has(p)) out.add(p);
     }
     return [...out].sort();
   }
@@ -442,6 +485,7 @@ export class PathInfoDb {
   /** Paths that have put a referrer marker on `path` or validly reference it (for deletion's liveness check). */
   referrerMarkers(path: string, markerDirs?: ReadonlySet<string>): string[] {
     this.refresh();
+    this.ensureReferrers();
     const hashPart = parseStorePath(path, this.storeDir).hashPart;
     const dir = `${this.referrersDir}/${hashPart}`;
     const out = new Set(this.jReferrers.get(path));
@@ -494,8 +538,8 @@ export class PathInfoDb {
     this.refresh();
     const gone: { path: string; references: readonly string[] }[] = [];
     for (const path of paths) {
-      const j = this.jValid.get(path);
-      const info = j ?? (this.jDeleted.has(path) ? undefined : this.getInfoFile(path));
+      const st = this.resolve(path);
+      const info = typeof st === "object" ? st : st === "del" ? undefined : this.getInfoFile(path);
       if (info !== undefined) gone.push({ path, references: info.references });
     }
     if (gone.length === 0) return;
@@ -568,12 +612,59 @@ export class PathInfoDb {
 
 const CHECK_LEN = 16;
 
-/** A replayed journal record: what replay needs at once, the rest decoded on demand. */
+/** A committed journal record: the path and references at once, the rest decoded on demand. */
 interface JournalEntry {
   readonly raw: unknown;
   readonly path: string;
   readonly references: readonly string[];
   decoded: ValidPathInfo | undefined;
+}
+
+/** A path's journal lines: the state of those examined, and newer ones not examined yet (oldest first). */
+interface PathLines {
+  pending: string[];
+  state: JournalEntry | "del" | undefined;
+}
+
+/**
+ * The path a journal line names, found without parsing: writers put `op` then
+ * `path` first (recordEntry, tombstones). Undefined when the line is not of
+ * that shape; whether it is committed at all is only known from its check.
+ */
+function scanPath(line: string): string | undefined {
+  const k = line.indexOf('"path":"', CHECK_LEN + 1);
+  if (k < 0 || k > CHECK_LEN + 24) return undefined;
+  const end = line.indexOf('"', k + 8);
+  if (end < 0) return undefined;
+  const path = line.slice(k + 8, end);
+  return path.includes("\\") ? undefined : path;
+}
+
+/** A committed line's path and state; undefined for a torn or garbage line (its check fails) or one of no known shape. */
+function parseLine(line: string): { path: string; state: JournalEntry | "del" } | undefined {
+  const sp = line.indexOf(" ");
+  if (sp !== CHECK_LEN) return undefined;
+  const json = line.slice(sp + 1);
+  if (checkOf(json) !== line.slice(0, sp)) return undefined; // never committed
+  let entry: unknown;
+  try {
+    entry = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  return entryState(entry);
+}
+
+/** What a journal entry says: an add record, or a tombstone ("del"). */
+function entryState(entry: unknown): { path: string; state: JournalEntry | "del" } | undefined {
+  if (typeof entry !== "object" || entry === null) return undefined;
+  const e = entry as { op?: unknown; path?: unknown; references?: unknown };
+  if (typeof e.path !== "string") return undefined;
+  if (e.op === "del") return { path: e.path, state: "del" };
+  const refs = e.references;
+  if (e.op !== "add" || !Array.isArray(refs) || !refs.every((r) => typeof r === "string")) return undefined;
+  // Fully decoded on first use: most paths are only asked whether they are valid.
+  return { path: e.path, state: { raw: entry, path: e.path, references: refs as string[], decoded: undefined } };
 }
 
 /** The line check: enough of SHA-256 to tell a torn or mixed line from a committed one. */

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { PathInfoDb, CorruptPathInfoError, GROUP_COMMIT_MS, type ValidPathInfo } from "../../src/store/path-info.js";
 import type { Host, HostFs } from "../../src/host/host.js";
@@ -104,6 +105,58 @@ describe.each(HOSTS)("PathInfoDb journal on the $name host", ({ make }) => {
       expect(d.referrers(A)).toEqual([B]);
       expect(d.get(B)!.references).toEqual([A]);
     }
+  });
+
+  it("lines are verified when their path is asked about: a newer line that fails its check leaves the older record standing, for that path only", () => {
+    const db = new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store");
+    db.register(info(A, [], { narSize: 1 }));
+    db.register(info(B, [A]));
+    const committed = new TextDecoder().decode(fx.host.fs.readFile(db.journalFile));
+    // A later record of A, damaged after its check was taken (as a bad block would be), and a later tombstone of B that is garbage.
+    const lineOfA = committed.split("\n").find((l) => l.includes(`"path":"${A}"`))!;
+    const damaged = lineOfA.replace('"narSize":1', '"narSize":2');
+    const badTombstone = `0123456789abcdef ${JSON.stringify({ op: "del", path: B })}`;
+    const fd = fx.host.fs.open(db.journalFile, "a");
+    fx.host.fs.write(fd, new TextEncoder().encode(`\n${damaged}\n\n${badTombstone}\n`));
+    fx.host.fs.close(fd);
+    for (const d of [db, new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store")]) {
+      expect(d.get(A)!.narSize).toBe(1);
+      expect(d.has(B)).toBe(true);
+      expect(d.list()).toEqual([A, B]);
+      expect(d.referrers(A)).toEqual([B]);
+    }
+  });
+
+  it("a committed line of another key order is honoured (parsed at once, not scanned)", () => {
+    const db = new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store");
+    db.register(info(A));
+    // What a writer could produce with another key order: the check is over the JSON as written.
+    const json = JSON.stringify({ path: B, op: "add", narHash: info(B).narHash.toString("nix32", true), narSize: 7, references: [A], deriver: null, registrationTime: 1, ultimate: false, sigs: [], ca: null });
+    const check = createHash("sha256").update(json).digest("hex").slice(0, 16);
+    const fd = fx.host.fs.open(db.journalFile, "a");
+    fx.host.fs.write(fd, new TextEncoder().encode(`\n${check} ${json}\n`));
+    fx.host.fs.close(fd);
+    const other = new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store");
+    expect(other.get(B)!.narSize).toBe(7);
+    expect(other.referrers(A)).toEqual([B]);
+    expect(db.list()).toEqual([A, B]);
+  });
+
+  it("referrers, once asked for, stay current as other processes append and delete", () => {
+    const d1 = new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store");
+    const d2 = new PathInfoDb(fx.host, `${fx.dir}/db`, "/nix/store");
+    d1.register(info(A));
+    expect(d1.referrers(A)).toEqual([]);
+    d2.register(info(B, [A]));
+    d2.register(info(C, [A, B]));
+    expect(d1.referrers(A)).toEqual([B, C]);
+    expect(d1.referrerMarkers(B)).toEqual([C]);
+    d2.unregisterMany([C]);
+    expect(d1.referrers(A)).toEqual([B]);
+    expect(d1.referrerMarkers(B)).toEqual([]);
+    d1.register(info(C, [B]));
+    expect(d2.referrers(A)).toEqual([B]);
+    expect(d2.referrers(B)).toEqual([C]);
   });
 
   it("two database objects (two processes) see each other's appends and updates, last record winning", () => {
