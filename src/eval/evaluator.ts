@@ -100,6 +100,21 @@ export interface LambdaCode {
    * one can see the thunk unforced (`<CODE>` in a lazy print, trace).
    */
   readonly forcesArgFirst: boolean;
+  /**
+   * The body's parts when it is an `if`: a call runs the condition and the
+   * branch itself, so a recursion through `if` (`n: if n == 0 then … else
+   * … f (n - 1)`) has one JS frame fewer per Nix call on the stack, which
+   * every scavenge walks and the OS maps in.
+   */
+  readonly branches?: IfParts | undefined;
+}
+
+/** The compiled parts of an `if`, for {@link LambdaCode.branches}. */
+interface IfParts {
+  readonly cond: Code;
+  readonly then: Code;
+  readonly else: Code;
+  readonly pos: Pos;
 }
 
 /**
@@ -652,6 +667,8 @@ const GLOBAL_OPS = new Set(["__sub", "__mul", "__div", "__lessThan"]);
 
 /** The code of each compiled lambda expression, so an enclosing lambda can tell its body is one. */
 const lambdaCodes = new WeakMap<Compiled, LambdaCode>();
+/** The parts of each compiled `if`, so an enclosing lambda can run them itself. */
+const ifParts = new WeakMap<Compiled, IfParts>();
 
 /** The global scope's names in slot order, set by the EvalState that owns the base environment. */
 export class Compiler {
@@ -704,12 +721,14 @@ export class Compiler {
         const t = this.compile(e.then, scope).ev;
         const f = this.compile(e.else, scope).ev;
         const pos = e.pos;
-        return withThunk((env) => {
+        const compiled = withThunk((env) => {
           const b = c(env);
           if (b === true) return t(env);
           if (b === false) return f(env);
           throw typeError("a Boolean", b, pos);
         });
+        ifParts.set(compiled, { cond: c, then: t, else: f, pos });
+        return compiled;
       }
       case "Assert": {
         const c = this.compile(e.cond, scope).ev;
@@ -1106,6 +1125,7 @@ export class Compiler {
       pos: e.pos,
       name,
       inner: lambdaCodes.get(body),
+      branches: ifParts.get(body),
       copy,
       forcesArgFirst: e.formals === undefined && e.arg !== undefined && e.body.type !== "Lambda" && this.forcesFirst(e.body, e.arg, inner),
     };
@@ -1219,7 +1239,13 @@ export class Compiler {
           // callLambda without its frame: one JS frame fewer per Nix call
           // (deep recursion's stack is what the collector scans and the OS maps in).
           const code = f.code as LambdaCode;
-          return code.body.ev(bindArgs(code, f.env as Env, code.forcesArgFirst ? e0(env) : a0(env), pos, f));
+          const inner = bindArgs(code, f.env as Env, code.forcesArgFirst ? e0(env) : a0(env), pos, f);
+          const br = code.branches;
+          if (br === undefined) return code.body.ev(inner);
+          const b = br.cond(inner);
+          if (b === true) return br.then(inner);
+          if (b === false) return br.else(inner);
+          throw typeError("a Boolean", b, br.pos);
         }
         if (f instanceof PrimOp && f.arity === 1) return force(RT.callPrimOp(f, [a0(env)], pos));
         return callFunction(f, [a0(env)], pos);
