@@ -50,10 +50,23 @@ function tokenize(s: string): string[] {
 export function derivationStrict(ctx: BuiltinContext, attrs: NixAttrs): NixAttrs {
   // Reading the attributes evaluates them, and with them (through the string
   // contexts) every derivation this one depends on: a chain of N derivations
-  // is N nested calls of the reading. An activation entered on the way down
-  // stays unoptimised until it returns, so the reading does nothing else, and
-  // the rest is in functions entered afresh, once per derivation, on the way up.
-  return instantiateAttrs(ctx, readAttrs(ctx, attrs));
+  // is N nested calls of this function. An activation entered on the way
+  // down stays unoptimised until it returns, so it only reads, and the rest
+  // is in functions entered afresh, once per derivation, on the way up. Each
+  // frame on the way down costs at every young collection (the whole stack
+  // is scanned), so there are few.
+  const nameV = attrs.get("name");
+  if (nameV === undefined) throw ctx.error("attribute 'name' missing for call to 'derivationStrict'");
+  const posDrvName = attrs.pos("name") ?? ctx.pos;
+  const drvName = forceStringNoCtx(ctx, nameV);
+  const saV = attrs.get("__structuredAttrs");
+  const structured = saV !== undefined && ctx.forceBool(saV);
+  const inV = attrs.get("__ignoreNulls");
+  const ignoreNulls = inV !== undefined && ctx.forceBool(inV);
+  const a = new DrvAttrs(drvName, posDrvName, structured, ignoreNulls);
+  const names = attrs.names();
+  for (let i = 0; i < names.length; i++) if (names[i] !== "__ignoreNulls") readAttr(ctx, attrs, a, names[i]!);
+  return instantiateAttrs(ctx, a);
 }
 
 /** What `derivationStrict` takes from the attributes. */
@@ -110,21 +123,6 @@ class DrvAttrs {
 }
 
 const DEFAULT_OUTPUTS: readonly string[] = ["out"];
-
-function readAttrs(ctx: BuiltinContext, attrs: NixAttrs): DrvAttrs {
-  const nameV = attrs.get("name");
-  if (nameV === undefined) throw ctx.error("attribute 'name' missing for call to 'derivationStrict'");
-  const posDrvName = attrs.pos("name") ?? ctx.pos;
-  const drvName = forceStringNoCtx(ctx, nameV);
-  const saV = attrs.get("__structuredAttrs");
-  const structured = saV !== undefined && ctx.forceBool(saV);
-  const inV = attrs.get("__ignoreNulls");
-  const ignoreNulls = inV !== undefined && ctx.forceBool(inV);
-  const a = new DrvAttrs(drvName, posDrvName, structured, ignoreNulls);
-  const names = attrs.names();
-  for (let i = 0; i < names.length; i++) if (names[i] !== "__ignoreNulls") readAttr(ctx, attrs, a, names[i]!);
-  return a;
-}
 
 function readAttr(ctx: BuiltinContext, attrs: NixAttrs, a: DrvAttrs, key: string): void {
   const value = attrs.get(key)!;
@@ -266,9 +264,8 @@ function derivation(ctx: BuiltinContext, arg: LazyValue): Value {
   const drvAttrs = ctx.forceAttrs(arg);
   const outputsV = drvAttrs.get("outputs");
   const outputNames = (outputsV === undefined ? ["out"] : ctx.forceList(outputsV)).map((o) => ctx.forceString(o));
-  let strictValue: NixAttrs | undefined;
-  const strict = (): NixAttrs => (strictValue ??= derivationStrict(ctx, drvAttrs));
-  const drvPath = Thunk.of(() => strict().get("drvPath")!);
+  const strict = new StrictDerivation(ctx, drvAttrs);
+  const drvPath = new Thunk(strictAttrCode, new StrictAttr(strict, "drvPath"));
   // Each output's set: the arguments, then the outputs by name (the first of
   // a repeated name), `all`, `drvAttrs` and the output's own attributes, in
   // that order (a name already among the arguments keeps its place). Built
@@ -286,20 +283,41 @@ function derivation(ctx: BuiltinContext, arg: LazyValue): Value {
     for (let j = 0; j < outputNames.length; j++) if (outputNames.indexOf(outputNames[j]!) === j) m.set(outputNames[j]!, sets[j]!);
     m.set("all", sets);
     m.set("drvAttrs", drvAttrs);
-    m.set(
-      "outPath",
-      Thunk.of(() => {
-        const v = strict().get(name);
-        if (v === undefined) throw ctx.error(`attribute '${name}' missing`);
-        return v;
-      }),
-    );
+    m.set("outPath", new Thunk(strictAttrCode, new StrictAttr(strict, name)));
     m.set("drvPath", drvPath);
     m.set("type", "derivation");
     m.set("outputName", name);
   });
   if (sets.length === 0) throw ctx.error("list index 0 is out of bounds");
   return sets[0]!;
+}
+
+/** `derivationStrict` of a `derivation` value's arguments, made once, when a path is first needed. */
+class StrictDerivation {
+  value: NixAttrs | undefined = undefined;
+  constructor(
+    readonly ctx: BuiltinContext,
+    readonly attrs: NixAttrs,
+  ) {}
+}
+
+/** The environment of a thunk for one attribute of `derivationStrict`'s result (`drvPath`, an output). */
+class StrictAttr {
+  constructor(
+    readonly strict: StrictDerivation,
+    readonly name: string,
+  ) {}
+}
+
+// The code of those thunks, run by the evaluator's force with their environment
+// (not Thunk.of's closure under a wrapper): they are on the way down a chain
+// of derivations, and each frame there costs at every young collection.
+function strictAttrCode(e: StrictAttr): Value {
+  const s = e.strict;
+  const v = (s.value ??= derivationStrict(s.ctx, s.attrs)).get(e.name);
+  if (v === undefined) throw s.ctx.error(`attribute '${e.name}' missing`);
+  // (Its attributes are strings, never thunks.)
+  return v as Value;
 }
 
 defineBuiltin("derivation", 1, ([a], ctx) => derivation(ctx, a!), { global: true });
