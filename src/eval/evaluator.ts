@@ -1352,22 +1352,12 @@ export class Compiler {
     if (e.forceString) {
       return withThunk((env) => {
         let s = "";
-        let ctx: Set<string> | undefined;
         for (let i = 0; i < parts.length; i++) {
           const v = parts[i]!(env);
-          if (typeof v === "string") {
-            s += v;
-            continue;
-          }
-          const c = coerceToString(v, partPos[i], false, true);
-          if (typeof c === "string") s += c;
-          else {
-            s += c.s;
-            ctx ??= new Set();
-            for (const x of c.context) ctx.add(x);
-          }
+          if (typeof v !== "string") return interpolateRest(s, v, i, parts, partPos, env);
+          s += v;
         }
-        return ctx === undefined ? s : new NixString(s, ctx);
+        return s;
       });
     }
     if (parts.length === 2) {
@@ -1443,6 +1433,32 @@ function concatValues(first: Value, parts: Code[], env: Env, pos: Pos, partPos: 
   let ctx: Set<string> | undefined;
   for (let i = 0; i < n; i++) {
     const c = coerceToString(i === 0 ? first : at(i), partPos[i], false, true);
+    if (typeof c === "string") s += c;
+    else {
+      s += c.s;
+      ctx ??= new Set();
+      for (const x of c.context) ctx.add(x);
+    }
+  }
+  return ctx === undefined ? s : new NixString(s, ctx);
+}
+
+/**
+ * A string interpolation from its first part that is not a plain string on:
+ * coercion and contexts. Not in the compiled closure: in a deep evaluation
+ * (a chain of derivations, each interpolating the one before) that closure
+ * is optimised while descending, before any part has come back from the
+ * recursion, so its code after the call has no type feedback; the first
+ * return deoptimised it and then, lazily, each of its activations still on
+ * the stack (498 in a 2000-derivation chain). A function that has never run
+ * has no feedback vector, and V8 does not inline it: a call to it needs none.
+ */
+function interpolateRest(prefix: string, first: Value, from: number, parts: readonly Code[], partPos: readonly Pos[], env: Env): Value {
+  let s = prefix;
+  let ctx: Set<string> | undefined;
+  for (let i = from; i < parts.length; i++) {
+    const v = i === from ? first : parts[i]!(env);
+    const c = typeof v === "string" ? v : coerceToString(v, partPos[i], false, true);
     if (typeof c === "string") s += c;
     else {
       s += c.s;
