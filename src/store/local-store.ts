@@ -467,8 +467,12 @@ export class LocalStore {
     if (info.deriver !== undefined) this.parseStorePath(info.deriver);
     const ca = info.ca === undefined ? undefined : parseFixedCa(info.ca);
     this.sweepStale();
-    // The journal alone first: a new path then costs no failing record-file lookup (commit looks properly, under the lock).
-    if (this.db.hasInJournal(info.path)) return this.db.get(info.path)!;
+    // The journal as last read first (callers usually asked for validity just before): a new path then costs
+    // no stat and no failing record-file lookup. Commit looks properly, under the lock.
+    if (this.db.hasInJournal(info.path, false)) {
+      const known = this.db.get(info.path);
+      if (known !== undefined) return known;
+    }
     // Restored straight at a pid-tagged name in the store directory (swept if we die): no staging
     // directory to make and remove, and a single file or symlink NAR costs no directory at all.
     const staged = this.stagingName();
