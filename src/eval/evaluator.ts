@@ -1354,7 +1354,7 @@ export class Compiler {
         let s = "";
         for (let i = 0; i < parts.length; i++) {
           const v = parts[i]!(env);
-          if (typeof v !== "string") return interpolateRest(s, v, i, parts, partPos, env);
+          if (typeof v !== "string") return interpolateRest(s, i, v, undefined, parts, partPos, env);
           s += v;
         }
         return s;
@@ -1429,18 +1429,7 @@ function concatValues(first: Value, parts: Code[], env: Env, pos: Pos, partPos: 
     }
     return new NixPath(canonPath(s));
   }
-  let s = "";
-  let ctx: Set<string> | undefined;
-  for (let i = 0; i < n; i++) {
-    const c = coerceToString(i === 0 ? first : at(i), partPos[i], false, true);
-    if (typeof c === "string") s += c;
-    else {
-      s += c.s;
-      ctx ??= new Set();
-      for (const x of c.context) ctx.add(x);
-    }
-  }
-  return ctx === undefined ? s : new NixString(s, ctx);
+  return interpolateRest("", 0, first, second, parts, partPos, env);
 }
 
 /**
@@ -1452,12 +1441,14 @@ function concatValues(first: Value, parts: Code[], env: Env, pos: Pos, partPos: 
  * return deoptimised it and then, lazily, each of its activations still on
  * the stack (498 in a 2000-derivation chain). A function that has never run
  * has no feedback vector, and V8 does not inline it: a call to it needs none.
+ * Also the string case of `+` (concatValues), from its first part on, with
+ * `second` the second part when already evaluated.
  */
-function interpolateRest(prefix: string, first: Value, from: number, parts: readonly Code[], partPos: readonly Pos[], env: Env): Value {
+function interpolateRest(prefix: string, from: number, first: Value, second: Value | undefined, parts: readonly Code[], partPos: readonly Pos[], env: Env): Value {
   let s = prefix;
   let ctx: Set<string> | undefined;
   for (let i = from; i < parts.length; i++) {
-    const v = i === from ? first : parts[i]!(env);
+    const v = i === from ? first : i === from + 1 && second !== undefined ? second : parts[i]!(env);
     const c = typeof v === "string" ? v : coerceToString(v, partPos[i], false, true);
     if (typeof c === "string") s += c;
     else {
