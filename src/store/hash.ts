@@ -64,8 +64,10 @@ export class Hash {
 
   /** A hash from its digest in lower-case base-16 (as node:crypto gives it), kept as {@link Hash.toBase16}. */
   static fromDigestHex(algorithm: HashAlgorithm, hex: string): Hash {
-    const b = Buffer.from(hex, "hex");
-    const h = new Hash(algorithm, new Uint8Array(b.buffer, b.byteOffset, b.length));
+    // Decoded here: Buffer.from(hex, "hex") cost ~2 us a call in a cold process (a pooled Buffer and a view of it).
+    const bytes = new Uint8Array(hex.length >> 1);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (hexValue(hex.charCodeAt(2 * i)) << 4) | hexValue(hex.charCodeAt(2 * i + 1));
+    const h = new Hash(algorithm, bytes);
     h.#hex = hex;
     return h;
   }

@@ -48,10 +48,28 @@ function isNameChar(c: number): boolean {
   );
 }
 
-function isValidName(name: string): boolean {
-  if (name.length === 0 || name.length > MAX_STORE_PATH_NAME_LENGTH) return false;
-  for (let i = 0; i < name.length; i++) if (!isNameChar(name.charCodeAt(i))) return false;
+/** Whether `s` from `start` on is a valid name ({@link validateStorePathName} without its messages). */
+function isValidName(s: string, start = 0): boolean {
+  const len = s.length - start;
+  if (len <= 0 || len > MAX_STORE_PATH_NAME_LENGTH) return false;
+  for (let i = start; i < s.length; i++) if (!isNameChar(s.charCodeAt(i))) return false;
   return true;
+}
+
+function isHashChar(c: number): boolean {
+  return ((c >= 48 && c <= 57) || (c >= 97 && c <= 122)) && c !== 101 && c !== 111 && c !== 117 && c !== 116; // not e o u t
+}
+
+/**
+ * Whether `p` is a store path directly in `storeDir` as it stands (no
+ * canonicalising needed): {@link parseStorePath}'s answer for the usual
+ * case, without the strings it makes.
+ */
+function isPlainStorePath(p: string, storeDir: string): boolean {
+  const base = storeDir.length + 1;
+  if (p.length <= base + STORE_PATH_HASH_LENGTH + 1 || !p.startsWith(storeDir) || p.charCodeAt(base - 1) !== 47) return false;
+  for (let i = base; i < base + STORE_PATH_HASH_LENGTH; i++) if (!isHashChar(p.charCodeAt(i))) return false;
+  return p.charCodeAt(base + STORE_PATH_HASH_LENGTH) === 45 && isValidName(p, base + STORE_PATH_HASH_LENGTH + 1);
 }
 
 /**
@@ -89,9 +107,7 @@ export function parseStorePathBaseName(baseName: string): StorePath {
   if (baseName.length < STORE_PATH_HASH_LENGTH + 1)
     throw new InvalidStorePathError(`'${baseName}' is too short to be a valid store path`, { path: baseName, reason: "too-short" });
   for (let i = 0; i < STORE_PATH_HASH_LENGTH; i++) {
-    const c = baseName.charCodeAt(i);
-    const ok = ((c >= 48 && c <= 57) || (c >= 97 && c <= 122)) && c !== 101 && c !== 111 && c !== 117 && c !== 116; // not e o u t
-    if (!ok)
+    if (!isHashChar(baseName.charCodeAt(i)))
       throw new InvalidStorePathError(`store path '${baseName}' contains illegal base-32 character '${baseName[i]}'`, {
         path: baseName,
         reason: "illegal-hash-character",
@@ -182,10 +198,12 @@ export function compareCodePoints(a: string, b: string): number {
 
 function makeType(type: string, references: readonly string[], selfReference: boolean, storeDir: string): string {
   let t = type;
-  const sorted = [...new Set(references)].sort(compareCodePoints);
-  for (const r of sorted) {
-    parseStorePath(r, storeDir);
-    t += `:${r}`;
+  const sorted = references.length < 2 ? references : [...new Set(references)].sort(compareCodePoints);
+  for (let i = 0; i < sorted.length; i++) {
+    const r = sorted[i]!;
+    // (parseStorePath for its error, or for a path it accepts once canonicalised.)
+    if (!isPlainStorePath(r, storeDir)) parseStorePath(r, storeDir);
+    t += ":" + r;
   }
   if (selfReference) t += ":self";
   return t;

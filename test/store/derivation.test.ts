@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   checkDerivationOutputs,
+  completeDerivation,
   type Derivation,
   type DerivationDraft,
   DerivationParseError,
@@ -56,6 +57,12 @@ function checkAgainstNix(drvs: Map<string, { bytes: Buffer; drv: Derivation }>, 
     expect(checkDerivationOutputs(drv, load, cache), path).toEqual([]);
     const fresh = finalizeDerivation(draftOf(drv), load, cache);
     expect(printDerivation(fresh), path).toBe(bytes.toString("utf8"));
+    // The text and hash modulo completeDerivation computes along: the file Nix wrote, and the
+    // hash modulo computed afresh from it (own cache, so nothing is taken from the first).
+    const done = completeDerivation(draftOf(drv), load, cache);
+    expect(done.text, path).toBe(bytes.toString("utf8"));
+    expect(printDerivation(done.drv), path).toBe(done.text);
+    expect(done.hashModulo.toBase16(), path).toBe(hashDerivationModulo(drv, load, new Map()).toBase16());
   }
   const paths = [...drvs.keys()];
   const all = nixJSON(paths);

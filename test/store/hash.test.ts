@@ -32,14 +32,34 @@ describe("hashBytes / createHasher", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 300 }), fc.constantFrom(...ALGOS), (data, algo) => {
         const h = hashBytes(algo, data);
+        const hex = createHash(algo).update(data).digest("hex");
         expect(h.bytes).toHaveLength(HASH_SIZES[algo]);
-        expect(h.toBase16()).toBe(createHash(algo).update(data).digest("hex"));
+        expect(h.toBase16()).toBe(hex);
+        // The digest bytes themselves (the base-16 form above is kept from node:crypto's own).
+        expect(Buffer.from(h.bytes).toString("hex")).toBe(hex);
+        expect(new Hash(algo, h.bytes).toBase16()).toBe(hex);
+        expect(h.toNix32()).toBe(new Hash(algo, new Uint8Array(createHash(algo).update(data).digest())).toNix32());
         const inc = createHasher(algo);
         inc.update(data.subarray(0, 7));
         inc.update(data.subarray(7));
         expect(inc.digest().equals(h)).toBe(true);
       }),
     );
+  });
+
+  it("Hash.fromDigestHex decodes base-16 digests and keeps the text", () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...ALGOS), fc.uint8Array({ minLength: 64, maxLength: 64 }), (algo, raw) => {
+        const bytes = raw.subarray(0, HASH_SIZES[algo]);
+        const hex = Buffer.from(bytes).toString("hex");
+        const h = Hash.fromDigestHex(algo, hex);
+        expect([...h.bytes]).toEqual([...bytes]);
+        expect(h.toBase16()).toBe(hex);
+        expect(h.toString("base16")).toBe(`${algo}:${hex}`);
+        expect(h.equals(new Hash(algo, new Uint8Array(bytes)))).toBe(true);
+      }),
+    );
+    expect(() => Hash.fromDigestHex("sha256", "00")).toThrow(BadHashError);
   });
 
   it("hashes strings as UTF-8", () => {

@@ -113,6 +113,37 @@ describe("path constructions", () => {
     expect(e.message).toMatch(/^store path '[0-9a-z]{32}-a b' contains illegal character ' '$/);
   });
 
+  it("checks references exactly as parseStorePath does", () => {
+    const piece = fc.constantFrom("/nix/store/", "/nix/store", "/", "//", "/.", "..", ".", HASH, HASH.slice(1), "e", "A", "-", "x", "name", "ü", "");
+    const ref = fc.oneof(
+      fc.array(piece, { maxLength: 6 }).map((a) => a.join("")),
+      fc.tuple(hashPart, validName).map(([h, n]) => `/nix/store/${h}-${n}`),
+      fc.tuple(hashPart, fc.string({ maxLength: 4 })).map(([h, n]) => `/nix/store/${h}-${n}`),
+      // One character of a valid path replaced.
+      fc.tuple(hashPart, validName, fc.nat(), fc.constantFrom(..."eoutA/.-_=é")).map(([h, n, i, c]) => {
+        const s = `/nix/store/${h}-${n}`;
+        const k = 11 + (i % (s.length - 11));
+        return s.slice(0, k) + c + s.slice(k + 1);
+      }),
+    );
+    const outcome = (f: () => unknown): boolean => {
+      try {
+        f();
+        return true;
+      } catch (e) {
+        if (!(e instanceof InvalidStorePathError)) throw e;
+        return false;
+      }
+    };
+    const content = hashBytes("sha256", "x");
+    fc.assert(
+      fc.property(fc.array(ref, { minLength: 1, maxLength: 2 }), (refs) => {
+        expect(outcome(() => makeTextPath("t", content, refs))).toBe(refs.every((r) => outcome(() => parseStorePath(r))));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it("compareCodePoints is UTF-8 byte order", () => {
     fc.assert(
       fc.property(fc.string({ unit: "grapheme" }), fc.string({ unit: "grapheme" }), (x, y) => {
