@@ -5,13 +5,13 @@
  * `nix show-derivation` (Nix 2.8 shape).
  */
 import { FormatError, TsnixError } from "../errors.js";
-import { type Hash, hashBytes, parseHash, parseHashAlgorithm } from "./hash.js";
+import { type Hash, hashBytes, parseHash, parseHashAlgorithm, sha256Base16 } from "./hash.js";
 import {
   compareCodePoints,
   DEFAULT_STORE_DIR,
   InvalidStorePathError,
   makeFixedOutputPath,
-  makeOutputPath,
+  makeOutputPathFromBase16,
   makeTextPath,
   parseStorePath,
 } from "./store-path.js";
@@ -578,10 +578,10 @@ function complete(draft: DerivationDraft, loadInputDrv: (drvPath: string) => Der
   const envKeys = sortedKeys(env);
   const middle = middleText(drv);
   // The output variables are still empty, so the env part is already masked.
-  const h = hashBytes("sha256", aterm(outputsText(outputs, outNames, true), inputs, middle, envText(env, envKeys, undefined)));
+  const h = sha256Base16(aterm(outputsText(outputs, outNames, true), inputs, middle, envText(env, envKeys, undefined)));
   for (let i = 0; i < outNames.length; i++) {
     const name = outNames[i]!;
-    const path = makeOutputPath(name, h, draft.name, storeDir);
+    const path = makeOutputPathFromBase16(name, h, draft.name, storeDir);
     outputs.set(name, { path, hashAlgo: "", hash: "" });
     env.set(name, path);
   }

@@ -123,6 +123,14 @@ export function parseHashAlgorithm(name: string): HashAlgorithm {
 // per call), and the base-16 form is what store paths print next.
 const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: Uint8Array | string) => string }).hash;
 
+/**
+ * The SHA-256 of bytes, or of a string as UTF-8, in base-16, without a
+ * {@link Hash} (whose bytes cost a decoding): for hashes only printed.
+ */
+export function sha256Base16(data: Uint8Array | string): string {
+  return oneShot !== undefined ? oneShot("sha256", data) : createHash("sha256").update(data).digest("hex");
+}
+
 /** Hash bytes, or a string as UTF-8. @public */
 export function hashBytes(algorithm: HashAlgorithm, data: Uint8Array | string): Hash {
   if (oneShot !== undefined) return Hash.fromDigestHex(algorithm, oneShot(algorithm, data));
@@ -154,6 +162,13 @@ export function createHasher(algorithm: HashAlgorithm): Hasher {
 export function compressHash(bytes: Uint8Array, size: number): Uint8Array {
   const out = new Uint8Array(size);
   for (let i = 0; i < bytes.length; i++) out[i % size] ^= bytes[i]!;
+  return out;
+}
+
+/** {@link compressHash} of a digest given in (lower-case) base-16, decoded as it is folded. */
+export function compressBase16(hex: string, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  for (let i = 0; 2 * i < hex.length; i++) out[i % size] ^= (hexValue(hex.charCodeAt(2 * i)) << 4) | hexValue(hex.charCodeAt(2 * i + 1));
   return out;
 }
 

@@ -4,7 +4,7 @@
  */
 import { canonPath } from "../host/util.js";
 import { FormatError } from "../errors.js";
-import { compressHash, type Hash, hashBytes } from "./hash.js";
+import { compressBase16, type Hash, hashBytes, sha256Base16 } from "./hash.js";
 import { encodeNix32 } from "./nix32.js";
 
 /** The logical store directory Nix uses by default. @public */
@@ -170,8 +170,13 @@ export function storePathBaseName(p: StorePath): string {
  * @public
  */
 export function makeStorePath(type: string, inner: Hash, name: string, storeDir: string = DEFAULT_STORE_DIR): string {
-  const fingerprint = `${type}:${inner.algorithm}:${inner.toBase16()}:${storeDir}:${name}`;
-  const hashPart = encodeNix32(compressHash(hashBytes("sha256", fingerprint).bytes, 20));
+  return makeStorePathFromBase16(type, inner.algorithm, inner.toBase16(), name, storeDir);
+}
+
+/** {@link makeStorePath} from the inner hash's algorithm and base-16 (what the fingerprint has of it). */
+export function makeStorePathFromBase16(type: string, algorithm: string, hex: string, name: string, storeDir: string): string {
+  const fingerprint = `${type}:${algorithm}:${hex}:${storeDir}:${name}`;
+  const hashPart = encodeNix32(compressBase16(sha256Base16(fingerprint), 20));
   if (!isValidName(name)) validateStorePathName(name, `${hashPart}-${name}`);
   return `${storeDir}/${hashPart}-${name}`;
 }
@@ -267,4 +272,9 @@ export function outputPathName(drvName: string, outputName: string): string {
  */
 export function makeOutputPath(outputName: string, hashModulo: Hash, drvName: string, storeDir: string = DEFAULT_STORE_DIR): string {
   return makeStorePath(`output:${outputName}`, hashModulo, outputPathName(drvName, outputName), storeDir);
+}
+
+/** {@link makeOutputPath} from the base-16 of a SHA-256 hash modulo. */
+export function makeOutputPathFromBase16(outputName: string, hashModuloHex: string, drvName: string, storeDir: string): string {
+  return makeStorePathFromBase16(`output:${outputName}`, "sha256", hashModuloHex, outputPathName(drvName, outputName), storeDir);
 }

@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   BadHashError,
+  compressBase16,
   compressHash,
   createHasher,
   Hash,
@@ -145,6 +146,7 @@ describe("compressHash", () => {
           for (let i = k; i < bytes.length; i += size) x ^= bytes[i]!;
           expect(out[k]).toBe(x);
         }
+        expect([...compressBase16(Buffer.from(bytes).toString("hex"), size)]).toEqual([...out]);
       }),
     );
   });
