@@ -133,6 +133,19 @@ describe("ATerm details", () => {
     );
   });
 
+  it("prints a small derivation right after a far larger one", () => {
+    const none = (): Derivation => {
+      throw new Error("no inputs");
+    };
+    const small = finalizeDerivation({ ...base, args: ["a"] }, none);
+    const text = printDerivation(small);
+    const big = finalizeDerivation({ ...base, args: Array.from({ length: 3000 }, (_, i) => `arg${i}`) }, none);
+    expect(parseDerivation(printDerivation(big)).args).toHaveLength(3000);
+    expect(printDerivation(small)).toBe(text);
+    expect(parseDerivation(text).args).toEqual(["a"]);
+    expect(derivationStorePath(small)).toBe(derivationStorePath(parseDerivation(text, "/nix/store", { name: small.name })));
+  });
+
   it("escapes exactly \" \\ \\n \\r \\t and reads any other escaped character as itself", () => {
     const drv = finalizeDerivation({ ...base, args: ['"\\\n\r\t\u0001é'] }, () => {
       throw new Error();
