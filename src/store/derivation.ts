@@ -93,19 +93,38 @@ function quoteList(xs: readonly string[]): string {
   return t + "]";
 }
 
-function isSortedUnique(xs: readonly string[]): boolean {
-  for (let i = 1; i < xs.length; i++) if (compareCodePoints(xs[i - 1]!, xs[i]!) >= 0) return false;
+// Code-point order is the engine's own string order (`<`, sort() without a
+// comparator) unless a string has a unit from U+D800 up; the engine's is
+// native, where a comparator is a call per comparison (slow in a cold process).
+const HIGH_UNITS = /[\ud800-\uffff]/;
+
+function hasHighUnits(xs: readonly string[]): boolean {
+  for (let i = 0; i < xs.length; i++) if (HIGH_UNITS.test(xs[i]!)) return true;
+  return false;
+}
+
+function isSortedUnique(xs: readonly string[], high: boolean): boolean {
+  if (high) {
+    for (let i = 1; i < xs.length; i++) if (compareCodePoints(xs[i - 1]!, xs[i]!) >= 0) return false;
+  } else for (let i = 1; i < xs.length; i++) if (!(xs[i - 1]! < xs[i]!)) return false;
   return true;
 }
 
 /** `xs` without duplicates in code-point order; `xs` itself when it already is (the usual case: no copy, no sort). */
 function sortedUnique(xs: readonly string[]): readonly string[] {
-  return isSortedUnique(xs) ? xs : [...new Set(xs)].sort(compareCodePoints);
+  if (xs.length < 2) return xs;
+  const high = hasHighUnits(xs);
+  if (isSortedUnique(xs, high)) return xs;
+  const u = [...new Set(xs)];
+  return high ? u.sort(compareCodePoints) : u.sort();
 }
 
 function sortedKeys(m: ReadonlyMap<string, unknown>): string[] {
   const keys = [...m.keys()];
-  return isSortedUnique(keys) ? keys : keys.sort(compareCodePoints);
+  if (keys.length < 2) return keys;
+  const high = hasHighUnits(keys);
+  if (isSortedUnique(keys, high)) return keys;
+  return high ? keys.sort(compareCodePoints) : keys.sort();
 }
 
 /** `[(name,path,hashAlgo,hash),…]`, with empty paths when `mask`. */

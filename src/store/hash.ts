@@ -66,7 +66,7 @@ export class Hash {
   static fromDigestHex(algorithm: HashAlgorithm, hex: string): Hash {
     // Decoded here: Buffer.from(hex, "hex") cost ~2 us a call in a cold process (a pooled Buffer and a view of it).
     const bytes = new Uint8Array(hex.length >> 1);
-    for (let i = 0; i < bytes.length; i++) bytes[i] = (hexValue(hex.charCodeAt(2 * i)) << 4) | hexValue(hex.charCodeAt(2 * i + 1));
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (lowerHexValue(hex.charCodeAt(2 * i)) << 4) | lowerHexValue(hex.charCodeAt(2 * i + 1));
     const h = new Hash(algorithm, bytes);
     h.#hex = hex;
     return h;
@@ -168,8 +168,13 @@ export function compressHash(bytes: Uint8Array, size: number): Uint8Array {
 /** {@link compressHash} of a digest given in (lower-case) base-16, decoded as it is folded. */
 export function compressBase16(hex: string, size: number): Uint8Array {
   const out = new Uint8Array(size);
-  for (let i = 0; 2 * i < hex.length; i++) out[i % size] ^= (hexValue(hex.charCodeAt(2 * i)) << 4) | hexValue(hex.charCodeAt(2 * i + 1));
+  for (let i = 0; 2 * i < hex.length; i++) out[i % size] ^= (lowerHexValue(hex.charCodeAt(2 * i)) << 4) | lowerHexValue(hex.charCodeAt(2 * i + 1));
   return out;
+}
+
+/** A lower-case base-16 digit's value (digests from node:crypto: no checks). */
+function lowerHexValue(c: number): number {
+  return c < 58 ? c - 48 : c - 87;
 }
 
 function base16Length(a: HashAlgorithm): number {
