@@ -9,7 +9,7 @@ import { TsnixError } from "../../errors.js";
 import { completeDerivation, type CompletedDerivation, type Derivation, type DerivationDraft } from "../../store/derivation.js";
 import type { Pos } from "../ast.js";
 import { HASH_SIZES, Hash, hashBytes, parseHash, parseHashAlgorithm, type HashAlgorithm } from "../../store/hash.js";
-import { NixAttrs, NixLambda, NixString, PrimOp, Thunk, compareStrings, stringOf, type LazyValue, type Value } from "../value.js";
+import { AttrsShape, NixAttrs, NixLambda, NixString, PrimOp, Thunk, compareStrings, stringOf, type LazyValue, type Value } from "../value.js";
 import { defineBuiltin, type BuiltinContext } from "./index.js";
 import { decodeContextElement, forceStringNoCtx } from "./context.js";
 import { evalStoreOf } from "./store-bridge.js";
@@ -266,6 +266,8 @@ function derivation(ctx: BuiltinContext, arg: LazyValue): Value {
   const outputNames = (outputsV === undefined ? ["out"] : ctx.forceList(outputsV)).map((o) => ctx.forceString(o));
   const strict = new StrictDerivation(ctx, drvAttrs);
   const drvPath = new Thunk(strictAttrCode, new StrictAttr(strict, "drvPath"));
+  const shape = drvAttrs.compactShape;
+  if (shape !== undefined && outputNames.length > 0) return compactDerivation(drvAttrs, shape, outputNames, strict, drvPath);
   // Each output's set: the arguments, then the outputs by name (the first of
   // a repeated name), `all`, `drvAttrs` and the output's own attributes, in
   // that order (a name already among the arguments keeps its place). Built
@@ -289,6 +291,78 @@ function derivation(ctx: BuiltinContext, arg: LazyValue): Value {
     m.set("outputName", name);
   });
   if (sets.length === 0) throw ctx.error("list index 0 is out of bounds");
+  return sets[0]!;
+}
+
+/**
+ * Where the attributes of `derivation`'s result go when its arguments are a
+ * compact set: one layout for every call with arguments of that shape and
+ * the same outputs (the usual case: one `derivation { … }` in a function),
+ * so each call fills slots instead of building a Map of every attribute.
+ */
+interface DerivationLayout {
+  readonly shape: AttrsShape;
+  /** The slots of the outputs' own sets, in the order of `outputNames` (-1 for a repeated name). */
+  readonly outputSlots: readonly number[];
+  readonly all: number;
+  readonly drvAttrs: number;
+  readonly outPath: number;
+  readonly drvPath: number;
+  readonly type: number;
+  readonly outputName: number;
+}
+
+const layouts = new WeakMap<AttrsShape, Map<string, DerivationLayout>>();
+
+function layoutOf(argShape: AttrsShape, outputNames: readonly string[]): DerivationLayout {
+  let byOutputs = layouts.get(argShape);
+  if (byOutputs === undefined) layouts.set(argShape, (byOutputs = new Map()));
+  const key = outputNames.join("\0");
+  let l = byOutputs.get(key);
+  if (l !== undefined) return l;
+  // The order derivation's Map gets: the arguments, then each name not among them yet.
+  const keys = [...argShape.keys];
+  const slot = (name: string): number => {
+    const i = keys.indexOf(name);
+    if (i >= 0) return i;
+    keys.push(name);
+    return keys.length - 1;
+  };
+  const outputSlots = outputNames.map((o, j) => (outputNames.indexOf(o) === j ? slot(o) : -1));
+  const all = slot("all");
+  const drvAttrs = slot("drvAttrs");
+  const outPath = slot("outPath");
+  const drvPath = slot("drvPath");
+  const type = slot("type");
+  const outputName = slot("outputName");
+  l = { shape: new AttrsShape(keys, undefined), outputSlots, all, drvAttrs, outPath, drvPath, type, outputName };
+  byOutputs.set(key, l);
+  return l;
+}
+
+/** {@link derivation}'s result for compact arguments, laid out by {@link layoutOf}. */
+function compactDerivation(drvAttrs: NixAttrs, argShape: AttrsShape, outputNames: readonly string[], strict: StrictDerivation, drvPath: Thunk): NixAttrs {
+  const l = layoutOf(argShape, outputNames);
+  const args = drvAttrs.compactValues!;
+  const n = l.shape.keys.length;
+  const values: LazyValue[][] = [];
+  const sets: NixAttrs[] = [];
+  for (let i = 0; i < outputNames.length; i++) {
+    const v = args.slice();
+    while (v.length < n) v.push(null);
+    values.push(v);
+    sets.push(NixAttrs.compact(l.shape, v));
+  }
+  for (let i = 0; i < outputNames.length; i++) {
+    const v = values[i]!;
+    for (let j = 0; j < outputNames.length; j++) if (l.outputSlots[j]! >= 0) v[l.outputSlots[j]!] = sets[j]!;
+    v[l.all] = sets;
+    v[l.drvAttrs] = drvAttrs;
+    v[l.outPath] = new Thunk(strictAttrCode, new StrictAttr(strict, outputNames[i]!));
+    v[l.drvPath] = drvPath;
+    v[l.type] = "derivation";
+    v[l.outputName] = outputNames[i]!;
+  }
   return sets[0]!;
 }
 

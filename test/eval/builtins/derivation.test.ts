@@ -173,6 +173,13 @@ describeOracle("derivation values vs nix-instantiate --eval --strict", () => {
       `builtins.placeholder "dev"`,
       `"\${${D}}"`,
       `toString (${M}).dev`,
+      // Arguments that name what derivation adds, repeated outputs, arguments built by name
+      // (listToAttrs) and by //, and many calls of one derivation expression.
+      `let d = derivation { name = "o"; system = "x"; builder = "y"; outPath = "p"; type = "t"; all = 1; drvAttrs = 2; outputName = "n"; drvPath = "q"; dev = 3; outputs = [ "out" "dev" ]; }; in [ (builtins.attrNames d) d.type d.outputName d.dev.outputName (map (o: o.outputName) d.all) d.drvAttrs.outPath d.outPath d.dev.outPath ]`,
+      `let d = derivation { name = "r"; system = "x"; builder = "y"; outputs = [ "out" "lib" "out" ]; }; in [ (builtins.attrNames d) (map (o: o.outputName) d.all) d.lib.outputName d.out.outputName ]`,
+      `let d = derivation (builtins.listToAttrs [ { name = "name"; value = "m"; } { name = "system"; value = "x"; } { name = "builder"; value = "y"; } ]); in [ (builtins.attrNames d) d.outPath d.out.outPath ]`,
+      `let d = derivation ({ name = "u"; system = "x"; } // { builder = "y"; outputs = [ "bin" "out" ]; }); in [ (builtins.attrNames d) d.outputName d.bin.outPath d.out.outPath (d.out.bin.out.outputName) ]`,
+      `map (i: let d = derivation { name = "c\${toString i}"; system = "x"; builder = "y"; outputs = if i == 2 then [ "a" "b" ] else [ "out" ]; }; in [ d.outputName d.outPath (builtins.attrNames d) ]) [ 1 2 3 ]`,
     ]);
   });
 
