@@ -1228,35 +1228,46 @@ export class Compiler {
       }
     }
     const fn = this.compile(e.fn, scope).ev;
-    if (e.args.length === 1) {
+    if (e.args.length <= 2) {
       const c0 = this.compile(e.args[0]!, scope);
       const a0 = c0.lazy;
       const e0 = c0.eager ?? a0;
+      const a1 = e.args.length === 2 ? this.compile(e.args[1]!, scope).lazy : undefined;
+      // One closure for `f x` and `f x y`: the lambda's body is entered here,
+      // without callLambda's or callFunction2's frame, and an `if` body is run
+      // here too (LambdaCode.branches). A recursion `f (n - 1)` or `go acc n`
+      // then has one or two JS frames per Nix call instead of three: less
+      // stack for every scavenge to walk and for the OS to map in.
       return withThunk((env) => {
         const f = fn(env);
-        if (f instanceof NixLambda) {
-          if (RT.traceCalls) return callLambda(f, a0(env), pos);
-          // callLambda without its frame: one JS frame fewer per Nix call
-          // (deep recursion's stack is what the collector scans and the OS maps in).
-          const code = f.code as LambdaCode;
-          const inner = bindArgs(code, f.env as Env, code.forcesArgFirst ? e0(env) : a0(env), pos, f);
-          const br = code.branches;
-          if (br === undefined) return code.body.ev(inner);
-          const b = br.cond(inner);
-          if (b === true) return br.then(inner);
-          if (b === false) return br.else(inner);
-          throw typeError("a Boolean", b, br.pos);
+        if (!(f instanceof NixLambda) || RT.traceCalls) {
+          if (a1 !== undefined) return callFunction2(f, a0(env), a1(env), pos);
+          if (f instanceof NixLambda) return callLambda(f, a0(env), pos);
+          if (f instanceof PrimOp && f.arity === 1) return force(RT.callPrimOp(f, [a0(env)], pos));
+          return callFunction(f, [a0(env)], pos);
         }
-        if (f instanceof PrimOp && f.arity === 1) return force(RT.callPrimOp(f, [a0(env)], pos));
-        return callFunction(f, [a0(env)], pos);
+        let code = f.code as LambdaCode;
+        let inner: Env;
+        if (a1 === undefined) inner = bindArgs(code, f.env as Env, code.forcesArgFirst ? e0(env) : a0(env), pos, f);
+        else {
+          // `a: b: …` whose inner environment repeats the outer one's slots (as callFunction2 fills it).
+          const next = code.inner;
+          if (next === undefined || code.formals !== undefined || (code.copy ?? 0) !== 0 || (next.copy ?? 0) === 0) return callFunction2(f, a0(env), a1(env), pos);
+          inner = new Array(next.size + 1);
+          inner[0] = f.env;
+          inner[code.argSlot] = a0(env);
+          inner[next.argSlot] = a1(env);
+          code = next;
+        }
+        const br = code.branches;
+        if (br === undefined) return code.body.ev(inner);
+        const b = br.cond(inner);
+        if (b === true) return br.then(inner);
+        if (b === false) return br.else(inner);
+        throw typeError("a Boolean", b, br.pos);
       });
     }
     const args = e.args.map((a) => this.compile(a, scope).lazy);
-    if (args.length === 2) {
-      const a0 = args[0]!;
-      const a1 = args[1]!;
-      return withThunk((env) => callFunction2(fn(env), a0(env), a1(env), pos));
-    }
     const n = args.length;
     return withThunk((env) => {
       const f = fn(env);
