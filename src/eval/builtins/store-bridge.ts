@@ -12,7 +12,7 @@ import { TsnixError } from "../../errors.js";
 import { EvalError } from "../errors.js";
 import type { HostFs } from "../../host/host.js";
 import { compareNames } from "../../store/nar.js";
-import { parseDerivation, printDerivation, derivationStorePath, type Derivation } from "../../store/derivation.js";
+import { parseDerivation, printDerivation, type Derivation } from "../../store/derivation.js";
 import { createHasher, hashBytes, type Hash } from "../../store/hash.js";
 import { makeFixedOutputPath, makeTextPath, isStorePath } from "../../store/store-path.js";
 import type { EvalStateLike } from "./index.js";
@@ -313,20 +313,14 @@ export class EvalStore {
    * caller has it already, and `hashModulo` its hash modulo, remembered for
    * the derivations that will use it (both from `completeDerivation`).
    */
-  writeDerivation(drv: Derivation, text?: string, hashModulo?: Hash): string {
-    let path: string;
-    if (text === undefined) {
-      path =
-        this.backend === undefined
-          ? derivationStorePath(drv, this.storeDir)
-          : this.backend.addTextToStore(`${drv.name}.drv`, printDerivation(drv), [...drv.inputSrcs, ...drv.inputDrvs.keys()]);
-    } else {
-      const refs = [...drv.inputSrcs, ...drv.inputDrvs.keys()];
-      path =
-        this.backend === undefined
-          ? makeTextPath(`${drv.name}.drv`, hashBytes("sha256", text), refs, this.storeDir)
-          : this.backend.addTextToStore(`${drv.name}.drv`, text, refs);
-    }
+  writeDerivation(drv: Derivation, text: string = printDerivation(drv), hashModulo?: Hash): string {
+    const name = `${drv.name}.drv`;
+    const refs = [...drv.inputSrcs, ...drv.inputDrvs.keys()];
+    const path =
+      this.backend === undefined
+        ? makeTextPath(name, hashBytes("sha256", text), refs, this.storeDir)
+        : // As UTF-8 from Node's buffer pool: a small text gets no buffer of its own for the collector to track.
+          this.backend.addTextToStore(name, Buffer.from(text, "utf8"), refs);
     this.drvs.set(path, drv);
     if (hashModulo !== undefined) this.hashCache.set(path, hashModulo);
     return path;
