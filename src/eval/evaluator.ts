@@ -1374,8 +1374,20 @@ export class Compiler {
     if (parts.length === 2) {
       const a = parts[0]!;
       const b = parts[1]!;
+      // `acc + x` with `acc` a variable of this or the enclosing environment: read here, not in the
+      // variable's closure, which would stay on the stack while a chain of such thunks is forced
+      // (the lazy accumulator of a loop: one JS frame fewer per link).
+      const slot = e.parts[0]!.type === "Var" ? this.lexicalSlot(e.parts[0]!.name, scope) : undefined;
+      const level = slot !== undefined && slot.level <= 1 ? slot.level : -1;
+      const idx = slot === undefined ? 0 : slot.idx;
+      const varPos = e.parts[0]!.pos;
       const ev: Code = (env) => {
-        const x = a(env);
+        let x: Value;
+        if (level < 0) x = a(env);
+        else {
+          const v = level === 0 ? env[idx] : env[0][idx];
+          x = v instanceof Thunk ? forceThunk(v, varPos) : v;
+        }
         if (typeof x === "number") {
           const y = b(env);
           if (typeof y === "number") {
