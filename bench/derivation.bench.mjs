@@ -3,9 +3,11 @@
  * `nix-instantiate FILE --store ROOT` (Nix 2.8) for a chain of 2000
  * derivations, each depending on the previous one. Two workloads: a fresh
  * store every run (every .drv is written) and a warm store (every .drv is
- * already valid). Printed .drv paths must be identical. Two more rows time
+ * already valid). Printed .drv paths must be identical. Three more rows time
  * the library in-process (no start-up), on the warm store and read-only,
- * against Nix's warm run: their difference is what the store side costs.
+ * against Nix's warm run: their difference is what the store side costs;
+ * and the warm store in a fresh process's first run (cold JIT), what the CLI
+ * pays after its start-up.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -61,6 +63,16 @@ export default async function run(ctx) {
         ratio: ctx.median(warmLib.times) / nixWarm.ms,
         note: warmLib.out === tsWarm.stdout ? "same .drv paths" : "OUTPUT DIFFERS",
       });
+      // The first run of a fresh process: what the CLI pays after its start-up
+      // (the rows above and below are of a JIT warmed by earlier runs).
+      const coldLib = libColdTimes(ctx, file, tsStore);
+      rows.push({
+        workload: "2000-drv chain, library in-process, warm store, cold JIT",
+        tsnixMs: ctx.median(coldLib.times),
+        nixMs: nixWarm.ms,
+        ratio: ctx.median(coldLib.times) / nixWarm.ms,
+        note: coldLib.out === tsWarm.stdout ? "same .drv paths" : "OUTPUT DIFFERS",
+      });
     } finally {
       rmSync(nixStore, { recursive: true, force: true });
       rmSync(tsStore, { recursive: true, force: true });
@@ -90,11 +102,28 @@ export default async function run(ctx) {
  * the CLI takes them). Returns the timed runs and the printed paths.
  */
 function libTimes(ctx, file, root) {
-  const script = `
+  return JSON.parse(ctx.exec(process.execPath, ["--stack-size=60000", "--input-type=module", "-e", libScript(ctx, file, root, ctx.runs)]).stdout);
+}
+
+/** {@link libTimes} with no warm-up: one timed run in each of `ctx.runs` fresh processes. */
+function libColdTimes(ctx, file, root) {
+  const times = [];
+  let out = "";
+  for (let i = 0; i < ctx.runs; i++) {
+    const r = JSON.parse(ctx.exec(process.execPath, ["--stack-size=60000", "--input-type=module", "-e", libScript(ctx, file, root, 0)]).stdout);
+    times.push(...r.times);
+    out = r.out;
+  }
+  return { times, out };
+}
+
+/** The script of {@link libTimes}: `runs` timed runs after one untimed, or one timed run when `runs` is 0. */
+function libScript(ctx, file, root, runs) {
+  return `
     import { Evaluator, instantiateDerivations, attachStore, LocalStore, nodeHost, profiles } from ${JSON.stringify(join(ctx.root, "dist/index.js"))};
     const root = ${JSON.stringify(root ?? null)};
     const times = [];
-    for (let i = 0; i <= ${ctx.runs}; i++) {
+    for (let i = 0; i <= ${runs}; i++) {
       const ev = new Evaluator({});
       const t0 = performance.now();
       let roots;
@@ -105,8 +134,7 @@ function libTimes(ctx, file, root) {
       }
       const out = instantiateDerivations(ev, ev.evaluate({ file: ${JSON.stringify(file)} }));
       roots?.release();
-      if (i > 0) times.push(performance.now() - t0);
-      if (i === ${ctx.runs}) process.stdout.write(JSON.stringify({ times, out: out.join("\\n") + "\\n" }));
+      if (i > 0 || ${runs} === 0) times.push(performance.now() - t0);
+      if (i === ${runs}) process.stdout.write(JSON.stringify({ times, out: out.join("\\n") + "\\n" }));
     }`;
-  return JSON.parse(ctx.exec(process.execPath, ["--stack-size=60000", "--input-type=module", "-e", script]).stdout);
 }
