@@ -64,6 +64,7 @@ export class Hash {
 
   /** A hash from its digest in lower-case base-16 (as node:crypto gives it), kept as {@link Hash.toBase16}. */
   static fromDigestHex(algorithm: HashAlgorithm, hex: string): Hash {
+    if (!LOWER_HEX.test(hex)) throw new BadHashError(`invalid base-16 digest '${hex}'`, { input: hex, algorithm });
     // Decoded here: Buffer.from(hex, "hex") cost ~2 us a call in a cold process (a pooled Buffer and a view of it).
     const bytes = new Uint8Array(hex.length >> 1);
     for (let i = 0; i < bytes.length; i++) bytes[i] = (lowerHexValue(hex.charCodeAt(2 * i)) << 4) | lowerHexValue(hex.charCodeAt(2 * i + 1));
@@ -171,6 +172,8 @@ export function compressBase16(hex: string, size: number): Uint8Array {
   for (let i = 0; 2 * i < hex.length; i++) out[i % size] ^= (lowerHexValue(hex.charCodeAt(2 * i)) << 4) | lowerHexValue(hex.charCodeAt(2 * i + 1));
   return out;
 }
+
+const LOWER_HEX = /^(?:[0-9a-f]{2})*$/;
 
 /** A lower-case base-16 digit's value (digests from node:crypto: no checks). */
 function lowerHexValue(c: number): number {

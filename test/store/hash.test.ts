@@ -61,6 +61,7 @@ describe("hashBytes / createHasher", () => {
       }),
     );
     expect(() => Hash.fromDigestHex("sha256", "00")).toThrow(BadHashError);
+    for (const bad of ["A".repeat(64), "g".repeat(64), "0".repeat(63)]) expect(() => Hash.fromDigestHex("sha256", bad)).toThrow(BadHashError);
   });
 
   it("hashes strings as UTF-8", () => {
