@@ -230,10 +230,32 @@ function instantiateAttrs(ctx: BuiltinContext, a: DrvAttrs): NixAttrs {
   const drv = done.drv;
   const drvPath = store.writeDerivation(drv, done.text, done.hashModulo);
 
-  const result = new Map<string, LazyValue>();
-  result.set("drvPath", new NixString(drvPath, contextOf1("=" + drvPath)));
-  drv.outputs.forEach((o, name) => result.set(name, new NixString(o.path, contextOf1("!" + name + "!" + drvPath))));
-  return new NixAttrs(result);
+  const shape = resultShape(drv.outputs);
+  const keys = shape.keys;
+  const values: LazyValue[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const o = drv.outputs.get(keys[i]!);
+    values.push(o === undefined ? new NixString(drvPath, contextOf1("=" + drvPath)) : new NixString(o.path, contextOf1("!" + keys[i]! + "!" + drvPath)));
+  }
+  return NixAttrs.compact(shape, values);
+}
+
+/** The layouts of derivationStrict's results (`drvPath`, then the outputs), by output names. */
+const resultShapes = new Map<string, AttrsShape>();
+
+function resultShape(outputs: ReadonlyMap<string, unknown>): AttrsShape {
+  const names = [...outputs.keys()];
+  const key = names.join("\0");
+  let s = resultShapes.get(key);
+  if (s === undefined) {
+    // (An output named drvPath takes that attribute, as it would in a Map.)
+    const keys = ["drvPath"];
+    for (const n of names) if (!keys.includes(n)) keys.push(n);
+    // Outputs named by the thousand would keep as many layouts: start again past a few.
+    if (resultShapes.size >= 64) resultShapes.clear();
+    resultShapes.set(key, (s = new AttrsShape(keys, undefined)));
+  }
+  return s;
 }
 
 function addInputDrv(inputDrvs: Map<string, string[]>, path: string, output: string): void {
