@@ -75,21 +75,23 @@ export class InvalidDerivationError extends TsnixError {
 // created needs three texts (masked and unmasked hash modulo, and the file)
 // that share everything but the outputs, the input derivations and the
 // output variables, so the shared parts are built once (see completeDerivation).
+// Template literals, with the quotes in them: they make fewer intermediate
+// strings than a chain of +, and a string needing no escape is used as it is.
 
 const NEEDS_ESCAPE = /["\\\n\r\t]/;
 const ESCAPE_ALL = /["\\\n\r\t]/g;
 const ESCAPES: Record<string, string> = { '"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t" };
 const escapeChar = (c: string): string => ESCAPES[c]!;
 
-function quote(s: string): string {
-  // Most strings need no escaping.
-  return NEEDS_ESCAPE.test(s) ? '"' + s.replace(ESCAPE_ALL, escapeChar) + '"' : '"' + s + '"';
+/** `s` escaped for between the quotes: `"`, `\`, newline, return and tab, as Nix does (most strings need nothing). */
+function esc(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? s.replace(ESCAPE_ALL, escapeChar) : s;
 }
 
 function quoteList(xs: readonly string[]): string {
   if (xs.length === 0) return "[]";
-  let t = "[" + quote(xs[0]!);
-  for (let i = 1; i < xs.length; i++) t += "," + quote(xs[i]!);
+  let t = `["${esc(xs[0]!)}"`;
+  for (let i = 1; i < xs.length; i++) t += `,"${esc(xs[i]!)}"`;
   return t + "]";
 }
 
@@ -132,7 +134,7 @@ function outputsText(outputs: ReadonlyMap<string, DerivationOutput>, names: read
   let t = "[";
   for (let i = 0; i < names.length; i++) {
     const o = outputs.get(names[i]!)!;
-    t += (i === 0 ? "(" : ",(") + quote(names[i]!) + "," + (mask ? '""' : quote(o.path)) + "," + quote(o.hashAlgo) + "," + quote(o.hash) + ")";
+    t += `${i === 0 ? "(" : ",("}"${esc(names[i]!)}","${mask ? "" : esc(o.path)}","${esc(o.hashAlgo)}","${esc(o.hash)}")`;
   }
   return t + "]";
 }
@@ -140,13 +142,13 @@ function outputsText(outputs: ReadonlyMap<string, DerivationOutput>, names: read
 /** `[(input,[outputs…]),…]` over `keys` (sorted): drv paths, or hashes modulo. */
 function inputsText(inputs: ReadonlyMap<string, readonly string[]>, keys: readonly string[]): string {
   let t = "[";
-  for (let i = 0; i < keys.length; i++) t += (i === 0 ? "(" : ",(") + quote(keys[i]!) + "," + quoteList(sortedUnique(inputs.get(keys[i]!)!)) + ")";
+  for (let i = 0; i < keys.length; i++) t += `${i === 0 ? "(" : ",("}"${esc(keys[i]!)}",${quoteList(sortedUnique(inputs.get(keys[i]!)!))})`;
   return t + "]";
 }
 
 /** inputSrcs, system, builder and args: the same in every text of a derivation. */
 function middleText(drv: Derivation): string {
-  return quoteList(sortedUnique(drv.inputSrcs)) + "," + quote(drv.system) + "," + quote(drv.builder) + "," + quoteList(drv.args);
+  return `${quoteList(sortedUnique(drv.inputSrcs))},"${esc(drv.system)}","${esc(drv.builder)}",${quoteList(drv.args)}`;
 }
 
 /** `[(name,value),…]`, with empty values for the variables named after outputs when `maskOutputs` is given. */
@@ -154,13 +156,13 @@ function envText(env: ReadonlyMap<string, string>, keys: readonly string[], mask
   let t = "[";
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
-    t += (i === 0 ? "(" : ",(") + quote(k) + "," + (maskOutputs !== undefined && maskOutputs.has(k) ? '""' : quote(env.get(k)!)) + ")";
+    t += `${i === 0 ? "(" : ",("}"${esc(k)}","${maskOutputs !== undefined && maskOutputs.has(k) ? "" : esc(env.get(k)!)}")`;
   }
   return t + "]";
 }
 
 function aterm(outputs: string, inputs: string, middle: string, env: string): string {
-  return "Derive(" + outputs + "," + inputs + "," + middle + "," + env + ")";
+  return `Derive(${outputs},${inputs},${middle},${env})`;
 }
 
 /**
