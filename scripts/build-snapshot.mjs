@@ -87,14 +87,14 @@ try {
   // The stack limit and flag must match bin/tsnix's.
   const script = `if ulimit -s 139264 2>/dev/null; then echo --stack-size=131072 >&3; exec "$0" --stack-size=131072 "$@"; else echo - >&3; exec "$0" "$@"; fi`;
   const flagFile = join(out, "flag.txt");
-  // --no-rehash-snapshot: bin/tsnix starts with it (see the note there), and V8 checks that the flags match.
-  execFileSync("/bin/sh", ["-c", `exec 3>"${flagFile}"; ${script}`, process.execPath, "--no-rehash-snapshot", "--snapshot-blob", blob, "--build-snapshot", bundle], {
+  // --no-rehash-snapshot and --min-semi-space-size: bin/tsnix starts with them (see the notes there), and V8 checks that the flags match.
+  execFileSync("/bin/sh", ["-c", `exec 3>"${flagFile}"; ${script}`, process.execPath, "--no-rehash-snapshot", "--min-semi-space-size=3", "--snapshot-blob", blob, "--build-snapshot", bundle], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   const flag = readFileSync(flagFile, "utf8").trim();
   rmSync(flagFile);
   // What bin/tsnix compares: the Node binary, the stack flag it must pass, and the other V8 flag the snapshot was taken with.
-  writeFileSync(join(out, "node.txt"), `${process.execPath} ${flag} --no-rehash-snapshot\n`);
+  writeFileSync(join(out, "node.txt"), `${process.execPath} ${flag} --no-rehash-snapshot --min-semi-space-size=3\n`);
   console.log(`snapshot: ${blob} (${(statSync(blob).size / 1e6).toFixed(1)} MB) for ${process.execPath} ${process.version}`);
 } catch (e) {
   rmSync(out, { recursive: true, force: true });

@@ -130,7 +130,7 @@ describe.runIf(built && existsSync(join(import.meta.dirname, "../../dist/snapsho
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^tsnix /);
     const exec = r.stderr.split("\n").find((l) => /^\+ exec /.test(l));
-    expect(exec).toMatch(/ --no-rehash-snapshot --snapshot-blob \S+\/dist\/snapshot\/cli\.blob -- --version$/);
+    expect(exec).toMatch(/ --no-rehash-snapshot --min-semi-space-size=3 --snapshot-blob \S+\/dist\/snapshot\/cli\.blob -- --version$/);
   });
 
   it("gives the same results as without it, across the commands", () => {
