@@ -5,6 +5,7 @@ import type { CliContext } from "./context.js";
 import { defaultCliContext } from "./context.js";
 import { userConfiguration } from "./settings.js";
 import { checkSettingValue } from "../profiles/settings.js";
+import { formatNixError } from "../eval/errors.js";
 
 /**
  * The `tsnix` command. Each subcommand lives in its own module, loaded on
@@ -91,7 +92,9 @@ function applyUserConfiguration(ctx: CliContext, command: string): void {
 /** Print an error the way Nix does (`error: …`) and give its exit status. */
 export function reportError(e: unknown, ctx: CliContext): number {
   if (e instanceof TsnixError) {
-    ctx.stderr(`error: ${e.message}\n`);
+    // As Nix's logError: lines after the first are indented under the message. A usage error's
+    // last line is the help hint, which Nix prints as a line of its own, unindented.
+    ctx.stderr(e.code === "usage" ? `error: ${e.message}\n` : `${formatNixError(e, { showTrace: false, readSource: () => undefined })}\n`);
     return e.exitCode;
   }
   // A bug in tsnix, not a user error: still no raw stack unless asked for.
