@@ -115,13 +115,14 @@ describe.each(HOSTS)("tsnix os on $name", ({ make }) => {
     );
   }, 60000);
 
+  // Continuation lines indented under the message, as Nix 2.8 prints every error (NixOS's assertion failures read "error:" and then the indented list).
   it("reports configuration errors as Nix does, without a stack", async () => {
     const { host, dir } = fx;
     const cases: [string, RegExp][] = [
-      [`{ networking.hostName = 42; boot.loader.grub.device = "nodev"; }`, /(?:^|\n)error: A definition for option `networking\.hostName' is not of type `string matching the pattern .*'\. Definition values:\n- In `.*bad\.nix': 42\n/],
-      [`{ services.opensh.enable = true; }`, /(?:^|\n)error: The option `services\.opensh' does not exist\. Definition values:\n- In `.*bad\.nix':\n    \{\n      enable = true;\n    \}\n\nDid you mean `services\.openssh'\?\n/],
-      [`{ lib, ... }: { imports = [ { networking.hostName = "a"; } ]; networking.hostName = "b"; boot.loader.grub.device = "nodev"; }`, /(?:^|\n)error: The option `networking\.hostName' has conflicting definition values:\n- In `.*bad\.nix': "b"\n- In `.*bad\.nix': "a"\n/],
-      [`{ boot.loader.grub.enable = true; }`, /(?:^|\n)error: \nFailed assertions:\n- You must set the option ‘boot\.loader\.grub\.devices’/],
+      [`{ networking.hostName = 42; boot.loader.grub.device = "nodev"; }`, /(?:^|\n)error: A definition for option `networking\.hostName' is not of type `string matching the pattern .*'\. Definition values:\n {7}- In `.*bad\.nix': 42\n/],
+      [`{ services.opensh.enable = true; }`, /(?:^|\n)error: The option `services\.opensh' does not exist\. Definition values:\n {7}- In `.*bad\.nix':\n {11}\{\n {13}enable = true;\n {11}\}\n\n {7}Did you mean `services\.openssh'\?\n/],
+      [`{ lib, ... }: { imports = [ { networking.hostName = "a"; } ]; networking.hostName = "b"; boot.loader.grub.device = "nodev"; }`, /(?:^|\n)error: The option `networking\.hostName' has conflicting definition values:\n {7}- In `.*bad\.nix': "b"\n {7}- In `.*bad\.nix': "a"\n/],
+      [`{ boot.loader.grub.enable = true; }`, /(?:^|\n)error:\n {7}Failed assertions:\n {7}- You must set the option ‘boot\.loader\.grub\.devices’/],
     ];
     for (const [text, re] of cases) {
       host.fs.writeFile(`${dir}/bad.nix`, text);
