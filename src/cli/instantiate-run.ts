@@ -222,16 +222,35 @@ class InstantiateRun {
   }
 
   private setupError: unknown = undefined;
-  /** Ends what the store side started (a realisation thread). */
   /** Fetch through the fetcher cache into the store (URL search-path entries, fetchurl, fetchTarball), with the invocation's tarball-ttl. */
   useFetchStore(storeSide: typeof InstantiateStore): void {
-    try {
-      this.ev.extensions.set(SEARCH_PATH_FETCH, storeSide.searchPathFetch(this.host, this.cwd, this.env.store, this.env.settings ?? [], !usesStore(this.opts), (l) => this.err.write(l)));
-    } catch (e) {
-      this.setupError = e;
+    let made: SearchPathFetchSettings | undefined;
+    const load = (): SearchPathFetchSettings =>
+      (made ??= storeSide.searchPathFetch(this.host, this.cwd, this.env.store, this.env.settings ?? [], !usesStore(this.opts), (l) => this.err.write(l)));
+    // URL entries need the settings for the search path, and a bad one is reported up front. Otherwise
+    // nix.conf is read when something is first fetched: most evaluations fetch nothing.
+    if (hasUrlEntries(this.ev.searchPath)) {
+      try {
+        load();
+      } catch (e) {
+        this.setupError = e;
+        return;
+      }
     }
+    this.ev.extensions.set(SEARCH_PATH_FETCH, {
+      get tarballTtl() {
+        return load().tarballTtl;
+      },
+      get cacheDir() {
+        return load().cacheDir;
+      },
+      get store() {
+        return load().store;
+      },
+    } satisfies SearchPathFetchSettings);
   }
 
+  /** Ends what the store side started (a realisation thread). */
   dispose: () => void = () => {};
 
   /** One evaluation of every input, from the start (the evaluator's caches are kept). */

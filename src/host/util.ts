@@ -23,20 +23,18 @@ export function pathExists(fs: HostFs, path: string): boolean {
 
 /** `fs.stat(path)`, or undefined when nothing is there (ENOENT, ENOTDIR); without an exception where the host can. @public */
 export function statIfExists(fs: HostFs, path: string): FileStat | undefined {
-  if (fs.statIfExists !== undefined) return fs.statIfExists(path);
-  try {
-    return fs.stat(path);
-  } catch (e) {
-    if (isErrno(e, "ENOENT", "ENOTDIR")) return undefined;
-    throw e;
-  }
+  return fs.statIfExists !== undefined ? fs.statIfExists(path) : absentAsUndefined(() => fs.stat(path));
 }
 
 /** {@link statIfExists} of the entry itself (lstat). @public */
 export function lstatIfExists(fs: HostFs, path: string): FileStat | undefined {
-  if (fs.lstatIfExists !== undefined) return fs.lstatIfExists(path);
+  return fs.lstatIfExists !== undefined ? fs.lstatIfExists(path) : absentAsUndefined(() => fs.lstat(path));
+}
+
+/** For a host without the IfExists methods: the failed call's ENOENT/ENOTDIR as undefined. */
+function absentAsUndefined(stat: () => FileStat): FileStat | undefined {
   try {
-    return fs.lstat(path);
+    return stat();
   } catch (e) {
     if (isErrno(e, "ENOENT", "ENOTDIR")) return undefined;
     throw e;

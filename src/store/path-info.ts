@@ -249,7 +249,9 @@ export class PathInfoDb {
     if (e === undefined) return;
     let pl = this.jIndex.get(e.path);
     if (pl === undefined) this.jIndex.set(e.path, (pl = { pending: [], state: undefined }));
-    const old = this.referrersBuilt ? this.resolve(e.path) : pl.state;
+    // Ours is the newest line, so any older ones not examined yet no longer matter. (With referrers
+    // built, nothing is pending: every line was resolved as it came in, so `state` is what they link.)
+    const old = pl.state;
     pl.pending = [];
     pl.state = e.state;
     if (this.referrersBuilt && old !== e.state) this.relink(e.path, old, e.state);

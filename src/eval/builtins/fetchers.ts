@@ -233,19 +233,18 @@ function fetch(ctx: BuiltinContext, arg: Value, who: "fetchurl" | "fetchTarball"
   if (name === "") name = baseNameOf(url);
 
   const store = evalStoreOf(ctx.state);
-  if (expected !== undefined) {
-    const p = makeFixedOutputPath(name, unpack ? "recursive" : "flat", expected, [], false, store.storeDir);
-    if (store.isValidPath(p)) return new NixString(p, new Set([p]));
-  }
+  const pinned = expected === undefined ? undefined : makeFixedOutputPath(name, unpack ? "recursive" : "flat", expected, [], false, store.storeDir);
+  if (pinned !== undefined && store.isValidPath(pinned)) return new NixString(pinned, new Set([pinned]));
   // Through the fetcher cache when there is a store to keep downloads in, as Nix 2.8: a pinned
   // download is immutable (never re-validated), an unpinned one is fresh for tarball-ttl.
   const cached = cachedFetchContext(ctx.state);
   if (cached !== undefined) {
     const path = unpack ? downloadTarballCached(cached, url, name, expected !== undefined) : downloadFileCached(cached, url, name, expected !== undefined).path;
     cached.fetched();
-    if (expected !== undefined) {
+    // The path was made from the download's SHA-256: the pinned path means the pin holds, and only a
+    // mismatch needs the hash itself (as Nix: the unpacked tree's NAR hash, or the file's own hash).
+    if (expected !== undefined && path !== pinned) {
       const real = cached.store.toRealPath(path);
-      // As Nix: the unpacked tree's NAR hash, or the file's own hash.
       const got = unpack ? hashBytes("sha256", narOfTree(ctx.host.fs, real, undefined)) : hashBytes("sha256", ctx.host.fs.readFile(real));
       if (!got.equals(expected)) throw new FetchHashMismatchError(url, expected.toString("nix32"), got.toString("nix32"));
     }
