@@ -190,7 +190,8 @@ in later`;
     const expr = `let leaf = derivation { name = "sd-leaf"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo leaf > $out" ]; };
 in derivation { name = "storedir"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "stat -c '%a %u %g' /nix/store > $out; stat -c '%a %u %g %h' \${leaf} >> $out; id >> $out" ]; }`;
     const drvs = instantiate(expr, nix.root, store);
-    const nb = runNix("nix-store", ["--realise", ...drvs, "--option", "sandbox-paths", `/bin/sh=${SH}`, "--option", "substituters", ""], { root: nix.root });
+    // As root Nix builds as a build user (nixbld1), whose uid the sandbox maps to 1000 and who owns the store there.
+    const nb = runNix("nix-store", ["--realise", ...drvs, "--option", "sandbox-paths", `/bin/sh=${SH}`, "--option", "substituters", ""], { root: nix.root, buildUsers: true });
     expect(nb.status, nb.stderr).toBe(0);
     const [r] = await realise(drvs, { store, settings: { sandboxPaths: [`/bin/sh=${SH}`] } });
     const p = r!.outputs.get("out")!;

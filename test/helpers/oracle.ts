@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "vitest";
@@ -56,6 +56,26 @@ export function storeDirAsLongAsNix(): string {
   }
 }
 
+let confDir: string | undefined;
+
+/**
+ * The system nix.conf oracle commands read unless they ask for build users:
+ * empty but for `build-users-group =`. As root, Nix 2.8 otherwise builds as
+ * nixbld1 and, before and after each build, kills every process of that uid;
+ * oracle tests running in parallel, each with its own state directory (and
+ * so its own user pool), all take nixbld1 and kill each other's builds
+ * ("cannot kill processes for uid '999': failed due to signal 9").
+ */
+function oracleConfDir(): string {
+  if (confDir === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), "tsnix-oracle-conf-"));
+    writeFileSync(join(dir, "nix.conf"), "build-users-group =\n");
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    confDir = dir;
+  }
+  return confDir;
+}
+
 export interface NixResult {
   readonly status: number;
   readonly stdout: Buffer;
@@ -65,9 +85,15 @@ export interface NixResult {
 /**
  * Run a Nix command (`nix-store`, `nix-instantiate`, `nix-hash`, …) with
  * `--store root` appended when given, and an environment that keeps Nix out
- * of the real /nix and the user's configuration.
+ * of the real /nix and the user's configuration. Builds run without build
+ * users unless `buildUsers` is set (see oracleConfDir): only one test at a
+ * time may ask for them.
  */
-export function runNix(cmd: string, args: readonly string[], options: { root?: string; input?: Uint8Array | string; cwd?: string; env?: Record<string, string> } = {}): NixResult {
+export function runNix(
+  cmd: string,
+  args: readonly string[],
+  options: { root?: string; input?: Uint8Array | string; cwd?: string; env?: Record<string, string>; buildUsers?: boolean } = {},
+): NixResult {
   const fullArgs = options.root === undefined ? [...args] : [...args, "--store", options.root];
   const home = options.root ?? tmpdir();
   const r = spawnSync(cmd, fullArgs, {
@@ -77,7 +103,7 @@ export function runNix(cmd: string, args: readonly string[], options: { root?: s
     env: {
       PATH: process.env["PATH"] ?? "/usr/bin:/bin",
       HOME: home,
-      NIX_CONF_DIR: join(home, ".nix-conf-none"),
+      NIX_CONF_DIR: options.buildUsers === true ? join(home, ".nix-conf-none") : oracleConfDir(),
       NIX_PATH: "",
       XDG_CACHE_HOME: join(home, ".cache"),
       ...(options.env ?? {}),
