@@ -194,11 +194,11 @@ function withSymlinkRename(fs: HostFs): HostFs {
       // POSIX: when both names are the same file (the same name, or hard links to one inode) rename does nothing; memfs would drop one.
       if (dst !== undefined && dst.ino === st.ino && dst.dev === st.dev) return;
       if (st.type !== "symlink") return rename(from, to);
-      const target = fs.readlink(from);
       if (dst?.type === "directory") throw new HostError("EISDIR", "rename", to);
       if (dst !== undefined) fs.unlink(to);
-      fs.symlink(target, to);
-      fs.lutimes(to, st.mtimeMs / 1000, st.mtimeMs / 1000);
+      // memfs' link takes the symlink itself: the same node under the new name, so
+      // its other hard links, inode, times and owner stay one with it, as after rename(2).
+      fs.link(from, to);
       fs.unlink(from);
     },
   };

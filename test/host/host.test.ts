@@ -61,6 +61,19 @@ describe.each(HOSTS)("$name host", ({ make }) => {
     expect(() => statIfExists(bad, "x")).toThrow(expect.objectContaining({ errno: "EACCES" }));
   });
 
+  it("renames a symlink itself, dangling or not, keeping its inode, its hard links and its times", () => {
+    const { fs } = fx.host;
+    fs.symlink(`${fx.dir}/a`, `${fx.dir}/d`);
+    fs.link(`${fx.dir}/d`, `${fx.dir}/c`);
+    const before = fs.lstat(`${fx.dir}/d`);
+    fs.rename(`${fx.dir}/c`, `${fx.dir}/a`);
+    expect(fs.readlink(`${fx.dir}/a`)).toBe(`${fx.dir}/a`);
+    const after = fs.lstat(`${fx.dir}/a`);
+    expect(after).toMatchObject({ type: "symlink", ino: before.ino, mtimeMs: before.mtimeMs });
+    expect(fs.lstat(`${fx.dir}/d`).ino).toBe(before.ino);
+    expect(pathExists(fs, `${fx.dir}/c`)).toBe(false);
+  });
+
   it("writes atomically and leaves no temporary file", () => {
     writeFileAtomic(fx.host, `${fx.dir}/f`, "one");
     writeFileAtomic(fx.host, `${fx.dir}/f`, "two");
