@@ -475,8 +475,10 @@ export class LocalStore {
     }
     // Restored straight at a pid-tagged name in the store directory (swept if we die): no staging
     // directory to make and remove, and a single file or symlink NAR costs no directory at all.
+    // A small single file (most binary-cache paths) is not staged at all: it is held in memory and
+    // written at its final name under the path's lock, as text files are (no rename, no lstat).
     const staged = this.stagingName();
-    const sink = new StagingSink(this.host.fs, staged, this.fsyncContents, ca !== undefined && !ca.recursive ? ca.algorithm : undefined);
+    const sink = new StagingSink(this.host.fs, staged, this.fsyncContents, ca !== undefined && !ca.recursive ? ca.algorithm : undefined, nar instanceof Uint8Array);
     let consumed = false;
     try {
       const parser = new NarParser(sink);
@@ -501,7 +503,7 @@ export class LocalStore {
         let actual: Hash;
         if (ca.recursive) actual = caHasher?.digest() ?? narHash;
         else {
-          const h = sink.flatHash();
+          const h = sink.held !== undefined ? hashBytes(ca.algorithm, sink.held) : sink.flatHash();
           if (h === undefined) throw new UnsupportedFileError(staged, `a flat content address needs a regular file, but the NAR of '${staged}' is not one`);
           actual = h;
         }
@@ -513,7 +515,7 @@ export class LocalStore {
         info.path,
         staged,
         { narHash, narSize: size, references, deriver: info.deriver, sigs: info.sigs, ca: info.ca, ultimate: info.ultimate },
-        { symlink: sink.rootSymlink },
+        sink.held !== undefined ? { write: sink.held, executable: sink.heldExecutable } : { symlink: sink.rootSymlink },
       );
       consumed = written !== undefined;
       // The record just appended, as is: reading it back would decode it again.
@@ -786,8 +788,8 @@ export class LocalStore {
    * by the caller). Holds the path's lock throughout. `known` spares the
    * lstat of `staged` when the caller knows what it is: `symlink` is the
    * target of a root symlink that was never staged (made at `path` directly);
-   * `write` is the contents of a text file nothing was staged for, written
-   * at `path` under the lock (with canonical metadata).
+   * `write` is the contents of a regular file (`executable` or not) nothing
+   * was staged for, written at `path` under the lock (with canonical metadata).
    * Returns the record written, or undefined when the path was valid
    * already; with `known`, `staged` was consumed (nothing left there to
    * remove) exactly when a record was written.
@@ -796,7 +798,7 @@ export class LocalStore {
     path: string,
     staged: string | undefined,
     meta: { narHash: Hash; narSize: number; references: readonly string[]; ca?: string | undefined; deriver?: string | undefined; sigs?: readonly string[] | undefined; ultimate?: boolean | undefined },
-    known?: { symlink?: string | undefined; write?: Uint8Array },
+    known?: { symlink?: string | undefined; write?: Uint8Array; executable?: boolean },
   ): ValidPathInfo | undefined {
     const fs = this.host.fs;
     const roots = this.tempRoots;
@@ -813,7 +815,7 @@ export class LocalStore {
       const real = this.toRealPath(path);
       const contents = known?.write;
       let place: () => void;
-      if (contents !== undefined) place = () => this.writeText(real, contents);
+      if (contents !== undefined) place = () => this.writeText(real, contents, known?.executable === true);
       else {
         // Creating a symlink is atomic already (and memfs cannot rename one).
         const symlink = known !== undefined ? known.symlink : fs.lstat(staged!).type === "symlink" ? fs.readlink(staged!) : undefined;
@@ -1160,9 +1162,9 @@ export class LocalStore {
    * failure after creating it removes it again: the caller holds its lock
    * and it was never valid.
    */
-  private writeText(dst: string, bytes: Uint8Array): void {
+  private writeText(dst: string, bytes: Uint8Array, executable = false): void {
     const fs = this.host.fs;
-    const fd = fs.open(dst, "wx", 0o644);
+    const fd = fs.open(dst, "wx", executable ? 0o755 : 0o644);
     try {
       try {
         let off = 0;
@@ -1171,7 +1173,7 @@ export class LocalStore {
       } finally {
         fs.close(fd);
       }
-      fs.chmod(dst, 0o444);
+      fs.chmod(dst, executable ? 0o555 : 0o444);
       fs.utimes(dst, 1, 1);
     } catch (e) {
       try {
@@ -1331,11 +1333,18 @@ function parseFixedCa(ca: string): FixedCa | undefined {
  * the final name. `flatAlgorithm` hashes a root file's contents for a flat
  * content address.
  */
+/** The largest single-file NAR that {@link StagingSink} holds in memory rather than staging on disk. */
+const HELD_FILE_MAX = 1 << 20;
+
 class StagingSink implements NarVisitor {
   /** Whether anything exists at `root` (to remove when the import does not commit it). */
   created = false;
   isTree = false;
   rootSymlink: string | undefined;
+  /** The contents of a NAR that is one small regular file, held instead of written (with `hold`). */
+  held: Uint8Array | undefined;
+  heldExecutable = false;
+  private heldAt = 0;
   private fd = -1;
   private flat: Hasher | undefined;
   private flatDigest: Hash | undefined;
@@ -1344,6 +1353,7 @@ class StagingSink implements NarVisitor {
     private readonly root: string,
     private readonly fsync: boolean,
     private readonly flatAlgorithm: HashAlgorithm | undefined,
+    private readonly hold = false,
   ) {}
 
   directory(path: string): void {
@@ -1354,7 +1364,12 @@ class StagingSink implements NarVisitor {
     } else this.fs.mkdir(`${this.root}/${path}`, { mode: 0o755 });
   }
 
-  file(path: string, executable: boolean, _size: number): void {
+  file(path: string, executable: boolean, size: number): void {
+    if (path === "" && this.hold && size <= HELD_FILE_MAX) {
+      this.held = new Uint8Array(size);
+      this.heldExecutable = executable;
+      return;
+    }
     // Executable files get every x bit the umask allows, as Nix's restore does (canonicalising fixes the rest).
     this.fd = this.fs.open(path === "" ? this.root : `${this.root}/${path}`, "wx", executable ? 0o777 : 0o666);
     if (path === "") {
@@ -1364,12 +1379,18 @@ class StagingSink implements NarVisitor {
   }
 
   contents(chunk: Uint8Array): void {
+    if (this.held !== undefined) {
+      this.held.set(chunk, this.heldAt);
+      this.heldAt += chunk.length;
+      return;
+    }
     this.flat?.update(chunk);
     let off = 0;
     while (off < chunk.length) off += this.fs.write(this.fd, chunk, off, chunk.length - off, null);
   }
 
   fileEnd(): void {
+    if (this.held !== undefined) return;
     const fd = this.fd;
     this.fd = -1;
     try {

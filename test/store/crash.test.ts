@@ -74,6 +74,8 @@ const SRC_PATH = (() => new LocalStore({ host: freshHost(), root: ROOT }).addPat
 
 const textNar = narOfBytes(new TextEncoder().encode(`ref to ${SRC_PATH}`));
 let textPath = "";
+const exeNar = narOfBytes(new TextEncoder().encode("#!/bin/sh\necho hi\n"), true);
+const EXE_PATH = "/nix/store/0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c-exe";
 
 const SCENARIOS: Scenario[] = [
   {
@@ -109,6 +111,14 @@ const SCENARIOS: Scenario[] = [
       void s.addFromNar(srcNar, { path: SRC_PATH, narHash: hashBytes("sha256", srcNar), narSize: srcNar.length, references: [] }),
     after: (s) => expect(s.isValidPath(SRC_PATH)).toBe(true),
     expected: () => new Map([[SRC_PATH, srcNar]]),
+  },
+  {
+    // Held in memory and written at its final name under the lock, not staged and renamed.
+    name: "addFromNar (one executable file)",
+    setup: () => {},
+    run: (s) => void s.addFromNar(exeNar, { path: EXE_PATH, narHash: hashBytes("sha256", exeNar), narSize: exeNar.length, references: [] }),
+    after: (s) => expect(s.isValidPath(EXE_PATH)).toBe(true),
+    expected: () => new Map([[EXE_PATH, exeNar]]),
   },
   {
     name: "deletePaths (a path and its referrer)",

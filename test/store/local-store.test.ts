@@ -205,6 +205,33 @@ describe.each(HOSTS)("LocalStore on $name host", ({ make }) => {
     expect(store.verifyPath(path).ok).toBe(true);
   });
 
+  it("imports a single-file NAR canonically, executable or not, small (written in place) or large (staged)", () => {
+    const fs = fx.host.fs;
+    const big = new Uint8Array((1 << 20) + 3).map((_, i) => i % 251);
+    const cases: Array<[string, Uint8Array, boolean]> = [
+      ["/nix/store/a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0-small", te.encode("hi"), false],
+      ["/nix/store/a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1-small-exe", te.encode("#!/bin/sh\n"), true],
+      ["/nix/store/a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2-big", big, false],
+      ["/nix/store/a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3-big-exe", big, true],
+    ];
+    for (const [path, data, exe] of cases) {
+      const nar = narOfBytes(data, exe);
+      store.addFromNar(nar, { path, narHash: hashBytes("sha256", nar), narSize: nar.length });
+      const st = fs.lstat(store.toRealPath(path));
+      expect(st.type).toBe("regular");
+      expect(st.mode & 0o7777).toBe(exe ? 0o555 : 0o444);
+      expect(st.mtimeMs).toBe(1000);
+      // Compared by hash: a deep equality of megabyte arrays takes vitest seconds.
+      expect(hashBytes("sha256", dumpPathToBytes(fs, store.toRealPath(path))).equals(hashBytes("sha256", nar))).toBe(true);
+      expect(store.verifyPath(path).ok).toBe(true);
+    }
+    // A flat content address is checked on the held contents too, and a mismatch leaves nothing.
+    const flat = narOfBytes(te.encode("flat"));
+    expect(() => store.addFromNar(flat, { path: "/nix/store/a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4-f", ca: `fixed:sha1:${hashBytes("sha1", "other").toNix32()}` })).toThrow(HashMismatchError);
+    expect(store.addFromNar(flat, { path: "/nix/store/a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5-f", ca: `fixed:sha1:${hashBytes("sha1", "flat").toNix32()}` }).narSize).toBe(flat.length);
+    expect(fs.readdir(store.realStoreDir).sort()).toEqual([...cases.map((c) => c[0]), "/nix/store/a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5-f"].map((p) => p.slice("/nix/store/".length)).sort());
+  });
+
   it("imports tree and symlink NARs canonically, straight from the archive, leaving no temporaries", () => {
     const fs = fx.host.fs;
     const src = writeTree(fx, fx.dir);
