@@ -615,18 +615,26 @@ export function lessThan(a: Value, b: Value, pos: Pos | undefined): boolean {
 
 /** Nix's coerceToString. */
 export function coerceToString(v: LazyValue, pos: Pos | undefined, coerceMore: boolean, copyToStore: boolean): string | NixString {
-  const x = forceAt(v, pos);
+  // A derivation's outPath is followed in this frame, and thunks are forced
+  // without forceAt's: a chain of derivations (each interpolating the one
+  // before) recurses through here, and every frame on that stack, unoptimised
+  // on the way down, is scanned again at every young collection.
+  let x = v instanceof Thunk ? forceThunk(v, pos) : v;
+  while (x instanceof NixAttrs && x.get("__toString") === undefined) {
+    const op = x.get("outPath");
+    if (op === undefined) throw evalError("cannot coerce a set to a string", pos, "eval.type");
+    x = op instanceof Thunk ? forceThunk(op, pos) : op;
+  }
   if (typeof x === "string" || x instanceof NixString) return x;
+  return coerceOther(x, pos, coerceMore, copyToStore);
+}
+
+/** {@link coerceToString} of what is not a string nor a set without `__toString`. */
+function coerceOther(x: Value, pos: Pos | undefined, coerceMore: boolean, copyToStore: boolean): string | NixString {
   if (x instanceof NixPath) return copyToStore ? RT.copyPathToStore(x.path, pos) : x.path;
   if (x instanceof NixAttrs) {
-    const ts = x.get("__toString");
-    if (ts !== undefined) {
-      const r = callFunction(forceAt(ts, pos), [x], pos);
-      return coerceToString(r, pos, coerceMore, copyToStore);
-    }
-    const op = x.get("outPath");
-    if (op !== undefined) return coerceToString(op, pos, coerceMore, copyToStore);
-    throw evalError("cannot coerce a set to a string", pos, "eval.type");
+    const r = callFunction(forceAt(x.get("__toString")!, pos), [x], pos);
+    return coerceToString(r, pos, coerceMore, copyToStore);
   }
   if (coerceMore) {
     if (x === null || x === false) return "";

@@ -126,7 +126,19 @@ function sortedKeys(m: ReadonlyMap<string, unknown>): string[] {
   if (keys.length < 2) return keys;
   const high = hasHighUnits(keys);
   if (isSortedUnique(keys, high)) return keys;
-  return high ? keys.sort(compareCodePoints) : keys.sort();
+  if (keys.length > 16) return high ? keys.sort(compareCodePoints) : keys.sort();
+  // A few keys, nearly sorted (a derivation's env with its outputs added at the end): insertion
+  // sort in place, where the engine's sort allocates its work array (~1 KB a derivation).
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && (high ? compareCodePoints(keys[j]!, k) > 0 : keys[j]! > k)) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+  return keys;
 }
 
 /** `[(name,path,hashAlgo,hash),…]`, with empty paths when `mask`. */
@@ -571,8 +583,28 @@ interface Completed {
   hashModulo: Hash | undefined;
 }
 
-function complete(draft: DerivationDraft, loadInputDrv: (drvPath: string) => Derivation, cache: Map<string, Hash>, storeDir: string, texts: boolean): Completed {
-  const env = new Map(draft.env);
+/**
+ * {@link completeDerivation} of a draft whose `env` the caller made for it
+ * and hands over (`derivationStrict`'s): the output variables are set in that
+ * Map instead of a copy, which the evaluator would keep for every derivation.
+ */
+export function completeOwnedDerivation(
+  draft: DerivationDraft & { readonly env: Map<string, string> },
+  loadInputDrv: (drvPath: string) => Derivation,
+  cache: Map<string, Hash>,
+  storeDir: string,
+): CompletedDerivation {
+  return complete(draft, loadInputDrv, cache, storeDir, true, draft.env) as CompletedDerivation;
+}
+
+function complete(
+  draft: DerivationDraft,
+  loadInputDrv: (drvPath: string) => Derivation,
+  cache: Map<string, Hash>,
+  storeDir: string,
+  texts: boolean,
+  env: Map<string, string> = new Map(draft.env),
+): Completed {
   const outputs = new Map<string, DerivationOutput>();
   draft.outputs.forEach((o, name) => outputs.set(name, { path: "", hashAlgo: o.hashAlgo ?? "", hash: o.hash ?? "" }));
   const drv: Derivation = {

@@ -168,6 +168,20 @@ describe("ATerm details", () => {
     expect(text.indexOf('("A"')).toBeLessThan(text.indexOf('("z"'));
   });
 
+  it("prints env in UTF-8 byte order whatever the order and number of variables", () => {
+    const key = fc.string({ unit: fc.constantFrom("a", "b", "Z", "_", "é", "\uFFFD", "\uE000", "\u{1F600}", "\u{10000}"), minLength: 1, maxLength: 3 });
+    fc.assert(
+      fc.property(fc.uniqueArray(key, { maxLength: 24 }), fc.constantFrom(["out"], ["out", "dev"], ["zz", "a"]), (keys, outs) => {
+        const drv = finalizeDerivation({ ...base, outputs: new Map(outs.map((o) => [o, {}])), env: new Map(keys.map((k, i) => [k, String(i)])) }, () => {
+          throw new Error("no inputs");
+        });
+        const printed = [...parseDerivation(printDerivation(drv)).env.keys()];
+        const want = [...new Set([...keys, ...outs])].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+        expect(printed).toEqual(want);
+      }),
+    );
+  });
+
   it("masks own outputs only when asked", () => {
     const drv = finalizeDerivation(base, () => {
       throw new Error();

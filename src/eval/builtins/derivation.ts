@@ -6,13 +6,14 @@
  */
 import { NixError, EvalError } from "../errors.js";
 import { TsnixError } from "../../errors.js";
-import { completeDerivation, type CompletedDerivation, type Derivation, type DerivationDraft } from "../../store/derivation.js";
+import { completeOwnedDerivation, type CompletedDerivation, type Derivation } from "../../store/derivation.js";
 import type { Pos } from "../ast.js";
 import { HASH_SIZES, Hash, hashBytes, parseHash, parseHashAlgorithm, type HashAlgorithm } from "../../store/hash.js";
 import { AttrsShape, NixAttrs, NixLambda, NixString, PrimOp, Thunk, compareStrings, stringOf, type LazyValue, type Value } from "../value.js";
 import { defineBuiltin, type BuiltinContext } from "./index.js";
 import { decodeContextElement, forceStringNoCtx } from "./context.js";
 import { evalStoreOf } from "./store-bridge.js";
+import { coerceToString } from "../evaluator.js";
 import { toJSON } from "./json.js";
 
 const ALGOS = new Set(["md5", "sha1", "sha256", "sha512"]);
@@ -134,10 +135,12 @@ function readAttr(ctx: BuiltinContext, attrs: NixAttrs, a: DrvAttrs, key: string
       else a.json.push(`${JSON.stringify(key)}:false`);
     } else if (key === "args") {
       const list = ctx.forceList(value);
-      for (let i = 0; i < list.length; i++) a.args.push(a.addCtx(ctx.coerceToString(list[i]!, COERCE_MORE)));
+      for (let i = 0; i < list.length; i++) a.args.push(a.addCtx(coerceToString(list[i]!, ctx.pos, true, true)));
     } else if (a.json !== undefined) readJsonAttr(ctx, a, key, value);
     else {
-      const s = a.addCtx(ctx.coerceToString(value, COERCE_MORE));
+      // The evaluator's own coercion, not the context's wrapper around it: one frame less per
+      // derivation of a chain on the way down (see derivationStrict).
+      const s = a.addCtx(coerceToString(value, ctx.pos, true, true));
       a.env.set(key, s);
       if (key === "builder") a.builder = s;
       else if (key === "system") a.system = s;
@@ -160,8 +163,6 @@ function readAttr(ctx: BuiltinContext, attrs: NixAttrs, a: DrvAttrs, key: string
     throw e;
   }
 }
-
-const COERCE_MORE = { coerceMore: true } as const;
 
 function readJsonAttr(ctx: BuiltinContext, a: DrvAttrs, key: string, value: LazyValue): void {
   if (key === "__structuredAttrs") return;
@@ -209,7 +210,7 @@ function instantiateAttrs(ctx: BuiltinContext, a: DrvAttrs): NixAttrs {
     draftOutputs.set("out", { hashAlgo: `${a.recursive === true ? "r:" : ""}${h.algorithm}`, hash: h.toBase16() });
   } else for (const o of a.outputs) draftOutputs.set(o, {});
 
-  const draft: DerivationDraft = {
+  const draft = {
     name: a.drvName,
     outputs: draftOutputs,
     inputDrvs,
@@ -221,7 +222,8 @@ function instantiateAttrs(ctx: BuiltinContext, a: DrvAttrs): NixAttrs {
   };
   let done: CompletedDerivation;
   try {
-    done = completeDerivation(draft, (p) => store.readDerivation(p), store.hashCache, store.storeDir);
+    // (a.env is this derivation's own: it becomes the derivation's env, output variables added.)
+    done = completeOwnedDerivation(draft, (p) => store.readDerivation(p), store.hashCache, store.storeDir);
   } catch (e) {
     // Nix reports these (bad names) from the store layer, without a position.
     if (e instanceof TsnixError && !(e instanceof NixError)) throw new EvalError(e.message, { code: e.code, cause: e });
@@ -332,6 +334,8 @@ interface DerivationLayout {
   readonly drvPath: number;
   readonly type: number;
   readonly outputName: number;
+  /** Nulls for the slots after the arguments', to append to a copy of them. */
+  readonly tail: readonly null[];
 }
 
 const layouts = new WeakMap<AttrsShape, Map<string, DerivationLayout>>();
@@ -339,7 +343,7 @@ const layouts = new WeakMap<AttrsShape, Map<string, DerivationLayout>>();
 function layoutOf(argShape: AttrsShape, outputNames: readonly string[]): DerivationLayout {
   let byOutputs = layouts.get(argShape);
   if (byOutputs === undefined) layouts.set(argShape, (byOutputs = new Map()));
-  const key = outputNames.join("\0");
+  const key = outputNames.length === 1 ? outputNames[0]! : outputNames.join("\0");
   let l = byOutputs.get(key);
   if (l !== undefined) return l;
   // The order derivation's Map gets: the arguments, then each name not among them yet.
@@ -357,7 +361,9 @@ function layoutOf(argShape: AttrsShape, outputNames: readonly string[]): Derivat
   const drvPath = slot("drvPath");
   const type = slot("type");
   const outputName = slot("outputName");
-  l = { shape: new AttrsShape(keys, undefined), outputSlots, all, drvAttrs, outPath, drvPath, type, outputName };
+  const tail: null[] = [];
+  for (let i = argShape.keys.length; i < keys.length; i++) tail.push(null);
+  l = { shape: new AttrsShape(keys, undefined), outputSlots, all, drvAttrs, outPath, drvPath, type, outputName, tail };
   byOutputs.set(key, l);
   return l;
 }
@@ -370,8 +376,9 @@ function compactDerivation(drvAttrs: NixAttrs, argShape: AttrsShape, outputNames
   const values: LazyValue[][] = [];
   const sets: NixAttrs[] = [];
   for (let i = 0; i < outputNames.length; i++) {
-    const v = args.slice();
-    while (v.length < n) v.push(null);
+    // Exactly n slots (each set is kept as long as the derivation is): grown by push, the
+    // array would keep the spare capacity of its growth.
+    const v = args.concat(l.tail);
     values.push(v);
     sets.push(NixAttrs.compact(l.shape, v));
   }

@@ -209,6 +209,30 @@ describeOracle("derivation values vs nix-instantiate --eval --strict", () => {
     ]);
   });
 
+  it("coercion through outPath chains, in interpolation and in derivation attributes", () => {
+    agreeAll([
+      `"\${{ outPath = { outPath = "a"; }; }}"`,
+      `"\${{ outPath = { outPath = { outPath = (${D}); }; }; }}"`,
+      `"\${{ outPath = { __toString = s: "t"; outPath = "no"; }; }}"`,
+      `"\${{ __toString = s: "t"; outPath = "no"; }}"`,
+      `"\${{ outPath = { x = 1; }; }}"`,
+      `"\${{ outPath = 1; }}"`,
+      `toString { outPath = { outPath = 1; }; }`,
+      `toString { outPath = { outPath = [ 1 null true ]; }; }`,
+      `builtins.getContext "\${{ outPath = { outPath = (${M}).dev; }; }}"`,
+      `(derivation { name = "x"; system = "s"; builder = "b"; a = { outPath = { outPath = 2; }; }; args = [ { outPath = { outPath = "q"; }; } ]; }).drvPath`,
+      `(derivation { name = "x"; system = "s"; builder = "b"; a = { outPath = { y = 1; }; }; }).drvPath`,
+    ]);
+  });
+
+  it("env variables in any order, outputs among them", () => {
+    agreeAll([
+      `(derivation { name = "x"; system = "s"; builder = "b"; zz = "1"; aa = "2"; outputs = [ "zdev" "bin" "out" "a" ]; }).drvPath`,
+      `(derivation (builtins.listToAttrs (map (n: { name = n; value = n; }) [ "z" "é" "😀" "�" "" "a" "name" "system" "builder" "Q" ]))).drvPath`,
+      `(derivation { name = "x"; system = "s"; builder = "b"; outputs = [ "out" "a1" "a0" "b" ]; }).drvPath`,
+    ]);
+  });
+
   it("errors", () => {
     agreeAll([
       `derivation { name = "x"; }`,
