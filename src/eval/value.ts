@@ -271,6 +271,21 @@ export class NixAttrs {
   static readonly EMPTY = new NixAttrs(new Map());
 }
 
+/**
+ * Put `v`, the value of the done thunk in `slots[i]` (a list's elements or a
+ * compact set's values), in the thunk's place. Readers force the slot and get
+ * the same value either way; without the reference, a thunk made with the
+ * structure and forced soon after (by toJSON, say) dies in the young
+ * generation instead of being promoted with its value. A function stays
+ * behind its thunk: Nix counts one slot holding a function as equal to
+ * itself, and the evaluator knows the slot by the thunk's identity.
+ * @internal
+ */
+export function settle(slots: readonly LazyValue[], i: number, v: Value): void {
+  if (v instanceof NixLambda || v instanceof PrimOp || v instanceof PrimOpApp) return;
+  (slots as LazyValue[])[i] = v;
+}
+
 /** Sort names the way Nix orders attributes (byte order of UTF-8, which for JS strings without surrogate issues equals code-point order). */
 export function sortNames(names: string[]): string[] {
   // The engine's own string order (UTF-16 code units, no callback) is byte order unless a name has a unit from U+D800 up.

@@ -6,7 +6,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Pos } from "../../src/eval/ast.js";
 import { internName, updateAttrs } from "../../src/eval/evaluator.js";
-import { AttrsShape, NixAttrs, compareStrings, sortNames } from "../../src/eval/value.js";
+import { AttrsShape, NixAttrs, NixLambda, PrimOp, Thunk, compareStrings, settle, sortNames } from "../../src/eval/value.js";
+import type { LazyValue } from "../../src/eval/value.js";
+import { Evaluator } from "../../src/eval/api.js";
 import { describeOracle } from "../helpers/oracle.js";
 import { agreeAll, lit } from "./builtins/harness.js";
 
@@ -27,6 +29,36 @@ describe("sortNames", () => {
     fc.assert(fc.property(fc.uniqueArray(fc.string({ maxLength: 6 }), { maxLength: 20 }), (names) => {
       expect(sortNames([...names])).toEqual([...names].sort(compareStrings));
     }));
+  });
+});
+
+describe("settle", () => {
+  it("puts a done thunk's value in its slot, but leaves functions behind their thunks", () => {
+    const pos = { file: "x", line: 1, column: 1 } as unknown as Pos;
+    const lam = new NixLambda(undefined, undefined, pos, undefined);
+    const op = new PrimOp("p", 1, () => null);
+    const slots: LazyValue[] = [Thunk.done(1), Thunk.done(lam), Thunk.done(op), Thunk.done([])];
+    const [, t1, t2, t3] = slots;
+    settle(slots, 0, 1);
+    settle(slots, 1, lam);
+    settle(slots, 2, op);
+    settle(slots, 3, (t3 as Thunk).value);
+    expect(slots[0]).toBe(1);
+    expect(slots[1]).toBe(t1);
+    expect(slots[2]).toBe(t2);
+    expect(slots[3]).toBe((t3 as Thunk).value);
+  });
+  it("toJSON leaves the lists and compact sets it wrote holding values, not thunks", () => {
+    const ev = new Evaluator({});
+    const v = ev.evaluate('let v = builtins.genList (i: { a = i; b = "s" + toString i; c = [ (i + 1) ]; }) 3; in builtins.seq (builtins.toJSON v) v');
+    const list = v as LazyValue[];
+    const sets = list.map((x) => (x instanceof Thunk ? x.value : x) as NixAttrs);
+    expect(list.some((x) => x instanceof Thunk)).toBe(false);
+    for (const s of sets) {
+      expect(s.compactValues!.some((x) => x instanceof Thunk)).toBe(false);
+      expect((s.get("c") as LazyValue[]).some((x) => x instanceof Thunk)).toBe(false);
+    }
+    expect(ev.toPlain(v)).toEqual([0, 1, 2].map((i) => ({ a: i, b: `s${i}`, c: [i + 1] })));
   });
 });
 

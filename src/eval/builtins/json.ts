@@ -9,7 +9,7 @@
 import { defineBuiltin } from "./index.js";
 import { forceStringNoCtx } from "./no-context.js";
 import type { BuiltinContext } from "./index.js";
-import { AttrsShape, NixAttrs, NixFloat, NixLambda, NixPath, NixString, PrimOp, PrimOpApp, mkInt, sortNames } from "../value.js";
+import { AttrsShape, NixAttrs, NixFloat, NixLambda, NixPath, NixString, PrimOp, PrimOpApp, mkInt, settle, sortNames } from "../value.js";
 import { internName } from "../evaluator.js";
 import type { LazyValue, Value } from "../value.js";
 import { TsnixError } from "../../errors.js";
@@ -153,56 +153,63 @@ function addContext(context: Set<string>, s: string | NixString): string {
   return s.s;
 }
 
-function write(ctx: BuiltinContext, lv: LazyValue, context: Set<string>, out: Out): void {
+/**
+ * Write `lv` and return its value. A slot of a list or compact set whose
+ * thunk this forced gets the value itself (see {@link settle}): the thunks of
+ * a freshly built structure then die young instead of being promoted with it.
+ */
+function write(ctx: BuiltinContext, lv: LazyValue, context: Set<string>, out: Out): Value {
   if (out.s.length > CHUNK) flush(out);
   const v = ctx.force(lv);
   if (v === null) {
     out.s += "null";
-    return;
+    return v;
   }
   switch (typeof v) {
     case "boolean":
       out.s += v ? "true" : "false";
-      return;
+      return v;
     case "number":
     case "bigint":
       out.s += String(v);
-      return;
+      return v;
     case "string":
       out.s += jsonString(v);
-      return;
+      return v;
   }
   if (v instanceof NixString) {
     out.s += jsonString(addContext(context, v));
-    return;
+    return v;
   }
   if (v instanceof NixFloat) {
     out.s += formatFloatG(v.value);
-    return;
+    return v;
   }
   if (v instanceof NixPath) {
     // Paths are copied to the store, as in string interpolation.
     out.s += jsonString(addContext(context, ctx.coerceToString(v)));
-    return;
+    return v;
   }
   if (Array.isArray(v)) {
     out.s += "[";
     for (let i = 0; i < v.length; i++) {
       if (i > 0) out.s += ",";
-      write(ctx, v[i]!, context, out);
+      const x = v[i]!;
+      const xv = write(ctx, x, context, out);
+      if (x !== xv) settle(v, i, xv);
     }
     out.s += "]";
-    return;
+    return v;
   }
   if (v instanceof NixAttrs) {
     if (v.has("__toString")) {
       out.s += jsonString(addContext(context, ctx.coerceToString(v, { copyToStore: false })));
-      return;
+      return v;
     }
     const outPath = v.get("outPath");
     if (outPath !== undefined) {
       write(ctx, outPath, context, out);
-      return;
+      return v;
     }
     const shape = v.compactShape;
     if (shape !== undefined) {
@@ -212,10 +219,13 @@ function write(ctx: BuiltinContext, lv: LazyValue, context: Set<string>, out: Ou
       out.s += "{";
       for (let i = 0; i < layout.keys.length; i++) {
         out.s += layout.keys[i]!;
-        write(ctx, vals[layout.slots[i]!]!, context, out);
+        const slot = layout.slots[i]!;
+        const x = vals[slot]!;
+        const xv = write(ctx, x, context, out);
+        if (x !== xv) settle(vals, slot, xv);
       }
       out.s += "}";
-      return;
+      return v;
     }
     out.s += "{";
     const names = v.names();
@@ -225,7 +235,7 @@ function write(ctx: BuiltinContext, lv: LazyValue, context: Set<string>, out: Ou
       write(ctx, v.get(names[i]!)!, context, out);
     }
     out.s += "}";
-    return;
+    return v;
   }
   if (v instanceof NixLambda) throw ctx.error("cannot convert a function to JSON");
   if (v instanceof PrimOp) throw ctx.error(`cannot convert the built-in function '${v.name}' to JSON`);
@@ -302,6 +312,8 @@ class JsonParser {
   private strVal = "";
   private numVal: Value = 0;
   private lexError = "";
+  /** The last float made, for the next equal one to share. */
+  private lastFloat: NixFloat | undefined = undefined;
 
   /** Recent objects' layouts: the objects of a JSON array usually share their keys, and then one shape. */
   private readonly shapes: AttrsShape[] = [];
@@ -604,7 +616,9 @@ class JsonParser {
     }
     const x = Number(text);
     if (!Number.isFinite(x)) throw new JsonParseError(`[json.exception.out_of_range.406] number overflow parsing '${text}'`, { text });
-    this.numVal = new NixFloat(x);
+    // Floats are immutable and equal by value (JSON has no NaN): a run of equal ones (a field repeated over an array's objects) shares one.
+    const last = this.lastFloat;
+    this.numVal = last !== undefined && Object.is(last.value, x) ? last : (this.lastFloat = new NixFloat(x));
   }
 
   private string(): void {

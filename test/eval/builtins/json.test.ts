@@ -109,6 +109,25 @@ describeOracle("JSON builtins vs Nix 2.8", () => {
   it(`agree on ${ERRORS.length} errors (nlohmann's messages and positions)`, () => {
     for (const e of ERRORS) agree(e);
   });
+  // toJSON puts the values it forced in place of their thunks (value.ts's settle): nothing a program can see may change.
+  it("what toJSON forced reads, compares and prints as before", () => {
+    agreeAll([
+      'let f = x: x; s = { outPath = "o"; inherit f; l = [ f 1 ]; }; in [ (builtins.toJSON [ s s.l ]) ([ s.f ] == [ s.f ]) (s.l == s.l) (builtins.elem f s.l) ]',
+      'let x = { a = 1; }; l = [ x (builtins.elemAt l 0) ]; in [ (builtins.toJSON l) (builtins.elem x l) (l == [ x x ]) ]',
+      'let v = builtins.genList (i: { a = i; b = "s" + toString i; c = [ i true null ]; d = { e = 1.5; }; }) 3; j = builtins.toJSON v; in [ j v (builtins.fromJSON j == v) (builtins.deepSeq v v) ]',
+      'let s = { a = { x = 1; }; b = s.a; l = [ s.a s.a ]; }; in builtins.seq (builtins.toJSON s) s',
+      'let p = { x = 1; }; xs = [ p p (builtins.elemAt xs 0) ]; in [ (builtins.toJSON xs) xs (builtins.elemAt xs 2 == p) ]',
+      'let s = rec { a = 1; b = a + 1; c = [ a b ]; }; in [ (builtins.toJSON s) s.c (s // { a = 5; }) ]',
+      'let l = map (x: x * 2) [ 1 2 3 ]; in [ (builtins.toJSON [ l l ]) (builtins.head l) (builtins.tail l) ]',
+    ]);
+  });
+  it("fromJSON's floats keep their values when equal ones share", () => {
+    agreeAll([
+      'builtins.fromJSON "[1.5, 1.5, 2.5, 1.5, 1.50, 15e-1]"',
+      'builtins.toJSON (builtins.fromJSON "[0.0, -0.0, -0.0, 0.0, 0e0, -0e0, 1e0, 1.0]")',
+      'let j = builtins.fromJSON "[{\\"e\\": 1.5}, {\\"e\\": 1.5}]"; in [ (builtins.elemAt j 0 == builtins.elemAt j 1) (builtins.toJSON j) j ]',
+    ]);
+  });
   it("fromJSON and toJSON (fromJSON x) agree on 200 generated nested documents", () => {
     const docs = fc.sample(jsonValue, { numRuns: 200, seed: 77 }).map((d) => JSON.stringify(d, null, d !== null && typeof d === "object" ? 1 : undefined));
     agreeAll(docs.map((d) => `builtins.fromJSON ${lit(d)}`));
