@@ -64,10 +64,23 @@ export class Hash {
 
   /** A hash from its digest in lower-case base-16 (as node:crypto gives it), kept as {@link Hash.toBase16}. */
   static fromDigestHex(algorithm: HashAlgorithm, hex: string): Hash {
-    if (!LOWER_HEX.test(hex)) throw new BadHashError(`invalid base-16 digest '${hex}'`, { input: hex, algorithm });
     // Decoded here: Buffer.from(hex, "hex") cost ~2 us a call in a cold process (a pooled Buffer and a view of it).
+    // Table lookups, not a call per digit: this runs unoptimised thousands of times in a
+    // cold process (every derivation hashes several texts), where each call is a real one.
     const bytes = new Uint8Array(hex.length >> 1);
-    for (let i = 0; i < bytes.length; i++) bytes[i] = (lowerHexValue(hex.charCodeAt(2 * i)) << 4) | lowerHexValue(hex.charCodeAt(2 * i + 1));
+    let bad = 0;
+    let codes = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      const c1 = hex.charCodeAt(2 * i);
+      const c2 = hex.charCodeAt(2 * i + 1);
+      codes |= c1 | c2;
+      const hi = LOWER_HEX_VALUE[c1 & 127]!;
+      const lo = LOWER_HEX_VALUE[c2 & 127]!;
+      bad |= hi | lo;
+      bytes[i] = (hi << 4) | lo;
+    }
+    // An odd length, or anything but 0-9a-f: a table value of 0x100, or a code above 127.
+    if ((hex.length & 1) !== 0 || (bad & 0x100) !== 0 || codes > 127) throw new BadHashError(`invalid base-16 digest '${hex}'`, { input: hex, algorithm });
     const h = new Hash(algorithm, bytes);
     h.#hex = hex;
     return h;
@@ -169,16 +182,22 @@ export function compressHash(bytes: Uint8Array, size: number): Uint8Array {
 /** {@link compressHash} of a digest given in (lower-case) base-16, decoded as it is folded. */
 export function compressBase16(hex: string, size: number): Uint8Array {
   const out = new Uint8Array(size);
-  for (let i = 0; 2 * i < hex.length; i++) out[i % size] ^= (lowerHexValue(hex.charCodeAt(2 * i)) << 4) | lowerHexValue(hex.charCodeAt(2 * i + 1));
+  // (Table lookups, as in Hash.fromDigestHex: every store path made costs one of these.)
+  for (let i = 0, j = 0; 2 * i < hex.length; i++) {
+    out[j] ^= (LOWER_HEX_VALUE[hex.charCodeAt(2 * i) & 127]! << 4) | LOWER_HEX_VALUE[hex.charCodeAt(2 * i + 1) & 127]!;
+    if (++j === size) j = 0;
+  }
   return out;
 }
 
-const LOWER_HEX = /^(?:[0-9a-f]{2})*$/;
+/** Lower-case base-16 digits' values by character code; 0x100 for any other character below 128. */
+const LOWER_HEX_VALUE: Uint16Array = (() => {
+  const t = new Uint16Array(128).fill(0x100);
+  for (let c = 0; c < 10; c++) t[48 + c] = c;
+  for (let c = 0; c < 6; c++) t[97 + c] = 10 + c;
+  return t;
+})();
 
-/** A lower-case base-16 digit's value (digests from node:crypto: no checks). */
-function lowerHexValue(c: number): number {
-  return c < 58 ? c - 48 : c - 87;
-}
 
 function base16Length(a: HashAlgorithm): number {
   return HASH_SIZES[a] * 2;

@@ -62,6 +62,22 @@ describe("hashBytes / createHasher", () => {
     );
     expect(() => Hash.fromDigestHex("sha256", "00")).toThrow(BadHashError);
     for (const bad of ["A".repeat(64), "g".repeat(64), "0".repeat(63)]) expect(() => Hash.fromDigestHex("sha256", bad)).toThrow(BadHashError);
+    // Characters whose low 7 bits are a digit, an odd length with the right byte count, one bad character anywhere.
+    for (const bad of ["\u00b0".repeat(32), "0".repeat(31) + "\u0161", "0".repeat(33), "0".repeat(31) + "/"]) expect(() => Hash.fromDigestHex("md5", bad)).toThrow(BadHashError);
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom(..."0123456789abcdefABg:/`\u00b0\u0161\u0130"), minLength: 32, maxLength: 32 }), (hex) => {
+        if (/^[0-9a-f]{32}$/.test(hex)) expect(Buffer.from(Hash.fromDigestHex("md5", hex).bytes).toString("hex")).toBe(hex);
+        else expect(() => Hash.fromDigestHex("md5", hex)).toThrow(BadHashError);
+      }),
+    );
+  });
+
+  it("compressBase16 folds a base-16 digest as compressHash folds its bytes", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 80 }), fc.integer({ min: 1, max: 40 }), (bytes, size) => {
+        expect([...compressBase16(Buffer.from(bytes).toString("hex"), size)]).toEqual([...compressHash(bytes, size)]);
+      }),
+    );
   });
 
   it("hashes strings as UTF-8", () => {
