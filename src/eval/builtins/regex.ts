@@ -47,6 +47,16 @@ export interface CompiledRegex {
   readonly groupMap: readonly (readonly number[])[];
   /** True when the pattern has an alternation, so searches must look for longer matches. */
   readonly hasAlternation: boolean;
+  /**
+   * True when every byte the pattern can match is ASCII (no `.`, no negated
+   * bracket, no non-ASCII byte in the pattern). Then a non-ASCII byte can
+   * never be part of a match, so matching the JavaScript string itself
+   * gives the same matches and captures as matching its UTF-8 bytes, without
+   * scanning or converting the subject.
+   */
+  readonly asciiOnly: boolean;
+  /** {@link asciiOnly}, and no match is empty: `split` then steps over no byte inside a character either. */
+  readonly asciiSplit: boolean;
   /** `^(?:…)$` for whole-string matching. */
   readonly whole: RegExp;
   /** Global search regex for `split`. */
@@ -115,10 +125,12 @@ type Node =
  * Parse a binary-form ERE (one char per byte). Throws
  * {@link InvalidRegexError} (reported with the original pattern text).
  */
-function parseEre(p: string, original: string): { node: Node; groups: number; hasAlternation: boolean } {
+function parseEre(p: string, original: string): { node: Node; groups: number; hasAlternation: boolean; wide: boolean } {
   let i = 0;
   let groups = 0;
   let hasAlternation = false;
+  // An atom that matches a non-ASCII byte: `.` or a negated bracket (the pattern's own bytes are checked by the caller).
+  let wide = false;
   const fail = (why: string): never => {
     throw new InvalidRegexError(original, why);
   };
@@ -161,6 +173,7 @@ function parseEre(p: string, original: string): { node: Node; groups: number; ha
         repeatable = false;
       } else if (c === ".") {
         i++;
+        wide = true;
         atom = { t: "char", src: "[^]" };
       } else if (c === "[") {
         atom = { t: "char", src: bracket() };
@@ -219,6 +232,7 @@ function parseEre(p: string, original: string): { node: Node; groups: number; ha
     let negate = false;
     if (p[i] === "^") {
       negate = true;
+      wide = true;
       i++;
     }
     let out = "";
@@ -288,7 +302,7 @@ function parseEre(p: string, original: string): { node: Node; groups: number; ha
 
   const node = alternation(0);
   if (i < p.length) fail("unmatched )");
-  return { node, groups, hasAlternation };
+  return { node, groups, hasAlternation, wide };
 }
 
 function hasGroup(n: Node): boolean {
@@ -427,13 +441,24 @@ class Emitter {
   }
 }
 
-function translate(p: string, original: string): { source: string; suffixSource: string; groups: number; groupMap: number[][]; hasAlternation: boolean } {
-  const { node, groups, hasAlternation } = parseEre(p, original);
+interface Translation {
+  source: string;
+  suffixSource: string;
+  groups: number;
+  groupMap: number[][];
+  hasAlternation: boolean;
+  /** Some atom matches a non-ASCII byte. */
+  wide: boolean;
+  canBeEmpty: boolean;
+}
+
+function translate(p: string, original: string): Translation {
+  const { node, groups, hasAlternation, wide } = parseEre(p, original);
   const em = new Emitter(groups);
   const source = em.emit(node);
   // Same group numbering: the emitter is deterministic.
   const suffixSource = hasAlternation ? new Emitter(groups, true).emit(node) : source;
-  return { source, suffixSource, groups, groupMap: em.groupMap, hasAlternation };
+  return { source, suffixSource, groups, groupMap: em.groupMap, hasAlternation, wide, canBeEmpty: canBeEmpty(node) };
 }
 
 /** The value of Nix group `g`: the last of its JavaScript groups that took part. */
@@ -468,8 +493,10 @@ export function fromBinary(s: string): string {
 export function compileRegex(pattern: string): CompiledRegex {
   let r = cache.get(pattern);
   if (r !== undefined) return r;
-  const bin = hasNonAscii(pattern) ? toBinary(pattern) : pattern;
-  const { source, suffixSource, groups, groupMap, hasAlternation } = translate(bin, pattern);
+  const nonAscii = hasNonAscii(pattern);
+  const bin = nonAscii ? toBinary(pattern) : pattern;
+  const { source, suffixSource, groups, groupMap, hasAlternation, wide, canBeEmpty } = translate(bin, pattern);
+  const asciiOnly = !nonAscii && !wide;
   let whole: RegExp;
   let search: RegExp;
   try {
@@ -478,7 +505,7 @@ export function compileRegex(pattern: string): CompiledRegex {
   } catch (e) {
     throw new InvalidRegexError(pattern, String(e));
   }
-  r = { pattern, source, suffixSource, groups, groupMap, hasAlternation, whole, search, longer: new Map() };
+  r = { pattern, source, suffixSource, groups, groupMap, hasAlternation, asciiOnly, asciiSplit: asciiOnly && !canBeEmpty, whole, search, longer: new Map() };
   if (cache.size > 1000) cache.clear();
   cache.set(pattern, r);
   return r;
@@ -490,7 +517,7 @@ export function compileRegex(pattern: string): CompiledRegex {
  * @public
  */
 export function regexMatch(re: CompiledRegex, s: string): (string | null)[] | null {
-  const binary = hasNonAscii(s);
+  const binary = !re.asciiOnly && hasNonAscii(s);
   const m = re.whole.exec(binary ? toBinary(s) : s);
   if (m === null) return null;
   const n = re.groups;
@@ -553,7 +580,8 @@ function searchLongest(re: CompiledRegex, s: string, from: number): { m: RegExpE
 
 /** `builtins.split`: the pieces between matches interleaved with the matches' groups. @public */
 export function regexSplit(re: CompiledRegex, s: string): SplitPiece[] {
-  const binary = hasNonAscii(s);
+  // An empty match advances by one byte, which may be inside a character: then bytes it is.
+  const binary = !re.asciiSplit && hasNonAscii(s);
   const str = binary ? toBinary(s) : s;
   const out: SplitPiece[] = [];
   const ng = re.groups;

@@ -133,17 +133,27 @@ function replace(p: ReplacePlan, s: string): { out: string; context: Set<string>
 interface Patterns {
   readonly from: string[];
   readonly hasEmpty: boolean;
-  /** Code → index of the first pattern that is that single ASCII character (-1 for none); null unless all patterns are such. */
+  /** Code → index of the first pattern that is that single ASCII character (-1 for none, up to 255); null unless all patterns are such. */
   readonly table: Int32Array | null;
   /** The alternation, built on first use. */
   alt: { re: RegExp; index: Map<string, number> } | undefined;
 }
 
+/** The `to` side, forced once per list. */
+interface Replacements {
+  readonly to: (string | NixString)[];
+  /** The replacements as Latin-1 codes when all are plain Latin-1 strings (else null): they can then be written byte by byte. */
+  readonly latin1: Uint8Array[] | null;
+}
+
 const patternsOf = new WeakMap<NixList, Patterns>();
-const forcedTo = new WeakMap<NixList, (string | NixString)[]>();
+const replacementsOf = new WeakMap<NixList, Replacements>();
+
+/** The lists of the last call, for the common `map (replaceStrings from to)` without two WeakMap look-ups per call. */
+let lastLists: { readonly fl: NixList; readonly tl: NixList; readonly pats: Patterns; readonly reps: Replacements } | undefined;
 
 function makePatterns(from: string[]): Patterns {
-  let table: Int32Array | null = new Int32Array(128).fill(-1);
+  let table: Int32Array | null = new Int32Array(256).fill(-1);
   for (let i = from.length - 1; i >= 0; i--) {
     const f = from[i]!;
     if (f.length !== 1 || f.charCodeAt(0) >= 128) {
@@ -155,82 +165,80 @@ function makePatterns(from: string[]): Patterns {
   return { from, hasEmpty: from.includes(""), table, alt: undefined };
 }
 
+function makeReplacements(to: (string | NixString)[]): Replacements {
+  let latin1: Uint8Array[] | null = [];
+  for (const t of to) {
+    if (typeof t !== "string") {
+      latin1 = null;
+      break;
+    }
+    const bytes = new Uint8Array(t.length);
+    for (let i = 0; i < t.length; i++) {
+      const c = t.charCodeAt(i);
+      if (c >= 256) {
+        latin1 = null;
+        break;
+      }
+      bytes[i] = c;
+    }
+    if (latin1 === null) break;
+    latin1.push(bytes);
+  }
+  return { to, latin1 };
+}
+
 /** Scratch space for {@link replaceCharsLatin1}'s output, grown as needed. */
 let scratch: Buffer = Buffer.allocUnsafe(1 << 16);
 
-/** The replacements as Latin-1 code arrays when all are plain Latin-1 strings (else null): they can then be written byte by byte. */
-const latin1To = new WeakMap<(string | NixString)[], Uint8Array[] | null>();
-
-function latin1Replacements(to: (string | NixString)[]): Uint8Array[] | undefined {
-  let r = latin1To.get(to);
-  if (r === undefined) {
-    r = [];
-    for (const t of to) {
-      if (typeof t !== "string") {
-        r = null;
-        break;
-      }
-      const str = t;
-      const bytes = new Uint8Array(str.length);
-      for (let i = 0; i < str.length; i++) {
-        const c = str.charCodeAt(i);
-        if (c >= 256) {
-          r = null;
-          break;
-        }
-        bytes[i] = c;
-      }
-      if (r === null) break;
-      r.push(bytes);
-    }
-    latin1To.set(to, r);
-  }
-  return r ?? undefined;
-}
+/**
+ * Buffer's own Latin-1 decoder: `toString("latin1", …)` checks its
+ * arguments and looks the encoding up in JavaScript first, which costs as
+ * much as the decoding for the short strings replaceStrings mostly makes.
+ */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Buffer, start: number, end: number) => string }).latin1Slice;
 
 /**
- * {@link replaceChars} for text and replacements in Latin-1 (the usual
- * case): the result is written into one buffer and read out as one flat
- * string, without slices, a piece list or a join. Undefined when the text
- * has a character beyond Latin-1.
+ * The single-character table replacement for text and replacements in
+ * Latin-1 (the usual case): the result is written into one buffer and read
+ * out as one flat string, without slices, a piece list or a join. Undefined
+ * when the text has a character beyond Latin-1.
  */
 function replaceCharsLatin1(table: Int32Array, reps: Uint8Array[], s: string): string | undefined {
   const n = s.length;
   let buf: Buffer = scratch;
+  // Room for the rest of the text unreplaced, so plain characters need no check.
+  if (n > buf.length) buf = growScratch(n, 0);
   let w = 0;
   let replaced = false;
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
     if (c >= 256) return undefined;
-    const k = c < 128 ? table[c]! : -1;
+    const k = table[c]!;
     if (k < 0) {
-      if (w >= buf.length) buf = growScratch(w + 1);
       buf[w++] = c;
       continue;
     }
     const r = reps[k]!;
-    if (w + r.length > buf.length) buf = growScratch(w + r.length);
-    buf.set(r, w);
-    w += r.length;
+    const m = r.length;
+    if (w + m + (n - i - 1) > buf.length) buf = growScratch(w + m + (n - i - 1), w);
+    // Replacements are short: a loop beats TypedArray#set's call.
+    for (let j = 0; j < m; j++) buf[w++] = r[j]!;
     replaced = true;
   }
-  return replaced ? buf.toString("latin1", 0, w) : s;
+  if (!replaced) return s;
+  return latin1Slice !== undefined ? latin1Slice.call(buf, 0, w) : buf.toString("latin1", 0, w);
 }
 
-function growScratch(need: number): Buffer {
+/** A larger scratch buffer holding the first `keep` bytes of the old one. */
+function growScratch(need: number, keep: number): Buffer {
   const b = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
-  scratch.copy(b);
+  scratch.copy(b, 0, 0, keep);
   scratch = b;
   return b;
 }
 
-/** One table lookup per character. */
+/** One table lookup per character, for replacements with contexts or beyond Latin-1. */
 function replaceChars(table: Int32Array, to: (string | NixString)[], s: string): { out: string; context: Set<string> | undefined } {
-  const reps = latin1Replacements(to);
-  if (reps !== undefined) {
-    const out = replaceCharsLatin1(table, reps, s);
-    if (out !== undefined) return { out, context: undefined };
-  }
   // Pieces are joined once into a flat string: `+=` would leave a rope of
   // slices per result, which lives as long as the result and burdens the collector.
   let parts: string[] | undefined;
@@ -282,23 +290,40 @@ function replaceFast(p: Patterns, to: (string | NixString)[], s: string): { out:
 }
 
 defineBuiltin("replaceStrings", 3, (args, ctx) => {
-  const fromList = args[0], toList = args[1], s = args[2];
-  const fl = ctx.forceList(fromList!);
-  const tl = ctx.forceList(toList!);
+  const fl = ctx.forceList(args[0]!);
+  const tl = ctx.forceList(args[1]!);
   if (fl.length !== tl.length) throw ctx.error("'from' and 'to' arguments to 'replaceStrings' have different lengths");
-  let pats = patternsOf.get(fl);
-  if (pats === undefined) {
-    pats = makePatterns(fl.map((x) => ctx.forceString(x)));
-    patternsOf.set(fl, pats);
+  let pats: Patterns;
+  let reps: Replacements;
+  const last = lastLists;
+  if (last !== undefined && last.fl === fl && last.tl === tl) {
+    pats = last.pats;
+    reps = last.reps;
+  } else {
+    // Nix forces all of `from`, then all of `to`, then the string.
+    let p = patternsOf.get(fl);
+    if (p === undefined) {
+      p = makePatterns(fl.map((x) => ctx.forceString(x)));
+      patternsOf.set(fl, p);
+    }
+    let r = replacementsOf.get(tl);
+    if (r === undefined) {
+      r = makeReplacements(tl.map((x) => ctx.forceStringValue(x)));
+      replacementsOf.set(tl, r);
+    }
+    pats = p;
+    reps = r;
+    lastLists = { fl, tl, pats, reps };
   }
-  let to = forcedTo.get(tl);
-  if (to === undefined) {
-    to = tl.map((x) => ctx.forceStringValue(x));
-    forcedTo.set(tl, to);
+  const sv = ctx.forceStringValue(args[2]!);
+  let text = typeof sv === "string" ? sv : sv.s;
+  if (pats.table !== null && reps.latin1 !== null) {
+    // Replacements without contexts: the result has the subject's.
+    const out = replaceCharsLatin1(pats.table, reps.latin1, text);
+    if (out !== undefined) return out === text ? sv : typeof sv === "string" ? out : mkString(out, sv.context);
   }
-  const sv = ctx.forceStringValue(s!);
-  let text = stringOf(sv);
   const from = pats.from;
+  const to = reps.to;
   let r: { out: string; context: Set<string> | undefined };
   let binary = false;
   if (from.length === 0) r = { out: text, context: undefined };
@@ -439,10 +464,14 @@ defineBuiltin("convertHash", 1, (args, ctx) => {
   }
 });
 
+/** The last regex used: `filter (s: match p s != null) xs` asks for the same pattern every call. */
+let lastRegex: CompiledRegex | undefined;
+
 function regex(ctx: BuiltinContext, re: LazyValue): CompiledRegex {
   const pattern = forceStringNoCtx(ctx, re);
+  if (lastRegex !== undefined && lastRegex.pattern === pattern) return lastRegex;
   try {
-    return compileRegex(pattern);
+    return (lastRegex = compileRegex(pattern));
   } catch (e) {
     if (e instanceof InvalidRegexError) throw ctx.error(e.message, e.data);
     throw e;

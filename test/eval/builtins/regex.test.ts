@@ -38,6 +38,17 @@ describe("regex (fixed cases)", () => {
     expect(match("a+?", "aaa")).toEqual([]);
     expect(match("a**", "aa")).toEqual([]);
   });
+  it("matches ASCII-only patterns on the string itself, bytes only where a match could take a non-ASCII byte", () => {
+    expect(compileRegex("([a-z]+)-([0-9]+)\\.([0-9]+)(-rc([0-9]+))?").asciiOnly).toBe(true);
+    for (const p of [".", "a[^b]", "é", "[[:alpha:]é]"]) expect(compileRegex(p).asciiOnly, p).toBe(false);
+    expect(compileRegex("x*").asciiSplit).toBe(false);
+    expect(compileRegex("x+").asciiSplit).toBe(true);
+    expect(match("([a-z]+)-([0-9]+)", "é-1")).toBeNull();
+    expect(match("(a)(b)?", "a")).toEqual(["a", null]);
+    expect(split("b+", "é bb 😀b")).toEqual(["é ", [], " 😀", [], ""]);
+    // An empty match steps one byte: inside a character, as std::regex does (see the differential tests).
+    expect(split("x*", "é").length).toBe(7);
+  });
   it("rejects what Nix rejects", () => {
     for (const p of ["(a)\\1", "(", "a{,2}", "\\d", "\\w", "*a", "{", "a)", "[z-a]", "[[:foo:]]", "(?:a)", "\\/", "[a", "[]", "a{1,0}", "^*"])
       expect(() => compileRegex(p), p).toThrow(InvalidRegexError);
@@ -76,8 +87,8 @@ describeOracle("regex vs Nix 2.8", () => {
   const root = oracleRoot();
   const nixEval = (expr: string) => runNix("nix-instantiate", ["--eval", "--strict", "-E", expr], { root: root.root });
 
-  function differential(fn: "match" | "split", impl: (p: string, s: string) => Printable, seed: number, n: number): void {
-    const cases = fc.sample(fc.tuple(anchored, subject), { numRuns: n, seed }).filter(([p]) => valid(p));
+  function differential(fn: "match" | "split", impl: (p: string, s: string) => Printable, seed: number, n: number, gen = fc.tuple(anchored, subject)): void {
+    const cases = fc.sample(gen, { numRuns: n, seed }).filter(([p]) => valid(p));
     const expr = "[ " + cases.map(([p, s]) => `(builtins.${fn} ${nixStr(p)} ${nixStr(s)})`).join(" ") + " ]";
     const r = nixEval(expr);
     expect(r.stderr).toBe("");
@@ -97,6 +108,25 @@ describeOracle("regex vs Nix 2.8", () => {
 
   it("split agrees on 1200 generated pattern/subject pairs", () => {
     for (let seed = 11; seed <= 16; seed++) differential("split", split, seed, 200);
+  }, 60_000);
+
+  // Patterns whose atoms match only ASCII bytes run on the subject as is (no
+  // UTF-8 view): subjects with Latin-1, other BMP and astral characters check
+  // that this gives Nix's matches, captures and split pieces.
+  it("ASCII-only patterns agree on 800 generated subjects beyond ASCII", () => {
+    const asciiAtom = fc.constantFrom("a", "b", "-", " ", "\\.", "\\(", "[ab]", "[a-c]", "[[:alpha:]]", "[[:digit:]_]", "[[:space:]]", "[]a]", "[a-]", "[[.hyphen.]]", "1");
+    const asciiPiece = fc.tuple(asciiAtom, quant).map(([a, q]) => a + q);
+    const asciiPattern: fc.Arbitrary<string> = fc.letrec<{ re: string; branch: string; grp: string }>((tie) => ({
+      re: fc.array(tie("branch"), { minLength: 1, maxLength: 3 }).map((bs) => bs.join("|")),
+      branch: seq(fc.oneof({ weight: 4, arbitrary: asciiPiece }, { weight: 1, arbitrary: tie("grp") })),
+      grp: fc.tuple(tie("re"), quant).map(([r, q]) => `(${r})${q}`),
+    })).re.filter((p) => p.length <= 40);
+    const wideSubject = fc.array(fc.constantFrom("a", "b", "-", " ", ".", "1", "(", "é", "ÿ", "€", "😀", "ab", "a-1"), { maxLength: 10 }).map((xs) => xs.join(""));
+    const gen = fc.tuple(fc.tuple(fc.constantFrom("", "^"), asciiPattern, fc.constantFrom("", "$")).map(([a, p, b]) => a + p + b), wideSubject);
+    for (const seed of [21, 22]) {
+      differential("match", match, seed, 200, gen);
+      differential("split", split, seed + 10, 200, gen);
+    }
   }, 60_000);
 
   it("accepts and rejects the same generated patterns as Nix", () => {

@@ -127,6 +127,48 @@ describeOracle("string builtins vs Nix 2.8", () => {
     agreeAll(cases.map(([pairs, s]) => `builtins.replaceStrings [ ${pairs.map(([f]) => lit(f)).join(" ")} ] [ ${pairs.map(([, t]) => lit(t)).join(" ")} ] ${lit(s)}`));
   });
 
+  // Single-character ASCII patterns take a lookup table, and plain Latin-1
+  // replacements over Latin-1 text a byte buffer: subjects and replacements
+  // beyond Latin-1 (and astral characters) must fall back with the same result.
+  it("replaceStrings with single-character patterns agrees on 200 generated cases", () => {
+    const ch = fc.constantFrom("&", "<", ">", '"', "o", "a", "$", "\n");
+    const rep = fc.string({ unit: fc.constantFrom("a", "&", "é", "ÿ", "€", "😀", ";", "o"), maxLength: 4 });
+    const text = fc.string({ unit: fc.constantFrom("a", "b", "o", "&", "<", ">", '"', "$", "{", "é", "ÿ", "€", "😀", " ", "\n"), maxLength: 14 });
+    const cases = fc.sample(fc.tuple(fc.array(fc.tuple(ch, rep), { maxLength: 5 }), text), { numRuns: 200, seed: 12 });
+    agreeAll(cases.map(([pairs, s]) => `builtins.replaceStrings [ ${pairs.map(([f]) => lit(f)).join(" ")} ] [ ${pairs.map(([, t]) => lit(t)).join(" ")} ] ${lit(s)}`));
+  });
+
+  it("replaceStrings agrees when the same lists serve many calls, in turn with others, and on long text", () => {
+    agreeAll([
+      'let f = builtins.replaceStrings [ "a" "b" ] [ "1" "2" ]; g = builtins.replaceStrings [ "a" ] [ "x" ]; in map (s: [ (f s) (g s) (f s) ]) [ "ab" "ba" "c" "" ]',
+      'let from = [ "a" ]; in map (to: builtins.replaceStrings from [ to ] "aba") [ "1" "22" "" ]',
+      'map (builtins.replaceStrings [ "<" "&" ] [ "&lt;" "&amp;" ]) (builtins.genList (i: "<${toString i}&") 50)',
+    ]);
+    // Texts longer than the output buffer so far (64 KiB at first), growing
+    // it again while replacing: one at a time and by increasing size, as
+    // agreeAll's batch would grow the buffer for all of them first.
+    for (const [unit, n] of [
+      ["ab<é", 30000],
+      ["ab", 150000],
+    ] as const)
+      agree(`let s = builtins.concatStringsSep "" (builtins.genList (i: "${unit}") ${n}); r = builtins.replaceStrings [ "a" "<" ] [ "xyz" "" ] s; in [ (builtins.stringLength r) (builtins.hashString "sha256" r) ]`);
+  });
+
+  it("replaceStrings keeps the subject's context and adds those of the replacements used", () => {
+    const pre = 'let d = derivation { name = "d"; builder = "/bin/sh"; system = "x86_64-linux"; }; s = "${d}/bin"; gc = x: builtins.attrNames (builtins.getContext x); in ';
+    agreeAll(
+      [
+        'gc (builtins.replaceStrings [ "b" ] [ "B" ] s)',
+        'gc (builtins.replaceStrings [ "q" ] [ "Q" ] s)',
+        'builtins.replaceStrings [ "b" "/" ] [ "B" "" ] s == "${d}Bin"',
+        'gc (builtins.replaceStrings [ "b" ] [ s ] "abc")',
+        'gc (builtins.replaceStrings [ "q" ] [ s ] "abc")',
+        'gc (builtins.replaceStrings [ "b" "c" ] [ "x" s ] "ab")',
+        'gc (builtins.replaceStrings [ "b" "c" ] [ "x" s ] "abc")',
+      ].map((e) => pre + e),
+    );
+  });
+
   it("baseNameOf, dirOf, concatStringsSep and hashString agree on generated strings", () => {
     const pathish = fc.string({ unit: fc.constantFrom("a", "/", "é", ".", "b"), maxLength: 8 });
     const cases = fc.sample(fc.tuple(pathish, fc.array(str, { maxLength: 4 }), str), { numRuns: 150, seed: 8 });
