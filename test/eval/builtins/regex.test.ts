@@ -47,7 +47,7 @@ describe("regex (fixed cases)", () => {
     expect(match("(a)(b)?", "a")).toEqual(["a", null]);
     expect(split("b+", "é bb 😀b")).toEqual(["é ", [], " 😀", [], ""]);
     // An empty match steps one byte: inside a character, as std::regex does (see the differential tests).
-    expect(split("x*", "é").length).toBe(7);
+    expect(regexSplit(compileRegex("x*"), "é")).toHaveLength(7);
   });
   it("rejects what Nix rejects", () => {
     for (const p of ["(a)\\1", "(", "a{,2}", "\\d", "\\w", "*a", "{", "a)", "[z-a]", "[[:foo:]]", "(?:a)", "\\/", "[a", "[]", "a{1,0}", "^*"])
