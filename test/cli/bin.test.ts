@@ -66,6 +66,17 @@ describe.runIf(built)("bin/tsnix", () => {
     expect(tsnix(expr, { GLIBC_TUNABLES: "glibc.malloc.arena_max=2" }).stdout).toBe('[ "glibc.malloc.arena_max=2" "" ]\n');
   });
 
+  it("starts Node with one malloc arena unless the user's GLIBC_TUNABLES sets another", () => {
+    const tunables = (env: Record<string, string | undefined>): string | undefined => {
+      const r = spawnSync("/bin/sh", ["-x", BIN, "--version"], { encoding: "utf8", env: { ...process.env, ...env } });
+      expect(r.status).toBe(0);
+      return r.stderr.split("\n").filter((l) => /^\+ GLIBC_TUNABLES=/.test(l)).at(-1)?.replace(/^\+ GLIBC_TUNABLES=/, "");
+    };
+    expect(tunables({ GLIBC_TUNABLES: undefined })).toBe("glibc.malloc.arena_max=1:glibc.malloc.hugetlb=1");
+    // glibc applies the last setting of a tunable: the user's.
+    expect(tunables({ GLIBC_TUNABLES: "glibc.malloc.arena_max=2" })).toBe("glibc.malloc.arena_max=1:glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1");
+  });
+
   describe("NODE_EXTRA_CA_CERTS", () => {
     let dir: string;
     let server: Server;
