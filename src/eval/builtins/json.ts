@@ -101,32 +101,169 @@ export function jsonString(s: string): string {
 
 /** Serialise a Nix value to JSON text, collecting string contexts. @public */
 export function toJSON(ctx: BuiltinContext, v: LazyValue, context: Set<string>): string {
-  const out: Out = { s: "", parts: [] };
-  write(ctx, v, context, out);
-  if (out.parts.length === 0) return out.s;
-  out.parts.push(out.s);
-  return out.parts.join("");
+  // One writer serves every call (a toJSON forced while another writes gets its own).
+  const out = spareOut ?? new JsonOut();
+  spareOut = undefined;
+  try {
+    write(ctx, v, context, out);
+    return out.finish();
+  } finally {
+    out.reset();
+    spareOut = out;
+  }
 }
+
+let spareOut: JsonOut | undefined;
 
 /**
- * The text being built: short pieces are concatenated into `s` (a rope in
- * V8), which is flattened into `parts` every few kilobytes, so a large
- * document never keeps a million-node rope alive for the collector to move.
+ * The text being built: Latin-1 characters as bytes in a buffer, decoded into
+ * one string every {@link CHUNK} bytes, the chunks joined at the end. Digits
+ * and quoted strings are written where they go, with no string made per
+ * piece (a rope node or a copy per `+=`, then the flattening, were half of
+ * toJSON's time). Text with a character beyond Latin-1 becomes a chunk of its
+ * own, so the result is two-byte only where it has to be.
  */
-interface Out {
-  s: string;
-  readonly parts: string[];
+class JsonOut {
+  private readonly buf = Buffer.allocUnsafe(CHUNK);
+  private n = 0;
+  /**
+   * Where the current chunk ends: small chunks first, growing to
+   * {@link CHUNK}, so that the flushing paths run (and the engine has seen
+   * them) before the writer's methods are optimized, instead of each
+   * deoptimizing at its first flush.
+   */
+  private limit = FIRST_CHUNK;
+  private readonly chunks: string[] = [];
+
+  private flush(): void {
+    if (this.n > 0) this.chunks.push(this.buf.toString("latin1", 0, this.n));
+    this.n = 0;
+    if (this.limit < CHUNK) this.limit *= 2;
+  }
+
+  /** Text as it is (punctuation, numbers, a shape's quoted keys). */
+  text(s: string): void {
+    const len = s.length;
+    if (this.n + len > this.limit) this.flush();
+    const buf = this.buf;
+    const from = this.n;
+    let n = from;
+    if (len <= CHUNK) {
+      for (let i = 0; i < len; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0xff) break;
+        buf[n++] = c;
+      }
+      if (n - from === len) {
+        this.n = n;
+        return;
+      }
+    }
+    this.n = from;
+    this.flush();
+    this.chunks.push(s);
+  }
+
+  byte(c: number): void {
+    if (this.n >= this.limit) this.flush();
+    this.buf[this.n++] = c;
+  }
+
+  /** An int as decimal digits. */
+  int(x: number): void {
+    // Beyond 32 bits the digit loop's divisions cost more than the engine's conversion.
+    if (x > 0x7fffffff || x < -0x7fffffff) return this.text(String(x));
+    if (this.n + 11 > this.limit) this.flush();
+    const buf = this.buf;
+    let n = this.n;
+    if (x < 0) {
+      buf[n++] = 0x2d;
+      x = -x;
+    }
+    const start = n;
+    do {
+      const q = (x / 10) | 0;
+      buf[n++] = 0x30 + x - q * 10;
+      x = q;
+    } while (x > 0);
+    // The digits came least significant first.
+    for (let i = start, j = n - 1; i < j; i++, j--) {
+      const t = buf[i]!;
+      buf[i] = buf[j]!;
+      buf[j] = t;
+    }
+    this.n = n;
+  }
+
+  /** A string as a JSON literal, as {@link jsonString} writes it. */
+  string(s: string): void {
+    const len = s.length;
+    // At most six bytes per character (\u00XX), and the quotes.
+    if (this.n + 6 * len + 2 > this.limit) {
+      this.flush();
+      if (6 * len + 2 > CHUNK) {
+        this.text(jsonString(s));
+        return;
+      }
+    }
+    const buf = this.buf;
+    const from = this.n;
+    let n = from;
+    buf[n++] = 0x22;
+    for (let i = 0; i < len; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x20 && c !== 0x22 && c !== 0x5c) {
+        if (c > 0xff) {
+          this.n = from;
+          this.flush();
+          this.chunks.push(jsonString(s));
+          return;
+        }
+        buf[n++] = c;
+        continue;
+      }
+      buf[n++] = 0x5c;
+      switch (c) {
+        case 0x22:
+        case 0x5c:
+          buf[n++] = c;
+          break;
+        case 0x0a:
+          buf[n++] = 0x6e;
+          break;
+        case 0x0d:
+          buf[n++] = 0x72;
+          break;
+        case 0x09:
+          buf[n++] = 0x74;
+          break;
+        default:
+          buf[n++] = 0x75;
+          buf[n++] = 0x30;
+          buf[n++] = 0x30;
+          buf[n++] = HEX.charCodeAt(c >> 4);
+          buf[n++] = HEX.charCodeAt(c & 15);
+      }
+    }
+    buf[n++] = 0x22;
+    this.n = n;
+  }
+
+  finish(): string {
+    if (this.chunks.length === 0) return this.buf.toString("latin1", 0, this.n);
+    this.flush();
+    return this.chunks.join("");
+  }
+
+  reset(): void {
+    this.n = 0;
+    this.chunks.length = 0;
+  }
 }
 
-const CHUNK = 8192;
-
-function flush(out: Out): void {
-  const s = out.s;
-  // Reading a character flattens the rope in place.
-  s.charCodeAt(0);
-  out.parts.push(s);
-  out.s = "";
-}
+/** Bytes per chunk: a chunk's string stays below the engine's large-object size. */
+const CHUNK = 65536;
+const FIRST_CHUNK = 256;
 
 /** A shape's keys in Nix's order, quoted with their separators (`"a":`, `,"b":`), and the slot of each. */
 interface JsonLayout {
@@ -158,52 +295,53 @@ function addContext(context: Set<string>, s: string | NixString): string {
  * thunk this forced gets the value itself (see {@link settle}): the thunks of
  * a freshly built structure then die young instead of being promoted with it.
  */
-function write(ctx: BuiltinContext, lv: LazyValue, context: Set<string>, out: Out): Value {
-  if (out.s.length > CHUNK) flush(out);
+function write(ctx: BuiltinContext, lv: LazyValue, context: Set<string>, out: JsonOut): Value {
   const v = ctx.force(lv);
   if (v === null) {
-    out.s += "null";
+    out.text("null");
     return v;
   }
   switch (typeof v) {
     case "boolean":
-      out.s += v ? "true" : "false";
+      out.text(v ? "true" : "false");
       return v;
     case "number":
+      out.int(v);
+      return v;
     case "bigint":
-      out.s += String(v);
+      out.text(String(v));
       return v;
     case "string":
-      out.s += jsonString(v);
+      out.string(v);
       return v;
   }
   if (v instanceof NixString) {
-    out.s += jsonString(addContext(context, v));
+    out.string(addContext(context, v));
     return v;
   }
   if (v instanceof NixFloat) {
-    out.s += formatFloatG(v.value);
+    out.text(formatFloatG(v.value));
     return v;
   }
   if (v instanceof NixPath) {
     // Paths are copied to the store, as in string interpolation.
-    out.s += jsonString(addContext(context, ctx.coerceToString(v)));
+    out.string(addContext(context, ctx.coerceToString(v)));
     return v;
   }
   if (Array.isArray(v)) {
-    out.s += "[";
+    out.byte(0x5b);
     for (let i = 0; i < v.length; i++) {
-      if (i > 0) out.s += ",";
+      if (i > 0) out.byte(0x2c);
       const x = v[i]!;
       const xv = write(ctx, x, context, out);
       if (x !== xv) settle(v, i, xv);
     }
-    out.s += "]";
+    out.byte(0x5d);
     return v;
   }
   if (v instanceof NixAttrs) {
     if (v.has("__toString")) {
-      out.s += jsonString(addContext(context, ctx.coerceToString(v, { copyToStore: false })));
+      out.string(addContext(context, ctx.coerceToString(v, { copyToStore: false })));
       return v;
     }
     const outPath = v.get("outPath");
@@ -216,25 +354,26 @@ function write(ctx: BuiltinContext, lv: LazyValue, context: Set<string>, out: Ou
       // Every set of one shape prints the same keys in the same order: quote them once per shape.
       const layout = jsonLayoutOf(shape);
       const vals = v.compactValues!;
-      out.s += "{";
+      out.byte(0x7b);
       for (let i = 0; i < layout.keys.length; i++) {
-        out.s += layout.keys[i]!;
+        out.text(layout.keys[i]!);
         const slot = layout.slots[i]!;
         const x = vals[slot]!;
         const xv = write(ctx, x, context, out);
         if (x !== xv) settle(vals, slot, xv);
       }
-      out.s += "}";
+      out.byte(0x7d);
       return v;
     }
-    out.s += "{";
+    out.byte(0x7b);
     const names = v.names();
     for (let i = 0; i < names.length; i++) {
-      if (i > 0) out.s += ",";
-      out.s += jsonString(names[i]!) + ":";
+      if (i > 0) out.byte(0x2c);
+      out.string(names[i]!);
+      out.byte(0x3a);
       write(ctx, v.get(names[i]!)!, context, out);
     }
-    out.s += "}";
+    out.byte(0x7d);
     return v;
   }
   if (v instanceof NixLambda) throw ctx.error("cannot convert a function to JSON");

@@ -33,6 +33,10 @@ const VALUES = [
   "builtins.toJSON [ [ ] { } [ { } ] ]",
   "builtins.toJSON (-9223372036854775807 - 1)",
   'builtins.toJSON { "é" = 1; "" = 2; "a b" = 3; B = 4; }',
+  // The writer: ints around its 32-bit digit loop, text beyond Latin-1 among Latin-1, strings longer than its buffer, many buffers.
+  "builtins.toJSON [ 0 (-1) 7 10 2147483647 (-2147483647) 2147483648 (-2147483648) (-2147483649) 9007199254740993 (-9223372036854775807 - 1) ]",
+  'let s = builtins.concatStringsSep "" (builtins.genList (i: "ab\\"é\\n") 5000); in [ (builtins.hashString "sha256" (builtins.toJSON [ s s "λ${s}" { "ключ${s}" = s; a = 1; } [ "x" ] ])) (builtins.stringLength (builtins.toJSON { inherit s; })) ]',
+  'let j = builtins.toJSON (builtins.genList (i: [ i "x${toString i}" (if i / 7 * 7 == i then "λ" else "é") 1.5 { "ü" = i; } ]) 20000); in [ (builtins.stringLength j) (builtins.hashString "sha256" j) (builtins.substring 65500 100 j) ]',
   'builtins.fromJSON "[1e2, 0.5, 1.0, -0, 12345678901234567890, \\"\\\\u00e9\\\\ud83d\\\\ude00\\"]"',
   'builtins.fromJSON "{\\"a\\":1,\\"a\\":2}"',
   'builtins.fromJSON " { \\"x\\" : [ true , false , null ] } "',
