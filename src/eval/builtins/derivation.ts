@@ -74,7 +74,7 @@ export function derivationStrict(ctx: BuiltinContext, attrs: NixAttrs): NixAttrs
 class DrvAttrs {
   readonly context = new Set<string>();
   readonly env = new Map<string, string>();
-  readonly args: string[] = [];
+  args: readonly string[] = [];
   /** The members of `__json`, with structured attributes. */
   readonly json: string[] | undefined;
   builder = "";
@@ -135,7 +135,10 @@ function readAttr(ctx: BuiltinContext, attrs: NixAttrs, a: DrvAttrs, key: string
       else a.json.push(`${JSON.stringify(key)}:false`);
     } else if (key === "args") {
       const list = ctx.forceList(value);
-      for (let i = 0; i < list.length; i++) a.args.push(a.addCtx(coerceToString(list[i]!, ctx.pos, true, true)));
+      const args: string[] = [];
+      for (let i = 0; i < list.length; i++) args.push(a.addCtx(coerceToString(list[i]!, ctx.pos, true, true)));
+      // A copy of its exact size: the derivation keeps it (grown by push, it had room for 16).
+      a.args = args.slice();
     } else if (a.json !== undefined) readJsonAttr(ctx, a, key, value);
     else {
       // The evaluator's own coercion, not the context's wrapper around it: one frame less per
@@ -186,14 +189,20 @@ function instantiateAttrs(ctx: BuiltinContext, a: DrvAttrs): NixAttrs {
   const context = [...a.context];
   if (context.length > 1) context.sort(compareStrings);
   for (let i = 0; i < context.length; i++) {
-    const e = decodeContextElement(context[i]!);
+    const c = context[i]!;
+    // (decodeContextElement without its object: `!out!/nix/store/….drv`, the usual element, first.)
+    if (c.charCodeAt(0) === 33 /* ! */) {
+      const bang = c.indexOf("!", 1);
+      addInputDrv(inputDrvs, c.slice(bang + 1), c.slice(1, bang));
+      continue;
+    }
+    const e = decodeContextElement(c);
     if (e.kind === "allOutputs") {
       for (const j of store.closure(e.path)) {
         inputSrcs.add(j);
         if (j.endsWith(".drv")) for (const o of store.readDerivation(j).outputs.keys()) addInputDrv(inputDrvs, j, o);
       }
-    } else if (e.kind === "output") addInputDrv(inputDrvs, e.path, e.output);
-    else inputSrcs.add(e.path);
+    } else inputSrcs.add(e.path);
   }
   inputDrvs.forEach((outs) => {
     if (outs.length > 1) outs.sort(compareStrings);
@@ -208,7 +217,7 @@ function instantiateAttrs(ctx: BuiltinContext, a: DrvAttrs): NixAttrs {
     if (a.outputs.length !== 1 || a.outputs[0] !== "out") throw a.error("multiple outputs are not supported in fixed-output derivations");
     const h = parseHashAllowEmpty(ctx, a.outputHash, optAlgo(a.outputHashAlgo ?? ""));
     draftOutputs.set("out", { hashAlgo: `${a.recursive === true ? "r:" : ""}${h.algorithm}`, hash: h.toBase16() });
-  } else for (const o of a.outputs) draftOutputs.set(o, {});
+  } else for (let i = 0; i < a.outputs.length; i++) draftOutputs.set(a.outputs[i]!, {});
 
   const draft = {
     name: a.drvName,
@@ -232,21 +241,23 @@ function instantiateAttrs(ctx: BuiltinContext, a: DrvAttrs): NixAttrs {
   const drv = done.drv;
   const drvPath = store.writeDerivation(drv, done.text, done.hashModulo);
 
-  const shape = resultShape(drv.outputs);
-  const keys = shape.keys;
-  const values: LazyValue[] = [];
-  for (let i = 0; i < keys.length; i++) {
-    const o = drv.outputs.get(keys[i]!);
-    values.push(o === undefined ? new NixString(drvPath, contextOf1("=" + drvPath)) : new NixString(o.path, contextOf1("!" + keys[i]! + "!" + drvPath)));
-  }
+  // (drv.outputs has a.outputs' names, in that order.)
+  const shape = resultShape(a.outputs);
+  // Mapped, not pushed: the set is kept, and an array grown by push keeps its spare capacity.
+  const values = shape.keys.map((k): LazyValue => {
+    const o = drv.outputs.get(k);
+    return o === undefined ? new NixString(drvPath, contextOf1("=" + drvPath)) : new NixString(o.path, contextOf1("!" + k + "!" + drvPath));
+  });
   return NixAttrs.compact(shape, values);
 }
 
 /** The layouts of derivationStrict's results (`drvPath`, then the outputs), by output names. */
 const resultShapes = new Map<string, AttrsShape>();
 
-function resultShape(outputs: ReadonlyMap<string, unknown>): AttrsShape {
-  const names = [...outputs.keys()];
+const DEFAULT_RESULT_SHAPE = new AttrsShape(["drvPath", "out"], undefined);
+
+function resultShape(names: readonly string[]): AttrsShape {
+  if (names === DEFAULT_OUTPUTS) return DEFAULT_RESULT_SHAPE;
   const key = names.join("\0");
   let s = resultShapes.get(key);
   if (s === undefined) {
@@ -372,16 +383,10 @@ function layoutOf(argShape: AttrsShape, outputNames: readonly string[]): Derivat
 function compactDerivation(drvAttrs: NixAttrs, argShape: AttrsShape, outputNames: readonly string[], strict: StrictDerivation, drvPath: Thunk): NixAttrs {
   const l = layoutOf(argShape, outputNames);
   const args = drvAttrs.compactValues!;
-  const n = l.shape.keys.length;
-  const values: LazyValue[][] = [];
-  const sets: NixAttrs[] = [];
-  for (let i = 0; i < outputNames.length; i++) {
-    // Exactly n slots (each set is kept as long as the derivation is): grown by push, the
-    // array would keep the spare capacity of its growth.
-    const v = args.concat(l.tail);
-    values.push(v);
-    sets.push(NixAttrs.compact(l.shape, v));
-  }
+  // Arrays of their exact size (the sets, and `all`, are kept as long as the derivation is):
+  // grown by push, an array keeps the spare capacity of its growth.
+  const values = outputNames.map(() => args.concat(l.tail));
+  const sets = values.map((v) => NixAttrs.compact(l.shape, v));
   for (let i = 0; i < outputNames.length; i++) {
     const v = values[i]!;
     for (let j = 0; j < outputNames.length; j++) if (l.outputSlots[j]! >= 0) v[l.outputSlots[j]!] = sets[j]!;
