@@ -144,6 +144,8 @@ interface Replacements {
   readonly to: (string | NixString)[];
   /** The replacements as Latin-1 codes when all are plain Latin-1 strings (else null): they can then be written byte by byte. */
   readonly latin1: Uint8Array[] | null;
+  /** The longest replacement's length, at least 1: the output of a text is at most this many times as long. */
+  readonly growth: number;
 }
 
 const patternsOf = new WeakMap<NixList, Patterns>();
@@ -167,6 +169,7 @@ function makePatterns(from: string[]): Patterns {
 
 function makeReplacements(to: (string | NixString)[]): Replacements {
   let latin1: Uint8Array[] | null = [];
+  let growth = 1;
   for (const t of to) {
     if (typeof t !== "string") {
       latin1 = null;
@@ -183,58 +186,84 @@ function makeReplacements(to: (string | NixString)[]): Replacements {
     }
     if (latin1 === null) break;
     latin1.push(bytes);
+    growth = Math.max(growth, t.length);
   }
-  return { to, latin1 };
+  return { to, latin1, growth };
 }
 
-/** Scratch space for {@link replaceCharsLatin1}'s output, grown as needed. */
-let scratch: Buffer = Buffer.allocUnsafe(1 << 16);
+/**
+ * Output space of {@link replaceRangeLatin1}. A constant, not a variable
+ * that could be swapped for a larger buffer: V8's optimised code then knows
+ * its length and checks each store against a constant (about 15% of that
+ * loop's instructions). Longer texts are done in pieces of this size.
+ */
+const OUT = new Uint8Array(1 << 16);
 
 /**
  * Buffer's own Latin-1 decoder: `toString("latin1", …)` checks its
  * arguments and looks the encoding up in JavaScript first, which costs as
  * much as the decoding for the short strings replaceStrings mostly makes.
  */
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Buffer, start: number, end: number) => string }).latin1Slice;
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
+
+function decodeOut(length: number): string {
+  return latin1Slice !== undefined ? latin1Slice.call(OUT, 0, length) : Buffer.from(OUT.buffer, OUT.byteOffset, length).toString("latin1");
+}
 
 /**
  * The single-character table replacement for text and replacements in
  * Latin-1 (the usual case): the result is written into one buffer and read
  * out as one flat string, without slices, a piece list or a join. Undefined
- * when the text has a character beyond Latin-1.
+ * when the text has a character beyond Latin-1. Patterns are single
+ * characters, so pieces of the text can be replaced one after the other.
  */
-function replaceCharsLatin1(table: Int32Array, reps: Uint8Array[], s: string): string | undefined {
+function replaceCharsLatin1(table: Int32Array, reps: Replacements, s: string): string | undefined {
   const n = s.length;
-  let buf: Buffer = scratch;
-  // Room for the rest of the text unreplaced, so plain characters need no check.
-  if (n > buf.length) buf = growScratch(n, 0);
+  const step = Math.floor(OUT.length / reps.growth);
+  // A replacement longer than the buffer: the general path.
+  if (step === 0) return undefined;
+  if (n <= step) {
+    const w = replaceRangeLatin1(table, reps.latin1!, s, 0, n);
+    return w < 0 ? undefined : w === NO_REPLACEMENT ? s : decodeOut(w);
+  }
+  const parts: string[] = [];
+  let replaced = false;
+  for (let from = 0; from < n; from += step) {
+    const to = Math.min(n, from + step);
+    const w = replaceRangeLatin1(table, reps.latin1!, s, from, to);
+    if (w < 0) return undefined;
+    replaced ||= w !== NO_REPLACEMENT;
+    parts.push(w === NO_REPLACEMENT ? s.slice(from, to) : decodeOut(w));
+  }
+  return replaced ? parts.join("") : s;
+}
+
+/** {@link replaceRangeLatin1}'s result when nothing was replaced (OUT then holds nothing useful). */
+const NO_REPLACEMENT = 0x7fffffff;
+
+/**
+ * Writes the replaced text of `s[from, to)` to OUT (which must hold
+ * `(to - from) * growth` bytes): its length, NO_REPLACEMENT when no pattern
+ * occurs, -1 at a character beyond Latin-1.
+ */
+function replaceRangeLatin1(table: Int32Array, reps: Uint8Array[], s: string, from: number, to: number): number {
+  const buf = OUT;
   let w = 0;
   let replaced = false;
-  for (let i = 0; i < n; i++) {
+  for (let i = from; i < to; i++) {
     const c = s.charCodeAt(i);
-    if (c >= 256) return undefined;
+    if (c >= 256) return -1;
     const k = table[c]!;
     if (k < 0) {
       buf[w++] = c;
       continue;
     }
-    const r = reps[k]!;
-    const m = r.length;
-    if (w + m + (n - i - 1) > buf.length) buf = growScratch(w + m + (n - i - 1), w);
     // Replacements are short: a loop beats TypedArray#set's call.
-    for (let j = 0; j < m; j++) buf[w++] = r[j]!;
+    const r = reps[k]!;
+    for (let j = 0; j < r.length; j++) buf[w++] = r[j]!;
     replaced = true;
   }
-  if (!replaced) return s;
-  return latin1Slice !== undefined ? latin1Slice.call(buf, 0, w) : buf.toString("latin1", 0, w);
-}
-
-/** A larger scratch buffer holding the first `keep` bytes of the old one. */
-function growScratch(need: number, keep: number): Buffer {
-  const b = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
-  scratch.copy(b, 0, 0, keep);
-  scratch = b;
-  return b;
+  return replaced ? w : NO_REPLACEMENT;
 }
 
 /** One table lookup per character, for replacements with contexts or beyond Latin-1. */
@@ -319,7 +348,7 @@ defineBuiltin("replaceStrings", 3, (args, ctx) => {
   let text = typeof sv === "string" ? sv : sv.s;
   if (pats.table !== null && reps.latin1 !== null) {
     // Replacements without contexts: the result has the subject's.
-    const out = replaceCharsLatin1(pats.table, reps.latin1, text);
+    const out = replaceCharsLatin1(pats.table, reps, text);
     if (out !== undefined) return out === text ? sv : typeof sv === "string" ? out : mkString(out, sv.context);
   }
   const from = pats.from;

@@ -144,14 +144,19 @@ describeOracle("string builtins vs Nix 2.8", () => {
       'let from = [ "a" ]; in map (to: builtins.replaceStrings from [ to ] "aba") [ "1" "22" "" ]',
       'map (builtins.replaceStrings [ "<" "&" ] [ "&lt;" "&amp;" ]) (builtins.genList (i: "<${toString i}&") 50)',
     ]);
-    // Texts longer than the output buffer so far (64 KiB at first), growing
-    // it again while replacing: one at a time and by increasing size, as
-    // agreeAll's batch would grow the buffer for all of them first.
-    for (const [unit, n] of [
-      ["ab<é", 30000],
-      ["ab", 150000],
-    ] as const)
-      agree(`let s = builtins.concatStringsSep "" (builtins.genList (i: "${unit}") ${n}); r = builtins.replaceStrings [ "a" "<" ] [ "xyz" "" ] s; in [ (builtins.stringLength r) (builtins.hashString "sha256" r) ]`);
+    // Texts longer than the output buffer (64 KiB), replaced piece by piece:
+    // replacements everywhere, in some pieces only, in none; a replacement
+    // longer than the buffer.
+    const long = (text: string, from: string, to: string) =>
+      `let s = ${text}; r = builtins.replaceStrings ${from} ${to} s; in [ (builtins.stringLength r) (builtins.hashString "sha256" r) (r == s) ]`;
+    const rep = (unit: string, n: number) => `builtins.concatStringsSep "" (builtins.genList (i: "${unit}") ${n})`;
+    agreeAll([
+      long(rep("ab<é", 30000), '[ "a" "<" ]', '[ "xyz" "" ]'),
+      long(rep("ab", 150000), '[ "a" "<" ]', '[ "xyz" "" ]'),
+      long(`${rep("b", 100000)} + "a" + ${rep("b", 100000)}`, '[ "a" ]', '[ "xyz" ]'),
+      long(rep("bé", 100000), '[ "a" ]', '[ "xyz" ]'),
+      long('"xax"', '[ "a" ]', `[ (${rep("0123456789", 7000)}) ]`),
+    ]);
   });
 
   it("replaceStrings keeps the subject's context and adds those of the replacements used", () => {
