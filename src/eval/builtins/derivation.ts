@@ -243,11 +243,12 @@ function instantiateAttrs(ctx: BuiltinContext, a: DrvAttrs): NixAttrs {
 
   // (drv.outputs has a.outputs' names, in that order.)
   const shape = resultShape(a.outputs);
-  // Mapped, not pushed: the set is kept, and an array grown by push keeps its spare capacity.
-  const values = shape.keys.map((k): LazyValue => {
-    const o = drv.outputs.get(k);
-    return o === undefined ? new NixString(drvPath, contextOf1("=" + drvPath)) : new NixString(o.path, contextOf1("!" + k + "!" + drvPath));
-  });
+  const keys = shape.keys;
+  const values: LazyValue[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const o = drv.outputs.get(keys[i]!);
+    values.push(o === undefined ? new NixString(drvPath, contextOf1("=" + drvPath)) : new NixString(o.path, contextOf1("!" + keys[i]! + "!" + drvPath)));
+  }
   return NixAttrs.compact(shape, values);
 }
 
@@ -383,10 +384,15 @@ function layoutOf(argShape: AttrsShape, outputNames: readonly string[]): Derivat
 function compactDerivation(drvAttrs: NixAttrs, argShape: AttrsShape, outputNames: readonly string[], strict: StrictDerivation, drvPath: Thunk): NixAttrs {
   const l = layoutOf(argShape, outputNames);
   const args = drvAttrs.compactValues!;
-  // Arrays of their exact size (the sets, and `all`, are kept as long as the derivation is):
-  // grown by push, an array keeps the spare capacity of its growth.
-  const values = outputNames.map(() => args.concat(l.tail));
-  const sets = values.map((v) => NixAttrs.compact(l.shape, v));
+  const values: LazyValue[][] = [];
+  const sets: NixAttrs[] = [];
+  for (let i = 0; i < outputNames.length; i++) {
+    // Exactly n slots (each set is kept as long as the derivation is): grown by push, the
+    // array would keep the spare capacity of its growth.
+    const v = args.concat(l.tail);
+    values.push(v);
+    sets.push(NixAttrs.compact(l.shape, v));
+  }
   for (let i = 0; i < outputNames.length; i++) {
     const v = values[i]!;
     for (let j = 0; j < outputNames.length; j++) if (l.outputSlots[j]! >= 0) v[l.outputSlots[j]!] = sets[j]!;
