@@ -135,7 +135,10 @@ defineBuiltin("genericClosure", 1, (args, ctx) => {
     }
     res.push(e);
     const next = ctx.forceList(ctx.callFunction(op, [e]));
-    for (let i = 0; i < next.length; i++) work.push(next[i]!);
+    // Nix forces each new element as it queues it, not when it takes it:
+    // errors and traces come in that order (an element's before the next
+    // operator call). The value is queued, not its thunk, which can then die young.
+    for (let i = 0; i < next.length; i++) work.push(ctx.force(next[i]!));
     // Let the consumed prefix be collected on long runs.
     if (head >= 65535 && head * 2 > work.length) {
       work = work.slice(head + 1);

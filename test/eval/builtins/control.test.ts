@@ -51,6 +51,10 @@ const ERRORS = [
   'builtins.genericClosure { operator = x: [ ]; }',
   'builtins.genericClosure { startSet = [ ]; }',
   "builtins.genericClosure { startSet = [ { key = 1; } ]; operator = x: 1; }",
+  // The operator's elements are forced as they are queued: element 2's error before the operator's on element 1.
+  'builtins.genericClosure { startSet = [ { key = 0; } ]; operator = x: if x.key == 0 then [ { key = 1; } (throw "element 2") ] else if x.key == 1 then throw "operator on 1" else [ ]; }',
+  // ... but the start set's only when taken.
+  'builtins.genericClosure { startSet = [ { key = 0; } (throw "start 2") ]; operator = x: throw "operator on 0"; }',
 ];
 
 describeOracle("control builtins vs Nix 2.8", () => {
@@ -70,6 +74,20 @@ describeOracle("control builtins vs Nix 2.8", () => {
       traced.length = 0;
       expect(tsnix('builtins.trace "str" (builtins.trace 1 (builtins.trace [ 1 "x" ] 2))')).toEqual({ ok: true, out: n.stdout.toString().trim() });
       expect(traced.join("")).toBe(n.stderr);
+    } finally {
+      r.dispose();
+    }
+  });
+  it("genericClosure forces the operator's elements as it queues them (trace order)", () => {
+    const e =
+      'builtins.length (builtins.genericClosure { startSet = [ { key = 0; } ]; operator = x: builtins.trace "op ${toString x.key}" (if x.key < 2 then [ { key = x.key + 1; } (builtins.trace "elem ${toString x.key}" { key = 5; }) ] else [ ]); })';
+    const r = oracleRoot();
+    try {
+      const n = runNix("nix-instantiate", ["--eval", "--strict", "-E", e], { root: r.root });
+      traced.length = 0;
+      expect(tsnix(e)).toEqual({ ok: true, out: n.stdout.toString().trim() });
+      expect(traced.join("")).toBe(n.stderr);
+      expect(n.stderr).toMatch(/op 0[^]*elem 0[^]*op 1/);
     } finally {
       r.dispose();
     }
