@@ -55,7 +55,7 @@ export interface CompiledRegex {
    * scanning or converting the subject.
    */
   readonly asciiOnly: boolean;
-  /** {@link asciiOnly}, and no match is empty: `split` then steps over no byte inside a character either. */
+  /** {@link CompiledRegex.asciiOnly}, and no match is empty: `split` then steps over no byte inside a character either. */
   readonly asciiSplit: boolean;
   /** `^(?:…)$` for whole-string matching. */
   readonly whole: RegExp;
