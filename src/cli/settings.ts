@@ -13,7 +13,6 @@
  * only if trusted). Without one, tsnix is a single-user store owned by whoever
  * opens it, as Nix without a daemon: every setting applies.
  */
-import { isErrno } from "../errors.js";
 import { NarParser } from "../store/nar.js";
 import {
   type Settings,
@@ -30,6 +29,7 @@ import {
   readConfigFile,
 } from "../profiles/settings.js";
 import type { CliContext } from "./context.js";
+import { statIfExists } from "../host/util.js";
 
 /** What this invocation may do, and with which settings. */
 export interface EffectiveSettings {
@@ -62,13 +62,7 @@ export function configFile(ctx: CliContext, storeRoot: string): string {
 }
 
 function exists(ctx: CliContext, file: string): boolean {
-  try {
-    ctx.host.fs.stat(file);
-    return true;
-  } catch (e) {
-    if (isErrno(e, "ENOENT", "ENOTDIR")) return false;
-    throw e;
-  }
+  return statIfExists(ctx.host.fs, file) !== undefined;
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 import { isErrno } from "../errors.js";
 import type { Host } from "../host/host.js";
-import { dirname } from "../host/util.js";
+import { dirname, statIfExists } from "../host/util.js";
 import { ProfileError, TrustError } from "./errors.js";
 
 /** The settings tsnix understands, with Nix's defaults. @public */
@@ -221,6 +221,9 @@ export function makeSettings(raw: ReadonlyMap<string, string> = new Map()): Sett
  */
 export function readConfigFile(host: Host, path: string): string | undefined {
   try {
+    // Most of the files Nix looks for are absent: asked without an exception, which costs Node
+    // more than the read (an error object with its stack, per missing file, at every start).
+    if (statIfExists(host.fs, path) === undefined) return undefined;
     return new TextDecoder().decode(host.fs.readFile(path));
   } catch (e) {
     if (isErrno(e, "ENOENT", "ENOTDIR", "EACCES", "EISDIR")) return undefined;
