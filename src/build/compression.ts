@@ -30,6 +30,35 @@ let bzip: SeekBzip | undefined;
 // Each decoder loads on first use: most runs need one method (xz) or none.
 let zstd: Fzstd | undefined;
 
+/**
+ * The xz binding. `@napi-rs/lzma`'s own loader probes the C library (reading
+ * /usr/bin/ldd) and tries a missing file next to itself before it requires
+ * the platform's package: ~3 ms at the first NAR of every substitution, when
+ * loading the binding itself takes ~0.4. Where that package is known and
+ * installed it is required directly; anywhere else, or when it does not load
+ * (a glibc build on a musl system), the loader decides.
+ */
+function loadLzma(): Lzma {
+  const direct = LZMA_PACKAGES[`${process.platform}-${process.arch}`];
+  if (direct !== undefined) {
+    try {
+      const m = require(direct) as Partial<Lzma>;
+      if (typeof m.xz?.decompressSync === "function") return m as Lzma;
+    } catch {
+      // not installed here (npm may nest it), or not for this C library
+    }
+  }
+  return require("@napi-rs/lzma") as Lzma;
+}
+
+/** The platform packages of `@napi-rs/lzma` worth requiring directly (glibc builds on Linux). */
+const LZMA_PACKAGES: Readonly<Record<string, string>> = {
+  "linux-x64": "@napi-rs/lzma-linux-x64-gnu",
+  "linux-arm64": "@napi-rs/lzma-linux-arm64-gnu",
+  "darwin-x64": "@napi-rs/lzma-darwin-x64",
+  "darwin-arm64": "@napi-rs/lzma-darwin-arm64",
+};
+
 /** The methods tsnix can read. @public */
 export const READABLE_COMPRESSIONS: readonly string[] = ["none", "xz", "bzip2", "zstd", "gzip", "br"];
 /** The methods tsnix can write. @public */
@@ -61,7 +90,7 @@ export function compress(method: string, data: Uint8Array): Uint8Array {
     case "none":
       return data;
     case "xz":
-      return new Uint8Array((lzma ??= require("@napi-rs/lzma") as Lzma).xz.compressSync(data));
+      return new Uint8Array((lzma ??= loadLzma()).xz.compressSync(data));
     case "gzip":
       return new Uint8Array(gzipSync(data));
     case "br":
@@ -88,7 +117,7 @@ export async function decompressAsync(method: string, data: Uint8Array, source =
   // A small stream decodes in microseconds: handing it to the thread pool costs the main thread more than that.
   if (method !== "xz" || data.length < ASYNC_XZ_MIN) return decompress(method, data, source);
   try {
-    return view(await (lzma ??= require("@napi-rs/lzma") as Lzma).xz.decompress(data));
+    return view(await (lzma ??= loadLzma()).xz.decompress(data));
   } catch (e) {
     throw decompressError(method, source, e);
   }
@@ -105,7 +134,7 @@ export function decompress(method: string, data: Uint8Array, source = "?"): Uint
       case "":
         return data;
       case "xz":
-        return view((lzma ??= require("@napi-rs/lzma") as Lzma).xz.decompressSync(data));
+        return view((lzma ??= loadLzma()).xz.decompressSync(data));
       case "bzip2":
         return (bzip ??= require("seek-bzip") as SeekBzip).decode(data);
       case "zstd":
