@@ -162,26 +162,41 @@ export class BinaryCache {
   }
 
   /**
-   * Download, check and decompress the NAR a narinfo points at. The URL must
-   * stay inside the cache; FileSize/FileHash are checked when given.
+   * Download and decompress the NAR a narinfo points at. The URL must stay
+   * inside the cache. FileSize and FileHash (which no signature covers) are
+   * checked when given, but as Nix, which does not look at them, a file that
+   * differs yet decompresses is handed on: importing it checks the NAR hash
+   * (and reports a mismatch as Nix does). Only when it does not decompress
+   * is the file's size or hash the error.
    */
   async fetchNar(ni: NarInfo, progress?: DownloadProgress): Promise<Uint8Array> {
     checkRelativeUrl(ni.url, ni.storePath);
     const data = await this.getFile(ni.url, progress);
     if (data === undefined)
       throw new SubstituteError("cache.missing-nar", `file '${ni.url}' does not exist in binary cache '${this.base}'`, { url: ni.url, path: ni.storePath });
+    let problem: SubstituteError | undefined;
     if (ni.fileSize !== undefined && data.length !== ni.fileSize)
-      throw new SubstituteError("cache.truncated", `NAR '${ni.url}' of '${ni.storePath}' from '${this.base}' has ${data.length} bytes, expected ${ni.fileSize}`, { url: ni.url, path: ni.storePath, got: data.length, expected: ni.fileSize });
-    if (ni.fileHash !== undefined) {
+      problem = new SubstituteError("cache.truncated", `NAR '${ni.url}' of '${ni.storePath}' from '${this.base}' has ${data.length} bytes, expected ${ni.fileSize}`, {
+        url: ni.url,
+        path: ni.storePath,
+        got: data.length,
+        expected: ni.fileSize,
+      });
+    else if (ni.fileHash !== undefined) {
       const got = hashBytes(ni.fileHash.algorithm, data);
       if (!got.equals(ni.fileHash))
-        throw new SubstituteError(
+        problem = new SubstituteError(
           "cache.hash-mismatch",
           `hash mismatch in file '${ni.url}' downloaded for '${ni.storePath}':\n  specified: ${ni.fileHash.toString("nix32", true)}\n  got:       ${got.toString("nix32", true)}`,
           { url: ni.url, path: ni.storePath, specified: ni.fileHash.toString("nix32", true), got: got.toString("nix32", true) },
         );
     }
-    return decompressAsync(ni.compression, data, `${this.base}/${ni.url}`);
+    if (problem === undefined) return decompressAsync(ni.compression, data, `${this.base}/${ni.url}`);
+    try {
+      return await decompressAsync(ni.compression, data, `${this.base}/${ni.url}`);
+    } catch {
+      throw problem;
+    }
   }
 }
 
@@ -202,6 +217,10 @@ export interface SubstituteOptions {
   readonly onStart?: (path: string, cache: string) => void;
   readonly onProgress?: (path: string, done: number, total: number | undefined) => void;
   readonly onDone?: (path: string, cache: string, narSize: number) => void;
+  /** A cache's substitute was passed over, with Nix's warning (its narinfo is not signed by a trusted key); the next cache is tried. */
+  readonly onWarning?: (message: string) => void;
+  /** Adding `path` from `cache` failed (a download, a hash, the NAR itself); the next cache that has it is tried. */
+  readonly onFailure?: (path: string, cache: string, error: Error) => void;
 }
 
 /**
@@ -230,31 +249,42 @@ export function contentAddressMatches(ni: NarInfo, storeDir: string): boolean {
   }
 }
 
-const trustMemo = new WeakMap<NarInfo, WeakMap<readonly PublicKey[], boolean>>();
+/** Per narinfo and key list: whether it is trusted, or the check on its way. */
+const trustMemo = new WeakMap<NarInfo, WeakMap<readonly PublicKey[], boolean | Promise<boolean>>>();
+
+function trustMemoOf(ni: NarInfo): WeakMap<readonly PublicKey[], boolean | Promise<boolean>> {
+  let m = trustMemo.get(ni);
+  if (m === undefined) trustMemo.set(ni, (m = new WeakMap()));
+  return m;
+}
 
 /** Signed by a trusted key, or content-addressed; remembered per narinfo and key list. */
 function trusted(ni: NarInfo, keys: readonly PublicKey[], storeDir: string): boolean {
-  let m = trustMemo.get(ni);
-  if (m === undefined) trustMemo.set(ni, (m = new WeakMap()));
-  let v = m.get(keys);
-  if (v === undefined) {
-    v = countNarInfoSignatures(ni, keys) > 0 || contentAddressMatches(ni, storeDir);
-    m.set(keys, v);
-  }
+  const m = trustMemoOf(ni);
+  const known = m.get(keys);
+  if (typeof known === "boolean") return known;
+  const v = countNarInfoSignatures(ni, keys) > 0 || contentAddressMatches(ni, storeDir);
+  m.set(keys, v);
   return v;
 }
 
-/** {@link trusted} with the signature checks on libuv's thread pool; the answer lands in the same memo. */
+/** {@link trusted} with the signature checks on libuv's thread pool (one check per narinfo, however often asked); the answer lands in the same memo. */
 function trustedAsync(ni: NarInfo, keys: readonly PublicKey[], storeDir: string): Promise<boolean> | boolean {
-  const known = trustMemo.get(ni)?.get(keys);
+  const m = trustMemoOf(ni);
+  const known = m.get(keys);
   if (known !== undefined) return known;
-  return countNarInfoSignaturesAsync(ni, keys).then((n) => {
-    const v = n > 0 || contentAddressMatches(ni, storeDir);
-    let m = trustMemo.get(ni);
-    if (m === undefined) trustMemo.set(ni, (m = new WeakMap()));
-    m.set(keys, v);
-    return v;
-  });
+  let check: Promise<boolean>;
+  try {
+    check = countNarInfoSignaturesAsync(ni, keys).then(
+      (n) => n > 0 || contentAddressMatches(ni, storeDir),
+      () => false,
+    );
+  } catch {
+    check = Promise.resolve(false);
+  }
+  const p = check.then((v) => (m.set(keys, v), v));
+  m.set(keys, p);
+  return p;
 }
 
 /** Order caches by `Priority` (stable). @public */
@@ -265,25 +295,45 @@ export async function sortCaches(caches: readonly BinaryCache[]): Promise<Binary
 
 /** A path could not be substituted from any cache. @public */
 export class NoSubstituteError extends SubstituteError {
-  constructor(path: string, reasons: readonly string[]) {
+  constructor(path: string, reasons: readonly string[], data: Readonly<Record<string, unknown>> = {}) {
     super(
       "cache.no-substitute",
       reasons.length === 0 ? `path '${path}' is not available from any substituter` : `cannot substitute path '${path}':\n${reasons.map((r) => `  ${r.replace(/\n/g, "\n  ")}`).join("\n")}`,
-      { path, reasons },
+      { path, reasons, ...data },
     );
   }
 }
 
 /**
+ * Some paths of a substitution could not be added from any cache that has
+ * them (the message names the first, with its reasons). `failed` lists
+ * them all, references first; `substituterFailed` says whether a cache
+ * failed (a download, a hash, a NAR) rather than none having a substitute
+ * it trusts: as in Nix, only the former stops a derivation from being built
+ * instead, unless `--fallback`.
+ * @public
+ */
+export class SubstitutionFailedError extends NoSubstituteError {
+  readonly failed: readonly string[];
+  readonly substituterFailed: boolean;
+  constructor(failed: readonly string[], reasons: readonly string[], substituterFailed: boolean) {
+    super(failed[0]!, reasons, { failed, substituterFailed });
+    this.failed = failed;
+    this.substituterFailed = substituterFailed;
+  }
+}
+
+type QueryResult = { found: Map<string, { info: NarInfo; cache: BinaryCache }>; missing: string[]; errors: Map<string, string[]> };
+
+/**
  * Find which of `paths` the caches can provide, with their closures: a map
  * from each substitutable path (closure included) to its narinfo and cache.
  * Paths already valid are skipped. Paths no cache has are returned in `missing`.
+ * With `requireSigs`, each path comes from the first cache (by priority)
+ * whose narinfo for it is trusted.
  * @public
  */
-export async function querySubstitutes(
-  o: Pick<SubstituteOptions, "store" | "caches" | "trustedPublicKeys" | "requireSigs">,
-  paths: readonly string[],
-): Promise<{ found: Map<string, { info: NarInfo; cache: BinaryCache }>; missing: string[]; errors: Map<string, string[]> }> {
+export async function querySubstitutes(o: Pick<SubstituteOptions, "store" | "caches" | "trustedPublicKeys" | "requireSigs">, paths: readonly string[]): Promise<QueryResult> {
   const caches = await sortCaches(o.caches);
   if (o.requireSigs) {
     const optimistic = await queryTrustingFirst(o, caches, paths);
@@ -299,7 +349,7 @@ export async function querySubstitutes(
       try {
         const info = await c.info();
         if (info.storeDir !== o.store.storeDir) {
-          reasons.push(`binary cache '${c.base}' is for Nix stores with prefix '${info.storeDir}', not '${o.store.storeDir}'`);
+          reasons.push(wrongStoreDir(c, info, o.store));
           continue;
         }
         const ni = await c.narInfo(p);
@@ -325,6 +375,53 @@ export async function querySubstitutes(
   return { found, missing, errors };
 }
 
+function wrongStoreDir(c: BinaryCache, info: CacheInfo, store: LocalStore): string {
+  return `binary cache '${c.base}' is for Nix stores with prefix '${info.storeDir}', not '${store.storeDir}'`;
+}
+
+/**
+ * What Nix's `queryMissing` asks before it announces what will be fetched:
+ * which of `paths` (closures included) some cache has a narinfo for, each
+ * taken from the first cache by priority that has one, signatures not
+ * checked. {@link addSubstitutes} checks them as it adds each path and, as
+ * Nix, passes over a substitute no trusted key signed (with a warning) for
+ * the next cache's. A cache that fails to answer is skipped, its error kept
+ * in `errors` for the paths it left missing.
+ * @public
+ */
+export async function queryAvailable(o: Pick<SubstituteOptions, "store" | "caches">, paths: readonly string[]): Promise<QueryResult> {
+  return walkAvailable(o.store, await sortCaches(o.caches), paths);
+}
+
+async function walkAvailable(store: LocalStore, caches: readonly BinaryCache[], paths: readonly string[]): Promise<QueryResult> {
+  const found = new Map<string, { info: NarInfo; cache: BinaryCache }>();
+  const missing: string[] = [];
+  const errors = new Map<string, string[]>();
+  await walkMissingClosure(store, paths, async (p) => {
+    let reasons: string[] | undefined;
+    for (const c of caches) {
+      try {
+        const info = await c.info();
+        if (info.storeDir !== store.storeDir) {
+          (reasons ??= []).push(wrongStoreDir(c, info, store));
+          continue;
+        }
+        const ni = await c.narInfo(p);
+        if (ni === undefined) continue;
+        const hit = { info: ni, cache: c };
+        found.set(p, hit);
+        return hit;
+      } catch (e) {
+        (reasons ??= []).push(e instanceof Error ? e.message : String(e));
+      }
+    }
+    missing.push(p);
+    if (reasons !== undefined) errors.set(p, reasons);
+    return undefined;
+  });
+  return { found, missing, errors };
+}
+
 /**
  * Walk the closure of `paths` through what is not valid in `store`: `look`
  * finds each such path's narinfo (undefined when none), and the references
@@ -343,9 +440,6 @@ async function walkMissingClosure(store: LocalStore, paths: readonly string[], l
   }
 }
 
-/** Thrown inside {@link queryTrustingFirst}'s walk to give up on the fast path. */
-const NOT_SIMPLE = new Error("not simple");
-
 /**
  * The common case of {@link querySubstitutes}, faster: take each path from
  * the first cache that has a narinfo for it and check all the signatures at
@@ -354,59 +448,27 @@ const NOT_SIMPLE = new Error("not simple");
  * simple: a cache for another store directory, an error, or a narinfo
  * that is not trusted; the answer is then the same.
  */
-async function queryTrustingFirst(
-  o: Pick<SubstituteOptions, "store" | "trustedPublicKeys">,
-  caches: readonly BinaryCache[],
-  paths: readonly string[],
-): Promise<{ found: Map<string, { info: NarInfo; cache: BinaryCache }>; missing: string[]; errors: Map<string, string[]> } | undefined> {
-  const found = new Map<string, { info: NarInfo; cache: BinaryCache }>();
-  const missing: string[] = [];
-  const checks: Promise<boolean>[] = [];
+async function queryTrustingFirst(o: Pick<SubstituteOptions, "store" | "trustedPublicKeys">, caches: readonly BinaryCache[], paths: readonly string[]): Promise<QueryResult | undefined> {
+  const q = await walkAvailable(o.store, caches, paths);
+  if (q.errors.size > 0) return undefined;
   // Checks are handed to the pool all together once the walk is done: each hand-over wakes pool threads,
   // and on a small machine a woken thread tends to take the walking thread's core for its whole check
   // (a 200-path closure: handed over in sixteens, the query took ~31 ms in-process; at once, ~22 ms;
   // one by one cost the walk a further ~13 ms).
-  const queued: { ni: NarInfo; storeDir: string }[] = [];
-  const flush = () => {
-    for (const { ni, storeDir } of queued) {
-      const t = trustedAsync(ni, o.trustedPublicKeys, storeDir);
-      if (t === false) throw NOT_SIMPLE;
-      if (t !== true) checks.push(t);
-    }
-    queued.length = 0;
-  };
-  let simple = true;
-  try {
-    await walkMissingClosure(o.store, paths, async (p) => {
-      for (const c of caches) {
-        const info = await c.info();
-        if (info.storeDir !== o.store.storeDir) throw NOT_SIMPLE;
-        const ni = await c.narInfo(p);
-        if (ni === undefined) continue;
-        queued.push({ ni, storeDir: info.storeDir });
-        const hit = { info: ni, cache: c };
-        found.set(p, hit);
-        return hit;
-      }
-      // No cache has it and none failed: missing without reasons, as the one-by-one walk finds.
-      missing.push(p);
-      return undefined;
-    });
-    flush();
-    simple = (await Promise.all(checks)).every((v) => v);
-  } catch {
-    simple = false;
-  } finally {
-    // Checks left running when this returned early must not surface as unhandled rejections.
-    for (const c of checks) c.catch(() => {});
+  const checks: Promise<boolean>[] = [];
+  for (const { info } of q.found.values()) {
+    const t = trustedAsync(info, o.trustedPublicKeys, o.store.storeDir);
+    if (t === false) return undefined;
+    if (t !== true) checks.push(t);
   }
-  return simple ? { found, missing, errors: new Map() } : undefined;
+  return (await Promise.all(checks)).every((v) => v) ? q : undefined;
 }
 
 /**
  * Substitute `paths` and their closures from the caches into the store,
- * references first. Throws {@link NoSubstituteError} (or the verification
- * error) when a path cannot be had; what was fully verified stays added.
+ * references first. Throws {@link NoSubstituteError} (a
+ * {@link SubstitutionFailedError} when adding failed) when a path cannot be
+ * had; what was fully verified stays added.
  * @public
  */
 export async function substitutePaths(o: SubstituteOptions, paths: readonly string[]): Promise<string[]> {
@@ -415,78 +477,177 @@ export async function substitutePaths(o: SubstituteOptions, paths: readonly stri
 
 /**
  * The second half of {@link substitutePaths}, for a caller that has queried
- * already: add what `query` found, unless part of a closure is missing.
+ * already (with {@link querySubstitutes} or {@link queryAvailable}): add what
+ * `query` found, references first, unless part of a closure is missing. Each
+ * path is taken from the cache the query found it in, or when that fails
+ * (an untrusted narinfo, a download, a hash or a NAR that does not verify),
+ * from the next cache by priority that has it, as Nix tries one substituter
+ * after another. A path whose references could not be had is not attempted.
+ * What was added stays added; then {@link SubstitutionFailedError} names what was not.
+ * @public
  */
-export async function addSubstitutes(o: SubstituteOptions, query: Awaited<ReturnType<typeof querySubstitutes>>): Promise<string[]> {
+export async function addSubstitutes(o: SubstituteOptions, query: QueryResult): Promise<string[]> {
   const { found, missing, errors } = query;
   // Only closures entirely available are attempted.
-  const blocked = new Set(missing);
-  if (blocked.size > 0) {
+  if (missing.length > 0) {
     const p = missing[0]!;
     throw new NoSubstituteError(p, errors.get(p) ?? []);
   }
-  const added: string[] = [];
-  // Only paths invalid when queried are here; one made valid since (by another process) is skipped in turn.
+  const storeDir = o.store.storeDir;
   const order = topoOrder(found);
-  // Up to PREFETCH NARs (and PREFETCH_BYTES of them) are downloaded and decompressed (xz on the thread pool)
-  // ahead of the one being added, references first.
-  const started = new Set<string>();
-  const pending = new Map<string, [number, number | undefined]>();
-  const progress = (p: string) => (d: number, t: number | undefined) => {
-    if (started.has(p)) o.onProgress?.(p, d, t);
-    else pending.set(p, [d, t]);
-  };
-  /** undefined: not fetched yet; null: consumed. */
-  const nars: (Promise<Uint8Array> | null | undefined)[] = [];
-  const sizeAt = (i: number) => {
-    const { info } = found.get(order[i]!)!;
-    return info.narSize + (info.fileSize ?? 0);
-  };
-  let aheadBytes = 0;
-  /** Start fetching the i-th NAR unless it would exceed the budget (the current one always starts); false when it did not. */
-  const fetchAt = (i: number, current: boolean): boolean => {
-    if (nars[i] !== undefined) return true;
-    if (!current && aheadBytes + sizeAt(i) > PREFETCH_BYTES) return false;
-    aheadBytes += sizeAt(i);
-    const p = order[i]!;
-    const { info, cache } = found.get(p)!;
-    const nar = cache.fetchNar(info, progress(p));
-    // Awaited in order below; a failure after an earlier one is not left unhandled.
-    nar.catch(() => {});
-    nars[i] = nar;
-    return true;
-  };
+  // Every signature check goes to the thread pool now, in the order the paths are added: they are
+  // answered while the paths before are added.
+  if (o.requireSigs) for (const p of order) void trustedAsync(found.get(p)!.info, o.trustedPublicKeys, storeDir);
+  const nars = new NarPrefetcher(found, order, o.onProgress);
+  const added: string[] = [];
+  const failed: string[] = [];
+  const failedSet = new Set<string>();
+  const reasonsOf = new Map<string, string[]>();
+  let substituterFailed = false;
+  let sorted: BinaryCache[] | undefined;
   for (let i = 0; i < order.length; i++) {
     const p = order[i]!;
-    const { info, cache } = found.get(p)!;
-    fetchAt(i, true);
-    for (let j = i + 1; j <= i + PREFETCH && j < order.length; j++) if (!fetchAt(j, false)) break;
-    const nar = nars[i]!;
-    nars[i] = null;
-    aheadBytes -= sizeAt(i);
+    const first = found.get(p)!;
+    const nar = nars.take(i);
+    const fail = (reasons: string[]) => {
+      failed.push(p);
+      failedSet.add(p);
+      reasonsOf.set(p, reasons);
+    };
+    if (first.info.references.some((r) => failedSet.has(r))) {
+      fail([`some references of path '${p}' could not be realised`]);
+      continue;
+    }
     if (o.store.isValidPath(p)) continue;
-    o.onStart?.(p, cache.base);
-    started.add(p);
-    const early = pending.get(p);
-    if (early !== undefined) o.onProgress?.(p, early[0], early[1]);
-    o.store.addFromNar(await nar, {
-      path: p,
-      narHash: info.narHash,
-      narSize: info.narSize,
-      references: info.references,
-      deriver: info.deriver,
-      sigs: info.sigs,
-      ca: info.ca,
-    });
-    o.onDone?.(p, cache.base, info.narSize);
-    added.push(p);
+    const reasons: string[] = [];
+    let done = false;
+    // The query's cache first, then every later cache (by priority) that has the path.
+    for (let k = -1; !done; k++) {
+      let cand: { info: NarInfo; cache: BinaryCache } | undefined = first;
+      if (k >= 0) {
+        sorted ??= await sortCaches(o.caches);
+        const start = sorted.indexOf(first.cache);
+        const c = sorted[start + 1 + k];
+        if (c === undefined || start < 0) break;
+        cand = await nextCandidate(c, p, storeDir, reasons);
+        if (cand === undefined) continue;
+      }
+      const { info, cache } = cand;
+      if (o.requireSigs && !(await trustedAsync(info, o.trustedPublicKeys, storeDir))) {
+        const message = `the substitute for '${p}' from '${cache.base}' is not signed by any of the keys in 'trusted-public-keys'`;
+        reasons.push(`cannot add path '${p}' because it lacks a valid signature (from '${cache.base}')`);
+        o.onWarning?.(message);
+        continue;
+      }
+      o.onStart?.(p, cache.base);
+      if (cand === first) nars.start(p);
+      try {
+        const bytes = await (cand === first ? nar : cache.fetchNar(info, (d, t) => o.onProgress?.(p, d, t)));
+        o.store.addFromNar(bytes, {
+          path: p,
+          narHash: info.narHash,
+          narSize: info.narSize,
+          references: info.references,
+          deriver: info.deriver,
+          sigs: info.sigs,
+          ca: info.ca,
+        });
+      } catch (e) {
+        const err = e instanceof Error ? e : new Error(String(e));
+        reasons.push(err.message);
+        substituterFailed = true;
+        o.onFailure?.(p, cache.base, err);
+        continue;
+      }
+      o.onDone?.(p, cache.base, info.narSize);
+      added.push(p);
+      done = true;
+    }
+    if (!done) fail(reasons);
   }
+  if (failed.length > 0) throw new SubstitutionFailedError(failed, reasonsOf.get(failed[0]!) ?? [], substituterFailed);
   return added;
+}
+
+/** `c`'s narinfo of `p` when `c` can serve this store (undefined otherwise, with the reason noted). */
+async function nextCandidate(c: BinaryCache, p: string, storeDir: string, reasons: string[]): Promise<{ info: NarInfo; cache: BinaryCache } | undefined> {
+  try {
+    const ci = await c.info();
+    if (ci.storeDir !== storeDir) return undefined;
+    const ni = await c.narInfo(p);
+    return ni === undefined ? undefined : { info: ni, cache: c };
+  } catch (e) {
+    reasons.push(e instanceof Error ? e.message : String(e));
+    return undefined;
+  }
 }
 
 /** How many NARs a substitution fetches ahead of the one it adds, and how many bytes of them (compressed and not) at most. */
 const PREFETCH = 4;
 const PREFETCH_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The NARs of a substitution from the caches its query chose, downloaded,
+ * checked and decompressed (xz of large ones on the thread pool) ahead of the
+ * one being added, in the order they are added: up to {@link PREFETCH} of
+ * them and {@link PREFETCH_BYTES} in all. Progress of a download that comes
+ * before its add has started is held and reported when it starts.
+ */
+class NarPrefetcher {
+  /** undefined: not fetched yet; null: taken. */
+  private readonly nars: (Promise<Uint8Array> | null | undefined)[] = [];
+  private aheadBytes = 0;
+  private readonly pending = new Map<string, [number, number | undefined]>();
+  private readonly started = new Set<string>();
+
+  constructor(
+    private readonly found: ReadonlyMap<string, { info: NarInfo; cache: BinaryCache }>,
+    private readonly order: readonly string[],
+    private readonly onProgress: SubstituteOptions["onProgress"],
+  ) {}
+
+  private sizeAt(i: number): number {
+    const { info } = this.found.get(this.order[i]!)!;
+    return info.narSize + (info.fileSize ?? 0);
+  }
+
+  /** Start fetching the i-th NAR unless it would exceed the budget (`current`, the one wanted now, always starts); false when it did not. */
+  private fetchAt(i: number, current: boolean): boolean {
+    if (this.nars[i] !== undefined) return true;
+    if (!current && this.aheadBytes + this.sizeAt(i) > PREFETCH_BYTES) return false;
+    this.aheadBytes += this.sizeAt(i);
+    const p = this.order[i]!;
+    const { info, cache } = this.found.get(p)!;
+    const nar = cache.fetchNar(info, (d, t) => {
+      if (this.started.has(p)) this.onProgress?.(p, d, t);
+      else this.pending.set(p, [d, t]);
+    });
+    // Awaited in order when taken; one that fails before (or is never used) is not left unhandled.
+    nar.catch(() => {});
+    this.nars[i] = nar;
+    return true;
+  }
+
+  /** The i-th NAR, with the next ones started. */
+  take(i: number): Promise<Uint8Array> {
+    this.fetchAt(i, true);
+    for (let j = i + 1; j <= i + PREFETCH && j < this.order.length; j++) if (!this.fetchAt(j, false)) break;
+    const nar = this.nars[i]!;
+    this.nars[i] = null;
+    this.aheadBytes -= this.sizeAt(i);
+    return nar;
+  }
+
+  /** The add of `p` has started: its progress so far is reported, and from now on as it comes. */
+  start(p: string): void {
+    this.started.add(p);
+    const early = this.pending.get(p);
+    if (early !== undefined) {
+      this.pending.delete(p);
+      this.onProgress?.(p, early[0], early[1]);
+    }
+  }
+}
 
 /** References before referrers. */
 function topoOrder(found: ReadonlyMap<string, { info: NarInfo }>): string[] {

@@ -25,7 +25,7 @@ import type { LocalStore } from "../store/local-store.js";
 import { dumpPath } from "../store/nar.js";
 import { ReferenceScanner, hashPartIndex, resolveHits } from "../store/references.js";
 import { parseStorePath } from "../store/store-path.js";
-import { BinaryCache, type FetchLike, type SubstituteOptions, addSubstitutes, querySubstitutes, substitutePaths } from "./binary-cache.js";
+import { BinaryCache, type FetchLike, NoSubstituteError, type SubstituteOptions, SubstitutionFailedError, addSubstitutes, queryAvailable } from "./binary-cache.js";
 import { BuildLogWriter, buildLogPath } from "./build-log.js";
 import { BUILTIN_BUILDERS, type BuiltinBuilderContext } from "./builtins.js";
 import { builderEnvironment, rewriteOutputPlaceholders } from "./environment.js";
@@ -66,6 +66,8 @@ export type BuildEvent =
   | { readonly type: "substitute-started"; readonly path: string; readonly cache: string }
   | { readonly type: "substitute-finished"; readonly path: string; readonly cache: string; readonly narSize: number }
   | { readonly type: "download-progress"; readonly path: string; readonly done: number; readonly total: number | undefined }
+  /** Adding `path` from `cache` failed (Nix prints the error and tries the next substituter). */
+  | { readonly type: "substitute-failed"; readonly path: string; readonly cache: string; readonly error: Error }
   | { readonly type: "warning"; readonly message: string }
   | { readonly type: "kept-build-dir"; readonly drvPath: string; readonly dir: string };
 
@@ -159,7 +161,7 @@ class Realiser {
   private etcDir: string | undefined;
   private lockDirReady = false;
   /** What the plan found for the plain paths requested, substituted next without asking the caches again. */
-  private plainQuery: Awaited<ReturnType<typeof querySubstitutes>> | undefined;
+  private plainQuery: Awaited<ReturnType<typeof queryAvailable>> | undefined;
   /** References of valid paths met so far (see {@link Realiser.closure}). */
   private readonly references = new Map<string, readonly string[]>();
   /** bubblewrap and the sandbox shell, looked up at the first build that needs them (null: not yet). */
@@ -202,7 +204,16 @@ class Realiser {
     const unknown = await this.plan(tops, missingPlain);
     // As Nix: paths nothing can produce fail the whole request, after the announcement.
     if (unknown.length > 0) throw new BuildError("build.unknown-paths", `build of ${unknown.map((p) => `'${p}'`).join(", ")} failed`, { paths: unknown });
-    if (missingPlain.length > 0) await this.substitute(missingPlain, this.plainQuery);
+    if (missingPlain.length > 0) {
+      try {
+        await this.substitute(missingPlain, this.plainQuery);
+      } catch (e) {
+        if (!(e instanceof NoSubstituteError)) throw e;
+        // Each failed attempt was reported as it happened; as Nix, the requests that are still not valid fail.
+        const failed = missingPlain.filter((p) => !this.store.isValidPath(p));
+        throw new BuildError("build.substitution-failed", `build of ${failed.map((p) => `'${p}'`).join(", ")} failed`, { paths: failed }, 1, e);
+      }
+    }
     const settled = await Promise.allSettled(tops.map((g) => this.realiseGoal(g)));
     if (this.failures.length > 0) {
       if (this.failures.length === 1 || !this.s.keepGoing) throw this.failures[0]!;
@@ -273,7 +284,8 @@ class Realiser {
       const missing = this.missingOutputs(g);
       if (missing.length === 0 && !this.checkSet.has(g.drvPath)) return;
       if (missing.length > 0 && this.caches.length > 0 && g.drv.env.get("allowSubstitutes") !== "") {
-        const q = await querySubstitutes(this.subOpts(), missing);
+        // As Nix's queryMissing: what a cache has, before any signature is checked.
+        const q = await queryAvailable(this.subOpts(), missing);
         if (q.missing.length === 0) {
           for (const [p, { info }] of q.found) {
             if (toSubstitute.has(p)) continue;
@@ -303,7 +315,7 @@ class Realiser {
     toBuild.push(...ordered);
     const unknown: string[] = [];
     if (plain.length > 0) {
-      const q = this.caches.length > 0 ? await querySubstitutes(this.subOpts(), plain) : { found: new Map(), missing: [...plain], errors: new Map<string, string[]>() };
+      const q = this.caches.length > 0 ? await queryAvailable(this.subOpts(), plain) : { found: new Map(), missing: [...plain], errors: new Map<string, string[]>() };
       this.plainQuery = q;
       for (const [p, { info }] of q.found) {
         if (toSubstitute.has(p)) continue;
@@ -322,14 +334,16 @@ class Realiser {
     return { store: this.store, caches: this.caches, trustedPublicKeys: this.s.trustedPublicKeys, requireSigs: this.s.requireSigs };
   }
 
-  private async substitute(paths: readonly string[], query?: Awaited<ReturnType<typeof querySubstitutes>>): Promise<void> {
+  private async substitute(paths: readonly string[], query?: Awaited<ReturnType<typeof queryAvailable>>): Promise<void> {
     const o: SubstituteOptions = {
       ...this.subOpts(),
+      onWarning: (message) => this.emit({ type: "warning", message }),
+      onFailure: (path, cache, error) => this.emit({ type: "substitute-failed", path, cache, error }),
       onStart: (path, cache) => this.emit({ type: "substitute-started", path, cache }),
       onProgress: (path, done, total) => this.emit({ type: "download-progress", path, done, total }),
       onDone: (path, cache, narSize) => this.emit({ type: "substitute-finished", path, cache, narSize }),
     };
-    await (query === undefined ? substitutePaths(o, paths) : addSubstitutes(o, query));
+    await addSubstitutes(o, query ?? (await queryAvailable(o, paths)));
   }
 
   private realiseGoal(g: Goal): Promise<void> {
@@ -356,12 +370,17 @@ class Realiser {
         await this.substitute(missing);
         return;
       } catch (e) {
-        const q = await querySubstitutes(this.subOpts(), missing).catch(() => undefined);
-        // Nothing to substitute from: build. Substitution that failed midway: only with --fallback.
-        if (q !== undefined && q.missing.length > 0 && q.found.size === 0) {
-          /* not substitutable */
-        } else if (!this.s.fallback) throw e;
-        else this.emit({ type: "warning", message: `${e instanceof Error ? e.message : String(e)}; falling back to building` });
+        // As Nix: not (entirely) substitutable, or no substitute signed by a trusted key: build. A substituter
+        // that failed (a download, a hash): build only with --fallback (the failures were reported as they happened).
+        if (!(e instanceof NoSubstituteError)) throw e;
+        if (e instanceof SubstitutionFailedError && e.substituterFailed && !this.s.fallback)
+          throw new BuildError(
+            "build.substitutes-failed",
+            `some substitutes for the outputs of derivation '${g.drvPath}' failed (usually happens due to networking issues); try '--fallback' to build derivation from source`,
+            { drvPath: g.drvPath },
+            1,
+            e,
+          );
       }
     }
     const deps = [...g.drv.inputDrvs.keys()].map((d) => this.goal(d));

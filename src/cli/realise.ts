@@ -11,6 +11,7 @@ import { type BuildSettings, buildSettingsFrom } from "../build/settings.js";
 import type { LocalStore } from "../store/local-store.js";
 import type { CliContext } from "./context.js";
 import { effectiveSettings } from "./settings.js";
+import { formatNixError } from "../eval/errors.js";
 import { storeFromContext } from "./store.js";
 
 /** Build flags common to nix-build and nix-store --realise. */
@@ -185,6 +186,10 @@ export class ProgressRenderer {
       }
       case "warning":
         this.write(`warning: ${e.message}\n`);
+        break;
+      case "substitute-failed":
+        // Nix prints the error of each failed attempt, then tries the next substituter.
+        this.write(`${formatNixError(e.error, { showTrace: false, readSource: () => undefined })}\n`);
         break;
       case "kept-build-dir":
         this.write(`note: keeping build directory '${e.dir}'\n`);

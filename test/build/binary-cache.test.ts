@@ -10,7 +10,7 @@ import { describeOracle, oracleRoot, runNix } from "../helpers/oracle.js";
 import { nodeHost } from "../../src/host/node-host.js";
 import { LocalStore } from "../../src/store/local-store.js";
 import { generateKeyPair, parsePublicKey, parseSecretKey, toPublicKey } from "../../src/store/signature.js";
-import { BinaryCache, copyToCache, querySubstitutes, substitutePaths } from "../../src/build/binary-cache.js";
+import { BinaryCache, SubstitutionFailedError, copyToCache, querySubstitutes, substitutePaths } from "../../src/build/binary-cache.js";
 import { realise } from "../../src/build/realise.js";
 import { compress, decompress, decompressAsync } from "../../src/build/compression.js";
 import { addDerivation } from "./helpers.js";
@@ -162,13 +162,60 @@ describe.each(HOSTS)("binary caches ($name host)", ({ make }) => {
     const narDir = `${fx.dir}/cache/nar`;
     const nar = `${narDir}/${fx.host.fs.readdir(narDir)[0]!}`;
     const bytes = fx.host.fs.readFile(nar);
+    const opts = { store: dst, caches: [cache], trustedPublicKeys: [pk], requireSigs: true };
+    // Uncompressed, the file is the NAR: importing it finds where it ends too early.
     fx.host.fs.writeFile(nar, bytes.subarray(0, bytes.length - 8));
-    await expect(substitutePaths({ store: dst, caches: [cache], trustedPublicKeys: [pk], requireSigs: true }, [a])).rejects.toThrow(/has \d+ bytes, expected \d+/);
+    await expect(substitutePaths(opts, [a])).rejects.toThrow(/unexpected end of archive/);
+    // One bit off: the NAR hash (as Nix reports it).
     const flipped = bytes.slice();
     flipped[flipped.length - 20] ^= 1;
     fx.host.fs.writeFile(nar, flipped);
-    await expect(substitutePaths({ store: dst, caches: [cache], trustedPublicKeys: [pk], requireSigs: true }, [a])).rejects.toThrow(/hash mismatch/);
+    await expect(substitutePaths(opts, [a])).rejects.toThrow(/hash mismatch importing path/);
     expect(dst.queryAllValidPaths()).toEqual([]);
+    // Compressed and truncated, the stream does not decode: the file's size is the error.
+    const xzCache = new BinaryCache(`file://${fx.dir}/xz-cache`, { host: fx.host });
+    await copyToCache({ store: src, cache: xzCache, secretKeys: [sk], compression: "xz" }, [a]);
+    const xzNar = `${fx.dir}/xz-cache/nar/${fx.host.fs.readdir(`${fx.dir}/xz-cache/nar`)[0]!}`;
+    const xzBytes = fx.host.fs.readFile(xzNar);
+    fx.host.fs.writeFile(xzNar, xzBytes.subarray(0, xzBytes.length - 8));
+    await expect(substitutePaths({ ...opts, caches: [xzCache] }, [a])).rejects.toThrow(/has \d+ bytes, expected \d+/);
+    // A file that differs but decodes to the right NAR is taken, as Nix takes it (FileHash is not signed).
+    const ni = `${fx.dir}/xz-cache/${a.slice(11, 43)}.narinfo`;
+    fx.host.fs.writeFile(xzNar, xzBytes);
+    fx.host.fs.writeFile(ni, new TextDecoder().decode(fx.host.fs.readFile(ni)).replace(/^FileSize: .*$/m, `FileSize: ${xzBytes.length + 1}`));
+    expect(await substitutePaths({ ...opts, caches: [new BinaryCache(`file://${fx.dir}/xz-cache`, { host: fx.host })] }, [a])).toEqual([a]);
+    expect(dst.verifyPath(a).ok).toBe(true);
+  });
+
+  it("a path a cache fails to deliver comes from the next cache that has it; the failure is reported, what failed names itself", async () => {
+    const { a, b } = populate(src, fx.dir);
+    const broken = new BinaryCache(`file://${fx.dir}/broken`, { host: fx.host });
+    const good = new BinaryCache(`file://${fx.dir}/good`, { host: fx.host });
+    await copyToCache({ store: src, cache: broken, secretKeys: [sk], compression: "none" }, [b]);
+    await copyToCache({ store: src, cache: good, secretKeys: [sk], compression: "none" }, [b]);
+    // b's NAR in the first cache is another valid NAR (a's).
+    const narOf = (dir: string, p: string) => `${dir}/${/^URL: (.*)$/m.exec(new TextDecoder().decode(fx.host.fs.readFile(`${dir}/${p.slice(11, 43)}.narinfo`)))![1]!}`;
+    fx.host.fs.writeFile(narOf(`${fx.dir}/broken`, b), fx.host.fs.readFile(narOf(`${fx.dir}/broken`, a)));
+    const failures: string[] = [];
+    const starts: string[] = [];
+    const opts = {
+      store: dst,
+      trustedPublicKeys: [pk],
+      requireSigs: true,
+      onFailure: (p: string, c: string, e: Error) => failures.push(`${p} ${c} ${e.message.split("\n")[0]!}`),
+      onStart: (p: string, c: string) => starts.push(`${p} ${c}`),
+    };
+    expect(await substitutePaths({ ...opts, caches: [broken, good] }, [b])).toEqual([a, b]);
+    expect(failures).toEqual([`${b} ${broken.base} hash mismatch importing path '${b}';`]);
+    expect(starts).toEqual([`${a} ${broken.base}`, `${b} ${broken.base}`, `${b} ${good.base}`]);
+    expect(dst.verifyPath(b).ok).toBe(true);
+    // Only the broken cache: a is added, b is not, and the error says which and why.
+    const third = new LocalStore({ host: fx.host, root: `${fx.dir}/third-store` });
+    const err = await substitutePaths({ ...opts, store: third, caches: [new BinaryCache(`file://${fx.dir}/broken`, { host: fx.host })] }, [b]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SubstitutionFailedError);
+    expect(err).toMatchObject({ failed: [b], substituterFailed: true });
+    expect((err as Error).message).toContain(`hash mismatch importing path '${b}'`);
+    expect(third.queryAllValidPaths()).toEqual([a]);
   });
 
   it("a long chain substitutes in order with its NARs fetched ahead; a corrupt NAR midway stops there, with what came before intact", async () => {

@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeOracle, oracleRoot, runNix } from "../helpers/oracle.js";
 import { nodeHost } from "../../src/host/node-host.js";
 import { hashBytes } from "../../src/store/hash.js";
+import { dumpPathToBytes } from "../../src/store/nar.js";
+import { compress } from "../../src/build/compression.js";
 import { tsnix } from "../helpers/cli.js";
 import { ProgressRenderer } from "../../src/cli/realise.js";
 
@@ -113,13 +115,21 @@ in {
     } finally {
       fresh.dispose();
     }
-    // Break the NAR of the output: without --fallback the build fails, with it tsnix builds.
+    // Break the NAR of the output (another valid archive in its place): without --fallback the build fails
+    // as nix-build's does, after the failed attempt; with it tsnix builds.
     const ni = readFileSync(join(cache, `${out.slice(11, 43)}.narinfo`), "utf8");
     const url = /^URL: (.*)$/m.exec(ni)![1]!;
-    writeFileSync(join(cache, url), "garbage");
-    const noFb = await tsnix(host, ["--store", join(dir, "fb-store"), "build", "default.nix", "-A", "top", "--argstr", "msg", "cached", "--no-out-link", ...sub], { cwd: dir });
-    expect(noFb.status).toBe(1);
-    expect(noFb.stderr).toMatch(/error: .*(has \d+ bytes, expected|hash mismatch)/);
+    writeFileSync(join(cache, url), compress("xz", dumpPathToBytes(host.fs, join(dir, "default.nix"))));
+    const broken = oracleRoot();
+    try {
+      const n = runNix("nix-build", [join(dir, "default.nix"), "-A", "top", "--argstr", "msg", "cached", "--no-out-link", ...sub], { root: broken.root });
+      const noFb = await tsnix(host, ["--store", join(dir, "fb-store"), "build", "default.nix", "-A", "top", "--argstr", "msg", "cached", "--no-out-link", ...sub], { cwd: dir });
+      expect(n.status).toBe(1);
+      expect(n.stderr).toMatch(/^error: hash mismatch importing path .*\n.*\n.*\nerror: some substitutes for the outputs of derivation '.*' failed \(usually happens due to networking issues\); try '--fallback' to build derivation from source\n$/m);
+      expect({ status: noFb.status, stderr: noFb.stderr }).toEqual({ status: n.status, stderr: n.stderr });
+    } finally {
+      broken.dispose();
+    }
     const fb = await tsnix(host, ["--store", join(dir, "fb-store"), "build", "default.nix", "-A", "top", "--argstr", "msg", "cached", "--no-out-link", "--fallback", ...sub], { cwd: dir });
     expect(fb.status, fb.stderr).toBe(0);
     expect(fb.stdout.trim()).toBe(out);
