@@ -239,8 +239,11 @@ export { BUILTIN_BUILDERS, builtinFetchurl, builtinBuildenv, BuiltinBuilderError
 export {
   BinaryCache,
   NoSubstituteError,
+  SubstitutionFailedError,
   substitutePaths,
   querySubstitutes,
+  queryAvailable,
+  addSubstitutes,
   copyToCache,
   sortCaches,
   contentAddressMatches,
