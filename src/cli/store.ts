@@ -121,7 +121,7 @@ export async function storeCommand(rawArgs: string[], ctx: CliContext): Promise<
 }
 
 async function run(args: string[], ctx: CliContext): Promise<number> {
-  if (args.includes("--realise") || args.includes("-r")) return (await import("./realise.js")).realiseCommand(args.filter((a) => a !== "--realise" && a !== "-r"), ctx);
+  if (args.includes("--realise") || args.includes("-r")) return (await import("./store-realise.js")).realiseCommand(args.filter((a) => a !== "--realise" && a !== "-r"), ctx);
   let op: Operation | undefined;
   const opFlags: string[] = [];
   const opArgs: string[] = [];
@@ -183,7 +183,7 @@ function hostPath(ctx: CliContext, p: string): string {
  * symlinks outside the store (e.g. `./result`) until it lands in the store,
  * and cut it down to the store path (`/nix/store/…-x/bin/y` → `/nix/store/…-x`).
  */
-function followLinksToStorePath(store: LocalStore, ctx: CliContext, arg: string): string {
+export function followLinksToStorePath(store: LocalStore, ctx: CliContext, arg: string): string {
   let p = hostPath(ctx, arg);
   const prefix = `${store.storeDir}/`;
   for (let hops = 0; hops < 40; hops++) {
@@ -198,7 +198,9 @@ function followLinksToStorePath(store: LocalStore, ctx: CliContext, arg: string)
       if (ctx.host.fs.lstat(p).type !== "symlink") break;
       target = ctx.host.fs.readlink(p);
     } catch (e) {
-      if (isErrno(e, "ENOENT", "ENOTDIR", "EINVAL")) break;
+      // As Nix's isLink: a path that is not there is an error, not "not in the store".
+      if (e instanceof HostError && isErrno(e, "ENOENT", "ENOTDIR")) throw new HostError(e.errno, "lstat", p, `getting status of '${p}': ${describeErrno(e.errno)}`, e);
+      if (isErrno(e, "EINVAL")) break;
       throw e;
     }
     p = posix.resolve(posix.dirname(p), target);
