@@ -1,6 +1,6 @@
 /**
- * `tsnix store --realise` (as `nix-store --realise`) and what `tsnix build`
- * shares with it: Nix's build flags, the announcement of what will be built
+ * What `tsnix build` and `tsnix store --realise` (src/cli/store-realise.ts)
+ * share: Nix's build flags, the announcement of what will be built
  * and fetched, build logs on stderr, a live progress line on a terminal, and
  * Nix's failure messages and exit statuses.
  */
@@ -12,7 +12,6 @@ import type { LocalStore } from "../store/local-store.js";
 import type { CliContext } from "./context.js";
 import { effectiveSettings } from "./settings.js";
 import { formatNixError } from "../eval/errors.js";
-import { storeFromContext } from "./store.js";
 
 /** Build flags common to nix-build and nix-store --realise. */
 export interface BuildFlags {
@@ -231,32 +230,4 @@ function renderBuildError(e: TsnixError, quiet: boolean): string {
   if (e instanceof BuilderFailedError && !quiet) return e.message.split(";\n")[0]!;
   if (e instanceof BuilderFailedError) return `${e.message}\n       For full logs, run 'tsnix log ${String(e.data["drvPath"])}'.`;
   return e.message;
-}
-
-/** `tsnix store --realise PATHS`: print each output path, one per line. */
-export async function realiseCommand(args: string[], ctx: CliContext): Promise<number> {
-  const flags: BuildFlags = { settings: [], check: false, quiet: false, dryRun: false };
-  const paths: string[] = [];
-  for (let i = 0; i < args.length; ) {
-    const n = parseBuildFlag(args, i, flags);
-    if (n > 0) {
-      i += n;
-      continue;
-    }
-    const a = args[i++]!;
-    if (a.startsWith("-") && a.length > 1) throw new UsageError(`unrecognised flag '${a}'`);
-    paths.push(a);
-  }
-  const store = storeFromContext(ctx);
-  const r = await runRealise(ctx, store, paths.map((p) => toStorePath(p, ctx.cwd)), flags);
-  if (typeof r === "number") return r;
-  for (const x of r) for (const p of x.outputs.values()) ctx.stdout(`${p}\n`);
-  return 0;
-}
-
-function toStorePath(p: string, cwd: string): string {
-  const bang = p.indexOf("!");
-  const base = bang < 0 ? p : p.slice(0, bang);
-  const abs = base.startsWith("/") ? base : `${cwd}/${base}`;
-  return bang < 0 ? abs : `${abs}${p.slice(bang)}`;
 }
