@@ -9,6 +9,7 @@ import { addPermRoot } from "../build/roots.js";
 import type { CliContext } from "./context.js";
 import { type BuildFlags, parseBuildFlag, runRealise } from "./realise.js";
 import { storeFromContext } from "./store.js";
+import { announcePlan } from "./store-realise.js";
 
 /** `tsnix build [FILE…] [-A ATTR] [--arg N E] [--argstr N S] [-E EXPR] [-o LINK | --no-out-link] [build flags]`. */
 export async function buildCommand(args: string[], ctx: CliContext): Promise<number> {
@@ -80,7 +81,10 @@ export async function buildCommand(args: string[], ctx: CliContext): Promise<num
       requests.push(bang < 0 ? `${d}!out` : d);
     }
   }
-  if (flags.dryRun) return 0;
+  if (flags.dryRun) {
+    await announcePlan(ctx, store, requests, flags);
+    return 0;
+  }
   const r = await runRealise(ctx, store, requests, flags);
   if (typeof r === "number") return r;
   let n = 0;

@@ -74,7 +74,7 @@ export async function realiseCommand(args: string[], ctx: CliContext): Promise<n
   const badOutputs = wantedOutputErrors(store, todo);
 
   if (flags.dryRun || ignoreUnknown || missingDrvs.length > 0 || badOutputs.length > 0) {
-    const plan = await planOf(ctx, store, todo, flags);
+    const plan = await planOf(ctx, store, todo.map((r) => r.path), flags);
     const unknown = ignoreUnknown ? [] : [...new Set([...plan.unknown, ...missingDrvs])].sort();
     if (ignoreUnknown) {
       const skip = new Set(plan.unknown);
@@ -150,10 +150,11 @@ class PlanReady {
 }
 
 /**
- * The plan of realising `requests`, without realising anything. Outputs
- * that are all valid make no plan (and nothing to do).
+ * The plan of realising `requests` (store paths, `drv!outputs` too),
+ * without realising anything. Outputs that are all valid make no plan (and
+ * nothing to do).
  */
-async function planOf(ctx: CliContext, store: LocalStore, requests: readonly Request[], flags: BuildFlags): Promise<Plan> {
+async function planOf(ctx: CliContext, store: LocalStore, requests: readonly string[], flags: BuildFlags): Promise<Plan> {
   if (requests.length === 0) return EMPTY_PLAN;
   const onEvent = (e: BuildEvent): void => {
     if (e.type === "plan") throw new PlanReady(e);
@@ -161,12 +162,21 @@ async function planOf(ctx: CliContext, store: LocalStore, requests: readonly Req
   try {
     // Not --check: Nix's queryMissing asks what is missing, and checked outputs are valid. The outputs
     // asked for do not matter either: the realiser builds or fetches a derivation's outputs together.
-    await realise(requests.map((r) => r.path), { store, settings: settingsOf(ctx, flags, store.root), onEvent });
+    await realise(requests.map((r) => r.split("!")[0]!), { store, settings: settingsOf(ctx, flags, store.root), onEvent });
   } catch (e) {
     if (e instanceof PlanReady) return e.plan;
     throw e;
   }
   return EMPTY_PLAN;
+}
+
+/**
+ * `--dry-run` of `tsnix build` and `tsnix store --realise`: announce what
+ * realising `requests` would build and fetch, as Nix's `printMissing`, and
+ * realise nothing.
+ */
+export async function announcePlan(ctx: CliContext, store: LocalStore, requests: readonly string[], flags: BuildFlags): Promise<void> {
+  renderPlan(ctx, flags, await planOf(ctx, store, requests, flags));
 }
 
 /** Announce a plan as Nix's `printMissing` does. */

@@ -3,7 +3,7 @@
  * announcement, --dry-run, --ignore-unknown, --add-root's numbered roots,
  * the GC warning, `!outputs`, and the errors), and its roots on both hosts.
  */
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -275,6 +275,46 @@ describeOracle("tsnix store --realise side by side with nix-store --realise 2.8"
       expect(t, args.join(" ")).toEqual(n);
     }
     expect(existsSync(join(tsCwd(), "file"))).toBe(true);
+  });
+
+  it("tsnix build --dry-run announces as nix-build --dry-run and builds nothing", async () => {
+    const f = join(dir, "dry.nix");
+    writeFileSync(f, expr(`dry-${Date.now()}`));
+    for (const attr of ["top", "multi"]) {
+      const n = runNix("nix-build", [f, "-A", attr, "--dry-run", ...NIX_BUILD], { root: nix.root });
+      const t = await tsnix(host, ["--store", tsStore(), "build", f, "-A", attr, "--dry-run"], { cwd: tsCwd() });
+      expect(t).toEqual({ status: n.status, stdout: n.stdout.toString(), stderr: n.stderr });
+      expect(t.stderr).toMatch(/will be built:\n/);
+    }
+    expect(existsSync(join(tsCwd(), "result"))).toBe(false);
+  });
+
+  it("from a binary cache: --dry-run names what will be fetched, the real run copies, then warns", async () => {
+    const f = join(dir, "cached.nix");
+    writeFileSync(f, expr(`cached-${Date.now()}`));
+    const drv = runNix("nix-instantiate", [f, "-A", "top"], { root: nix.root }).stdout.toString().trim();
+    const built = runNix("nix-store", ["-r", drv, ...NIX_BUILD], { root: nix.root });
+    expect(built.status, built.stderr).toBe(0);
+    const out = built.stdout.toString().trim();
+    const keys = join(dir, "keys");
+    mkdirSync(keys, { recursive: true });
+    runNix("nix-store", ["--generate-binary-cache-key", "store-realise-test-1", join(keys, "sk"), join(keys, "pk")]);
+    const cache = join(dir, "cache");
+    const c = runNix("nix", ["--extra-experimental-features", "nix-command", "copy", "--to", `file://${cache}?secret-key=${join(keys, "sk")}`, out, "--option", "substituters", ""], { root: nix.root });
+    expect(c.status, c.stderr).toBe(0);
+    const sub = ["--option", "substituters", `file://${cache}`, "--option", "trusted-public-keys", readFileSync(join(keys, "pk"), "utf8").trim()];
+    const fresh = oracleRoot();
+    try {
+      const tsFresh = join(dir, "fresh-store");
+      for (const args of [["-r", out, "--dry-run"], ["-r", out, UNKNOWN, "--dry-run", "--ignore-unknown"], ["-r", out]]) {
+        const n = runNix("nix-store", [...args, ...sub], { root: fresh.root });
+        const t = await tsnix(host, ["--store", tsFresh, "store", ...args, ...sub]);
+        expect(t, args.join(" ")).toEqual({ status: n.status, stdout: n.stdout.toString(), stderr: n.stderr });
+      }
+      expect(existsSync(join(tsFresh, out))).toBe(true);
+    } finally {
+      fresh.dispose();
+    }
   });
 
   it("a failed build: nix-store's status, no paths, no warning", async () => {
