@@ -240,5 +240,7 @@ function addRoot(store: LocalStore, storePath: string, link: string): void {
     if (!isErrno(e, "ENOENT", "ENOTDIR")) throw e;
   }
   if (clobbers) throw new StoreRealiseError("store-realise.root-exists", `cannot create symlink '${link}'; already exists`, { link });
+  // As Nix: held by this process while its permanent root is made.
+  store.tempRoots?.add(storePath);
   addPermRoot(store, storePath, link);
 }

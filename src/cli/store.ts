@@ -68,6 +68,9 @@ Operations (as nix-store 2.8):
   --delete PATHS              delete PATHS if nothing refers to them
   --gc [--print-roots | --print-live | --print-dead | --max-freed N]
                               collect garbage, or show roots, live or dead paths
+  --realise, -r [--dry-run] [--ignore-unknown] [--add-root PATH] [--no-gc-warning]
+              [--no-output] [build flags] PATHS[!OUTPUTS]
+                              build or fetch PATHS and print the outputs (or roots)
 
 Global options: --store ROOT, --option NAME VALUE
 `;

@@ -222,10 +222,13 @@ describeOracle("tsnix store --realise side by side with nix-store --realise 2.8"
       ["-r", `${drvs["multi"]!}!nope,also`],
       ["-r", drvs["top"]!, "--dry-run"],
       ["-r", drvs["top"]!, "--no-output"],
+      ["-r", drvs["top"]!, "--check"],
     ]) {
       const r = await both(args);
       // The build of multi is announced and logged the same way; compare all but the build order.
       if (args.length === 3 && args[2] === drvs["multi"]) expect(r.t.stderr.split("\n").sort()).toEqual(r.n.stderr.split("\n").sort());
+      // Nix announces nothing for --check and says "checking outputs of" where tsnix says "building" (src/build/realise.ts).
+      else if (args[2] === "--check") expect({ ...r.t, stderr: r.t.stderr.split("\n").slice(-2) }).toEqual({ ...r.n, stderr: r.n.stderr.split("\n").slice(-2) });
       else expect(r.t, args.join(" ")).toEqual(r.n);
       if (args.length === 3) expect(r.t.stdout).toBe(r.n.stdout);
     }
@@ -243,6 +246,10 @@ describeOracle("tsnix store --realise side by side with nix-store --realise 2.8"
       expect(readlinkSync(autoN)).toBe(join(nixCwd(), l));
       expect(readlinkSync(autoT)).toBe(join(tsCwd(), l));
     }
+    // A link to a store path stands for that path.
+    const viaLink = await both(["-r", "res-2-dev"]);
+    expect(viaLink.t).toEqual(viaLink.n);
+    expect(viaLink.t.stdout).toBe(`${readlinkSync(join(nixCwd(), "res-2-dev"))}\n`);
     // A plain path, with `--add-root` into a new directory.
     const plain = readlinkSync(join(nixCwd(), "res"));
     const r = await both(["-r", `${plain}/sub/path`, "--add-root", "a/b/c"]);
