@@ -251,6 +251,7 @@ export {
   type CacheInfo,
   type DownloadProgress,
   type SubstituteOptions,
+  type SubstituteQuery,
   type CopyToCacheOptions,
 } from "./build/binary-cache.js";
 export { compress, decompress, compressionExtension, READABLE_COMPRESSIONS, WRITABLE_COMPRESSIONS } from "./build/compression.js";

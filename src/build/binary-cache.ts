@@ -209,13 +209,19 @@ function checkRelativeUrl(url: string, storePath: string): void {
 
 /** Options of {@link substitutePaths}. @public */
 export interface SubstituteOptions {
+  /** The store paths are added to. */
   readonly store: LocalStore;
   /** Caches in the order given; they are tried by priority (lower first), then this order. */
   readonly caches: readonly BinaryCache[];
+  /** Nix's `trusted-public-keys`. */
   readonly trustedPublicKeys: readonly PublicKey[];
+  /** Nix's `require-sigs`: a narinfo must be signed by a trusted key (or content-addressed). */
   readonly requireSigs: boolean;
+  /** Adding `path` from `cache` starts (Nix's "copying path … from …"). */
   readonly onStart?: (path: string, cache: string) => void;
+  /** Bytes of `path`'s download so far, of `total` when known. */
   readonly onProgress?: (path: string, done: number, total: number | undefined) => void;
+  /** `path` is valid now, from `cache`. */
   readonly onDone?: (path: string, cache: string, narSize: number) => void;
   /** A cache's substitute was passed over, with Nix's warning (its narinfo is not signed by a trusted key); the next cache is tried. */
   readonly onWarning?: (message: string) => void;
@@ -314,7 +320,9 @@ export class NoSubstituteError extends SubstituteError {
  * @public
  */
 export class SubstitutionFailedError extends NoSubstituteError {
+  /** The paths that were not added, references first. */
   readonly failed: readonly string[];
+  /** Whether a cache failed (not merely none having a trusted substitute). */
   readonly substituterFailed: boolean;
   constructor(failed: readonly string[], reasons: readonly string[], substituterFailed: boolean) {
     super(failed[0]!, reasons, { failed, substituterFailed });
@@ -323,7 +331,16 @@ export class SubstitutionFailedError extends NoSubstituteError {
   }
 }
 
-type QueryResult = { found: Map<string, { info: NarInfo; cache: BinaryCache }>; missing: string[]; errors: Map<string, string[]> };
+/** What a substitution query found ({@link querySubstitutes}, {@link queryAvailable}), for {@link addSubstitutes}. @public */
+export interface SubstituteQuery {
+  /** Each path to add (closures included, valid paths left out) with the narinfo and the cache it comes from. */
+  readonly found: Map<string, { info: NarInfo; cache: BinaryCache }>;
+  /** Paths no cache has (for {@link querySubstitutes}: none has one it trusts). */
+  readonly missing: string[];
+  /** Why, for a missing path, when a cache failed to answer or was passed over. */
+  readonly errors: Map<string, string[]>;
+}
+
 
 /**
  * Find which of `paths` the caches can provide, with their closures: a map
@@ -333,7 +350,7 @@ type QueryResult = { found: Map<string, { info: NarInfo; cache: BinaryCache }>; 
  * whose narinfo for it is trusted.
  * @public
  */
-export async function querySubstitutes(o: Pick<SubstituteOptions, "store" | "caches" | "trustedPublicKeys" | "requireSigs">, paths: readonly string[]): Promise<QueryResult> {
+export async function querySubstitutes(o: Pick<SubstituteOptions, "store" | "caches" | "trustedPublicKeys" | "requireSigs">, paths: readonly string[]): Promise<SubstituteQuery> {
   const caches = await sortCaches(o.caches);
   if (o.requireSigs) {
     const optimistic = await queryTrustingFirst(o, caches, paths);
@@ -389,11 +406,11 @@ function wrongStoreDir(c: BinaryCache, info: CacheInfo, store: LocalStore): stri
  * in `errors` for the paths it left missing.
  * @public
  */
-export async function queryAvailable(o: Pick<SubstituteOptions, "store" | "caches">, paths: readonly string[]): Promise<QueryResult> {
+export async function queryAvailable(o: Pick<SubstituteOptions, "store" | "caches">, paths: readonly string[]): Promise<SubstituteQuery> {
   return walkAvailable(o.store, await sortCaches(o.caches), paths);
 }
 
-async function walkAvailable(store: LocalStore, caches: readonly BinaryCache[], paths: readonly string[]): Promise<QueryResult> {
+async function walkAvailable(store: LocalStore, caches: readonly BinaryCache[], paths: readonly string[]): Promise<SubstituteQuery> {
   const found = new Map<string, { info: NarInfo; cache: BinaryCache }>();
   const missing: string[] = [];
   const errors = new Map<string, string[]>();
@@ -448,7 +465,7 @@ async function walkMissingClosure(store: LocalStore, paths: readonly string[], l
  * simple: a cache for another store directory, an error, or a narinfo
  * that is not trusted; the answer is then the same.
  */
-async function queryTrustingFirst(o: Pick<SubstituteOptions, "store" | "trustedPublicKeys">, caches: readonly BinaryCache[], paths: readonly string[]): Promise<QueryResult | undefined> {
+async function queryTrustingFirst(o: Pick<SubstituteOptions, "store" | "trustedPublicKeys">, caches: readonly BinaryCache[], paths: readonly string[]): Promise<SubstituteQuery | undefined> {
   const q = await walkAvailable(o.store, caches, paths);
   if (q.errors.size > 0) return undefined;
   // Checks are handed to the pool all together once the walk is done: each hand-over wakes pool threads,
@@ -486,7 +503,7 @@ export async function substitutePaths(o: SubstituteOptions, paths: readonly stri
  * What was added stays added; then {@link SubstitutionFailedError} names what was not.
  * @public
  */
-export async function addSubstitutes(o: SubstituteOptions, query: QueryResult): Promise<string[]> {
+export async function addSubstitutes(o: SubstituteOptions, query: SubstituteQuery): Promise<string[]> {
   const { found, missing, errors } = query;
   // Only closures entirely available are attempted.
   if (missing.length > 0) {

@@ -25,7 +25,7 @@ import type { LocalStore } from "../store/local-store.js";
 import { dumpPath } from "../store/nar.js";
 import { ReferenceScanner, hashPartIndex, resolveHits } from "../store/references.js";
 import { parseStorePath } from "../store/store-path.js";
-import { BinaryCache, type FetchLike, NoSubstituteError, type SubstituteOptions, SubstitutionFailedError, addSubstitutes, queryAvailable } from "./binary-cache.js";
+import { BinaryCache, type FetchLike, NoSubstituteError, type SubstituteOptions, SubstitutionFailedError, type SubstituteQuery, addSubstitutes, queryAvailable } from "./binary-cache.js";
 import { BuildLogWriter, buildLogPath } from "./build-log.js";
 import { BUILTIN_BUILDERS, type BuiltinBuilderContext } from "./builtins.js";
 import { builderEnvironment, rewriteOutputPlaceholders } from "./environment.js";
@@ -161,7 +161,7 @@ class Realiser {
   private etcDir: string | undefined;
   private lockDirReady = false;
   /** What the plan found for the plain paths requested, substituted next without asking the caches again. */
-  private plainQuery: Awaited<ReturnType<typeof queryAvailable>> | undefined;
+  private plainQuery: SubstituteQuery | undefined;
   /** References of valid paths met so far (see {@link Realiser.closure}). */
   private readonly references = new Map<string, readonly string[]>();
   /** bubblewrap and the sandbox shell, looked up at the first build that needs them (null: not yet). */
@@ -334,7 +334,7 @@ class Realiser {
     return { store: this.store, caches: this.caches, trustedPublicKeys: this.s.trustedPublicKeys, requireSigs: this.s.requireSigs };
   }
 
-  private async substitute(paths: readonly string[], query?: Awaited<ReturnType<typeof queryAvailable>>): Promise<void> {
+  private async substitute(paths: readonly string[], query?: SubstituteQuery): Promise<void> {
     const o: SubstituteOptions = {
       ...this.subOpts(),
       onWarning: (message) => this.emit({ type: "warning", message }),
