@@ -76,13 +76,14 @@ describe.each(HOSTS)("tsnix store --realise on the $name host", ({ name, make })
   };
 
   it("--dry-run announces and realises nothing; the real run warns once, after the build, and prints the outputs", async () => {
-    const dry = await run(["store", "--realise", "--dry-run", drvs["top"]!, drvs["multi"]!]);
+    const dry = await run(["store", "--realise", "--dry-run", drvs["top"]!, drvs["multi"]!, "--add-root", "dry"]);
     expect(dry.status, dry.stderr).toBe(0);
     expect(dry.stdout).toBe("");
     expect(dry.stderr).toMatch(/^these 3 derivations will be built:\n/);
     expect(dry.stderr).toContain(`  ${drvs["top"]}\n`);
     expect(store.isValidPath(outPath(drvs["top"]!))).toBe(false);
     expect(store.isValidPath(outPath(drvs["multi"]!))).toBe(false);
+    expect(fx.host.fs.readdir(fx.dir)).not.toContain("dry");
 
     const r = await run(["store", "-r", drvs["top"]!, drvs["multi"]!]);
     expect(r.status, r.stderr).toBe(0);
