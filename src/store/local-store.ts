@@ -33,7 +33,7 @@ import { HostError, TsnixError, describeErrno, isErrno } from "../errors.js";
 import type { FileStat, FileType, Host, HostFs, HostLock } from "../host/host.js";
 import { mkdirp, syncDir, sleepSync } from "../host/util.js";
 import { type Hash, type HashAlgorithm, type Hasher, createHasher, hashBytes, parseHash } from "./hash.js";
-import { NarParser, type NarSink, type NarVisitor, dumpPath, narHashPath, narOfBytes } from "./nar.js";
+import { NarParser, type NarSink, type NarVisitor, dumpPath, narHashPath, narOfBytes, singleFileOfNar } from "./nar.js";
 import { type ValidPathInfo, PathInfoDb } from "./path-info.js";
 import { ReferenceScanner, hashPartIndex, resolveHits } from "./references.js";
 import { resolveStoreRoot } from "./store-root.js";
@@ -473,12 +473,21 @@ export class LocalStore {
       const known = this.db.get(info.path);
       if (known !== undefined) return known;
     }
+    const meta = (narHash: Hash, narSize: number) => ({ narHash, narSize, references, deriver: info.deriver, sigs: info.sigs, ca: info.ca, ultimate: info.ultimate });
+    // One regular file, the archive in memory (most binary-cache paths): no parser, no staging. Its
+    // contents are written at the final name under the path's lock, as text files are.
+    const whole = nar instanceof Uint8Array ? nar : undefined;
+    const single = whole === undefined ? undefined : singleFileOfNar(whole);
+    if (whole !== undefined && single !== undefined) {
+      const narHash = hashBytes("sha256", whole);
+      checkImport(info, ca, narHash, whole.length, () => (!ca!.recursive ? hashBytes(ca!.algorithm, single.contents) : ca!.algorithm === "sha256" ? narHash : hashBytes(ca!.algorithm, whole)), "");
+      const written = this.commit(info.path, undefined, meta(narHash, whole.length), { write: single.contents, executable: single.executable });
+      return written ?? this.queryPathInfo(info.path);
+    }
     // Restored straight at a pid-tagged name in the store directory (swept if we die): no staging
     // directory to make and remove, and a single file or symlink NAR costs no directory at all.
-    // A small single file (most binary-cache paths) is not staged at all: it is held in memory and
-    // written at its final name under the path's lock, as text files are (no rename, no lstat).
     const staged = this.stagingName();
-    const sink = new StagingSink(this.host.fs, staged, this.fsyncContents, ca !== undefined && !ca.recursive ? ca.algorithm : undefined, nar instanceof Uint8Array);
+    const sink = new StagingSink(this.host.fs, staged, this.fsyncContents, ca !== undefined && !ca.recursive ? ca.algorithm : undefined);
     let consumed = false;
     try {
       const parser = new NarParser(sink);
@@ -495,28 +504,10 @@ export class LocalStore {
       parser.end();
       const size = parser.offset;
       const narHash = narHasher.digest();
-      if (info.narHash !== undefined && !narHash.equals(info.narHash))
-        throw new HashMismatchError(info.path, "hash", info.narHash.toString("nix32"), narHash.toString("nix32"));
-      if (info.narSize !== undefined && info.narSize !== size) throw new HashMismatchError(info.path, "size", String(info.narSize), String(size));
-      if (ca !== undefined) {
-        if (ca.specified === undefined) throw new HashMismatchError(info.path, "ca", info.ca!, ca.error);
-        let actual: Hash;
-        if (ca.recursive) actual = caHasher?.digest() ?? narHash;
-        else {
-          const h = sink.held !== undefined ? hashBytes(ca.algorithm, sink.held) : sink.flatHash();
-          if (h === undefined) throw new UnsupportedFileError(staged, `a flat content address needs a regular file, but the NAR of '${staged}' is not one`);
-          actual = h;
-        }
-        if (!actual.equals(ca.specified)) throw new HashMismatchError(info.path, "ca", ca.specified.toString("nix32"), actual.toString("nix32"));
-      }
+      checkImport(info, ca, narHash, size, () => (ca!.recursive ? (caHasher?.digest() ?? narHash) : sink.flatHash()), staged);
       // Files were fsynced as they were closed; below the top, entries are canonicalised and directories synced.
       if (sink.isTree) this.fsyncTree(staged, true);
-      const written = this.commit(
-        info.path,
-        staged,
-        { narHash, narSize: size, references, deriver: info.deriver, sigs: info.sigs, ca: info.ca, ultimate: info.ultimate },
-        sink.held !== undefined ? { write: sink.held, executable: sink.heldExecutable } : { symlink: sink.rootSymlink },
-      );
+      const written = this.commit(info.path, staged, meta(narHash, size), { symlink: sink.rootSymlink });
       consumed = written !== undefined;
       // The record just appended, as is: reading it back would decode it again.
       return written ?? this.queryPathInfo(info.path);
@@ -1315,6 +1306,21 @@ interface FixedCa {
 }
 
 /** Other content addresses (`text:`) are not checked on import, as in Nix. */
+/**
+ * The checks of an import against what it claims: NAR hash and size, and a
+ * content address (`actual` computes the hash it addresses, undefined when the
+ * archive is not the regular file a flat address needs; `staged` names it then).
+ */
+function checkImport(info: NarImportInfo, ca: FixedCa | undefined, narHash: Hash, size: number, actual: () => Hash | undefined, staged: string): void {
+  if (info.narHash !== undefined && !narHash.equals(info.narHash)) throw new HashMismatchError(info.path, "hash", info.narHash.toString("nix32"), narHash.toString("nix32"));
+  if (info.narSize !== undefined && info.narSize !== size) throw new HashMismatchError(info.path, "size", String(info.narSize), String(size));
+  if (ca === undefined) return;
+  if (ca.specified === undefined) throw new HashMismatchError(info.path, "ca", info.ca!, ca.error);
+  const h = actual();
+  if (h === undefined) throw new UnsupportedFileError(staged, `a flat content address needs a regular file, but the NAR of '${staged}' is not one`);
+  if (!h.equals(ca.specified)) throw new HashMismatchError(info.path, "ca", ca.specified.toString("nix32"), h.toString("nix32"));
+}
+
 function parseFixedCa(ca: string): FixedCa | undefined {
   const m = /^fixed:(r:)?(md5|sha1|sha256|sha512):(.+)$/.exec(ca);
   if (m === null) return undefined;
@@ -1333,18 +1339,11 @@ function parseFixedCa(ca: string): FixedCa | undefined {
  * the final name. `flatAlgorithm` hashes a root file's contents for a flat
  * content address.
  */
-/** The largest single-file NAR that {@link StagingSink} holds in memory rather than staging on disk. */
-const HELD_FILE_MAX = 1 << 20;
-
 class StagingSink implements NarVisitor {
   /** Whether anything exists at `root` (to remove when the import does not commit it). */
   created = false;
   isTree = false;
   rootSymlink: string | undefined;
-  /** The contents of a NAR that is one small regular file, held instead of written (with `hold`). */
-  held: Uint8Array | undefined;
-  heldExecutable = false;
-  private heldAt = 0;
   private fd = -1;
   private flat: Hasher | undefined;
   private flatDigest: Hash | undefined;
@@ -1353,7 +1352,6 @@ class StagingSink implements NarVisitor {
     private readonly root: string,
     private readonly fsync: boolean,
     private readonly flatAlgorithm: HashAlgorithm | undefined,
-    private readonly hold = false,
   ) {}
 
   directory(path: string): void {
@@ -1365,11 +1363,6 @@ class StagingSink implements NarVisitor {
   }
 
   file(path: string, executable: boolean, size: number): void {
-    if (path === "" && this.hold && size <= HELD_FILE_MAX) {
-      this.held = new Uint8Array(size);
-      this.heldExecutable = executable;
-      return;
-    }
     // Executable files get every x bit the umask allows, as Nix's restore does (canonicalising fixes the rest).
     this.fd = this.fs.open(path === "" ? this.root : `${this.root}/${path}`, "wx", executable ? 0o777 : 0o666);
     if (path === "") {
@@ -1379,18 +1372,12 @@ class StagingSink implements NarVisitor {
   }
 
   contents(chunk: Uint8Array): void {
-    if (this.held !== undefined) {
-      this.held.set(chunk, this.heldAt);
-      this.heldAt += chunk.length;
-      return;
-    }
     this.flat?.update(chunk);
     let off = 0;
     while (off < chunk.length) off += this.fs.write(this.fd, chunk, off, chunk.length - off, null);
   }
 
   fileEnd(): void {
-    if (this.held !== undefined) return;
     const fd = this.fd;
     this.fd = -1;
     try {

@@ -377,6 +377,36 @@ export function narOfBytes(contents: Uint8Array, executable = false): Uint8Array
   return out;
 }
 
+/**
+ * The contents of `nar` (a view, not a copy) when it is exactly the archive
+ * {@link narOfBytes} writes for one regular file, byte for byte; undefined for
+ * anything else, which is then the parser's to take apart or refuse. Most
+ * paths in a binary cache are one small file: their import needs no parser.
+ * @public
+ */
+export function singleFileOfNar(nar: Uint8Array): { contents: Uint8Array; executable: boolean } | undefined {
+  let pos = 0;
+  const at = (t: Uint8Array): boolean => {
+    if (pos + t.length > nar.length) return false;
+    for (let i = 0; i < t.length; i++) if (nar[pos + i] !== t[i]) return false;
+    pos += t.length;
+    return true;
+  };
+  if (!at(T_MAGIC) || !at(T_REGULAR)) return undefined;
+  const executable = at(T_EXECUTABLE);
+  if (!at(T_CONTENTS) || pos + 8 > nar.length) return undefined;
+  // Sizes of 2^32 bytes and more go to the parser.
+  if (nar[pos + 4] !== 0 || nar[pos + 5] !== 0 || nar[pos + 6] !== 0 || nar[pos + 7] !== 0) return undefined;
+  const size = (nar[pos]! | (nar[pos + 1]! << 8) | (nar[pos + 2]! << 16) | (nar[pos + 3]! << 24)) >>> 0;
+  const start = pos + 8;
+  const end = start + size;
+  if (start + padded(size) + T_CLOSE.length !== nar.length) return undefined;
+  for (let i = end; i < start + padded(size); i++) if (nar[i] !== 0) return undefined;
+  pos = start + padded(size);
+  if (!at(T_CLOSE)) return undefined;
+  return { contents: nar.subarray(start, end), executable };
+}
+
 /** The NAR of a symlink with this target. @public */
 export function narOfSymlink(target: string): Uint8Array {
   return concat(T_MAGIC, T_SYMLINK, narString(target), T_CLOSE);

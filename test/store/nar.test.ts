@@ -18,6 +18,7 @@ import {
   narOfSymlink,
   parseNar,
   restoreNar,
+  singleFileOfNar,
   type NarVisitor,
 } from "../../src/store/nar.js";
 import { HOSTS, type HostFixture } from "../helpers/hosts.js";
@@ -79,6 +80,68 @@ describe("NAR parsing without restoring", () => {
     expect(events).toEqual(["dir ", "file a true 2", "data hi", "end", "dir d", "link d/l ../a"]);
     const e = new BadNarError("x", 3);
     expect(JSON.parse(JSON.stringify(e))).toMatchObject({ code: "store.bad-nar", data: { reason: "x", offset: 3 } });
+  });
+});
+
+describe("singleFileOfNar (the parser-free import of one regular file)", () => {
+  const parsed = (bytes: Uint8Array): { contents: Uint8Array; executable: boolean } | "not one file" | "refused" => {
+    let out: { contents: Uint8Array[]; executable: boolean } | "not one file" | undefined;
+    const notOne = () => void (out = "not one file");
+    try {
+      parseNar(bytes, {
+        directory: notOne,
+        symlink: notOne,
+        file: (path, executable) => void (out = path === "" ? { contents: [], executable } : "not one file"),
+        contents: (c) => void (typeof out === "object" && out.contents.push(c.slice())),
+        fileEnd: () => {},
+      });
+    } catch (e) {
+      if (e instanceof BadNarError) return "refused";
+      throw e;
+    }
+    if (out === undefined || out === "not one file") return "not one file";
+    const len = out.contents.reduce((n, c) => n + c.length, 0);
+    const all = new Uint8Array(len);
+    let off = 0;
+    for (const c of out.contents) all.set(c, (off += c.length) - c.length);
+    return { contents: all, executable: out.executable };
+  };
+
+  it("takes exactly what narOfBytes writes, as the parser reads it", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.boolean(), (contents, executable) => {
+        const bytes = narOfBytes(contents, executable);
+        const got = singleFileOfNar(bytes);
+        expect(got).toEqual({ contents, executable });
+        expect(parsed(bytes)).toEqual({ contents, executable });
+      }),
+    );
+  });
+
+  it("whatever it takes, the parser reads the same; anything else (cut, grown, bytes changed) is left to the parser", () => {
+    const edit = fc.oneof(
+      fc.record({ kind: fc.constant("cut" as const), at: fc.nat() }),
+      fc.record({ kind: fc.constant("grow" as const), byte: fc.integer({ min: 0, max: 255 }) }),
+      fc.record({ kind: fc.constant("set" as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), fc.boolean(), fc.array(edit, { maxLength: 3 }), (contents, executable, edits) => {
+        let bytes = narOfBytes(contents, executable);
+        for (const e of edits) {
+          if (e.kind === "cut") bytes = bytes.subarray(0, e.at % (bytes.length + 1));
+          else if (e.kind === "grow") bytes = cat(bytes, new Uint8Array([e.byte]));
+          else if (bytes.length > 0) (bytes = bytes.slice())[e.at % bytes.length] = e.byte;
+        }
+        const got = singleFileOfNar(bytes);
+        if (got !== undefined) {
+          // Taken only in the canonical form, which the parser reads the same.
+          expect(narOfBytes(got.contents, got.executable)).toEqual(bytes);
+          expect(parsed(bytes)).toEqual(got);
+        }
+      }),
+    );
+    expect(singleFileOfNar(narOfSymlink("x"))).toBeUndefined();
+    expect(singleFileOfNar(nar(narDir([["a", narFile("hi")]])))).toBeUndefined();
   });
 });
 
