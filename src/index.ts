@@ -85,6 +85,7 @@ export {
   narHashPath,
   narOfBytes,
   narOfSymlink,
+  singleFileOfNar,
   parseNar,
   restoreNar,
   hashNarBytes,

@@ -59,7 +59,8 @@ export type BuildEvent =
       readonly downloadSize: number;
       readonly narSize: number;
     }
-  | { readonly type: "build-started"; readonly drvPath: string; readonly logPath: string | undefined }
+  /** `check`: a `--check` rebuild of valid outputs (Nix: "checking outputs of …"). */
+  | { readonly type: "build-started"; readonly drvPath: string; readonly logPath: string | undefined; readonly check: boolean }
   | { readonly type: "build-finished"; readonly drvPath: string; readonly outputs: Readonly<Record<string, string>> }
   | { readonly type: "build-failed"; readonly drvPath: string; readonly error: TsnixError }
   | { readonly type: "log"; readonly drvPath: string; readonly line: string }
@@ -282,8 +283,9 @@ class Realiser {
       if (seen.has(g.drvPath)) return;
       seen.add(g.drvPath);
       const missing = this.missingOutputs(g);
-      if (missing.length === 0 && !this.checkSet.has(g.drvPath)) return;
-      if (missing.length > 0 && this.caches.length > 0 && g.drv.env.get("allowSubstitutes") !== "") {
+      // As Nix's queryMissing: a derivation whose outputs are valid is not announced, checked or not.
+      if (missing.length === 0) return;
+      if (this.caches.length > 0 && g.drv.env.get("allowSubstitutes") !== "") {
         // As Nix's queryMissing: what a cache has, before any signature is checked.
         const q = await queryAvailable(this.subOpts(), missing);
         if (q.missing.length === 0) {
@@ -506,7 +508,7 @@ class Realiser {
       }
     };
     const logLine = (line: string) => onOutput(new TextEncoder().encode(`${line}\n`));
-    this.emit({ type: "build-started", drvPath, logPath });
+    this.emit({ type: "build-started", drvPath, logPath, check });
     try {
       // Leftovers of an interrupted build at the final names are never valid: clear them.
       if (!check) for (const p of outputPaths) if (!store.isValidPath(p)) removeTree(fs, store.toRealPath(p));

@@ -7,6 +7,7 @@
  * on stderr what is built as Nix 2.8 does during evaluation.
  */
 import { TsnixError } from "../errors.js";
+import { formatNixError } from "../eval/errors.js";
 import type { Host } from "../host/host.js";
 import { MessageChannel, Worker, isMainThread, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import { pathToFileURL } from "node:url";
@@ -278,7 +279,7 @@ function cliRealiser(store: LocalStore, host: Host, cwd: string, settings: Reado
 function renderEvent(e: BuildEvent, stderr: (text: string) => void): void {
   switch (e.type) {
     case "build-started":
-      stderr(`building '${e.drvPath}'...\n`);
+      stderr(e.check ? `checking outputs of '${e.drvPath}'...\n` : `building '${e.drvPath}'...\n`);
       break;
     case "log":
       stderr(`${e.line}\n`);
@@ -288,6 +289,9 @@ function renderEvent(e: BuildEvent, stderr: (text: string) => void): void {
       break;
     case "warning":
       stderr(`warning: ${e.message}\n`);
+      break;
+    case "substitute-failed":
+      stderr(`${formatNixError(e.error, { showTrace: false, readSource: () => undefined })}\n`);
       break;
     case "kept-build-dir":
       stderr(`note: keeping build directory '${e.dir}'\n`);

@@ -163,7 +163,7 @@ export class ProgressRenderer {
         break;
       }
       case "build-started":
-        this.write(`building '${e.drvPath}'...\n`);
+        this.write(e.check ? `checking outputs of '${e.drvPath}'...\n` : `building '${e.drvPath}'...\n`);
         break;
       case "build-finished":
         this.built++;
