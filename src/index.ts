@@ -217,7 +217,7 @@ export { derivationStrict, instantiateDerivations, instantiateValue, derivations
 export { DownloadError, FetchHashMismatchError, type SyncFetcher } from "./eval/builtins/fetchers.js";
 
 // --- build: realise (scheduler, sandbox, builder environment), binary caches, copy ---
-export { realise, type RealiseOptions, type Realisation, type BuildEvent, type JsBuilder, type JsBuilderContext } from "./build/realise.js";
+export { realise, queryMissing, type MissingPaths, type RealiseOptions, type Realisation, type BuildEvent, type JsBuilder, type JsBuilderContext } from "./build/realise.js";
 export { type BuildSettings, DEFAULT_BUILD_SETTINGS, buildSettingsFrom } from "./build/settings.js";
 export {
   BuildError,

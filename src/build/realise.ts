@@ -148,6 +148,30 @@ export async function realise(requests: readonly string[], options: RealiseOptio
   return new Realiser(options).run(requests);
 }
 
+/** What realising some requests would do (Nix's `queryMissing`): the announcement `realise` makes first. @public */
+export interface MissingPaths {
+  /** Derivations to build, dependencies first. */
+  readonly toBuild: readonly string[];
+  /** Paths to fetch from the substituters, sorted. */
+  readonly toSubstitute: readonly string[];
+  /** Requested paths that are neither valid, nor derivations, nor substitutable. */
+  readonly unknown: readonly string[];
+  /** Compressed bytes to download, as the caches say. */
+  readonly downloadSize: number;
+  /** Bytes of the fetched paths unpacked. */
+  readonly narSize: number;
+}
+
+/**
+ * What {@link realise} would build and fetch for `requests` (Nix's
+ * `queryMissing`, what `--dry-run` prints), without building, fetching or
+ * checking any signature. Derivations whose outputs are valid need nothing.
+ * @public
+ */
+export async function queryMissing(requests: readonly string[], options: Omit<RealiseOptions, "onEvent" | "check" | "builders">): Promise<MissingPaths> {
+  return new Realiser(options).missing(requests);
+}
+
 class Realiser {
   private readonly store: LocalStore;
   private readonly host: Host;
@@ -202,7 +226,9 @@ class Realiser {
     const tops: Goal[] = [];
     for (const r of parsed) if (r.path.endsWith(".drv")) tops.push(this.goal(r.path));
     if (this.o.check === true) for (const g of tops) this.checkSet.add(g.drvPath);
-    const unknown = await this.plan(tops, missingPlain);
+    const plan = await this.plan(tops, missingPlain);
+    if (plan.toBuild.length > 0 || plan.toSubstitute.length > 0 || plan.unknown.length > 0) this.emit({ type: "plan", ...plan });
+    const unknown = plan.unknown;
     // As Nix: paths nothing can produce fail the whole request, after the announcement.
     if (unknown.length > 0) throw new BuildError("build.unknown-paths", `build of ${unknown.map((p) => `'${p}'`).join(", ")} failed`, { paths: unknown });
     if (missingPlain.length > 0) {
@@ -273,7 +299,19 @@ class Realiser {
   }
 
   /** Nix's `queryMissing`: what will be built and what fetched, for the announcement. */
-  private async plan(tops: readonly Goal[], plain: readonly string[]): Promise<string[]> {
+  /** What realising `requests` would build, fetch and not know how to produce, realising nothing. */
+  async missing(requests: readonly string[]): Promise<MissingPaths> {
+    const paths = requests.map((r) => (r.includes("!") ? r.slice(0, r.indexOf("!")) : r));
+    for (const p of paths) parseStorePath(p, this.store.storeDir);
+    const drvs = paths.filter((p) => p.endsWith(".drv"));
+    // A derivation that is not in the store cannot be read: as Nix, it is unknown.
+    const absent = drvs.filter((p) => !this.store.isValidPath(p));
+    const tops = drvs.filter((p) => !absent.includes(p)).map((p) => this.goal(p));
+    const plan = await this.plan(tops, paths.filter((p) => !p.endsWith(".drv") && !this.store.isValidPath(p)));
+    return absent.length === 0 ? plan : { ...plan, unknown: [...new Set([...plan.unknown, ...absent])].sort() };
+  }
+
+  private async plan(tops: readonly Goal[], plain: readonly string[]): Promise<MissingPaths> {
     const toBuild: string[] = [];
     const toSubstitute = new Set<string>();
     let downloadSize = 0;
@@ -327,9 +365,7 @@ class Realiser {
       }
       for (const p of plain) if (q.missing.includes(p)) unknown.push(p);
     }
-    if (toBuild.length > 0 || toSubstitute.size > 0 || unknown.length > 0)
-      this.emit({ type: "plan", toBuild, toSubstitute: [...toSubstitute].sort(), unknown: unknown.sort(), downloadSize, narSize });
-    return unknown;
+    return { toBuild, toSubstitute: [...toSubstitute].sort(), unknown: unknown.sort(), downloadSize, narSize };
   }
 
   private subOpts() {

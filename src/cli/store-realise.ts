@@ -7,7 +7,7 @@
  */
 import { posix } from "node:path";
 import { TsnixError, UsageError, isErrno } from "../errors.js";
-import { type BuildEvent, type Realisation, realise } from "../build/realise.js";
+import { type BuildEvent, type Realisation, queryMissing } from "../build/realise.js";
 import { parseDerivation } from "../store/derivation.js";
 import type { LocalStore } from "../store/local-store.js";
 import { addPermRoot } from "../profiles/roots.js";
@@ -144,30 +144,15 @@ export type Plan = Omit<Extract<BuildEvent, { type: "plan" }>, "type">;
 
 const EMPTY_PLAN: Plan = { toBuild: [], toSubstitute: [], unknown: [], downloadSize: 0, narSize: 0 };
 
-/** The realiser's plan is all a dry run needs: stop it as soon as it has announced one. */
-class PlanReady {
-  constructor(readonly plan: Plan) {}
-}
-
 /**
  * The plan of realising `requests` (store paths, `drv!outputs` too),
- * without realising anything. Outputs that are all valid make no plan (and
- * nothing to do).
+ * without realising anything. Not --check: Nix's queryMissing asks what is
+ * missing, and checked outputs are valid. The outputs asked for do not
+ * matter either: the realiser builds or fetches a derivation's outputs together.
  */
 async function planOf(ctx: CliContext, store: LocalStore, requests: readonly string[], flags: BuildFlags): Promise<Plan> {
   if (requests.length === 0) return EMPTY_PLAN;
-  const onEvent = (e: BuildEvent): void => {
-    if (e.type === "plan") throw new PlanReady(e);
-  };
-  try {
-    // Not --check: Nix's queryMissing asks what is missing, and checked outputs are valid. The outputs
-    // asked for do not matter either: the realiser builds or fetches a derivation's outputs together.
-    await realise(requests.map((r) => r.split("!")[0]!), { store, settings: settingsOf(ctx, flags, store.root), onEvent });
-  } catch (e) {
-    if (e instanceof PlanReady) return e.plan;
-    throw e;
-  }
-  return EMPTY_PLAN;
+  return queryMissing(requests, { store, settings: settingsOf(ctx, flags, store.root) });
 }
 
 /**

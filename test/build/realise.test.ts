@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HOSTS, type HostFixture } from "../helpers/hosts.js";
 import { LocalStore } from "../../src/store/local-store.js";
-import { realise, type BuildEvent, type JsBuilder } from "../../src/build/realise.js";
+import { queryMissing, realise, type BuildEvent, type JsBuilder } from "../../src/build/realise.js";
 import { addDerivation } from "./helpers.js";
 
 const enc = new TextEncoder();
@@ -39,6 +39,20 @@ describe.each(HOSTS)("realise with in-process builders ($name host)", ({ make })
     expect(store.queryPathInfo(b.out).deriver).toBe(b.drvPath);
     const st = fx.host.fs.lstat(store.toRealPath(b.out));
     expect(st.mode & 0o7777).toBe(0o444);
+  });
+
+  it("queryMissing says what realise would build (the plan it announces) and realises nothing", async () => {
+    const a = addDerivation(store, { name: "a", builder: "js:write", env: { text: "hello" } });
+    const b = addDerivation(store, { name: "b", builder: "js:write", env: { text: "world", deps: a.out }, inputDrvs: { [a.drvPath]: ["out"] } });
+    const gone = "/nix/store/00000000000000000000000000000000-gone.drv";
+    const plain = "/nix/store/11111111111111111111111111111111-plain";
+    const m = await queryMissing([`${b.drvPath}!out`, gone, plain], { store });
+    expect(m).toEqual({ toBuild: [a.drvPath, b.drvPath], toSubstitute: [], unknown: [gone, plain].sort(), downloadSize: 0, narSize: 0 });
+    expect(store.isValidPath(a.out) || store.isValidPath(b.out)).toBe(false);
+    const events: BuildEvent[] = [];
+    await realise([b.drvPath], { store, builders: { "js:write": writeText }, onEvent: (e) => events.push(e) });
+    expect(events.find((e) => e.type === "plan")).toEqual({ type: "plan", toBuild: [a.drvPath, b.drvPath], toSubstitute: [], unknown: [], downloadSize: 0, narSize: 0 });
+    expect(await queryMissing([b.drvPath], { store })).toEqual({ toBuild: [], toSubstitute: [], unknown: [], downloadSize: 0, narSize: 0 });
   });
 
   it("finds references to inputs and to itself by scanning", async () => {
