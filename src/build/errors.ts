@@ -80,8 +80,11 @@ export class ReferenceCheckError extends BuildError {
 
 /** Several builds failed under `--keep-going`; `exitCode` ORs their statuses as Nix does. @public */
 export class BuildsFailedError extends BuildError {
-  constructor(failed: readonly string[], exitCode: number) {
+  /** Failures not reported as they happened (without `--keep-going`), for a front end to show before this summary. */
+  readonly unreported: readonly BuildError[];
+  constructor(failed: readonly string[], exitCode: number, unreported: readonly BuildError[] = []) {
     super("build.failed", `build of ${failed.map((d) => `'${d}'`).join(", ")} failed`, { failed }, exitCode);
+    this.unreported = unreported;
   }
 }
 

@@ -228,25 +228,29 @@ class Realiser {
     if (this.o.check === true) for (const g of tops) this.checkSet.add(g.drvPath);
     const plan = await this.plan(tops, missingPlain);
     if (plan.toBuild.length > 0 || plan.toSubstitute.length > 0 || plan.unknown.length > 0) this.emit({ type: "plan", ...plan });
-    const unknown = plan.unknown;
-    // As Nix: paths nothing can produce fail the whole request, after the announcement.
-    if (unknown.length > 0) throw new BuildError("build.unknown-paths", `build of ${unknown.map((p) => `'${p}'`).join(", ")} failed`, { paths: unknown });
-    if (missingPlain.length > 0) {
+    // As Nix: paths nothing can produce fail, but only once everything else was built and fetched.
+    const failedPlain = [...plan.unknown];
+    const unknown = new Set(plan.unknown);
+    const toFetch = missingPlain.filter((p) => !unknown.has(p));
+    if (toFetch.length > 0) {
+      // The plan's answer without the unknown requests (what it found is their closures' alone).
+      const q = this.plainQuery !== undefined && this.plainQuery.missing.every((p) => unknown.has(p)) ? { ...this.plainQuery, missing: [] } : undefined;
       try {
-        await this.substitute(missingPlain, this.plainQuery);
+        await this.substitute(toFetch, q);
       } catch (e) {
         if (!(e instanceof NoSubstituteError)) throw e;
         // Each failed attempt was reported as it happened; as Nix, the requests that are still not valid fail.
-        const failed = missingPlain.filter((p) => !this.store.isValidPath(p));
-        throw new BuildError("build.substitution-failed", `build of ${failed.map((p) => `'${p}'`).join(", ")} failed`, { paths: failed }, 1, e);
+        failedPlain.push(...toFetch.filter((p) => !this.store.isValidPath(p)));
       }
     }
     const settled = await Promise.allSettled(tops.map((g) => this.realiseGoal(g)));
-    if (this.failures.length > 0) {
-      if (this.failures.length === 1 || !this.s.keepGoing) throw this.failures[0]!;
+    if (this.failures.length > 0 || failedPlain.length > 0) {
+      if (failedPlain.length === 0 && (this.failures.length === 1 || !this.s.keepGoing)) throw this.failures[0]!;
       let status = 0x60;
       for (const f of this.failures) if (f.exitCode >= 100 && f.exitCode < 0x80) status |= f.exitCode - 0x60;
-      throw new BuildsFailedError(this.failures.map((f) => String(f.data["drvPath"] ?? "?")), status === 0x60 ? 1 : status);
+      const failed = [...failedPlain, ...this.failures.map((f) => String(f.data["drvPath"] ?? "?"))].sort();
+      // Without --keep-going the failure was not reported as it happened: it comes before the summary.
+      throw new BuildsFailedError(failed, status === 0x60 ? 1 : status, this.s.keepGoing ? [] : this.failures.slice(0, 1));
     }
     for (const st of settled) if (st.status === "rejected") throw st.reason;
     const out: Realisation[] = [];

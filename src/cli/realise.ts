@@ -216,6 +216,7 @@ export async function runRealise(ctx: CliContext, store: LocalStore, requests: r
       return e.exitCode;
     }
     if (e instanceof BuildError) {
+      if (e instanceof BuildsFailedError) for (const f of e.unreported) ctx.stderr(`error: ${renderBuildError(f, flags.quiet)}\n`);
       ctx.stderr(`error: ${renderBuildError(e, flags.quiet)}\n`);
       return e.exitCode;
     }

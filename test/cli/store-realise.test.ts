@@ -277,6 +277,9 @@ describeOracle("tsnix store --realise side by side with nix-store --realise 2.8"
       ["-r", UNKNOWN, MISSING_DRV, "--dry-run"],
       ["-r", "--ignore-unknown", drvs["top"]!],
       ["-r"],
+      // What nothing can produce fails once the rest has been tried: a failing build comes first, then one summary.
+      ["-r", UNKNOWN, drvs["fails"]!],
+      ["-r", drvs["fails"]!, UNKNOWN, "-k"],
     ];
     for (const args of cases) {
       const { n, t } = await both(args);
