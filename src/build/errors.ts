@@ -90,8 +90,9 @@ export class BuildsFailedError extends BuildError {
 
 /** A dependency of a derivation failed, so it was not attempted. @public */
 export class DependencyFailedError extends BuildError {
-  constructor(drvPath: string, dep: string) {
-    super("build.dependency-failed", `1 dependencies of derivation '${drvPath}' failed to build`, { drvPath, dep }, 1);
+  /** `deps`: the inputs that failed; `exitCode`: the status their failures make (Nix's worker status). */
+  constructor(drvPath: string, deps: readonly string[], exitCode = 1) {
+    super("build.dependency-failed", `${deps.length} dependencies of derivation '${drvPath}' failed to build`, { drvPath, deps }, exitCode);
   }
 }
 

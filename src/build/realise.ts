@@ -62,7 +62,8 @@ export type BuildEvent =
   /** `check`: a `--check` rebuild of valid outputs (Nix: "checking outputs of …"). */
   | { readonly type: "build-started"; readonly drvPath: string; readonly logPath: string | undefined; readonly check: boolean }
   | { readonly type: "build-finished"; readonly drvPath: string; readonly outputs: Readonly<Record<string, string>> }
-  | { readonly type: "build-failed"; readonly drvPath: string; readonly error: TsnixError }
+  /** `report`: show it now (a goal was waiting for it); otherwise it comes in the realisation's final error, as Nix reports it. */
+  | { readonly type: "build-failed"; readonly drvPath: string; readonly error: TsnixError; readonly report: boolean }
   | { readonly type: "log"; readonly drvPath: string; readonly line: string }
   | { readonly type: "substitute-started"; readonly path: string; readonly cache: string }
   | { readonly type: "substitute-finished"; readonly path: string; readonly cache: string; readonly narSize: number }
@@ -114,24 +115,57 @@ interface Goal {
   readonly drvPath: string;
   readonly drv: Derivation;
   promise?: Promise<void>;
+  /** Nix's goal key ("b$<name>$<path>"): goals waiting for a build slot get it in this order. */
+  readonly key: string;
+  /** Distance from the nearest request: a dependency asks for a slot after the goals that need it did. */
+  depth: number;
+  /** Another goal waits for this one (Nix then reports its failure at once, not in the final summary). */
+  waitedOn: boolean;
+  /** Its failure, kept for the final report when nothing waited for it. */
+  error?: BuildError;
 }
 
 const CANCELLED = new TsnixError("build.cancelled", "build cancelled");
 
-class Semaphore {
-  private queue: (() => void)[] = [];
+/**
+ * Build slots handed out as Nix's worker hands them out: the goals that ask
+ * while none is free wait, and when one frees, the waiting goal with the
+ * smallest key gets it. Requests are answered at a scheduling point after the
+ * goals that became ready together have all asked; at the first one, goals
+ * nearer the requests come first (in Nix they reach their build in earlier
+ * rounds of the worker than the dependencies they start).
+ */
+class BuildSlots {
+  private readonly waiting: { key: string; depth: number; go: () => void }[] = [];
+  private scheduled = false;
+  private first = true;
   constructor(private free: number) {}
-  async acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return;
-    }
-    await new Promise<void>((r) => this.queue.push(r));
+
+  acquire(key: string, depth: number): Promise<void> {
+    return new Promise<void>((go) => {
+      this.waiting.push({ key, depth, go });
+      this.schedule();
+    });
   }
+
   release(): void {
-    const next = this.queue.shift();
-    if (next !== undefined) next();
-    else this.free++;
+    this.free++;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.free === 0 || this.waiting.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      const byDepth = this.first;
+      this.first = false;
+      this.waiting.sort((a, b) => (byDepth && a.depth !== b.depth ? a.depth - b.depth : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      while (this.free > 0 && this.waiting.length > 0) {
+        this.free--;
+        this.waiting.shift()!.go();
+      }
+    });
   }
 }
 
@@ -178,7 +212,7 @@ class Realiser {
   private readonly s: BuildSettings;
   private readonly emit: (e: BuildEvent) => void;
   private readonly goals = new Map<string, Goal>();
-  private readonly slots: Semaphore;
+  private readonly slots: BuildSlots;
   private readonly caches: BinaryCache[];
   private readonly failures: BuildError[] = [];
   private readonly checkSet = new Set<string>();
@@ -201,7 +235,7 @@ class Realiser {
     this.host = o.store.host;
     this.s = { ...DEFAULT_BUILD_SETTINGS, ...(o.settings ?? {}) };
     this.emit = o.onEvent ?? (() => {});
-    this.slots = new Semaphore(Math.max(1, this.s.maxJobs));
+    this.slots = new BuildSlots(Math.max(1, this.s.maxJobs));
     this.caches = this.s.substitute ? this.s.substituters.map((u) => new BinaryCache(u, { host: this.host, fetch: o.fetch })) : [];
   }
 
@@ -223,13 +257,24 @@ class Realiser {
     // Plain paths: substitute what is missing.
     const plain = parsed.filter((r) => !r.path.endsWith(".drv")).map((r) => r.path);
     const missingPlain = plain.filter((p) => !this.store.isValidPath(p));
+    // A requested derivation that is not in the store cannot be read: as Nix, it is unknown, and it fails.
+    const absent = [...new Set(parsed.filter((r) => r.path.endsWith(".drv") && !this.store.isValidPath(r.path)).map((r) => r.path))].sort();
     const tops: Goal[] = [];
-    for (const r of parsed) if (r.path.endsWith(".drv")) tops.push(this.goal(r.path));
+    for (const r of parsed) if (r.path.endsWith(".drv") && !absent.includes(r.path)) tops.push(this.goal(r.path));
+    for (const g of tops) g.depth = 0;
     if (this.o.check === true) for (const g of tops) this.checkSet.add(g.drvPath);
-    const plan = await this.plan(tops, missingPlain);
+    const found = await this.plan(tops, missingPlain);
+    const plan = absent.length === 0 ? found : { ...found, unknown: [...found.unknown, ...absent].sort() };
     if (plan.toBuild.length > 0 || plan.toSubstitute.length > 0 || plan.unknown.length > 0) this.emit({ type: "plan", ...plan });
+    const missingDrvErrors = absent.map((d) => new BuildError("build.missing-derivation", `cannot build missing derivation '${d}'`, { drvPath: d }));
+    if (absent.length > 0 && !this.s.keepGoing) {
+      // Nix stops at once, and every other request that is not there yet fails with it.
+      const failed = [...new Set([...absent, ...tops.filter((g) => this.missingOutputs(g).length > 0 || this.checkSet.has(g.drvPath)).map((g) => g.drvPath), ...missingPlain])].sort();
+      if (failed.length === 1) throw missingDrvErrors[0]!;
+      throw new BuildsFailedError(failed, 1, missingDrvErrors.slice(0, 1));
+    }
     // As Nix: paths nothing can produce fail, but only once everything else was built and fetched.
-    const failedPlain = [...plan.unknown];
+    const failedPlain = [...found.unknown, ...absent];
     const unknown = new Set(plan.unknown);
     const toFetch = missingPlain.filter((p) => !unknown.has(p));
     if (toFetch.length > 0) {
@@ -244,14 +289,11 @@ class Realiser {
       }
     }
     const settled = await Promise.allSettled(tops.map((g) => this.realiseGoal(g)));
-    if (this.failures.length > 0 || failedPlain.length > 0) {
-      if (failedPlain.length === 0 && (this.failures.length === 1 || !this.s.keepGoing)) throw this.failures[0]!;
-      let status = 0x60;
-      for (const f of this.failures) if (f.exitCode >= 100 && f.exitCode < 0x80) status |= f.exitCode - 0x60;
-      const failed = [...failedPlain, ...this.failures.map((f) => String(f.data["drvPath"] ?? "?"))].sort();
-      // Without --keep-going the failure was not reported as it happened: it comes before the summary.
-      throw new BuildsFailedError(failed, status === 0x60 ? 1 : status, this.s.keepGoing ? [] : this.failures.slice(0, 1));
-    }
+    this.reportFailures(
+      tops.map((g, i) => ({ key: g.key, path: g.drvPath, failed: settled[i]!.status === "rejected", error: g.error })),
+      [...new Set(plain)].map((p) => ({ key: `a$${p.slice(p.lastIndexOf("/") + 34)}$${p}`, path: p, failed: failedPlain.includes(p) || !this.store.isValidPath(p), error: undefined })),
+      absent.map((d, i) => ({ key: `b$${d.slice(d.lastIndexOf("/") + 34)}$${d}`, path: d, failed: true, error: missingDrvErrors[i] })),
+    );
     for (const st of settled) if (st.status === "rejected") throw st.reason;
     const out: Realisation[] = [];
     for (const r of parsed) {
@@ -290,7 +332,7 @@ class Realiser {
       this.store.queryPathInfo(drvPath);
       const name = parseStorePath(drvPath, this.store.storeDir).name.replace(/\.drv$/, "");
       const drv = parseDerivation(this.host.fs.readFile(this.store.toRealPath(drvPath)), this.store.storeDir, { name, path: drvPath });
-      g = { drvPath, drv };
+      g = { drvPath, drv, key: `b$${drvPath.slice(drvPath.lastIndexOf("/") + 34)}$${drvPath}`, depth: Infinity, waitedOn: false };
       this.goals.set(drvPath, g);
     }
     return g;
@@ -303,6 +345,33 @@ class Realiser {
   }
 
   /** Nix's `queryMissing`: what will be built and what fetched, for the announcement. */
+  /**
+   * End a realisation as Nix's `buildPaths` does: the requests (one goal
+   * each, in goal-key order) that failed are named in one summary; the error
+   * of the first failed request that has one is kept for last, those of the
+   * others are reported before it; a single failed request with an error is
+   * just that error. The status is the worker's (100 a builder failed, 101
+   * a timeout, 102 a hash mismatch, 104 --check; else 1).
+   */
+  private reportFailures(...groups: { key: string; path: string; failed: boolean; error: BuildError | undefined }[][]): void {
+    const goals = groups.flat().sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const failed = new Set<string>();
+    let held: BuildError | undefined;
+    const reported: BuildError[] = [];
+    for (const g of goals) {
+      if (g.error !== undefined) {
+        if (held === undefined) held = g.error;
+        else reported.push(g.error);
+      }
+      if (g.failed) failed.add(g.path);
+    }
+    if (failed.size === 0) return;
+    if (failed.size === 1 && held !== undefined) throw held;
+    let status = 0x60;
+    for (const f of this.failures) if (f.exitCode >= 100 && f.exitCode < 0x80) status |= f.exitCode - 0x60;
+    throw new BuildsFailedError([...failed].sort(), status === 0x60 ? 1 : status, held === undefined ? reported : [...reported, held]);
+  }
+
   /** What realising `requests` would build, fetch and not know how to produce, realising nothing. */
   async missing(requests: readonly string[]): Promise<MissingPaths> {
     const paths = requests.map((r) => (r.includes("!") ? r.slice(0, r.indexOf("!")) : r));
@@ -392,9 +461,11 @@ class Realiser {
     g.promise ??= this.doGoal(g).catch((e: unknown) => {
       if (e === CANCELLED) throw e;
       const err = e instanceof BuildError ? e : e instanceof TsnixError ? new BuildError(e.code, e.message, { ...e.data, drvPath: g.drvPath }, e.exitCode, e) : e;
-      if (err instanceof BuildError && !(err instanceof DependencyFailedError)) {
-        this.failures.push(err);
-        this.emit({ type: "build-failed", drvPath: g.drvPath, error: err });
+      if (err instanceof BuildError) {
+        if (!(err instanceof DependencyFailedError)) this.failures.push(err);
+        // As Nix: a failure something waits for is reported now; a request's own, in the final report.
+        if (!g.waitedOn) g.error = err;
+        this.emit({ type: "build-failed", drvPath: g.drvPath, error: err, report: g.waitedOn });
         if (!this.s.keepGoing) this.stopped = true;
       }
       throw err;
@@ -426,16 +497,24 @@ class Realiser {
       }
     }
     const deps = [...g.drv.inputDrvs.keys()].map((d) => this.goal(d));
-    const results = await Promise.allSettled(deps.map((d) => this.realiseGoal(d)));
-    const failed = results.findIndex((r) => r.status === "rejected");
-    if (failed >= 0) {
-      const reason = (results[failed] as PromiseRejectedResult).reason;
-      if (reason === CANCELLED) throw CANCELLED;
-      throw new DependencyFailedError(g.drvPath, deps[failed]!.drvPath);
+    for (const d of deps) {
+      d.depth = Math.min(d.depth, g.depth + 1);
+      d.waitedOn = true;
     }
+    const results = await Promise.allSettled(deps.map((d) => this.realiseGoal(d)));
+    const failedDeps = deps.filter((_, i) => results[i]!.status === "rejected" && (results[i] as PromiseRejectedResult).reason !== CANCELLED);
+    if (failedDeps.length > 0) {
+      let status = 0;
+      for (let i = 0; i < deps.length; i++) {
+        const r = results[i]!;
+        if (r.status === "rejected" && r.reason instanceof BuildError && r.reason.exitCode >= 0x60 && r.reason.exitCode < 0x80) status |= r.reason.exitCode;
+      }
+      throw new DependencyFailedError(g.drvPath, failedDeps.map((d) => d.drvPath), status === 0 ? 1 : status);
+    }
+    if (results.some((r) => r.status === "rejected")) throw CANCELLED;
     if (this.stopped) throw CANCELLED;
     if (this.s.maxJobs === 0) throw new CannotBuildError(g.drvPath);
-    await this.slots.acquire();
+    await this.slots.acquire(g.key, g.depth);
     try {
       if (this.stopped) throw CANCELLED;
       const lockDir = `${this.store.stateDir}/tsnix-build-locks`;

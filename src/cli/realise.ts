@@ -121,7 +121,6 @@ export class ProgressRenderer {
   constructor(
     private readonly ctx: CliContext,
     private readonly quiet: boolean,
-    private readonly keepGoing = false,
   ) {
     this.tty = ctx.host.kind === "node" && typeof process !== "undefined" && process.stderr.isTTY === true && ctx.env("TERM") !== "dumb" && ctx.env("CI") === undefined;
   }
@@ -194,8 +193,8 @@ export class ProgressRenderer {
         this.write(`note: keeping build directory '${e.dir}'\n`);
         break;
       case "build-failed":
-        // With --keep-going, each failure is reported as it happens (the summary comes at the end).
-        if (this.keepGoing) this.write(`error: ${renderBuildError(e.error, this.quiet)}\n`);
+        // A failure that a build was waiting for is reported as it happens; the others come with the final error.
+        if (e.report) this.write(`error: ${renderBuildError(e.error, this.quiet)}\n`);
         break;
     }
     this.status();
@@ -205,16 +204,11 @@ export class ProgressRenderer {
 /** Run a realisation with the CLI's rendering; failures become Nix's messages and statuses. */
 export async function runRealise(ctx: CliContext, store: LocalStore, requests: readonly string[], flags: BuildFlags): Promise<Realisation[] | number> {
   const settings = settingsOf(ctx, flags, store.root);
-  const progress = new ProgressRenderer(ctx, flags.quiet, settings.keepGoing);
+  const progress = new ProgressRenderer(ctx, flags.quiet);
   try {
     return await realise(requests, { store, settings, check: flags.check, onEvent: progress.onEvent });
   } catch (e) {
     progress.finish();
-    if (e instanceof BuildError && settings.keepGoing) {
-      // Each failure was reported as it happened.
-      if (e instanceof BuildsFailedError) ctx.stderr(`error: ${e.message}\n`);
-      return e.exitCode;
-    }
     if (e instanceof BuildError) {
       if (e instanceof BuildsFailedError) for (const f of e.unreported) ctx.stderr(`error: ${renderBuildError(f, flags.quiet)}\n`);
       ctx.stderr(`error: ${renderBuildError(e, flags.quiet)}\n`);

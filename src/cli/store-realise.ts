@@ -68,29 +68,28 @@ export async function realiseCommand(args: string[], ctx: CliContext): Promise<n
   const store = storeFromContext(ctx);
   const requests = given.map((a) => parseRequest(store, ctx, a));
 
-  // Derivations that are not in the store cannot be read, let alone built: Nix counts them unknown.
+  // Derivations that are not in the store cannot be read, let alone built: Nix counts them unknown (and the
+  // realisation fails them as Nix does).
   const missingDrvs = requests.filter((r) => r.isDrv && !store.isValidPath(r.path)).map((r) => r.path);
-  let todo = missingDrvs.length === 0 ? requests : requests.filter((r) => !missingDrvs.includes(r.path));
-  const badOutputs = wantedOutputErrors(store, todo);
+  let todo = requests;
+  const badOutputs = wantedOutputErrors(
+    store,
+    todo.filter((r) => !missingDrvs.includes(r.path)),
+  );
 
-  if (flags.dryRun || ignoreUnknown || missingDrvs.length > 0 || badOutputs.length > 0) {
+  if (flags.dryRun || ignoreUnknown || badOutputs.length > 0) {
     const plan = await planOf(ctx, store, todo.map((r) => r.path), flags);
-    const unknown = ignoreUnknown ? [] : [...new Set([...plan.unknown, ...missingDrvs])].sort();
     if (ignoreUnknown) {
       const skip = new Set(plan.unknown);
       todo = todo.filter((r) => !skip.has(r.path));
     }
     if (flags.dryRun) {
-      renderPlan(ctx, flags, { ...plan, unknown });
+      renderPlan(ctx, flags, ignoreUnknown ? { ...plan, unknown: [] } : plan);
       return 0;
     }
-    if (unknown.length > 0 || badOutputs.length > 0) {
-      renderPlan(ctx, flags, { ...plan, unknown });
-      // Nix reports the first derivation it could not load; several failures end in one summary.
-      if (badOutputs.length > 0) throw badOutputs[0]!;
-      if (missingDrvs.length > 0) ctx.stderr(`error: cannot build missing derivation '${missingDrvs.sort()[0]}'\n`);
-      if (unknown.length > 1 || missingDrvs.length === 0) ctx.stderr(`error: build of ${unknown.map((p) => `'${p}'`).join(", ")} failed\n`);
-      return 1;
+    if (badOutputs.length > 0) {
+      renderPlan(ctx, flags, ignoreUnknown ? { ...plan, unknown: [] } : plan);
+      throw badOutputs[0]!;
     }
   }
 

@@ -182,6 +182,39 @@ in {
 });
 
 describeOracle("tsnix build --keep-going", () => {
+  it("failures of several requests and their dependencies: the order of builds, errors and the summary are nix-store's", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsnix-failures-"));
+    const n = oracleRoot();
+    try {
+      writeFileSync(
+        join(dir, "f.nix"),
+        `rec {
+          bad = derivation { name = "depbad"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo oops; exit 2" ]; };
+          top = derivation { name = "deptop"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo \${bad} > $out" ]; };
+          good = derivation { name = "depgood"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo fine > $out" ]; };
+          bad2 = derivation { name = "abad"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "exit 5" ]; };
+        }`,
+      );
+      const drv: Record<string, string> = {};
+      for (const a of ["top", "good", "bad2"]) {
+        drv[a] = runNix("nix-instantiate", [join(dir, "f.nix"), "-A", a], { root: n.root }).stdout.toString().trim();
+        expect((await tsnix(host, ["--store", join(dir, "store"), "instantiate", join(dir, "f.nix"), "-A", a])).stdout.trim()).toBe(drv[a]);
+      }
+      const goodOut = runNix("nix-store", ["-q", "--outputs", drv["good"]!], { root: n.root }).stdout.toString().trim();
+      for (const args of [[drv["top"]!], [drv["top"]!, drv["good"]!, "-k"], [drv["good"]!, drv["bad2"]!, drv["top"]!, "-k"], [drv["bad2"]!, drv["top"]!]]) {
+        const theirs = runNix("nix-store", ["--realise", ...args, ...NIX_BUILD], { root: n.root });
+        const mine = await tsnix(host, ["--store", join(dir, "store"), "store", "--realise", ...args]);
+        expect({ args, status: mine.status, stderr: mine.stderr }).toEqual({ args, status: theirs.status, stderr: theirs.stderr });
+        // The next case builds the good one again.
+        runNix("nix-store", ["--delete", goodOut], { root: n.root });
+        await tsnix(host, ["--store", join(dir, "store"), "store", "--delete", goodOut]);
+      }
+    } finally {
+      n.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("builds what it can, reports each failure, exits with Nix's status", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tsnix-kg-"));
     try {

@@ -280,6 +280,9 @@ describeOracle("tsnix store --realise side by side with nix-store --realise 2.8"
       // What nothing can produce fails once the rest has been tried: a failing build comes first, then one summary.
       ["-r", UNKNOWN, drvs["fails"]!],
       ["-r", drvs["fails"]!, UNKNOWN, "-k"],
+      // A missing derivation stops everything at once, unless -k: then the rest is tried first.
+      ["-r", MISSING_DRV, drvs["fails"]!],
+      ["-r", MISSING_DRV, drvs["fails"]!, "-k"],
     ];
     for (const args of cases) {
       const { n, t } = await both(args);
