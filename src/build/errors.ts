@@ -90,9 +90,16 @@ export class BuildsFailedError extends BuildError {
 
 /** A dependency of a derivation failed, so it was not attempted. @public */
 export class DependencyFailedError extends BuildError {
-  /** `deps`: the inputs that failed; `exitCode`: the status their failures make (Nix's worker status). */
-  constructor(drvPath: string, deps: readonly string[], exitCode = 1) {
-    super("build.dependency-failed", `${deps.length} dependencies of derivation '${drvPath}' failed to build`, { drvPath, deps }, exitCode);
+  /** `deps`: the inputs that failed; `exitCode`: the status their failures make (Nix's worker status); `cause`: the first one's error. */
+  constructor(drvPath: string, deps: readonly string[], exitCode = 1, cause?: BuildError) {
+    super("build.dependency-failed", `${deps.length} dependencies of derivation '${drvPath}' failed to build`, { drvPath, deps }, exitCode, cause);
+  }
+
+  /** The failure that started it: through the dependencies' own dependency failures, the first one that is not one. */
+  get rootCause(): BuildError {
+    let e: BuildError = this;
+    while (e instanceof DependencyFailedError && e.cause instanceof BuildError) e = e.cause;
+    return e;
   }
 }
 

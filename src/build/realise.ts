@@ -509,7 +509,8 @@ class Realiser {
         const r = results[i]!;
         if (r.status === "rejected" && r.reason instanceof BuildError && r.reason.exitCode >= 0x60 && r.reason.exitCode < 0x80) status |= r.reason.exitCode;
       }
-      throw new DependencyFailedError(g.drvPath, failedDeps.map((d) => d.drvPath), status === 0 ? 1 : status);
+      const first = results.find((r): r is PromiseRejectedResult => r.status === "rejected" && r.reason instanceof BuildError);
+      throw new DependencyFailedError(g.drvPath, failedDeps.map((d) => d.drvPath), status === 0 ? 1 : status, first?.reason as BuildError | undefined);
     }
     if (results.some((r) => r.status === "rejected")) throw CANCELLED;
     if (this.stopped) throw CANCELLED;

@@ -4,6 +4,7 @@
  * the builder, with the OS derivations' in-process builder registered.
  */
 import { realise, type BuildEvent, type JsBuilder } from "../build/realise.js";
+import { DependencyFailedError } from "../build/errors.js";
 import type { BuildSettings } from "../build/settings.js";
 import { Evaluator, toPlain, type PlainValue } from "../eval/api.js";
 import { attachStore } from "../eval/builtins/store-bridge.js";
@@ -111,12 +112,18 @@ export async function buildSystem(ctx: OsBuildContext, input: ConfigurationInput
 /** Build an instantiated top level (and everything it needs). @public */
 export async function realiseToplevel(ctx: OsBuildContext, drvPath: string): Promise<string> {
   const settings: Partial<BuildSettings> = { ...ctx.settings };
-  const r = await realise([drvPath], {
-    store: ctx.store,
-    settings,
-    builders: { ...ctx.builders, [OS_BUILDER]: osBuilder },
-    onEvent: ctx.onBuildEvent,
-  });
+  let r;
+  try {
+    r = await realise([drvPath], {
+      store: ctx.store,
+      settings,
+      builders: { ...ctx.builders, [OS_BUILDER]: osBuilder },
+      onEvent: ctx.onBuildEvent,
+    });
+  } catch (e) {
+    // The system's own derivation fails because a package did: that package's failure is the news.
+    throw e instanceof DependencyFailedError ? e.rootCause : e;
+  }
   const out = r[0]?.outputs.get("out");
   if (out === undefined) throw new OsError("build", `building '${drvPath}' gave no output`, { drvPath });
   return out;
