@@ -98,8 +98,8 @@ export function builderEnvironment(drv0: Derivation, o: BuilderEnvironmentOption
   if (isFixedOutputDerivation(drv)) {
     env["NIX_OUTPUT_CHECKED"] = "1";
     for (const name of (drv.env.get("impureEnvVars") ?? "").split(/\s+/).filter((s) => s !== "")) {
-      const v = o.impureEnv?.(name);
-      if (v !== undefined) env[name] = v;
+      // Unset in the caller's environment: set and empty, as Nix does.
+      env[name] = o.impureEnv?.(name) ?? "";
     }
   }
   env["NIX_LOG_FD"] = "2";
@@ -114,7 +114,16 @@ function structuredAttrs(drv: Derivation, json: string): { [k: string]: Json } {
   const outputs: { [k: string]: Json } = {};
   for (const [name, o] of drv.outputs) outputs[name] = o.path;
   attrs["outputs"] = outputs;
-  return attrs;
+  return sortKeys(attrs) as { [k: string]: Json };
+}
+
+/** Nix writes `.attrs.json` from a JSON object whose keys are kept sorted, at every level. */
+function sortKeys(v: Json): Json {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v === null || typeof v !== "object") return v;
+  const out: { [k: string]: Json } = {};
+  for (const k of Object.keys(v).sort()) out[k] = sortKeys(v[k]!);
+  return out;
 }
 
 function shellQuote(s: string): string {
@@ -124,8 +133,9 @@ function shellQuote(s: string): string {
 function bashScalar(v: Json): string | undefined {
   if (typeof v === "string") return shellQuote(v);
   if (typeof v === "number") return Number.isInteger(v) ? String(v) : undefined;
-  // Nix 2.8 writes false as an empty word, and has no bash form for null.
+  // Nix 2.8 writes false as an empty word, and null as an empty string.
   if (typeof v === "boolean") return v ? "1" : "";
+  if (v === null) return "''";
   return undefined;
 }
 
@@ -139,9 +149,9 @@ function attrsToBash(attrs: { [k: string]: Json }): string {
     if (scalar !== undefined) out += `declare ${k}=${scalar}\n`;
     else if (Array.isArray(v)) {
       const items = v.map(bashScalar);
-      if (items.every((i) => i !== undefined && typeof v[0] !== "object")) out += `declare -a ${k}=(${items.map((i) => `${i} `).join("")})\n`;
-    } else if (typeof v === "object") {
-      const entries = Object.entries(v).map(([ek, ev]) => [ek, typeof ev === "string" ? shellQuote(ev) : bashScalar(ev)] as const);
+      if (items.every((i) => i !== undefined)) out += `declare -a ${k}=(${items.map((i) => `${i} `).join("")})\n`;
+    } else if (v !== null && typeof v === "object") {
+      const entries = Object.entries(v).map(([ek, ev]) => [ek, bashScalar(ev)] as const);
       if (entries.every(([, ev]) => ev !== undefined)) out += `declare -A ${k}=(${entries.map(([ek, ev]) => `[${shellQuote(ek)}]=${ev} `).join("")})\n`;
     }
   }

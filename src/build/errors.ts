@@ -21,10 +21,15 @@ export class BuilderFailedError extends BuildError {
   }
 }
 
-/** `--timeout` or `--max-silent-time` ran out. @public */
+/**
+ * `--timeout` or `--max-silent-time` ran out. Nix names the goal as it was
+ * first asked for: the derivation and the outputs wanted of it (`*`: all).
+ * @public
+ */
 export class BuildTimeoutError extends BuildError {
-  constructor(drvPath: string, seconds: number, silent: boolean) {
-    super("build.timeout", `builder for '${drvPath}' ${silent ? `timed out after ${seconds} seconds of silence` : `timed out after ${seconds} seconds`}`, { drvPath, seconds, silent }, 101);
+  constructor(drvPath: string, seconds: number, silent: boolean, wantedOutputs: readonly string[] = []) {
+    const goal = `${drvPath}!${wantedOutputs.length === 0 ? "*" : wantedOutputs.join(",")}`;
+    super("build.timeout", `building of '${goal}' from .drv file timed out after ${seconds} seconds${silent ? " of silence" : ""}`, { drvPath, seconds, silent, wantedOutputs }, 101);
   }
 }
 
@@ -67,13 +72,13 @@ export class MissingOutputError extends BuildError {
   }
 }
 
-/** `allowedReferences` and friends rejected an output. @public */
+/** `allowedReferences` and friends rejected an output: every offending path is named, sorted. @public */
 export class ReferenceCheckError extends BuildError {
-  constructor(drvPath: string, output: string, attribute: string, offending: string) {
+  constructor(drvPath: string, output: string, outputPath: string, attribute: string, offending: readonly string[]) {
     super(
       "build.reference-check",
-      `output '${output}' of '${drvPath}' is not allowed to refer to the following paths:\n  ${offending}`,
-      { drvPath, output, attribute, offending },
+      `output '${outputPath}' is not allowed to refer to the following paths:${offending.map((p) => `\n         ${p}`).join("")}`,
+      { drvPath, output, outputPath, attribute, offending },
     );
   }
 }
@@ -106,7 +111,7 @@ export class DependencyFailedError extends BuildError {
 /** `--max-jobs 0` and nothing can substitute a path. @public */
 export class CannotBuildError extends BuildError {
   constructor(drvPath: string) {
-    super("build.no-jobs", `unable to start any build; either increase '--max-jobs' or enable remote builds.\nhttps://nixos.org/manual/nix/stable/advanced-topics/distributed-builds.html`, { drvPath });
+    super("build.no-jobs", `unable to start any build; either increase '--max-jobs' or enable remote builds.\n       https://nixos.org/manual/nix/stable/advanced-topics/distributed-builds.html`, { drvPath });
   }
 }
 

@@ -123,6 +123,8 @@ interface Goal {
   waitedOn: boolean;
   /** Its failure, kept for the final report when nothing waited for it. */
   error?: BuildError;
+  /** The outputs its first requester wanted (none: all), which name it in Nix's timeout message. */
+  wanted?: readonly string[];
 }
 
 const CANCELLED = new TsnixError("build.cancelled", "build cancelled");
@@ -217,6 +219,8 @@ class Realiser {
   private readonly failures: BuildError[] = [];
   private readonly checkSet = new Set<string>();
   private stopped = false;
+  /** The first failure of a goal that is not a TsnixError: thrown as it is, not reported as a failed build. */
+  private internalError: unknown;
   private etcDir: string | undefined;
   private lockDirReady = false;
   /** What the plan found for the plain paths requested, substituted next without asking the caches again. */
@@ -262,6 +266,10 @@ class Realiser {
     const tops: Goal[] = [];
     for (const r of parsed) if (r.path.endsWith(".drv") && !absent.includes(r.path)) tops.push(this.goal(r.path));
     for (const g of tops) g.depth = 0;
+    for (let i = 0, t = 0; i < parsed.length; i++) {
+      const r = parsed[i]!;
+      if (r.path.endsWith(".drv") && !absent.includes(r.path)) tops[t++]!.wanted ??= r.outputs === undefined ? [] : [...new Set(r.outputs)].sort();
+    }
     if (this.o.check === true) for (const g of tops) this.checkSet.add(g.drvPath);
     const found = await this.plan(tops, missingPlain);
     const plan = absent.length === 0 ? found : { ...found, unknown: [...found.unknown, ...absent].sort() };
@@ -289,6 +297,8 @@ class Realiser {
       }
     }
     const settled = await Promise.allSettled(tops.map((g) => this.realiseGoal(g)));
+    // Anything but a build failure (a bug, an I/O error) is not summarised away as a failed build.
+    if (this.internalError !== undefined) throw this.internalError;
     this.reportFailures(
       tops.map((g, i) => ({ key: g.key, path: g.drvPath, failed: settled[i]!.status === "rejected", error: g.error })),
       [...new Set(plain)].map((p) => ({ key: `a$${p.slice(p.lastIndexOf("/") + 34)}$${p}`, path: p, failed: failedPlain.includes(p) || !this.store.isValidPath(p), error: undefined })),
@@ -460,6 +470,7 @@ class Realiser {
   private realiseGoal(g: Goal): Promise<void> {
     g.promise ??= this.doGoal(g).catch((e: unknown) => {
       if (e === CANCELLED) throw e;
+      if (!(e instanceof TsnixError)) this.internalError ??= e;
       const err = e instanceof BuildError ? e : e instanceof TsnixError ? new BuildError(e.code, e.message, { ...e.data, drvPath: g.drvPath }, e.exitCode, e) : e;
       if (err instanceof BuildError) {
         if (!(err instanceof DependencyFailedError)) this.failures.push(err);
@@ -498,6 +509,7 @@ class Realiser {
     }
     const deps = [...g.drv.inputDrvs.keys()].map((d) => this.goal(d));
     for (const d of deps) {
+      d.wanted ??= [...new Set(g.drv.inputDrvs.get(d.drvPath) ?? [])].sort();
       d.depth = Math.min(d.depth, g.depth + 1);
       d.waitedOn = true;
     }
@@ -689,6 +701,7 @@ class Realiser {
             extraPaths: extra,
             builder: drv.builder,
             args: drv.args.map((a) => rewriteOutputPlaceholders(drv, a)),
+            kvm: this.s.systemFeatures.includes("kvm"),
           });
           sandboxEnded = false;
           proc = this.host.spawn(bwrap, args, { env, cwd: buildDir, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
@@ -722,7 +735,7 @@ class Realiser {
         sandboxEnded = status.timedOut === undefined;
       }
       if (partial !== "") onOutput(new TextEncoder().encode("\n"));
-      if (status.timedOut !== undefined) throw new BuildTimeoutError(drvPath, status.timedOut === "total" ? this.s.timeout : this.s.maxSilentTime, status.timedOut === "silent");
+      if (status.timedOut !== undefined) throw new BuildTimeoutError(drvPath, status.timedOut === "total" ? this.s.timeout : this.s.maxSilentTime, status.timedOut === "silent", g.wanted);
       if (status.code !== 0) {
         keep = this.s.keepFailed;
         const how = status.signal !== null ? `signal ${signalNumber(status.signal)}` : `exit code ${status.code}`;
@@ -730,11 +743,14 @@ class Realiser {
       }
 
       // ---- outputs ----------------------------------------------------------
+      // Nix names a sandboxed output by where it is in the build's chroot, under the store's real path of the derivation.
+      const chrooted = bwrap !== undefined || (builtin !== undefined && this.s.sandbox !== "false");
+      const shownPath = (p: string) => (chrooted ? `${store.toRealPath(drvPath)}.chroot${p}` : store.toRealPath(p));
       for (const [oname, o] of drv.outputs) {
         try {
           fs.lstat(physOut(o.path));
         } catch (e) {
-          if (isErrno(e, "ENOENT", "ENOTDIR")) throw new MissingOutputError(drvPath, oname, o.path);
+          if (isErrno(e, "ENOENT", "ENOTDIR")) throw new MissingOutputError(drvPath, oname, shownPath(o.path));
           throw e;
         }
       }
@@ -753,7 +769,7 @@ class Realiser {
         });
         refsOf.set(o.path, resolveHits(scanner, byHash));
         if (h !== undefined) narOf.set(o.path, h.digest());
-        if (o.hashAlgo !== "") this.checkFixedOutput(drvPath, o.hashAlgo, o.hash, p, refsOf.get(o.path)!);
+        if (o.hashAlgo !== "") this.checkFixedOutput(drvPath, o.hashAlgo, o.hash, p, shownPath(o.path), refsOf.get(o.path)!);
         void oname;
       }
       this.checkReferences(g, refsOf, inputClosure);
@@ -892,7 +908,8 @@ class Realiser {
     }
   }
 
-  private checkFixedOutput(drvPath: string, hashAlgo: string, hashHex: string, phys: string, refs: readonly string[]): void {
+  /** `shown`: how the output is named in messages. */
+  private checkFixedOutput(drvPath: string, hashAlgo: string, hashHex: string, phys: string, shown: string, refs: readonly string[]): void {
     const fs = this.host.fs;
     let algo = hashAlgo;
     let recursive = false;
@@ -909,7 +926,7 @@ class Realiser {
       got = h.digest();
     } else {
       const st = fs.lstat(phys);
-      if (st.type !== "regular") throw new BuildError("build.fod-not-file", `output path '${phys}' should be a non-executable regular file since recursive hashing is not enabled (outputHashMode=flat)`, { drvPath });
+      if (st.type !== "regular") throw new BuildError("build.fod-not-file", `output path '${shown}' should be a non-executable regular file since recursive hashing is not enabled (outputHashMode=flat)`, { drvPath });
       const h = createHasher(algorithm);
       h.update(fs.readFile(phys));
       got = h.digest();
@@ -942,12 +959,14 @@ class Realiser {
       }
       return seen;
     };
-    for (const [oname, o] of drv.outputs) {
+    // Nix's order: outputs by name, and for each these four checks in this order.
+    for (const oname of [...drv.outputs.keys()].sort()) {
+      const o = drv.outputs.get(oname)!;
       const refs = refsOf.get(o.path)!;
       const checks: [string, boolean, boolean][] = [
         ["allowedReferences", true, false],
-        ["disallowedReferences", false, false],
         ["allowedRequisites", true, true],
+        ["disallowedReferences", false, false],
         ["disallowedRequisites", false, true],
       ];
       for (const [attr, allowed, closure] of checks) {
@@ -955,10 +974,12 @@ class Realiser {
         if (v === undefined) continue;
         const spec = resolve(v);
         const used = closure ? requisites(o.path) : new Set(refs);
-        for (const p of [...used].sort()) {
+        const bad: string[] = [];
+        for (const p of used) {
           if (p === o.path && closure) continue;
-          if (allowed ? !spec.has(p) : spec.has(p)) throw new ReferenceCheckError(drvPath, oname, attr, p);
+          if (allowed ? !spec.has(p) : spec.has(p)) bad.push(p);
         }
+        if (bad.length > 0) throw new ReferenceCheckError(drvPath, oname, o.path, attr, bad.sort());
       }
     }
   }

@@ -65,6 +65,8 @@ export interface SandboxSpec {
   readonly extraPaths: readonly string[];
   readonly builder: string;
   readonly args: readonly string[];
+  /** Expose /dev/kvm when the host has it (Nix does when `system-features` has `kvm`). */
+  readonly kvm?: boolean;
 }
 
 /**
@@ -123,12 +125,34 @@ export function parseSandboxPath(entry: string): { inside: string; outside: stri
   return eq < 0 ? { inside: e, outside: e, optional } : { inside: e.slice(0, eq), outside: e.slice(eq + 1), optional };
 }
 
+/**
+ * The directories above the mount points that nothing mounts, parents first:
+ * bubblewrap would make them 0700, Nix's chroot has them 0755.
+ */
+function parentDirs(mountPoints: readonly string[]): string[] {
+  const mounted = new Set(mountPoints);
+  const under = (d: string) => mountPoints.some((m) => d === m || d.startsWith(`${m}/`));
+  const dirs = new Set<string>();
+  for (const m of mountPoints)
+    for (let i = m.indexOf("/", 1); i > 0; i = m.indexOf("/", i + 1)) {
+      const d = m.slice(0, i);
+      if (!mounted.has(d) && !under(d)) dirs.add(d);
+    }
+  return [...dirs].sort();
+}
+
 /** The arguments of `bwrap` that run the builder in the sandbox. @public */
 export function bubblewrapArgs(s: SandboxSpec): string[] {
-  const a: string[] = ["--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"];
+  // The builder is the namespace's pid 1, as in Nix (`echo $$` says 1, and it ignores signals it has no handler for).
+  const a: string[] = ["--unshare-user", "--unshare-ipc", "--unshare-pid", "--as-pid-1", "--unshare-uts", "--unshare-cgroup-try"];
   if (!s.network) a.push("--unshare-net");
   a.push("--uid", "1000", "--gid", "100", "--hostname", "localhost", "--die-with-parent", "--new-session");
-  a.push("--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp");
+  a.push("--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm");
+  if (s.kvm === true) a.push("--dev-bind-try", "/dev/kvm", "/dev/kvm");
+  a.push("--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp");
+  const extra = s.extraPaths.map(parseSandboxPath);
+  const etc = ["passwd", "group", "hosts", ...(s.network ? ["nsswitch.conf", "resolv.conf", "services"] : [])].map((f) => `/etc/${f}`);
+  for (const d of parentDirs([s.storeDir, s.buildDirInside, ...etc, ...extra.map((p) => p.inside)])) a.push("--perms", "0755", "--dir", d);
   a.push("--bind", s.outputDir, s.storeDir);
   for (const i of s.inputs) a.push("--ro-bind", i.physical, i.logical);
   a.push("--bind", s.buildDir, s.buildDirInside);
@@ -137,10 +161,8 @@ export function bubblewrapArgs(s: SandboxSpec): string[] {
     a.push("--ro-bind", `${s.etcDir}/nsswitch.conf`, "/etc/nsswitch.conf");
     a.push("--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf", "--ro-bind-try", "/etc/services", "/etc/services");
   }
-  for (const e of s.extraPaths) {
-    const p = parseSandboxPath(e);
-    a.push(p.optional ? "--ro-bind-try" : "--ro-bind", p.outside, p.inside);
-  }
-  a.push("--chdir", s.buildDirInside, "--", s.builder, ...s.args);
+  for (const p of extra) a.push(p.optional ? "--ro-bind-try" : "--ro-bind", p.outside, p.inside);
+  // Nix's chroot root is 0750.
+  a.push("--chmod", "0750", "/", "--chdir", s.buildDirInside, "--", s.builder, ...s.args);
   return a;
 }

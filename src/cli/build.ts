@@ -7,7 +7,7 @@ import { posix } from "node:path";
 import { UsageError } from "../errors.js";
 import { addPermRoot } from "../build/roots.js";
 import type { CliContext } from "./context.js";
-import { type BuildFlags, parseBuildFlag, runRealise } from "./realise.js";
+import { type BuildFlags, expandCompoundFlag, parseBuildFlag, runRealise } from "./realise.js";
 import { storeFromContext } from "./store.js";
 import { announcePlan } from "./store-realise.js";
 
@@ -19,6 +19,7 @@ export async function buildCommand(args: string[], ctx: CliContext): Promise<num
   let outLink = "result";
   let noOutLink = false;
   for (let i = 0; i < args.length; ) {
+    expandCompoundFlag(args, i);
     const n = parseBuildFlag(args, i, flags);
     if (n > 0) {
       i += n;

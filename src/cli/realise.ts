@@ -22,6 +22,29 @@ export interface BuildFlags {
 }
 
 /**
+ * Split the compound flag at `argv[i]`, in place, as Nix's argument parser
+ * does where it expects a flag: `-Kj2` is `-K -j 2`, `-j0` is `-j 0` (letters
+ * become flags; the rest from the first non-letter is one argument).
+ */
+export function expandCompoundFlag(argv: string[], i: number): void {
+  const a = argv[i]!;
+  if (a.length <= 2 || a[0] !== "-" || a[1] === "-" || !isAsciiLetter(a[1]!)) return;
+  const parts = [`-${a[1]}`];
+  for (let j = 2; j < a.length; j++) {
+    if (isAsciiLetter(a[j]!)) parts.push(`-${a[j]}`);
+    else {
+      parts.push(a.slice(j));
+      break;
+    }
+  }
+  argv.splice(i, 1, ...parts);
+}
+
+function isAsciiLetter(c: string): boolean {
+  return (c >= "a" && c <= "z") || (c >= "A" && c <= "Z");
+}
+
+/**
  * Consume the build flag at `argv[i]` if it is one; returns how many
  * arguments it took (0 when it is not a build flag).
  */
@@ -223,6 +246,7 @@ export async function runRealise(ctx: CliContext, store: LocalStore, requests: r
 /** With the log already on the terminal, Nix names the failure without repeating the log's tail. */
 function renderBuildError(e: TsnixError, quiet: boolean): string {
   if (e instanceof BuilderFailedError && !quiet) return e.message.split(";\n")[0]!;
-  if (e instanceof BuilderFailedError) return `${e.message}\n       For full logs, run 'tsnix log ${String(e.data["drvPath"])}'.`;
+  // As Nix, the pointer to the full log comes with the log's tail, and there is none without log lines.
+  if (e instanceof BuilderFailedError && (e.data["logTail"] as readonly string[]).length > 0) return `${e.message}\n       For full logs, run 'tsnix log ${String(e.data["drvPath"])}'.`;
   return e.message;
 }

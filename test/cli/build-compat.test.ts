@@ -1,0 +1,121 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { describeOracle, oracleRoot, runNix } from "../helpers/oracle.js";
+import { nodeHost } from "../../src/host/node-host.js";
+import { tsnix } from "../helpers/cli.js";
+
+const host = nodeHost();
+const NIX_BUILD = ["--option", "sandbox-paths", "/bin/sh=/bin/busybox", "--option", "substituters", ""];
+
+/**
+ * Small derivations that fail or build in ways a user meets, each built by
+ * nix-build 2.8 and by tsnix build on fresh stores: same status, stdout and
+ * stderr (store roots and build directory numbers aside).
+ */
+const EXPR = `let
+  mk = name: script: attrs: derivation ({ inherit name; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" script ]; } // attrs);
+  dep = mk "dep" "echo dep > $out" {};
+  dep2 = mk "dep2" "echo \${dep} > $out" {};
+in {
+  noOut = mk "no-out" "echo nothing" {};
+  oneMissing = mk "one-missing" "echo x > $out" { outputs = [ "out" "dev" ]; };
+  fodDir = mk "fod-dir" "mkdir $out" { outputHashAlgo = "sha256"; outputHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; };
+  allowedNone = mk "allowed-none" "echo \${dep} \${dep2} > $out" { allowedReferences = []; };
+  self = mk "self" "echo $out > $out" { allowedReferences = []; };
+  checksOrder = mk "checks-order" "echo \${dep2} > $out; echo \${dep2} > $dev" { outputs = [ "out" "dev" ]; disallowedReferences = [ dep2 ]; allowedRequisites = [ dep2 ]; };
+  silent = mk "silent" "echo start; sleep 10; echo x > $out" {};
+  slowDep = mk "slow-top" "echo \${mk "slow-dep" "sleep 10; echo > $out; echo > $dev" { outputs = [ "out" "dev" ]; }}.dev > $out" {};
+  quietFail = mk "quiet-fail" "exit 1" {};
+  manyLines = mk "many-lines" "for i in 1 2 3 4 5; do echo line$i; done; exit 2" {};
+  trivial = mk "trivial" "echo x > $out" {};
+  structured = mk "structured" "cat .attrs.json; echo; cat .attrs.sh; echo x > \${builtins.placeholder "out"}" { __structuredAttrs = true; zs = [ 1 null "x" ]; n = null; b = false; o = { k = "v"; m = null; }; outputs = [ "out" ]; };
+  impure = mk "impure" "echo \\"[$TSNIX_TEST_UNSET_VAR]\\"; export -p | grep TSNIX_TEST_UNSET_VAR; echo hello > $out" { outputHashAlgo = "sha256"; outputHash = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; impureEnvVars = [ "TSNIX_TEST_UNSET_VAR" ]; };
+  sandbox = mk "sandbox" "echo pid=$$ ppid=$PPID; kill -9 $$; stat -c '%A %n' / /bin /etc /nix /dev/shm /tmp /build; [ -e /dev/kvm ] && echo kvm; echo x > $out" {};
+}`;
+
+describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder environments and the sandbox", () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "tsnix-build-compat-"));
+    writeFileSync(join(dir, "default.nix"), EXPR);
+  });
+  afterAll(() => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** nix-build and tsnix build of `args` on fresh stores, with each store's root (and build directory numbers) made `ROOT`. */
+  async function both(args: string[]): Promise<{ nix: { status: number; stdout: string; stderr: string }; ts: { status: number; stdout: string; stderr: string } }> {
+    const nix = oracleRoot();
+    const ts = mkdtempSync(join(tmpdir(), "tsnix-build-compat-store-"));
+    try {
+      // tsnix points to its own log command where Nix points to 'nix log' (a deliberate difference).
+      const norm = (s: string, root: string) =>
+        s
+          .split(root)
+          .join("ROOT")
+          .replace(/(nix-build-[^/ ]*\.drv-)\d+/g, "$1N")
+          .replace(/run 'tsnix log /g, "run 'nix log ");
+      const n = runNix("nix-build", [join(dir, "default.nix"), "--no-out-link", ...args, ...NIX_BUILD], { root: nix.root });
+      const t = await tsnix(host, ["--store", ts, "build", "default.nix", "--no-out-link", ...args], { cwd: dir });
+      return {
+        nix: { status: n.status, stdout: norm(n.stdout.toString(), nix.root), stderr: norm(n.stderr, nix.root) },
+        ts: { status: t.status, stdout: norm(t.stdout, ts), stderr: norm(t.stderr, ts) },
+      };
+    } finally {
+      nix.dispose();
+      rmSync(ts, { recursive: true, force: true });
+    }
+  }
+
+  it.each([
+    ["a builder that makes no output", ["-A", "noOut"]],
+    ["one output of two missing", ["-A", "oneMissing"]],
+    ["a flat fixed-output derivation that makes a directory", ["-A", "fodDir"]],
+    ["allowedReferences = [] and two references", ["-A", "allowedNone"]],
+    ["a reference to itself under allowedReferences = []", ["-A", "self"]],
+    ["several reference checks failing: outputs by name, allowedRequisites before disallowedReferences", ["-A", "checksOrder"]],
+    ["-Q: a builder that fails without a line of log", ["-A", "quietFail", "-Q"]],
+    ["-Q with log-lines 0", ["-A", "manyLines", "-Q", "--option", "log-lines", "0"]],
+    ["-Q with log-lines 3", ["-A", "manyLines", "-Q", "--option", "log-lines", "3"]],
+    ["-j 0", ["-A", "trivial", "-j", "0"]],
+    ["compound flags: -j0", ["-A", "trivial", "-j0"]],
+    ["compound flags: -QKj0", ["-A", "trivial", "-QKj0"]],
+    ["__structuredAttrs with nulls: .attrs.json's sorted keys, .attrs.sh", ["-A", "structured"]],
+    ["impureEnvVars unset in the caller's environment", ["-A", "impure"]],
+    ["the sandbox: the builder is pid 1, directory modes", ["-A", "sandbox"]],
+  ])("%s", async (_what, args) => {
+    const { nix, ts } = await both(args);
+    expect(ts.stderr).toBe(nix.stderr);
+    expect(ts.stdout).toBe(nix.stdout);
+    expect(ts.status).toBe(nix.status);
+  });
+
+  it("--max-silent-time: status 101, the goal named as Nix names it", async () => {
+    const { nix, ts } = await both(["-A", "silent", "--max-silent-time", "1"]);
+    expect(nix.status).toBe(101);
+    expect(ts.stderr).toBe(nix.stderr);
+    expect(ts.status).toBe(nix.status);
+  });
+
+  it("store --realise --timeout: a dependency is named with the outputs wanted of it, a request for all outputs with '!*'", async () => {
+    for (const attr of ["slowDep", "silent"]) {
+      const nix = oracleRoot();
+      const ts = mkdtempSync(join(tmpdir(), "tsnix-build-compat-store-"));
+      try {
+        const drv = runNix("nix-instantiate", [join(dir, "default.nix"), "-A", attr], { root: nix.root }).stdout.toString().trim();
+        const n = runNix("nix-store", ["--realise", drv, "--timeout", "1", ...NIX_BUILD], { root: nix.root });
+        const i = await tsnix(host, ["--store", ts, "instantiate", "default.nix", "-A", attr], { cwd: dir });
+        expect(i.stdout.trim()).toBe(drv);
+        const t = await tsnix(host, ["--store", ts, "store", "--realise", drv, "--timeout", "1"]);
+        expect(n.status).toBe(101);
+        expect(t.stderr).toBe(n.stderr);
+        expect(t.status).toBe(n.status);
+      } finally {
+        nix.dispose();
+        rmSync(ts, { recursive: true, force: true });
+      }
+    }
+  });
+});
