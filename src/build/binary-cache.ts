@@ -15,7 +15,8 @@ import { mkdirp, pathExists, writeFileAtomic } from "../host/util.js";
 import { type HashAlgorithm, createHasher, hashBytes, parseHash } from "../store/hash.js";
 import type { LocalStore } from "../store/local-store.js";
 import { type NarInfo, NarInfoError, countNarInfoSignatures, countNarInfoSignaturesAsync, narInfoFileName, parseNarInfo, renderNarInfo, signNarInfo } from "../store/narinfo.js";
-import type { PublicKey, SecretKey } from "../store/signature.js";
+import { type PublicKey, type SecretKey, countValidSignatures, fingerprintPath } from "../store/signature.js";
+import type { ValidPathInfo } from "../store/path-info.js";
 import { DEFAULT_STORE_DIR, makeFixedOutputPath, makeTextPath, parseStorePath } from "../store/store-path.js";
 import { compress, compressionExtension, decompressAsync } from "./compression.js";
 import { SubstituteError } from "./errors.js";
@@ -173,7 +174,7 @@ export class BinaryCache {
     checkRelativeUrl(ni.url, ni.storePath);
     const data = await this.getFile(ni.url, progress);
     if (data === undefined)
-      throw new SubstituteError("cache.missing-nar", `file '${ni.url}' does not exist in binary cache '${this.base}'`, { url: ni.url, path: ni.storePath });
+      throw new SubstituteError("cache.missing-nar", `file '${ni.url}' does not exist in binary cache`, { url: ni.url, path: ni.storePath });
     let problem: SubstituteError | undefined;
     if (ni.fileSize !== undefined && data.length !== ni.fileSize)
       problem = new SubstituteError("cache.truncated", `NAR '${ni.url}' of '${ni.storePath}' from '${this.base}' has ${data.length} bytes, expected ${ni.fileSize}`, {
@@ -253,6 +254,17 @@ export function contentAddressMatches(ni: NarInfo, storeDir: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Whether a valid path of one store may be added to another that requires
+ * signatures: signed by a trusted key, or content-addressed (Nix's
+ * `ValidPathInfo::checkSignatures`, with the content-address exemption).
+ * @public
+ */
+export function pathInfoTrusted(info: ValidPathInfo, keys: readonly PublicKey[], storeDir: string): boolean {
+  if (countValidSignatures(fingerprintPath(info.path, info.narHash, info.narSize, info.references), info.sigs, keys) > 0) return true;
+  return contentAddressMatches({ storePath: info.path, url: "", compression: "none", narHash: info.narHash, narSize: info.narSize, references: info.references, sigs: info.sigs, ca: info.ca }, storeDir);
 }
 
 /** Per narinfo and key list: whether it is trusted, or the check on its way. */
@@ -690,6 +702,53 @@ function topoOrder(found: ReadonlyMap<string, { info: NarInfo }>): string[] {
   return out;
 }
 
+/** Options of {@link copyFromCache}. @public */
+export interface CopyFromCacheOptions {
+  readonly store: LocalStore;
+  readonly cache: BinaryCache;
+  readonly trustedPublicKeys: readonly PublicKey[];
+  /** Refuse a path no trusted key signed (unless content-addressed), as Nix's `require-sigs`. */
+  readonly requireSigs: boolean;
+  /** The paths about to be copied (the closures, less what the store has), before the first. */
+  readonly onPlan?: (paths: readonly string[]) => void;
+  /** `path` is about to be copied. */
+  readonly onCopy?: (path: string) => void;
+}
+
+/**
+ * Copy the closures of `paths` from one cache into the store, references
+ * first, as `nix copy --from` does: each path's signatures are checked as it
+ * is added (a path no trusted key signed stops the copy with Nix's
+ * message), and there is no other cache to fall back to. What was added
+ * before a failure stays. Returns the paths added.
+ * @public
+ */
+export async function copyFromCache(o: CopyFromCacheOptions, paths: readonly string[]): Promise<string[]> {
+  const q = await queryAvailable({ store: o.store, caches: [o.cache] }, paths);
+  if (q.missing.length > 0) {
+    const p = q.missing[0]!;
+    const why = q.errors.get(p);
+    if (why !== undefined) throw new NoSubstituteError(p, why);
+    throw new SubstituteError("cache.no-substitute", `path '${p}' is required, but there is no substituter that can build it`, { path: p });
+  }
+  const order = topoOrder(q.found);
+  o.onPlan?.(order);
+  const nars = new NarPrefetcher(q.found, order, undefined);
+  const added: string[] = [];
+  for (let i = 0; i < order.length; i++) {
+    const p = order[i]!;
+    const { info } = q.found.get(p)!;
+    const nar = nars.take(i);
+    if (o.store.isValidPath(p)) continue;
+    o.onCopy?.(p);
+    if (o.requireSigs && !trusted(info, o.trustedPublicKeys, o.store.storeDir))
+      throw new SubstituteError("cache.untrusted", `cannot add path '${p}' because it lacks a valid signature`, { path: p });
+    o.store.addFromNar(await nar, { path: p, narHash: info.narHash, narSize: info.narSize, references: info.references, deriver: info.deriver, sigs: info.sigs, ca: info.ca });
+    added.push(p);
+  }
+  return added;
+}
+
 /** Options of {@link copyToCache}. @public */
 export interface CopyToCacheOptions {
   readonly store: LocalStore;
@@ -697,6 +756,9 @@ export interface CopyToCacheOptions {
   /** Default: the cache URL's `compression` parameter, else xz (Nix's default). */
   readonly compression?: string;
   readonly secretKeys?: readonly SecretKey[];
+  /** The paths about to be copied (the closures, less what the cache has), before the first. */
+  readonly onPlan?: (paths: readonly string[]) => void;
+  /** `path` is about to be copied. */
   readonly onCopy?: (path: string) => void;
 }
 
@@ -714,8 +776,11 @@ export async function copyToCache(o: CopyToCacheOptions, paths: readonly string[
   compressionExtension(method);
   if (!pathExists(store.host.fs, `${cache.dir}/nix-cache-info`)) cache.putFile("nix-cache-info", `StoreDir: ${store.storeDir}\n`);
   const written: string[] = [];
-  for (const p of store.topoSortPaths(store.computeClosure(paths)).reverse()) {
-    if (await cache.has(p)) continue;
+  const todo: string[] = [];
+  for (const p of store.topoSortPaths(store.computeClosure(paths)).reverse()) if (!(await cache.has(p))) todo.push(p);
+  o.onPlan?.(todo);
+  for (const p of todo) {
+    o.onCopy?.(p);
     const info = store.queryPathInfo(p);
     const chunks: Uint8Array[] = [];
     let size = 0;
@@ -753,7 +818,6 @@ export async function copyToCache(o: CopyToCacheOptions, paths: readonly string[
     };
     for (const k of o.secretKeys ?? []) ni = signNarInfo(ni, k);
     cache.putFile(narInfoFileName(p, store.storeDir), renderNarInfo(ni));
-    o.onCopy?.(p);
     written.push(p);
   }
   return written;

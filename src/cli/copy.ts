@@ -9,7 +9,9 @@
 import { posix } from "node:path";
 import { UsageError } from "../errors.js";
 import { readText } from "../host/util.js";
-import { BinaryCache, copyToCache, substitutePaths } from "../build/binary-cache.js";
+import { BinaryCache, copyFromCache, copyToCache } from "../build/binary-cache.js";
+import { SubstituteError } from "../build/errors.js";
+import { pathInfoTrusted } from "../build/binary-cache.js";
 import { LocalStore } from "../store/local-store.js";
 import { type SecretKey, parseSecretKey } from "../store/signature.js";
 import { resolveStoreRoot } from "../store/store-root.js";
@@ -53,25 +55,21 @@ export async function copyCommand(args: string[], ctx: CliContext): Promise<numb
     store.parseStorePath(abs);
     return abs;
   };
+  const eff = effectiveSettings(ctx, store.root);
+  const s = buildSettingsFrom(eff.pairs, ctx.host.cpuCount());
+  // As Nix's daemon: only a trusted user may skip the signature check.
+  const requireSigs = (checkSigs || !eff.trusted) && s.requireSigs;
+  // nix copy announces how many paths it will copy (0 too), then each one.
+  const plan = (todo: readonly string[]) => ctx.stderr(`copying ${todo.length} paths...\n`);
   if (from !== undefined) {
     const cache = new BinaryCache(from, { host: ctx.host });
-    const eff = effectiveSettings(ctx, store.root);
-    const s = buildSettingsFrom(eff.pairs, ctx.host.cpuCount());
-    // As Nix's daemon: only a trusted user may skip the signature check.
-    const trusted = eff.trusted;
     const wanted = paths.map((p) => {
       const abs = posix.resolve(ctx.cwd, p);
       store.parseStorePath(abs);
       return abs;
     });
-    await substitutePaths(
-      {
-        store,
-        caches: [cache],
-        trustedPublicKeys: s.trustedPublicKeys,
-        requireSigs: (checkSigs || !trusted) && s.requireSigs,
-        onStart: (p, c) => ctx.stderr(`copying path '${p}' from '${c}'...\n`),
-      },
+    await copyFromCache(
+      { store, cache, trustedPublicKeys: s.trustedPublicKeys, requireSigs, onPlan: plan, onCopy: (p) => ctx.stderr(`copying path '${p}' from '${cache.base}'...\n`) },
       wanted,
     );
     return 0;
@@ -83,18 +81,24 @@ export async function copyCommand(args: string[], ctx: CliContext): Promise<numb
     const keys: SecretKey[] = [];
     const fromUrl = cache.params.get("secret-key");
     for (const f of [...(fromUrl === null ? [] : [fromUrl]), ...keyFiles]) keys.push(parseSecretKey(readText(ctx.host.fs, posix.resolve(ctx.cwd, f)).trim()));
-    await copyToCache({ store, cache, secretKeys: keys, onCopy: (p) => ctx.stderr(`copying path '${p}' to '${cache.base}'...\n`) }, wanted);
+    await copyToCache({ store, cache, secretKeys: keys, onPlan: plan, onCopy: (p) => ctx.stderr(`copying path '${p}' to '${cache.base}'...\n`) }, wanted);
     return 0;
   }
-  // Another local store.
+  // Another local store (Nix calls it 'local'): its signature check is the same as any local store's.
   const root = resolveStoreRoot({ store: to, env: () => undefined, home: ctx.host.user().home, cwd: ctx.cwd });
   const dest = new LocalStore({ host: ctx.host, root });
-  for (const p of store.topoSortPaths(store.computeClosure(wanted)).reverse()) {
-    if (dest.isValidPath(p)) continue;
+  const todo = store
+    .topoSortPaths(store.computeClosure(wanted))
+    .reverse()
+    .filter((p) => !dest.isValidPath(p));
+  plan(todo);
+  for (const p of todo) {
     const info = store.queryPathInfo(p);
+    ctx.stderr(`copying path '${p}' to 'local'...\n`);
+    if (requireSigs && !pathInfoTrusted(info, s.trustedPublicKeys, store.storeDir))
+      throw new SubstituteError("cache.untrusted", `cannot add path '${p}' because it lacks a valid signature`, { path: p });
     const chunks: Uint8Array[] = [];
     store.dumpPath(p, (c) => void chunks.push(c.slice()));
-    ctx.stderr(`copying path '${p}' to '${to}'...\n`);
     dest.addFromNar(chunks, { path: p, narHash: info.narHash, narSize: info.narSize, references: info.references, deriver: info.deriver, sigs: info.sigs, ca: info.ca });
   }
   return 0;

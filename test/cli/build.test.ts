@@ -144,9 +144,12 @@ in {
     expect(r).toMatchObject({ status: 0, stdout: n.stdout.toString() });
   });
 
-  it("tsnix copy --to another local store copies the closure", async () => {
+  it("tsnix copy --to another local store copies the closure (a locally built, unsigned one with --no-check-sigs, as nix copy)", async () => {
     const out = readlinkSync(join(dir, "result"));
-    const r = await tsnix(host, ["--store", store(), "copy", "--to", join(dir, "other-store"), out]);
+    const refused = await tsnix(host, ["--store", store(), "copy", "--to", join(dir, "other-store"), out]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/^copying \d+ paths\.\.\.\ncopying path '[^']*' to 'local'\.\.\.\nerror: cannot add path '[^']*' because it lacks a valid signature\n$/);
+    const r = await tsnix(host, ["--store", store(), "copy", "--to", join(dir, "other-store"), out, "--no-check-sigs"]);
     expect(r.status, r.stderr).toBe(0);
     const check = await tsnix(host, ["--store", join(dir, "other-store"), "store", "--verify-path", out]);
     expect(check.status, check.stderr).toBe(0);
