@@ -40,14 +40,19 @@ export class FixedOutputHashMismatchError extends BuildError {
   }
 }
 
-/** `--check` found a different output. @public */
+/**
+ * `--check` found a different output. Nix names the outputs where they are
+ * in the file system: `realOutput` (default `output`), and the kept copy
+ * next to it.
+ * @public
+ */
 export class NotDeterministicError extends BuildError {
-  constructor(drvPath: string, output: string, keptPath?: string) {
+  constructor(drvPath: string, output: string, keptPath?: string, realOutput: string = output) {
     super(
       "build.not-deterministic",
       keptPath === undefined
-        ? `derivation '${drvPath}' may not be deterministic: output '${output}' differs`
-        : `derivation '${drvPath}' may not be deterministic: output '${output}' differs from '${keptPath}'`,
+        ? `derivation '${drvPath}' may not be deterministic: output '${realOutput}' differs`
+        : `derivation '${drvPath}' may not be deterministic: output '${realOutput}' differs from '${realOutput}.check'`,
       { drvPath, output, keptPath },
       104,
     );

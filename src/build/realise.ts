@@ -782,7 +782,7 @@ class Realiser {
               removeTree(fs, kept);
               fs.rename(physOut(o.path), kept);
             }
-            throw new NotDeterministicError(drvPath, o.path, kept === undefined ? undefined : `${o.path}.check`);
+            throw new NotDeterministicError(drvPath, o.path, kept === undefined ? undefined : `${o.path}.check`, store.toRealPath(o.path));
           }
           void oname;
         }
@@ -800,6 +800,10 @@ class Realiser {
       const outputs: Record<string, string> = {};
       for (const [n, o] of drv.outputs) outputs[n] = o.path;
       this.emit({ type: "build-finished", drvPath, outputs });
+    } catch (e) {
+      // As Nix, --keep-failed keeps the build directory of any failed build: the builder's, a timeout, the output checks.
+      if (this.s.keepFailed) keep = true;
+      throw e;
     } finally {
       log?.close();
       for (const p of moved) if (!store.isValidPath(p)) removeTree(fs, store.toRealPath(p));

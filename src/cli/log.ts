@@ -33,7 +33,12 @@ export async function logCommand(args: string[], ctx: CliContext): Promise<numbe
       drv = info.deriver;
     }
     const log = readBuildLog(ctx.host, store.stateDir, drv);
-    if (log === undefined) throw new TsnixError("build.no-log", `build log of '${p}' is not available`, { path: p });
+    if (log === undefined) {
+      // As `nix log`: without a log, a derivation that is not in the store is not a valid path; for an output, only its log is missing.
+      if (p === drv && !store.isValidPath(p)) throw new TsnixError("build.no-log", `path '${p}' is not a valid store path`, { path: p });
+      throw new TsnixError("build.no-log", `build log of '${p}' is not available`, { path: p });
+    }
+    ctx.stderr(`got build log for '${p}' from 'local'\n`);
     ctx.stdout(log);
   }
   return 0;

@@ -30,6 +30,8 @@ in {
   quietFail = mk "quiet-fail" "exit 1" {};
   manyLines = mk "many-lines" "for i in 1 2 3 4 5; do echo line$i; done; exit 2" {};
   trivial = mk "trivial" "echo x > $out" {};
+  nondet = mk "nondet" "cat /proc/sys/kernel/random/uuid > $out" {};
+  logged = mk "logged" "echo hello-log; echo bye >&2; echo x > $out" {};
   structured = mk "structured" "cat .attrs.json; echo; cat .attrs.sh; echo x > \${builtins.placeholder "out"}" { __structuredAttrs = true; zs = [ 1 null "x" ]; n = null; b = false; o = { k = "v"; m = null; }; outputs = [ "out" ]; };
   impure = mk "impure" "echo \\"[$TSNIX_TEST_UNSET_VAR]\\"; export -p | grep TSNIX_TEST_UNSET_VAR; echo hello > $out" { outputHashAlgo = "sha256"; outputHash = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; impureEnvVars = [ "TSNIX_TEST_UNSET_VAR" ]; };
   sandbox = mk "sandbox" "echo pid=$$ ppid=$PPID; kill -9 $$; stat -c '%A %n' / /bin /etc /nix /dev/shm /tmp /build; [ -e /dev/kvm ] && echo kvm; echo x > $out" {};
@@ -59,6 +61,8 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
           .replace(/run 'tsnix log /g, "run 'nix log ");
       const n = runNix("nix-build", [join(dir, "default.nix"), "--no-out-link", ...args, ...NIX_BUILD], { root: nix.root });
       const t = await tsnix(host, ["--store", ts, "build", "default.nix", "--no-out-link", ...args], { cwd: dir });
+      // -K: what both kept is removed (and compared by name).
+      for (const err of [n.stderr, t.stderr]) for (const m of err.matchAll(/note: keeping build directory '([^']+)'/g)) rmSync(m[1]!, { recursive: true, force: true });
       return {
         nix: { status: n.status, stdout: norm(n.stdout.toString(), nix.root), stderr: norm(n.stderr, nix.root) },
         ts: { status: t.status, stdout: norm(t.stdout, ts), stderr: norm(t.stderr, ts) },
@@ -85,6 +89,8 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
     ["__structuredAttrs with nulls: .attrs.json's sorted keys, .attrs.sh", ["-A", "structured"]],
     ["impureEnvVars unset in the caller's environment", ["-A", "impure"]],
     ["the sandbox: the builder is pid 1, directory modes", ["-A", "sandbox"]],
+    ["-K: a missing output keeps the build directory", ["-A", "noOut", "-K"]],
+    ["-K: a reference check keeps the build directory", ["-A", "self", "-K"]],
   ])("%s", async (_what, args) => {
     const { nix, ts } = await both(args);
     expect(ts.stderr).toBe(nix.stderr);
@@ -97,6 +103,51 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
     expect(nix.status).toBe(101);
     expect(ts.stderr).toBe(nix.stderr);
     expect(ts.status).toBe(nix.status);
+  });
+
+  it("tsnix log as nix log: of a derivation, an output, a path inside it, a missing path and a missing derivation", async () => {
+    const nix = oracleRoot();
+    const ts = mkdtempSync(join(tmpdir(), "tsnix-build-compat-store-"));
+    try {
+      const b = runNix("nix-build", [join(dir, "default.nix"), "-A", "logged", "--no-out-link", ...NIX_BUILD], { root: nix.root });
+      expect(b.status, b.stderr).toBe(0);
+      const tb = await tsnix(host, ["--store", ts, "build", "default.nix", "-A", "logged", "--no-out-link"], { cwd: dir });
+      expect(tb.stdout).toBe(b.stdout.toString());
+      const out = b.stdout.toString().trim();
+      const drv = runNix("nix-store", ["--query", "--deriver", out], { root: nix.root }).stdout.toString().trim();
+      const missing = "/nix/store/00000000000000000000000000000000-nothing";
+      for (const p of [drv, out, `${out}/sub`, missing, `${missing}.drv`]) {
+        const n = runNix("nix", ["--extra-experimental-features", "nix-command", "log", p, "--option", "substituters", ""], { root: nix.root });
+        const t = await tsnix(host, ["--store", ts, "log", p]);
+        expect({ p, status: t.status, stdout: t.stdout, stderr: t.stderr }).toEqual({ p, status: n.status, stdout: n.stdout.toString(), stderr: n.stderr });
+      }
+    } finally {
+      nix.dispose();
+      rmSync(ts, { recursive: true, force: true });
+    }
+  });
+
+  it("store --realise --check of a non-deterministic build, with and without -K: outputs named by their real paths, the build directory kept", async () => {
+    const nix = oracleRoot();
+    const ts = mkdtempSync(join(tmpdir(), "tsnix-build-compat-store-"));
+    try {
+      const drv = runNix("nix-instantiate", [join(dir, "default.nix"), "-A", "nondet"], { root: nix.root }).stdout.toString().trim();
+      expect(runNix("nix-store", ["--realise", drv, ...NIX_BUILD], { root: nix.root }).status).toBe(0);
+      await tsnix(host, ["--store", ts, "instantiate", "default.nix", "-A", "nondet"], { cwd: dir });
+      expect((await tsnix(host, ["--store", ts, "store", "--realise", drv])).status).toBe(0);
+      for (const extra of [[], ["-K"]]) {
+        const n = runNix("nix-store", ["--realise", drv, "--check", ...extra, ...NIX_BUILD], { root: nix.root });
+        const t = await tsnix(host, ["--store", ts, "store", "--realise", drv, "--check", ...extra]);
+        for (const err of [n.stderr, t.stderr]) for (const m of err.matchAll(/note: keeping build directory '([^']+)'/g)) rmSync(m[1]!, { recursive: true, force: true });
+        const norm = (s: string, root: string) => s.split(root).join("ROOT").replace(/(nix-build-[^/ ]*\.drv-)\d+/g, "$1N");
+        expect(n.status).toBe(104);
+        expect(norm(t.stderr, ts)).toBe(norm(n.stderr, nix.root));
+        expect(t.status).toBe(n.status);
+      }
+    } finally {
+      nix.dispose();
+      rmSync(ts, { recursive: true, force: true });
+    }
   });
 
   it("store --realise --timeout: a dependency is named with the outputs wanted of it, a request for all outputs with '!*'", async () => {
