@@ -47,16 +47,29 @@ export class BinaryCache {
   readonly params: URLSearchParams;
   private readonly host: Host;
   private readonly fetchFn: FetchLike | undefined;
-  private infoCache: CacheInfo | undefined;
+  private readonly onWarning: ((message: string) => void) | undefined;
+  private readonly attempts: number;
+  private readonly retryDelayMs: number;
+  private infoPromise: Promise<CacheInfo> | undefined;
   private readonly narInfos = new Map<string, Promise<NarInfo | undefined>>();
 
-  constructor(url: string, options: { host: Host; fetch?: FetchLike | undefined }) {
+  /**
+   * `onWarning` hears what Nix warns about while it downloads: each retry of
+   * a transient failure, and a cache whose `nix-cache-info` cannot be had
+   * (it is then left out). `attempts` is Nix's `download-attempts` (default
+   * 5), retried after 250 ms, doubling, with Nix's jitter (`retryDelayMs`
+   * changes the 250).
+   */
+  constructor(url: string, options: { host: Host; fetch?: FetchLike | undefined; onWarning?: (message: string) => void; attempts?: number; retryDelayMs?: number }) {
     this.url = url;
     const q = url.indexOf("?");
     this.base = (q < 0 ? url : url.slice(0, q)).replace(/\/+$/, "");
     this.params = new URLSearchParams(q < 0 ? "" : url.slice(q + 1));
     this.host = options.host;
     this.fetchFn = options.fetch;
+    this.onWarning = options.onWarning;
+    this.attempts = Math.max(1, options.attempts ?? 5);
+    this.retryDelayMs = options.retryDelayMs ?? 250;
     if (!this.isFile && !/^https?:\/\//.test(this.base))
       throw new SubstituteError("cache.unsupported-uri", `don't know how to open Nix store '${url}'`, { url });
   }
@@ -86,22 +99,35 @@ export class BinaryCache {
     const f = this.fetchFn ?? (httpFetch as FetchLike);
     if (f === undefined) throw new SubstituteError("cache.no-fetch", `cannot download from '${this.url}': no fetch function available`, { url: this.url });
     const url = `${this.base}/${rel}`;
-    let res;
-    try {
-      res = await f(url);
-    } catch (e) {
-      throw new SubstituteError("cache.unreachable", `unable to download '${url}': ${e instanceof Error ? e.message : String(e)}`, { url }, e);
+    for (let attempt = 1; ; attempt++) {
+      let failure: SubstituteError;
+      try {
+        const res = await f(url);
+        if (res.status === 404 || res.status === 403 || res.status === 410) return undefined;
+        if (res.ok) {
+          let buf: ArrayBuffer;
+          try {
+            buf = await res.arrayBuffer();
+          } catch (e) {
+            throw new SubstituteError("cache.truncated", `unable to download '${url}': ${transferError(e)}`, { url }, e);
+          }
+          const body = new Uint8Array(buf);
+          progress?.(body.length, body.length);
+          return body;
+        }
+        failure = new SubstituteError("cache.http-error", `unable to download '${url}': HTTP error ${res.status}${res.statusText ? ` (${res.statusText})` : ""}`, { url, status: res.status });
+        // As Nix: only a server error may go away on its own.
+        if (res.status < 500) throw failure;
+      } catch (e) {
+        if (e instanceof SubstituteError && e.code === "cache.http-error" && (e.data["status"] as number) < 500) throw e;
+        failure = e instanceof SubstituteError ? e : new SubstituteError("cache.unreachable", `unable to download '${url}': ${transferError(e)}`, { url }, e);
+      }
+      if (attempt >= this.attempts) throw failure;
+      // Nix's back-off: 250 ms doubling, times 2^U(0, 0.5).
+      const ms = Math.floor(this.retryDelayMs * 2 ** (attempt - 1 + Math.random() * 0.5));
+      this.onWarning?.(`error: ${failure.message}; retrying in ${ms} ms`);
+      await new Promise((r) => setTimeout(r, ms));
     }
-    if (res.status === 404 || res.status === 403) return undefined;
-    if (!res.ok) throw new SubstituteError("cache.http-error", `unable to download '${url}': HTTP error ${res.status}${res.statusText ? ` (${res.statusText})` : ""}`, { url, status: res.status });
-    let body: Uint8Array;
-    try {
-      body = new Uint8Array(await res.arrayBuffer());
-    } catch (e) {
-      throw new SubstituteError("cache.truncated", `unable to download '${url}': ${e instanceof Error ? e.message : String(e)}`, { url }, e);
-    }
-    progress?.(body.length, body.length);
-    return body;
   }
 
   /** Write a file of a `file://` cache atomically. */
@@ -112,9 +138,19 @@ export class BinaryCache {
     writeFileAtomic(this.host, p, data);
   }
 
-  /** `nix-cache-info` (defaults when absent, as Nix assumes). */
-  async info(): Promise<CacheInfo> {
-    if (this.infoCache !== undefined) return this.infoCache;
+  /**
+   * `nix-cache-info` (defaults when absent, as Nix assumes). Asked once: a
+   * cache that cannot answer is warned about and stays unusable.
+   */
+  info(): Promise<CacheInfo> {
+    if (this.infoPromise === undefined) {
+      this.infoPromise = this.readInfo();
+      this.infoPromise.catch((e: unknown) => this.onWarning?.(e instanceof Error ? e.message : String(e)));
+    }
+    return this.infoPromise;
+  }
+
+  private async readInfo(): Promise<CacheInfo> {
     const data = await this.getFile("nix-cache-info");
     let storeDir = DEFAULT_STORE_DIR;
     let wantMassQuery = false;
@@ -130,8 +166,7 @@ export class BinaryCache {
     }
     const p = this.params.get("priority");
     if (p !== null && /^\d+$/.test(p)) priority = Number(p);
-    this.infoCache = { storeDir, wantMassQuery, priority };
-    return this.infoCache;
+    return { storeDir, wantMassQuery, priority };
   }
 
   /** The narinfo of `storePath`, or undefined when the cache does not have it (looked up once per cache object). */
@@ -198,6 +233,28 @@ export class BinaryCache {
     } catch {
       throw problem;
     }
+  }
+}
+
+/** A failed transfer in curl's words, as Nix reports it (`Couldn't connect to server (7)`, …). */
+function transferError(e: unknown): string {
+  const code = (e as { cause?: { code?: unknown }; code?: unknown } | undefined)?.cause?.code ?? (e as { code?: unknown } | undefined)?.code;
+  switch (code) {
+    case "ECONNREFUSED":
+      return "Couldn't connect to server (7)";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "Couldn't resolve host name (6)";
+    case "ETIMEDOUT":
+    case "UND_ERR_CONNECT_TIMEOUT":
+    case "UND_ERR_HEADERS_TIMEOUT":
+    case "UND_ERR_BODY_TIMEOUT":
+      return "Timeout was reached (28)";
+    case "ECONNRESET":
+    case "UND_ERR_SOCKET":
+      return "Failure when receiving data from the peer (56)";
+    default:
+      return e instanceof Error ? e.message : String(e);
   }
 }
 

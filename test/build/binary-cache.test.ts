@@ -10,7 +10,7 @@ import { describeOracle, oracleRoot, runNix } from "../helpers/oracle.js";
 import { nodeHost } from "../../src/host/node-host.js";
 import { LocalStore } from "../../src/store/local-store.js";
 import { generateKeyPair, parsePublicKey, parseSecretKey, toPublicKey } from "../../src/store/signature.js";
-import { BinaryCache, SubstitutionFailedError, copyToCache, querySubstitutes, substitutePaths } from "../../src/build/binary-cache.js";
+import { BinaryCache, type FetchLike, SubstitutionFailedError, copyToCache, querySubstitutes, substitutePaths } from "../../src/build/binary-cache.js";
 import { realise } from "../../src/build/realise.js";
 import { compress, decompress, decompressAsync } from "../../src/build/compression.js";
 import { addDerivation } from "./helpers.js";
@@ -142,6 +142,51 @@ describe.each(HOSTS)("binary caches ($name host)", ({ make }) => {
     expect(dst.queryAllValidPaths()).toEqual([a, b, ia.out].sort());
     // Substituted from the cache that signed it with the trusted key.
     expect(dst.queryPathInfo(ia.out).sigs.map((x) => x.slice(0, x.indexOf(":")))).toEqual(["test-cache-1"]);
+  });
+
+  it("http: transient failures are retried with Nix's warnings; a cache whose nix-cache-info cannot be had is warned about once and left out", async () => {
+    const { a } = populate(src, fx.dir);
+    const files = new BinaryCache(`file://${fx.dir}/cache`, { host: fx.host });
+    await copyToCache({ store: src, cache: files, secretKeys: [sk] }, [a]);
+    const refused = Object.assign(new TypeError("fetch failed"), { cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9"), { code: "ECONNREFUSED" }) });
+    let failuresLeft = 2;
+    const calls: string[] = [];
+    // Serves the file cache over "http", refusing the first two connections and answering 500 once for the NAR.
+    let served500 = false;
+    const fetch: FetchLike = async (url) => {
+      calls.push(url);
+      if (failuresLeft > 0) {
+        failuresLeft--;
+        throw refused;
+      }
+      const rel = url.slice("http://cache.test/".length);
+      if (rel.startsWith("nar/") && !served500) {
+        served500 = true;
+        return { ok: false, status: 500, statusText: "Internal Server Error", arrayBuffer: async () => new ArrayBuffer(0) };
+      }
+      const data = await files.getFile(rel);
+      if (data === undefined) return { ok: false, status: 404, arrayBuffer: async () => new ArrayBuffer(0) };
+      return { ok: true, status: 200, arrayBuffer: async () => new Uint8Array(data).buffer };
+    };
+    const warnings: string[] = [];
+    const http = new BinaryCache("http://cache.test", { host: fx.host, fetch, onWarning: (m) => warnings.push(m), retryDelayMs: 1 });
+    expect(await substitutePaths({ store: dst, caches: [http], trustedPublicKeys: [pk], requireSigs: true }, [a])).toEqual([a]);
+    expect(warnings.map((w) => w.replace(/retrying in \d+ ms$/, "retrying in N ms"))).toEqual([
+      "error: unable to download 'http://cache.test/nix-cache-info': Couldn't connect to server (7); retrying in N ms",
+      "error: unable to download 'http://cache.test/nix-cache-info': Couldn't connect to server (7); retrying in N ms",
+      expect.stringMatching(/^error: unable to download 'http:\/\/cache\.test\/nar\/.*': HTTP error 500 \(Internal Server Error\); retrying in N ms$/),
+    ]);
+    // Never reachable: five attempts, one warning for the cache, nothing from it.
+    failuresLeft = Infinity;
+    calls.length = 0;
+    warnings.length = 0;
+    const down = new BinaryCache("http://cache.test", { host: fx.host, fetch, onWarning: (m) => warnings.push(m), retryDelayMs: 1 });
+    const third = new LocalStore({ host: fx.host, root: `${fx.dir}/third-store` });
+    const q = await querySubstitutes({ store: third, caches: [down, files], trustedPublicKeys: [pk], requireSigs: true }, [a]);
+    expect(q.found.get(a)?.cache).toBe(files);
+    expect(calls).toEqual(Array(5).fill("http://cache.test/nix-cache-info"));
+    expect(warnings.slice(-1)).toEqual(["unable to download 'http://cache.test/nix-cache-info': Couldn't connect to server (7)"]);
+    expect(warnings.length).toBe(5);
   });
 
   it("refuses a NAR URL that leaves the cache", async () => {
