@@ -62,7 +62,7 @@ export async function copyCommand(args: string[], ctx: CliContext): Promise<numb
   // nix copy announces how many paths it will copy (0 too), then each one.
   const plan = (todo: readonly string[]) => ctx.stderr(`copying ${todo.length} paths...\n`);
   if (from !== undefined) {
-    const cache = new BinaryCache(from, { host: ctx.host });
+    const cache = new BinaryCache(from, { host: ctx.host, onWarning: (m) => ctx.stderr(`warning: ${m}\n`) });
     const wanted = paths.map((p) => {
       const abs = posix.resolve(ctx.cwd, p);
       store.parseStorePath(abs);
