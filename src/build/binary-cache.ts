@@ -74,6 +74,15 @@ export class BinaryCache {
       throw new SubstituteError("cache.unsupported-uri", `don't know how to open Nix store '${url}'`, { url });
   }
 
+  private readonly warned = new Set<string>();
+
+  /** Report `message` through `onWarning`, once per cache object. */
+  warnOnce(message: string): void {
+    if (this.warned.has(message)) return;
+    this.warned.add(message);
+    this.onWarning?.(message);
+  }
+
   /** Whether this is a `file://` cache. */
   get isFile(): boolean {
     return this.base.startsWith("file://");
@@ -461,8 +470,11 @@ export async function querySubstitutes(o: Pick<SubstituteOptions, "store" | "cac
   return { found, missing, errors };
 }
 
+/** Why `c` cannot serve `store` (Nix warns about it once, and so does the cache). */
 function wrongStoreDir(c: BinaryCache, info: CacheInfo, store: LocalStore): string {
-  return `binary cache '${c.base}' is for Nix stores with prefix '${info.storeDir}', not '${store.storeDir}'`;
+  const why = `binary cache '${c.base}' is for Nix stores with prefix '${info.storeDir}', not '${store.storeDir}'`;
+  c.warnOnce(why);
+  return why;
 }
 
 /**
@@ -659,7 +671,10 @@ export async function addSubstitutes(o: SubstituteOptions, query: SubstituteQuer
 async function nextCandidate(c: BinaryCache, p: string, storeDir: string, reasons: string[]): Promise<{ info: NarInfo; cache: BinaryCache } | undefined> {
   try {
     const ci = await c.info();
-    if (ci.storeDir !== storeDir) return undefined;
+    if (ci.storeDir !== storeDir) {
+      c.warnOnce(`binary cache '${c.base}' is for Nix stores with prefix '${ci.storeDir}', not '${storeDir}'`);
+      return undefined;
+    }
     const ni = await c.narInfo(p);
     return ni === undefined ? undefined : { info: ni, cache: c };
   } catch (e) {

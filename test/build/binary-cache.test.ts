@@ -189,6 +189,18 @@ describe.each(HOSTS)("binary caches ($name host)", ({ make }) => {
     expect(warnings.length).toBe(5);
   });
 
+  it("a cache for another store directory is warned about once (Nix's words) and passed over", async () => {
+    const { a } = populate(src, fx.dir);
+    const good = new BinaryCache(`file://${fx.dir}/cache`, { host: fx.host });
+    await copyToCache({ store: src, cache: good, secretKeys: [sk] }, [a]);
+    fx.host.fs.mkdir(`${fx.dir}/other`, { recursive: true });
+    fx.host.fs.writeFile(`${fx.dir}/other/nix-cache-info`, "StoreDir: /other/store\n");
+    const warnings: string[] = [];
+    const other = new BinaryCache(`file://${fx.dir}/other`, { host: fx.host, onWarning: (m) => warnings.push(m) });
+    expect(await substitutePaths({ store: dst, caches: [other, good], trustedPublicKeys: [pk], requireSigs: true }, [a])).toEqual([a]);
+    expect(warnings).toEqual([`binary cache 'file://${fx.dir}/other' is for Nix stores with prefix '/other/store', not '/nix/store'`]);
+  });
+
   it("refuses a NAR URL that leaves the cache", async () => {
     const { a } = populate(src, fx.dir);
     const cache = new BinaryCache(`file://${fx.dir}/cache`, { host: fx.host });
