@@ -13,7 +13,7 @@ import { isErrno } from "../errors.js";
 import type { Host } from "../host/host.js";
 import { mkdirp, pathExists, writeFileAtomic } from "../host/util.js";
 import { type HashAlgorithm, createHasher, hashBytes, parseHash } from "../store/hash.js";
-import type { LocalStore } from "../store/local-store.js";
+import type { LocalStore, NarImportInfo } from "../store/local-store.js";
 import { type NarInfo, NarInfoError, countNarInfoSignatures, countNarInfoSignaturesAsync, narInfoFileName, parseNarInfo, renderNarInfo, signNarInfo } from "../store/narinfo.js";
 import { type PublicKey, type SecretKey, countValidSignatures, fingerprintPath } from "../store/signature.js";
 import type { ValidPathInfo } from "../store/path-info.js";
@@ -641,15 +641,7 @@ export async function addSubstitutes(o: SubstituteOptions, query: SubstituteQuer
       if (cand === first) nars.start(p);
       try {
         const bytes = await (cand === first ? nar : cache.fetchNar(info, (d, t) => o.onProgress?.(p, d, t)));
-        o.store.addFromNar(bytes, {
-          path: p,
-          narHash: info.narHash,
-          narSize: info.narSize,
-          references: info.references,
-          deriver: info.deriver,
-          sigs: info.sigs,
-          ca: info.ca,
-        });
+        o.store.addFromNar(bytes, importInfo(info));
       } catch (e) {
         const err = e instanceof Error ? e : new Error(String(e));
         reasons.push(err.message);
@@ -665,6 +657,11 @@ export async function addSubstitutes(o: SubstituteOptions, query: SubstituteQuer
   }
   if (failed.length > 0) throw new SubstitutionFailedError(failed, reasonsOf.get(failed[0]!) ?? [], substituterFailed);
   return added;
+}
+
+/** What a narinfo says about the path it describes, as an import checks it. */
+function importInfo(info: NarInfo): NarImportInfo {
+  return { path: info.storePath, narHash: info.narHash, narSize: info.narSize, references: info.references, deriver: info.deriver, sigs: info.sigs, ca: info.ca };
 }
 
 /** `c`'s narinfo of `p` when `c` can serve this store (undefined otherwise, with the reason noted). */
@@ -815,7 +812,7 @@ export async function copyFromCache(o: CopyFromCacheOptions, paths: readonly str
     o.onCopy?.(p);
     if (o.requireSigs && !trusted(info, o.trustedPublicKeys, o.store.storeDir))
       throw new SubstituteError("cache.untrusted", `cannot add path '${p}' because it lacks a valid signature`, { path: p });
-    o.store.addFromNar(await nar, { path: p, narHash: info.narHash, narSize: info.narSize, references: info.references, deriver: info.deriver, sigs: info.sigs, ca: info.ca });
+    o.store.addFromNar(await nar, importInfo(info));
     added.push(p);
   }
   return added;
