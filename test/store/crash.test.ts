@@ -113,7 +113,7 @@ const SCENARIOS: Scenario[] = [
     expected: () => new Map([[SRC_PATH, srcNar]]),
   },
   {
-    // Held in memory and written at its final name under the lock, not staged and renamed.
+    // One file: taken from the archive without the parser and written at its final name under the lock.
     name: "addFromNar (one executable file)",
     setup: () => {},
     run: (s) => void s.addFromNar(exeNar, { path: EXE_PATH, narHash: hashBytes("sha256", exeNar), narSize: exeNar.length, references: [] }),
