@@ -24,8 +24,8 @@ export interface BuiltinBuilderContext {
 
 /** A builtin builder failed (the message is what Nix prints). @public */
 export class BuiltinBuilderError extends TsnixError {
-  constructor(message: string, data: Readonly<Record<string, unknown>> = {}) {
-    super("build.builtin", message, data);
+  constructor(message: string, data: Readonly<Record<string, unknown>> = {}, cause?: unknown) {
+    super("build.builtin", message, data, { cause });
   }
 }
 
@@ -34,7 +34,8 @@ async function fetchBytes(ctx: BuiltinBuilderContext, url: string): Promise<Uint
     try {
       return ctx.fs.readFile(decodeURIComponent(url.slice(7)));
     } catch (e) {
-      throw new BuiltinBuilderError(`unable to download '${url}': ${e instanceof Error ? e.message : String(e)}`, { url });
+      // curl's words for any file it cannot read, as Nix reports them.
+      throw new BuiltinBuilderError(`unable to download '${url}': Couldn't read a file:// file (37)`, { url }, e);
     }
   }
   const f = ctx.fetch ?? (httpFetch as FetchLike);
@@ -45,7 +46,17 @@ async function fetchBytes(ctx: BuiltinBuilderContext, url: string): Promise<Uint
   } catch (e) {
     throw new BuiltinBuilderError(`unable to download '${url}': ${e instanceof Error ? e.message : String(e)}`, { url });
   }
-  if (!res.ok) throw new BuiltinBuilderError(`unable to download '${url}': HTTP error ${res.status}`, { url, status: res.status });
+  if (!res.ok) {
+    // As Nix: the status, its reason, and what the server said, indented under the error.
+    let body = "";
+    try {
+      body = new TextDecoder().decode(await res.arrayBuffer()).replace(/[ \t\r\n]+$/, "");
+    } catch {
+      /* no body */
+    }
+    const shown = body === "" ? "" : `\n\n       response body:\n\n${body.replace(/^(?=.)/gm, "       ")}`;
+    throw new BuiltinBuilderError(`unable to download '${url}': HTTP error ${res.status} ('${res.statusText ?? ""}')${shown}`, { url, status: res.status });
+  }
   return new Uint8Array(await res.arrayBuffer());
 }
 
@@ -58,7 +69,6 @@ export async function builtinFetchurl(ctx: BuiltinBuilderContext): Promise<void>
   let lastErr: unknown;
   for (const url of urls) {
     try {
-      ctx.log(`downloading '${url}'...`);
       const data = await fetchBytes(ctx, url);
       const target = ctx.phys(out);
       if (ctx.env["unpack"] === "1") restoreNar(ctx.fs, data, target);

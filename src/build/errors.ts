@@ -13,11 +13,16 @@ export class BuildError extends TsnixError {
   }
 }
 
-/** The builder exited non-zero or was killed: `builder for '…drv' failed with exit code N`. @public */
+/**
+ * The builder exited non-zero or was killed: `builder for '…drv' failed with
+ * exit code N`. Status 100, but 1 for a fixed-output derivation (`transient`:
+ * Nix counts its failures transient, as it may have met the network's).
+ * @public
+ */
 export class BuilderFailedError extends BuildError {
-  constructor(drvPath: string, status: string, logTail: readonly string[], keptDir?: string) {
+  constructor(drvPath: string, status: string, logTail: readonly string[], keptDir?: string, transient = false) {
     const tail = logTail.length === 0 ? "" : `;\n       last ${logTail.length} log lines:\n${logTail.map((l) => `       > ${l}`).join("\n")}`;
-    super("build.builder-failed", `builder for '${drvPath}' failed with ${status}${tail}`, { drvPath, status, logTail, keptDir }, 100);
+    super("build.builder-failed", `builder for '${drvPath}' failed with ${status}${tail}`, { drvPath, status, logTail, keptDir }, transient ? 1 : 100);
   }
 }
 

@@ -559,6 +559,9 @@ class Realiser {
     const features = [...new Set(this.s.systemFeatures)].sort();
     if ((drv.system !== this.s.system && !this.s.extraPlatforms.includes(drv.system) && !isBuiltin) || required.some((f) => !features.includes(f)))
       throw new WrongSystemError(drvPath, drv.system, this.s.system, required, features);
+    const noChroot = drv.env.get("__noChroot") === "1";
+    if (noChroot && this.s.sandbox === "true")
+      throw new SandboxError(`derivation '${drvPath}' has '__noChroot' set, but that's not allowed when 'sandbox' is 'true'`, { drvPath });
 
     // The input closure: input sources and the used outputs of input derivations.
     const inputRoots: string[] = [...drv.inputSrcs];
@@ -572,6 +575,8 @@ class Realiser {
     }
     const inputClosure = this.closure(inputRoots);
     const outputPaths = [...drv.outputs.values()].map((o) => o.path);
+    // Checked before the build starts, as Nix does (a failure of the build, status 100).
+    const graphFiles = this.referencesGraphFiles(drv, drvPath, inputClosure);
 
     // Where the builder runs and where its outputs physically go.
     const jsBuilder = this.o.builders?.[drv.builder];
@@ -579,11 +584,13 @@ class Realiser {
     if (isBuiltin && builtin === undefined) throw new BuildError("build.unsupported-builtin", `unsupported builtin builder '${drv.builder.slice(8)}'`, { drvPath, builder: drv.builder });
     const inProcess = jsBuilder !== undefined || builtin !== undefined;
     let bwrap: string | undefined;
-    if (!inProcess && this.host.kind === "node" && this.s.sandbox !== "false") {
+    // `sandbox = relaxed` builds a derivation that asks for it (`__noChroot`) outside the sandbox.
+    const sandboxed = this.s.sandbox === "true" || (this.s.sandbox === "relaxed" && !noChroot);
+    if (!inProcess && this.host.kind === "node" && sandboxed) {
       if (this.bwrapPath === null) this.bwrapPath = findBubblewrap(fs, this.host.env("PATH"));
       bwrap = this.bwrapPath;
       if (bwrap === undefined) this.emit({ type: "warning", message: "bubblewrap (bwrap) is not installed: building without a sandbox" });
-    } else if (!inProcess && this.s.sandbox === "false") this.emit({ type: "warning", message: `building '${drvPath}' without a sandbox (sandbox = false)` });
+    } else if (!inProcess && !sandboxed) this.emit({ type: "warning", message: `building '${drvPath}' without a sandbox (sandbox = ${this.s.sandbox})` });
     const direct = !inProcess && bwrap === undefined;
     if (direct && store.root !== "")
       throw new SandboxError(
@@ -647,7 +654,7 @@ class Realiser {
       const inside = bwrap !== undefined ? "/build" : buildDir;
       const { env, files } = builderEnvironment(drv, { buildDir: inside, storeDir: store.storeDir, cores: this.s.cores === 0 ? this.host.cpuCount() : this.s.cores, attrsDir: buildDir, impureEnv: (n) => this.host.env(n) });
       for (const f of files) fs.writeFile(`${buildDir}/${f.name}`, f.contents, { mode: 0o644 });
-      for (const f of this.referencesGraphFiles(drv, drvPath, inputClosure)) fs.writeFile(`${buildDir}/${f.name}`, f.contents, { mode: 0o644 });
+      for (const f of graphFiles) fs.writeFile(`${buildDir}/${f.name}`, f.contents, { mode: 0o644 });
 
       let status: { code: number | null; signal: string | null; timedOut?: "total" | "silent" };
       if (builtin !== undefined) {
@@ -739,7 +746,7 @@ class Realiser {
       if (status.code !== 0) {
         keep = this.s.keepFailed;
         const how = status.signal !== null ? `signal ${signalNumber(status.signal)}` : `exit code ${status.code}`;
-        throw new BuilderFailedError(drvPath, how, tail.filter((l, i) => !(i === tail.length - 1 && l === "")), keep ? buildDir : undefined);
+        throw new BuilderFailedError(drvPath, how, tail.filter((l, i) => !(i === tail.length - 1 && l === "")), keep ? buildDir : undefined, isFixedOutputDerivation(drv));
       }
 
       // ---- outputs ----------------------------------------------------------
@@ -859,14 +866,18 @@ class Realiser {
     const spec = drv.env.get("exportReferencesGraph");
     if (spec === undefined || drv.env.has("__json")) return [];
     const words = spec.split(/\s+/).filter((w) => w !== "");
-    if (words.length % 2 !== 0) throw new BuildError("build.bad-attr", `odd number of tokens in 'exportReferencesGraph': '${spec}'`, { drvPath });
+    if (words.length % 2 !== 0) throw new BuildError("build.bad-attr", `odd number of tokens in 'exportReferencesGraph': '${spec}'`, { drvPath }, 100);
     const out: { name: string; contents: string }[] = [];
     for (let i = 0; i < words.length; i += 2) {
       const name = words[i]!;
-      const path = words[i + 1]!;
+      const given = words[i + 1]!;
       if (!/^[a-zA-Z0-9_.+-][a-zA-Z0-9_.+=?-]*$/.test(name) || name.startsWith("."))
-        throw new BuildError("build.bad-attr", `invalid file name '${name}' in 'exportReferencesGraph'`, { drvPath, name });
-      if (!inputClosure.has(path)) throw new BuildError("build.bad-attr", `'exportReferencesGraph' contains a non-store path '${path}'`, { drvPath, path });
+        throw new BuildError("build.bad-attr", `invalid file name '${name}' in 'exportReferencesGraph'`, { drvPath, name }, 100);
+      if (!given.startsWith(`${this.store.storeDir}/`)) throw new BuildError("build.bad-attr", `'exportReferencesGraph' contains a non-store path '${given}'`, { drvPath, path: given }, 100);
+      // A path inside a store path stands for that store path.
+      const path = firstPath(given, this.store.storeDir);
+      if (!inputClosure.has(path))
+        throw new BuildError("build.bad-attr", `cannot export references of path '${path}' because it is not in the input closure of the derivation`, { drvPath, path }, 100);
       let text = "";
       for (const p of [...this.store.computeClosure([path])].sort()) {
         const refs = this.store.queryReferences(p);
@@ -930,7 +941,7 @@ class Realiser {
       got = h.digest();
     } else {
       const st = fs.lstat(phys);
-      if (st.type !== "regular") throw new BuildError("build.fod-not-file", `output path '${shown}' should be a non-executable regular file since recursive hashing is not enabled (outputHashMode=flat)`, { drvPath });
+      if (st.type !== "regular" || (st.mode & 0o100) !== 0) throw new BuildError("build.fod-not-file", `output path '${shown}' should be a non-executable regular file since recursive hashing is not enabled (outputHashMode=flat)`, { drvPath });
       const h = createHasher(algorithm);
       h.update(fs.readFile(phys));
       got = h.digest();

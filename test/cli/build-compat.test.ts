@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -31,6 +32,14 @@ in {
   manyLines = mk "many-lines" "for i in 1 2 3 4 5; do echo line$i; done; exit 2" {};
   trivial = mk "trivial" "echo x > $out" {};
   nondet = mk "nondet" "cat /proc/sys/kernel/random/uuid > $out" {};
+  graphOdd = mk "graph-odd" "echo x > $out" { exportReferencesGraph = [ "graph" ]; };
+  graphOutside = mk "graph-outside" "echo x > $out" { exportReferencesGraph = [ "graph" (builtins.unsafeDiscardStringContext dep.outPath) ]; };
+  graphNotStore = mk "graph-not-store" "echo x > $out" { exportReferencesGraph = [ "graph" "/etc/passwd" ]; };
+  graphInside = mk "graph-inside" "cat graph; echo x > $out" { exportReferencesGraph = [ "graph" "\${dep2}/sub" ]; };
+  noChroot = mk "no-chroot" "echo x > $out" { __noChroot = true; };
+  fodExecutable = mk "fod-executable" "echo hi > $out; chmod +x $out" { outputHashAlgo = "sha256"; outputHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; };
+  fodFails = mk "fod-fails" "echo failing; exit 3" { outputHashAlgo = "sha256"; outputHash = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; };
+  fetchMissingFile = import <nix/fetchurl.nix> { url = "file:///nonexistent/tsnix-test/hello.txt"; sha256 = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; };
   logged = mk "logged" "echo hello-log; echo bye >&2; echo x > $out" {};
   structured = mk "structured" "cat .attrs.json; echo; cat .attrs.sh; echo x > \${builtins.placeholder "out"}" { __structuredAttrs = true; zs = [ 1 null "x" ]; n = null; b = false; o = { k = "v"; m = null; }; outputs = [ "out" ]; };
   impure = mk "impure" "echo \\"[$TSNIX_TEST_UNSET_VAR]\\"; export -p | grep TSNIX_TEST_UNSET_VAR; echo hello > $out" { outputHashAlgo = "sha256"; outputHash = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; impureEnvVars = [ "TSNIX_TEST_UNSET_VAR" ]; };
@@ -48,7 +57,7 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
   });
 
   /** nix-build and tsnix build of `args` on fresh stores, with each store's root (and build directory numbers) made `ROOT`. */
-  async function both(args: string[]): Promise<{ nix: { status: number; stdout: string; stderr: string }; ts: { status: number; stdout: string; stderr: string } }> {
+  async function both(args: string[], file = "default.nix"): Promise<{ nix: { status: number; stdout: string; stderr: string }; ts: { status: number; stdout: string; stderr: string } }> {
     const nix = oracleRoot();
     const ts = mkdtempSync(join(tmpdir(), "tsnix-build-compat-store-"));
     try {
@@ -59,8 +68,8 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
           .join("ROOT")
           .replace(/(nix-build-[^/ ]*\.drv-)\d+/g, "$1N")
           .replace(/run 'tsnix log /g, "run 'nix log ");
-      const n = runNix("nix-build", [join(dir, "default.nix"), "--no-out-link", ...args, ...NIX_BUILD], { root: nix.root });
-      const t = await tsnix(host, ["--store", ts, "build", "default.nix", "--no-out-link", ...args], { cwd: dir });
+      const n = runNix("nix-build", [join(dir, file), "--no-out-link", ...args, ...NIX_BUILD], { root: nix.root });
+      const t = await tsnix(host, ["--store", ts, "build", file, "--no-out-link", ...args], { cwd: dir });
       // -K: what both kept is removed (and compared by name).
       for (const err of [n.stderr, t.stderr]) for (const m of err.matchAll(/note: keeping build directory '([^']+)'/g)) rmSync(m[1]!, { recursive: true, force: true });
       return {
@@ -91,11 +100,45 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
     ["the sandbox: the builder is pid 1, directory modes", ["-A", "sandbox"]],
     ["-K: a missing output keeps the build directory", ["-A", "noOut", "-K"]],
     ["-K: a reference check keeps the build directory", ["-A", "self", "-K"]],
+    ["exportReferencesGraph with an odd number of words: before the build, status 100", ["-A", "graphOdd"]],
+    ["exportReferencesGraph of a store path outside the input closure", ["-A", "graphOutside"]],
+    ["exportReferencesGraph of a path outside the store", ["-A", "graphNotStore"]],
+    ["exportReferencesGraph of a path inside a store path", ["-A", "graphInside"]],
+    ["__noChroot with sandbox = true", ["-A", "noChroot"]],
+    ["a flat fixed-output derivation that makes an executable", ["-A", "fodExecutable"]],
+    ["a fixed-output builder that fails: status 1", ["-A", "fodFails"]],
+    ["builtin:fetchurl of a file:// URL it cannot read", ["-A", "fetchMissingFile"]],
   ])("%s", async (_what, args) => {
     const { nix, ts } = await both(args);
     expect(ts.stderr).toBe(nix.stderr);
     expect(ts.stdout).toBe(nix.stdout);
     expect(ts.status).toBe(nix.status);
+  });
+
+  it("builtin:fetchurl of an HTTP URL that answers 404: status, reason and response body as Nix shows them; status 1", async () => {
+    // In another process: nix-build runs synchronously here, and would wait for a server on this event loop forever.
+    const server = spawn(
+      process.execPath,
+      [
+        "-e",
+        `const s = require("node:http").createServer((q, r) => { r.writeHead(404, "File not found", { "content-type": "text/html" }); r.end("<html>\\n    <body>nothing here</body>\\n</html>\\n"); });
+         s.listen(0, "127.0.0.1", () => console.log(s.address().port));`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    try {
+      const port = await new Promise<string>((ok, fail) => {
+        server.stdout.once("data", (d: Buffer) => ok(d.toString().trim()));
+        server.once("exit", () => fail(new Error("the test server exited")));
+      });
+      writeFileSync(join(dir, "http.nix"), `import <nix/fetchurl.nix> { url = "http://127.0.0.1:${port}/nope.txt"; sha256 = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; }`);
+      const { nix, ts } = await both([], "http.nix");
+      expect(nix.stderr).toContain("response body:");
+      expect(ts.stderr).toBe(nix.stderr);
+      expect(ts.status).toBe(nix.status);
+    } finally {
+      server.kill();
+    }
   });
 
   it("--max-silent-time: status 101, the goal named as Nix names it", async () => {
