@@ -631,20 +631,16 @@ class Realiser {
     const logPath = this.s.keepBuildLog ? buildLogPath(store.stateDir, drvPath) : undefined;
     const log = logPath === undefined ? undefined : new BuildLogWriter(this.host, logPath);
     const tail: string[] = [];
-    let partial = "";
-    const decoder = new TextDecoder();
     const activity = { touch: () => {} };
+    const lines = new LogLines((line) => {
+      tail.push(line);
+      if (tail.length > this.s.logLines) tail.shift();
+      this.emit({ type: "log", drvPath, line });
+    });
     const onOutput = (chunk: Uint8Array) => {
       activity.touch();
       log?.write(chunk);
-      const text = partial + decoder.decode(chunk, { stream: true });
-      const lines = text.split("\n");
-      partial = lines.pop()!;
-      for (const line of lines) {
-        tail.push(line);
-        if (tail.length > this.s.logLines) tail.shift();
-        this.emit({ type: "log", drvPath, line });
-      }
+      lines.write(chunk);
     };
     const logLine = (line: string) => onOutput(new TextEncoder().encode(`${line}\n`));
     this.emit({ type: "build-started", drvPath, logPath, check });
@@ -741,7 +737,7 @@ class Realiser {
         // bubblewrap exits after its pid namespace is empty, unless it was killed (then its children die asynchronously).
         sandboxEnded = status.timedOut === undefined;
       }
-      if (partial !== "") onOutput(new TextEncoder().encode("\n"));
+      lines.end();
       if (status.timedOut !== undefined) throw new BuildTimeoutError(drvPath, status.timedOut === "total" ? this.s.timeout : this.s.maxSilentTime, status.timedOut === "silent", g.wanted);
       if (status.code !== 0) {
         keep = this.s.keepFailed;
@@ -997,6 +993,72 @@ class Realiser {
         if (bad.length > 0) throw new ReferenceCheckError(drvPath, oname, o.path, attr, bad.sort());
       }
     }
+  }
+}
+
+const NL = 10;
+const CR = 13;
+
+/**
+ * A builder's output cut into log lines as Nix cuts it: a carriage return
+ * goes back to the start of the line, and what follows overwrites it
+ * ("50%\r100%\n" is the line "100%"); the log file keeps the raw bytes.
+ */
+class LogLines {
+  private buf = new Uint8Array(256);
+  /** Bytes in the current line, and where the next one goes. */
+  private len = 0;
+  private pos = 0;
+  private readonly decoder = new TextDecoder();
+  constructor(private readonly onLine: (line: string) => void) {}
+
+  write(chunk: Uint8Array): void {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(NL, start);
+      const stop = nl < 0 ? chunk.length : nl;
+      const part = chunk.subarray(start, stop);
+      if (this.len === 0 && nl >= 0 && !part.includes(CR)) this.onLine(this.decoder.decode(part));
+      else {
+        this.put(part);
+        if (nl >= 0) this.flush();
+      }
+      if (nl < 0) return;
+      start = nl + 1;
+    }
+  }
+
+  /** The builder is done: its last line, if it did not end one. */
+  end(): void {
+    if (this.len > 0) this.flush();
+  }
+
+  private put(part: Uint8Array): void {
+    for (let i = 0; i < part.length; ) {
+      if (part[i] === CR) {
+        this.pos = 0;
+        i++;
+        continue;
+      }
+      let j = part.indexOf(CR, i);
+      if (j < 0) j = part.length;
+      const need = this.pos + (j - i);
+      if (need > this.buf.length) {
+        const grown = new Uint8Array(Math.max(need, this.buf.length * 2));
+        grown.set(this.buf.subarray(0, this.len));
+        this.buf = grown;
+      }
+      this.buf.set(part.subarray(i, j), this.pos);
+      this.pos = need;
+      if (this.pos > this.len) this.len = this.pos;
+      i = j;
+    }
+  }
+
+  private flush(): void {
+    const line = this.decoder.decode(this.buf.subarray(0, this.len));
+    this.len = this.pos = 0;
+    this.onLine(line);
   }
 }
 

@@ -130,6 +130,51 @@ export function settingsOf(ctx: CliContext, flags: BuildFlags, storeRoot: string
 
 const MiB = 1024 * 1024;
 
+/**
+ * What Nix's logger does to a line before it prints it
+ * (`filterANSIEscapes`): tabs become spaces to the next multiple of 8,
+ * carriage returns and bells go, and escape sequences go too, but for colours (`ESC[…m`)
+ * when `keepColours` (stderr is a terminal).
+ */
+export function filterAnsiEscapes(s: string, keepColours: boolean): string {
+  // The common line has none of these: keep it as it is.
+  if (!/[\x1b\t\r\x07]/.test(s)) return s;
+  let t = "";
+  let w = 0;
+  for (let i = 0; i < s.length; ) {
+    const c = s[i]!;
+    if (c === "\x1b") {
+      let e = c;
+      i++;
+      let last = "";
+      if (s[i] === "[") {
+        e += s[i++];
+        while (i < s.length && s[i]! >= "\x30" && s[i]! <= "\x3f") e += s[i++];
+        while (i < s.length && s[i]! >= "\x20" && s[i]! <= "\x2f") e += s[i++];
+        if (i < s.length && s[i]! >= "\x40" && s[i]! <= "\x7e") e += last = s[i++]!;
+      } else if (i < s.length && s[i]! >= "\x40" && s[i]! <= "\x5f") e += s[i++];
+      if (keepColours && last === "m") t += e;
+    } else if (c === "\t") {
+      i++;
+      t += " ";
+      w++;
+      while (w % 8 !== 0) {
+        t += " ";
+        w++;
+      }
+    } else if (c === "\r" || c === "\x07") i++;
+    else {
+      // One character, as Nix counts a UTF-8 sequence (a surrogate pair is one).
+      const cp = s.codePointAt(i)!;
+      const n = cp > 0xffff ? 2 : 1;
+      t += s.slice(i, i + n);
+      i += n;
+      w++;
+    }
+  }
+  return t;
+}
+
 /** Renders build events on stderr the way nix-build 2.8 does. */
 export class ProgressRenderer {
   private built = 0;
@@ -140,12 +185,15 @@ export class ProgressRenderer {
   private readonly doneOf = new Map<string, number>();
   private line = "";
   private readonly tty: boolean;
+  /** Whether stderr is a terminal: Nix then keeps the colours of log lines. */
+  readonly colours: boolean;
 
   constructor(
     private readonly ctx: CliContext,
     private readonly quiet: boolean,
   ) {
-    this.tty = ctx.host.kind === "node" && typeof process !== "undefined" && process.stderr.isTTY === true && ctx.env("TERM") !== "dumb" && ctx.env("CI") === undefined;
+    this.colours = ctx.host.kind === "node" && typeof process !== "undefined" && process.stderr.isTTY === true;
+    this.tty = this.colours && ctx.env("TERM") !== "dumb" && ctx.env("CI") === undefined;
   }
 
   private write(text: string): void {
@@ -191,7 +239,7 @@ export class ProgressRenderer {
         this.built++;
         break;
       case "log":
-        if (!this.quiet) this.write(`${e.line}\n`);
+        if (!this.quiet) this.write(`${filterAnsiEscapes(e.line, this.colours)}\n`);
         break;
       case "substitute-started":
         this.write(`copying path '${e.path}' from '${e.cache}'...\n`);
@@ -217,7 +265,7 @@ export class ProgressRenderer {
         break;
       case "build-failed":
         // A failure that a build was waiting for is reported as it happens; the others come with the final error.
-        if (e.report) this.write(`error: ${renderBuildError(e.error, this.quiet)}\n`);
+        if (e.report) this.write(`${filterAnsiEscapes(`error: ${renderBuildError(e.error, this.quiet)}`, this.colours)}\n`);
         break;
     }
     this.status();
@@ -233,8 +281,9 @@ export async function runRealise(ctx: CliContext, store: LocalStore, requests: r
   } catch (e) {
     progress.finish();
     if (e instanceof BuildError) {
-      if (e instanceof BuildsFailedError) for (const f of e.unreported) ctx.stderr(`error: ${renderBuildError(f, flags.quiet)}\n`);
-      ctx.stderr(`error: ${renderBuildError(e, flags.quiet)}\n`);
+      // As Nix's logger, the whole message is filtered (its tab stops count from the start of 'error:').
+      if (e instanceof BuildsFailedError) for (const f of e.unreported) ctx.stderr(`${filterAnsiEscapes(`error: ${renderBuildError(f, flags.quiet)}`, progress.colours)}\n`);
+      ctx.stderr(`${filterAnsiEscapes(`error: ${renderBuildError(e, flags.quiet)}`, progress.colours)}\n`);
       return e.exitCode;
     }
     throw e;

@@ -40,6 +40,9 @@ in {
   fodExecutable = mk "fod-executable" "echo hi > $out; chmod +x $out" { outputHashAlgo = "sha256"; outputHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; };
   fodFails = mk "fod-fails" "echo failing; exit 3" { outputHashAlgo = "sha256"; outputHash = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; };
   fetchMissingFile = import <nix/fetchurl.nix> { url = "file:///nonexistent/tsnix-test/hello.txt"; sha256 = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; };
+  carriageReturns = mk "carriage-returns" "printf 'abc\\\\rX\\\\n'; printf 'progress 1\\\\rprogress 2\\\\rdone\\\\n'; printf 'a\\\\r\\\\n'; printf 'last\\\\rL'; echo x > $out" {};
+  controls = mk "controls" "printf 'a\\\\ab\\\\001c\\\\010d\\\\177e\\\\033f\\\\n'; printf 'x\\\\033]0;t\\\\033\\\\\\\\y \\\\033[1;31mred\\\\033[0m \\\\033(B end\\\\n'; echo x > $out" {};
+  tabs = mk "tabs" "printf 'a\\\\tb\\\\tc\\\\n\\\\tx\\\\n'; printf 'esc \\\\033[1;31mred\\\\033[0m\\\\n'; printf 'q\\\\tw\\\\n'; exit 1" {};
   logged = mk "logged" "echo hello-log; echo bye >&2; echo x > $out" {};
   structured = mk "structured" "cat .attrs.json; echo; cat .attrs.sh; echo x > \${builtins.placeholder "out"}" { __structuredAttrs = true; zs = [ 1 null "x" ]; n = null; b = false; o = { k = "v"; m = null; }; outputs = [ "out" ]; };
   impure = mk "impure" "echo \\"[$TSNIX_TEST_UNSET_VAR]\\"; export -p | grep TSNIX_TEST_UNSET_VAR; echo hello > $out" { outputHashAlgo = "sha256"; outputHash = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; impureEnvVars = [ "TSNIX_TEST_UNSET_VAR" ]; };
@@ -108,6 +111,10 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
     ["a flat fixed-output derivation that makes an executable", ["-A", "fodExecutable"]],
     ["a fixed-output builder that fails: status 1", ["-A", "fodFails"]],
     ["builtin:fetchurl of a file:// URL it cannot read", ["-A", "fetchMissingFile"]],
+    ["log lines: a carriage return goes back to the start of the line", ["-A", "carriageReturns"]],
+    ["log lines: escape sequences and bells filtered out as Nix's logger does", ["-A", "controls"]],
+    ["log lines: tabs expanded", ["-A", "tabs"]],
+    ["the failure's log tail: tabs expanded from the start of the message, escapes filtered", ["-A", "tabs", "-Q"]],
   ])("%s", async (_what, args) => {
     const { nix, ts } = await both(args);
     expect(ts.stderr).toBe(nix.stderr);
