@@ -762,7 +762,14 @@ class Realiser {
       const narOf = new Map<string, Hash>();
       for (const [oname, o] of drv.outputs) {
         const p = physOut(o.path);
-        canonicaliseTree(fs, p);
+        try {
+          canonicaliseTree(fs, p);
+        } catch (e) {
+          // Named, as Nix names it, at its place in the build's chroot.
+          if (!(e instanceof BuildError) || e.code !== "build.unsupported-file") throw e;
+          const shown = `${shownPath(o.path)}${String(e.data["path"]).slice(p.length)}`;
+          throw new BuildError("build.unsupported-file", `file '${shown}' has an unsupported type`, { ...e.data, path: shown });
+        }
         const scanner = new ReferenceScanner(byHash.keys());
         // The store hashes the output again as it registers it: hash here only to compare (--check).
         const h = check ? createHasher("sha256") : undefined;

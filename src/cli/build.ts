@@ -13,6 +13,17 @@ import { announcePlan } from "./store-realise.js";
 
 /** `tsnix build [FILE…] [-A ATTR] [--arg N E] [--argstr N S] [-E EXPR] [-o LINK | --no-out-link] [build flags]`. */
 export async function buildCommand(args: string[], ctx: CliContext): Promise<number> {
+  try {
+    return await build(args, ctx);
+  } catch (e) {
+    // As nix-build: a usage error comes with the pointer to the help.
+    if (!(e instanceof UsageError)) throw e;
+    ctx.stderr(`error: ${e.message}\nTry 'tsnix build --help' for more information.\n`);
+    return 1;
+  }
+}
+
+async function build(args: string[], ctx: CliContext): Promise<number> {
   const flags: BuildFlags = { settings: [], check: false, quiet: false, dryRun: false };
   const instArgs: string[] = [];
   const files: string[] = [];
@@ -59,6 +70,9 @@ export async function buildCommand(args: string[], ctx: CliContext): Promise<num
         noOutLink = true;
         i += 1;
         break;
+      case "--help":
+        ctx.stdout(HELP);
+        return 0;
       default:
         if (a.startsWith("-") && a.length > 1) throw new UsageError(`unrecognised flag '${a}'`);
         files.push(a);
@@ -102,6 +116,33 @@ export async function buildCommand(args: string[], ctx: CliContext): Promise<num
   }
   return 0;
 }
+
+const HELP = `Usage: tsnix build [FILES...] [OPTIONS...]
+
+Builds the derivations the Nix expressions in FILES (default: ./default.nix)
+evaluate to, or the store derivations given, as nix-build 2.8, and prints
+their output paths.
+
+Options:
+  -A, --attr PATH           build the attribute at PATH of the expression
+  --arg NAME EXPR           pass NAME = EXPR to the expression's function
+  --argstr NAME STRING      pass NAME = "STRING"
+  -E, --expr                FILES are expressions, not files
+  -I, --include PATH        add PATH to the search path
+  -o, --out-link LINK       name the result links LINK (default: result)
+  --no-out-link             make no result links
+  --dry-run                 show what would be built and fetched
+  --check                   rebuild and compare with the valid outputs
+  -j, --max-jobs N          builds at once (0: substitute only; auto)
+  --cores N                 NIX_BUILD_CORES (0: all CPUs)
+  -k, --keep-going          go on with other builds after a failure
+  -K, --keep-failed         keep the build directory of a failed build
+  -Q, --no-build-output     do not show build logs
+  --timeout N, --max-silent-time N
+                            fail a build after N seconds, or N seconds of silence
+  --fallback                build when substitution fails
+  --option NAME VALUE       set a Nix setting
+`;
 
 /** Run `tsnix instantiate` on the arguments and collect the .drv paths it prints. */
 async function instantiate(ctx: CliContext, args: string[]): Promise<string[] | number> {

@@ -57,11 +57,14 @@ export function parseBuildFlag(argv: readonly string[], i: number, f: BuildFlags
   };
   switch (a) {
     case "--max-jobs":
-    case "-j":
-      f.settings.push(["max-jobs", value(a)]);
+    case "-j": {
+      const v = value(a);
+      if (v !== "auto" && !/^[0-9]+$/.test(v)) throw new UsageError("configuration setting 'max-jobs' should be 'auto' or an integer");
+      f.settings.push(["max-jobs", v]);
       return 2;
+    }
     case "--cores":
-      f.settings.push(["cores", value(a)]);
+      f.settings.push(["cores", String(intWithUnitPrefix(value(a)))]);
       return 2;
     case "--keep-going":
     case "-k":
@@ -78,10 +81,8 @@ export function parseBuildFlag(argv: readonly string[], i: number, f: BuildFlags
       f.settings.push(["fallback", "false"]);
       return 1;
     case "--timeout":
-      f.settings.push(["timeout", value(a)]);
-      return 2;
     case "--max-silent-time":
-      f.settings.push(["max-silent-time", value(a)]);
+      f.settings.push([a.slice(2), String(intWithUnitPrefix(value(a)))]);
       return 2;
     case "--option": {
       const n = argv[i + 1];
@@ -118,6 +119,21 @@ export function parseBuildFlag(argv: readonly string[], i: number, f: BuildFlags
     default:
       return 0;
   }
+}
+
+/** `--cores`, `--timeout`, `--max-silent-time`: a number with an optional unit (`K`, `M`, `G`, `T`), as Nix reads it. */
+function intWithUnitPrefix(s: string): number {
+  let multiplier = 1;
+  let digits = s;
+  const u = s.slice(-1).toUpperCase();
+  if (/^[A-Z]$/.test(u)) {
+    const shift = { K: 10, M: 20, G: 30, T: 40 }[u];
+    if (shift === undefined) throw new UsageError(`invalid unit specifier '${u}'`);
+    multiplier = 2 ** shift;
+    digits = s.slice(0, -1);
+  }
+  if (!/^[0-9]+$/.test(digits)) throw new UsageError(`'${digits}' is not an integer`);
+  return Number(digits) * multiplier;
 }
 
 /**

@@ -124,7 +124,11 @@ export function checkSettingValue(name: string, value: string): void {
   } else if (n === "max-jobs") {
     if (value !== "auto" && !/^[0-9]+$/.test(value)) throw new ProfileError("bad-setting", "configuration setting 'max-jobs' should be 'auto' or an integer", { name: n, value });
   } else if (BOOLEAN_SETTINGS.has(n)) parseBool(n, value);
+  else if (UNSIGNED_SETTINGS.has(n) && !/^[0-9]+$/.test(value)) throw new ProfileError("bad-setting", `setting '${n}' has invalid value '${value}'`, { name: n, value });
 }
+
+/** Nix 2.8's unsigned integer settings that tsnix reads. */
+const UNSIGNED_SETTINGS = new Set(["cores", "download-attempts", "http-connections", "log-lines", "max-silent-time", "timeout"]);
 
 /** A setting's current name (an alias's setting, else the name itself). @public */
 export function canonicalSettingName(name: string): string {

@@ -43,6 +43,7 @@ in {
   carriageReturns = mk "carriage-returns" "printf 'abc\\\\rX\\\\n'; printf 'progress 1\\\\rprogress 2\\\\rdone\\\\n'; printf 'a\\\\r\\\\n'; printf 'last\\\\rL'; echo x > $out" {};
   controls = mk "controls" "printf 'a\\\\ab\\\\001c\\\\010d\\\\177e\\\\033f\\\\n'; printf 'x\\\\033]0;t\\\\033\\\\\\\\y \\\\033[1;31mred\\\\033[0m \\\\033(B end\\\\n'; echo x > $out" {};
   tabs = mk "tabs" "printf 'a\\\\tb\\\\tc\\\\n\\\\tx\\\\n'; printf 'esc \\\\033[1;31mred\\\\033[0m\\\\n'; printf 'q\\\\tw\\\\n'; exit 1" {};
+  fifo = mk "fifo" "mkdir $out; mkfifo $out/p" {};
   logged = mk "logged" "echo hello-log; echo bye >&2; echo x > $out" {};
   structured = mk "structured" "cat .attrs.json; echo; cat .attrs.sh; echo x > \${builtins.placeholder "out"}" { __structuredAttrs = true; zs = [ 1 null "x" ]; n = null; b = false; o = { k = "v"; m = null; }; outputs = [ "out" ]; };
   impure = mk "impure" "echo \\"[$TSNIX_TEST_UNSET_VAR]\\"; export -p | grep TSNIX_TEST_UNSET_VAR; echo hello > $out" { outputHashAlgo = "sha256"; outputHash = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; impureEnvVars = [ "TSNIX_TEST_UNSET_VAR" ]; };
@@ -64,13 +65,14 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
     const nix = oracleRoot();
     const ts = mkdtempSync(join(tmpdir(), "tsnix-build-compat-store-"));
     try {
-      // tsnix points to its own log command where Nix points to 'nix log' (a deliberate difference).
+      // tsnix points to its own commands where Nix points to 'nix log' and 'nix-build --help' (a deliberate difference).
       const norm = (s: string, root: string) =>
         s
           .split(root)
           .join("ROOT")
           .replace(/(nix-build-[^/ ]*\.drv-)\d+/g, "$1N")
-          .replace(/run 'tsnix log /g, "run 'nix log ");
+          .replace(/run 'tsnix log /g, "run 'nix log ")
+          .replace(/Try 'tsnix build --help'/g, "Try 'nix-build --help'");
       const n = runNix("nix-build", [join(dir, file), "--no-out-link", ...args, ...NIX_BUILD], { root: nix.root });
       const t = await tsnix(host, ["--store", ts, "build", file, "--no-out-link", ...args], { cwd: dir });
       // -K: what both kept is removed (and compared by name).
@@ -111,6 +113,14 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
     ["a flat fixed-output derivation that makes an executable", ["-A", "fodExecutable"]],
     ["a fixed-output builder that fails: status 1", ["-A", "fodFails"]],
     ["builtin:fetchurl of a file:// URL it cannot read", ["-A", "fetchMissingFile"]],
+    ["an output holding a fifo", ["-A", "fifo"]],
+    ["usage: -j with a value that is not a number", ["-A", "trivial", "-j", "foo"]],
+    ["usage: --cores with an unknown unit", ["-A", "trivial", "--cores", "foo"]],
+    ["--cores with a unit", ["-A", "trivial", "--cores", "1k"]],
+    ["usage: --timeout -1", ["-A", "trivial", "--timeout", "-1"]],
+    ["usage: --max-silent-time x", ["-A", "trivial", "--max-silent-time", "x"]],
+    ["--option log-lines x: a warning, and the build goes on", ["-A", "trivial", "--option", "log-lines", "x"]],
+    ["usage: an unknown flag", ["-A", "trivial", "--foo"]],
     ["log lines: a carriage return goes back to the start of the line", ["-A", "carriageReturns"]],
     ["log lines: escape sequences and bells filtered out as Nix's logger does", ["-A", "controls"]],
     ["log lines: tabs expanded", ["-A", "tabs"]],
