@@ -39,6 +39,12 @@ export interface BuilderEnvironmentOptions {
   readonly attrsDir?: string;
   /** Values of the caller's environment, for a fixed-output derivation's `impureEnvVars`. */
   readonly impureEnv?: (name: string) => string | undefined;
+  /**
+   * For structured attributes' `exportReferencesGraph`: the closure of
+   * `paths`, each path's information as `nix path-info --json
+   * --closure-size` gives it. Without it, the attribute is left as it is.
+   */
+  readonly exportReferences?: (paths: readonly string[]) => unknown[];
 }
 
 /** Name of the file a `passAsFile` attribute goes to: `.attr-<nix32 sha256(name)>`. @public */
@@ -77,7 +83,7 @@ export function builderEnvironment(drv0: Derivation, o: BuilderEnvironmentOption
   env["NIX_BUILD_CORES"] = String(o.cores);
   const json = drv.env.get("__json");
   if (json !== undefined) {
-    const attrs = structuredAttrs(drv, json);
+    const attrs = structuredAttrs(drv, json, o.exportReferences);
     files.push({ name: ".attrs.json", contents: JSON.stringify(attrs) });
     files.push({ name: ".attrs.sh", contents: attrsToBash(attrs) });
     env["NIX_ATTRS_JSON_FILE"] = `${o.attrsDir ?? o.buildDir}/.attrs.json`;
@@ -109,11 +115,16 @@ export function builderEnvironment(drv0: Derivation, o: BuilderEnvironmentOption
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
-function structuredAttrs(drv: Derivation, json: string): { [k: string]: Json } {
+function structuredAttrs(drv: Derivation, json: string, exportReferences: BuilderEnvironmentOptions["exportReferences"]): { [k: string]: Json } {
   const attrs = JSON.parse(json) as { [k: string]: Json };
   const outputs: { [k: string]: Json } = {};
   for (const [name, o] of drv.outputs) outputs[name] = o.path;
   attrs["outputs"] = outputs;
+  // `exportReferencesGraph = { name = paths; }`: each name becomes an attribute holding those paths' closure
+  // (a single path stands for a list of it, as Nix iterates over a JSON string).
+  const graph = attrs["exportReferencesGraph"];
+  if (exportReferences !== undefined && graph !== null && typeof graph === "object" && !Array.isArray(graph))
+    for (const [name, v] of Object.entries(graph)) attrs[name] = exportReferences((Array.isArray(v) ? v : [v]).map(String)) as Json;
   return sortKeys(attrs) as { [k: string]: Json };
 }
 

@@ -643,12 +643,20 @@ class Realiser {
       lines.write(chunk);
     };
     const logLine = (line: string) => onOutput(new TextEncoder().encode(`${line}\n`));
-    this.emit({ type: "build-started", drvPath, logPath, check });
     try {
+      const inside = bwrap !== undefined ? "/build" : buildDir;
+      // The environment is made before the build starts, as Nix makes it (a failure there shows no 'building' line).
+      const { env, files } = builderEnvironment(drv, {
+        buildDir: inside,
+        storeDir: store.storeDir,
+        cores: this.s.cores === 0 ? this.host.cpuCount() : this.s.cores,
+        attrsDir: buildDir,
+        impureEnv: (n) => this.host.env(n),
+        exportReferences: (paths) => this.exportReferences(drvPath, paths, inputClosure),
+      });
+      this.emit({ type: "build-started", drvPath, logPath, check });
       // Leftovers of an interrupted build at the final names are never valid: clear them.
       if (!check) for (const p of outputPaths) if (!store.isValidPath(p)) removeTree(fs, store.toRealPath(p));
-      const inside = bwrap !== undefined ? "/build" : buildDir;
-      const { env, files } = builderEnvironment(drv, { buildDir: inside, storeDir: store.storeDir, cores: this.s.cores === 0 ? this.host.cpuCount() : this.s.cores, attrsDir: buildDir, impureEnv: (n) => this.host.env(n) });
       for (const f of files) fs.writeFile(`${buildDir}/${f.name}`, f.contents, { mode: 0o644 });
       for (const f of graphFiles) fs.writeFile(`${buildDir}/${f.name}`, f.contents, { mode: 0o644 });
 
@@ -760,6 +768,7 @@ class Realiser {
       const byHash = hashPartIndex([...inputClosure, ...outputPaths]);
       const refsOf = new Map<string, string[]>();
       const narOf = new Map<string, Hash>();
+      const narSizeOf = new Map<string, number>();
       for (const [oname, o] of drv.outputs) {
         const p = physOut(o.path);
         try {
@@ -773,16 +782,19 @@ class Realiser {
         const scanner = new ReferenceScanner(byHash.keys());
         // The store hashes the output again as it registers it: hash here only to compare (--check).
         const h = check ? createHasher("sha256") : undefined;
+        let size = 0;
         dumpPath(fs, p, (c) => {
           h?.update(c);
           scanner.update(c);
+          size += c.length;
         });
+        narSizeOf.set(o.path, size);
         refsOf.set(o.path, resolveHits(scanner, byHash));
         if (h !== undefined) narOf.set(o.path, h.digest());
         if (o.hashAlgo !== "") this.checkFixedOutput(drvPath, o.hashAlgo, o.hash, p, shownPath(o.path), refsOf.get(o.path)!);
         void oname;
       }
-      this.checkReferences(g, refsOf, inputClosure);
+      this.checkReferences(g, refsOf, narSizeOf, inputClosure);
       if (check) {
         for (const [oname, o] of drv.outputs) {
           if (!narOf.get(o.path)!.equals(store.queryPathInfo(o.path).narHash)) {
@@ -891,6 +903,31 @@ class Realiser {
     return out;
   }
 
+  /**
+   * Structured attributes' `exportReferencesGraph`: the closure of `paths`
+   * (which must be in the input closure), sorted, each path as Nix's
+   * `pathInfoToJSON` shows it with its closure size.
+   */
+  private exportReferences(drvPath: string, paths: readonly string[], inputClosure: ReadonlySet<string>): unknown[] {
+    for (const p of paths) {
+      parseStorePath(p, this.store.storeDir);
+      if (!inputClosure.has(p)) throw new BuildError("build.bad-attr", `cannot export references of path '${p}' because it is not in the input closure of the derivation`, { drvPath, path: p }, 100);
+    }
+    return [...this.store.computeClosure(paths)].sort().map((p) => {
+      const info = this.store.queryPathInfo(p);
+      let closureSize = 0;
+      for (const q of this.store.computeClosure([p])) closureSize += this.store.queryPathInfo(q).narSize;
+      return {
+        ...(info.ca !== undefined ? { ca: info.ca } : {}),
+        closureSize,
+        narHash: info.narHash.toString("nix32"),
+        narSize: info.narSize,
+        path: p,
+        references: [...info.references].sort(),
+      };
+    });
+  }
+
   /** Run a builder with `--timeout` and `--max-silent-time`; `activity.touch` is called on every output chunk. */
   private async withTimeouts(
     done: Promise<{ code: number | null; signal: string | null }>,
@@ -953,15 +990,23 @@ class Realiser {
     if (refs.length > 0) throw new BuildError("build.fod-references", `illegal path references in fixed-output derivation '${drvPath}'`, { drvPath, references: refs });
   }
 
-  /** `allowedReferences`, `disallowedReferences`, `allowedRequisites`, `disallowedRequisites`. */
-  private checkReferences(g: Goal, refsOf: ReadonlyMap<string, string[]>, inputClosure: ReadonlySet<string>): void {
+  /**
+   * The output checks, as Nix 2.8 makes them (outputs by name): without
+   * structured attributes, `allowedReferences`, `allowedRequisites`,
+   * `disallowedReferences` and `disallowedRequisites` for every output, an
+   * output's own path left out of its requisites; with them, each output's
+   * `outputChecks.<name>` (the same four lists, then `maxSize` and
+   * `maxClosureSize` first), its own path counted.
+   */
+  private checkReferences(g: Goal, refsOf: ReadonlyMap<string, string[]>, narSizeOf: ReadonlyMap<string, number>, inputClosure: ReadonlySet<string>): void {
     const { drv, drvPath } = g;
-    const resolve = (v: string): Set<string> => {
+    const resolve = (specs: readonly string[]): Set<string> => {
       const out = new Set<string>();
-      for (const w of v.split(/\s+/).filter((x) => x !== "")) {
+      for (const w of specs) {
         const o = drv.outputs.get(w);
-        if (o !== undefined) out.add(o.path);
-        else out.add(w);
+        if (isStorePath(w, this.store.storeDir)) out.add(w);
+        else if (o !== undefined) out.add(o.path);
+        else throw new BuildError("build.bad-reference-specifier", `derivation contains an illegal reference specifier '${w}'`, { drvPath, specifier: w });
       }
       return out;
     };
@@ -977,30 +1022,62 @@ class Realiser {
       }
       return seen;
     };
-    // Nix's order: outputs by name, and for each these four checks in this order.
+    const narSize = (p: string) => narSizeOf.get(p) ?? this.store.queryPathInfo(p).narSize;
+    const json = drv.env.get("__json");
+    const structured = json === undefined ? undefined : (JSON.parse(json) as { outputChecks?: Record<string, Record<string, unknown>> }).outputChecks;
     for (const oname of [...drv.outputs.keys()].sort()) {
       const o = drv.outputs.get(oname)!;
+      let lists: Partial<Record<string, readonly string[]>>;
+      if (json === undefined) {
+        lists = {};
+        for (const attr of REFERENCE_CHECKS) {
+          const v = drv.env.get(attr);
+          if (v !== undefined) lists[attr] = v.split(/\s+/).filter((x) => x !== "");
+        }
+      } else {
+        const c = structured?.[oname];
+        if (c === undefined || c === null || typeof c !== "object") continue;
+        const maxSize = c["maxSize"];
+        if (typeof maxSize === "number" && narSize(o.path) > maxSize)
+          throw new BuildError("build.output-too-large", `path '${o.path}' is too large at ${narSize(o.path)} bytes; limit is ${maxSize} bytes`, { drvPath, output: oname, limit: maxSize });
+        const maxClosureSize = c["maxClosureSize"];
+        if (typeof maxClosureSize === "number") {
+          let size = 0;
+          for (const p of requisites(o.path)) size += narSize(p);
+          if (size > maxClosureSize)
+            throw new BuildError("build.output-too-large", `closure of path '${o.path}' is too large at ${size} bytes; limit is ${maxClosureSize} bytes`, { drvPath, output: oname, limit: maxClosureSize });
+        }
+        lists = {};
+        for (const attr of REFERENCE_CHECKS) {
+          const v = c[attr];
+          if (v === undefined) continue;
+          if (!Array.isArray(v) || v.some((x) => typeof x !== "string"))
+            throw new BuildError("build.bad-attr", `attribute '${attr}' of derivation '${drvPath}' must be a list of strings`, { drvPath, attribute: attr });
+          lists[attr] = v as string[];
+        }
+      }
       const refs = refsOf.get(o.path)!;
-      const checks: [string, boolean, boolean][] = [
-        ["allowedReferences", true, false],
-        ["allowedRequisites", true, true],
-        ["disallowedReferences", false, false],
-        ["disallowedRequisites", false, true],
-      ];
-      for (const [attr, allowed, closure] of checks) {
-        const v = drv.env.get(attr);
+      for (const attr of REFERENCE_CHECKS) {
+        const v = lists[attr];
         if (v === undefined) continue;
+        const allowed = attr.startsWith("allowed");
+        const closure = attr.endsWith("Requisites");
         const spec = resolve(v);
         const used = closure ? requisites(o.path) : new Set(refs);
-        const bad: string[] = [];
-        for (const p of used) {
-          if (p === o.path && closure) continue;
-          if (allowed ? !spec.has(p) : spec.has(p)) bad.push(p);
-        }
+        if (closure && json === undefined) used.delete(o.path);
+        const bad = [...used].filter((p) => (allowed ? !spec.has(p) : spec.has(p)));
         if (bad.length > 0) throw new ReferenceCheckError(drvPath, oname, o.path, attr, bad.sort());
       }
     }
   }
+}
+
+/** Nix's order of the reference checks of an output. */
+const REFERENCE_CHECKS = ["allowedReferences", "allowedRequisites", "disallowedReferences", "disallowedRequisites"] as const;
+
+/** Whether `p` is a store path itself (not a path inside one). */
+function isStorePath(p: string, storeDir: string): boolean {
+  return p.startsWith(`${storeDir}/`) && !p.slice(storeDir.length + 1).includes("/");
 }
 
 const NL = 10;

@@ -44,6 +44,13 @@ in {
   controls = mk "controls" "printf 'a\\\\ab\\\\001c\\\\010d\\\\177e\\\\033f\\\\n'; printf 'x\\\\033]0;t\\\\033\\\\\\\\y \\\\033[1;31mred\\\\033[0m \\\\033(B end\\\\n'; echo x > $out" {};
   tabs = mk "tabs" "printf 'a\\\\tb\\\\tc\\\\n\\\\tx\\\\n'; printf 'esc \\\\033[1;31mred\\\\033[0m\\\\n'; printf 'q\\\\tw\\\\n'; exit 1" {};
   fifo = mk "fifo" "mkdir $out; mkfifo $out/p" {};
+  structuredGraph = mk "structured-graph" "cat .attrs.json; echo x > \${builtins.placeholder "out"}" { __structuredAttrs = true; exportReferencesGraph = { graph = [ dep2 ]; single = dep; }; };
+  structuredGraphOutside = mk "structured-graph-outside" "echo x > \${builtins.placeholder "out"}" { __structuredAttrs = true; exportReferencesGraph.graph = builtins.unsafeDiscardStringContext dep.outPath; };
+  outputChecks = mk "output-checks" "echo \${dep2} > \${builtins.placeholder "out"}; echo \${dep} > \${builtins.placeholder "dev"}" { __structuredAttrs = true; outputs = [ "out" "dev" ]; outputChecks = { out.allowedReferences = []; dev.disallowedRequisites = [ dep ]; }; };
+  outputChecksSelf = mk "output-checks-self" "echo \${dep2} > \${builtins.placeholder "out"}" { __structuredAttrs = true; outputChecks.out = { allowedRequisites = [ dep2 dep ]; ignoreSelfRefs = true; }; };
+  outputChecksSize = mk "output-checks-size" "echo \${dep2} > \${builtins.placeholder "out"}" { __structuredAttrs = true; outputChecks.out = { maxSize = 1; allowedReferences = []; }; };
+  outputChecksClosure = mk "output-checks-closure" "echo \${dep2} > \${builtins.placeholder "out"}" { __structuredAttrs = true; outputChecks.out.maxClosureSize = 300; };
+  illegalSpecifier = mk "illegal-specifier" "echo > $out" { allowedReferences = [ "foo" ]; };
   logged = mk "logged" "echo hello-log; echo bye >&2; echo x > $out" {};
   structured = mk "structured" "cat .attrs.json; echo; cat .attrs.sh; echo x > \${builtins.placeholder "out"}" { __structuredAttrs = true; zs = [ 1 null "x" ]; n = null; b = false; o = { k = "v"; m = null; }; outputs = [ "out" ]; };
   impure = mk "impure" "echo \\"[$TSNIX_TEST_UNSET_VAR]\\"; export -p | grep TSNIX_TEST_UNSET_VAR; echo hello > $out" { outputHashAlgo = "sha256"; outputHash = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; impureEnvVars = [ "TSNIX_TEST_UNSET_VAR" ]; };
@@ -114,6 +121,13 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
     ["a fixed-output builder that fails: status 1", ["-A", "fodFails"]],
     ["builtin:fetchurl of a file:// URL it cannot read", ["-A", "fetchMissingFile"]],
     ["an output holding a fifo", ["-A", "fifo"]],
+    ["structured exportReferencesGraph: each name holds its closure's path information", ["-A", "structuredGraph"]],
+    ["structured exportReferencesGraph of a path outside the input closure", ["-A", "structuredGraphOutside"]],
+    ["outputChecks: outputs by name", ["-A", "outputChecks"]],
+    ["outputChecks: an output's own path is a requisite (ignoreSelfRefs is not read)", ["-A", "outputChecksSelf"]],
+    ["outputChecks: maxSize before the reference checks", ["-A", "outputChecksSize"]],
+    ["outputChecks: maxClosureSize", ["-A", "outputChecksClosure"]],
+    ["a reference specifier that is neither a store path nor an output", ["-A", "illegalSpecifier"]],
     ["usage: -j with a value that is not a number", ["-A", "trivial", "-j", "foo"]],
     ["usage: --cores with an unknown unit", ["-A", "trivial", "--cores", "foo"]],
     ["--cores with a unit", ["-A", "trivial", "--cores", "1k"]],
