@@ -268,7 +268,11 @@ class Realiser {
     for (const g of tops) g.depth = 0;
     for (let i = 0, t = 0; i < parsed.length; i++) {
       const r = parsed[i]!;
-      if (r.path.endsWith(".drv") && !absent.includes(r.path)) tops[t++]!.wanted ??= r.outputs === undefined ? [] : [...new Set(r.outputs)].sort();
+      if (!r.path.endsWith(".drv") || absent.includes(r.path)) continue;
+      const g = tops[t++]!;
+      // Before anything is built: an output the derivation does not have (Nix's words, as nix-build says them).
+      for (const n of r.outputs ?? []) if (!g.drv.outputs.has(n)) throw new BuildError("build.no-output", `derivation '${r.path}' does not have output '${n}'`, { drvPath: r.path, output: n });
+      g.wanted ??= r.outputs === undefined ? [] : [...new Set(r.outputs)].sort();
     }
     if (this.o.check === true) for (const g of tops) this.checkSet.add(g.drvPath);
     const found = await this.plan(tops, missingPlain);

@@ -4,12 +4,12 @@
  * roots) unless `--no-out-link`, and prints the output paths.
  */
 import { posix } from "node:path";
-import { UsageError } from "../errors.js";
+import { TsnixError, UsageError } from "../errors.js";
 import { addPermRoot } from "../build/roots.js";
 import type { CliContext } from "./context.js";
 import { type BuildFlags, expandCompoundFlag, parseBuildFlag, runRealise } from "./realise.js";
 import { storeFromContext } from "./store.js";
-import { announcePlan } from "./store-realise.js";
+import { announcePlan, readDerivation } from "./store-realise.js";
 
 /** `tsnix build [FILE…] [-A ATTR] [--arg N E] [--argstr N S] [-E EXPR] [-o LINK | --no-out-link] [build flags]`. */
 export async function buildCommand(args: string[], ctx: CliContext): Promise<number> {
@@ -81,11 +81,19 @@ async function build(args: string[], ctx: CliContext): Promise<number> {
   }
   const store = storeFromContext(ctx);
   // Store derivations are built as given; anything else is evaluated first.
-  const isDrv = (f: string) => f.endsWith(".drv") && posix.resolve(ctx.cwd, f).startsWith(`${store.storeDir}/`);
+  const pathOf = (f: string) => posix.resolve(ctx.cwd, f.includes("!") ? f.slice(0, f.indexOf("!")) : f);
+  const isDrv = (f: string) => pathOf(f).endsWith(".drv") && pathOf(f).startsWith(`${store.storeDir}/`);
   const requests: string[] = [];
   const direct = files.filter(isDrv);
   const toEval = files.filter((f) => !isDrv(f));
-  for (const d of direct) requests.push(posix.resolve(ctx.cwd, d));
+  for (const d of direct) {
+    // As nix-build: one output of a store derivation, `DRV!OUTPUT` or its `outputName` (default `out`).
+    const path = pathOf(d);
+    const named = d.includes("!") ? [...new Set(d.slice(d.indexOf("!") + 1).split(",").filter((o) => o !== ""))] : [];
+    if (named.length > 1) throw new TsnixError("build.outputs", `building more than one derivation output is not supported, in '${path}${d.slice(d.indexOf("!"))}'`, { path });
+    const output = named[0] ?? (store.isValidPath(path) ? readDerivation(store, path).env.get("outputName") : undefined) ?? "out";
+    requests.push(`${path}!${output}`);
+  }
   if (toEval.length > 0 || direct.length === 0) {
     // Evaluate into the very store this build reads from, building what it imports from with this build's flags.
     const drvs = await instantiate({ ...ctx, settings: new Map([...ctx.settings, ...flags.settings, ["store", store.root === "" ? "/" : store.root]]) }, [...instArgs, ...toEval]);

@@ -134,7 +134,8 @@ function wantedOutputErrors(store: LocalStore, requests: readonly Request[]): St
   return errors;
 }
 
-function readDerivation(store: LocalStore, drvPath: string) {
+/** The derivation at `drvPath` in `store`. */
+export function readDerivation(store: LocalStore, drvPath: string) {
   const name = store.parseStorePath(drvPath).name.replace(/\.drv$/, "");
   return parseDerivation(store.host.fs.readFile(store.toRealPath(drvPath)), store.storeDir, { name, path: drvPath });
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -51,6 +51,7 @@ in {
   outputChecksSize = mk "output-checks-size" "echo \${dep2} > \${builtins.placeholder "out"}" { __structuredAttrs = true; outputChecks.out = { maxSize = 1; allowedReferences = []; }; };
   outputChecksClosure = mk "output-checks-closure" "echo \${dep2} > \${builtins.placeholder "out"}" { __structuredAttrs = true; outputChecks.out.maxClosureSize = 300; };
   illegalSpecifier = mk "illegal-specifier" "echo > $out" { allowedReferences = [ "foo" ]; };
+  multiOutputs = mk "multi-outputs" "echo a > $out; echo b > $dev; echo c > $doc" { outputs = [ "out" "dev" "doc" ]; };
   logged = mk "logged" "echo hello-log; echo bye >&2; echo x > $out" {};
   structured = mk "structured" "cat .attrs.json; echo; cat .attrs.sh; echo x > \${builtins.placeholder "out"}" { __structuredAttrs = true; zs = [ 1 null "x" ]; n = null; b = false; o = { k = "v"; m = null; }; outputs = [ "out" ]; };
   impure = mk "impure" "echo \\"[$TSNIX_TEST_UNSET_VAR]\\"; export -p | grep TSNIX_TEST_UNSET_VAR; echo hello > $out" { outputHashAlgo = "sha256"; outputHash = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; impureEnvVars = [ "TSNIX_TEST_UNSET_VAR" ]; };
@@ -217,6 +218,37 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
         expect(n.status).toBe(104);
         expect(norm(t.stderr, ts)).toBe(norm(n.stderr, nix.root));
         expect(t.status).toBe(n.status);
+      }
+    } finally {
+      nix.dispose();
+      rmSync(ts, { recursive: true, force: true });
+    }
+  });
+
+  it("build of a store derivation: one output (DRV!OUTPUT, or out), its result link and path, as nix-build", async () => {
+    const nix = oracleRoot();
+    const ts = mkdtempSync(join(tmpdir(), "tsnix-build-compat-store-"));
+    try {
+      const multi = runNix("nix-instantiate", [join(dir, "default.nix"), "-A", "multiOutputs"], { root: nix.root }).stdout.toString().trim();
+      expect((await tsnix(host, ["--store", ts, "instantiate", "default.nix", "-A", "multiOutputs"], { cwd: dir })).stdout.trim()).toBe(multi);
+      for (const arg of [multi, `${multi}!dev`, `${multi}!dev,doc`, `${multi}!nope`]) {
+        const nDir = mkdtempSync(join(tmpdir(), "tsnix-build-compat-cwd-"));
+        const tDir = mkdtempSync(join(tmpdir(), "tsnix-build-compat-cwd-"));
+        try {
+          const n = runNix("nix-build", [arg, ...NIX_BUILD], { root: nix.root, cwd: nDir });
+          const t = await tsnix(host, ["--store", ts, "build", arg], { cwd: tDir });
+          const links = (d: string) => readdirSync(d).map((l) => `${l} -> ${readlinkSync(join(d, l))}`);
+          expect({ arg, status: t.status, stdout: t.stdout, stderr: t.stderr, links: links(tDir) }).toEqual({
+            arg,
+            status: n.status,
+            stdout: n.stdout.toString(),
+            stderr: n.stderr,
+            links: links(nDir),
+          });
+        } finally {
+          rmSync(nDir, { recursive: true, force: true });
+          rmSync(tDir, { recursive: true, force: true });
+        }
       }
     } finally {
       nix.dispose();
