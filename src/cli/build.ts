@@ -5,11 +5,10 @@
  */
 import { posix } from "node:path";
 import { TsnixError, UsageError } from "../errors.js";
-import { addPermRoot } from "../build/roots.js";
 import type { CliContext } from "./context.js";
 import { type BuildFlags, expandCompoundFlag, parseBuildFlag, runRealise } from "./realise.js";
 import { storeFromContext } from "./store.js";
-import { announcePlan, readDerivation } from "./store-realise.js";
+import { addRoot, announcePlan, readDerivation } from "./store-realise.js";
 
 /** `tsnix build [FILE…] [-A ATTR] [--arg N E] [--argstr N S] [-E EXPR] [-o LINK | --no-out-link] [build flags]`. */
 export async function buildCommand(args: string[], ctx: CliContext): Promise<number> {
@@ -110,18 +109,21 @@ async function build(args: string[], ctx: CliContext): Promise<number> {
   }
   const r = await runRealise(ctx, store, requests, flags);
   if (typeof r === "number") return r;
-  let n = 0;
+  // As nix-build: one link prefix per derivation (result, result-2, …; an output other than out adds -NAME),
+  // every root made (in the order of their names) before any path is printed.
+  const prefixes = new Map<string, string>();
+  const links = new Map<string, string>();
+  const outPaths: string[] = [];
   for (const x of r) {
+    let prefix = prefixes.get(x.drvPath);
+    if (prefix === undefined) prefixes.set(x.drvPath, (prefix = `${outLink}${prefixes.size > 0 ? `-${prefixes.size + 1}` : ""}`));
     for (const [name, p] of x.outputs) {
-      if (!noOutLink) {
-        const base = posix.resolve(ctx.cwd, outLink);
-        const link = `${base}${n > 0 ? `-${n + 1}` : ""}${name === "out" ? "" : `-${name}`}`;
-        addPermRoot(ctx.host, store.stateDir, link, p);
-      }
-      ctx.stdout(`${p}\n`);
+      links.set(name === "out" ? prefix : `${prefix}-${name}`, p);
+      outPaths.push(p);
     }
-    n++;
   }
+  if (!noOutLink) for (const [link, p] of [...links].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) addRoot(store, p, posix.resolve(ctx.cwd, link));
+  for (const p of outPaths) ctx.stdout(`${p}\n`);
   return 0;
 }
 

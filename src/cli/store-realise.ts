@@ -214,7 +214,7 @@ function printResults(
  * a link that points outside the store; otherwise the link (replaced
  * atomically) and its indirect root.
  */
-function addRoot(store: LocalStore, storePath: string, link: string): void {
+export function addRoot(store: LocalStore, storePath: string, link: string): void {
   const prefix = `${store.storeDir}/`;
   if (link.startsWith(prefix))
     throw new StoreRealiseError("store-realise.root-in-store", `creating a garbage collector root (${link}) in the Nix store is forbidden (are you running nix-build inside the store?)`, { link });

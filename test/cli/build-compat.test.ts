@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -253,6 +253,48 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
     } finally {
       nix.dispose();
       rmSync(ts, { recursive: true, force: true });
+    }
+  });
+
+  it("result links as nix-build makes them: never over a file or a link out of the store, parents made, none in the store, one per derivation", async () => {
+    const nix = oracleRoot();
+    const ts = mkdtempSync(join(tmpdir(), "tsnix-build-compat-store-"));
+    const nDir = mkdtempSync(join(tmpdir(), "tsnix-build-compat-cwd-"));
+    const tDir = mkdtempSync(join(tmpdir(), "tsnix-build-compat-cwd-"));
+    try {
+      for (const d of [nDir, tDir]) {
+        writeFileSync(join(d, "a-file"), "hi\n");
+        symlinkSync("/nowhere", join(d, "a-link"));
+      }
+      const runs = [
+        ["-A", "trivial", "-o", "a-file"],
+        ["-A", "trivial", "-o", "a-link"],
+        ["-A", "trivial", "-o", "sub/dir/link"],
+        ["-A", "trivial", "-o", "/nix/store/link"],
+        ["-A", "multiOutputs", "-A", "trivial", "-A", "multiOutputs.dev", "-o", "several"],
+        ["-A", "trivial", "-A", "logged", "-o", "a-file"],
+      ];
+      for (const args of runs) {
+        const n = runNix("nix-build", [join(dir, "default.nix"), ...args, ...NIX_BUILD], { root: nix.root, cwd: nDir });
+        const t = await tsnix(host, ["--store", ts, "build", join(dir, "default.nix"), ...args], { cwd: tDir });
+        expect({ args, status: t.status, stdout: t.stdout, stderr: t.stderr.split(tDir).join("CWD") }).toEqual({ args, status: n.status, stdout: n.stdout.toString(), stderr: n.stderr.split(nDir).join("CWD") });
+      }
+      const links = (d: string): string[] => {
+        const out: string[] = [];
+        const walk = (rel: string) => {
+          for (const e of readdirSync(join(d, rel), { withFileTypes: true })) {
+            const r = rel === "" ? e.name : `${rel}/${e.name}`;
+            if (e.isSymbolicLink()) out.push(`${r} -> ${readlinkSync(join(d, r))}`);
+            else if (e.isDirectory()) walk(r);
+          }
+        };
+        walk("");
+        return out.sort();
+      };
+      expect(links(tDir)).toEqual(links(nDir));
+    } finally {
+      nix.dispose();
+      for (const d of [ts, nDir, tDir]) rmSync(d, { recursive: true, force: true });
     }
   });
 
