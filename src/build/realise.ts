@@ -333,8 +333,9 @@ class Realiser {
     if (this.etcDir === undefined) {
       const fs = this.host.fs;
       const dir = fs.mkdtemp(`${tmp}/tsnix-sandbox-etc-`);
-      for (const [f, text] of Object.entries(SANDBOX_ETC)) fs.writeFile(`${dir}/${f}`, text, { mode: 0o444 });
-      fs.writeFile(`${dir}/nsswitch.conf`, "hosts: files dns\nservices: files\n", { mode: 0o444 });
+      // Nix writes them 0644 (they are mounted read-only here, being shared by the realisation's builds).
+      for (const [f, text] of Object.entries(SANDBOX_ETC)) fs.writeFile(`${dir}/${f}`, text, { mode: 0o644 });
+      fs.writeFile(`${dir}/nsswitch.conf`, "hosts: files dns\nservices: files\n", { mode: 0o644 });
       this.etcDir = dir;
     }
     return this.etcDir;

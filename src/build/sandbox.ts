@@ -156,10 +156,11 @@ export function bubblewrapArgs(s: SandboxSpec): string[] {
   a.push("--bind", s.outputDir, s.storeDir);
   for (const i of s.inputs) a.push("--ro-bind", i.physical, i.logical);
   a.push("--bind", s.buildDir, s.buildDirInside);
-  for (const f of ["passwd", "group", "hosts"]) a.push("--ro-bind", `${s.etcDir}/${f}`, `/etc/${f}`);
+  // A fixed-output derivation resolves names as the host does (its hosts file too); the others have only localhost.
+  for (const f of s.network ? ["passwd", "group"] : ["passwd", "group", "hosts"]) a.push("--ro-bind", `${s.etcDir}/${f}`, `/etc/${f}`);
   if (s.network) {
     a.push("--ro-bind", `${s.etcDir}/nsswitch.conf`, "/etc/nsswitch.conf");
-    a.push("--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf", "--ro-bind-try", "/etc/services", "/etc/services");
+    for (const f of ["/etc/resolv.conf", "/etc/services", "/etc/hosts"]) a.push("--ro-bind-try", f, f);
   }
   for (const p of extra) a.push(p.optional ? "--ro-bind-try" : "--ro-bind", p.outside, p.inside);
   // Nix's chroot root is 0750.

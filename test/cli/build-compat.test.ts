@@ -52,10 +52,11 @@ in {
   outputChecksClosure = mk "output-checks-closure" "echo \${dep2} > \${builtins.placeholder "out"}" { __structuredAttrs = true; outputChecks.out.maxClosureSize = 300; };
   illegalSpecifier = mk "illegal-specifier" "echo > $out" { allowedReferences = [ "foo" ]; };
   multiOutputs = mk "multi-outputs" "echo a > $out; echo b > $dev; echo c > $doc" { outputs = [ "out" "dev" "doc" ]; };
+  fodSandbox = mk "fod-sandbox" "stat -c '%A %n' /etc/*; cat /etc/hosts /etc/nsswitch.conf; echo hello > $out" { outputHashAlgo = "sha256"; outputHash = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; };
   logged = mk "logged" "echo hello-log; echo bye >&2; echo x > $out" {};
   structured = mk "structured" "cat .attrs.json; echo; cat .attrs.sh; echo x > \${builtins.placeholder "out"}" { __structuredAttrs = true; zs = [ 1 null "x" ]; n = null; b = false; o = { k = "v"; m = null; }; outputs = [ "out" ]; };
   impure = mk "impure" "echo \\"[$TSNIX_TEST_UNSET_VAR]\\"; export -p | grep TSNIX_TEST_UNSET_VAR; echo hello > $out" { outputHashAlgo = "sha256"; outputHash = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; impureEnvVars = [ "TSNIX_TEST_UNSET_VAR" ]; };
-  sandbox = mk "sandbox" "echo pid=$$ ppid=$PPID; kill -9 $$; stat -c '%A %n' / /bin /etc /nix /dev/shm /tmp /build; [ -e /dev/kvm ] && echo kvm; echo x > $out" {};
+  sandbox = mk "sandbox" "echo pid=$$ ppid=$PPID; kill -9 $$; stat -c '%A %n' / /bin /etc /nix /dev/shm /tmp /build /etc/*; [ -e /dev/kvm ] && echo kvm; echo x > $out" {};
 }`;
 
 describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder environments and the sandbox", () => {
@@ -110,7 +111,8 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
     ["compound flags: -QKj0", ["-A", "trivial", "-QKj0"]],
     ["__structuredAttrs with nulls: .attrs.json's sorted keys, .attrs.sh", ["-A", "structured"]],
     ["impureEnvVars unset in the caller's environment", ["-A", "impure"]],
-    ["the sandbox: the builder is pid 1, directory modes", ["-A", "sandbox"]],
+    ["the sandbox: the builder is pid 1, directory modes, /etc", ["-A", "sandbox"]],
+    ["the sandbox of a fixed-output derivation: the host's hosts, resolv.conf and services", ["-A", "fodSandbox"]],
     ["-K: a missing output keeps the build directory", ["-A", "noOut", "-K"]],
     ["-K: a reference check keeps the build directory", ["-A", "self", "-K"]],
     ["exportReferencesGraph with an odd number of words: before the build, status 100", ["-A", "graphOdd"]],
