@@ -43,7 +43,7 @@ import {
   SandboxError,
   WrongSystemError,
 } from "./errors.js";
-import { SANDBOX_ETC, bubblewrapArgs, findBubblewrap, findSandboxShell, parseSandboxPath } from "./sandbox.js";
+import { SANDBOX_ETC, bubblewrapArgs, findBubblewrap, findSandboxShell, mergedOutputCommand, parseSandboxPath } from "./sandbox.js";
 import { removeTree } from "./remove-tree.js";
 import { SandboxStoreDir } from "./sandbox-inputs.js";
 import { type BuildSettings, DEFAULT_BUILD_SETTINGS } from "./settings.js";
@@ -230,6 +230,8 @@ class Realiser {
   /** bubblewrap and the sandbox shell, looked up at the first build that needs them (null: not yet). */
   private bwrapPath: string | undefined | null = null;
   private shellPath: string | undefined | null = null;
+  /** Whether builders' stdout and stderr can be one pipe (the host has the shell that joins them; null: not looked yet). */
+  private merged: boolean | null = null;
   /** Sandbox store directories not in use by a running build (one per concurrent sandboxed build at most). */
   private readonly idleLanes: SandboxStoreDir[] = [];
   private readonly allLanes: SandboxStoreDir[] = [];
@@ -720,7 +722,12 @@ class Realiser {
             kvm: this.s.systemFeatures.includes("kvm"),
           });
           sandboxEnded = false;
-          proc = this.host.spawn(bwrap, args, { env, cwd: buildDir, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+          if (this.merged === null) this.merged = mergedOutputCommand(fs, bwrap, [], {}) !== undefined;
+          const m = this.merged ? mergedOutputCommand(fs, bwrap, args, env) : undefined;
+          proc =
+            m !== undefined
+              ? this.host.spawn(m.command, m.args, { env: m.env, cwd: buildDir, stdin: "ignore", stdout: "pipe", stderr: "pipe" })
+              : this.host.spawn(bwrap, args, { env, cwd: buildDir, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
         } else {
           try {
             proc = this.host.spawn(drv.builder, drv.args.map((a) => rewriteOutputPlaceholders(drv, a)), { env, cwd: buildDir, stdin: "ignore", stdout: "pipe", stderr: "pipe" });

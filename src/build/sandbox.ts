@@ -141,6 +141,29 @@ function parentDirs(mountPoints: readonly string[]): string[] {
   return [...dirs].sort();
 }
 
+/** The shell that starts bubblewrap with the builder's stderr joined to its stdout (see {@link mergedOutputCommand}). */
+const HOST_SHELL = "/bin/sh";
+
+/**
+ * How to start bubblewrap so that the builder's stdout and stderr are one
+ * pipe, as in Nix (where both are its pseudo-terminal): the host's shell
+ * joins them and execs bubblewrap, which sets the builder's environment
+ * itself (the shell would otherwise rewrite PWD). Without the shell, the
+ * two stay separate and their lines may interleave differently.
+ * @public
+ */
+export function mergedOutputCommand(
+  fs: HostFs,
+  bwrap: string,
+  args: readonly string[],
+  env: Readonly<Record<string, string>>,
+): { command: string; args: string[]; env: Record<string, string> } | undefined {
+  if (!exists(fs, HOST_SHELL)) return undefined;
+  const setenv: string[] = ["--clearenv"];
+  for (const [k, v] of Object.entries(env)) setenv.push("--setenv", k, v);
+  return { command: HOST_SHELL, args: ["-c", 'exec "$0" "$@" 2>&1', bwrap, ...setenv, ...args], env: {} };
+}
+
 /** The arguments of `bwrap` that run the builder in the sandbox. @public */
 export function bubblewrapArgs(s: SandboxSpec): string[] {
   // The builder is the namespace's pid 1, as in Nix (`echo $$` says 1, and it ignores signals it has no handler for).
