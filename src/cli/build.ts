@@ -6,7 +6,7 @@
 import { posix } from "node:path";
 import { TsnixError, UsageError } from "../errors.js";
 import type { CliContext } from "./context.js";
-import { type BuildFlags, expandCompoundFlag, parseBuildFlag, runRealise } from "./realise.js";
+import { type BuildFlags, parseBuildFlag, runRealise } from "./realise.js";
 import { storeFromContext } from "./store.js";
 import { addRoot, announcePlan, readDerivation } from "./store-realise.js";
 
@@ -29,7 +29,6 @@ async function build(args: string[], ctx: CliContext): Promise<number> {
   let outLink = "result";
   let noOutLink = false;
   for (let i = 0; i < args.length; ) {
-    expandCompoundFlag(args, i);
     const n = parseBuildFlag(args, i, flags);
     if (n > 0) {
       i += n;

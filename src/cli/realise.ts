@@ -45,10 +45,12 @@ function isAsciiLetter(c: string): boolean {
 }
 
 /**
- * Consume the build flag at `argv[i]` if it is one; returns how many
+ * Consume the build flag at `argv[i]` if it is one (a compound flag split
+ * first, in place: see {@link expandCompoundFlag}); returns how many
  * arguments it took (0 when it is not a build flag).
  */
-export function parseBuildFlag(argv: readonly string[], i: number, f: BuildFlags): number {
+export function parseBuildFlag(argv: string[], i: number, f: BuildFlags): number {
+  expandCompoundFlag(argv, i);
   const a = argv[i]!;
   const value = (flag: string): string => {
     const v = argv[i + 1];

@@ -13,7 +13,7 @@ import type { LocalStore } from "../store/local-store.js";
 import { addPermRoot } from "../profiles/roots.js";
 import type { CliContext } from "./context.js";
 import { GC_WARNING } from "./instantiate-store.js";
-import { type BuildFlags, ProgressRenderer, expandCompoundFlag, parseBuildFlag, runRealise, settingsOf } from "./realise.js";
+import { type BuildFlags, ProgressRenderer, parseBuildFlag, runRealise, settingsOf } from "./realise.js";
 import { followLinksToStorePath, storeFromContext } from "./store.js";
 
 /** Why `tsnix store --realise` refused a request or a root. @public */
@@ -35,7 +35,6 @@ export async function realiseCommand(args: string[], ctx: CliContext): Promise<n
   let gcWarning = true;
   let noOutput = false;
   for (let i = 0; i < args.length; ) {
-    expandCompoundFlag(args, i);
     const n = parseBuildFlag(args, i, flags);
     if (n > 0) {
       i += n;

@@ -70,11 +70,21 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
-  /** nix-build and tsnix build of `args` on fresh stores, with each store's root (and build directory numbers) made `ROOT`. */
-  async function both(args: string[], file = "default.nix"): Promise<{ nix: { status: number; stdout: string; stderr: string }; ts: { status: number; stdout: string; stderr: string } }> {
+  /** `body` with a fresh Nix chroot store and a fresh tsnix store, removed afterwards. */
+  async function withStores<T>(body: (nix: { root: string }, ts: string) => Promise<T>): Promise<T> {
     const nix = oracleRoot();
     const ts = mkdtempSync(join(tmpdir(), "tsnix-build-compat-store-"));
     try {
+      return await body(nix, ts);
+    } finally {
+      nix.dispose();
+      rmSync(ts, { recursive: true, force: true });
+    }
+  }
+
+  /** nix-build and tsnix build of `args` on fresh stores, with each store's root (and build directory numbers) made `ROOT`. */
+  async function both(args: string[], file = "default.nix"): Promise<{ nix: { status: number; stdout: string; stderr: string }; ts: { status: number; stdout: string; stderr: string } }> {
+    return withStores(async (nix, ts) => {
       // tsnix points to its own commands where Nix points to 'nix log' and 'nix-build --help' (a deliberate difference).
       const norm = (s: string, root: string) =>
         s
@@ -91,10 +101,7 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
         nix: { status: n.status, stdout: norm(n.stdout.toString(), nix.root), stderr: norm(n.stderr, nix.root) },
         ts: { status: t.status, stdout: norm(t.stdout, ts), stderr: norm(t.stderr, ts) },
       };
-    } finally {
-      nix.dispose();
-      rmSync(ts, { recursive: true, force: true });
-    }
+    });
   }
 
   it.each([
@@ -186,9 +193,7 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
   });
 
   it("tsnix log as nix log: of a derivation, an output, a path inside it, a missing path and a missing derivation", async () => {
-    const nix = oracleRoot();
-    const ts = mkdtempSync(join(tmpdir(), "tsnix-build-compat-store-"));
-    try {
+    await withStores(async (nix, ts) => {
       const b = runNix("nix-build", [join(dir, "default.nix"), "-A", "logged", "--no-out-link", ...NIX_BUILD], { root: nix.root });
       expect(b.status, b.stderr).toBe(0);
       const tb = await tsnix(host, ["--store", ts, "build", "default.nix", "-A", "logged", "--no-out-link"], { cwd: dir });
@@ -201,16 +206,11 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
         const t = await tsnix(host, ["--store", ts, "log", p]);
         expect({ p, status: t.status, stdout: t.stdout, stderr: t.stderr }).toEqual({ p, status: n.status, stdout: n.stdout.toString(), stderr: n.stderr });
       }
-    } finally {
-      nix.dispose();
-      rmSync(ts, { recursive: true, force: true });
-    }
+    });
   });
 
   it("store --realise --check of a non-deterministic build, with and without -K: outputs named by their real paths, the build directory kept", async () => {
-    const nix = oracleRoot();
-    const ts = mkdtempSync(join(tmpdir(), "tsnix-build-compat-store-"));
-    try {
+    await withStores(async (nix, ts) => {
       const drv = runNix("nix-instantiate", [join(dir, "default.nix"), "-A", "nondet"], { root: nix.root }).stdout.toString().trim();
       expect(runNix("nix-store", ["--realise", drv, ...NIX_BUILD], { root: nix.root }).status).toBe(0);
       await tsnix(host, ["--store", ts, "instantiate", "default.nix", "-A", "nondet"], { cwd: dir });
@@ -224,16 +224,11 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
         expect(norm(t.stderr, ts)).toBe(norm(n.stderr, nix.root));
         expect(t.status).toBe(n.status);
       }
-    } finally {
-      nix.dispose();
-      rmSync(ts, { recursive: true, force: true });
-    }
+    });
   });
 
   it("build of a store derivation: one output (DRV!OUTPUT, or out), its result link and path, as nix-build", async () => {
-    const nix = oracleRoot();
-    const ts = mkdtempSync(join(tmpdir(), "tsnix-build-compat-store-"));
-    try {
+    await withStores(async (nix, ts) => {
       const multi = runNix("nix-instantiate", [join(dir, "default.nix"), "-A", "multiOutputs"], { root: nix.root }).stdout.toString().trim();
       expect((await tsnix(host, ["--store", ts, "instantiate", "default.nix", "-A", "multiOutputs"], { cwd: dir })).stdout.trim()).toBe(multi);
       for (const arg of [multi, `${multi}!dev`, `${multi}!dev,doc`, `${multi}!nope`]) {
@@ -255,10 +250,7 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
           rmSync(tDir, { recursive: true, force: true });
         }
       }
-    } finally {
-      nix.dispose();
-      rmSync(ts, { recursive: true, force: true });
-    }
+    });
   });
 
   it("result links as nix-build makes them: never over a file or a link out of the store, parents made, none in the store, one per derivation", async () => {
@@ -305,9 +297,7 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
 
   it("store --realise --timeout: a dependency is named with the outputs wanted of it, a request for all outputs with '!*'", async () => {
     for (const attr of ["slowDep", "silent"]) {
-      const nix = oracleRoot();
-      const ts = mkdtempSync(join(tmpdir(), "tsnix-build-compat-store-"));
-      try {
+      await withStores(async (nix, ts) => {
         const drv = runNix("nix-instantiate", [join(dir, "default.nix"), "-A", attr], { root: nix.root }).stdout.toString().trim();
         const n = runNix("nix-store", ["--realise", drv, "--timeout", "1", ...NIX_BUILD], { root: nix.root });
         const i = await tsnix(host, ["--store", ts, "instantiate", "default.nix", "-A", attr], { cwd: dir });
@@ -316,10 +306,7 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
         expect(n.status).toBe(101);
         expect(t.stderr).toBe(n.stderr);
         expect(t.status).toBe(n.status);
-      } finally {
-        nix.dispose();
-        rmSync(ts, { recursive: true, force: true });
-      }
+      });
     }
   });
 });
