@@ -591,8 +591,9 @@ class Realiser {
     if (isBuiltin && builtin === undefined) throw new BuildError("build.unsupported-builtin", `unsupported builtin builder '${drv.builder.slice(8)}'`, { drvPath, builder: drv.builder });
     const inProcess = jsBuilder !== undefined || builtin !== undefined;
     let bwrap: string | undefined;
-    // `sandbox = relaxed` builds a derivation that asks for it (`__noChroot`) outside the sandbox.
-    const sandboxed = this.s.sandbox === "true" || (this.s.sandbox === "relaxed" && !noChroot);
+    // As Nix: `sandbox = relaxed` builds fixed-output derivations and those that ask for it (`__noChroot`) outside the
+    // sandbox; a chroot store always builds in it (its logical store directory is not where its files are).
+    const sandboxed = store.root !== "" || this.s.sandbox === "true" || (this.s.sandbox === "relaxed" && !noChroot && !isFixedOutputDerivation(drv));
     if (!inProcess && this.host.kind === "node" && sandboxed) {
       if (this.bwrapPath === null) this.bwrapPath = findBubblewrap(fs, this.host.env("PATH"));
       bwrap = this.bwrapPath;

@@ -128,6 +128,8 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
     ["exportReferencesGraph of a path outside the store", ["-A", "graphNotStore"]],
     ["exportReferencesGraph of a path inside a store path", ["-A", "graphInside"]],
     ["__noChroot with sandbox = true", ["-A", "noChroot"]],
+    ["__noChroot with sandbox = relaxed: a chroot store still builds in the sandbox", ["-A", "noChroot", "--option", "sandbox", "relaxed"]],
+    ["sandbox = false: a chroot store still builds in the sandbox", ["-A", "sandbox", "--option", "sandbox", "false"]],
     ["a flat fixed-output derivation that makes an executable", ["-A", "fodExecutable"]],
     ["a fixed-output builder that fails: status 1", ["-A", "fodFails"]],
     ["builtin:fetchurl of a file:// URL it cannot read", ["-A", "fetchMissingFile"]],
