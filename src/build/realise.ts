@@ -71,6 +71,12 @@ export type BuildEvent =
   /** Adding `path` from `cache` failed (Nix prints the error and tries the next substituter). */
   | { readonly type: "substitute-failed"; readonly path: string; readonly cache: string; readonly error: Error }
   | { readonly type: "warning"; readonly message: string }
+  /**
+   * A message the builder sent as a `@nix {"action":"msg",…}` log line (or
+   * about one that was not valid), at Nix's verbosity `level` (0 error … 3
+   * info … 7 vomit): Nix shows it when the level is at most its verbosity.
+   */
+  | { readonly type: "builder-message"; readonly drvPath: string; readonly level: number; readonly message: string }
   | { readonly type: "kept-build-dir"; readonly drvPath: string; readonly dir: string };
 
 /** What an embedder-registered JavaScript builder receives. @public */
@@ -641,6 +647,7 @@ class Realiser {
     const tail: string[] = [];
     const activity = { touch: () => {} };
     const lines = new LogLines((line) => {
+      if (line.startsWith("@nix ") && this.builderJsonMessage(drvPath, line.slice(5))) return;
       tail.push(line);
       if (tail.length > this.s.logLines) tail.shift();
       this.emit({ type: "log", drvPath, line });
@@ -847,6 +854,32 @@ class Realiser {
       if (keep) this.emit({ type: "kept-build-dir", drvPath, dir: buildDir });
       else removeTree(fs, buildDir);
     }
+  }
+
+  /**
+   * A `@nix JSON` line of a builder, as Nix's `handleJSONLogMessage` takes
+   * it from an untrusted builder: a message (`msg`) is passed on, the other
+   * actions (activities, phases) are dropped; either way the line is no log
+   * line. A line that is not JSON is reported and stays a log line (false).
+   */
+  private builderJsonMessage(drvPath: string, text: string): boolean {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      this.emit({ type: "builder-message", drvPath, level: 0, message: `bad JSON log message from builder: ${e instanceof Error ? e.message : String(e)}` });
+      return false;
+    }
+    const o = json !== null && typeof json === "object" && !Array.isArray(json) ? (json as Record<string, unknown>) : undefined;
+    if (o === undefined || typeof o["action"] !== "string") {
+      this.emit({ type: "builder-message", drvPath, level: 0, message: "bad JSON log message from builder: its 'action' is not a string" });
+      return true;
+    }
+    if (o["action"] === "msg") {
+      if (typeof o["msg"] === "string" && typeof o["level"] === "number") this.emit({ type: "builder-message", drvPath, level: o["level"], message: o["msg"] });
+      else this.emit({ type: "builder-message", drvPath, level: 0, message: "bad JSON log message from builder: its 'msg' is not a string or its 'level' not a number" });
+    }
+    return true;
   }
 
   /**

@@ -274,6 +274,10 @@ export class ProgressRenderer {
       case "warning":
         this.write(`warning: ${e.message}\n`);
         break;
+      case "builder-message":
+        // Nix's default verbosity is info (3).
+        if (e.level <= 3) this.write(`${filterAnsiEscapes(e.message, this.colours)}\n`);
+        break;
       case "substitute-failed":
         // Nix prints the error of each failed attempt, then tries the next substituter.
         this.write(`${formatNixError(e.error, { showTrace: false, readSource: () => undefined })}\n`);

@@ -54,6 +54,7 @@ in {
   multiOutputs = mk "multi-outputs" "echo a > $out; echo b > $dev; echo c > $doc" { outputs = [ "out" "dev" "doc" ]; };
   fodSandbox = mk "fod-sandbox" "stat -c '%A %n' /etc/*; cat /etc/hosts /etc/nsswitch.conf; echo hello > $out" { outputHashAlgo = "sha256"; outputHash = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; };
   interleaved = mk "interleaved" "for x in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do echo out$x; echo err$x >&2; done; ls /nonexistent; echo after; exit 1" {};
+  jsonMessages = mk "json-messages" "echo before; echo '@nix {\\"action\\":\\"msg\\",\\"level\\":0,\\"msg\\":\\"hello from json\\"}'; echo '@nix {\\"action\\":\\"msg\\",\\"level\\":5,\\"msg\\":\\"quiet msg\\"}'; echo '@nix { \\"action\\": \\"setPhase\\", \\"phase\\": \\"buildPhase\\" }'; echo '@nix {\\"action\\":\\"start\\",\\"id\\":1,\\"level\\":3,\\"type\\":0,\\"text\\":\\"act\\"}'; echo '@nix {\\"action\\":\\"stop\\",\\"id\\":1}'; echo after; exit 1" {};
   logged = mk "logged" "echo hello-log; echo bye >&2; echo x > $out" {};
   structured = mk "structured" "cat .attrs.json; echo; cat .attrs.sh; echo x > \${builtins.placeholder "out"}" { __structuredAttrs = true; zs = [ 1 null "x" ]; n = null; b = false; o = { k = "v"; m = null; }; outputs = [ "out" ]; };
   impure = mk "impure" "echo \\"[$TSNIX_TEST_UNSET_VAR]\\"; export -p | grep TSNIX_TEST_UNSET_VAR; echo hello > $out" { outputHashAlgo = "sha256"; outputHash = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; impureEnvVars = [ "TSNIX_TEST_UNSET_VAR" ]; };
@@ -153,6 +154,8 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
     ["log lines: tabs expanded", ["-A", "tabs"]],
     ["log lines: stdout and stderr in the order the builder wrote them (one pipe, as Nix's one terminal)", ["-A", "interleaved"]],
     ["the failure's log tail of stdout and stderr lines", ["-A", "interleaved", "-Q", "--option", "log-lines", "25"]],
+    ["@nix JSON lines of the builder: messages shown, phases and activities dropped, none in the log tail", ["-A", "jsonMessages"]],
+    ["@nix JSON lines with -Q: the message still shown", ["-A", "jsonMessages", "-Q"]],
     ["the failure's log tail: tabs expanded from the start of the message, escapes filtered", ["-A", "tabs", "-Q"]],
   ])("%s", async (_what, args) => {
     const { nix, ts } = await both(args);
