@@ -731,7 +731,8 @@ class Realiser {
           });
           sandboxEnded = false;
           if (this.merged === null) this.merged = mergedOutputCommand(fs, bwrap, [], {}) !== undefined;
-          const m = this.merged ? mergedOutputCommand(fs, bwrap, args, env) : undefined;
+          // The launcher says what the stack limit was before it raised it (bin/tsnix), for the builder to have it back.
+          const m = this.merged ? mergedOutputCommand(fs, bwrap, args, env, this.host.env("TSNIX_ORIGINAL_STACK_KB")) : undefined;
           proc =
             m !== undefined
               ? this.host.spawn(m.command, m.args, { env: m.env, cwd: buildDir, stdin: "ignore", stdout: "pipe", stderr: "pipe" })

@@ -150,6 +150,10 @@ const HOST_SHELL = "/bin/sh";
  * joins them and execs bubblewrap, which sets the builder's environment
  * itself (the shell would otherwise rewrite PWD). Without the shell, the
  * two stay separate and their lines may interleave differently.
+ *
+ * `stackKb`: the soft stack limit to give the builder back (kilobytes or
+ * `unlimited`), as Nix restores its own caller's before it starts a builder
+ * (tsnix's launcher raises it for deep evaluations).
  * @public
  */
 export function mergedOutputCommand(
@@ -157,11 +161,13 @@ export function mergedOutputCommand(
   bwrap: string,
   args: readonly string[],
   env: Readonly<Record<string, string>>,
+  stackKb?: string,
 ): { command: string; args: string[]; env: Record<string, string> } | undefined {
   if (!exists(fs, HOST_SHELL)) return undefined;
   const setenv: string[] = ["--clearenv"];
   for (const [k, v] of Object.entries(env)) setenv.push("--setenv", k, v);
-  return { command: HOST_SHELL, args: ["-c", 'exec "$0" "$@" 2>&1', bwrap, ...setenv, ...args], env: {} };
+  const restore = stackKb !== undefined && /^([0-9]+|unlimited)$/.test(stackKb) ? `ulimit -S -s ${stackKb} 2>/dev/null; ` : "";
+  return { command: HOST_SHELL, args: ["-c", `${restore}exec "$0" "$@" 2>&1`, bwrap, ...setenv, ...args], env: {} };
 }
 
 /** The arguments of `bwrap` that run the builder in the sandbox. @public */

@@ -55,6 +55,7 @@ in {
   fodSandbox = mk "fod-sandbox" "stat -c '%A %n' /etc/*; cat /etc/hosts /etc/nsswitch.conf; echo hello > $out" { outputHashAlgo = "sha256"; outputHash = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; };
   interleaved = mk "interleaved" "for x in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do echo out$x; echo err$x >&2; done; ls /nonexistent; echo after; exit 1" {};
   jsonMessages = mk "json-messages" "echo before; echo '@nix {\\"action\\":\\"msg\\",\\"level\\":0,\\"msg\\":\\"hello from json\\"}'; echo '@nix {\\"action\\":\\"msg\\",\\"level\\":5,\\"msg\\":\\"quiet msg\\"}'; echo '@nix { \\"action\\": \\"setPhase\\", \\"phase\\": \\"buildPhase\\" }'; echo '@nix {\\"action\\":\\"start\\",\\"id\\":1,\\"level\\":3,\\"type\\":0,\\"text\\":\\"act\\"}'; echo '@nix {\\"action\\":\\"stop\\",\\"id\\":1}'; echo after; exit 1" {};
+  stackLimit = mk "stack-limit" "ulimit -s; echo x > $out" {};
   logged = mk "logged" "echo hello-log; echo bye >&2; echo x > $out" {};
   structured = mk "structured" "cat .attrs.json; echo; cat .attrs.sh; echo x > \${builtins.placeholder "out"}" { __structuredAttrs = true; zs = [ 1 null "x" ]; n = null; b = false; o = { k = "v"; m = null; }; outputs = [ "out" ]; };
   impure = mk "impure" "echo \\"[$TSNIX_TEST_UNSET_VAR]\\"; export -p | grep TSNIX_TEST_UNSET_VAR; echo hello > $out" { outputHashAlgo = "sha256"; outputHash = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; impureEnvVars = [ "TSNIX_TEST_UNSET_VAR" ]; };
@@ -187,6 +188,19 @@ describeOracle("tsnix build behaves as nix-build 2.8 on failures, builder enviro
       expect(ts.status).toBe(nix.status);
     } finally {
       server.kill();
+    }
+  });
+
+  it("a builder gets back the stack limit the launcher saved (TSNIX_ORIGINAL_STACK_KB), as Nix restores its caller's", async () => {
+    const saved = process.env["TSNIX_ORIGINAL_STACK_KB"];
+    process.env["TSNIX_ORIGINAL_STACK_KB"] = "1234";
+    try {
+      const { ts } = await both(["-A", "stackLimit"]);
+      expect(ts.status, ts.stderr).toBe(0);
+      expect(ts.stderr.split("\n")).toContain("1234");
+    } finally {
+      if (saved === undefined) delete process.env["TSNIX_ORIGINAL_STACK_KB"];
+      else process.env["TSNIX_ORIGINAL_STACK_KB"] = saved;
     }
   });
 
