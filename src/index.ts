@@ -235,7 +235,7 @@ export {
   SubstituteError,
 } from "./build/errors.js";
 export { builderEnvironment, passAsFileName, type BuilderEnvironment, type BuilderEnvironmentOptions, type BuildDirFile } from "./build/environment.js";
-export { bubblewrapArgs, findBubblewrap, findSandboxShell, parseSandboxPath, SANDBOX_COPY_LIMIT, SANDBOX_ETC, stageSmallInputs, type SandboxSpec } from "./build/sandbox.js";
+export { bubblewrapArgs, findBubblewrap, findSandboxShell, mergedOutputCommand, parseSandboxPath, SANDBOX_COPY_LIMIT, SANDBOX_ETC, stageSmallInputs, type SandboxSpec } from "./build/sandbox.js";
 export { BUILTIN_BUILDERS, builtinFetchurl, builtinBuildenv, BuiltinBuilderError, type BuiltinBuilderContext } from "./build/builtins.js";
 export {
   BinaryCache,
