@@ -248,7 +248,9 @@ class Realiser {
     this.s = { ...DEFAULT_BUILD_SETTINGS, ...(o.settings ?? {}) };
     this.emit = o.onEvent ?? (() => {});
     this.slots = new BuildSlots(Math.max(1, this.s.maxJobs));
-    this.caches = this.s.substitute ? this.s.substituters.map((u) => new BinaryCache(u, { host: this.host, fetch: o.fetch })) : [];
+    // What Nix warns about while it downloads (retries, a cache it cannot use) reaches the event stream.
+    const cacheOptions = { host: this.host, fetch: o.fetch, attempts: this.s.downloadAttempts, onWarning: (message: string) => this.emit({ type: "warning", message }) };
+    this.caches = this.s.substitute ? this.s.substituters.map((u) => new BinaryCache(u, cacheOptions)) : [];
   }
 
   async run(requests: readonly string[]): Promise<Realisation[]> {
@@ -311,9 +313,11 @@ class Realiser {
     const settled = await Promise.allSettled(tops.map((g) => this.realiseGoal(g)));
     // Anything but a build failure (a bug, an I/O error) is not summarised away as a failed build.
     if (this.internalError !== undefined) throw this.internalError;
+    const failedPlainSet = new Set(failedPlain);
     this.reportFailures(
       tops.map((g, i) => ({ key: g.key, path: g.drvPath, failed: settled[i]!.status === "rejected", error: g.error })),
-      [...new Set(plain)].map((p) => ({ key: `a$${p.slice(p.lastIndexOf("/") + 34)}$${p}`, path: p, failed: failedPlain.includes(p) || !this.store.isValidPath(p), error: undefined })),
+      // The plain requests that are not valid now: the unknown ones and those whose substitution failed.
+      [...new Set(plain)].map((p) => ({ key: `a$${p.slice(p.lastIndexOf("/") + 34)}$${p}`, path: p, failed: failedPlainSet.has(p), error: undefined })),
       absent.map((d, i) => ({ key: `b$${d.slice(d.lastIndexOf("/") + 34)}$${d}`, path: d, failed: true, error: missingDrvErrors[i] })),
     );
     for (const st of settled) if (st.status === "rejected") throw st.reason;

@@ -36,6 +36,8 @@ export interface BuildSettings {
   readonly keepBuildLog: boolean;
   /** Look up substitutes at all (`substitute`). */
   readonly substitute: boolean;
+  /** `download-attempts`: tries of a download that fails for a reason that may pass. */
+  readonly downloadAttempts: number;
 }
 
 /** Nix 2.8's defaults, except that there are no substituters unless asked for (tsnix never reaches out unasked). @public */
@@ -58,6 +60,7 @@ export const DEFAULT_BUILD_SETTINGS: BuildSettings = {
   logLines: 10,
   keepBuildLog: true,
   substitute: true,
+  downloadAttempts: 5,
 };
 
 function bool(name: string, v: string): boolean {
@@ -149,6 +152,9 @@ export function buildSettingsFrom(pairs: Iterable<readonly [string, string]>, cp
         break;
       case "substitute":
         s.substitute = bool(name, v);
+        break;
+      case "download-attempts":
+        s.downloadAttempts = uint(name, v, cpus);
         break;
       default:
         break;

@@ -271,6 +271,28 @@ describeOracle("tsnix store vs nix-store 2.8", () => {
     }
   });
 
+  it("a substituter that cannot be reached is retried and then warned about as Nix does, one for another store directory too, and the next cache used", { timeout: 60_000 }, async () => {
+    const { writeFileSync, mkdirSync } = await import("node:fs");
+    writeFileSync(join(dir, "p"), "reachable\n");
+    const p = (await ours(["--add", join(dir, "p")])).stdout.trim();
+    expect((await tsnix(host, ["--store", `${dir}/root`, "copy", "--to", `file://${join(dir, "good")}`, p])).status).toBe(0);
+    mkdirSync(join(dir, "other"));
+    writeFileSync(join(dir, "other", "nix-cache-info"), "StoreDir: /other/store\n");
+    // Nothing listens on port 39 here (fetch refuses the well-known ports like 9 outright, curl does not).
+    const args = ["--realise", p, "--option", "substituters", `http://127.0.0.1:39 file://${join(dir, "other")} file://${join(dir, "good")}`];
+    const fresh = oracleRoot();
+    try {
+      const t = runNix("nix-store", args, { root: fresh.root, cwd: dir });
+      const m = await tsnix(host, ["--store", `${dir}/unreachable`, "store", ...args], { cwd: dir });
+      const norm = (e: string) => e.replace(/retrying in \d+ ms/g, "retrying in N ms");
+      expect({ status: m.status, stdout: m.stdout, stderr: norm(m.stderr) }).toEqual({ status: t.status, stdout: t.stdout.toString("utf8"), stderr: norm(t.stderr) });
+      expect(t.stderr).toContain("warning: unable to download 'http://127.0.0.1:39/nix-cache-info': Couldn't connect to server (7)\n");
+      expect(t.stderr).toContain(`is for Nix stores with prefix '/other/store', not '/nix/store'`);
+    } finally {
+      fresh.dispose();
+    }
+  });
+
   it("--add, --add-fixed and --query --hash/--size agree on random trees", async () => {
     let n = 0;
     await fc.assert(
