@@ -49,6 +49,18 @@ describe.runIf(built)("bin/tsnix", () => {
     expect(over.stderr).not.toMatch(/RangeError|    at /);
   });
 
+  it("raises only the soft stack limit and hands the caller's on for builders (TSNIX_ORIGINAL_STACK_KB)", () => {
+    const run = (limits: string) =>
+      spawnSync("/bin/sh", ["-c", `${limits}; exec "$0" instantiate --eval -E 'builtins.getEnv "TSNIX_ORIGINAL_STACK_KB"'`, BIN], { encoding: "utf8", env: { ...process.env, NIX_PATH: "" } });
+    expect(run("ulimit -S -s 8192").stdout).toBe('"8192"\n');
+    expect(run("ulimit -S -s 4321").stdout).toBe('"4321"\n');
+    // The hard limit stays as it was: the launcher's own raise is soft.
+    const hard = spawnSync("/bin/sh", ["-c", `ulimit -S -s 8192; exec "$0" instantiate --eval -E 'builtins.readFile "/proc/self/limits"'`, BIN], { encoding: "utf8" });
+    const before = spawnSync("/bin/sh", ["-c", "ulimit -H -s"], { encoding: "utf8" }).stdout.trim();
+    const line = /Max stack size\s+(\S+)\s+(\S+)/.exec(JSON.parse(hard.stdout) as string)!;
+    expect(line[2] === "unlimited" ? "unlimited" : String(Number(line[2]) / 1024)).toBe(before);
+  });
+
   it("works through a symlink, as npm installs it", () => {
     const dir = mkdtempSync(join(tmpdir(), "tsnix-bin-"));
     try {
