@@ -8,7 +8,7 @@
  * the URL (it may not leave the cache), and the NAR itself (names may not
  * escape their directory).
  */
-import { httpFetch } from "../host/http-fetch.js";
+import { httpFetch, transferError } from "../host/http-fetch.js";
 import { isErrno } from "../errors.js";
 import type { Host } from "../host/host.js";
 import { mkdirp, pathExists, writeFileAtomic } from "../host/util.js";
@@ -124,7 +124,7 @@ export class BinaryCache {
           progress?.(body.length, body.length);
           return body;
         }
-        failure = new SubstituteError("cache.http-error", `unable to download '${url}': HTTP error ${res.status}${res.statusText ? ` (${res.statusText})` : ""}`, { url, status: res.status });
+        failure = new SubstituteError("cache.http-error", `unable to download '${url}': HTTP error ${res.status} ('${res.statusText ?? ""}')`, { url, status: res.status });
         // As Nix: only a server error may go away on its own.
         if (res.status < 500) throw failure;
       } catch (e) {
@@ -242,28 +242,6 @@ export class BinaryCache {
     } catch {
       throw problem;
     }
-  }
-}
-
-/** A failed transfer in curl's words, as Nix reports it (`Couldn't connect to server (7)`, …). */
-function transferError(e: unknown): string {
-  const code = (e as { cause?: { code?: unknown }; code?: unknown } | undefined)?.cause?.code ?? (e as { code?: unknown } | undefined)?.code;
-  switch (code) {
-    case "ECONNREFUSED":
-      return "Couldn't connect to server (7)";
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-      return "Couldn't resolve host name (6)";
-    case "ETIMEDOUT":
-    case "UND_ERR_CONNECT_TIMEOUT":
-    case "UND_ERR_HEADERS_TIMEOUT":
-    case "UND_ERR_BODY_TIMEOUT":
-      return "Timeout was reached (28)";
-    case "ECONNRESET":
-    case "UND_ERR_SOCKET":
-      return "Failure when receiving data from the peer (56)";
-    default:
-      return e instanceof Error ? e.message : String(e);
   }
 }
 

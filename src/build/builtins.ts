@@ -4,7 +4,7 @@
  * `builtin:buildenv` (the symlink forest of a user environment, with Nix
  * 2.8's priorities and collision message).
  */
-import { httpFetch } from "../host/http-fetch.js";
+import { httpFetch, transferError } from "../host/http-fetch.js";
 import { buildenvBuiltin } from "./buildenv.js";
 import { TsnixError } from "../errors.js";
 import type { HostFs } from "../host/host.js";
@@ -44,7 +44,7 @@ async function fetchBytes(ctx: BuiltinBuilderContext, url: string): Promise<Uint
   try {
     res = await f(url);
   } catch (e) {
-    throw new BuiltinBuilderError(`unable to download '${url}': ${e instanceof Error ? e.message : String(e)}`, { url });
+    throw new BuiltinBuilderError(`unable to download '${url}': ${transferError(e)}`, { url }, e);
   }
   if (!res.ok) {
     // As Nix: the status, its reason, and what the server said, indented under the error.

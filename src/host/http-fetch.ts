@@ -97,3 +97,25 @@ function httpsGet(url: string, ca: string[], signal: AbortSignal | undefined, re
     req.on("error", reject);
   });
 }
+
+/** A failed transfer in curl's words, as Nix reports it (`Couldn't connect to server (7)`, …). */
+export function transferError(e: unknown): string {
+  const code = (e as { cause?: { code?: unknown }; code?: unknown } | undefined)?.cause?.code ?? (e as { code?: unknown } | undefined)?.code;
+  switch (code) {
+    case "ECONNREFUSED":
+      return "Couldn't connect to server (7)";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "Couldn't resolve host name (6)";
+    case "ETIMEDOUT":
+    case "UND_ERR_CONNECT_TIMEOUT":
+    case "UND_ERR_HEADERS_TIMEOUT":
+    case "UND_ERR_BODY_TIMEOUT":
+      return "Timeout was reached (28)";
+    case "ECONNRESET":
+    case "UND_ERR_SOCKET":
+      return "Failure when receiving data from the peer (56)";
+    default:
+      return e instanceof Error ? e.message : String(e);
+  }
+}

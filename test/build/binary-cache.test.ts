@@ -174,7 +174,7 @@ describe.each(HOSTS)("binary caches ($name host)", ({ make }) => {
     expect(warnings.map((w) => w.replace(/retrying in \d+ ms$/, "retrying in N ms"))).toEqual([
       "error: unable to download 'http://cache.test/nix-cache-info': Couldn't connect to server (7); retrying in N ms",
       "error: unable to download 'http://cache.test/nix-cache-info': Couldn't connect to server (7); retrying in N ms",
-      expect.stringMatching(/^error: unable to download 'http:\/\/cache\.test\/nar\/.*': HTTP error 500 \(Internal Server Error\); retrying in N ms$/),
+      expect.stringMatching(/^error: unable to download 'http:\/\/cache\.test\/nar\/.*': HTTP error 500 \('Internal Server Error'\); retrying in N ms$/),
     ]);
     // Never reachable: five attempts, one warning for the cache, nothing from it.
     failuresLeft = Infinity;
