@@ -23,6 +23,7 @@ import { LocalStore } from "../store/local-store.js";
 import { resolveStoreRoot } from "../store/store-root.js";
 import type { CliContext } from "./context.js";
 import { withTempRoots } from "./temp-roots.js";
+import { filterAnsiEscapes } from "./realise.js";
 
 /** nix-instantiate 2.8 prints this once when it instantiated something without `--add-root`. */
 export const GC_WARNING = "warning: you did not specify '--add-root'; the result might be removed by the garbage collector\n";
@@ -275,14 +276,18 @@ function cliRealiser(store: LocalStore, host: Host, cwd: string, settings: Reado
   };
 }
 
-/** What Nix 2.8 prints while it builds during evaluation: no plan, each build and its log. */
+/** What Nix 2.8 prints while it builds during evaluation: no plan, each build and its log (through Nix's logger filter, as tsnix build shows them). */
 function renderEvent(e: BuildEvent, stderr: (text: string) => void): void {
+  const colours = process.stderr.isTTY === true;
   switch (e.type) {
     case "build-started":
       stderr(e.check ? `checking outputs of '${e.drvPath}'...\n` : `building '${e.drvPath}'...\n`);
       break;
     case "log":
-      stderr(`${e.line}\n`);
+      stderr(`${filterAnsiEscapes(e.line, colours)}\n`);
+      break;
+    case "builder-message":
+      if (e.level <= 3) stderr(`${filterAnsiEscapes(e.message, colours)}\n`);
       break;
     case "substitute-started":
       stderr(`copying path '${e.path}' from '${e.cache}'...\n`);
