@@ -41,8 +41,9 @@ export interface BuilderEnvironmentOptions {
   readonly impureEnv?: (name: string) => string | undefined;
   /**
    * For structured attributes' `exportReferencesGraph`: the closure of
-   * `paths`, each path's information as `nix path-info --json
-   * --closure-size` gives it. Without it, the attribute is left as it is.
+   * `paths`, each path's information as
+   * `nix path-info --json --closure-size` gives it. Without it, the
+   * attribute is left as it is.
    */
   readonly exportReferences?: (paths: readonly string[]) => unknown[];
 }

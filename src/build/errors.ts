@@ -14,9 +14,10 @@ export class BuildError extends TsnixError {
 }
 
 /**
- * The builder exited non-zero or was killed: `builder for '…drv' failed with
- * exit code N`. Status 100, but 1 for a fixed-output derivation (`transient`:
- * Nix counts its failures transient, as it may have met the network's).
+ * The builder exited non-zero or was killed:
+ * `builder for '…drv' failed with exit code N`. Status 100, but 1 for a
+ * fixed-output derivation (`transient`: Nix counts its failures transient,
+ * as it may have met the network's).
  * @public
  */
 export class BuilderFailedError extends BuildError {
