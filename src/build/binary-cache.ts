@@ -110,28 +110,24 @@ export class BinaryCache {
     const url = `${this.base}/${rel}`;
     for (let attempt = 1; ; attempt++) {
       let failure: SubstituteError;
+      let answered = false;
       try {
         const res = await f(url);
+        answered = true;
         if (res.status === 404 || res.status === 403 || res.status === 410) return undefined;
         if (res.ok) {
-          let buf: ArrayBuffer;
-          try {
-            buf = await res.arrayBuffer();
-          } catch (e) {
-            throw new SubstituteError("cache.truncated", `unable to download '${url}': ${transferError(e)}`, { url }, e);
-          }
-          const body = new Uint8Array(buf);
+          const body = new Uint8Array(await res.arrayBuffer());
           progress?.(body.length, body.length);
           return body;
         }
         failure = new SubstituteError("cache.http-error", `unable to download '${url}': HTTP error ${res.status} ('${res.statusText ?? ""}')`, { url, status: res.status });
-        // As Nix: only a server error may go away on its own.
-        if (res.status < 500) throw failure;
       } catch (e) {
-        if (e instanceof SubstituteError && e.code === "cache.http-error" && (e.data["status"] as number) < 500) throw e;
-        failure = e instanceof SubstituteError ? e : new SubstituteError("cache.unreachable", `unable to download '${url}': ${transferError(e)}`, { url }, e);
+        // No answer, or an answer cut short.
+        failure = new SubstituteError(answered ? "cache.truncated" : "cache.unreachable", `unable to download '${url}': ${transferError(e)}`, { url }, e);
       }
-      if (attempt >= this.attempts) throw failure;
+      // As Nix: a transfer that failed, or a server error, may go away on its own; any other answer stays.
+      const status = failure.data["status"] as number | undefined;
+      if (attempt >= this.attempts || (status !== undefined && status < 500)) throw failure;
       // Nix's back-off: 250 ms doubling, times 2^U(0, 0.5).
       const ms = Math.floor(this.retryDelayMs * 2 ** (attempt - 1 + Math.random() * 0.5));
       this.onWarning?.(`error: ${failure.message}; retrying in ${ms} ms`);
@@ -236,11 +232,10 @@ export class BinaryCache {
           { url: ni.url, path: ni.storePath, specified: ni.fileHash.toString("nix32", true), got: got.toString("nix32", true) },
         );
     }
-    if (problem === undefined) return decompressAsync(ni.compression, data, `${this.base}/${ni.url}`);
     try {
       return await decompressAsync(ni.compression, data, `${this.base}/${ni.url}`);
-    } catch {
-      throw problem;
+    } catch (e) {
+      throw problem ?? e;
     }
   }
 }
@@ -280,7 +275,7 @@ export interface SubstituteOptions {
  * contents, which are checked against the NAR hash on import.
  * @public
  */
-export function contentAddressMatches(ni: NarInfo, storeDir: string): boolean {
+export function contentAddressMatches(ni: Pick<NarInfo, "storePath" | "ca" | "narHash" | "references">, storeDir: string): boolean {
   if (ni.ca === undefined) return false;
   const m = /^(text|fixed):(r:)?(md5|sha1|sha256|sha512):([0-9a-z]+)$/.exec(ni.ca);
   if (m === null) return false;
@@ -308,7 +303,7 @@ export function contentAddressMatches(ni: NarInfo, storeDir: string): boolean {
  */
 export function pathInfoTrusted(info: ValidPathInfo, keys: readonly PublicKey[], storeDir: string): boolean {
   if (countValidSignatures(fingerprintPath(info.path, info.narHash, info.narSize, info.references), info.sigs, keys) > 0) return true;
-  return contentAddressMatches({ storePath: info.path, url: "", compression: "none", narHash: info.narHash, narSize: info.narSize, references: info.references, sigs: info.sigs, ca: info.ca }, storeDir);
+  return contentAddressMatches({ storePath: info.path, ca: info.ca, narHash: info.narHash, references: info.references }, storeDir);
 }
 
 /** Per narinfo and key list: whether it is trusted, or the check on its way. */
@@ -397,7 +392,6 @@ export interface SubstituteQuery {
   readonly errors: Map<string, string[]>;
 }
 
-
 /**
  * Find which of `paths` the caches can provide, with their closures: a map
  * from each substitutable path (closure included) to its narinfo and cache.
@@ -422,7 +416,7 @@ export async function querySubstitutes(o: Pick<SubstituteOptions, "store" | "cac
       try {
         const info = await c.info();
         if (info.storeDir !== o.store.storeDir) {
-          reasons.push(wrongStoreDir(c, info, o.store));
+          reasons.push(wrongStoreDir(c, info, o.store.storeDir));
           continue;
         }
         const ni = await c.narInfo(p);
@@ -448,9 +442,9 @@ export async function querySubstitutes(o: Pick<SubstituteOptions, "store" | "cac
   return { found, missing, errors };
 }
 
-/** Why `c` cannot serve `store` (Nix warns about it once, and so does the cache). */
-function wrongStoreDir(c: BinaryCache, info: CacheInfo, store: LocalStore): string {
-  const why = `binary cache '${c.base}' is for Nix stores with prefix '${info.storeDir}', not '${store.storeDir}'`;
+/** Why `c` cannot serve a store at `storeDir` (Nix warns about it once, and so does the cache). */
+function wrongStoreDir(c: BinaryCache, info: CacheInfo, storeDir: string): string {
+  const why = `binary cache '${c.base}' is for Nix stores with prefix '${info.storeDir}', not '${storeDir}'`;
   c.warnOnce(why);
   return why;
 }
@@ -479,7 +473,7 @@ async function walkAvailable(store: LocalStore, caches: readonly BinaryCache[], 
       try {
         const info = await c.info();
         if (info.storeDir !== store.storeDir) {
-          (reasons ??= []).push(wrongStoreDir(c, info, store));
+          (reasons ??= []).push(wrongStoreDir(c, info, store.storeDir));
           continue;
         }
         const ni = await c.narInfo(p);
@@ -576,38 +570,22 @@ export async function addSubstitutes(o: SubstituteOptions, query: SubstituteQuer
   if (o.requireSigs) for (const p of order) void trustedAsync(found.get(p)!.info, o.trustedPublicKeys, storeDir);
   const nars = new NarPrefetcher(found, order, o.onProgress);
   const added: string[] = [];
-  const failed: string[] = [];
-  const failedSet = new Set<string>();
-  const reasonsOf = new Map<string, string[]>();
+  /** Paths not added, in order, with why. */
+  const failed = new Map<string, string[]>();
   let substituterFailed = false;
-  let sorted: BinaryCache[] | undefined;
+  const sorted = await sortCaches(o.caches);
   for (let i = 0; i < order.length; i++) {
     const p = order[i]!;
     const first = found.get(p)!;
     const nar = nars.take(i);
-    const fail = (reasons: string[]) => {
-      failed.push(p);
-      failedSet.add(p);
-      reasonsOf.set(p, reasons);
-    };
-    if (first.info.references.some((r) => failedSet.has(r))) {
-      fail([`some references of path '${p}' could not be realised`]);
+    if (first.info.references.some((r) => failed.has(r))) {
+      failed.set(p, [`some references of path '${p}' could not be realised`]);
       continue;
     }
     if (o.store.isValidPath(p)) continue;
     const reasons: string[] = [];
     let done = false;
-    // The query's cache first, then every later cache (by priority) that has the path.
-    for (let k = -1; !done; k++) {
-      let cand: { info: NarInfo; cache: BinaryCache } | undefined = first;
-      if (k >= 0) {
-        sorted ??= await sortCaches(o.caches);
-        const start = sorted.indexOf(first.cache);
-        const c = sorted[start + 1 + k];
-        if (c === undefined || start < 0) break;
-        cand = await nextCandidate(c, p, storeDir, reasons);
-        if (cand === undefined) continue;
-      }
+    for await (const cand of candidates(first, sorted, p, storeDir, reasons)) {
       const { info, cache } = cand;
       if (o.requireSigs && !(await trustedAsync(info, o.trustedPublicKeys, storeDir))) {
         const message = `the substitute for '${p}' from '${cache.base}' is not signed by any of the keys in 'trusted-public-keys'`;
@@ -630,11 +608,32 @@ export async function addSubstitutes(o: SubstituteOptions, query: SubstituteQuer
       o.onDone?.(p, cache.base, info.narSize);
       added.push(p);
       done = true;
+      break;
     }
-    if (!done) fail(reasons);
+    if (!done) failed.set(p, reasons);
   }
-  if (failed.length > 0) throw new SubstitutionFailedError(failed, reasonsOf.get(failed[0]!) ?? [], substituterFailed);
+  if (failed.size > 0) {
+    const [reasons] = failed.values();
+    throw new SubstitutionFailedError([...failed.keys()], reasons!, substituterFailed);
+  }
   return added;
+}
+
+/** Where to take `p` from: the query's cache first, then every later cache (by priority) that has it. */
+async function* candidates(
+  first: { info: NarInfo; cache: BinaryCache },
+  sorted: readonly BinaryCache[],
+  p: string,
+  storeDir: string,
+  reasons: string[],
+): AsyncGenerator<{ info: NarInfo; cache: BinaryCache }> {
+  yield first;
+  const start = sorted.indexOf(first.cache);
+  if (start < 0) return;
+  for (const c of sorted.slice(start + 1)) {
+    const cand = await nextCandidate(c, p, storeDir, reasons);
+    if (cand !== undefined) yield cand;
+  }
 }
 
 /** What a narinfo says about the path it describes, as an import checks it. */
@@ -647,7 +646,7 @@ async function nextCandidate(c: BinaryCache, p: string, storeDir: string, reason
   try {
     const ci = await c.info();
     if (ci.storeDir !== storeDir) {
-      c.warnOnce(`binary cache '${c.base}' is for Nix stores with prefix '${ci.storeDir}', not '${storeDir}'`);
+      wrongStoreDir(c, ci, storeDir);
       return undefined;
     }
     const ni = await c.narInfo(p);

@@ -177,6 +177,11 @@ class BuildSlots {
   }
 }
 
+/** Nix's goal key: substitutions ("a") before builds ("b"), then by name, then by path. */
+function goalKey(kind: "a" | "b", path: string): string {
+  return `${kind}$${path.slice(path.lastIndexOf("/") + 34)}$${path}`;
+}
+
 let buildCounter = 0;
 
 /**
@@ -267,26 +272,18 @@ class Realiser {
       const bang = r.indexOf("!");
       return bang < 0 ? { path: r, outputs: undefined } : { path: r.slice(0, bang), outputs: r.slice(bang + 1).split(",") };
     });
-    for (const r of parsed) parseStorePath(r.path, this.store.storeDir);
-    // Plain paths: substitute what is missing.
     const plain = parsed.filter((r) => !r.path.endsWith(".drv")).map((r) => r.path);
-    const missingPlain = plain.filter((p) => !this.store.isValidPath(p));
-    // A requested derivation that is not in the store cannot be read: as Nix, it is unknown, and it fails.
-    const absent = [...new Set(parsed.filter((r) => r.path.endsWith(".drv") && !this.store.isValidPath(r.path)).map((r) => r.path))].sort();
-    const tops: Goal[] = [];
-    for (const r of parsed) if (r.path.endsWith(".drv") && !absent.includes(r.path)) tops.push(this.goal(r.path));
+    const { tops, absent, missingPlain } = this.requestGoals(parsed.map((r) => r.path));
     for (const g of tops) g.depth = 0;
-    for (let i = 0, t = 0; i < parsed.length; i++) {
-      const r = parsed[i]!;
+    for (const r of parsed) {
       if (!r.path.endsWith(".drv") || absent.includes(r.path)) continue;
-      const g = tops[t++]!;
+      const g = this.goal(r.path);
       // Before anything is built: an output the derivation does not have (Nix's words, as nix-build says them).
       for (const n of r.outputs ?? []) if (!g.drv.outputs.has(n)) throw new BuildError("build.no-output", `derivation '${r.path}' does not have output '${n}'`, { drvPath: r.path, output: n });
       g.wanted ??= r.outputs === undefined ? [] : [...new Set(r.outputs)].sort();
     }
     if (this.o.check === true) for (const g of tops) this.checkSet.add(g.drvPath);
-    const found = await this.plan(tops, missingPlain);
-    const plan = absent.length === 0 ? found : { ...found, unknown: [...found.unknown, ...absent].sort() };
+    const plan = await this.plan(tops, missingPlain, absent);
     if (plan.toBuild.length > 0 || plan.toSubstitute.length > 0 || plan.unknown.length > 0) this.emit({ type: "plan", ...plan });
     const missingDrvErrors = absent.map((d) => new BuildError("build.missing-derivation", `cannot build missing derivation '${d}'`, { drvPath: d }));
     if (absent.length > 0 && !this.s.keepGoing) {
@@ -295,30 +292,28 @@ class Realiser {
       if (failed.length === 1) throw missingDrvErrors[0]!;
       throw new BuildsFailedError(failed, 1, missingDrvErrors.slice(0, 1));
     }
-    // As Nix: paths nothing can produce fail, but only once everything else was built and fetched.
-    const failedPlain = [...found.unknown, ...absent];
-    const unknown = new Set(plan.unknown);
-    const toFetch = missingPlain.filter((p) => !unknown.has(p));
+    // As Nix: paths nothing can produce fail, but only once everything else was built and fetched. These are the
+    // requests that fail without a goal's error: the unknown ones and plain paths whose substitution failed.
+    const failedPlain = new Set(plan.unknown);
+    const toFetch = missingPlain.filter((p) => !failedPlain.has(p));
     if (toFetch.length > 0) {
       // The plan's answer without the unknown requests (what it found is their closures' alone).
-      const q = this.plainQuery !== undefined && this.plainQuery.missing.every((p) => unknown.has(p)) ? { ...this.plainQuery, missing: [] } : undefined;
+      const q = this.plainQuery !== undefined && this.plainQuery.missing.every((p) => failedPlain.has(p)) ? { ...this.plainQuery, missing: [] } : undefined;
       try {
         await this.substitute(toFetch, q);
       } catch (e) {
         if (!(e instanceof NoSubstituteError)) throw e;
         // Each failed attempt was reported as it happened; as Nix, the requests that are still not valid fail.
-        failedPlain.push(...toFetch.filter((p) => !this.store.isValidPath(p)));
+        for (const p of toFetch) if (!this.store.isValidPath(p)) failedPlain.add(p);
       }
     }
     const settled = await Promise.allSettled(tops.map((g) => this.realiseGoal(g)));
     // Anything but a build failure (a bug, an I/O error) is not summarised away as a failed build.
     if (this.internalError !== undefined) throw this.internalError;
-    const failedPlainSet = new Set(failedPlain);
     this.reportFailures(
       tops.map((g, i) => ({ key: g.key, path: g.drvPath, failed: settled[i]!.status === "rejected", error: g.error })),
-      // The plain requests that are not valid now: the unknown ones and those whose substitution failed.
-      [...new Set(plain)].map((p) => ({ key: `a$${p.slice(p.lastIndexOf("/") + 34)}$${p}`, path: p, failed: failedPlainSet.has(p), error: undefined })),
-      absent.map((d, i) => ({ key: `b$${d.slice(d.lastIndexOf("/") + 34)}$${d}`, path: d, failed: true, error: missingDrvErrors[i] })),
+      [...new Set(plain)].map((p) => ({ key: goalKey("a", p), path: p, failed: failedPlain.has(p), error: undefined })),
+      absent.map((d, i) => ({ key: goalKey("b", d), path: d, failed: true, error: missingDrvErrors[i] })),
     );
     for (const st of settled) if (st.status === "rejected") throw st.reason;
     const out: Realisation[] = [];
@@ -359,7 +354,7 @@ class Realiser {
       this.store.queryPathInfo(drvPath);
       const name = parseStorePath(drvPath, this.store.storeDir).name.replace(/\.drv$/, "");
       const drv = parseDerivation(this.host.fs.readFile(this.store.toRealPath(drvPath)), this.store.storeDir, { name, path: drvPath });
-      g = { drvPath, drv, key: `b$${drvPath.slice(drvPath.lastIndexOf("/") + 34)}$${drvPath}`, depth: Infinity, waitedOn: false };
+      g = { drvPath, drv, key: goalKey("b", drvPath), depth: Infinity, waitedOn: false };
       this.goals.set(drvPath, g);
     }
     return g;
@@ -401,17 +396,25 @@ class Realiser {
 
   /** What realising `requests` would build, fetch and not know how to produce, realising nothing. */
   async missing(requests: readonly string[]): Promise<MissingPaths> {
-    const paths = requests.map((r) => (r.includes("!") ? r.slice(0, r.indexOf("!")) : r));
-    for (const p of paths) parseStorePath(p, this.store.storeDir);
-    const drvs = paths.filter((p) => p.endsWith(".drv"));
-    // A derivation that is not in the store cannot be read: as Nix, it is unknown.
-    const absent = drvs.filter((p) => !this.store.isValidPath(p));
-    const tops = drvs.filter((p) => !absent.includes(p)).map((p) => this.goal(p));
-    const plan = await this.plan(tops, paths.filter((p) => !p.endsWith(".drv") && !this.store.isValidPath(p)));
-    return absent.length === 0 ? plan : { ...plan, unknown: [...new Set([...plan.unknown, ...absent])].sort() };
+    const r = this.requestGoals(requests.map((q) => (q.includes("!") ? q.slice(0, q.indexOf("!")) : q)));
+    return this.plan(r.tops, r.missingPlain, r.absent);
   }
 
-  private async plan(tops: readonly Goal[], plain: readonly string[]): Promise<MissingPaths> {
+  /**
+   * The goals of the requested derivations, the requested derivations not in
+   * the store (they cannot be read: as Nix, they are unknown, and fail), and
+   * the plain requests not valid yet.
+   */
+  private requestGoals(paths: readonly string[]): { tops: Goal[]; absent: string[]; missingPlain: string[] } {
+    for (const p of paths) parseStorePath(p, this.store.storeDir);
+    const absent = new Set(paths.filter((p) => p.endsWith(".drv") && !this.store.isValidPath(p)));
+    const tops = paths.filter((p) => p.endsWith(".drv") && !absent.has(p)).map((p) => this.goal(p));
+    const missingPlain = paths.filter((p) => !p.endsWith(".drv") && !this.store.isValidPath(p));
+    return { tops, absent: [...absent].sort(), missingPlain };
+  }
+
+  /** Nix's `queryMissing` for these goals and plain paths; `absent`, requested derivations not in the store, are unknown. */
+  private async plan(tops: readonly Goal[], plain: readonly string[], absent: readonly string[]): Promise<MissingPaths> {
     const toBuild: string[] = [];
     const toSubstitute = new Set<string>();
     let downloadSize = 0;
@@ -453,7 +456,7 @@ class Realiser {
     for (const p of [...toBuild].sort()) dfs(p);
     toBuild.length = 0;
     toBuild.push(...ordered);
-    const unknown: string[] = [];
+    const unknown: string[] = [...absent];
     if (plain.length > 0) {
       const q = this.caches.length > 0 ? await queryAvailable(this.subOpts(), plain) : { found: new Map(), missing: [...plain], errors: new Map<string, string[]>() };
       this.plainQuery = q;
@@ -463,7 +466,8 @@ class Realiser {
         downloadSize += info.fileSize ?? 0;
         narSize += info.narSize;
       }
-      for (const p of plain) if (q.missing.includes(p)) unknown.push(p);
+      const missing = new Set(q.missing);
+      for (const p of new Set(plain)) if (missing.has(p)) unknown.push(p);
     }
     return { toBuild, toSubstitute: [...toSubstitute].sort(), unknown: unknown.sort(), downloadSize, narSize };
   }
