@@ -9,9 +9,8 @@
 import { posix } from "node:path";
 import { UsageError } from "../errors.js";
 import { readText } from "../host/util.js";
-import { BinaryCache, copyFromCache, copyToCache } from "../build/binary-cache.js";
+import { BinaryCache, copyFromCache, copyToCache, pathInfoTrusted } from "../build/binary-cache.js";
 import { SubstituteError } from "../build/errors.js";
-import { pathInfoTrusted } from "../build/binary-cache.js";
 import { LocalStore } from "../store/local-store.js";
 import { type SecretKey, parseSecretKey } from "../store/signature.js";
 import { resolveStoreRoot } from "../store/store-root.js";

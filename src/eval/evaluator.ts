@@ -620,22 +620,21 @@ export function coerceToString(v: LazyValue, pos: Pos | undefined, coerceMore: b
   // before) recurses through here, and every frame on that stack, unoptimised
   // on the way down, is scanned again at every young collection.
   let x = v instanceof Thunk ? forceThunk(v, pos) : v;
-  while (x instanceof NixAttrs && x.get("__toString") === undefined) {
+  let toString: LazyValue | undefined;
+  while (x instanceof NixAttrs && (toString = x.get("__toString")) === undefined) {
     const op = x.get("outPath");
     if (op === undefined) throw evalError("cannot coerce a set to a string", pos, "eval.type");
     x = op instanceof Thunk ? forceThunk(op, pos) : op;
   }
   if (typeof x === "string" || x instanceof NixString) return x;
+  // A set here has `__toString` (found above).
+  if (x instanceof NixAttrs) return coerceToString(callFunction(forceAt(toString!, pos), [x], pos), pos, coerceMore, copyToStore);
   return coerceOther(x, pos, coerceMore, copyToStore);
 }
 
-/** {@link coerceToString} of what is not a string nor a set without `__toString`. */
+/** {@link coerceToString} of what is neither a string nor a set. */
 function coerceOther(x: Value, pos: Pos | undefined, coerceMore: boolean, copyToStore: boolean): string | NixString {
   if (x instanceof NixPath) return copyToStore ? RT.copyPathToStore(x.path, pos) : x.path;
-  if (x instanceof NixAttrs) {
-    const r = callFunction(forceAt(x.get("__toString")!, pos), [x], pos);
-    return coerceToString(r, pos, coerceMore, copyToStore);
-  }
   if (coerceMore) {
     if (x === null || x === false) return "";
     if (x === true) return "1";

@@ -806,7 +806,7 @@ export class LocalStore {
       const real = this.toRealPath(path);
       const contents = known?.write;
       let place: () => void;
-      if (contents !== undefined) place = () => this.writeText(real, contents, known?.executable === true);
+      if (contents !== undefined) place = () => this.writeFileAt(real, contents, known?.executable === true);
       else {
         // Creating a symlink is atomic already (and memfs cannot rename one).
         const symlink = known !== undefined ? known.symlink : fs.lstat(staged!).type === "symlink" ? fs.readlink(staged!) : undefined;
@@ -1148,12 +1148,12 @@ export class LocalStore {
   }
 
   /**
-   * Create the non-executable file `dst` (EEXIST when anything is there) with
-   * its canonical metadata (0444, mtime 1), without asking what it has. A
-   * failure after creating it removes it again: the caller holds its lock
-   * and it was never valid.
+   * Create the regular file `dst` (EEXIST when anything is there) with its
+   * canonical metadata (0444, or 0555 when `executable`; mtime 1), without
+   * asking what it has. A failure after creating it removes it again: the
+   * caller holds its lock and it was never valid.
    */
-  private writeText(dst: string, bytes: Uint8Array, executable = false): void {
+  private writeFileAt(dst: string, bytes: Uint8Array, executable = false): void {
     const fs = this.host.fs;
     const fd = fs.open(dst, "wx", executable ? 0o755 : 0o644);
     try {
@@ -1362,7 +1362,7 @@ class StagingSink implements NarVisitor {
     } else this.fs.mkdir(`${this.root}/${path}`, { mode: 0o755 });
   }
 
-  file(path: string, executable: boolean, size: number): void {
+  file(path: string, executable: boolean, _size: number): void {
     // Executable files get every x bit the umask allows, as Nix's restore does (canonicalising fixes the rest).
     this.fd = this.fs.open(path === "" ? this.root : `${this.root}/${path}`, "wx", executable ? 0o777 : 0o666);
     if (path === "") {
